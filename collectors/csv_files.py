@@ -1,0 +1,283 @@
+"""The ``csv`` collector: canonical CSV/JSONL files, or one mapped export.
+
+Two ways to use it.
+
+A folder of canonical files, one per entity, named ``<entity>.csv`` or
+``<entity>.jsonl``, with the estate model's field names as headers::
+
+    sources:
+      estate:
+        collector: csv
+        path: ./estate
+
+One export file, with its own headers mapped to canonical fields::
+
+    sources:
+      carrier_lines:
+        collector: csv
+        path: ./exports/wireless_inventory.csv
+        entity: lines
+        columns:
+          Wireless Number: number
+          Line Status: status
+          Device Type: kind
+        delimiter: ";"
+        encoding: latin-1
+        date_format: "%m/%d/%Y"
+        decimal: ","
+        thousands: "."
+
+List-valued fields are written ``a;b;c`` in CSV (``list_separator`` changes
+the ``;``) and as JSON arrays in JSONL.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from dialtone.engine.collector_api import (
+    ROW_COLUMN,
+    ParseOptions,
+    RawBatch,
+    RawReject,
+    SourceData,
+    text_value,
+)
+from dialtone.engine.errors import CollectError, ConfigError, did_you_mean
+from dialtone.engine.estate.model import Entity, load_model
+
+_STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
+                          {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+
+
+def _as_tuple(value) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class CsvCollector:
+    """Canonical ``<entity>.csv`` / ``.jsonl`` files, or one export mapped by ``columns``."""
+
+    config_schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path"],
+        "properties": {
+            "path": {"type": "string", "minLength": 1},
+            "entity": {"type": "string"},
+            "columns": {"type": "object", "additionalProperties": {"type": "string"}},
+            "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
+            "encoding": {"type": "string"},
+            "date_format": _STR_OR_LIST,
+            "datetime_format": _STR_OR_LIST,
+            "decimal": {"enum": [".", ","]},
+            "thousands": {"enum": ["", ",", ".", " ", "'"]},
+            "list_separator": {"type": "string", "minLength": 1},
+            "true_values": {"type": "array", "items": {"type": "string"}},
+            "false_values": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    secret_settings = ()
+
+    def __init__(self, source: str, settings: dict, base_dir: Path):
+        self.source = source
+        self.settings = settings
+        self.path = (base_dir / settings["path"]).resolve()
+        self.model = load_model()
+        self.delimiter = settings.get("delimiter", ",")
+        encoding = settings.get("encoding", "utf-8")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(f"sources.{source}.encoding: unknown encoding '{encoding}'") from None
+        self.encoding = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        defaults = ParseOptions()
+        self.options = ParseOptions(
+            date_formats=_as_tuple(settings.get("date_format", defaults.date_formats)),
+            datetime_formats=_as_tuple(settings.get("datetime_format", ())),
+            decimal=settings.get("decimal", "."),
+            thousands=settings.get("thousands", ""),
+            list_separator=settings.get("list_separator", ";"),
+            true_values=tuple(v.lower() for v in settings.get("true_values", defaults.true_values)),
+            false_values=tuple(v.lower() for v in settings.get("false_values", defaults.false_values)),
+        )
+        if self.options.decimal == self.options.thousands:
+            raise ConfigError(f"sources.{source}: decimal and thousands separators must differ")
+
+    # -- entry point -----------------------------------------------------------------------
+    def collect(self) -> SourceData:
+        if not self.path.exists():
+            raise CollectError(f"source '{self.source}': {self.path} does not exist")
+        data = SourceData()
+        if self.path.is_dir():
+            if "entity" in self.settings or "columns" in self.settings:
+                raise ConfigError(
+                    f"sources.{self.source}: 'entity' and 'columns' apply to one file; "
+                    f"{self.path} is a folder of canonical <entity>.csv files")
+            self._collect_folder(data)
+        else:
+            entity = self.settings.get("entity") or self.path.name.split(".")[0]
+            if entity not in self.model.entities:
+                raise ConfigError(
+                    f"sources.{self.source}: set 'entity:' to the estate entity this file holds"
+                    f" (no entity '{entity}').{did_you_mean(entity, self.model.entities)}")
+            self._collect_file(data, self.path, self.model.entity(entity),
+                               self.settings.get("columns"))
+        return data
+
+    def _collect_folder(self, data: SourceData) -> None:
+        found = False
+        for f in sorted(self.path.iterdir()):
+            if f.suffix.lower() not in (".csv", ".jsonl") or not f.is_file():
+                continue
+            name = f.name.rsplit(".", 1)[0]
+            if name not in self.model.entities:
+                data.warnings.append(
+                    f"{f.name}: ignored, no entity '{name}'.{did_you_mean(name, self.model.entities)}")
+                continue
+            found = True
+            self._collect_file(data, f, self.model.entity(name), None)
+        if not found:
+            raise CollectError(
+                f"source '{self.source}': no <entity>.csv or <entity>.jsonl files in {self.path}")
+
+    def _collect_file(self, data: SourceData, path: Path, entity: Entity,
+                      mapping: dict[str, str] | None) -> None:
+        data.inputs[path.name] = _file_sha256(path)
+        if mapping:
+            for header, target in mapping.items():
+                if target not in entity.field_names:
+                    raise ConfigError(
+                        f"sources.{self.source}.columns: '{header}' maps to unknown field "
+                        f"'{target}' of {entity.name}.{did_you_mean(target, entity.field_names)}")
+        if path.suffix.lower() == ".jsonl":
+            table = self._read_jsonl(data, path, entity)
+        else:
+            table = self._read_csv(data, path, entity)
+        table = self._canonical_columns(data, path, entity, table, mapping)
+        data.batches.append(RawBatch(entity.name, table, path.name, self.options))
+
+    # -- CSV -------------------------------------------------------------------------------
+    def _read_csv(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:
+        try:
+            with path.open(encoding=self.encoding, newline="") as fh:
+                header = next(csv.reader(fh, delimiter=self.delimiter), None)
+        except UnicodeDecodeError as exc:
+            raise CollectError(
+                f"{path.name}: cannot decode the header as {self.encoding}: {exc.reason}."
+                " Set 'encoding:' for this source.") from None
+        if not header:
+            return pa.table({ROW_COLUMN: pa.array([], pa.int64())})
+        if len(set(header)) != len(header):
+            dup = sorted({h for h in header if header.count(h) > 1})
+            raise CollectError(f"{path.name}: duplicate column(s) in the header: {', '.join(dup)}")
+        bad_rows: list[int] = []
+
+        def on_invalid(row) -> str:
+            bad_rows.append(row.number)
+            data.rejects.append(RawReject(
+                path.name, row.number, "", (row.text or "")[:200],
+                f"expected {row.expected_columns} columns, found {row.actual_columns}",
+                entity.name))
+            return "skip"
+
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=self.encoding, use_threads=False),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter, invalid_row_handler=on_invalid,
+                    newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={h: pa.string() for h in header},
+                    strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""]),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise CollectError(f"{path.name}: cannot read as CSV: {exc}") from None
+        # Spreadsheet row numbers: the header is row 1. Skipped rows keep the numbering true.
+        rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
+        for skipped in sorted(r for r in bad_rows if r is not None):
+            rows[rows >= skipped] += 1
+        return table.append_column(ROW_COLUMN, pa.array(rows))
+
+    # -- JSONL -----------------------------------------------------------------------------
+    def _read_jsonl(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:
+        fields = {f.name: f for f in entity.fields}
+        columns: dict[str, list] = {}
+        rows: list[int] = []
+        n = 0
+        try:
+            with path.open(encoding=self.encoding) as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError as exc:
+                        data.rejects.append(RawReject(path.name, lineno, "", line[:200],
+                                                      f"invalid JSON: {exc}", entity.name))
+                        continue
+                    if not isinstance(record, dict):
+                        data.rejects.append(RawReject(path.name, lineno, "", line[:200],
+                                                      "expected a JSON object", entity.name))
+                        continue
+                    for key, value in record.items():
+                        col = columns.setdefault(key, [None] * n)
+                        f = fields.get(key)
+                        col.append(text_value(value, f is not None and f.type == "list"))
+                    n += 1
+                    rows.append(lineno)
+                    for col in columns.values():
+                        if len(col) < n:
+                            col.append(None)
+        except UnicodeDecodeError as exc:
+            raise CollectError(f"{path.name}: cannot decode as {self.encoding}: {exc.reason}") from None
+        arrays = {}
+        for key, values in columns.items():
+            f = fields.get(key)
+            typ = pa.list_(pa.string()) if f is not None and f.type == "list" else pa.string()
+            arrays[key] = pa.array(values, typ)
+        arrays[ROW_COLUMN] = pa.array(rows, pa.int64())
+        return pa.table(arrays)
+
+    # -- mapping ---------------------------------------------------------------------------
+    def _canonical_columns(self, data: SourceData, path: Path, entity: Entity, table: pa.Table,
+                           mapping: dict[str, str] | None) -> pa.Table:
+        present = [c for c in table.column_names if c != ROW_COLUMN]
+        if mapping:
+            missing = [h for h in mapping if h not in present]
+            if missing:
+                raise CollectError(
+                    f"{path.name}: mapped column(s) not in the file: {', '.join(missing)}."
+                    f" The file has: {', '.join(present)}")
+            rename = {h: mapping[h] for h in present if h in mapping}
+        else:
+            rename = {}
+            for h in present:
+                if h in entity.field_names:
+                    rename[h] = h
+                else:
+                    data.warnings.append(
+                        f"{path.name}: ignored unknown column '{h}'."
+                        f"{did_you_mean(h, entity.field_names)}")
+        if not table.num_rows and not present:
+            return table
+        keep = {new: table.column(old) for old, new in rename.items()}
+        keep[ROW_COLUMN] = table.column(ROW_COLUMN)
+        return pa.table(keep)

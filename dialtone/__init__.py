@@ -1,0 +1,1 @@
+"""Dialtone: policy-as-code compliance and governance for communications estates."""

@@ -1,0 +1,37 @@
+"""Backends run compiled policy SQL against a snapshot; keyed by sqlglot dialect."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ..config import EvaluationLimits
+from ..registry import Registry
+from ..snapshots import Snapshot
+
+if t.TYPE_CHECKING:
+    from ..compiler import CompiledPolicy
+
+
+class PolicyRunError(Exception):
+    """One policy failed on the backend (timeout, memory, runtime error)."""
+
+
+class Session(t.Protocol):
+    provided: frozenset[str]
+
+    def count(self, entity: str) -> int: ...
+
+    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> list[tuple]: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(t.Protocol):
+    dialect: t.ClassVar[str]
+
+    def __init__(self, limits: EvaluationLimits) -> None: ...
+
+    def open(self, snapshot: Snapshot) -> Session: ...
+
+
+backends: Registry[type[Backend]] = Registry("engine", "dialtone.backends")

@@ -1,0 +1,104 @@
+"""The embedded DuckDB backend, sandboxed.
+
+The snapshot's Parquet files are mapped to views named after the entities;
+then file-system access is disabled except for exactly those files, extension
+loading is switched off and the configuration is locked, before any policy SQL
+runs. A validator bug therefore still cannot read a file, attach a database or
+change a setting. All policies of a run share one connection.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import duckdb
+import pyarrow.parquet as pq
+
+from ..config import EvaluationLimits
+from ..estate.model import load_model
+from ..snapshots import Snapshot
+from . import PolicyRunError
+
+if t.TYPE_CHECKING:
+    from ..compiler import CompiledPolicy
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class DuckDBSession:
+    def __init__(self, con: duckdb.DuckDBPyConnection, provided: frozenset[str],
+                 timeout: float):
+        self.con = con
+        self.provided = provided
+        self.timeout = timeout
+
+    def _execute(self, sql: str, params: dict | None = None) -> list[tuple]:
+        timer = threading.Timer(self.timeout, self.con.interrupt)
+        timer.start()
+        try:
+            return self.con.execute(sql, params or {}).fetchall()
+        except duckdb.InterruptException:
+            raise PolicyRunError(f"stopped after the time limit of {self.timeout:g} s") from None
+        except duckdb.OutOfMemoryException as exc:
+            raise PolicyRunError(f"stopped at the memory limit: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            raise PolicyRunError(_first_line(exc)) from None
+        finally:
+            timer.cancel()
+
+    def count(self, entity: str) -> int:
+        return self._execute(f"SELECT count(*) FROM {_q(entity)}")[0][0]
+
+    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> list[tuple]:
+        return self._execute(compiled.sql["duckdb"], {k: params[k] for k in compiled.params})
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class DuckDBBackend:
+    dialect = "duckdb"
+
+    def __init__(self, limits: EvaluationLimits | None = None):
+        self.limits = limits or EvaluationLimits()
+
+    def open(self, snapshot: Snapshot) -> DuckDBSession:
+        model = load_model()
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")
+        if self.limits.memory_limit:
+            con.execute(f"SET memory_limit = {_lit(self.limits.memory_limit)}")
+        if self.limits.threads:
+            con.execute(f"SET threads = {int(self.limits.threads)}")
+        files = []
+        for name, entity in model.entities.items():
+            if name not in snapshot.entities:
+                continue
+            path = snapshot.parquet(name)
+            files.append(str(path))
+            present = set(pq.read_schema(path).names)
+            cols = ", ".join(
+                f"CAST({_q(f.name)} AS {f.sql_type}) AS {_q(f.name)}" if f.name in present
+                else f"CAST(NULL AS {f.sql_type}) AS {_q(f.name)}"
+                for f in entity.fields
+            )
+            con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} "
+                        f"FROM read_parquet({_lit(str(path))})")
+        # The sandbox: from here on only the snapshot's own files can be read.
+        con.execute("SET allowed_paths = $paths", {"paths": files})
+        con.execute("SET enable_external_access = false")
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.execute("SET lock_configuration = true")
+        return DuckDBSession(con, frozenset(snapshot.entities), self.limits.timeout_seconds)

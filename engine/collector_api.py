@@ -1,0 +1,108 @@
+"""What a collector is, and the registry that finds collectors by name.
+
+A collector reads one configured source and returns raw records per estate
+entity, as Arrow tables of text (list fields may already be lists). The engine
+validates and types them set-based, so every collector gets the same checks.
+Collectors register through the ``dialtone.collectors`` entry-point group; the
+built-in ones too.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from .errors import ConfigError
+from .registry import Registry
+
+#: Columns every raw batch carries beside the canonical fields.
+ROW_COLUMN = "__row"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How to read text values of a source."""
+
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    datetime_formats: tuple[str, ...] = ()  # empty: ISO 8601, naive times are UTC
+    decimal: str = "."
+    thousands: str = ""
+    list_separator: str = ";"
+    true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1")
+    false_values: tuple[str, ...] = ("false", "f", "no", "n", "0")
+
+
+@dataclass
+class RawBatch:
+    """Records of one entity read from one file (or API call)."""
+
+    entity: str
+    table: pa.Table  # canonical field columns (text or list of text) + __row
+    origin: str      # file name or URL, as shown in rejects
+    options: ParseOptions = field(default_factory=ParseOptions)
+
+
+@dataclass
+class RawReject:
+    origin: str
+    row: int | None
+    field: str
+    value: str
+    reason: str
+    entity: str = ""
+
+
+@dataclass
+class SourceData:
+    batches: list[RawBatch] = field(default_factory=list)
+    rejects: list[RawReject] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # origin → sha256
+    warnings: list[str] = field(default_factory=list)
+
+
+class Collector(t.Protocol):
+    """A collector class: constructed with the source's settings, then ``collect()``."""
+
+    #: JSON Schema (2020-12) of the source's settings, ``collector`` key excluded.
+    config_schema: t.ClassVar[dict]
+    #: Setting names whose values are secrets: never logged or fingerprinted.
+    secret_settings: t.ClassVar[tuple[str, ...]]
+
+    def __init__(self, source: str, settings: dict, base_dir: Path) -> None: ...
+
+    def collect(self) -> SourceData: ...
+
+
+collectors: Registry[type[Collector]] = Registry("collector", "dialtone.collectors")
+
+
+def check_settings(collector: type[Collector], source: str, settings: dict) -> None:
+    """Validate a source's settings against its collector's schema."""
+    schema = collector.config_schema
+    v = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    err = best_match(v.iter_errors(settings))
+    if err is not None:
+        where = ".".join(str(p) for p in err.absolute_path)
+        at = f"sources.{source}" + (f".{where}" if where else "")
+        raise ConfigError(f"{at}: {err.message}")
+
+
+def text_value(value: t.Any, is_list: bool) -> t.Any:
+    """A JSON/YAML value as raw text for validation; list fields stay lists of text."""
+    import json
+
+    if value is None:
+        return None
+    if is_list:
+        items = value if isinstance(value, list) else [value]
+        return [None if v is None else text_value(v, False) for v in items]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)

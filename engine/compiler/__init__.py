@@ -1,0 +1,69 @@
+"""The policy compiler: an ordered tuple of small passes over one context.
+
+parse → allow-list → time functions → relations → build SELECT → qualify →
+render. Each pass reads and updates a :class:`CompileContext`; problems are
+collected with positions and raised together as a PolicyError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from ..estate.model import EstateModel, load_model
+from ..policy.model import Policy
+from .allowlist import check_allowlist
+from .build import build_select, evidence_column
+from .context import SNAPSHOT_DATE, CompileContext
+from .parse import parse_fragments
+from .qualify import qualify_select
+from .relations import resolve_relations
+from .render import render, render_all
+from .time_functions import expand_time_functions
+
+PASSES = (
+    parse_fragments,
+    check_allowlist,
+    expand_time_functions,
+    resolve_relations,
+    build_select,
+    qualify_select,
+)
+
+__all__ = ["CompiledPolicy", "compile_policy", "PASSES", "SNAPSHOT_DATE", "evidence_column",
+           "render"]
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    policy: Policy
+    select: exp.Select
+    sql: dict[str, str]             # dialect → SQL text with named parameters
+    tables: tuple[str, ...]         # estate entities the policy reads
+    params: tuple[str, ...]         # parameter names the SQL binds
+    evidence_names: tuple[str, ...]  # evidence keys, in the policy's order
+
+    def count_sql(self, dialect: str) -> str:
+        """SQL counting the resources evaluated."""
+        table = exp.to_table(self.policy.resource)
+        return exp.select(exp.Count(this=exp.Star())).from_(table).sql(
+            dialect=dialect, identify=True)
+
+
+def compile_policy(policy: Policy, model: EstateModel | None = None) -> CompiledPolicy:
+    """Compile a policy to SQL, or raise PolicyError listing every problem found."""
+    ctx = CompileContext(policy=policy, model=model or load_model())
+    for step in PASSES:
+        step(ctx)
+        ctx.raise_if_problems()
+    sql = render_all(ctx)
+    ctx.raise_if_problems()
+    return CompiledPolicy(
+        policy=policy,
+        select=ctx.select,
+        sql=sql,
+        tables=tuple(sorted(ctx.tables_read)),
+        params=tuple(sorted(ctx.params_used)),
+        evidence_names=tuple(e.text.strip() for e in policy.evidence),
+    )

@@ -1,0 +1,123 @@
+"""Pass 5: build the SELECT that returns one row per finding.
+
+Output columns: ``resource_id``, ``reason``, ``savings`` and one ``ev<i>``
+column per evidence expression, ordered by ``resource_id`` so every backend
+returns findings in the same order.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from .context import CompileContext
+
+
+def evidence_column(i: int) -> str:
+    return f"ev{i}"
+
+
+def _resource_id(ctx: CompileContext) -> exp.Expr:
+    key = ctx.model.entity(ctx.base).key
+    cols: list[exp.Expr] = [
+        exp.Cast(this=exp.column(k, table=ctx.base), to=exp.DataType.build("VARCHAR"))
+        for k in key
+    ]
+    expr = cols[0]
+    for col in cols[1:]:
+        expr = exp.DPipe(this=exp.DPipe(this=expr, expression=exp.Literal.string("/")),
+                         expression=col, safe=True)
+    return expr
+
+
+def _as_text(node: exp.Expr) -> exp.Expr:
+    return exp.Coalesce(
+        this=exp.Cast(this=node, to=exp.DataType.build("VARCHAR")),
+        expressions=[exp.Literal.string("unknown")],
+    )
+
+
+def _reason(ctx: CompileContext) -> exp.Expr:
+    if not ctx.reason_parts:
+        return exp.Literal.string(ctx.policy.title)
+    pieces = [
+        exp.Literal.string(value) if kind == "text" else _as_text(ctx.trees[value])
+        for kind, value in ctx.reason_parts
+    ]
+    return pieces[0] if len(pieces) == 1 else exp.Concat(expressions=pieces, safe=True)
+
+
+def _savings(ctx: CompileContext) -> exp.Expr:
+    if "savings" not in ctx.trees:
+        return exp.Cast(this=exp.Null(), to=exp.DataType.build("DOUBLE"))
+    value = exp.Cast(this=ctx.trees["savings"], to=exp.DataType.build("DOUBLE"))
+    return exp.Round(this=value, decimals=exp.Literal.number(2))
+
+
+def _evidence(ctx: CompileContext) -> list[exp.Expr]:
+    return [
+        exp.alias_(ctx.trees[f"evidence[{i}]"], evidence_column(i))
+        for i in range(len(ctx.policy.evidence))
+    ]
+
+
+def _table(name: str, alias: str) -> exp.Table:
+    return exp.alias_(exp.to_table(name), alias, table=True)
+
+
+def _build_where(ctx: CompileContext) -> exp.Select:
+    base = ctx.base
+    select = sqlglot.select(
+        exp.alias_(_resource_id(ctx), "resource_id"),
+        exp.alias_(_reason(ctx), "reason"),
+        exp.alias_(_savings(ctx), "savings"),
+        *_evidence(ctx),
+    ).from_(_table(base, base))
+    for join in ctx.joins.values():
+        on = exp.column("id", table=join.alias).eq(exp.column(join.on_field, table=join.on_alias))
+        select = select.join(_table(join.entity, join.alias), on=on, join_type="left")
+    return select.where(ctx.trees["where"]).order_by(exp.column("resource_id"))
+
+
+def _build_query(ctx: CompileContext) -> exp.Select:
+    """Wrap a policy's own SELECT; reason/savings/evidence read its output columns."""
+    inner = ctx.trees["query"]
+    names = set(inner.named_selects)
+    if "resource_id" not in names:
+        ctx.problem("query", "query: the SELECT must return a column named resource_id", inner)
+        return inner
+    q = "q"
+
+    def outer(node: exp.Expr) -> exp.Expr:
+        return node.transform(
+            lambda n: exp.column(n.name, table=q) if isinstance(n, exp.Column) else n
+        )
+
+    reason = (
+        exp.column("reason", table=q) if "reason" in names and not ctx.reason_parts
+        else outer(_reason(ctx))
+    )
+    savings = (
+        exp.Round(this=exp.Cast(this=exp.column("savings", table=q),
+                                to=exp.DataType.build("DOUBLE")), decimals=exp.Literal.number(2))
+        if "savings" in names and "savings" not in ctx.trees else outer(_savings(ctx))
+    )
+    evidence = [
+        exp.alias_(outer(ctx.trees[f"evidence[{i}]"]), evidence_column(i))
+        for i in range(len(ctx.policy.evidence))
+    ]
+    return (
+        sqlglot.select(
+            exp.alias_(exp.Cast(this=exp.column("resource_id", table=q),
+                                to=exp.DataType.build("VARCHAR")), "resource_id"),
+            exp.alias_(reason, "reason"),
+            exp.alias_(savings, "savings"),
+            *evidence,
+        )
+        .from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(q))))
+        .order_by(exp.column("resource_id"))
+    )
+
+
+def build_select(ctx: CompileContext) -> None:
+    ctx.select = _build_query(ctx) if "query" in ctx.trees else _build_where(ctx)

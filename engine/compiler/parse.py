@@ -1,0 +1,97 @@
+"""Pass 1: parse each SQL fragment of a policy into a sqlglot tree."""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp, parse_one
+from sqlglot.errors import ParseError
+
+from .context import CompileContext
+
+#: Policy SQL is written in DuckDB's dialect and transpiled to the others.
+SOURCE_DIALECT = "duckdb"
+MAX_NODES = 2000
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def _parse(ctx: CompileContext, name: str, into: type | None) -> exp.Expr | None:
+    frag = ctx.fragments[name]
+    try:
+        if into is None:
+            tree = parse_one(frag.text, read=SOURCE_DIALECT, max_nodes=MAX_NODES)
+        else:
+            tree = parse_one(frag.text, read=SOURCE_DIALECT, into=into, max_nodes=MAX_NODES)
+    except ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        desc = err.get("description", str(exc))
+        line, col = err.get("line"), err.get("col")
+        if line and col and frag.line is not None:
+            if line == 1:
+                fline, fcol = frag.line, (frag.column or 1) + col - 1
+            else:
+                fline, fcol = frag.line + line - 1, (frag.column or 1) + col - 1
+        else:
+            fline, fcol = frag.locate(0)
+        highlight = err.get("highlight")
+        if ";" in frag.text and into is not None:
+            desc = "only one SQL expression is allowed (found ';')"
+        elif highlight:
+            desc = f"{desc} near '{highlight}'"
+        from ..errors import Problem
+
+        ctx.problems.append(Problem(f"{name}: cannot parse SQL: {desc}", frag.file, fline, fcol))
+        return None
+    except Exception as exc:  # sqlglot raises a few other errors for odd input
+        ctx.problem(name, f"{name}: cannot parse SQL: {exc}")
+        return None
+    return tree
+
+
+def parse_fragments(ctx: CompileContext) -> None:
+    policy = ctx.policy
+    if policy.where is not None:
+        ctx.fragments["where"] = policy.where
+    if policy.query is not None:
+        ctx.fragments["query"] = policy.query
+    if policy.savings is not None:
+        ctx.fragments["savings"] = policy.savings
+    for i, ev in enumerate(policy.evidence):
+        ctx.fragments[f"evidence[{i}]"] = ev
+    if policy.reason is not None:
+        _split_reason(ctx)
+
+    for name in list(ctx.fragments):
+        if name == "reason" or name.startswith("reason{"):
+            continue
+        into = None if name == "query" else exp.Condition
+        tree = _parse(ctx, name, into)
+        if tree is None:
+            continue
+        if name == "query" and not isinstance(tree, exp.Select):
+            ctx.problem(name, "query: only a single read-only SELECT is allowed", tree)
+            continue
+        ctx.trees[name] = tree
+    for name in [n for n in ctx.fragments if n.startswith("reason{")]:
+        tree = _parse(ctx, name, exp.Condition)
+        if tree is not None:
+            ctx.trees[name] = tree
+
+
+def _split_reason(ctx: CompileContext) -> None:
+    """Split the reason template into literal text and ``{expression}`` fragments."""
+    from ..policy.model import Fragment
+
+    frag = ctx.policy.reason
+    text = frag.text.strip()
+    pos = 0
+    for i, m in enumerate(_PLACEHOLDER.finditer(text)):
+        if m.start() > pos:
+            ctx.reason_parts.append(("text", text[pos:m.start()]))
+        line, col = frag.locate(m.start(1))
+        name = f"reason{{{i}}}"
+        ctx.fragments[name] = Fragment(m.group(1), frag.file, line, col)
+        ctx.reason_parts.append(("expr", name))
+        pos = m.end()
+    if pos < len(text):
+        ctx.reason_parts.append(("text", text[pos:]))

@@ -1,0 +1,120 @@
+"""Pass 4: resolve names against the estate model.
+
+Bare columns belong to the policy's resource; dotted to-one relations
+(``assignee.status``, ``assignee.office_location.country``) become LEFT JOINs
+with one alias per path; tables in subqueries must be estate entities.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..errors import did_you_mean
+from .context import CompileContext, Join
+
+
+def _scope_aliases(node: exp.Expr) -> dict[str, str]:
+    """Alias → table name for every enclosing SELECT of ``node``."""
+    aliases: dict[str, str] = {}
+    select = node.find_ancestor(exp.Select)
+    while select is not None:
+        for table in select.find_all(exp.Table):
+            if table.find_ancestor(exp.Select) is select:
+                aliases.setdefault(table.alias_or_name, table.name)
+        select = select.find_ancestor(exp.Select)
+    return aliases
+
+
+def _check_tables(ctx: CompileContext, name: str, tree: exp.Expr, ctes: set[str]) -> None:
+    for table in tree.find_all(exp.Table):
+        if table.args.get("db") or table.args.get("catalog"):
+            ctx.problem(name, f"{name}: table names cannot be qualified ('{table.sql()}')", table)
+        elif table.name in ctes:
+            continue
+        elif table.name not in ctx.model.entities:
+            ctx.problem(
+                name,
+                f"{name}: unknown table '{table.name}'.{did_you_mean(table.name, ctx.model.entities)}",
+                table,
+            )
+        else:
+            ctx.tables_read.add(table.name)
+
+
+def _field_problem(ctx: CompileContext, entity: str, column: str) -> str | None:
+    ent = ctx.model.entity(entity)
+    if column in ent.field_names:
+        return None
+    hint = did_you_mean(column, ent.field_names)
+    if column in ent.relations:
+        hint = f" '{column}' is a relation: write {column}.<field>."
+    return f"unknown column '{column}' of {entity}.{hint}"
+
+
+def _join_for(ctx: CompileContext, name: str, path: list[str], node: exp.Expr) -> str | None:
+    """Register the joins for a relation path and return the final alias."""
+    entity, alias = ctx.base, ctx.base
+    for part in path:
+        rel = ctx.model.entity(entity).relations.get(part)
+        if rel is None:
+            rels = ctx.model.entity(entity).relations
+            known = ", ".join(sorted(rels)) or "none"
+            ctx.problem(
+                name,
+                f"{name}: {entity} has no relation '{part}'.{did_you_mean(part, rels)}"
+                f" Relations of {entity}: {known}.",
+                node,
+            )
+            return None
+        new_alias = part if alias == ctx.base else f"{alias}__{part}"
+        ctx.joins.setdefault(new_alias, Join(new_alias, rel.entity, alias, rel.field))
+        ctx.tables_read.add(rel.entity)
+        entity, alias = rel.entity, new_alias
+    return alias
+
+
+def _resolve_column(ctx: CompileContext, name: str, col: exp.Column) -> exp.Expr:
+    parts = [p.name for p in col.parts[:-1]]
+    in_subquery = col.find_ancestor(exp.Select) is not None
+    if in_subquery:
+        aliases = _scope_aliases(col)
+        if not parts or parts[0] in aliases:
+            return col
+    if parts and parts[0] == ctx.base and parts[0] not in ctx.model.entity(ctx.base).relations:
+        parts = parts[1:]
+    if not parts:
+        problem = _field_problem(ctx, ctx.base, col.name)
+        if problem:
+            ctx.problem(name, f"{name}: {problem}", col)
+            return col
+        alias = ctx.base
+    else:
+        alias = _join_for(ctx, name, parts, col)
+        if alias is None:
+            return col
+        problem = _field_problem(ctx, ctx.joins[alias].entity, col.name)
+        if problem:
+            ctx.problem(name, f"{name}: {problem}", col)
+            return col
+    return exp.Column(this=col.this.copy(), table=exp.to_identifier(alias))
+
+
+def resolve_relations(ctx: CompileContext) -> None:
+    if ctx.base not in ctx.model.entities:
+        ctx.problem("where" if "where" in ctx.fragments else "query",
+                    f"resource: unknown entity '{ctx.base}'.{did_you_mean(ctx.base, ctx.model.entities)}")
+        return
+    ctx.tables_read.add(ctx.base)
+    for name in list(ctx.trees):
+        tree = ctx.trees[name]
+        ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+        _check_tables(ctx, name, tree, ctes)
+        if name == "query":
+            continue  # a full query names its own tables; qualify checks its columns
+        if isinstance(tree, exp.Column):
+            ctx.trees[name] = _resolve_column(ctx, name, tree)
+            continue
+        for col in list(tree.find_all(exp.Column)):
+            new = _resolve_column(ctx, name, col)
+            if new is not col:
+                col.replace(new)

@@ -1,0 +1,137 @@
+"""The configuration file (``dialtone.yaml``): sources, policies, parameters, limits.
+
+Found at ``--config``, ``$DIALTONE_CONFIG`` or ``./dialtone.yaml``. Relative
+paths are resolved against the config file's folder; the data directory
+defaults to ``.dialtone/`` beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from .errors import ConfigError, PolicyError
+from .yamlio import load_yaml
+
+CONFIG_ENV = "DIALTONE_CONFIG"
+DEFAULT_NAME = "dialtone.yaml"
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "data_dir": {"type": "string"},
+        "sources": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z0-9_-]+$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["collector"],
+                "properties": {"collector": {"type": "string"}},
+            },
+        },
+        "policies": {"type": "array", "items": {"type": "string"}},
+        "params": {
+            "type": "object",
+            "additionalProperties": {"type": "object"},
+            "description": "policy id → {parameter: value}",
+        },
+        "engine": {"enum": ["duckdb"]},
+        "evaluation": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
+                "memory_limit": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[KMGT]i?B$"},
+                "threads": {"type": "integer", "minimum": 1},
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    collector: str
+    settings: dict
+
+
+@dataclass(frozen=True)
+class EvaluationLimits:
+    timeout_seconds: float = 300.0
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    base_dir: Path
+    data_dir: Path
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    policy_paths: tuple[Path, ...] | None = None
+    params: dict[str, dict] = field(default_factory=dict)
+    engine: str = "duckdb"
+    limits: EvaluationLimits = field(default_factory=EvaluationLimits)
+
+
+def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path.cwd() / DEFAULT_NAME
+    return local if local.exists() else None
+
+
+def load_config(explicit: str | os.PathLike | None = None, *, required: bool = False) -> Config:
+    """Load the configuration; with no file, built-in defaults in the current folder."""
+    path = find_config(explicit)
+    if path is None:
+        if required:
+            raise ConfigError(
+                f"No configuration: pass --config, set ${CONFIG_ENV} or create ./{DEFAULT_NAME}.")
+        return Config(path=None, base_dir=Path.cwd(), data_dir=Path.cwd() / ".dialtone")
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        doc = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    data = doc.data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a YAML mapping")
+    err = best_match(Draft202012Validator(SCHEMA).iter_errors(data))
+    if err is not None:
+        line, _ = doc.position(list(err.absolute_path))
+        where = ".".join(str(p) for p in err.absolute_path) or "config"
+        raise ConfigError(f"{path}:{line}: {where}: {err.message}")
+    base = path.resolve().parent
+    sources = {
+        name: SourceConfig(name, spec["collector"], {k: v for k, v in spec.items() if k != "collector"})
+        for name, spec in (data.get("sources") or {}).items()
+    }
+    ev = data.get("evaluation") or {}
+    return Config(
+        path=path,
+        base_dir=base,
+        data_dir=(base / data.get("data_dir", ".dialtone")).resolve(),
+        sources=sources,
+        policy_paths=tuple(base / p for p in data["policies"]) if "policies" in data else None,
+        params=data.get("params") or {},
+        engine=data.get("engine", "duckdb"),
+        limits=EvaluationLimits(
+            timeout_seconds=float(ev.get("timeout_seconds", 300)),
+            memory_limit=ev.get("memory_limit"),
+            threads=ev.get("threads"),
+        ),
+    )

@@ -1,0 +1,59 @@
+"""Human-readable reference of the estate model, for the CLI and docs/estate.md."""
+
+from __future__ import annotations
+
+from .model import Entity, EstateModel
+
+HEADER = """# The estate model
+
+<!-- Generated from engine/estate/schemas/*.json by `python -m dialtone.engine.estate.reference`.
+     Do not edit by hand: a test fails when this file is stale. -->
+
+Every collector maps its source into these entities. Field names are what
+policy conditions use; a relation (→) is written with a dot in a condition,
+e.g. `assignee.status` on `lines`. Dates are `YYYY-MM-DD`; date-times are
+ISO 8601 in UTC. Lists are written `a;b;c` in CSV and as arrays in JSONL.
+`dialtone schema ENTITY` prints the same reference.
+"""
+
+
+def _type(f) -> str:
+    text = {"datetime": "date-time"}.get(f.type, f.type)
+    if f.enum:
+        text += ": " + " / ".join(f.enum)
+    if f.item_enum:
+        text += " of: " + " / ".join(f.item_enum)
+    if f.pattern:
+        text += f" (pattern `{f.pattern}`)"
+    return text
+
+
+def entity_reference(entity: Entity) -> str:
+    lines = [f"## {entity.name}", "", entity.description, "",
+             f"Key: {', '.join(entity.key)}", "",
+             "| field | type | required | relation | description |",
+             "|---|---|---|---|---|"]
+    for f in entity.fields:
+        rel = f"`{f.relation.name}` → {f.relation.entity}" if f.relation else ""
+        req = "yes" if f.required else ""
+        lines.append(f"| `{f.name}` | {_type(f)} | {req} | {rel} | {f.description} |")
+    return "\n".join(lines) + "\n"
+
+
+def model_reference(model: EstateModel) -> str:
+    parts = [HEADER]
+    parts.append("| entity | key | what it holds |\n|---|---|---|")
+    for e in model.entities.values():
+        parts.append(f"| [{e.name}](#{e.name}) | {', '.join(e.key)} | {e.description} |")
+    parts.append("")
+    for e in model.entities.values():
+        parts.append(entity_reference(e))
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":  # regenerate docs/estate.md
+    import sys
+
+    from .model import load_model
+
+    sys.stdout.write(model_reference(load_model()))

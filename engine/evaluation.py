@@ -1,0 +1,197 @@
+"""Evaluate policies against a snapshot.
+
+Evaluation is a pure function of (snapshot, policy text, parameters): time is
+the snapshot's as-of date, results are sorted, and nothing in the output
+depends on the wall clock, so the same inputs give byte-identical JSON.
+An error in one policy never stops the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import typing as t
+from dataclasses import dataclass, field
+
+from .backends import PolicyRunError, backends
+from .compiler import SNAPSHOT_DATE, CompiledPolicy, compile_policy
+from .config import EvaluationLimits
+from .errors import DialtoneError, PolicyError, did_you_mean
+from .estate.model import load_model
+from .policy.loader import LoadedPolicies
+from .policy.model import Policy, severity_rank
+from .snapshots import Snapshot
+
+STATUSES = ("alarm", "ok", "skip", "error")
+
+
+@dataclass
+class PolicyOutcome:
+    policy_id: str
+    title: str
+    category: str
+    severity: str
+    status: str
+    evaluated: int = 0
+    error: str | None = None
+    findings: list[dict] = field(default_factory=list)
+    policy_hash: str | None = None
+    params: dict = field(default_factory=dict)
+    frameworks: dict = field(default_factory=dict)
+    seconds: float = 0.0  # wall time; kept out of the JSON document
+
+    def as_dict(self) -> dict:
+        return {
+            "policy_id": self.policy_id,
+            "title": self.title,
+            "category": self.category,
+            "severity": self.severity,
+            "status": self.status,
+            "evaluated": self.evaluated,
+            "error": self.error,
+            "policy_hash": self.policy_hash,
+            "params": self.params,
+            "frameworks": {k: list(v) for k, v in self.frameworks.items()},
+            "finding_count": len(self.findings),
+            "findings": self.findings,
+        }
+
+
+@dataclass
+class Evaluation:
+    snapshot: Snapshot
+    policies_version: str
+    engine: str
+    outcomes: list[PolicyOutcome]
+
+    def as_dict(self) -> dict:
+        return {
+            "snapshot": {"id": self.snapshot.id, "as_of": self.snapshot.as_of.isoformat(),
+                         "manifest_sha256": self.snapshot.manifest_hash},
+            "policies_version": self.policies_version,
+            "engine": self.engine,
+            "results": [o.as_dict() for o in self.outcomes],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    def findings_at_or_above(self, severity: str) -> int:
+        rank = severity_rank(severity)
+        return sum(len(o.findings) for o in self.outcomes if severity_rank(o.severity) >= rank)
+
+
+def _json_value(value: t.Any) -> t.Any:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if hasattr(value, "__float__") and not isinstance(value, (int, float, bool)):
+        return float(value)
+    return value
+
+
+def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
+    """The policy's defaults with the organisation's overrides, type-checked."""
+    values = policy.defaults()
+    for name, value in (overrides or {}).items():
+        if name not in values:
+            raise DialtoneError(
+                f"params.{policy.id}: the policy has no parameter '{name}'."
+                f"{did_you_mean(name, values)}")
+        default = values[name]
+        ok = (isinstance(value, bool) == isinstance(default, bool)) and (
+            isinstance(value, (int, float)) if isinstance(default, (int, float))
+            else isinstance(value, type(default)))
+        if not ok:
+            raise DialtoneError(
+                f"params.{policy.id}.{name}: expected a {type(default).__name__} like "
+                f"{default!r}, got {value!r}")
+        values[name] = value
+    return values
+
+
+def _findings(compiled: CompiledPolicy, rows: list[tuple]) -> list[dict]:
+    names = compiled.evidence_names
+    out = []
+    for row in rows:
+        resource_id, reason, savings, *evidence = row
+        out.append({
+            "resource_type": compiled.policy.resource,
+            "resource_id": resource_id,
+            "reason": reason,
+            "savings": _json_value(savings),
+            "evidence": {n: _json_value(v) for n, v in zip(names, evidence, strict=True)},
+        })
+    return out
+
+
+def evaluate(
+    snapshot: Snapshot,
+    loaded: LoadedPolicies,
+    *,
+    overrides: dict[str, dict] | None = None,
+    engine: str = "duckdb",
+    limits: EvaluationLimits | None = None,
+    policy_ids: list[str] | None = None,
+) -> Evaluation:
+    import time
+
+    overrides = overrides or {}
+    by_id = loaded.by_id()
+    selected = list(loaded.policies)
+    if policy_ids:
+        unknown = [p for p in policy_ids if p not in by_id]
+        if unknown:
+            raise DialtoneError(
+                f"Unknown policy '{unknown[0]}'.{did_you_mean(unknown[0], by_id)}")
+        selected = [by_id[p] for p in sorted(set(policy_ids))]
+
+    outcomes: list[PolicyOutcome] = []
+    if not policy_ids:
+        for file, err in loaded.failures:
+            outcomes.append(PolicyOutcome(
+                policy_id=f"invalid:{file}", title=file, category="", severity="info",
+                status="error", error=str(err)))
+
+    model = load_model()
+    backend = backends.get(engine)(limits or EvaluationLimits())
+    session = backend.open(snapshot)
+    try:
+        for policy in selected:
+            started = time.perf_counter()
+            outcome = PolicyOutcome(policy.id, policy.title, policy.category, policy.severity,
+                                    status="ok", policy_hash=policy.source_hash,
+                                    frameworks=dict(policy.frameworks))
+            outcomes.append(outcome)
+            try:
+                params = resolve_params(policy, overrides.get(policy.id, {}))
+                outcome.params = params
+                compiled = compile_policy(policy, model)
+            except (PolicyError, DialtoneError) as exc:
+                outcome.status, outcome.error = "error", str(exc)
+                continue
+            missing = [e for e in compiled.tables if e not in session.provided]
+            if missing:
+                outcome.status = "skip"
+                outcome.error = f"no source provides {', '.join(missing)}"
+                continue
+            try:
+                outcome.evaluated = session.count(policy.resource)
+                rows = session.run(compiled, {**params, SNAPSHOT_DATE: snapshot.as_of})
+            except PolicyRunError as exc:
+                outcome.status, outcome.error = "error", str(exc)
+                continue
+            finally:
+                outcome.seconds = time.perf_counter() - started
+            outcome.findings = _findings(compiled, rows)
+            outcome.status = "alarm" if outcome.findings else "ok"
+    finally:
+        session.close()
+    outcomes.sort(key=lambda o: o.policy_id)
+    return Evaluation(snapshot, loaded.version, engine, outcomes)

@@ -1,0 +1,179 @@
+"""Load policies in tiers: YAML → JSON Schema → typed Policy.
+
+Semantic checks of the SQL (allow-list, names, parameters) are the compiler's
+job; this module guarantees the structure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import relevance
+
+from ..errors import PolicyError, Problem
+from ..yamlio import YamlDocument, load_yaml
+from .model import Fragment, Param, Policy
+
+TEST_SUFFIX = ".test.yaml"
+
+
+@cache
+def policy_schema() -> dict:
+    text = (resources.files(__package__) / "policy.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(policy_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _schema_problems(doc: YamlDocument) -> list[Problem]:
+    errors = sorted(_validator().iter_errors(doc.data), key=relevance, reverse=True)
+    problems = []
+    seen = set()
+    for err in errors:
+        path = list(err.absolute_path)
+        if err.validator == "oneOf" and not path:
+            has = [k for k in ("where", "query") if k in doc.data]
+            msg = ("a policy needs either 'where' or 'query', not both" if has
+                   else "a policy needs a 'where' condition or a 'query'")
+        elif err.validator == "additionalProperties" and not path:
+            extra = sorted(set(doc.data) - set(policy_schema()["properties"]))
+            for key in extra:
+                node = doc.key_node(key)
+                line = node.start_mark.line + 1 if node else None
+                col = node.start_mark.column + 1 if node else None
+                from ..errors import did_you_mean
+
+                problems.append(Problem(
+                    f"unknown key '{key}'.{did_you_mean(key, policy_schema()['properties'])}",
+                    doc.file, line, col))
+            continue
+        else:
+            where = ".".join(str(p) for p in path) or "policy"
+            msg = f"{where}: {err.message}"
+        if msg in seen:
+            continue
+        seen.add(msg)
+        line, col = doc.position(path)
+        problems.append(Problem(msg, doc.file, line, col))
+    return problems
+
+
+def _fragment(doc: YamlDocument, path: list, text: str) -> Fragment:
+    line, col = doc.scalar_start(path)
+    return Fragment(text=text, file=doc.file, line=line, column=col)
+
+
+def parse_policy(text: str, file: str | None = None) -> Policy:
+    """Build a Policy from YAML text, or raise PolicyError with positioned problems."""
+    doc = load_yaml(text, file)
+    if not isinstance(doc.data, dict):
+        raise PolicyError([Problem("a policy file must be a YAML mapping", file, 1, 1)])
+    problems = _schema_problems(doc)
+    if problems:
+        raise PolicyError(problems)
+    data = doc.data
+    params = tuple(
+        Param(name, spec["default"], spec.get("description", ""))
+        for name, spec in sorted((data.get("params") or {}).items())
+    )
+    return Policy(
+        id=data["id"],
+        title=data["title"],
+        category=data["category"],
+        severity=data["severity"],
+        resource=data["resource"],
+        path=file,
+        source_hash="sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        description=data.get("description", "").strip(),
+        where=_fragment(doc, ["where"], data["where"]) if "where" in data else None,
+        query=_fragment(doc, ["query"], data["query"]) if "query" in data else None,
+        params=params,
+        evidence=tuple(
+            _fragment(doc, ["evidence", i], e) for i, e in enumerate(data.get("evidence", []))
+        ),
+        reason=_fragment(doc, ["reason"], data["reason"]) if "reason" in data else None,
+        savings=_fragment(doc, ["savings"], data["savings"]) if "savings" in data else None,
+        frameworks={k: tuple(v) for k, v in sorted((data.get("frameworks") or {}).items())},
+        remediation=(data.get("remediation") or "").strip(),
+        tags=tuple(data.get("tags", [])),
+    )
+
+
+def load_policy_file(path: Path, root: Path | None = None) -> Policy:
+    shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([Problem(f"cannot read policy file: {exc}", shown)]) from None
+    import dataclasses
+
+    return dataclasses.replace(parse_policy(text, shown), abspath=str(path.resolve()))
+
+
+def policy_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Policy YAML files under ``paths`` (files or folders), sorted, tests excluded."""
+    for path in paths:
+        if path.is_dir():
+            for f in sorted(path.rglob("*.yaml")):
+                if not f.name.endswith(TEST_SUFFIX) and "frameworks" not in f.relative_to(path).parts:
+                    yield f
+        elif path.exists():
+            yield path
+        else:
+            raise PolicyError([Problem("no such file or directory", str(path))])
+
+
+def builtin_policy_dir() -> Path:
+    from dialtone import policies
+
+    return Path(next(iter(policies.__path__)))
+
+
+@dataclass(frozen=True)
+class LoadedPolicies:
+    policies: tuple[Policy, ...]
+    failures: tuple[tuple[str, PolicyError], ...]  # (file, error)
+    version: str
+
+    def by_id(self) -> dict[str, Policy]:
+        return {p.id: p for p in self.policies}
+
+
+def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
+    """Load every policy under ``paths`` (default: the built-in packs).
+
+    A broken file does not stop the others; it is returned among ``failures``.
+    Duplicate ids are failures too. ``version`` is a content hash of every file.
+    """
+    roots = [Path(p) for p in paths] if paths else [builtin_policy_dir()]
+    policies: list[Policy] = []
+    failures: list[tuple[str, PolicyError]] = []
+    digest = hashlib.sha256()
+    seen: dict[str, str] = {}
+    for root in roots:
+        base = root if root.is_dir() else root.parent
+        for f in policy_files([root]):
+            shown = str(f.relative_to(base)) if f.is_relative_to(base) else str(f)
+            digest.update(shown.encode() + b"\0" + f.read_bytes() + b"\0")
+            try:
+                policy = load_policy_file(f, base)
+            except PolicyError as exc:
+                failures.append((shown, exc))
+                continue
+            if policy.id in seen:
+                failures.append((shown, PolicyError([Problem(
+                    f"duplicate policy id '{policy.id}' (also in {seen[policy.id]})", shown, 1, 1)])))
+                continue
+            seen[policy.id] = shown
+            policies.append(policy)
+    policies.sort(key=lambda p: p.id)
+    return LoadedPolicies(tuple(policies), tuple(failures), "sha256:" + digest.hexdigest())

@@ -1,0 +1,182 @@
+"""Immutable estate snapshots: one Parquet file per entity plus ``manifest.json``.
+
+A snapshot is written into a temporary folder beside the store and renamed
+into place, so readers see either the whole snapshot or none of it, and a
+failed collect leaves the previous snapshot untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import SnapshotError, did_you_mean
+from .estate.model import EstateModel, load_model
+
+MANIFEST = "manifest.json"
+REJECTS = "rejects.csv"
+FORMAT_VERSION = 1
+#: Column stored beside the model's fields: the source each row came from.
+SOURCE_COLUMN = "_source"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    path: Path
+    manifest: dict
+
+    @property
+    def as_of(self) -> dt.date:
+        return dt.date.fromisoformat(self.manifest["as_of"])
+
+    @property
+    def entities(self) -> dict[str, dict]:
+        return self.manifest["entities"]
+
+    def parquet(self, entity: str) -> Path:
+        return self.path / self.entities[entity]["file"]
+
+    @property
+    def manifest_hash(self) -> str:
+        return "sha256:" + sha256_file(self.path / MANIFEST)
+
+    def verify(self) -> list[str]:
+        """Files whose content no longer matches the manifest."""
+        bad = []
+        for name, digest in sorted(self.manifest["files"].items()):
+            f = self.path / name
+            if not f.exists() or sha256_file(f) != digest:
+                bad.append(name)
+        return bad
+
+
+class SnapshotStore:
+    def __init__(self, data_dir: Path):
+        self.root = Path(data_dir) / "snapshots"
+
+    def ids(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists()
+        )
+
+    def list(self) -> list[Snapshot]:
+        return [self.get(i) for i in self.ids()]
+
+    def latest(self) -> Snapshot | None:
+        ids = self.ids()
+        return self.get(ids[-1]) if ids else None
+
+    def get(self, snapshot_id: str | None = None) -> Snapshot:
+        """A snapshot by id; ``None`` or ``latest`` means the newest one."""
+        ids = self.ids()
+        if snapshot_id in (None, "latest"):
+            if not ids:
+                raise SnapshotError(
+                    f"No snapshot yet in {self.root}. Run 'dialtone collect' first.")
+            snapshot_id = ids[-1]
+        if snapshot_id not in ids:
+            raise SnapshotError(
+                f"No snapshot '{snapshot_id}'.{did_you_mean(snapshot_id, ids)}"
+                " 'dialtone snapshots list' shows them.")
+        path = self.root / snapshot_id
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SnapshotError(f"Snapshot '{snapshot_id}' has an unreadable manifest: {exc}") from None
+        return Snapshot(snapshot_id, path, manifest)
+
+    def _new_id(self, now: dt.datetime) -> str:
+        base = now.strftime("%Y%m%dT%H%M%SZ")
+        existing = set(self.ids())
+        candidate, n = base, 1
+        while candidate in existing:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def write(
+        self,
+        tables: dict[str, pa.Table],
+        *,
+        as_of: dt.date,
+        sources: dict[str, dict],
+        rejects: pa.Table | None = None,
+        now: dt.datetime | None = None,
+        model: EstateModel | None = None,
+    ) -> Snapshot:
+        """Write a snapshot atomically and return it.
+
+        ``tables`` maps entity → typed Arrow table (model columns plus ``_source``);
+        ``sources`` is the per-source part of the manifest.
+        """
+        model = model or load_model()
+        now = now or dt.datetime.now(dt.UTC)
+        self.root.mkdir(parents=True, exist_ok=True)
+        snapshot_id = self._new_id(now)
+        tmp = self.root / f".tmp-{snapshot_id}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            entities = {}
+            files = {}
+            for name in sorted(tables):
+                table = tables[name]
+                fname = f"{name}.parquet"
+                pq.write_table(table, tmp / fname, compression="zstd")
+                files[fname] = sha256_file(tmp / fname)
+                by_source: dict[str, int] = {}
+                if SOURCE_COLUMN in table.column_names:
+                    for src in table.column(SOURCE_COLUMN).unique().to_pylist():
+                        by_source[src] = 0
+                entities[name] = {
+                    "file": fname,
+                    "rows": table.num_rows,
+                    "sources": sorted(s for s in by_source if s),
+                    "sha256": files[fname],
+                }
+            if rejects is not None and rejects.num_rows:
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(rejects, tmp / REJECTS)
+                files[REJECTS] = sha256_file(tmp / REJECTS)
+            manifest = {
+                "format": FORMAT_VERSION,
+                "id": snapshot_id,
+                "as_of": as_of.isoformat(),
+                "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "model": sorted(model.entities),
+                "entities": entities,
+                "sources": sources,
+                "rejects": rejects.num_rows if rejects is not None else 0,
+                "files": files,
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                        encoding="utf-8")
+            for f in tmp.iterdir():
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
+            os.rename(tmp, self.root / snapshot_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.get(snapshot_id)

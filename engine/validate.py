@@ -1,0 +1,208 @@
+"""Validate and type raw records set-based, in DuckDB.
+
+Each field's JSON Schema (type, format, enum, pattern, minimum, required)
+becomes a SQL check; a row with any failed check goes to the rejects with its
+row number, field and reason, and the rest are cast to the model's types in
+one statement. No per-row Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from .collector_api import ROW_COLUMN, ParseOptions, RawBatch
+from .estate.model import Entity, Field
+from .snapshots import SOURCE_COLUMN
+
+ORIGIN_COLUMN = "__origin"
+_EXTRA = (ORIGIN_COLUMN, "__batch", "__row")
+#: Separates the parts of a problem string built in SQL (field, reason, value).
+_SEP = "\x1f"
+REJECT_SCHEMA = pa.schema([
+    ("source", pa.string()), ("entity", pa.string()), ("origin", pa.string()),
+    ("row", pa.int64()), ("field", pa.string()), ("value", pa.string()), ("reason", pa.string()),
+])
+
+
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """Quote a string literal (values from the model or parse options, never row data)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _list_lit(values) -> str:
+    return "[" + ", ".join(lit(v) for v in values) + "]"
+
+
+def _text(f: Field) -> str:
+    return f"NULLIF(trim({q(f.name)}), '')"
+
+
+def _typed(f: Field, o: ParseOptions, is_list: bool) -> str:
+    """SQL for the typed value of field ``f`` (NULL when it does not parse)."""
+    t = _text(f)
+    if f.type == "string":
+        return t
+    if f.type in ("integer", "number"):
+        num = t
+        if o.thousands:
+            num = f"replace({num}, {lit(o.thousands)}, '')"
+        if o.decimal != ".":
+            num = f"replace({num}, {lit(o.decimal)}, '.')"
+        if f.type == "integer":
+            return f"CASE WHEN regexp_full_match({num}, '[+-]?[0-9]+') THEN TRY_CAST({num} AS BIGINT) END"
+        return f"TRY_CAST({num} AS DOUBLE)"
+    if f.type == "boolean":
+        return (f"CASE WHEN list_contains({_list_lit(o.true_values)}, lower({t})) THEN true "
+                f"WHEN list_contains({_list_lit(o.false_values)}, lower({t})) THEN false END")
+    if f.type == "date":
+        return f"CAST(try_strptime({t}, {_list_lit(o.date_formats)}) AS DATE)"
+    if f.type == "datetime":
+        if o.datetime_formats:
+            return f"CAST(try_strptime({t}, {_list_lit(o.datetime_formats)}) AS TIMESTAMP)"
+        return f"CAST(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    if f.type == "list":
+        if is_list:
+            src = q(f.name)
+        else:
+            src = f"string_split({t}, {lit(o.list_separator)})"
+        return f"list_filter(list_transform({src}, lambda x: trim(CAST(x AS VARCHAR))), lambda x: x <> '')"
+    raise ValueError(f.type)
+
+
+_EXPECTED = {
+    "integer": "expected a whole number",
+    "number": "expected a number",
+    "boolean": "expected true or false",
+    "date": "expected a date",
+    "datetime": "expected an ISO 8601 date-time",
+    "list": "expected a list",
+}
+
+
+def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool) -> list[tuple[str, str]]:
+    """(condition that flags a problem, reason SQL) pairs for field ``f``."""
+    raw_missing = f"{q(f.name)} IS NULL" if is_list else f"{_text(f)} IS NULL"
+    checks = []
+    if f.required:
+        checks.append((raw_missing, lit("required field is missing")))
+    if f.type not in ("string", "list"):
+        expected = _EXPECTED[f.type]
+        if f.type == "date":
+            expected += f" ({' or '.join(o.date_formats)})"
+        if f.type == "datetime" and o.datetime_formats:
+            expected = f"expected a date-time ({' or '.join(o.datetime_formats)})"
+        checks.append((f"NOT ({raw_missing}) AND ({typed}) IS NULL", lit(expected)))
+    if f.enum:
+        checks.append((f"NOT list_contains({_list_lit(f.enum)}, {typed})",
+                       lit("expected one of: " + ", ".join(f.enum))))
+    if f.pattern:
+        checks.append((f"NOT regexp_matches({typed}, {lit(f.pattern)})",
+                       lit(f"does not match the expected format {f.pattern}")))
+    if f.minimum is not None:
+        checks.append((f"({typed}) < {f.minimum}", lit(f"must be at least {f.minimum:g}")))
+    if f.item_enum:
+        bad = f"list_filter({typed}, lambda x: NOT list_contains({_list_lit(f.item_enum)}, x))"
+        checks.append((f"len({bad}) > 0",
+                       f"'unknown value(s) ' || array_to_string({bad}, ', ') || "
+                       + lit("; expected: " + ", ".join(f.item_enum))))
+    return checks
+
+
+@dataclass
+class Validated:
+    table: pa.Table
+    rejects: pa.Table
+
+
+def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBatch,
+                   source: str, batch_index: int = 0) -> Validated:
+    """Type one raw batch; return the good rows and the rejects."""
+    raw = batch.table
+    present = set(raw.column_names)
+    con.register("raw_batch", raw)
+    try:
+        typed_cols, problem_items = [], []
+        for f in entity.fields:
+            if f.name not in present:
+                typed_cols.append(f"CAST(NULL AS {f.sql_type}) AS {q(f.name)}")
+                if f.required:
+                    problem_items.append(
+                        f"{lit(f.name + _SEP + 'required field is missing' + _SEP)}")
+                continue
+            is_list = pa.types.is_list(raw.schema.field(f.name).type)
+            typed = _typed(f, batch.options, is_list)
+            typed_cols.append(f"{typed} AS {q(f.name)}")
+            shown = (f"array_to_string({q(f.name)}, ';')" if is_list
+                     else f"coalesce(CAST({q(f.name)} AS VARCHAR), '')")
+            for cond, reason in _checks(f, batch.options, typed, is_list):
+                problem_items.append(
+                    f"CASE WHEN coalesce({cond}, false) THEN "
+                    f"{lit(f.name + _SEP)} || {reason} || {lit(_SEP)} || left({shown}, 200) END")
+        problems = f"list_filter([{', '.join(problem_items) or 'NULL'}], lambda x: x IS NOT NULL)"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE checked AS SELECT {ROW_COLUMN}, "
+            f"{', '.join(typed_cols)}, {problems} AS __problems FROM raw_batch"
+        )
+        good = con.sql(
+            f"SELECT {', '.join(q(f.name) for f in entity.fields)}, "
+            f"{lit(source)} AS {SOURCE_COLUMN}, "
+            f"{lit(batch.origin + _SEP)} || CAST({ROW_COLUMN} AS VARCHAR) AS {ORIGIN_COLUMN}, "
+            f"CAST({int(batch_index)} AS BIGINT) AS __batch, CAST({ROW_COLUMN} AS BIGINT) AS __row "
+            f"FROM checked WHERE len(__problems) = 0 "
+            f"ORDER BY {ROW_COLUMN}"
+        ).to_arrow_table()
+        rejects = con.sql(
+            f"SELECT {lit(source)} AS source, {lit(entity.name)} AS entity, "
+            f"{lit(batch.origin)} AS origin, CAST({ROW_COLUMN} AS BIGINT) AS row, "
+            f"split_part(p, {lit(_SEP)}, 1) AS field, split_part(p, {lit(_SEP)}, 3) AS value, "
+            f"split_part(p, {lit(_SEP)}, 2) AS reason "
+            f"FROM (SELECT {ROW_COLUMN}, unnest(__problems) AS p FROM checked "
+            f"WHERE len(__problems) > 0) ORDER BY row, field"
+        ).to_arrow_table()
+    finally:
+        con.unregister("raw_batch")
+    schema = (entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
+              .append(pa.field(ORIGIN_COLUMN, pa.string()))
+              .append(pa.field("__batch", pa.int64())).append(pa.field("__row", pa.int64())))
+    return Validated(good.cast(schema), rejects.cast(REJECT_SCHEMA))
+
+
+def reject_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity,
+                      table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Keep the first row of each key; the later ones become rejects.
+
+    ``table`` is validated rows in source order, with the ``__origin`` column;
+    the returned good rows drop it.
+    """
+    con.register("typed_rows", table)
+    try:
+        key = ", ".join(q(k) for k in entity.key)
+        key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in entity.key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER "
+            f"(PARTITION BY {key} ORDER BY __batch, __row) AS __n, first({ORIGIN_COLUMN}) OVER "
+            f"(PARTITION BY {key} ORDER BY __batch, __row) AS __first FROM typed_rows"
+        )
+        cols = ", ".join(q(c) for c in table.column_names if c not in _EXTRA)
+        good = con.sql(
+            f"SELECT {cols} FROM ranked WHERE __n = 1 ORDER BY __batch, __row").to_arrow_table()
+        dups = con.sql(
+            f"SELECT {SOURCE_COLUMN} AS source, {lit(entity.name)} AS entity, "
+            f"split_part({ORIGIN_COLUMN}, {lit(_SEP)}, 1) AS origin, "
+            f"CAST(split_part({ORIGIN_COLUMN}, {lit(_SEP)}, 2) AS BIGINT) AS row, "
+            f"{lit(', '.join(entity.key))} AS field, {key_text} AS value, "
+            f"'duplicate key (first seen in ' || replace(__first, {lit(_SEP)}, ' row ') || ')' AS reason "
+            f"FROM ranked WHERE __n > 1 ORDER BY __batch, __row"
+        ).to_arrow_table()
+    finally:
+        con.unregister("typed_rows")
+    schema = pa.schema([f for f in table.schema if f.name not in _EXTRA])
+    return good.cast(schema), dups.cast(REJECT_SCHEMA)

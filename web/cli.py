@@ -1,0 +1,321 @@
+"""The ``dialtone`` command line."""
+
+from __future__ import annotations
+
+import csv
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from dialtone.engine.errors import DialtoneError, PolicyError
+from dialtone.engine.policy.model import SEVERITIES
+
+
+class UserError(click.ClickException):
+    """A user error: one clear message, exit status 2, never a traceback."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class DialtoneGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DialtoneError as exc:
+            raise UserError(str(exc)) from None
+
+
+def _config(ctx: click.Context, required: bool = False):
+    from dialtone.engine.config import load_config
+
+    return load_config(ctx.obj.get("config"), required=required)
+
+
+@click.group(cls=DialtoneGroup)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file (default: $DIALTONE_CONFIG or ./dialtone.yaml).")
+@click.version_option(package_name="dialtone")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Dialtone: policy-as-code compliance for communications estates."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+# -- schema -------------------------------------------------------------------------------
+@cli.command("schema")
+@click.argument("entity", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def schema_cmd(entity: str | None, fmt: str) -> None:
+    """Print the estate model, or one ENTITY's fields and relations."""
+    from dialtone.engine.estate.model import load_model
+    from dialtone.engine.estate.reference import entity_reference, model_reference
+
+    model = load_model()
+    if fmt == "json":
+        data = model.entity(entity).schema if entity else {
+            n: e.schema for n, e in model.entities.items()}
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(entity_reference(model.entity(entity)) if entity else model_reference(model))
+
+
+# -- collect and snapshots ----------------------------------------------------------------
+@cli.command("collect")
+@click.option("--source", "sources", multiple=True, help="Collect only this source (repeatable).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
+              help="The snapshot's as-of date (default: today, UTC).")
+@click.pass_context
+def collect_cmd(ctx: click.Context, sources: tuple[str, ...], as_of) -> None:
+    """Read every configured source and write a new snapshot."""
+    from dialtone.engine.collect import collect
+
+    config = _config(ctx, required=True)
+    result = collect(config, only=list(sources) or None,
+                     as_of=as_of.date() if as_of else None)
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    snap = result.snapshot
+    click.echo(f"snapshot {snap.id} (as of {snap.as_of.isoformat()})")
+    for name, meta in result.by_source.items():
+        carried = f", carried from {meta['carried_from']}" if meta.get("carried_from") else ""
+        rows = sum(meta.get("rows", {}).values())
+        click.echo(f"  source {name} [{meta['collector']}]: {rows} rows, "
+                   f"{meta.get('rejects', 0)} rejected{carried}")
+    for entity, n in result.rows.items():
+        click.echo(f"  {entity:<20} {n:>10} rows")
+    if result.rejects:
+        click.echo(f"{result.rejects} row(s) rejected: see {snap.path / 'rejects.csv'}")
+
+
+@cli.group("snapshots", cls=DialtoneGroup)
+def snapshots_group() -> None:
+    """List and inspect snapshots."""
+
+
+@snapshots_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def snapshots_list(ctx: click.Context, fmt: str) -> None:
+    from dialtone.engine.snapshots import SnapshotStore
+
+    snaps = SnapshotStore(_config(ctx).data_dir).list()
+    if fmt == "json":
+        click.echo(json.dumps([{"id": s.id, "as_of": s.manifest["as_of"],
+                                "rows": sum(e["rows"] for e in s.entities.values()),
+                                "rejects": s.manifest.get("rejects", 0),
+                                "sources": sorted(s.manifest["sources"])} for s in snaps],
+                              indent=2))
+        return
+    if not snaps:
+        click.echo("no snapshots yet: run 'dialtone collect'")
+        return
+    click.echo(f"{'ID':<22} {'AS OF':<11} {'ROWS':>10} {'REJECTS':>8}  SOURCES")
+    for s in snaps:
+        rows = sum(e["rows"] for e in s.entities.values())
+        click.echo(f"{s.id:<22} {s.manifest['as_of']:<11} {rows:>10} "
+                   f"{s.manifest.get('rejects', 0):>8}  {', '.join(sorted(s.manifest['sources']))}")
+
+
+@snapshots_group.command("show")
+@click.argument("snapshot_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def snapshots_show(ctx: click.Context, snapshot_id: str, fmt: str) -> None:
+    """Show a snapshot (ID or 'latest'); --format json prints its manifest."""
+    from dialtone.engine.snapshots import SnapshotStore
+
+    snap = SnapshotStore(_config(ctx).data_dir).get(snapshot_id)
+    if fmt == "json":
+        click.echo(json.dumps(snap.manifest, indent=2, sort_keys=True))
+        return
+    m = snap.manifest
+    click.echo(f"snapshot {snap.id}\n  as of:    {m['as_of']}\n  created:  {m['created_at']}\n"
+               f"  path:     {snap.path}\n  rejects:  {m.get('rejects', 0)}")
+    click.echo("  sources:")
+    for name, src in sorted(m["sources"].items()):
+        carried = f" (carried from {src['carried_from']})" if src.get("carried_from") else ""
+        click.echo(f"    {name} [{src['collector']}] {src['settings_fingerprint'][:19]}…{carried}")
+        for origin, digest in src.get("inputs", {}).items():
+            click.echo(f"      {origin}  sha256:{digest[:16]}…")
+    click.echo("  entities:")
+    for name, e in sorted(m["entities"].items()):
+        click.echo(f"    {name:<20} {e['rows']:>10} rows  sha256:{e['sha256'][:16]}…")
+    bad = snap.verify()
+    click.echo("  integrity: " + ("OK" if not bad else "MODIFIED: " + ", ".join(bad)))
+
+
+# -- policies -----------------------------------------------------------------------------
+def _load(ctx: click.Context, paths: tuple[str, ...]):
+    from dialtone.engine.policy.loader import load_policies
+
+    if paths:
+        return load_policies([Path(p) for p in paths])
+    return load_policies(_config(ctx).policy_paths)
+
+
+@cli.group("policy", cls=DialtoneGroup)
+def policy_group() -> None:
+    """Validate, inspect and test policies."""
+
+
+@policy_group.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_context
+def policy_validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Validate policies (default: the configured set); exit 1 if any is invalid."""
+    from dialtone.engine.compiler import compile_policy
+
+    loaded = _load(ctx, paths)
+    problems = [str(err) for _, err in loaded.failures]
+    for policy in loaded.policies:
+        try:
+            compile_policy(policy)
+        except PolicyError as exc:
+            problems.append(str(exc))
+    for p in problems:
+        click.echo(p, err=True)
+    total = len(loaded.policies) + len(loaded.failures)
+    click.echo(f"{total - len(problems)} of {total} policies valid")
+    if problems:
+        ctx.exit(1)
+
+
+@policy_group.command("show")
+@click.argument("policy_id")
+@click.pass_context
+def policy_show(ctx: click.Context, policy_id: str) -> None:
+    """Print a policy, its compiled SQL for each engine and what it reads."""
+    from dialtone.engine.compiler import compile_policy, render
+    from dialtone.engine.errors import did_you_mean
+
+    loaded = _load(ctx, ())
+    policy = loaded.by_id().get(policy_id)
+    if policy is None:
+        raise UserError(f"Unknown policy '{policy_id}'.{did_you_mean(policy_id, loaded.by_id())}")
+    compiled = compile_policy(policy)
+    click.echo(f"{policy.id}: {policy.title}")
+    click.echo(f"  category {policy.category}, severity {policy.severity}, resource {policy.resource}")
+    click.echo(f"  file     {policy.path}\n  version  {policy.source_hash}")
+    if policy.description:
+        click.echo(f"\n{policy.description}")
+    if policy.params:
+        click.echo("\nparameters:")
+        for p in policy.params:
+            click.echo(f"  :{p.name} = {p.default!r}  {p.description}")
+    click.echo(f"\nreads: {', '.join(compiled.tables)}")
+    click.echo(f"binds: {', '.join(':' + p for p in compiled.params) or 'nothing'}")
+    for dialect in compiled.sql:
+        click.echo(f"\n-- {dialect}\n{render(compiled.select, dialect, pretty=True)}")
+    if policy.remediation:
+        click.echo(f"\nremediation: {policy.remediation}")
+
+
+@policy_group.command("test")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_context
+def policy_test(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Run the policies' test files; exit 1 if any case fails."""
+    from dialtone.engine.policy_tests import run_policy_tests
+
+    loaded = _load(ctx, paths)
+    report = run_policy_tests(loaded)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        ctx.exit(1)
+
+
+# -- evaluate -----------------------------------------------------------------------------
+@cli.command("evaluate")
+@click.option("--snapshot", "snapshot_id", help="Snapshot id (default: the latest).")
+@click.option("--policy", "policy_ids", multiple=True, help="Only this policy (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES),
+              help="Exit 1 when there are findings at or above this severity.")
+@click.pass_context
+def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on) -> None:
+    """Evaluate policies against a snapshot."""
+    from dialtone.engine.evaluation import evaluate
+    from dialtone.engine.snapshots import SnapshotStore
+
+    config = _config(ctx)
+    snapshot = SnapshotStore(config.data_dir).get(snapshot_id)
+    loaded = _load(ctx, ())
+    result = evaluate(snapshot, loaded, overrides=config.params, engine=config.engine,
+                      limits=config.limits, policy_ids=list(policy_ids) or None)
+    text = {"json": result.to_json, "csv": lambda: _csv(result),
+            "table": lambda: _table(result)}[fmt]()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if fail_on and result.findings_at_or_above(fail_on):
+        ctx.exit(1)
+
+
+def _csv(result) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["policy_id", "severity", "category", "resource_type", "resource_id", "reason",
+                "savings", "evidence"])
+    for o in result.outcomes:
+        for f in o.findings:
+            w.writerow([o.policy_id, o.severity, o.category, f["resource_type"], f["resource_id"],
+                        f["reason"], "" if f["savings"] is None else f["savings"],
+                        json.dumps(f["evidence"], sort_keys=True)])
+    return buf.getvalue()
+
+
+def _table(result) -> str:
+    out = [f"snapshot {result.snapshot.id} (as of {result.snapshot.as_of.isoformat()}), "
+           f"engine {result.engine}", ""]
+    out.append(f"{'STATUS':<6} {'SEVERITY':<9} {'POLICY':<46} {'FOUND':>7} {'OF':>9} {'TIME':>7}")
+    for o in result.outcomes:
+        out.append(f"{o.status:<6} {o.severity:<9} {o.policy_id:<46} {len(o.findings):>7} "
+                   f"{o.evaluated:>9} {o.seconds:>6.2f}s")
+        if o.error:
+            out.append(f"       {o.error.splitlines()[0]}")
+    total = sum(len(o.findings) for o in result.outcomes)
+    savings = sum(f["savings"] or 0 for o in result.outcomes for f in o.findings)
+    counts = {s: sum(1 for o in result.outcomes if o.status == s)
+              for s in ("alarm", "ok", "skip", "error")}
+    out += ["", f"{total} findings; " + ", ".join(f"{v} {k}" for k, v in counts.items())
+            + (f"; identified savings {savings:,.2f} a year" if savings else "")]
+    return "\n".join(out) + "\n"
+
+
+# -- demo ---------------------------------------------------------------------------------
+@cli.command("demo")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 10000),
+              help="Size multiplier (1 ≈ 500 lines).")
+@click.option("--dir", "workdir", default="demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write the demo workspace.")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Do not start the web UI afterwards.")
+def demo_cmd(scale: int, workdir: str, seed: int, no_serve: bool) -> None:
+    """Write a demo workspace, collect it, evaluate the built-in policies, summarise."""
+    from dialtone.engine.demo import run_demo
+
+    for line in run_demo(Path(workdir), scale=scale, seed=seed):
+        click.echo(line)
+    if not no_serve:
+        click.echo("\n(the web UI is not part of this release yet; nothing to serve)")
+
+
+def main() -> None:
+    cli(prog_name="dialtone")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
