@@ -230,11 +230,11 @@ class CsvCollector:
                     try:
                         record = json.loads(line)
                     except ValueError as exc:
-                        data.rejects.append(RawReject(path.name, lineno, "", line[:200],
+                        data.rejects.append(RawReject(path.name, lineno, "", line.strip()[:200],
                                                       f"invalid JSON: {exc}", entity.name))
                         continue
                     if not isinstance(record, dict):
-                        data.rejects.append(RawReject(path.name, lineno, "", line[:200],
+                        data.rejects.append(RawReject(path.name, lineno, "", line.strip()[:200],
                                                       "expected a JSON object", entity.name))
                         continue
                     for key, value in record.items():

@@ -100,7 +100,6 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
     batch_index = 0
     for name, (data, meta) in collected.items():
         warnings += [f"{name}: {w}" for w in data.warnings]
-        rows: dict[str, int] = {}
         src_rejects = [_raw_rejects(name, data.rejects)]
         for batch in data.batches:
             entity = model.entity(batch.entity)
@@ -108,12 +107,8 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
             batch_index += 1
             per_entity.setdefault(entity.name, []).append(result.table)
             src_rejects.append(result.rejects)
-        for entity_name, tables in per_entity.items():
-            rows[entity_name] = sum(
-                pc.sum(pc.equal(t.column(SOURCE_COLUMN), name)).as_py() or 0 for t in tables)
         reject_tables += src_rejects
-        sources_meta[name] = {**meta, "collected_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                              "rows": {k: v for k, v in sorted(rows.items()) if v}}
+        sources_meta[name] = {**meta, "collected_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     final: dict[str, pa.Table] = {}
     for entity_name, tables in per_entity.items():
@@ -127,8 +122,10 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
 
     rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
     for name in names:
-        n = pc.sum(pc.equal(rejects.column("source"), name)).as_py() or 0
-        sources_meta[name]["rejects"] = n
+        sources_meta[name]["rows"] = {
+            entity: n for entity, table in sorted(final.items())
+            if (n := pc.sum(pc.equal(table.column(SOURCE_COLUMN), name)).as_py() or 0)}
+        sources_meta[name]["rejects"] = pc.sum(pc.equal(rejects.column("source"), name)).as_py() or 0
     snapshot = store.write(final, as_of=as_of or now.date(), sources=sources_meta,
                            rejects=rejects, now=now, model=model)
     return CollectResult(

@@ -35,6 +35,7 @@ class PolicyOutcome:
     status: str
     evaluated: int = 0
     error: str | None = None
+    skip_reason: str | None = None
     findings: list[dict] = field(default_factory=list)
     policy_hash: str | None = None
     params: dict = field(default_factory=dict)
@@ -50,6 +51,7 @@ class PolicyOutcome:
             "status": self.status,
             "evaluated": self.evaluated,
             "error": self.error,
+            "skip_reason": self.skip_reason,
             "policy_hash": self.policy_hash,
             "params": self.params,
             "frameworks": {k: list(v) for k, v in self.frameworks.items()},
@@ -179,7 +181,7 @@ def evaluate(
             missing = [e for e in compiled.tables if e not in session.provided]
             if missing:
                 outcome.status = "skip"
-                outcome.error = f"no source provides {', '.join(missing)}"
+                outcome.skip_reason = f"no source provides {', '.join(missing)}"
                 continue
             try:
                 outcome.evaluated = session.count(policy.resource)

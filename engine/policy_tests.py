@@ -170,9 +170,9 @@ def _run_case(loaded, policy, data: dict, case: dict, origin: str) -> CaseResult
         problems.append(f"policy errored: {outcome.error}")
     elif expected_status and outcome.status != expected_status:
         problems.append(f"expected status {expected_status}, got {outcome.status}"
-                        + (f" ({outcome.error})" if outcome.error else ""))
+                        + (f" ({outcome.skip_reason})" if outcome.skip_reason else ""))
     elif outcome.status == "skip" and expected_status != "skip":
-        problems.append(f"policy was skipped: {outcome.error}")
+        problems.append(f"policy was skipped: {outcome.skip_reason}")
     missing = [r for r in case.get("found", []) if r not in found]
     wrong = [r for r in case.get("not_found", []) if r in found]
     if missing:

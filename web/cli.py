@@ -283,8 +283,8 @@ def _table(result) -> str:
     for o in result.outcomes:
         out.append(f"{o.status:<6} {o.severity:<9} {o.policy_id:<46} {len(o.findings):>7} "
                    f"{o.evaluated:>9} {o.seconds:>6.2f}s")
-        if o.error:
-            out.append(f"       {o.error.splitlines()[0]}")
+        if o.error or o.skip_reason:
+            out.append(f"       {(o.error or o.skip_reason).splitlines()[0]}")
     total = sum(len(o.findings) for o in result.outcomes)
     savings = sum(f["savings"] or 0 for o in result.outcomes for f in o.findings)
     counts = {s: sum(1 for o in result.outcomes if o.status == s)

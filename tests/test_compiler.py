@@ -1,0 +1,199 @@
+"""The compiler: each pass on its own, golden SQL, and hostile conditions rejected."""
+
+from __future__ import annotations
+
+import pytest
+from sqlglot import exp
+
+from dialtone.engine.compiler import PASSES, compile_policy
+from dialtone.engine.compiler.allowlist import allowed_function_names, check_allowlist
+from dialtone.engine.compiler.context import CompileContext
+from dialtone.engine.compiler.parse import parse_fragments
+from dialtone.engine.compiler.relations import resolve_relations
+from dialtone.engine.compiler.time_functions import expand_time_functions
+from dialtone.engine.errors import PolicyError
+from dialtone.engine.estate.model import load_model
+
+
+def run_passes(policy, upto):
+    ctx = CompileContext(policy=policy, model=load_model())
+    for step in PASSES:
+        step(ctx)
+        if step is upto:
+            break
+    return ctx
+
+
+def messages(policy) -> str:
+    with pytest.raises(PolicyError) as info:
+        compile_policy(policy)
+    return str(info.value)
+
+
+# -- passes ---------------------------------------------------------------------------------
+def test_passes_run_in_the_documented_order():
+    assert [p.__name__ for p in PASSES] == [
+        "parse_fragments", "check_allowlist", "expand_time_functions", "resolve_relations",
+        "build_select", "qualify_select"]
+
+
+def test_parse_builds_one_tree_per_fragment(make_policy):
+    policy = make_policy("status = 'active'", extra="""\
+        evidence: [number, assignee.name]
+        reason: "idle for {days_since(activated_on)} days"
+        savings: monthly_cost * 12
+        """)
+    ctx = run_passes(policy, parse_fragments)
+    assert sorted(ctx.trees) == ["evidence[0]", "evidence[1]", "reason{0}", "savings", "where"]
+    assert ctx.reason_parts == [("text", "idle for "), ("expr", "reason{0}"), ("text", " days")]
+
+
+def test_allowlist_records_parameters_used(make_policy):
+    policy = make_policy("monthly_cost > :limit", extra="params: {limit: {default: 10}}\n")
+    ctx = run_passes(policy, check_allowlist)
+    assert not ctx.problems
+    assert ctx.params_used == {"limit"}
+
+
+def test_time_functions_become_date_diffs_against_the_bound_snapshot_date(make_policy):
+    ctx = run_passes(make_policy("days_since(activated_on) > 3 AND days_until(cancelled_on) < 5"),
+                     expand_time_functions)
+    tree = ctx.trees["where"]
+    diffs = list(tree.find_all(exp.DateDiff))
+    assert len(diffs) == 2
+    assert not any(isinstance(n, exp.Anonymous) for n in tree.walk())
+    placeholders = {p.name for p in tree.find_all(exp.Placeholder)}
+    assert placeholders == {"snapshot_date"}
+
+
+def test_relations_become_left_joins_with_one_alias_per_path(make_policy):
+    ctx = run_passes(make_policy(
+        "assignee.status = 'terminated' AND assignee.office_location.country = 'US'"),
+        resolve_relations)
+    assert not ctx.problems
+    assert {a: (j.entity, j.on_alias, j.on_field) for a, j in ctx.joins.items()} == {
+        "assignee": ("people", "lines", "assigned_to"),
+        "assignee__office_location": ("e911_locations", "assignee", "office_location_id"),
+    }
+    assert ctx.tables_read == {"lines", "people", "e911_locations"}
+
+
+def test_correlated_subquery_keeps_its_own_alias_and_resolves_the_outer_row(make_policy):
+    compiled = compile_policy(make_policy(
+        "(SELECT count(*) FROM lines l2 WHERE l2.assigned_to = lines.assigned_to) > 1"))
+    sql = compiled.sql["duckdb"]
+    assert '"l2"."assigned_to" = "lines"."assigned_to"' in sql
+    assert compiled.tables == ("lines",)
+
+
+# -- golden SQL --------------------------------------------------------------------------------
+GOLDEN = [
+    (
+        "status = 'active' AND days_since(activated_on) >= :idle_days",
+        "params: {idle_days: {default: 90}}\n",
+        {
+            "duckdb": """SELECT CAST("lines"."id" AS TEXT) AS "resource_id", 'A test policy' AS "reason", CAST(NULL AS DOUBLE) AS "savings" FROM "lines" AS "lines" WHERE "lines"."status" = 'active' AND DATE_DIFF('DAY', CAST("lines"."activated_on" AS DATE), $snapshot_date) >= $idle_days ORDER BY "resource_id\"""",
+            "spark": """SELECT CAST(`lines`.`id` AS STRING) AS `resource_id`, 'A test policy' AS `reason`, CAST(NULL AS DOUBLE) AS `savings` FROM `lines` AS `lines` WHERE `lines`.`status` = 'active' AND DATEDIFF(DAY, CAST(`lines`.`activated_on` AS DATE), :snapshot_date) >= :idle_days ORDER BY `resource_id`""",
+        },
+    ),
+    (
+        "assignee.status = 'terminated'",
+        "evidence: [assignee.name]\nsavings: monthly_cost * 12\n",
+        {
+            "duckdb": """SELECT CAST("lines"."id" AS TEXT) AS "resource_id", 'A test policy' AS "reason", ROUND(CAST("lines"."monthly_cost" * 12 AS DOUBLE), 2) AS "savings", "assignee"."name" AS "ev0" FROM "lines" AS "lines" LEFT JOIN "people" AS "assignee" ON "assignee"."id" = "lines"."assigned_to" WHERE "assignee"."status" = 'terminated' ORDER BY "resource_id\"""",
+            "spark": """SELECT CAST(`lines`.`id` AS STRING) AS `resource_id`, 'A test policy' AS `reason`, ROUND(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE), 2) AS `savings`, `assignee`.`name` AS `ev0` FROM `lines` AS `lines` LEFT JOIN `people` AS `assignee` ON `assignee`.`id` = `lines`.`assigned_to` WHERE `assignee`.`status` = 'terminated' ORDER BY `resource_id`""",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("where", "extra", "expected"), GOLDEN)
+def test_golden_sql(make_policy, where, extra, expected):
+    compiled = compile_policy(make_policy(where, extra=extra))
+    assert compiled.sql == expected
+
+
+def test_composite_keys_name_the_resource_by_all_key_fields(make_policy):
+    compiled = compile_policy(make_policy("voice_minutes = 0", resource="usage"))
+    assert """CAST("usage"."line_id" AS TEXT) || '/' || CAST("usage"."period" AS TEXT)""" \
+        in compiled.sql["duckdb"]
+
+
+# -- rejected conditions -------------------------------------------------------------------------
+HOSTILE = [
+    ("1=1; DROP TABLE lines", "only one SQL expression is allowed"),
+    ("id IN (SELECT * FROM read_csv('/etc/passwd'))", "file or network access are not allowed"),
+    ("id IN (SELECT * FROM read_parquet('x.parquet'))", "file or network access are not allowed"),
+    ("getenv('HOME') = ''", "function getenv() is not allowed"),
+    ("current_date > activated_on", "current_date is not allowed"),
+    ("now() > activated_on", "now() is not allowed"),
+    ("current_timestamp > activated_on", "is not allowed: evaluation uses only the snapshot's time"),
+    ("random() > 0.5", "random values are not allowed"),
+    ("id IN (SELECT id FROM main.lines)", "table names cannot be qualified"),
+    ("id IN (SELECT id FROM information_schema.tables)", "table names cannot be qualified"),
+    ("id IN (SELECT name FROM duckdb_settings())", "file or network access are not allowed"),
+    ("id = (SELECT current_setting('memory_limit'))", "function current_setting() is not allowed"),
+    ("count(*) > 1", "aggregate count() is only allowed inside a subquery"),
+    ("monthly_cost > :undeclared", "unbound parameter :undeclared"),
+    ("statuz = 'active'", "unknown column 'statuz' of lines. Did you mean 'status'?"),
+    ("assigne.name = 'x'", "lines has no relation 'assigne'. Did you mean 'assignee'?"),
+    ("assignee.nmae = 'x'", "unknown column 'nmae' of people. Did you mean 'name'?"),
+    ("id IN (SELECT id FROM linez)", "unknown table 'linez'. Did you mean 'lines'?"),
+    ("assignee = 'x'", "'assignee' is a relation: write assignee.<field>"),
+    ("lenght(number) > 3", "function lenght() is not allowed. Did you mean 'length'?"),
+]
+
+
+@pytest.mark.parametrize(("where", "expected"), HOSTILE)
+def test_rejected_conditions(make_policy, where, expected):
+    assert expected in messages(make_policy(where))
+
+
+def test_errors_point_at_file_line_and_column(make_policy):
+    # The where block's text starts on line 7 of the generated file, indented by two spaces;
+    # "AND statuz" is its second line.
+    policy = make_policy("status = 'active'\nAND statuz = 'x'", file="cost/p.yaml")
+    text = messages(policy)
+    assert text.startswith("cost/p.yaml:8:7: where: unknown column 'statuz'")
+
+
+def test_parse_errors_point_into_the_file(make_policy):
+    text = messages(make_policy("status = = 'active'", file="p.yaml"))
+    assert text.startswith("p.yaml:7:")
+    assert "cannot parse SQL" in text
+
+
+def test_every_problem_of_a_fragment_set_is_reported(make_policy):
+    policy = make_policy("statuz = 'a'", extra="evidence: [nubmer]\n")
+    text = messages(policy)
+    assert "statuz" in text and "nubmer" in text
+
+
+def test_evidence_and_savings_are_checked_like_conditions(make_policy):
+    text = messages(make_policy("status = 'active'", extra="savings: getenv('X')\n"))
+    assert "savings: function getenv() is not allowed" in text
+
+
+def test_query_policies_must_return_resource_id(make_policy):
+    from dialtone.engine.policy.loader import parse_policy
+
+    base = ("id: t.q\ntitle: query policy\ncategory: cost\nseverity: low\nresource: lines\n"
+            "query: |\n  {}\n")
+    bad = parse_policy(base.format("SELECT id FROM lines"), "q.yaml")
+    assert "must return a column named resource_id" in messages(bad)
+    good = compile_policy(parse_policy(base.format(
+        "SELECT l.id AS resource_id FROM lines l JOIN people p ON p.id = l.assigned_to "
+        "WHERE p.status = 'terminated'"), "q.yaml"))
+    assert good.tables == ("lines", "people")
+    for hostile in ("SELECT id AS resource_id FROM read_csv('/etc/passwd')",
+                    "DELETE FROM lines", "SELECT 1 AS resource_id; DROP TABLE lines"):
+        with pytest.raises(PolicyError):
+            compile_policy(parse_policy(base.format(hostile), "q.yaml"))
+
+
+def test_allowed_functions_are_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "policies.md").read_text(encoding="utf-8")
+    missing = [f for f in allowed_function_names() if f"`{f}" not in doc]
+    assert not missing, f"docs/policies.md does not list: {missing}"

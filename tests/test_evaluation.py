@@ -1,0 +1,216 @@
+"""Evaluation: statuses, isolation of failures, parameters, determinism, the sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dialtone.engine.backends import PolicyRunError
+from dialtone.engine.backends.duckdb import DuckDBBackend
+from dialtone.engine.collect import collect
+from dialtone.engine.config import EvaluationLimits
+from dialtone.engine.errors import DialtoneError
+from dialtone.engine.evaluation import evaluate
+from dialtone.engine.policy.loader import LoadedPolicies, parse_policy
+from dialtone.engine.snapshots import SnapshotStore
+
+from .conftest import AS_OF, policy_text
+
+
+def loaded(*texts: str) -> LoadedPolicies:
+    policies = []
+    for i, text in enumerate(texts):
+        policies.append(parse_policy(text.replace("id: test.policy", f"id: test.p{i}"), f"p{i}.yaml"))
+    return LoadedPolicies(tuple(policies), (), "test")
+
+
+IDLE = policy_text(
+    "status = 'active' AND days_since(coalesce((SELECT max(u.last_activity_on) FROM usage u "
+    "WHERE u.line_id = lines.id), activated_on)) >= :idle_days",
+    extra="""\
+    params: {idle_days: {default: 90}}
+    evidence: [number, assignee.name]
+    reason: "idle for {days_since((SELECT max(u.last_activity_on) FROM usage u WHERE u.line_id = lines.id))} days"
+    savings: monthly_cost * 12
+    """)
+
+
+@pytest.fixture
+def snapshot(config):
+    return collect(config, as_of=AS_OF).snapshot
+
+
+def test_a_violating_resource_is_found_with_evidence_reason_and_savings(snapshot):
+    result = evaluate(snapshot, loaded(IDLE))
+    (outcome,) = result.outcomes
+    assert outcome.status == "alarm"
+    assert outcome.evaluated == 3
+    # L1 idle since 2026-01-15 (166 days); L2 used two days ago; L3 never used, activated 2024.
+    assert [f["resource_id"] for f in outcome.findings] == ["L1", "L3"]
+    l1 = outcome.findings[0]
+    assert l1 == {
+        "resource_type": "lines", "resource_id": "L1", "reason": "idle for 166 days",
+        "savings": 480.0, "evidence": {"number": "+15551230001", "assignee.name": "Ada Lovelace"},
+    }
+    assert outcome.findings[1]["reason"] == "idle for unknown days"
+
+
+def test_parameters_are_overridden_per_organisation(snapshot):
+    result = evaluate(snapshot, loaded(IDLE), overrides={"test.p0": {"idle_days": 1000}})
+    assert result.outcomes[0].status == "ok"
+    assert result.outcomes[0].params == {"idle_days": 1000}
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"idle_dayz": 5}, "has no parameter 'idle_dayz'. Did you mean 'idle_days'?"),
+    ({"idle_days": "ninety"}, "expected a int like 90, got 'ninety'"),
+])
+def test_bad_overrides_are_reported_as_that_policy_s_error(snapshot, override, message):
+    result = evaluate(snapshot, loaded(IDLE), overrides={"test.p0": override})
+    assert result.outcomes[0].status == "error"
+    assert message in result.outcomes[0].error
+
+
+def test_a_policy_reading_an_entity_no_source_provides_is_skipped(snapshot):
+    text = policy_text("product = 'zoom'", resource="licenses")
+    (outcome,) = evaluate(snapshot, loaded(text)).outcomes
+    assert outcome.status == "skip"
+    assert outcome.skip_reason == "no source provides licenses"
+    assert outcome.error is None
+
+
+def test_an_empty_table_is_data_not_a_skip(tmp_path):
+    store = SnapshotStore(tmp_path)
+    from dialtone.engine.estate.model import load_model
+
+    schema = load_model().entity("licenses").arrow_schema
+    snap = store.write({"licenses": schema.empty_table()}, as_of=AS_OF, sources={})
+    (outcome,) = evaluate(snap, loaded(policy_text("product = 'zoom'", resource="licenses"))).outcomes
+    assert (outcome.status, outcome.evaluated) == ("ok", 0)
+
+
+def test_an_error_in_one_policy_never_stops_the_others(snapshot):
+    broken = policy_text("statuz = 'active'")
+    result = evaluate(snapshot, loaded(broken, IDLE))
+    statuses = {o.policy_id: o.status for o in result.outcomes}
+    assert statuses == {"test.p0": "error", "test.p1": "alarm"}
+    assert "unknown column 'statuz'" in result.outcomes[0].error
+
+
+def test_a_runtime_error_is_that_policy_s_error(snapshot):
+    # Valid SQL that fails at run time: a cast of text that is not a number.
+    bad = policy_text("CAST(number AS INTEGER) > 0")
+    result = evaluate(snapshot, loaded(bad, IDLE))
+    assert [o.status for o in result.outcomes] == ["error", "alarm"]
+    assert "Conversion Error" in result.outcomes[0].error
+
+
+def test_invalid_policy_files_are_reported_and_the_rest_run(snapshot):
+    good = loaded(IDLE)
+    from dialtone.engine.errors import PolicyError, Problem
+
+    with_failure = LoadedPolicies(good.policies, (("bad.yaml", PolicyError([Problem("boom", "bad.yaml", 3, 1)])),), "v")
+    result = evaluate(snapshot, with_failure)
+    assert [(o.policy_id, o.status) for o in result.outcomes] == [
+        ("invalid:bad.yaml", "error"), ("test.p0", "alarm")]
+
+
+def test_unknown_policy_ids_are_a_usage_error(snapshot):
+    with pytest.raises(DialtoneError, match="Unknown policy 'test.p9'"):
+        evaluate(snapshot, loaded(IDLE), policy_ids=["test.p9"])
+
+
+def test_same_inputs_give_byte_identical_json(snapshot):
+    first = evaluate(snapshot, loaded(IDLE, policy_text("kind = 'mobile'"))).to_json()
+    second = evaluate(snapshot, loaded(IDLE, policy_text("kind = 'mobile'"))).to_json()
+    assert first == second
+    doc = json.loads(first)
+    assert set(doc) == {"snapshot", "policies_version", "engine", "results"}
+    assert {"policy_id", "title", "category", "severity", "status", "evaluated", "error",
+            "findings"} <= set(doc["results"][0])
+
+
+def test_time_comes_from_the_snapshot_not_the_clock(config):
+    early = collect(config, as_of=dt.date(2026, 2, 1)).snapshot
+    late = collect(config, as_of=dt.date(2026, 6, 30)).snapshot
+    found = {s.id: [f["resource_id"] for f in evaluate(s, loaded(IDLE)).outcomes[0].findings]
+             for s in (early, late)}
+    assert found[early.id] == ["L3"]          # L1's January activity is recent on 1 February
+    assert found[late.id] == ["L1", "L3"]
+
+
+def test_columns_missing_from_an_old_snapshot_read_as_null(tmp_path):
+    store = SnapshotStore(tmp_path)
+    snap = store.write({"lines": pa.table({"id": ["L1"], "kind": ["mobile"], "status": ["active"]})},
+                       as_of=AS_OF, sources={})
+    # An older snapshot lacks most of today's columns.
+    assert pq.read_schema(snap.parquet("lines")).names == ["id", "kind", "status"]
+    text = policy_text("monthly_cost IS NULL AND srtp_enabled IS NULL")
+    (outcome,) = evaluate(snap, loaded(text)).outcomes
+    assert [f["resource_id"] for f in outcome.findings] == ["L1"]
+
+
+# -- the sandbox --------------------------------------------------------------------------------
+HOSTILE_SQL = [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "COPY (SELECT 1) TO '/tmp/dialtone-escape.csv'",
+    "ATTACH '/tmp/dialtone-escape.db' AS x",
+    "INSTALL httpfs",
+    "SET enable_external_access = true",
+    "SET lock_configuration = false",
+]
+
+
+@pytest.mark.parametrize("sql", HOSTILE_SQL)
+def test_the_backend_refuses_file_access_even_when_handed_sql_directly(snapshot, sql):
+    session = DuckDBBackend(EvaluationLimits()).open(snapshot)
+    try:
+        with pytest.raises(PolicyRunError):
+            session._execute(sql)
+        # The snapshot itself is still readable.
+        assert session.count("lines") == 3
+    finally:
+        session.close()
+
+
+def test_rejects_file_beside_the_parquet_files_is_not_readable(snapshot):
+    session = DuckDBBackend(EvaluationLimits()).open(snapshot)
+    try:
+        (snapshot.path / "other.csv").write_text("a\n1\n")
+        with pytest.raises(PolicyRunError, match="disabled by configuration"):
+            session._execute(f"SELECT * FROM read_csv('{snapshot.path / 'other.csv'}')")
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def big_snapshot(tmp_path):
+    n = 100_000
+    lines = pa.table({"id": [f"L{i}" for i in range(n)], "kind": ["mobile"] * n,
+                      "status": ["active"] * n, "plan": [f"plan-{i}" * 8 for i in range(n)]})
+    return SnapshotStore(tmp_path).write({"lines": lines}, as_of=AS_OF, sources={})
+
+
+def test_a_policy_over_the_time_limit_is_stopped_and_the_others_run(big_snapshot):
+    # Ten billion pairs: far beyond half a second.
+    slow = policy_text("(SELECT count(*) FROM lines a JOIN lines b ON a.kind = b.kind "
+                       "WHERE a.plan < b.plan) > 0")
+    result = evaluate(big_snapshot, loaded(slow, policy_text("kind = 'fax'")),
+                      limits=EvaluationLimits(timeout_seconds=0.5))
+    assert [o.status for o in result.outcomes] == ["error", "ok"]
+    assert "time limit of 0.5 s" in result.outcomes[0].error
+
+
+def test_a_policy_over_the_memory_limit_is_stopped_and_the_others_run(big_snapshot):
+    hungry = policy_text(
+        "(SELECT count(DISTINCT a.plan || b.plan) FROM lines a JOIN lines b "
+        "ON a.kind = b.kind WHERE a.id < 'L2') > 0")
+    result = evaluate(big_snapshot, loaded(hungry, policy_text("kind = 'fax'")),
+                      limits=EvaluationLimits(timeout_seconds=60, memory_limit="64MB", threads=1))
+    assert [o.status for o in result.outcomes] == ["error", "ok"]
+    assert "memory" in result.outcomes[0].error.lower()
