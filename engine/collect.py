@@ -121,6 +121,9 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
         _carry_forward(previous, names, final, sources_meta, model)
 
     rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
+    rejects = rejects.sort_by([("source", "ascending"), ("entity", "ascending"),
+                               ("origin", "ascending"), ("row", "ascending"),
+                               ("field", "ascending")])
     for name in names:
         sources_meta[name]["rows"] = {
             entity: n for entity, table in sorted(final.items())

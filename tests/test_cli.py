@@ -1,0 +1,121 @@
+"""The dialtone command: exit codes, formats, and user errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import policy_text
+
+
+def run(runner, cli, workspace, *args, env=None):
+    return runner.invoke(cli, ["--config", str(workspace / "dialtone.yaml"), *args],
+                         env=env, catch_exceptions=False)
+
+
+def test_the_minimal_config_works_exactly_as_written(runner, cli, workspace, monkeypatch):
+    monkeypatch.chdir(workspace)  # ./dialtone.yaml is found without --config
+    result = runner.invoke(cli, ["collect", "--as-of", "2026-06-30"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "lines" in result.output and "3 rows" in result.output
+    assert (workspace / ".dialtone" / "snapshots").is_dir()
+    result = runner.invoke(cli, ["evaluate", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    ids = {r["policy_id"] for r in doc["results"]}
+    assert "cost.zero-usage-lines" in ids           # the built-in packs are used
+
+
+def test_evaluate_formats_and_output_file(runner, cli, workspace):
+    run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
+    table = run(runner, cli, workspace, "evaluate", "--policy", "cost.zero-usage-lines")
+    assert "alarm" in table.output and "cost.zero-usage-lines" in table.output
+    out = workspace / "findings.csv"
+    result = run(runner, cli, workspace, "evaluate", "--policy", "cost.zero-usage-lines",
+                 "--format", "csv", "--output", str(out))
+    assert result.exit_code == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("policy_id,severity,category,resource_type,resource_id")
+    assert [ln.split(",")[4] for ln in lines[1:]] == ["L1"]
+
+
+def test_fail_on_severity_sets_the_exit_code(runner, cli, workspace):
+    run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
+    args = ("evaluate", "--policy", "cost.zero-usage-lines", "--fail-on")
+    assert run(runner, cli, workspace, *args, "medium").exit_code == 1   # a medium finding
+    assert run(runner, cli, workspace, *args, "high").exit_code == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("evaluate",), "No snapshot yet"),
+    (("snapshots", "show", "nope"), "No snapshot 'nope'"),
+    (("policy", "show", "cost.zero-usage-line"), "Did you mean 'cost.zero-usage-lines'?"),
+])
+def test_user_errors_exit_2_with_one_clear_message(runner, cli, workspace, args, message):
+    result = run(runner, cli, workspace, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_invalid_config_is_reported_with_its_line(runner, cli, tmp_path):
+    cfg = tmp_path / "dialtone.yaml"
+    cfg.write_text("sources:\n  estate:\n    path: ./estate\n")
+    result = runner.invoke(cli, ["--config", str(cfg), "collect"])
+    assert result.exit_code == 2
+    assert "'collector' is a required property" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_policy_validate_exits_1_and_names_file_and_line(runner, cli, tmp_path):
+    (tmp_path / "good.yaml").write_text(policy_text("status = 'active'"))
+    (tmp_path / "bad.yaml").write_text(
+        policy_text("status = 'active' AND getenv('HOME') = ''").replace("test.policy", "test.bad"))
+    result = runner.invoke(cli, ["policy", "validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "bad.yaml:7:25: where: function getenv() is not allowed" in result.output
+    assert "1 of 2 policies valid" in result.output
+    ok = runner.invoke(cli, ["policy", "validate", str(tmp_path / "good.yaml")])
+    assert ok.exit_code == 0
+
+
+def test_policy_show_prints_sql_for_each_engine_and_what_it_reads(runner, cli, workspace):
+    result = run(runner, cli, workspace, "policy", "show", "cost.zero-usage-lines")
+    assert result.exit_code == 0
+    assert "-- duckdb" in result.output and "-- spark" in result.output
+    assert "reads: lines, people, usage" in result.output
+    assert "binds: :idle_days, :snapshot_date" in result.output
+
+
+def test_policy_test_reports_per_case_and_fails_on_a_broken_expectation(runner, cli, tmp_path):
+    (tmp_path / "p.yaml").write_text(policy_text("status = 'active'"))
+    (tmp_path / "p.test.yaml").write_text(
+        "estate:\n  lines:\n    - {id: L1, kind: mobile, status: active}\n"
+        "    - {id: L2, kind: mobile, status: cancelled}\n"
+        "cases:\n  - name: right\n    found: [L1]\n    not_found: [L2]\n"
+        "  - name: wrong\n    found: [L2]\n")
+    result = runner.invoke(cli, ["policy", "test", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "PASS test.policy: right" in result.output
+    assert "FAIL test.policy: wrong" in result.output and "not found: L2" in result.output
+    assert "1 passed, 1 failed" in result.output
+
+
+def test_snapshots_list_and_show_json_prints_the_manifest(runner, cli, workspace):
+    run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
+    listed = run(runner, cli, workspace, "snapshots", "list", "--format", "json")
+    (snap,) = json.loads(listed.output)
+    shown = run(runner, cli, workspace, "snapshots", "show", snap["id"], "--format", "json")
+    manifest = json.loads(shown.output)
+    assert manifest["id"] == snap["id"] and manifest["as_of"] == "2026-06-30"
+    text = run(runner, cli, workspace, "snapshots", "show", "latest")
+    assert "integrity: OK" in text.output
+
+
+def test_schema_prints_the_reference(runner, cli):
+    result = runner.invoke(cli, ["schema", "lines"])
+    assert "`assignee` → people" in result.output
+    assert runner.invoke(cli, ["schema", "linez"]).exit_code == 2
+    doc = json.loads(runner.invoke(cli, ["schema", "people", "--format", "json"]).output)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
