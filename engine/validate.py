@@ -69,10 +69,7 @@ def _typed(f: Field, o: ParseOptions, is_list: bool) -> str:
             return f"CAST(try_strptime({t}, {_list_lit(o.datetime_formats)}) AS TIMESTAMP)"
         return f"CAST(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
     if f.type == "list":
-        if is_list:
-            src = q(f.name)
-        else:
-            src = f"string_split({t}, {lit(o.list_separator)})"
+        src = q(f.name) if is_list else f"string_split({t}, {lit(o.list_separator)})"
         return f"list_filter(list_transform({src}, lambda x: trim(CAST(x AS VARCHAR))), lambda x: x <> '')"
     raise ValueError(f.type)
 

@@ -34,7 +34,8 @@ IDLE = policy_text(
     extra="""\
     params: {idle_days: {default: 90}}
     evidence: [number, assignee.name]
-    reason: "idle for {days_since((SELECT max(u.last_activity_on) FROM usage u WHERE u.line_id = lines.id))} days"
+    reason: "idle for {days_since((SELECT max(u.last_activity_on) FROM usage u
+      WHERE u.line_id = lines.id))} days"
     savings: monthly_cost * 12
     """)
 
@@ -113,7 +114,8 @@ def test_invalid_policy_files_are_reported_and_the_rest_run(snapshot):
     good = loaded(IDLE)
     from dialtone.engine.errors import PolicyError, Problem
 
-    with_failure = LoadedPolicies(good.policies, (("bad.yaml", PolicyError([Problem("boom", "bad.yaml", 3, 1)])),), "v")
+    failure = ("bad.yaml", PolicyError([Problem("boom", "bad.yaml", 3, 1)]))
+    with_failure = LoadedPolicies(good.policies, (failure,), "v")
     result = evaluate(snapshot, with_failure)
     assert [(o.policy_id, o.status) for o in result.outcomes] == [
         ("invalid:bad.yaml", "error"), ("test.p0", "alarm")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from ..errors import did_you_mean
 from .context import CompileContext
 
 
@@ -87,6 +88,14 @@ def _build_query(ctx: CompileContext) -> exp.Select:
         ctx.problem("query", "query: the SELECT must return a column named resource_id", inner)
         return inner
     q = "q"
+    for name, tree in ctx.trees.items():
+        if name == "query":
+            continue
+        for col in tree.find_all(exp.Column):
+            if col.find_ancestor(exp.Select) is None and col.name not in names:
+                ctx.problem(name, f"{name}: unknown column '{col.name}' of the query's output."
+                            f"{did_you_mean(col.name, names)} It returns: "
+                            f"{', '.join(sorted(names))}.", col)
 
     def outer(node: exp.Expr) -> exp.Expr:
         return node.transform(

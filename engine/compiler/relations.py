@@ -105,12 +105,15 @@ def resolve_relations(ctx: CompileContext) -> None:
                     f"resource: unknown entity '{ctx.base}'.{did_you_mean(ctx.base, ctx.model.entities)}")
         return
     ctx.tables_read.add(ctx.base)
+    query_mode = "query" in ctx.trees
     for name in list(ctx.trees):
         tree = ctx.trees[name]
         ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
         _check_tables(ctx, name, tree, ctes)
-        if name == "query":
-            continue  # a full query names its own tables; qualify checks its columns
+        if query_mode:
+            # A full query names its own tables (qualify checks its columns); evidence,
+            # reason and savings then read the query's output columns.
+            continue
         if isinstance(tree, exp.Column):
             ctx.trees[name] = _resolve_column(ctx, name, tree)
             continue
