@@ -16,7 +16,8 @@ A policy ``cost/zero-usage-lines.yaml`` is tested by ``cost/zero-usage-lines.tes
         not_found: [L1]
 
 An entity absent from the estate is "not provided" (the policy is skipped);
-write ``usage: []`` for a provided but empty table. Rows go through the same
+write ``usage: []`` for a provided but empty table, and ``usage: null`` in a
+case to remove an entity the shared estate provides. Rows go through the same
 validation as collected data.
 """
 
@@ -62,7 +63,7 @@ TEST_SCHEMA = {
             }}},
     },
     "$defs": {"estate": {"type": "object", "additionalProperties": {
-        "type": "array", "items": {"type": "object"}}}},
+        "type": ["array", "null"], "items": {"type": "object"}}}},
 }
 
 
@@ -153,7 +154,8 @@ def run_policy_tests(loaded: LoadedPolicies) -> TestReport:
 
 
 def _run_case(loaded, policy, data: dict, case: dict, origin: str) -> CaseResult:
-    estate = {**(data.get("estate") or {}), **(case.get("estate") or {})}
+    merged = {**(data.get("estate") or {}), **(case.get("estate") or {})}
+    estate = {name: rows for name, rows in merged.items() if rows is not None}  # null: not provided
     as_of = dt.date.fromisoformat(case.get("snapshot_date") or data.get("snapshot_date")
                                   or "2026-01-01")
     tables = _tables(estate, f"{origin} ({case['name']})")

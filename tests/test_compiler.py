@@ -197,3 +197,14 @@ def test_allowed_functions_are_documented():
     doc = (Path(__file__).parents[1] / "docs" / "policies.md").read_text(encoding="utf-8")
     missing = [f for f in allowed_function_names() if f"`{f}" not in doc]
     assert not missing, f"docs/policies.md does not list: {missing}"
+
+
+def test_evidence_can_be_named_with_as(make_policy):
+    compiled = compile_policy(make_policy("status = 'active'", extra="""\
+        evidence:
+          - number
+          - "(SELECT count(*) FROM usage u WHERE u.line_id = lines.id) AS usage_months"
+        """))
+    assert compiled.evidence_names == ("number", "usage_months")
+    assert "duplicate name(s) number" in messages(
+        make_policy("status = 'active'", extra="evidence: [number, plan AS number]\n"))

@@ -216,3 +216,25 @@ def test_a_policy_over_the_memory_limit_is_stopped_and_the_others_run(big_snapsh
                       limits=EvaluationLimits(timeout_seconds=60, memory_limit="64MB", threads=1))
     assert [o.status for o in result.outcomes] == ["error", "ok"]
     assert "memory" in result.outcomes[0].error.lower()
+
+
+def test_a_query_policy_reports_its_own_columns_as_evidence(snapshot):
+    text = """\
+id: test.query
+title: People holding more than one line
+category: cost
+severity: low
+resource: people
+query: |
+  SELECT p.id AS resource_id, count(*) AS lines_held
+  FROM people p JOIN lines l ON l.assigned_to = p.id
+  GROUP BY p.id HAVING count(*) >= :min_lines
+params: {min_lines: {default: 1}}
+evidence: [lines_held]
+reason: "holds {lines_held} line(s)"
+"""
+    policies = LoadedPolicies((parse_policy(text, "q.yaml"),), (), "v")
+    (outcome,) = evaluate(snapshot, policies).outcomes
+    assert [(f["resource_id"], f["reason"], f["evidence"]) for f in outcome.findings] == [
+        ("P1", "holds 1 line(s)", {"lines_held": 1}), ("P2", "holds 1 line(s)", {"lines_held": 1})]
+    assert outcome.evaluated == 2

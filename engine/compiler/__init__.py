@@ -58,6 +58,9 @@ def compile_policy(policy: Policy, model: EstateModel | None = None) -> Compiled
         step(ctx)
         ctx.raise_if_problems()
     sql = render_all(ctx)
+    duplicates = sorted({n for n in ctx.evidence_names if ctx.evidence_names.count(n) > 1})
+    if duplicates:
+        ctx.problem("evidence[0]", f"evidence: duplicate name(s) {', '.join(duplicates)}")
     ctx.raise_if_problems()
     return CompiledPolicy(
         policy=policy,
@@ -65,5 +68,5 @@ def compile_policy(policy: Policy, model: EstateModel | None = None) -> Compiled
         sql=sql,
         tables=tuple(sorted(ctx.tables_read)),
         params=tuple(sorted(ctx.params_used)),
-        evidence_names=tuple(e.text.strip() for e in policy.evidence),
+        evidence_names=tuple(ctx.evidence_names),
     )

@@ -30,6 +30,7 @@ class CompileContext:
     # name → parsed tree, for where/query/savings/evidence[i]/reason[i]
     trees: dict[str, exp.Expr] = field(default_factory=dict)
     fragments: dict[str, Fragment] = field(default_factory=dict)
+    evidence_names: list[str] = field(default_factory=list)
     reason_parts: list[tuple[str, str]] = field(default_factory=list)  # ("text"|"expr", value)
     joins: dict[str, Join] = field(default_factory=dict)
     tables_read: set[str] = field(default_factory=set)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from sqlglot import exp, parse_one
 from sqlglot.errors import ParseError
@@ -13,6 +14,15 @@ from .context import CompileContext
 SOURCE_DIALECT = "duckdb"
 MAX_NODES = 2000
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+_ALIAS = re.compile(r"^(?P<expr>.*\S)\s+AS\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*$", re.S | re.I)
+
+
+def _split_alias(text: str) -> tuple[str, str]:
+    """``expr AS name`` → (expr, name); otherwise the text names itself."""
+    m = _ALIAS.match(text)
+    if m:
+        return m.group("expr"), m.group("name")
+    return text, text.strip()
 
 
 def _parse(ctx: CompileContext, name: str, into: type | None) -> exp.Expr | None:
@@ -57,7 +67,9 @@ def parse_fragments(ctx: CompileContext) -> None:
     if policy.savings is not None:
         ctx.fragments["savings"] = policy.savings
     for i, ev in enumerate(policy.evidence):
-        ctx.fragments[f"evidence[{i}]"] = ev
+        text, name = _split_alias(ev.text)
+        ctx.fragments[f"evidence[{i}]"] = replace(ev, text=text)
+        ctx.evidence_names.append(name)
     if policy.reason is not None:
         _split_reason(ctx)
 
