@@ -8,11 +8,11 @@ An error in one policy never stops the others.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
-import typing as t
 from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .backends import PolicyRunError, backends
 from .compiler import SNAPSHOT_DATE, CompiledPolicy, compile_policy
@@ -84,18 +84,19 @@ class Evaluation:
         return sum(len(o.findings) for o in self.outcomes if severity_rank(o.severity) >= rank)
 
 
-def _json_value(value: t.Any) -> t.Any:
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    if hasattr(value, "__float__") and not isinstance(value, (int, float, bool)):
-        return float(value)
-    return value
+def _json_column(column: pa.ChunkedArray) -> list:
+    """A result column as JSON-ready Python values, converted column-wise in Arrow."""
+    typ = column.type
+    if pa.types.is_timestamp(typ):
+        column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+    elif pa.types.is_date(typ):
+        column = pc.strftime(column, format="%Y-%m-%d")
+    elif pa.types.is_decimal(typ):
+        column = column.cast(pa.float64())
+    if pa.types.is_floating(column.type):
+        # NaN and infinities have no JSON form.
+        column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, column.type))
+    return column.to_pylist()
 
 
 def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
@@ -118,19 +119,15 @@ def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
     return values
 
 
-def _findings(compiled: CompiledPolicy, rows: list[tuple]) -> list[dict]:
+def _findings(compiled: CompiledPolicy, rows: pa.Table) -> list[dict]:
+    resource_type = compiled.policy.resource
     names = compiled.evidence_names
-    out = []
-    for row in rows:
-        resource_id, reason, savings, *evidence = row
-        out.append({
-            "resource_type": compiled.policy.resource,
-            "resource_id": resource_id,
-            "reason": reason,
-            "savings": _json_value(savings),
-            "evidence": {n: _json_value(v) for n, v in zip(names, evidence, strict=True)},
-        })
-    return out
+    ids, reasons, savings, *evidence = (_json_column(c) for c in rows.columns)
+    return [
+        {"resource_type": resource_type, "resource_id": rid, "reason": reason,
+         "savings": saving, "evidence": dict(zip(names, values, strict=True))}
+        for rid, reason, saving, *values in zip(ids, reasons, savings, *evidence, strict=True)
+    ]
 
 
 def evaluate(
@@ -188,11 +185,11 @@ def evaluate(
                 rows = session.run(compiled, {**params, SNAPSHOT_DATE: snapshot.as_of})
             except PolicyRunError as exc:
                 outcome.status, outcome.error = "error", str(exc)
-                continue
-            finally:
                 outcome.seconds = time.perf_counter() - started
+                continue
             outcome.findings = _findings(compiled, rows)
             outcome.status = "alarm" if outcome.findings else "ok"
+            outcome.seconds = time.perf_counter() - started
     finally:
         session.close()
     outcomes.sort(key=lambda o: o.policy_id)

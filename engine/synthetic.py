@@ -432,7 +432,7 @@ class _Builder:
         # The last ``bad`` locations are the ones an E911 audit would reject.
         validated[good::2] = False
         dispatchable[good + 1::2] = False
-        room = np.where(rng.random(n) < 0.1, 0, -1)
+        room = np.where(rng.random(n) < 0.1, rng.integers(0, 2, n), -1)
         self.loc = SimpleNamespace(
             n=n, good=good, country=country,
             # validated locations per country, contiguous because ``country`` is sorted there
@@ -456,7 +456,7 @@ class _Builder:
     # -- people -----------------------------------------------------------------------------
     def people(self) -> None:
         rng = self.rng("people")
-        n = max(40, int(round(0.8 * self.n)))
+        n = int(round(0.8 * self.n))
         dept = _exact(rng, n, [d[1] for d in DEPARTMENTS])
         country = np.empty(n, np.int64)
         status = np.empty(n, np.int64)
@@ -555,7 +555,8 @@ class _Builder:
         new = np.where(decimals == 4, np.round(new, 4), np.round(new, 2))
         old = np.where(decimals == 4, np.round(old, 4), np.round(old, 2))
         invoiced = self.month - 2
-        change_month = np.where(rng.random(markets) < 0.5, invoiced, self.month - rng.integers(8, 14, markets))
+        change_month = np.where(rng.random(markets) < 0.5, invoiced,
+                                self.month - rng.integers(8, 14, markets))
         change = _month_first(change_month)
         self.rates = SimpleNamespace(new=new, old=old, change=change, currency=market_currency)
 
@@ -564,7 +565,9 @@ class _Builder:
         units = [None] * len(PLANS) + [u[3] for u in USAGE_CODES]
         unit = np.array([-1 if u is None else i for i, u in enumerate(units)])[k]
         unit_vocab = ["" if u is None else u for u in units]
-        both = lambda a, b: np.concatenate([a, b])  # noqa: E731 -- old rows then new rows
+        def both(old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
+            return np.concatenate([old_rows, new_rows])
+
         self.tables["rates"] = _table("rates", {
             "contract_id": self.contract_ids.take(pa.array(both(c, c))),
             "charge_code": _pick(CHARGE_CODES, both(k, k)),
@@ -680,7 +683,6 @@ class _Builder:
         payment[tf[: max(1, int(np.ceil(0.3 * len(tf))))]] = True
         cs_did = (kind == DID) & (ppl.dept[assignee] == DEPT["Customer Service"])
         payment |= cs_did & (rng.random(n) < 0.2)
-        cost_center = ppl.cost_center[assignee].astype(np.int64)
         cost_center_null = np.zeros(n, bool)
         tls = np.where(kind == SIP, 1, -1)
         srtp = np.where(kind == SIP, 1, -1)
@@ -751,7 +753,11 @@ class _Builder:
         number = _join(_pick(prefix, country), _text(base[country] + np.arange(n)))
         number = pc.if_else(pa.array(kind == CIRCUIT), pa.scalar(None, pa.string()), number)
         assigned_to = self.person_ids.take(pa.array(assignee, mask=assignee_null))
-        ghost_ids = _join("P-", _text(ppl.n + 1 + np.arange(n)))
+        # Ghosts look like HR ids (same width) but lie past the last person.
+        ghost_ids = pc.utf8_lpad(_text(ppl.n + 1 + np.arange(n)),
+                                 width=max(4, len(str(ppl.n))), padding="0")
+        ghost_ids = _join("P-", ghost_ids)
+        cost_center = ppl.cost_center[assignee]
         assigned_to = pc.if_else(pa.array(ghost), ghost_ids, assigned_to)
 
         self.ln = SimpleNamespace(
@@ -786,6 +792,544 @@ class _Builder:
             "international_plan": _bool(intl, null=kind != MOBILE),
             "tls_enabled": _bool(tls == 1, null=tls < 0),
             "srtp_enabled": _bool(srtp == 1, null=srtp < 0),
+        })
+
+    # -- usage ------------------------------------------------------------------------------
+    def usage(self) -> None:
+        rng = self.rng("usage")
+        ln = self.ln
+        n = ln.n
+        months = self.month - 11 + np.arange(12)
+        first = _month_first(months)
+        last = np.minimum(_month_first(months + 1) - 1, self.today)
+        end = np.where(ln.active, self.today, ln.status_since)  # silent once suspended or cancelled
+        exempt = np.isin(ln.purpose, EXEMPT_PURPOSES)
+        p = np.array([0.96, 0.9, 0.9, 0.85, 0.99, 0.99, 0.5, 0.99])[ln.kind]
+        p = np.where(exempt, 0.25, p)  # alarms and lifts only ring when tested
+        used = (first[None, :] <= end[:, None]) & (rng.random((n, 12)) < p[:, None])
+        used[ln.must_be_used, 11] = True
+        idle = np.flatnonzero(ln.idle)
+        # Idle lines went quiet at least four whole months ago, or never spoke at all.
+        quiet_after = rng.integers(-1, 7, len(idle))
+        used[idle] &= np.arange(12)[None, :] <= quiet_after[:, None]
+        spoke = quiet_after >= 0
+        used[idle[spoke], quiet_after[spoke]] = True
+
+        span = np.maximum(np.minimum(last[None, :], end[:, None]) - first[None, :] + 1, 1)
+        day = first[None, :] + (rng.random((n, 12)) * span).astype(np.int64)
+        del span
+        scale = np.where(exempt, 0.02, 1.0)
+        voice_mean = np.array([280, 0, 180, 240, 25_000, 0, 15, 6_000], float)[ln.kind] * scale
+        data_mean = np.array([6_000, 40, 0, 0, 0, 250_000, 0, 0], float)[ln.kind] * scale
+        sms_mean = np.array([45, 5, 0, 0, 0, 0, 0, 0], float)[ln.kind]
+        voice = rng.gamma(2.0, 1.0, (n, 12)) * (voice_mean / 2)[:, None] * used
+        data = rng.gamma(2.0, 1.0, (n, 12)) * (data_mean / 2)[:, None] * used
+        sms = rng.poisson(sms_mean[:, None] * used)
+        mobile = (ln.kind == MOBILE)[:, None] & used
+        fx = FX[ln.currency][:, None]
+        roaming = np.where(mobile & (rng.random((n, 12)) < 0.04),
+                           rng.gamma(2.0, 15.0, (n, 12)) * fx, 0.0)
+        international = np.where(mobile & (rng.random((n, 12)) < 0.06),
+                                 rng.gamma(2.0, 6.0, (n, 12)) * fx, 0.0)
+        overage = np.where(mobile & (rng.random((n, 12)) < 0.03),
+                           rng.gamma(2.0, 10.0, (n, 12)) * fx, 0.0)
+        periods = np.datetime_as_string(months.astype("datetime64[M]"), unit="M")
+        self.tables["usage"] = _table("usage", {
+            "line_id": self.line_ids.take(pa.array(np.repeat(np.arange(n), 12))),
+            "period": _pick(periods, np.tile(np.arange(12), n)),
+            "voice_minutes": _num(voice.ravel(), decimals=1),
+            "data_mb": _num(data.ravel(), decimals=1),
+            "sms_count": _int(sms.ravel()),
+            "roaming_charges": _num(roaming.ravel()),
+            "international_charges": _num(international.ravel()),
+            "overage_charges": _num(overage.ravel()),
+            "last_activity_on": _dates(day.ravel(), null=~used.ravel()),
+        })
+
+    # -- calls ------------------------------------------------------------------------------
+    def calls(self) -> None:
+        rng = self.rng("calls")
+        ln = self.ln
+        weight = np.array([1.0, 0, 1.0, 1.5, 10.0, 0, 0, 8.0])[ln.kind] * ln.active
+        weight[np.isin(ln.purpose, EXEMPT_PURPOSES)] = 0
+        n = 5 * ln.n
+        line = rng.choice(ln.n, size=n, p=weight / weight.sum())
+        start = self.now_us - rng.integers(0, 730 * _US_PER_DAY, n)
+        start = np.maximum(start - start % _US_PER_S, (ln.activated[line] + 1) * _US_PER_DAY)
+        order = np.argsort(start, kind="stable")
+        line, start = line[order], start[order]
+        del order
+
+        direction = np.where(ln.kind[line] == TOLL_FREE, 1, rng.choice(3, n, p=(0.5, 0.4, 0.1)))
+        remote = np.where(rng.random(n) < 0.85, ln.country[line], rng.integers(0, len(REMOTES), n))
+        low = np.array([r[2] for r in REMOTES], dtype=np.int64)
+        high = np.array([r[3] for r in REMOTES], dtype=np.int64)
+        remote_number = _join(_pick([r[1] for r in REMOTES], remote),
+                              _text(low[remote] + (rng.random(n) * (high - low)[remote]).astype(np.int64)))
+        people_lines = np.flatnonzero(ln.active & np.isin(ln.kind, (MOBILE, LANDLINE, DID)))
+        other = people_lines[rng.integers(0, len(people_lines), n)]
+        own_number = ln.number.take(pa.array(line))
+        outbound, inbound = direction == 0, direction == 1
+        source = pc.if_else(pa.array(inbound), remote_number, own_number)
+        destination = pc.if_else(pa.array(outbound), remote_number,
+                                 pc.if_else(pa.array(inbound), own_number,
+                                            ln.number.take(pa.array(other))))
+        dest_country = np.select([outbound, inbound], [remote, ln.country[line]], ln.country[other])
+        disposition = rng.choice(4, n, p=(0.78, 0.14, 0.05, 0.03))
+        answered = disposition == 0
+        duration = np.where(answered, 5 + rng.gamma(1.3, 180.0, n), 0).astype(np.int64)
+        billable = np.where(answered & outbound, -(-duration // 60) * 60, 0)
+        per_minute = np.where(remote == ln.country[line], 0.02, 0.25) * FX[ln.currency[line]]
+        cost = billable / 60 * per_minute
+        self.cl = SimpleNamespace(n=n, line=line, start=start, answered=answered)
+        self.call_ids = _ids("CALL-", n)
+        self.call_columns = {
+            "id": self.call_ids,
+            "line_id": self.line_ids.take(pa.array(line)),
+            "started_at": _stamps(start),
+            "duration_s": _int(duration),
+            "billable_s": _int(billable),
+            "direction": _pick(("outbound", "inbound", "internal"), direction),
+            "source": source,
+            "destination": destination,
+            "destination_country": _pick([r[0] for r in REMOTES], dest_country),
+            "disposition": _pick(("answered", "no_answer", "busy", "failed"), disposition),
+            "cost": _num(cost, decimals=4),
+            "currency": _pick(CURRENCIES, ln.currency[line]),
+        }
+
+    # -- recordings (and the calls that point at them) --------------------------------------
+    def recordings(self) -> None:
+        rng = self.rng("recordings")
+        ln, cl = self.ln, self.cl
+        purpose = ln.rec_purpose[cl.line]
+        keep = cl.answered & (purpose != REC_NONE)
+        # Planted overdue quality recordings are drawn from every old quality call, sampled or
+        # not, so that small estates still have enough of them.
+        old_quality = keep & (purpose == REC_QUALITY) & (cl.start < (self.today - 400) * _US_PER_DAY)
+        overdue = self.plant(self.rng("recordings.overdue"), np.flatnonzero(old_quality), 0.012,
+                             QUALITY_OVERDUE)
+        # Quality monitoring samples calls; regulation and payments record every one.
+        keep &= (purpose != REC_QUALITY) | (rng.random(cl.n) < 0.3)
+        keep[overdue] = True
+        call = np.flatnonzero(keep)
+        del keep, old_quality
+        n = len(call)
+        purpose = purpose[call]
+        started = cl.start[call]
+        started_day = started // _US_PER_DAY
+        age = self.today - started_day
+        retention = np.select([purpose == REC_REGULATORY, purpose == REC_QUALITY], [2557, 365], 90)
+        hold = np.where(purpose == REC_REGULATORY, rng.random(n) < 0.01,
+                        (purpose == REC_QUALITY) & (age >= 365) & (rng.random(n) < 0.02))
+        deleted = (purpose != REC_REGULATORY) & (age >= retention) & ~hold
+        deleted_at = np.minimum(started + retention * _US_PER_DAY
+                                + rng.integers(0, 3600, n) * _US_PER_S, self.now_us)
+        retain_until = started_day + retention
+        redacted = np.where(purpose == REC_PAYMENT, 1, -1)
+
+        rng = self.rng("recordings.planted")
+        ids = _ids("REC-", n)
+        rows = self.plant(rng, np.flatnonzero(purpose == REC_REGULATORY), 0.03, REG_RETENTION)
+        retain_until[rows] = started_day[rows] + rng.integers(365, 1461, len(rows))
+        self.record(REG_RETENTION, ids, rows)
+        rows = np.searchsorted(call, overdue)
+        deleted[rows] = False
+        hold[rows] = False
+        self.record(QUALITY_OVERDUE, ids, rows)
+        rows = self.plant(rng, np.flatnonzero(purpose == REC_PAYMENT), 0.03, PAYMENT_UNREDACTED)
+        redacted[rows] = 0
+        self.record(PAYMENT_UNREDACTED, ids, rows)
+
+        country = ln.country[cl.line[call]]
+        home = np.array([0, 3, 1, 4, 2])[country]
+        abroad = (country != 0) & (rng.random(n) < 0.08)  # EU data kept in the US: needs SCCs
+        region = np.where(abroad, 0, home)
+        self.tables["recordings"] = _table("recordings", {
+            "id": ids,
+            "call_id": self.call_ids.take(pa.array(call)),
+            "line_id": self.line_ids.take(pa.array(cl.line[call])),
+            "purpose": _pick(REC_PURPOSES[1:], purpose - 1),
+            "started_at": _stamps(started),
+            "retain_until": _dates(retain_until),
+            "deleted_at": _stamps(deleted_at, null=~deleted),
+            "storage_region": _pick(("us-east-1", "eu-west-2", "eu-central-1", "eu-west-3",
+                                     "eu-west-1"), region),
+            "transfer_mechanism": _pick(("scc",), np.zeros(n, np.int64), null=~abroad),
+            "encrypted": _bool(np.ones(n, bool)),
+            "payment_data_redacted": _bool(redacted == 1, null=redacted < 0),
+            "consent_announced": _bool(np.ones(n, bool)),
+            "legal_hold": _bool(hold),
+        })
+        recording = np.full(cl.n, -1, np.int64)
+        recording[call] = np.arange(n)
+        self.tables["calls"] = _table("calls", {
+            **self.call_columns,
+            "recorded": _bool(recording >= 0),
+            "recording_id": ids.take(pa.array(np.maximum(recording, 0), mask=recording < 0)),
+        })
+        del self.call_columns, self.cl
+
+    # -- devices ----------------------------------------------------------------------------
+    def devices(self) -> None:
+        rng = self.rng("devices")
+        ln, ppl = self.ln, self.ppl
+        with_device = ((ln.kind == MOBILE) | (ln.kind == IOT) | (ln.kind == DID)
+                       | ((ln.kind == LANDLINE) & (ln.purpose == VOICE)))
+        line = np.flatnonzero(with_device)
+        spares = max(5, int(round(0.04 * ln.n)))
+        n = len(line) + spares
+        lk = ln.kind[line]
+        kind = np.select(
+            [lk == IOT, np.isin(lk, (LANDLINE, DID)), ln.purpose[line] == DATA],
+            [4, 3, np.where(rng.random(len(line)) < 0.6, 1, 2)], 0)
+        kind = np.r_[kind, np.zeros(spares, np.int64)]
+        model = np.empty(n, np.int64)
+        for k, name in enumerate(DEVICE_KINDS):
+            rows = np.flatnonzero(kind == k)
+            ms = np.array([i for i, m in enumerate(DEVICE_MODELS) if m[0] == name])
+            model[rows] = ms[rng.integers(0, len(ms), len(rows))]
+        versions = [v for m in DEVICE_MODELS for v in m[3]]
+        v_count = np.array([len(m[3]) for m in DEVICE_MODELS])
+        version = _pick_in_groups(rng, model, np.r_[0, np.cumsum(v_count)[:-1]], v_count)
+
+        line_status = np.r_[ln.status[line], np.full(spares, 1)]
+        status = np.select([line_status == 0, line_status == 1], [0, 1], 3)
+        status[(status == 0) & (rng.random(n) < 0.01)] = 2  # lost
+        has_line = np.r_[np.ones(len(line), bool), np.zeros(spares, bool)]
+        person = np.r_[ln.assignee[line], np.zeros(spares, np.int64)]
+        assigned = np.r_[ln.has_person[line], np.zeros(spares, bool)] & (status != 1)
+        in_use = status == 0
+        flags = np.where(in_use[:, None], True, rng.random((n, 3)) < (0.7, 0.8, 0.8))
+        regulated = assigned & ppl.regulated[person]
+        handheld = (kind == 0) | (kind == 1)
+
+        rng = self.rng("devices.planted")
+        ids = _ids("D-", n)
+        rows = self.plant(rng, np.flatnonzero(in_use), 0.025, UNENCRYPTED)
+        flags[rows, np.arange(len(rows)) % 3] = False
+        self.record(UNENCRYPTED, ids, rows)
+        clean = np.ones(n, bool)
+        clean[rows] = False
+        rows = self.plant(rng, np.flatnonzero(in_use & handheld & regulated & clean), 0.05,
+                          OFF_CHANNEL)
+        self.record(OFF_CHANNEL, ids, rows)
+        self.dev = SimpleNamespace(n=n, handheld=handheld, assigned=assigned, regulated=regulated,
+                                   off_channel=rows)
+
+        tac = np.array([m[4] or 0 for m in DEVICE_MODELS], dtype=np.int64)[model]
+        # Serial numbers are a permutation of the row number: unique, yet not in sequence.
+        idx = np.arange(n, dtype=np.int64)
+        body = (tac + idx // 1_000_000) * 1_000_000 + (idx * 7_919 + 123_457) % 1_000_000
+        serial = (idx * 7_919 + 4_815_162) % 100_000_000
+        activated = np.r_[ln.activated[line], np.full(spares, self.today - 900)]
+        purchased = np.minimum(activated + rng.integers(0, 200, n), self.today - 1)
+        purchased[~has_line] = self.today - rng.integers(30, 900, spares)
+        check_in = np.where(in_use, self.now_us - rng.integers(0, 72 * 3600, n) * _US_PER_S,
+                            (self.today - rng.integers(20, 400, n)) * _US_PER_DAY
+                            + rng.integers(0, 86_400, n) * _US_PER_S)
+        state = np.where(flags.all(axis=1), 0, np.where(in_use, 1, 2))
+        desk = kind == 3
+        office = np.r_[ln.office[line], np.zeros(spares, np.int64)]
+        self.device_ids = ids
+        self.tables["devices"] = _table("devices", {
+            "id": ids,
+            "kind": _pick(DEVICE_KINDS, kind),
+            "fixed": _bool(desk),
+            "serial": _join(_pick([m[5] for m in DEVICE_MODELS], model),
+                            pc.utf8_lpad(_text(serial), width=8, padding="0")),
+            "imei": pc.if_else(pa.array(tac > 0), _text(_luhn_imei(body)),
+                               pa.scalar(None, pa.string())),
+            "model": _pick([m[1] for m in DEVICE_MODELS], model),
+            "os": _pick([m[2] for m in DEVICE_MODELS], model),
+            "os_version": _pick(versions, version),
+            "assigned_to": self.person_ids.take(pa.array(person, mask=~assigned)),
+            "line_id": self.line_ids.take(pa.array(np.r_[line, np.zeros(spares, np.int64)],
+                                                   mask=~has_line | (status == 1))),
+            "ownership": _pick(("company", "personal"),
+                               ((kind == 0) & (rng.random(n) < 0.1)).astype(np.int64)),
+            "status": _pick(DEVICE_STATUSES, status),
+            "mdm_enrolled": _bool(flags[:, 2]),
+            "compliance_state": _pick(("compliant", "noncompliant", "unknown"), state),
+            "encrypted": _bool(flags[:, 0]),
+            "passcode_set": _bool(flags[:, 1]),
+            "archiving_agent": _bool(in_use & handheld & regulated),
+            "purchased_on": _dates(purchased),
+            "last_check_in_at": _stamps(check_in),
+            "e911_location_id": self.loc_ids.take(pa.array(office, mask=~desk)),
+        })
+
+    # -- device_apps ------------------------------------------------------------------------
+    def device_apps(self) -> None:
+        rng = self.rng("device_apps")
+        dev = self.dev
+        eligible = dev.handheld & dev.assigned
+        device_parts, app_parts = [], []
+        for a, (_, _, _, share, approved) in enumerate(APPS):
+            mask = eligible & (rng.random(dev.n) < share)
+            if not approved:
+                mask &= ~dev.regulated  # regulated staff keep these off, except where planted
+            rows = np.flatnonzero(mask)
+            device_parts.append(rows)
+            app_parts.append(np.full(len(rows), a))
+        device_parts.append(dev.off_channel)
+        app_parts.append(np.array(UNAPPROVED_APPS)[np.arange(len(dev.off_channel))
+                                                  % len(UNAPPROVED_APPS)])
+        device = np.concatenate(device_parts)
+        app = np.concatenate(app_parts)
+        order = np.lexsort((app, device))
+        device, app = device[order], app[order]
+        versions = [v for a in APPS for v in a[2]]
+        v_count = np.array([len(a[2]) for a in APPS])
+        version = _pick_in_groups(rng, app, np.r_[0, np.cumsum(v_count)[:-1]], v_count)
+        self.tables["device_apps"] = _table("device_apps", {
+            "device_id": self.device_ids.take(pa.array(device)),
+            "app_id": _pick([a[0] for a in APPS], app),
+            "name": _pick([a[1] for a in APPS], app),
+            "version": _pick(versions, version),
+        })
+
+    # -- channels and retention policies ----------------------------------------------------
+    def channels(self) -> None:
+        ingest = self.now_us - 2 * 3600 * _US_PER_S
+        rp = ["RP-01", "RP-02", "RP-03", "RP-04", "RP-05", "RP-06"]
+        self.tables["retention_policies"] = _table("retention_policies", {
+            "id": pa.array(rp),
+            "system": pa.array(["Microsoft Purview", "Slack Enterprise Grid", "Exchange Online",
+                                "NICE Engage", "NICE Engage", "NICE Engage"]),
+            "scope": pa.array(["Teams chats and channel messages", "All workspaces",
+                               "All mailboxes", "Regulatory voice recordings",
+                               "Quality monitoring recordings", "Payment call recordings"]),
+            "retention_days": pa.array([2557, 2557, 2557, 2557, 365, 90], pa.int64()),
+            "action": pa.array(["keep_and_delete", "keep_and_delete", "keep_and_delete",
+                                "keep_and_delete", "delete", "delete"]),
+            "immutable": pa.array([True, True, True, True, False, False]),
+            "audit_trail": pa.array([True] * 6),
+            "legal_hold": pa.array([False] * 6),
+            "region": pa.array(["EU", "US", "EU", "US", "US", "US"]),
+        })
+        # (product, app id, approved and archived, retention policy)
+        rows = (("whatsapp", "com.whatsapp", False, None),
+                ("signal", "org.thoughtcrime.securesms", False, None),
+                ("wechat", "com.tencent.mm", False, None),
+                ("telegram", "org.telegram.messenger", False, None),
+                ("teams", "com.microsoft.teams", True, "RP-01"),
+                ("slack", "com.Slack", True, "RP-02"),
+                ("email", "com.microsoft.office.outlook", True, "RP-03"),
+                ("voice", None, True, "RP-04"))
+        ok = [r[2] for r in rows]
+        self.tables["channels"] = _table("channels", {
+            "id": _ids("CHN-", len(rows), 2),
+            "product": pa.array([r[0] for r in rows]),
+            "app_id": pa.array([r[1] for r in rows], pa.string()),
+            "approved": pa.array(ok),
+            "archived": pa.array(ok),
+            "archive_last_ingest_at": _stamps(np.full(len(rows), ingest), null=~np.array(ok)),
+            "retention_policy_id": pa.array([r[3] for r in rows], pa.string()),
+        })
+
+    # -- subscriptions and licenses ---------------------------------------------------------
+    def licenses(self) -> None:
+        rng = self.rng("licenses")
+        ppl = self.ppl
+        parts = [np.flatnonzero(rng.random(ppl.n) < s[3]) for s in SKUS]
+        person = np.concatenate(parts)
+        sku = np.repeat(np.arange(len(SKUS)), [len(p) for p in parts])
+        order = np.lexsort((sku, person))
+        person, sku = person[order], sku[order]
+        n = len(person)
+        status = ppl.status[person]  # licence: active, suspended (on leave), removed (left)
+        hired = ppl.hired_on[person]
+        assigned = np.minimum(hired + rng.integers(0, 15, n), self.today)
+        recent = (status == ACTIVE) & (rng.random(n) < 0.04)
+        assigned[recent] = np.maximum(hired[recent], self.today - rng.integers(0, 40, recent.sum()))
+        last_active = np.select(
+            [status == ACTIVE, status == LEAVE],
+            [self.today - rng.integers(0, 22, n), self.today - rng.integers(30, 200, n)],
+            ppl.terminated_on[person] - rng.integers(0, 10, n))
+        last_active = np.maximum(last_active, assigned)
+        no_activity = recent.copy()
+
+        rng = self.rng("licenses.planted")
+        ids = _ids("LIC-", n)
+        rows = self.plant(rng, np.flatnonzero((status == ACTIVE) & ~recent
+                                              & (assigned <= self.today - 420)),
+                          0.03, UNUSED_LICENSE)
+        last_active[rows] = self.today - rng.integers(75, 400, len(rows))
+        no_activity[rows[::3]] = True
+        self.record(UNUSED_LICENSE, ids, rows)
+
+        seats = np.bincount(sku[status != TERMINATED], minlength=len(SKUS))
+        self.tables["subscriptions"] = _table("subscriptions", {
+            "id": _ids("SUB-", len(SKUS), 2),
+            "product": _pick([s[0] for s in SKUS], np.arange(len(SKUS))),
+            "sku": _pick([s[1] for s in SKUS], np.arange(len(SKUS))),
+            "prepaid_units": _int(np.ceil(seats * 1.08) + 5),
+            "consumed_units": _int(seats),
+            "unit_cost": _num(np.array([s[2] for s in SKUS])),
+            "renews_on": _dates(self.today + rng.integers(30, 365, len(SKUS))),
+        })
+        self.tables["licenses"] = _table("licenses", {
+            "id": ids,
+            "product": _pick([s[0] for s in SKUS], sku),
+            "sku": _pick([s[1] for s in SKUS], sku),
+            "subscription_id": _ids("SUB-", len(SKUS), 2).take(pa.array(sku)),
+            "assigned_to": self.person_ids.take(pa.array(person)),
+            "monthly_cost": _num(np.array([s[2] for s in SKUS])[sku]),
+            "assigned_on": _dates(assigned),
+            "last_active_on": _dates(last_active, null=no_activity),
+            "status": _pick(("active", "suspended", "removed"), status),
+        })
+
+    # -- invoices, charges, disputes --------------------------------------------------------
+    def billing(self) -> None:
+        rng = self.rng("invoices")
+        ln, acct, rates = self.ln, self.acct, self.rates
+        months = self.month - 3 + np.arange(3)
+        p_first = _month_first(months)
+        p_last = _month_first(months + 1) - 1
+        ni = acct.n * 3
+        inv_account = np.repeat(np.arange(acct.n), 3)
+        inv_period = np.tile(np.arange(3), acct.n)
+        issued = np.minimum(p_last[inv_period] + rng.integers(2, 7, ni), self.today)
+        due = issued + 30
+        approved = issued + rng.integers(1, 9, ni)
+        paid = approved + rng.integers(1, 13, ni)
+
+        rng = self.rng("invoices.planted")
+        late_fee_inv = self.plant(rng, np.flatnonzero(inv_period >= 1), 0.05, LATE_FEE)
+        previous = late_fee_inv - 1  # same account, the month before
+        paid[previous] = due[previous] + rng.integers(3, 16, len(previous))
+        paid = np.maximum(paid, approved)
+
+        # Recurring charges: every billable line, every month, at the contracted rate.
+        rng = self.rng("charges")
+        billable = np.flatnonzero(ln.status != 2)
+        r_line = np.repeat(billable, 3)
+        r_period = np.tile(np.arange(3), len(billable))
+        r_code = ln.plan[r_line]
+        market = ln.market[r_line]
+        current = p_first[r_period] >= rates.change[market]
+        r_rate = np.where(current, rates.new[market, r_code], rates.old[market, r_code])
+        # Usage charges on mobile lines.
+        mobile = np.flatnonzero(ln.active & (ln.kind == MOBILE))
+        u_parts = []
+        for u, (share, lo, hi) in enumerate(((0.06, 1, 6), (0.04, 5, 300), (0.03, 1, 10))):
+            hit = rng.random((len(mobile), 3)) < share
+            li, pi = np.nonzero(hit)
+            u_parts.append((mobile[li], pi, np.full(len(li), len(PLANS) + u),
+                            rng.integers(lo, hi, len(li)).astype(float)))
+        u_line = np.concatenate([p[0] for p in u_parts])
+        u_period = np.concatenate([p[1] for p in u_parts])
+        u_code = np.concatenate([p[2] for p in u_parts])
+        u_qty = np.concatenate([p[3] for p in u_parts])
+        market = ln.market[u_line]
+        current = p_first[u_period] >= rates.change[market]
+        u_rate = np.where(current, rates.new[market, u_code], rates.old[market, u_code])
+
+        line = np.r_[r_line, u_line]
+        period = np.r_[r_period, u_period]
+        code = np.r_[r_code, u_code]
+        qty = np.r_[np.ones(len(r_line)), u_qty]
+        rate = np.r_[r_rate, u_rate]
+        ctype = np.r_[np.zeros(len(r_line), np.int64), np.ones(len(u_line), np.int64)]
+        invoice = ln.account[line] * 3 + period
+
+        rng = self.rng("charges.planted")
+        above = self.plant(rng, np.arange(len(r_line)), 0.02, ABOVE_RATE)
+        contracted = rate[above].copy()
+        rate[above] = np.round(contracted * rng.uniform(1.05, 1.3, len(above)), 2)
+        amount = np.round(qty * rate, 2)
+
+        # Invoice-level charges: credits, late fees, surcharges, then tax on the subtotal.
+        credit_inv = np.flatnonzero(rng.random(ni) < 0.02)
+        lines_billed = np.bincount(invoice[ctype == 0], minlength=ni)
+        fx = FX[acct.currency[inv_account]]
+        surcharge = np.round(0.45 * lines_billed * fx, 2)
+        extra_inv = np.r_[credit_inv, late_fee_inv, np.arange(ni)]
+        extra_amount = np.r_[-np.round(rng.uniform(10, 200, len(credit_inv)), 2),
+                             np.round(rng.uniform(15, 150, len(late_fee_inv)), 2), surcharge]
+        extra_type = np.r_[np.full(len(credit_inv), 6), np.full(len(late_fee_inv), 5),
+                           np.full(ni, 4)]
+        subtotal = (np.bincount(invoice, weights=amount, minlength=ni)
+                    + np.bincount(extra_inv, weights=extra_amount, minlength=ni))
+        tax_rate = np.where(acct.currency[inv_account] == 0, 0.07, 0.20)
+        tax = np.round(subtotal * tax_rate, 2)
+
+        n_items = len(line)
+        all_inv = np.r_[invoice, extra_inv, np.arange(ni)]
+        all_type = np.r_[ctype, extra_type, np.full(ni, 3)]
+        all_amount = np.r_[amount, extra_amount, tax]
+        n = len(all_inv)
+        item = np.r_[np.arange(n_items), np.full(n - n_items, -1)]
+        order = np.argsort(all_inv, kind="stable")
+        all_inv, all_type, all_amount, item = all_inv[order], all_type[order], all_amount[order], item[order]
+        position = np.empty(n, np.int64)
+        position[order] = np.arange(n)
+        is_item = item >= 0
+        it = np.maximum(item, 0)
+        # Code index: plans and usage codes, then the invoice-level codes.
+        extra_codes = ("TAX", "REG-RECOVERY", "LATE-FEE", "SLA-CREDIT")
+        code_all = np.where(is_item, code[it], len(CHARGE_CODES) + all_type - 3)
+        descriptions = ([p[1] for p in PLANS] + [u[1] for u in USAGE_CODES]
+                        + ["Sales tax / VAT", "Regulatory cost recovery", "Late payment charge",
+                           "Service level credit"])
+        ids = _ids("CHG-", n)
+        self.record(ABOVE_RATE, ids, np.sort(position[above]))
+        self.record(LATE_FEE, ids, np.flatnonzero(all_type == 5))
+
+        inv_ids = _ids("INV-", ni)
+        period_labels = np.datetime_as_string(months.astype("datetime64[M]"), unit="M")
+        p_of = inv_period[all_inv]
+        total = np.round(np.bincount(all_inv, weights=all_amount, minlength=ni), 2)
+        self.tables["charges"] = _table("charges", {
+            "id": ids,
+            "invoice_id": inv_ids.take(pa.array(all_inv)),
+            "line_id": self.line_ids.take(pa.array(line[it], mask=~is_item)),
+            "charge_code": _pick(CHARGE_CODES + extra_codes, code_all),
+            "charge_type": _pick(("recurring", "usage", "one_time", "tax", "surcharge",
+                                  "late_fee", "credit"), all_type),
+            "description": _pick(descriptions, code_all),
+            "quantity": _num(qty[it], null=~is_item, decimals=3),
+            "unit_rate": _num(rate[it], null=~is_item, decimals=4),
+            "amount": _num(all_amount),
+            "currency": _pick(CURRENCIES, acct.currency[inv_account[all_inv]]),
+            "period_start": _dates(p_first[p_of]),
+            "period_end": _dates(p_last[p_of]),
+        })
+        unpaid = paid > self.today
+        self.tables["invoices"] = _table("invoices", {
+            "id": inv_ids,
+            "account_id": self.account_ids.take(pa.array(inv_account)),
+            "invoice_number": _join(self.account_numbers.take(pa.array(inv_account)), "-",
+                                    pc.replace_substring(_pick(period_labels, inv_period), "-", "")),
+            "period": _pick(period_labels, inv_period),
+            "issued_on": _dates(issued),
+            "due_on": _dates(due),
+            "approved_on": _dates(approved, null=approved > self.today),
+            "paid_on": _dates(paid, null=unpaid),
+            "total": _num(total),
+            "currency": _pick(CURRENCIES, acct.currency[inv_account]),
+        })
+
+        # Disputes raised for some of the overbilled charges.
+        rng = self.rng("disputes")
+        disputed = rng.choice(above, size=max(1, len(above) // 4), replace=False)
+        disputed.sort()
+        nd = len(disputed)
+        opened = np.minimum(issued[invoice[disputed]] + rng.integers(3, 21, nd), self.today)
+        dstatus = rng.choice(3, nd, p=(0.5, 0.3, 0.2))
+        credited_on = opened + rng.integers(7, 31, nd)
+        dstatus[(dstatus == 1) & (credited_on > self.today)] = 0
+        self.tables["disputes"] = _table("disputes", {
+            "id": _ids("DSP-", nd),
+            "account_id": self.account_ids.take(pa.array(ln.account[line[disputed]])),
+            "charge_id": ids.take(pa.array(position[disputed])),
+            "opened_on": _dates(opened),
+            "amount": _num((rate[disputed] - contracted[np.searchsorted(above, disputed)])
+                           * qty[disputed]),
+            "status": _pick(("open", "credited", "rejected"), dstatus),
+            "credited_on": _dates(credited_on, null=dstatus != 1),
         })
 
 

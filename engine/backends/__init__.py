@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+import pyarrow as pa
+
 from ..config import EvaluationLimits
 from ..registry import Registry
 from ..snapshots import Snapshot
@@ -21,7 +23,8 @@ class Session(t.Protocol):
 
     def count(self, entity: str) -> int: ...
 
-    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> list[tuple]: ...
+    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> pa.Table:
+        """The findings query's result: resource_id, reason, savings, ev0…evN."""
 
     def close(self) -> None: ...
 

@@ -13,6 +13,7 @@ import threading
 import typing as t
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import EvaluationLimits
@@ -40,10 +41,14 @@ class DuckDBSession:
         self.timeout = timeout
 
     def _execute(self, sql: str, params: dict | None = None) -> list[tuple]:
+        return self._guarded(lambda: self.con.execute(sql, params or {}).fetchall())
+
+    def _guarded(self, work: t.Callable[[], t.Any]) -> t.Any:
+        """Run ``work`` under the time limit, turning DuckDB errors into PolicyRunError."""
         timer = threading.Timer(self.timeout, self.con.interrupt)
         timer.start()
         try:
-            return self.con.execute(sql, params or {}).fetchall()
+            return work()
         except duckdb.InterruptException:
             raise PolicyRunError(f"stopped after the time limit of {self.timeout:g} s") from None
         except duckdb.OutOfMemoryException as exc:
@@ -56,8 +61,10 @@ class DuckDBSession:
     def count(self, entity: str) -> int:
         return self._execute(f"SELECT count(*) FROM {_q(entity)}")[0][0]
 
-    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> list[tuple]:
-        return self._execute(compiled.sql["duckdb"], {k: params[k] for k in compiled.params})
+    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> pa.Table:
+        bound = {k: params[k] for k in compiled.params}
+        return self._guarded(
+            lambda: self.con.sql(compiled.sql["duckdb"], params=bound).to_arrow_table())
 
     def close(self) -> None:
         self.con.close()

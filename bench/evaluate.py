@@ -1,0 +1,243 @@
+"""Benchmark: evaluate the built-in policies on a large synthetic snapshot.
+
+    python bench/evaluate.py --lines 1000000 [--seed 7] [--keep DIR] [--repeat 2]
+
+The estate is generated and written as a snapshot in a child process, so the
+peak RSS reported for evaluation is the evaluating process's own. Evaluation
+runs through ``evaluate()`` (the sandboxed DuckDB backend, views over the
+snapshot's Parquet files). The baseline runs the same compiled SQL with the
+same bound parameters on a plain DuckDB connection, with plain views over the
+same files, no sandbox and nothing but ``fetchall()``; engine/raw is the
+engine's overhead. A third column loads the tables into DuckDB's memory first,
+to show what materialising the snapshot would buy.
+
+Each measurement is the best of ``--repeat`` runs, so the page cache and
+DuckDB's Parquet metadata are warm for every contender alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import duckdb
+
+TARGET_TOTAL_S = 5.0  # at 1,000,000 lines
+TARGET_OVERHEAD = 1.2
+TARGET_RSS_GIB = 2.0
+GIB = 1 << 30
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process, in bytes (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def generate_snapshot(lines: int, seed: int, data_dir: str) -> dict:
+    """In a child process: generate the estate and write it as a snapshot."""
+    from dialtone.engine.snapshots import SnapshotStore
+    from dialtone.engine.synthetic import generate_estate
+
+    started = time.perf_counter()
+    estate = generate_estate(lines, seed=seed)
+    generated = time.perf_counter() - started
+    rows = {name: t.num_rows for name, t in estate.tables.items()}
+    started = time.perf_counter()
+    snapshot = SnapshotStore(Path(data_dir)).write(
+        estate.tables, as_of=estate.as_of,
+        sources={"synthetic": {"collector": "bench/evaluate.py", "lines": lines, "seed": seed}})
+    written = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in snapshot.path.iterdir())
+    return {"snapshot": snapshot.id, "generate_s": generated, "write_s": written, "rows": rows,
+            "bytes": size, "peak_rss": _peak_rss(), "planted": estate.planted}
+
+
+def _raw_connection(snapshot, into_memory: bool) -> tuple[duckdb.DuckDBPyConnection, float]:
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")  # the engine's session setting; results depend on it
+    started = time.perf_counter()
+    for name in snapshot.entities:
+        path = str(snapshot.parquet(name)).replace("'", "''")
+        kind = "TABLE" if into_memory else "VIEW"
+        con.execute(f'CREATE {kind} "{name}" AS SELECT * FROM read_parquet(\'{path}\')')
+    return con, time.perf_counter() - started
+
+
+def _run_raw(con, compiled: dict, params: dict, keep: dict | None = None
+             ) -> dict[str, tuple[float, int]]:
+    out = {}
+    for pid, c in compiled.items():
+        started = time.perf_counter()
+        rows = con.execute(c.sql["duckdb"], {k: params[pid][k] for k in c.params}).fetchall()
+        out[pid] = (time.perf_counter() - started, len(rows))
+        if keep is not None:
+            keep[pid] = rows
+    return out
+
+
+def _best(runs: list[dict[str, tuple[float, int]]]) -> dict[str, tuple[float, int]]:
+    return {pid: min((r[pid] for r in runs), key=lambda x: x[0]) for pid in runs[0]}
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="data directory to write the snapshot into and keep")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per contender; the best counts")
+    args = parser.parse_args(argv)
+
+    tmp = None
+    if args.keep:
+        data_dir = args.keep
+        data_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.mkdtemp(prefix="dialtone-bench-")
+        data_dir = Path(tmp)
+    try:
+        return _bench(args, data_dir)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bench(args, data_dir: Path) -> int:
+    from dialtone.engine.backends.duckdb import DuckDBBackend
+    from dialtone.engine.compiler import SNAPSHOT_DATE, compile_policy
+    from dialtone.engine.config import EvaluationLimits
+    from dialtone.engine.evaluation import _findings, evaluate, resolve_params
+    from dialtone.engine.policy.loader import load_policies
+    from dialtone.engine.snapshots import SnapshotStore
+
+    print(f"dialtone bench: {args.lines:,} lines, seed {args.seed}, duckdb {duckdb.__version__}, "
+          f"best of {args.repeat}")
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        gen = pool.submit(generate_snapshot, args.lines, args.seed, str(data_dir)).result()
+    total_rows = sum(gen["rows"].values())
+    print(f"generate    {gen['generate_s']:8.2f} s   {total_rows:,} rows in 18 tables "
+          f"({gen['rows']['usage']:,} usage, {gen['rows']['calls']:,} calls); "
+          f"generator peak RSS {gen['peak_rss'] / GIB:.2f} GiB")
+    print(f"snapshot    {gen['write_s']:8.2f} s   {gen['snapshot']} "
+          f"({gen['bytes'] / (1 << 20):,.0f} MiB Parquet, zstd) in {data_dir}")
+
+    snapshot = SnapshotStore(data_dir).get(gen["snapshot"])
+    loaded = load_policies()
+    if loaded.failures:
+        for file, err in loaded.failures:
+            print(f"invalid policy {file}: {err}")
+    base_rss = _peak_rss()
+
+    started = time.perf_counter()
+    session = DuckDBBackend(EvaluationLimits()).open(snapshot)
+    open_s = time.perf_counter() - started
+    session.close()
+
+    engine_runs, totals = [], []
+    result = None
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        result = evaluate(snapshot, loaded)
+        totals.append(time.perf_counter() - started)
+        engine_runs.append({o.policy_id: (o.seconds, len(o.findings)) for o in result.outcomes})
+    engine_rss = _peak_rss()
+    engine = _best(engine_runs)
+    outcomes = {o.policy_id: o for o in result.outcomes}
+
+    started = time.perf_counter()
+    compiled = {p.id: compile_policy(p) for p in loaded.policies}
+    compile_s = time.perf_counter() - started
+    params = {p.id: {**resolve_params(p, {}), SNAPSHOT_DATE: snapshot.as_of}
+              for p in loaded.policies}
+    con, _ = _raw_connection(snapshot, into_memory=False)
+    raw_rows: dict[str, list[tuple]] = {}
+    raw = _best([_run_raw(con, compiled, params, keep=raw_rows if i == 0 else None)
+                 for i in range(args.repeat)])
+    # evaluate() turns every result row into a finding dict after the policy's clock stops.
+    started = time.perf_counter()
+    for pid, c in compiled.items():
+        _findings(c, raw_rows[pid])
+    to_dicts_s = time.perf_counter() - started
+    del raw_rows
+    started = time.perf_counter()
+    for c in compiled.values():
+        con.execute(f'SELECT count(*) FROM "{c.policy.resource}"').fetchall()
+    count_s = time.perf_counter() - started
+    con.close()
+    raw_rss = _peak_rss()
+    con, load_s = _raw_connection(snapshot, into_memory=True)
+    mem = _best([_run_raw(con, compiled, params) for _ in range(args.repeat)])
+    con.close()
+    mem_rss = _peak_rss()
+
+    rows = {name: info["rows"] for name, info in snapshot.entities.items()}
+    print()
+    print(f"{'POLICY':<46} {'INPUT ROWS':>11} {'FOUND':>7} {'PLANTED':>8} {'ENGINE s':>9} "
+          f"{'RAW s':>7} {'RATIO':>6} {'MEM s':>7} {'ROWS/s':>10}")
+    for pid in sorted(engine):
+        seconds, found = engine[pid]
+        c = compiled.get(pid)
+        if c is None:
+            print(f"{pid:<46} {outcomes[pid].status}: {outcomes[pid].error}")
+            continue
+        read = sum(rows.get(t, 0) for t in c.tables)
+        planted = gen["planted"].get(pid)
+        ids = {f["resource_id"] for f in outcomes[pid].findings}
+        flag = "" if planted is None or ids == set(planted) else " (not the planted set)"
+        raw_s, raw_found = raw[pid]
+        if raw_found != found:
+            flag += f" (raw found {raw_found})"
+        print(f"{pid:<46} {read:>11,} {found:>7,} "
+              f"{'-' if planted is None else f'{len(planted):,}':>8} {seconds:>9.3f} {raw_s:>7.3f} "
+              f"{seconds / raw_s:>5.2f}x {mem[pid][0]:>7.3f} {read / seconds:>10,.0f}{flag}")
+
+    engine_total = sum(s for s, _ in engine.values())
+    raw_total = sum(s for s, _ in raw.values())
+    mem_total = sum(s for s, _ in mem.values())
+    read_total = sum(sum(rows.get(t, 0) for t in compiled[p].tables) for p in engine if p in compiled)
+    overhead = engine_total / raw_total
+    scaled = "" if args.lines == 1_000_000 else f" (measured at {args.lines:,})"
+    print(f"{'total':<46} {read_total:>11,} {sum(f for _, f in engine.values()):>7,} {'':>8} "
+          f"{engine_total:>9.3f} {raw_total:>7.3f} {overhead:>5.2f}x {mem_total:>7.3f} "
+          f"{read_total / engine_total:>10,.0f}")
+    print()
+    print(f"session open (views + sandbox)           {open_s:8.3f} s")
+    target = f"target < {TARGET_TOTAL_S:g} s at 1,000,000 lines{scaled}"
+    print(f"evaluate() wall time, best of {args.repeat}            {min(totals):8.3f} s   "
+          f"{target}: {_verdict(min(totals) < TARGET_TOTAL_S)}")
+    print(f"  of which policy time (outcome.seconds) {engine_total:8.3f} s   "
+          f"{target}: {_verdict(engine_total < TARGET_TOTAL_S)}")
+    print(f"  of which result rows → finding dicts   {to_dicts_s:8.3f} s   (measured separately)")
+    print(f"policy time, raw DuckDB over Parquet     {raw_total:8.3f} s   "
+          f"(the engine also compiles: {compile_s:.3f} s, and counts resources: ~{count_s:.3f} s)")
+    print(f"engine overhead (engine / raw)           {overhead:8.2f} x   "
+          f"target <= {TARGET_OVERHEAD:g}x: {_verdict(overhead <= TARGET_OVERHEAD)}")
+    end_to_end = min(totals) / raw_total
+    print(f"  end to end (evaluate() wall / raw)     {end_to_end:8.2f} x   "
+          f"target <= {TARGET_OVERHEAD:g}x: {_verdict(end_to_end <= TARGET_OVERHEAD)}")
+    print(f"peak RSS, evaluating process             {engine_rss / GIB:8.2f} GiB "
+          f"target < {TARGET_RSS_GIB:g} GiB: {_verdict(engine_rss < TARGET_RSS_GIB * GIB)} "
+          f"(before evaluating {base_rss / GIB:.2f} GiB)")
+    print(f"peak RSS after the raw baseline          {raw_rss / GIB:8.2f} GiB")
+    print(f"alternative: tables loaded into memory   {mem_total:8.3f} s   "
+          f"+ {load_s:.2f} s to load; peak RSS {mem_rss / GIB:.2f} GiB")
+    mismatched = [p for p in engine if p in gen["planted"]
+                  and {f["resource_id"] for f in outcomes[p].findings} != set(gen["planted"][p])]
+    print(f"planted violations found exactly         {len(gen['planted']) - len(mismatched)} of "
+          f"{len(gen['planted'])} policies" + (f"; differ: {', '.join(mismatched)}" if mismatched else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
