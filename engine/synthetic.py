@@ -937,8 +937,10 @@ class _Builder:
         deleted[rows] = False
         hold[rows] = False
         self.record(QUALITY_OVERDUE, ids, rows)
+        # A deleted recording no longer holds card data: the planted ones are still kept.
         rows = self.plant(rng, np.flatnonzero(purpose == REC_PAYMENT), 0.03, PAYMENT_UNREDACTED)
         redacted[rows] = 0
+        deleted[rows] = False
         self.record(PAYMENT_UNREDACTED, ids, rows)
 
         country = ln.country[cl.line[call]]
@@ -1006,7 +1008,8 @@ class _Builder:
 
         rng = self.rng("devices.planted")
         ids = _ids("D-", n)
-        rows = self.plant(rng, np.flatnonzero(in_use), 0.025, UNENCRYPTED)
+        # Encryption, passcode and MDM apply to phones and tablets only.
+        rows = self.plant(rng, np.flatnonzero(in_use & handheld), 0.025, UNENCRYPTED)
         flags[rows, np.arange(len(rows)) % 3] = False
         self.record(UNENCRYPTED, ids, rows)
         clean = np.ones(n, bool)

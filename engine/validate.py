@@ -103,6 +103,9 @@ def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool) -> list[tuple[
     if f.pattern:
         checks.append((f"NOT regexp_matches({typed}, {lit(f.pattern)})",
                        lit(f"does not match the expected format {f.pattern}")))
+    if f.format == "email":
+        checks.append((f"NOT regexp_full_match({typed}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')",
+                       lit("expected an e-mail address")))
     if f.minimum is not None:
         checks.append((f"({typed}) < {f.minimum}", lit(f"must be at least {f.minimum:g}")))
     if f.item_enum:

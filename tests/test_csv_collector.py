@@ -196,3 +196,13 @@ def test_collecting_one_source_carries_the_others_forward(tmp_path):
     assert second.entities["people"]["rows"] == 2
     assert second.manifest["sources"]["a"]["carried_from"] == first.id
     assert "carried_from" not in second.manifest["sources"]["b"]
+
+
+def test_email_addresses_are_checked(tmp_path):
+    write_csv(tmp_path / "estate", "people", ["id", "status", "email"], [
+        ["P1", "active", "ada@example.com"], ["P2", "active", "not-an-email"]])
+    config = configure(tmp_path, "  estate: {collector: csv, path: ./estate}\n")
+    result = collect(config, as_of=AS_OF)
+    assert [r["id"] for r in rows(result.snapshot, "people")] == ["P1"]
+    assert [(r["field"], r["reason"]) for r in rejects(result.snapshot)] == [
+        ("email", "expected an e-mail address")]

@@ -45,6 +45,7 @@ class Field:
     pattern: str | None = None
     minimum: float | None = None
     item_enum: tuple[str, ...] = ()
+    format: str | None = None
     relation: Relation | None = None
 
     @property
@@ -115,6 +116,7 @@ def _entity_from_schema(schema: dict) -> Entity:
                 pattern=spec.get("pattern"),
                 minimum=spec.get("minimum"),
                 item_enum=tuple(spec.get("items", {}).get("enum", [])),
+                format=spec.get("format"),
                 relation=Relation(rel["name"], name, rel["entity"]) if rel else None,
             )
         )
