@@ -18,6 +18,7 @@ DuckDB's Parquet metadata are warm for every contender alike.
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import shutil
 import sys
@@ -144,12 +145,20 @@ def _bench(args, data_dir: Path) -> int:
     engine_runs, totals = [], []
     result = None
     for _ in range(args.repeat):
+        # Free the previous run's findings before the clock starts, not inside it.
+        result = None
+        gc.collect()
         started = time.perf_counter()
         result = evaluate(snapshot, loaded)
         totals.append(time.perf_counter() - started)
-        engine_runs.append({o.policy_id: (o.seconds, len(o.findings)) for o in result.outcomes})
+        engine_runs.append({o.policy_id: (o.seconds, o.finding_count) for o in result.outcomes})
     engine_rss = _peak_rss()
     engine = _best(engine_runs)
+    # Findings stay Arrow inside evaluate(); JSON-ready dicts are made for output only.
+    started = time.perf_counter()
+    for o in result.outcomes:
+        _ = o.findings
+    to_dicts_s = time.perf_counter() - started
     outcomes = {o.policy_id: o for o in result.outcomes}
 
     started = time.perf_counter()
@@ -206,7 +215,9 @@ def _bench(args, data_dir: Path) -> int:
     print(f"evaluate() wall time, best of {args.repeat}            {min(totals):8.3f} s   "
           f"{target}: {_verdict(min(totals) < TARGET_TOTAL_S)}")
     print(f"  of which policy time (outcome.seconds) {engine_total:8.3f} s   "
-          f"{target}: {_verdict(engine_total < TARGET_TOTAL_S)} (query + findings as JSON-ready dicts)")
+          f"{target}: {_verdict(engine_total < TARGET_TOTAL_S)} (query + Arrow result)")
+    print(f"findings → JSON-ready dicts (output)     {to_dicts_s:8.3f} s   "
+          f"(for --format json/csv; not part of evaluate())")
     print(f"policy time, raw DuckDB over Parquet     {raw_total:8.3f} s   "
           f"(the engine also compiles: {compile_s:.3f} s, and counts resources: ~{count_s:.3f} s)")
     print(f"engine overhead (engine / raw)           {overhead:8.2f} x   "

@@ -107,7 +107,7 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     yield from _savings(evaluation, snapshot)
 
     cfg = workdir / "dialtone.yaml"
-    top = min(evaluation.outcomes, key=lambda o: (-len(o.findings), o.policy_id), default=None)
+    top = min(evaluation.outcomes, key=lambda o: (-o.finding_count, o.policy_id), default=None)
     yield ""
     yield "Next steps:"
     yield f"  dialtone --config {cfg} evaluate                 # every policy, as a table"
@@ -125,7 +125,7 @@ def _rows_grid(rows: dict[str, int]) -> Iterator[str]:
 
 def _summary(evaluation: Evaluation, seconds: float) -> Iterator[str]:
     outcomes = evaluation.outcomes
-    total = sum(len(o.findings) for o in outcomes)
+    total = sum(o.finding_count for o in outcomes)
     statuses = {s: sum(1 for o in outcomes if o.status == s) for s in ("alarm", "ok", "skip", "error")}
     yield (f"Evaluated {len(outcomes)} policies in {seconds:.1f}s: {total:,} findings ("
            + ", ".join(f"{n} {s}" for s, n in statuses.items()) + ")")
@@ -137,7 +137,7 @@ def _summary(evaluation: Evaluation, seconds: float) -> Iterator[str]:
     severities = tuple(reversed(SEVERITIES))
     counts: dict[tuple[str, str], int] = {}
     for o in outcomes:
-        counts[o.category, o.severity] = counts.get((o.category, o.severity), 0) + len(o.findings)
+        counts[o.category, o.severity] = counts.get((o.category, o.severity), 0) + o.finding_count
     categories = [c for c in CATEGORIES if any(k[0] == c for k in counts)]
     categories += sorted({k[0] for k in counts} - set(categories) - {""})
     yield ""
@@ -147,12 +147,12 @@ def _summary(evaluation: Evaluation, seconds: float) -> Iterator[str]:
         row = [counts.get((c, s), 0) for s in severities]
         yield ("  " + f"{c:<12}" + "".join(f"{n or '.':>10}" for n in row) + f"{sum(row):>10,}")
 
-    ranked = sorted((o for o in outcomes if o.findings), key=lambda o: (-len(o.findings), o.policy_id))
+    ranked = sorted((o for o in outcomes if o.finding_count), key=lambda o: (-o.finding_count, o.policy_id))
     if ranked:
         yield ""
         yield "Top policies by findings:"
         for o in ranked[:5]:
-            yield f"  {len(o.findings):>8,}  {o.severity:<8}  {o.policy_id:<46} {o.title}"
+            yield f"  {o.finding_count:>8,}  {o.severity:<8}  {o.policy_id:<46} {o.title}"
 
 
 def _savings(evaluation: Evaluation, snapshot: Snapshot) -> Iterator[str]:

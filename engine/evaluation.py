@@ -8,6 +8,7 @@ An error in one policy never stops the others.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .backends import PolicyRunError, backends
-from .compiler import SNAPSHOT_DATE, CompiledPolicy, compile_policy
+from .compiler import SNAPSHOT_DATE, compile_policy
 from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
@@ -36,11 +37,31 @@ class PolicyOutcome:
     evaluated: int = 0
     error: str | None = None
     skip_reason: str | None = None
-    findings: list[dict] = field(default_factory=list)
+    #: The findings query's result, kept as Arrow: the JSON-ready ``findings`` are derived
+    #: from it only when asked for, so evaluation itself stays columnar.
+    rows: pa.Table | None = None
+    evidence_names: tuple[str, ...] = ()
+    resource_type: str = ""
     policy_hash: str | None = None
     params: dict = field(default_factory=dict)
     frameworks: dict = field(default_factory=dict)
     seconds: float = 0.0  # wall time; kept out of the JSON document
+
+    @property
+    def finding_count(self) -> int:
+        return self.rows.num_rows if self.rows is not None else 0
+
+    @functools.cached_property
+    def findings(self) -> list[dict]:
+        """One JSON-ready dict per finding (resource, reason, savings, evidence)."""
+        if self.rows is None:
+            return []
+        return _findings(self.resource_type, self.evidence_names, self.rows)
+
+    def total_savings(self) -> float:
+        if self.rows is None or not self.rows.num_rows:
+            return 0.0
+        return pc.sum(self.rows.column("savings")).as_py() or 0.0
 
     def as_dict(self) -> dict:
         return {
@@ -55,7 +76,7 @@ class PolicyOutcome:
             "policy_hash": self.policy_hash,
             "params": self.params,
             "frameworks": {k: list(v) for k, v in self.frameworks.items()},
-            "finding_count": len(self.findings),
+            "finding_count": self.finding_count,
             "findings": self.findings,
         }
 
@@ -81,7 +102,7 @@ class Evaluation:
 
     def findings_at_or_above(self, severity: str) -> int:
         rank = severity_rank(severity)
-        return sum(len(o.findings) for o in self.outcomes if severity_rank(o.severity) >= rank)
+        return sum(o.finding_count for o in self.outcomes if severity_rank(o.severity) >= rank)
 
 
 def _json_column(column: pa.ChunkedArray) -> list:
@@ -119,9 +140,7 @@ def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
     return values
 
 
-def _findings(compiled: CompiledPolicy, rows: pa.Table) -> list[dict]:
-    resource_type = compiled.policy.resource
-    names = compiled.evidence_names
+def _findings(resource_type: str, names: tuple[str, ...], rows: pa.Table) -> list[dict]:
     ids, reasons, savings, *evidence = (_json_column(c) for c in rows.columns)
     return [
         {"resource_type": resource_type, "resource_id": rid, "reason": reason,
@@ -187,8 +206,10 @@ def evaluate(
                 outcome.status, outcome.error = "error", str(exc)
                 outcome.seconds = time.perf_counter() - started
                 continue
-            outcome.findings = _findings(compiled, rows)
-            outcome.status = "alarm" if outcome.findings else "ok"
+            outcome.rows = rows
+            outcome.evidence_names = compiled.evidence_names
+            outcome.resource_type = policy.resource
+            outcome.status = "alarm" if rows.num_rows else "ok"
             outcome.seconds = time.perf_counter() - started
     finally:
         session.close()

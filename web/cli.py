@@ -280,12 +280,12 @@ def _table(result) -> str:
            f"engine {result.engine}", ""]
     out.append(f"{'STATUS':<6} {'SEVERITY':<9} {'POLICY':<46} {'FOUND':>7} {'OF':>9} {'TIME':>7}")
     for o in result.outcomes:
-        out.append(f"{o.status:<6} {o.severity:<9} {o.policy_id:<46} {len(o.findings):>7} "
+        out.append(f"{o.status:<6} {o.severity:<9} {o.policy_id:<46} {o.finding_count:>7} "
                    f"{o.evaluated:>9} {o.seconds:>6.2f}s")
         if o.error or o.skip_reason:
             out.append(f"       {(o.error or o.skip_reason).splitlines()[0]}")
-    total = sum(len(o.findings) for o in result.outcomes)
-    savings = sum(f["savings"] or 0 for o in result.outcomes for f in o.findings)
+    total = sum(o.finding_count for o in result.outcomes)
+    savings = sum(o.total_savings() for o in result.outcomes)
     counts = {s: sum(1 for o in result.outcomes if o.status == s)
               for s in ("alarm", "ok", "skip", "error")}
     out += ["", f"{total} findings; " + ", ".join(f"{v} {k}" for k, v in counts.items())
