@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from dialtone.engine.collector_api import (
 )
 from dialtone.engine.errors import CollectError, ConfigError, did_you_mean
 from dialtone.engine.estate.model import Entity, load_model
+from dialtone.engine.snapshots import sha256_file
 
 _STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
                           {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
@@ -60,14 +60,6 @@ _STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
 
 def _as_tuple(value) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class CsvCollector:
@@ -159,7 +151,7 @@ class CsvCollector:
 
     def _collect_file(self, data: SourceData, path: Path, entity: Entity,
                       mapping: dict[str, str] | None) -> None:
-        data.inputs[path.name] = _file_sha256(path)
+        data.inputs[path.name] = sha256_file(path)
         if mapping:
             for header, target in mapping.items():
                 if target not in entity.field_names:

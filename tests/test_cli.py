@@ -119,3 +119,13 @@ def test_schema_prints_the_reference(runner, cli):
     assert runner.invoke(cli, ["schema", "linez"]).exit_code == 2
     doc = json.loads(runner.invoke(cli, ["schema", "people", "--format", "json"]).output)
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_overrides_for_an_unknown_policy_are_warned_about(runner, cli, workspace):
+    cfg = workspace / "dialtone.yaml"
+    cfg.write_text(cfg.read_text() + "params:\n  cost.zero-usage-line: {idle_days: 5}\n")
+    run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
+    result = run(runner, cli, workspace, "evaluate", "--policy", "cost.zero-usage-lines")
+    assert result.exit_code == 0
+    assert ("warning: params.cost.zero-usage-line: no such policy. "
+            "Did you mean 'cost.zero-usage-lines'?") in result.output

@@ -249,6 +249,12 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on) -> None:
     config = _config(ctx)
     snapshot = SnapshotStore(config.data_dir).get(snapshot_id)
     loaded = _load(ctx, ())
+    from dialtone.engine.errors import did_you_mean
+
+    known = loaded.by_id()
+    for policy_id in sorted(set(config.params) - set(known)):
+        click.echo(f"warning: params.{policy_id}: no such policy.{did_you_mean(policy_id, known)}",
+                   err=True)
     result = evaluate(snapshot, loaded, overrides=config.params, engine=config.engine,
                       limits=config.limits, policy_ids=list(policy_ids) or None)
     text = {"json": result.to_json, "csv": lambda: _csv(result),
