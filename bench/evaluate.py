@@ -210,6 +210,13 @@ def _bench(args, data_dir: Path) -> int:
           f"{engine_total:>9.3f} {raw_total:>7.3f} {overhead:>5.2f}x {mem_total:>7.3f} "
           f"{read_total / engine_total:>10,.0f}")
     print()
+    print(f"{'PACK':<14} {'POLICIES':>8} {'FOUND':>9} {'ENGINE s':>9} {'RAW s':>7}")
+    for pack in sorted({pid.split('.')[0] for pid in engine}):
+        ids = [pid for pid in engine if pid.startswith(pack + ".")]
+        print(f"{pack:<14} {len(ids):>8} {sum(engine[i][1] for i in ids):>9,} "
+              f"{sum(engine[i][0] for i in ids):>9.3f} "
+              f"{sum(raw[i][0] for i in ids if i in raw):>7.3f}")
+    print()
     print(f"session open (views + sandbox)           {open_s:8.3f} s")
     target = f"target < {TARGET_TOTAL_S:g} s at 1,000,000 lines{scaled}"
     print(f"evaluate() wall time, best of {args.repeat}            {min(totals):8.3f} s   "

@@ -194,7 +194,8 @@ def evaluate(
             except (PolicyError, DialtoneError) as exc:
                 outcome.status, outcome.error = "error", str(exc)
                 continue
-            missing = [e for e in compiled.tables if e not in session.provided]
+            # Only the condition decides: a table that merely feeds evidence reads as empty.
+            missing = [e for e in compiled.condition_tables if e not in session.provided]
             if missing:
                 outcome.status = "skip"
                 outcome.skip_reason = f"no source provides {', '.join(missing)}"

@@ -48,6 +48,15 @@ class YamlDocument:
             node = nxt
         return node
 
+    def key_position(self, path: t.Sequence[str | int]) -> tuple[int | None, int | None]:
+        """Line and column of the key that ends ``path`` (of the value when it has no key)."""
+        parent = self.node_at(path[:-1])
+        if isinstance(parent, yaml.MappingNode):
+            for k, _ in parent.value:
+                if k.value == path[-1]:
+                    return k.start_mark.line + 1, k.start_mark.column + 1
+        return self.position(path)
+
     def key_node(self, key: str) -> yaml.Node | None:
         if isinstance(self.node, yaml.MappingNode):
             return next((k for k, _ in self.node.value if k.value == key), None)

@@ -208,3 +208,17 @@ def test_evidence_can_be_named_with_as(make_policy):
     assert compiled.evidence_names == ("number", "usage_months")
     assert "duplicate name(s) number" in messages(
         make_policy("status = 'active'", extra="evidence: [number, plan AS number]\n"))
+
+
+def test_reason_placeholders_may_contain_braces_and_literal_braces_are_doubled(make_policy):
+    policy = make_policy("status = 'active'", extra="""\
+        reason: "{{id}} {CASE WHEN regexp_matches(number, '^[0-9]{3}') THEN 'x' END} done"
+        """)
+    ctx = run_passes(policy, parse_fragments)
+    assert ctx.reason_parts == [("text", "{id} "), ("expr", "reason{0}"), ("text", " done")]
+    assert "'^[0-9]{3}'" in ctx.fragments["reason{0}"].text
+
+
+def test_an_unbalanced_brace_in_a_reason_is_an_error(make_policy):
+    text = messages(make_policy("status = 'active'", extra='reason: "idle for {days_since(x) days"\n'))
+    assert "reason: unbalanced '{'" in text

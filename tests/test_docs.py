@@ -28,7 +28,7 @@ def test_cli_reference_is_generated_from_the_commands():
         "docs/cli.md is stale: run `make docs`"
 
 
-POLICY_EXAMPLES = [b for b in yaml_blocks(DOCS / "policies.md") if b.startswith("id:")]
+POLICY_EXAMPLES = [b for b in yaml_blocks(DOCS / "policies.md") if b.startswith("id:") and "resource:" in b]
 
 
 @pytest.mark.parametrize("block", POLICY_EXAMPLES)
@@ -76,3 +76,13 @@ def test_policy_test_file_example_in_the_docs_is_valid():
 
     (block,) = [b for b in yaml_blocks(DOCS / "policies.md") if b.startswith("snapshot_date")]
     Draft202012Validator(TEST_SCHEMA).validate(safe_load(block))
+
+
+def test_the_framework_example_in_the_docs_loads(tmp_path):
+    from dialtone.engine.frameworks import load_catalogue
+
+    (block,) = [b for b in yaml_blocks(DOCS / "policies.md") if b.startswith("id: acme-records")]
+    (tmp_path / "frameworks").mkdir()
+    (tmp_path / "frameworks" / "acme-records.yaml").write_text(block, encoding="utf-8")
+    fw = load_catalogue([tmp_path]).frameworks["acme-records"]
+    assert [r.id for r in fw.requirements] == ["keep-five-years", "train-staff"]

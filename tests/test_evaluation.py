@@ -238,3 +238,15 @@ reason: "holds {lines_held} line(s)"
     assert [(f["resource_id"], f["reason"], f["evidence"]) for f in outcome.findings] == [
         ("P1", "holds 1 line(s)", {"lines_held": 1}), ("P2", "holds 1 line(s)", {"lines_held": 1})]
     assert outcome.evaluated == 2
+
+
+def test_an_entity_only_evidence_needs_reads_as_empty_instead_of_skipping(tmp_path):
+    lines = pa.table({"id": ["L1"], "kind": ["mobile"], "status": ["active"],
+                      "assigned_to": ["P1"]})
+    snap = SnapshotStore(tmp_path).write({"lines": lines}, as_of=AS_OF, sources={})
+    with_evidence = policy_text("status = 'active'", extra="evidence: [assignee.name]\n")
+    in_condition = policy_text("assignee.status = 'terminated'")
+    evidence_only, needs_people = evaluate(snap, loaded(with_evidence, in_condition)).outcomes
+    assert evidence_only.status == "alarm"
+    assert evidence_only.findings[0]["evidence"] == {"assignee.name": None}
+    assert (needs_people.status, needs_people.skip_reason) == ("skip", "no source provides people")

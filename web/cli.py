@@ -169,22 +169,73 @@ def policy_group() -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_context
 def policy_validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
-    """Validate policies (default: the configured set); exit 1 if any is invalid."""
+    """Validate policies (default: the configured set); exit 1 if any is invalid.
+
+    Checks structure, SQL and framework mappings, and lists the catalogue's
+    requirements that no policy covers.
+    """
     from dialtone.engine.compiler import compile_policy
 
     loaded = _load(ctx, paths)
+    catalogue = _catalogue(ctx, paths)
     problems = [str(err) for _, err in loaded.failures]
     for policy in loaded.policies:
+        found = catalogue.check_policy(policy)
         try:
             compile_policy(policy)
         except PolicyError as exc:
-            problems.append(str(exc))
+            found = exc.problems + found
+        if found:
+            problems.append(str(PolicyError(found)))
     for p in problems:
         click.echo(p, err=True)
     total = len(loaded.policies) + len(loaded.failures)
     click.echo(f"{total - len(problems)} of {total} policies valid")
+    uncovered = catalogue.uncovered(loaded.policies)
+    if uncovered:
+        click.echo(f"{len(uncovered)} framework requirement(s) covered by no policy:")
+        for fw, req in uncovered:
+            click.echo(f"  {fw.id}: {req.id} ({req.citation}) {req.title}")
     if problems:
         ctx.exit(1)
+
+
+def _catalogue(ctx: click.Context, paths: tuple[str, ...]):
+    from dialtone.engine.frameworks import load_catalogue
+
+    roots = [Path(p) for p in paths] if paths else _config(ctx).policy_paths
+    return load_catalogue(roots)
+
+
+@policy_group.command("list")
+@click.option("--framework", help="Only policies mapped to this framework.")
+@click.option("--category", type=click.Choice(["cost", "retention", "regulatory", "security",
+                                               "lifecycle"]))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def policy_list(ctx: click.Context, framework: str | None, category: str | None, fmt: str) -> None:
+    """List the policies, optionally of one framework or category."""
+    from dialtone.engine.errors import did_you_mean
+
+    loaded = _load(ctx, ())
+    if framework:
+        known = _catalogue(ctx, ()).frameworks
+        if framework not in known:
+            raise UserError(f"Unknown framework '{framework}'.{did_you_mean(framework, known)}")
+    chosen = [p for p in loaded.policies
+              if (not framework or framework in p.frameworks)
+              and (not category or p.category == category)]
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "id": p.id, "title": p.title, "category": p.category, "severity": p.severity,
+            "resource": p.resource, "frameworks": {k: list(v) for k, v in p.frameworks.items()},
+            "params": {x.name: x.default for x in p.params}} for p in chosen], indent=2))
+        return
+    for p in chosen:
+        refs = ", ".join(f"{k}:{'/'.join(v)}" for k, v in p.frameworks.items())
+        click.echo(f"{p.id:<50} {p.category:<11} {p.severity:<9} {p.title}"
+                   + (f"  [{refs}]" if refs else ""))
+    click.echo(f"{len(chosen)} policies")
 
 
 @policy_group.command("show")
@@ -230,6 +281,51 @@ def policy_test(ctx: click.Context, paths: tuple[str, ...]) -> None:
         click.echo(line)
     if not report.ok:
         ctx.exit(1)
+
+
+# -- frameworks ---------------------------------------------------------------------------
+@cli.group("frameworks", cls=DialtoneGroup)
+def frameworks_group() -> None:
+    """The frameworks catalogue and its coverage by policies."""
+
+
+@frameworks_group.command("list")
+@click.pass_context
+def frameworks_list(ctx: click.Context) -> None:
+    """Each framework with its requirements: covered, out of scope, uncovered."""
+    catalogue = _catalogue(ctx, ())
+    cover = catalogue.coverage(_load(ctx, ()).policies)
+    click.echo(f"{'FRAMEWORK':<20} {'REQS':>5} {'COVERED':>8} {'OUT OF SCOPE':>13} {'UNCOVERED':>10}  TITLE")
+    for fw in catalogue.frameworks.values():
+        covered = sum(1 for r in fw.requirements if cover[fw.id, r.id])
+        out = sum(1 for r in fw.requirements if not cover[fw.id, r.id] and r.out_of_scope)
+        click.echo(f"{fw.id:<20} {len(fw.requirements):>5} {covered:>8} {out:>13} "
+                   f"{len(fw.requirements) - covered - out:>10}  {fw.title}")
+
+
+@frameworks_group.command("show")
+@click.argument("framework_id")
+@click.pass_context
+def frameworks_show(ctx: click.Context, framework_id: str) -> None:
+    """A framework's requirements and the policies that check each."""
+    from dialtone.engine.errors import did_you_mean
+
+    catalogue = _catalogue(ctx, ())
+    fw = catalogue.frameworks.get(framework_id)
+    if fw is None:
+        raise UserError(f"Unknown framework '{framework_id}'."
+                        f"{did_you_mean(framework_id, catalogue.frameworks)}")
+    cover = catalogue.coverage(_load(ctx, ()).policies)
+    click.echo(f"{fw.title}\n  {fw.authority}; {fw.citation}\n")
+    for r in fw.requirements:
+        click.echo(f"{r.id}: {r.title} ({r.citation})\n  {r.summary}")
+        ids = cover[fw.id, r.id]
+        if ids:
+            click.echo("  policies: " + ", ".join(ids))
+        elif r.out_of_scope:
+            click.echo(f"  out of scope: {r.out_of_scope}")
+        else:
+            click.echo("  UNCOVERED: no policy checks this yet")
 
 
 # -- evaluate -----------------------------------------------------------------------------

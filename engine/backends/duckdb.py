@@ -91,6 +91,10 @@ class DuckDBBackend:
         files = []
         for name, entity in model.entities.items():
             if name not in snapshot.entities:
+                # Not provided: an empty, typed view, so evidence joins read NULL. Policies whose
+                # condition needs the entity are skipped before they run.
+                cols = ", ".join(f"CAST(NULL AS {f.sql_type}) AS {_q(f.name)}" for f in entity.fields)
+                con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} WHERE false")
                 continue
             path = snapshot.parquet(name)
             files.append(str(path))

@@ -41,6 +41,7 @@ class CompiledPolicy:
     select: exp.Select
     sql: dict[str, str]             # dialect → SQL text with named parameters
     tables: tuple[str, ...]         # estate entities the policy reads
+    condition_tables: tuple[str, ...]  # those its condition needs (the rest feed evidence)
     params: tuple[str, ...]         # parameter names the SQL binds
     evidence_names: tuple[str, ...]  # evidence keys, in the policy's order
 
@@ -67,6 +68,7 @@ def compile_policy(policy: Policy, model: EstateModel | None = None) -> Compiled
         select=ctx.select,
         sql=sql,
         tables=tuple(sorted(ctx.tables_read)),
+        condition_tables=tuple(sorted(ctx.condition_tables)),
         params=tuple(sorted(ctx.params_used)),
         evidence_names=tuple(ctx.evidence_names),
     )

@@ -34,6 +34,8 @@ class CompileContext:
     reason_parts: list[tuple[str, str]] = field(default_factory=list)  # ("text"|"expr", value)
     joins: dict[str, Join] = field(default_factory=dict)
     tables_read: set[str] = field(default_factory=set)
+    #: Tables the condition itself (where/query) needs; the rest only feed evidence or reason.
+    condition_tables: set[str] = field(default_factory=set)
     params_used: set[str] = field(default_factory=set)
     select: exp.Select | None = None
 
@@ -52,6 +54,11 @@ class CompileContext:
             line, col = frag.locate(offset or 0)
         file = frag.file if frag else self.policy.path
         self.problems.append(Problem(message, file, line, col))
+
+    def read(self, fragment: str, table: str) -> None:
+        self.tables_read.add(table)
+        if fragment in ("where", "query"):
+            self.condition_tables.add(table)
 
     def raise_if_problems(self) -> None:
         if self.problems:

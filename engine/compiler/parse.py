@@ -13,7 +13,6 @@ from .context import CompileContext
 #: Policy SQL is written in DuckDB's dialect and transpiled to the others.
 SOURCE_DIALECT = "duckdb"
 MAX_NODES = 2000
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _ALIAS = re.compile(r"^(?P<expr>.*\S)\s+AS\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*$", re.S | re.I)
 
 
@@ -90,20 +89,74 @@ def parse_fragments(ctx: CompileContext) -> None:
             ctx.trees[name] = tree
 
 
+def _placeholders(text: str) -> list[tuple[str, int, int]]:
+    """Split a reason template into ("text", value, offset) and ("expr", value, offset) parts.
+
+    ``{expression}`` is SQL (braces inside it, e.g. a regexp ``'[0-9]{3}'``, are matched, and
+    quoted strings are skipped); ``{{`` and ``}}`` are literal braces. Raises ValueError with
+    the offset of an unbalanced brace.
+    """
+    parts: list[tuple[str, str, int]] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "{}" and text[i:i + 2] in ("{{", "}}"):
+            buf.append(ch)
+            i += 2
+            continue
+        if ch == "}":
+            raise ValueError(f"unbalanced '}}' at offset {i} (write '}}}}' for a literal brace)")
+        if ch != "{":
+            buf.append(ch)
+            i += 1
+            continue
+        if buf:
+            parts.append(("text", "".join(buf), i - len(buf)))
+            buf = []
+        depth, j, quote = 1, i + 1, None
+        while j < len(text) and depth:
+            c = text[j]
+            if quote:
+                if c == quote:
+                    quote = None
+            elif c in "'\"":
+                quote = c
+            elif c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+            j += 1
+        if depth:
+            raise ValueError(f"unbalanced '{{' at offset {i} (write '{{{{' for a literal brace)")
+        parts.append(("expr", text[i + 1:j - 1], i + 1))
+        i = j
+    if buf:
+        parts.append(("text", "".join(buf), len(text) - len(buf)))
+    return parts
+
+
 def _split_reason(ctx: CompileContext) -> None:
     """Split the reason template into literal text and ``{expression}`` fragments."""
+    from ..errors import Problem
     from ..policy.model import Fragment
 
     frag = ctx.policy.reason
     text = frag.text.strip()
-    pos = 0
-    for i, m in enumerate(_PLACEHOLDER.finditer(text)):
-        if m.start() > pos:
-            ctx.reason_parts.append(("text", text[pos:m.start()]))
-        line, col = frag.locate(m.start(1))
-        name = f"reason{{{i}}}"
-        ctx.fragments[name] = Fragment(m.group(1), frag.file, line, col)
+    lead = len(frag.text) - len(frag.text.lstrip())
+    try:
+        parts = _placeholders(text)
+    except ValueError as exc:
+        line, col = frag.locate(lead)
+        ctx.problems.append(Problem(f"reason: {exc}", frag.file, line, col))
+        return
+    n = 0
+    for kind, value, offset in parts:
+        if kind == "text":
+            ctx.reason_parts.append(("text", value))
+            continue
+        line, col = frag.locate(lead + offset)
+        name = f"reason{{{n}}}"
+        n += 1
+        ctx.fragments[name] = Fragment(value, frag.file, line, col)
         ctx.reason_parts.append(("expr", name))
-        pos = m.end()
-    if pos < len(text):
-        ctx.reason_parts.append(("text", text[pos:]))

@@ -38,7 +38,7 @@ def _check_tables(ctx: CompileContext, name: str, tree: exp.Expr, ctes: set[str]
                 table,
             )
         else:
-            ctx.tables_read.add(table.name)
+            ctx.read(name, table.name)
 
 
 def _field_problem(ctx: CompileContext, entity: str, column: str) -> str | None:
@@ -68,7 +68,7 @@ def _join_for(ctx: CompileContext, name: str, path: list[str], node: exp.Expr) -
             return None
         new_alias = part if alias == ctx.base else f"{alias}__{part}"
         ctx.joins.setdefault(new_alias, Join(new_alias, rel.entity, alias, rel.field))
-        ctx.tables_read.add(rel.entity)
+        ctx.read(name, rel.entity)
         entity, alias = rel.entity, new_alias
     return alias
 
@@ -104,7 +104,7 @@ def resolve_relations(ctx: CompileContext) -> None:
         ctx.problem("where" if "where" in ctx.fragments else "query",
                     f"resource: unknown entity '{ctx.base}'.{did_you_mean(ctx.base, ctx.model.entities)}")
         return
-    ctx.tables_read.add(ctx.base)
+    ctx.read("where", ctx.base)
     query_mode = "query" in ctx.trees
     for name in list(ctx.trees):
         tree = ctx.trees[name]

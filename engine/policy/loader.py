@@ -105,6 +105,7 @@ def parse_policy(text: str, file: str | None = None) -> Policy:
         frameworks={k: tuple(v) for k, v in sorted((data.get("frameworks") or {}).items())},
         remediation=(data.get("remediation") or "").strip(),
         tags=tuple(data.get("tags", [])),
+        framework_positions={k: doc.key_position(["frameworks", k]) for k in data.get("frameworks") or {}},
     )
 
 

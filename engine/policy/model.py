@@ -64,6 +64,8 @@ class Policy:
     remediation: str = ""
     tags: tuple[str, ...] = ()
     abspath: str | None = None  # where the file is on disk, to find its test file
+    #: framework id → (line, column) of its key in the file, for error messages
+    framework_positions: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, object]:
         return {p.name: p.default for p in self.params}

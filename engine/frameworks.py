@@ -1,0 +1,184 @@
+"""The frameworks catalogue: regulations and internal practices, their requirements,
+and which policies cover them.
+
+Each framework is one YAML file in a ``frameworks/`` folder of a policy
+directory (the built-in one is ``policies/frameworks/``). Policies map to
+requirements with ``frameworks: {framework-id: [requirement-id, …]}``; a
+mapping to an unknown framework or requirement makes the policy invalid, and a
+requirement that no policy maps to is *uncovered* unless the catalogue marks it
+``out_of_scope`` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from .errors import PolicyError, Problem, did_you_mean
+from .policy.loader import builtin_policy_dir
+from .policy.model import Policy
+from .yamlio import YamlDocument, load_yaml
+
+FOLDER = "frameworks"
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "title", "authority", "citation", "requirements"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+        "title": {"type": "string"},
+        "authority": {"type": "string"},
+        "citation": {"type": "string"},
+        "url": {"type": "string"},
+        "description": {"type": "string"},
+        "requirements": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "title", "citation", "summary"],
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                    "title": {"type": "string"},
+                    "citation": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "minimum_days": {"type": "integer", "minimum": 0},
+                    "maximum_days": {"type": "integer", "minimum": 0},
+                    "number": {"type": "number"},
+                    "unit": {"type": "string"},
+                    "states": {"type": "array", "items": {"type": "string"}},
+                    "url": {"type": "string"},
+                    "out_of_scope": {"type": "string", "minLength": 10},
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    title: str
+    citation: str
+    summary: str
+    out_of_scope: str | None = None
+    figures: dict = field(default_factory=dict)  # minimum_days, maximum_days, number+unit, states
+
+
+@dataclass(frozen=True)
+class Framework:
+    id: str
+    title: str
+    authority: str
+    citation: str
+    requirements: tuple[Requirement, ...]
+    path: str
+    url: str | None = None
+
+    def requirement(self, rid: str) -> Requirement | None:
+        return next((r for r in self.requirements if r.id == rid), None)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    frameworks: dict[str, Framework]
+
+    def check_policy(self, policy: Policy) -> list[Problem]:
+        """Problems with a policy's framework mapping (unknown framework or requirement)."""
+        problems = []
+        for fid, rids in policy.frameworks.items():
+            line, col = policy.framework_positions.get(fid, (None, None))
+            fw = self.frameworks.get(fid)
+            if fw is None:
+                problems.append(Problem(
+                    f"frameworks: unknown framework '{fid}'.{did_you_mean(fid, self.frameworks)}",
+                    policy.path, line, col))
+                continue
+            known = [r.id for r in fw.requirements]
+            for rid in rids:
+                if rid not in known:
+                    problems.append(Problem(
+                        f"frameworks.{fid}: unknown requirement '{rid}'.{did_you_mean(rid, known)}"
+                        f" Requirements of {fid}: {', '.join(known)}.", policy.path, line, col))
+        return problems
+
+    def coverage(self, policies: Iterable[Policy]) -> dict[tuple[str, str], list[str]]:
+        """(framework, requirement) → ids of the policies that map to it."""
+        cover: dict[tuple[str, str], list[str]] = {
+            (f.id, r.id): [] for f in self.frameworks.values() for r in f.requirements}
+        for p in policies:
+            for fid, rids in p.frameworks.items():
+                for rid in rids:
+                    if (fid, rid) in cover:
+                        cover[fid, rid].append(p.id)
+        return {k: sorted(v) for k, v in cover.items()}
+
+    def uncovered(self, policies: Iterable[Policy]) -> list[tuple[Framework, Requirement]]:
+        cover = self.coverage(policies)
+        return [(f, r) for f in self.frameworks.values() for r in f.requirements
+                if not cover[f.id, r.id] and not r.out_of_scope]
+
+
+def _framework(doc: YamlDocument) -> Framework:
+    data = doc.data
+    err = best_match(Draft202012Validator(SCHEMA).iter_errors(data))
+    if err is not None:
+        line, col = doc.position(list(err.absolute_path))
+        where = ".".join(str(p) for p in err.absolute_path) or "framework"
+        raise PolicyError([Problem(f"{where}: {err.message}", doc.file, line, col)])
+    ids = [r["id"] for r in data["requirements"]]
+    dups = sorted({i for i in ids if ids.count(i) > 1})
+    if dups:
+        raise PolicyError([Problem(f"duplicate requirement id(s): {', '.join(dups)}", doc.file)])
+    figures = ("minimum_days", "maximum_days", "number", "unit", "states")
+    return Framework(
+        id=data["id"], title=data["title"], authority=data["authority"],
+        citation=data["citation"], url=data.get("url"), path=doc.file or "",
+        requirements=tuple(
+            Requirement(r["id"], r["title"], r["citation"], r["summary"].strip(),
+                        r.get("out_of_scope"), {k: r[k] for k in figures if k in r})
+            for r in data["requirements"]),
+    )
+
+
+def framework_dirs(policy_paths: Iterable[Path] | None) -> list[Path]:
+    """The built-in catalogue plus a ``frameworks/`` folder in each policy directory."""
+    dirs = [builtin_policy_dir() / FOLDER]
+    for p in policy_paths or ():
+        d = Path(p) / FOLDER
+        if d.is_dir() and d.resolve() not in {x.resolve() for x in dirs}:
+            dirs.append(d)
+    return dirs
+
+
+def load_catalogue(policy_paths: Iterable[Path] | None = None) -> Catalogue:
+    """Load every framework; a broken file or a duplicate id raises PolicyError."""
+    frameworks: dict[str, Framework] = {}
+    problems: list[Problem] = []
+    for folder in framework_dirs(policy_paths):
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.glob("*.yaml")):
+            shown = f"{folder.name}/{f.name}"
+            try:
+                fw = _framework(load_yaml(f.read_text(encoding="utf-8"), shown))
+            except PolicyError as exc:
+                problems += exc.problems
+                continue
+            if fw.id != f.stem:
+                problems.append(Problem(f"id '{fw.id}' must match the file name", shown, 1, 1))
+            elif fw.id in frameworks:
+                problems.append(Problem(f"duplicate framework id '{fw.id}'", shown, 1, 1))
+            else:
+                frameworks[fw.id] = fw
+    if problems:
+        raise PolicyError(problems)
+    return Catalogue(dict(sorted(frameworks.items())))

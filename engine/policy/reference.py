@@ -1,0 +1,103 @@
+"""The generated policy catalogue in ``docs/policies/``: one page per pack, plus
+the frameworks with the policies that cover each requirement.
+
+Regenerate with ``python -m dialtone.engine.policy.reference docs/policies``
+(``make docs``); a test fails when the pages are stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..compiler import compile_policy, render
+from ..frameworks import Catalogue, load_catalogue
+from .loader import load_policies
+from .model import CATEGORIES, Policy
+
+NOTE = ("<!-- Generated from policies/ by `python -m dialtone.engine.policy.reference "
+        "docs/policies`. Do not edit by hand: a test fails when this page is stale. -->")
+
+
+def _policy_section(policy: Policy) -> str:
+    compiled = compile_policy(policy)
+    out = [f"## `{policy.id}`", "", f"**{policy.title}** — severity **{policy.severity}**, "
+           f"resource `{policy.resource}`, reads {', '.join(f'`{t}`' for t in compiled.tables)}.",
+           ""]
+    if policy.description:
+        out += [policy.description, ""]
+    if policy.params:
+        out += ["| parameter | default | meaning |", "|---|---|---|"]
+        out += [f"| `{p.name}` | `{p.default!r}` | {p.description} |" for p in policy.params]
+        out.append("")
+    if policy.frameworks:
+        refs = "; ".join(f"{fid}: {', '.join(rids)}" for fid, rids in policy.frameworks.items())
+        out += [f"Frameworks: {refs}.", ""]
+    if policy.remediation:
+        out += [f"Remediation: {policy.remediation}", ""]
+    out += ["```sql", render(compiled.select, "duckdb", pretty=True), "```", ""]
+    return "\n".join(out)
+
+
+def pack_page(category: str, policies: list[Policy]) -> str:
+    head = [f"# The `{category}` pack", "", NOTE, "",
+            f"{len(policies)} policies. See [the language](../policies.md) for how to read them.",
+            "", "| policy | severity | title |", "|---|---|---|"]
+    head += [f"| [`{p.id}`](#{p.id.replace('.', '')}) | {p.severity} | {p.title} |"
+             for p in policies]
+    return "\n".join(head) + "\n\n" + "\n".join(_policy_section(p) for p in policies)
+
+
+def frameworks_page(catalogue: Catalogue, policies: list[Policy]) -> str:
+    cover = catalogue.coverage(policies)
+    out = ["# Frameworks and coverage", "", NOTE, "",
+           "Each requirement with the built-in policies that check it. *Uncovered* means no "
+           "policy maps to it yet; *out of scope* means an estate snapshot cannot show it, "
+           "with the reason.", ""]
+    for fw in catalogue.frameworks.values():
+        out += [f"## {fw.title}", "", f"`{fw.id}` — {fw.authority}; {fw.citation}.", "",
+                "| requirement | citation | obligation | policies |", "|---|---|---|---|"]
+        for r in fw.requirements:
+            figures = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r.figures.items()
+                                if k != "states")
+            summary = r.summary + (f" ({figures})" if figures else "")
+            ids = cover[fw.id, r.id]
+            status = (", ".join(f"`{i}`" for i in ids) if ids
+                      else f"out of scope: {r.out_of_scope}" if r.out_of_scope else "**uncovered**")
+            out.append(f"| `{r.id}` {r.title} | {r.citation} | {summary} | {status} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def pages() -> dict[str, str]:
+    loaded = load_policies()
+    catalogue = load_catalogue()
+    result = {}
+    index = ["# Built-in policies", "", NOTE, "",
+             f"{len(loaded.policies)} policies in {len({p.category for p in loaded.policies})} "
+             "packs; `dialtone policy list` prints the same list.", "",
+             "| pack | policies |", "|---|---|"]
+    for category in CATEGORIES:
+        policies = [p for p in loaded.policies if p.category == category]
+        if not policies:
+            continue
+        result[f"{category}.md"] = pack_page(category, policies)
+        index.append(f"| [{category}]({category}.md) | {len(policies)} |")
+    index += ["", "[Frameworks and coverage](frameworks.md)", ""]
+    result["README.md"] = "\n".join(index)
+    result["frameworks.md"] = frameworks_page(catalogue, list(loaded.policies))
+    return result
+
+
+def write(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = pages()
+    for stale in folder.glob("*.md"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, text in wanted.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/policies"))
