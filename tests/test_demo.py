@@ -85,18 +85,17 @@ def test_evaluation_json_holds_every_built_in_policy(demo):
     assert doc["snapshot"]["id"] == latest(workdir).id
     ids = [r["policy_id"] for r in doc["results"]]
     assert ids == sorted(p.id for p in load_policies().policies)
-    assert all(r["status"] in ("alarm", "ok") for r in doc["results"])
+    # The demo estate shows every built-in policy in alarm.
+    assert [r["policy_id"] for r in doc["results"] if r["status"] != "alarm"] == []
 
 
 def test_the_built_in_policies_find_exactly_the_planted_violations(demo, estate):
     workdir, _ = demo
     doc = json.loads((workdir / "evaluation.json").read_text(encoding="utf-8"))
     found = {r["policy_id"]: sorted(f["resource_id"] for f in r["findings"]) for r in doc["results"]}
-    checked = [p for p in estate.planted if p in found]
-    assert checked
-    for policy_id in checked:
-        assert set(estate.planted[policy_id]) <= set(found[policy_id]), policy_id
-        assert found[policy_id] == estate.planted[policy_id], policy_id
+    assert sorted(estate.planted) == sorted(found)
+    wrong = [p for p in found if found[p] != estate.planted[p]]
+    assert wrong == []
 
 
 def test_running_again_overwrites_the_files_and_adds_a_snapshot(tmp_path):
