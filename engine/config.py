@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .errors import ConfigError, PolicyError
+from .policy.model import SEVERITIES
 from .yamlio import load_yaml
 
 CONFIG_ENV = "DIALTONE_CONFIG"
@@ -42,6 +43,24 @@ SCHEMA = {
             "description": "policy id → {parameter: value}",
         },
         "engine": {"enum": ["duckdb"]},
+        "store": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"url": {"type": "string", "minLength": 1}},
+        },
+        "findings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"sla_days": {"$ref": "#/$defs/days_by_severity"}},
+        },
+        "exceptions": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "path": {"type": "string"},
+                "max_days": {"$ref": "#/$defs/days_by_severity"},
+            },
+        },
         "evaluation": {
             "type": "object",
             "additionalProperties": False,
@@ -52,7 +71,21 @@ SCHEMA = {
             },
         },
     },
+    "$defs": {
+        "days_by_severity": {
+            "type": "object",
+            "propertyNames": {"enum": list(SEVERITIES)},
+            "additionalProperties": {"type": "integer", "minimum": 1},
+        },
+    },
 }
+
+#: Days to remediate a finding, from when it opened, by severity.
+DEFAULT_SLA_DAYS = {"critical": 7, "high": 30, "medium": 90, "low": 180, "info": 365}
+#: The furthest an exception may expire from the day it is approved, by severity.
+DEFAULT_EXCEPTION_MAX_DAYS = {"critical": 30, "high": 90, "medium": 180, "low": 365, "info": 365}
+#: Overrides ``store.url`` (keeps a password out of the config file).
+DATABASE_URL_ENV = "DIALTONE_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -70,6 +103,13 @@ class EvaluationLimits:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    url: str | None = None  # None: a SQLite file in the data directory
+    sla_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_DAYS))
+    exception_max_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXCEPTION_MAX_DAYS))
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     base_dir: Path
@@ -79,6 +119,14 @@ class Config:
     params: dict[str, dict] = field(default_factory=dict)
     engine: str = "duckdb"
     limits: EvaluationLimits = field(default_factory=EvaluationLimits)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    exceptions_dir: Path | None = None  # repository exceptions (exceptions/*.yaml)
+
+    @property
+    def store_url(self) -> str:
+        from .store.db import default_url
+
+        return os.environ.get(DATABASE_URL_ENV) or self.store.url or default_url(self.data_dir)
 
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -98,7 +146,8 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         if required:
             raise ConfigError(
                 f"No configuration: pass --config, set ${CONFIG_ENV} or create ./{DEFAULT_NAME}.")
-        return Config(path=None, base_dir=Path.cwd(), data_dir=Path.cwd() / ".dialtone")
+        return Config(path=None, base_dir=Path.cwd(), data_dir=Path.cwd() / ".dialtone",
+                      exceptions_dir=_existing(Path.cwd() / "exceptions"))
     if not path.exists():
         raise ConfigError(f"{path}: configuration file not found")
     try:
@@ -121,6 +170,11 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         for name, spec in (data.get("sources") or {}).items()
     }
     ev = data.get("evaluation") or {}
+    store = data.get("store") or {}
+    exc = data.get("exceptions") or {}
+    url = store.get("url")
+    if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{(base / url[len('sqlite:///'):]).resolve()}"  # relative to the config
     return Config(
         path=path,
         base_dir=base,
@@ -134,4 +188,14 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             memory_limit=ev.get("memory_limit"),
             threads=ev.get("threads"),
         ),
+        store=StoreSettings(
+            url=url,
+            sla_days={**DEFAULT_SLA_DAYS, **((data.get("findings") or {}).get("sla_days") or {})},
+            exception_max_days={**DEFAULT_EXCEPTION_MAX_DAYS, **(exc.get("max_days") or {})},
+        ),
+        exceptions_dir=(base / exc["path"]) if "path" in exc else _existing(base / "exceptions"),
     )
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_dir() else None

@@ -46,6 +46,7 @@ class PolicyOutcome:
     params: dict = field(default_factory=dict)
     frameworks: dict = field(default_factory=dict)
     seconds: float = 0.0  # wall time; kept out of the JSON document
+    sql: str | None = None  # the compiled SQL that ran; recorded by the findings store
 
     @property
     def finding_count(self) -> int:
@@ -208,6 +209,7 @@ def evaluate(
                 outcome.seconds = time.perf_counter() - started
                 continue
             outcome.rows = rows
+            outcome.sql = compiled.sql.get(engine)
             outcome.evidence_names = compiled.evidence_names
             outcome.resource_type = policy.resource
             outcome.status = "alarm" if rows.num_rows else "ok"

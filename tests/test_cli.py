@@ -22,7 +22,7 @@ def test_the_minimal_config_works_exactly_as_written(runner, cli, workspace, mon
     assert (workspace / ".dialtone" / "snapshots").is_dir()
     result = runner.invoke(cli, ["evaluate", "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     ids = {r["policy_id"] for r in doc["results"]}
     assert "cost.zero-usage-lines" in ids           # the built-in packs are used
 

@@ -336,15 +336,21 @@ def frameworks_show(ctx: click.Context, framework_id: str) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES),
               help="Exit 1 when there are findings at or above this severity.")
+@click.option("--dry-run", is_flag=True, help="Evaluate only: record nothing in the findings store.")
 @click.pass_context
-def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on) -> None:
-    """Evaluate policies against a snapshot."""
+def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run) -> None:
+    """Evaluate policies against a snapshot and record the findings (unless --dry-run)."""
     from dialtone.engine.evaluation import evaluate
     from dialtone.engine.snapshots import SnapshotStore
 
     config = _config(ctx)
     snapshot = SnapshotStore(config.data_dir).get(snapshot_id)
     loaded = _load(ctx, ())
+    store = None
+    if not dry_run:  # refuse an out-of-date store before spending time on evaluation
+        from dialtone.engine.store import Store
+
+        store = Store.from_config(config)
     from dialtone.engine.errors import did_you_mean
 
     known = loaded.by_id()
@@ -353,6 +359,15 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on) -> None:
                    err=True)
     result = evaluate(snapshot, loaded, overrides=config.params, engine=config.engine,
                       limits=config.limits, policy_ids=list(policy_ids) or None)
+    if store is not None:
+        from dialtone.engine.provenance import policy_set_version
+        from dialtone.engine.store.sync import record_evaluation
+        from dialtone.web.cli_store import default_actor, repository_exceptions
+
+        summary = record_evaluation(
+            store, result, loaded, provenance=policy_set_version(config.policy_paths, loaded),
+            actor=default_actor(), repository=repository_exceptions(config, loaded))
+        click.echo(summary.line(), err=True)
     text = {"json": result.to_json, "csv": lambda: _csv(result),
             "table": lambda: _table(result)}[fmt]()
     if output:
@@ -411,6 +426,17 @@ def demo_cmd(scale: int, workdir: str, seed: int, no_serve: bool) -> None:
         click.echo(line)
     if not no_serve:
         click.echo("\n(the web UI is not part of this release yet; nothing to serve)")
+
+
+def _register_store_commands() -> None:
+    from dialtone.web import cli_store
+
+    for group in (cli_store.db_group, cli_store.findings_group, cli_store.exceptions_group,
+                  cli_store.audit_group):
+        cli.add_command(group)
+
+
+_register_store_commands()
 
 
 def main() -> None:

@@ -122,7 +122,7 @@ def evaluate_policies(world: dict) -> None:
     result = _invoke(world, "--config", str(world["root"] / "dialtone.yaml"), "evaluate",
                      "--format", "json")
     assert result.exit_code == 0, result.output
-    world["evaluation"] = json.loads(result.output)
+    world["evaluation"] = json.loads(result.stdout)
 
 
 @when("I evaluate the policies as JSON twice")
@@ -131,7 +131,7 @@ def evaluate_twice(world: dict) -> None:
         result = _invoke(world, "--config", str(world["root"] / "dialtone.yaml"), "evaluate",
                          "--format", "json")
         assert result.exit_code == 0, result.output
-        world["results"].append(result.output)
+        world["results"].append(result.stdout)
 
 
 def _outcome(world: dict, policy_id: str) -> dict:

@@ -1,0 +1,119 @@
+"""The remediation history: an append-only chain of events.
+
+Each event's hash covers its own fields and the previous event's hash, so
+altering, removing or reordering any event breaks every hash after it.
+``verify`` recomputes the chain and names the first event that does not fit.
+The chain head (sequence number and hash) is what to keep outside the store
+— in an evidence package, a ticket, a log — to detect a rewrite of the whole
+chain by someone with write access to the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from .tables import chain_head, events
+
+GENESIS = "0" * 64
+_SEP = "\x1f"
+
+EventRow = tuple  # (at, actor, kind, finding_id, exception_id, evaluation_id, data_json)
+
+
+def canonical_data(data: dict) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, finding_id: int | None,
+               exception_id: int | None, evaluation_id: int | None, data: str) -> str:
+    """The one definition of an event's hash, used to write and to verify."""
+    text = _SEP.join((prev_hash, str(seq), at, actor, kind,
+                      "" if finding_id is None else str(finding_id),
+                      "" if exception_id is None else str(exception_id),
+                      "" if evaluation_id is None else str(evaluation_id), data))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _lock_head(conn: Connection) -> tuple[int, str]:
+    query = select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)
+    if conn.dialect.name != "sqlite":  # SQLite's writer already holds the database lock
+        query = query.with_for_update()
+    seq, head = conn.execute(query).one()
+    return seq, head
+
+
+def append(conn: Connection, rows: Iterable[EventRow]) -> int:
+    """Append events in order, inside the caller's transaction; returns how many."""
+    seq, prev = _lock_head(conn)
+    batch: list[dict] = []
+    written = 0
+    for at, actor, kind, finding_id, exception_id, evaluation_id, data in rows:
+        seq += 1
+        digest = event_hash(prev, seq, at, actor, kind, finding_id, exception_id, evaluation_id, data)
+        batch.append({"seq": seq, "at": at, "actor": actor, "kind": kind, "finding_id": finding_id,
+                      "exception_id": exception_id, "evaluation_id": evaluation_id, "data": data,
+                      "prev_hash": prev, "hash": digest})
+        prev = digest
+        if len(batch) >= 20_000:
+            conn.execute(insert(events), batch)
+            written += len(batch)
+            batch = []
+    if batch:
+        conn.execute(insert(events), batch)
+        written += len(batch)
+    if written:
+        conn.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=prev))
+    return written
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    problem: str | None = None
+    first_bad_seq: int | None = None
+
+
+_COLUMNS: Sequence = (events.c.seq, events.c.at, events.c.actor, events.c.kind, events.c.finding_id,
+                      events.c.exception_id, events.c.evaluation_id, events.c.data,
+                      events.c.prev_hash, events.c.hash)
+
+
+def verify(conn: Connection) -> ChainReport:
+    """Recompute the whole chain; report the first event that was altered, removed or reordered."""
+    head_seq, head_hash = conn.execute(
+        select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)).one()
+    expected_seq, prev, count = 1, GENESIS, 0
+    result = conn.execute(select(*_COLUMNS).order_by(events.c.seq),
+                          execution_options={"yield_per": 20_000})
+    for seq, at, actor, kind, finding_id, exception_id, evaluation_id, data, prev_hash, digest in result:
+        count += 1
+        if seq != expected_seq:
+            result.close()
+            return ChainReport(False, count, head_seq, head_hash,
+                               f"event {expected_seq} is missing (removed); the next event is {seq}",
+                               expected_seq)
+        if prev_hash != prev:
+            result.close()
+            return ChainReport(False, count, head_seq, head_hash,
+                               f"event {seq} does not follow event {seq - 1} "
+                               "(an event before it was removed, replaced or reordered)", seq)
+        if event_hash(prev_hash, seq, at, actor, kind, finding_id, exception_id, evaluation_id,
+                      data) != digest:
+            result.close()
+            return ChainReport(False, count, head_seq, head_hash,
+                               f"event {seq} was altered: its content no longer matches its hash", seq)
+        prev, expected_seq = digest, seq + 1
+    last = expected_seq - 1
+    if last != head_seq or prev != head_hash:
+        return ChainReport(False, count, head_seq, head_hash,
+                           f"the chain ends at event {last} but its head records event {head_seq} "
+                           "(events at the end were removed, or the head was edited)", last + 1)
+    return ChainReport(True, count, head_seq, head_hash)

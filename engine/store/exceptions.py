@@ -1,0 +1,298 @@
+"""Exceptions: accepted risk on a policy's resources, approved by someone else, until a date.
+
+Two ways in, one mechanism: exceptions reviewed by pull request in the policy
+repository (``exceptions/*.yaml``, see ``repository_exceptions``) and exceptions
+requested and decided in the product. Both live in the ``exceptions`` table.
+
+Expiry is decided here and only here (``ACTIVE_SQL``): an approved exception is
+in force through its expiry date inclusive, in UTC. ``refresh_exceptions`` —
+run by every evaluation and every command that reads the store — expires what
+is due (reopening its findings) and applies what is in force to open findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import Connection, insert, select, text, update
+
+from ..errors import DialtoneError
+from . import Store, chain
+from .tables import exception_targets, exceptions, policies
+
+#: The one definition of "in force" (``e`` is the exceptions table, ``:today`` UTC).
+ACTIVE_SQL = "e.status = 'approved' AND e.expires_on >= :today"
+
+_TARGET_MATCH = ("(t.resource_id = f.resource_id OR "
+                 "(t.pattern IS NOT NULL AND f.resource_id LIKE t.pattern ESCAPE '\\'))")
+
+
+class ExceptionError(DialtoneError):
+    pass
+
+
+def glob_to_like(pattern: str) -> str:
+    out = []
+    for ch in pattern:
+        if ch in "\\%_":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class ExceptionSpec:
+    """An exception as written: by a requester in the product or in a repository file."""
+
+    policy_id: str
+    justification: str
+    expires_on: date
+    requested_by: str
+    resources: tuple[str, ...] = ()
+    resource_patterns: tuple[str, ...] = ()
+    ticket: str | None = None
+    # Repository exceptions arrive already approved (the pull request was the review).
+    key: str | None = None
+    approver: str | None = None
+    approved_on: date | None = None
+    file: str | None = None
+
+    def selector(self) -> dict:
+        return {"resources": list(self.resources), "resource_patterns": list(self.resource_patterns)}
+
+    def content_hash(self) -> str:
+        doc = {"policy": self.policy_id, "selector": self.selector(), "justification": self.justification,
+               "expires_on": self.expires_on.isoformat(), "requested_by": self.requested_by,
+               "approver": self.approver, "ticket": self.ticket,
+               "approved_on": self.approved_on.isoformat() if self.approved_on else None}
+        return hashlib.sha256(chain.canonical_data(doc).encode()).hexdigest()
+
+
+def check_expiry(expires_on: date, severity: str, decided_on: date, max_days: dict[str, int]) -> None:
+    """Refuse an expiry in the past or further out than the severity allows."""
+    if expires_on < decided_on:
+        raise ExceptionError(f"expires_on {expires_on.isoformat()} is before "
+                             f"{decided_on.isoformat()}")
+    limit = decided_on + timedelta(days=max_days[severity])
+    if expires_on > limit:
+        raise ExceptionError(
+            f"expires_on {expires_on.isoformat()} is more than {max_days[severity]} days after "
+            f"{decided_on.isoformat()}, the most a {severity} policy allows (latest "
+            f"{limit.isoformat()}; configurable as exceptions.max_days.{severity})")
+
+
+def _event(conn: Connection, store: Store, actor: str, kind: str, data: dict, *,
+           exception_id: int | None = None, finding_id: int | None = None) -> None:
+    chain.append(conn, [(store.now_text(), actor, kind, finding_id, exception_id, None,
+                         chain.canonical_data(data))])
+
+
+def _insert_targets(conn: Connection, exception_id: int, spec: ExceptionSpec) -> None:
+    rows = ([{"exception_id": exception_id, "resource_id": r, "pattern": None} for r in spec.resources]
+            + [{"exception_id": exception_id, "resource_id": None, "pattern": glob_to_like(p)}
+               for p in spec.resource_patterns])
+    conn.execute(exception_targets.delete().where(exception_targets.c.exception_id == exception_id))
+    if rows:
+        conn.execute(insert(exception_targets), rows)
+
+
+def policy_severity(conn: Connection, policy_id: str, known: dict[str, str] | None = None) -> str:
+    if known and policy_id in known:
+        return known[policy_id]
+    row = conn.execute(select(policies.c.severity).where(policies.c.id == policy_id)).first()
+    if row is None:
+        raise ExceptionError(f"unknown policy '{policy_id}' (no evaluation has recorded it yet)")
+    return row.severity
+
+
+def request(store: Store, spec: ExceptionSpec, *, audit) -> int:
+    """A product exception request; returns its id."""
+    if not spec.resources and not spec.resource_patterns:
+        raise ExceptionError("name at least one resource or resource pattern")
+    if not spec.justification.strip():
+        raise ExceptionError("a justification is required")
+    with store.write() as conn:
+        severity = policy_severity(conn, spec.policy_id)
+        check_expiry(spec.expires_on, severity, store.today(), store.exception_max_days)
+        now = store.now_text()
+        exception_id = conn.execute(insert(exceptions).values(
+            key=f"product:{uuid.uuid4().hex}", source="product", policy_id=spec.policy_id,
+            selector=json.dumps(spec.selector(), sort_keys=True), justification=spec.justification,
+            ticket=spec.ticket, requested_by=spec.requested_by, requested_at=now, status="requested",
+            expires_on=spec.expires_on.isoformat(),
+            content_hash=spec.content_hash())).inserted_primary_key[0]
+        _insert_targets(conn, exception_id, spec)
+        _event(conn, store, spec.requested_by, "exception_requested",
+               {"policy": spec.policy_id, "selector": spec.selector(),
+                "justification": spec.justification, "expires_on": spec.expires_on.isoformat(),
+                "ticket": spec.ticket}, exception_id=exception_id)
+        audit(conn, spec.requested_by, "exception_request", f"exception:{exception_id}",
+              {"policy": spec.policy_id})
+    return exception_id
+
+
+def _load(conn: Connection, exception_id: int):
+    row = conn.execute(select(exceptions).where(exceptions.c.id == exception_id)).first()
+    if row is None:
+        raise ExceptionError(f"no exception {exception_id}")
+    return row
+
+
+def decide(store: Store, exception_id: int, decision: str, actor: str, note: str | None, *,
+           audit) -> None:
+    """approve, reject or revoke; the requester can never decide their own request."""
+    with store.write() as conn:
+        row = _load(conn, exception_id)
+        if row.source == "repository":
+            raise ExceptionError(f"exception {exception_id} comes from {row.key.split(':', 1)[1]}; "
+                                 "change it by pull request in the policy repository")
+        if decision in ("approve", "reject"):
+            if row.status != "requested":
+                raise ExceptionError(f"exception {exception_id} is {row.status}, not requested")
+            if actor == row.requested_by:
+                raise ExceptionError(f"{actor} requested exception {exception_id} and cannot "
+                                     f"{decision} it; another person must")
+        elif decision == "revoke":
+            if row.status != "approved":
+                raise ExceptionError(f"exception {exception_id} is {row.status}; only an approved "
+                                     "exception can be revoked")
+        else:  # pragma: no cover - the CLI offers only the three
+            raise ExceptionError(f"unknown decision {decision}")
+        if decision == "approve":
+            severity = policy_severity(conn, row.policy_id)
+            check_expiry(date.fromisoformat(row.expires_on), severity, store.today(),
+                         store.exception_max_days)
+        status = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}[decision]
+        values = {"status": status, "decision_note": note}
+        if decision != "revoke":
+            values.update(approver=actor, decided_at=store.now_text())
+        conn.execute(update(exceptions).where(exceptions.c.id == exception_id).values(**values))
+        _event(conn, store, actor, f"exception_{status}", {"note": note}, exception_id=exception_id)
+        audit(conn, actor, f"exception_{decision}", f"exception:{exception_id}", {"note": note})
+        if decision == "revoke":
+            _release(conn, store, [exception_id], "exception_revoked", actor)
+        refresh_exceptions(conn, store)
+
+
+def _release(conn: Connection, store: Store, exception_ids: list[int], kind: str, actor: str) -> int:
+    """Findings excepted under these exceptions become open again, each with an event."""
+    if not exception_ids:
+        return 0
+    ids = ", ".join(str(int(i)) for i in exception_ids)
+    rows = conn.execute(text(f"""
+        SELECT id, exception_id FROM findings
+        WHERE status = 'excepted' AND exception_id IN ({ids})
+        ORDER BY policy_id, resource_type, resource_id""")).all()
+    if not rows:
+        return 0
+    now = store.now_text()
+    conn.execute(text(f"""
+        UPDATE findings SET status = CASE WHEN assignee IS NULL THEN 'open' ELSE 'in_progress' END,
+            exception_id = NULL, updated_at = :now
+        WHERE status = 'excepted' AND exception_id IN ({ids})"""), {"now": now})
+    chain.append(conn, ((now, actor, kind, r.id, r.exception_id, None,
+                         chain.canonical_data({"exception": r.exception_id})) for r in rows))
+    return len(rows)
+
+
+def refresh_exceptions(conn: Connection, store: Store,
+                       repository: list[ExceptionSpec] | None = None) -> dict[str, int]:
+    """Sync repository exceptions (when given), expire what is due, apply what is in force."""
+    counts: dict[str, int] = {"events": 0}
+    if repository is not None:
+        counts["events"] += _sync_repository(conn, store, repository)
+    today = store.today().isoformat()
+    expired = [r.id for r in conn.execute(text(
+        "SELECT id FROM exceptions e WHERE e.status = 'approved' AND e.expires_on < :today "
+        "ORDER BY id"), {"today": today})]
+    if expired:
+        conn.execute(update(exceptions).where(exceptions.c.id.in_(expired)).values(status="expired"))
+        now = store.now_text()
+        chain.append(conn, ((now, "system", "exception_expired", None, i, None,
+                             chain.canonical_data({"expired_after": "expires_on"})) for i in expired))
+        counts["events"] += len(expired)
+        reopened = _release(conn, store, expired, "exception_expired", "system")
+        counts["exception_expired"] = reopened
+        counts["events"] += reopened
+    applied = conn.execute(text(f"""
+        SELECT f.id AS finding_id, MIN(e.id) AS exception_id
+        FROM findings f
+        JOIN exceptions e ON e.policy_id = f.policy_id AND {ACTIVE_SQL}
+        JOIN exception_targets t ON t.exception_id = e.id AND {_TARGET_MATCH}
+        WHERE f.status IN ('open', 'in_progress')
+        GROUP BY f.id, f.policy_id, f.resource_type, f.resource_id
+        ORDER BY f.policy_id, f.resource_type, f.resource_id"""), {"today": today}).all()
+    if applied:
+        now = store.now_text()
+        for start in range(0, len(applied), 10_000):
+            part = applied[start:start + 10_000]
+            conn.execute(text("UPDATE findings SET status = 'excepted', exception_id = :e, "
+                              "updated_at = :now WHERE id = :f"),
+                         [{"e": r.exception_id, "f": r.finding_id, "now": now} for r in part])
+        chain.append(conn, ((now, "system", "excepted", r.finding_id, r.exception_id, None,
+                             chain.canonical_data({"exception": r.exception_id})) for r in applied))
+        counts["excepted"] = len(applied)
+        counts["events"] += len(applied)
+    return counts
+
+
+def _sync_repository(conn: Connection, store: Store, specs: list[ExceptionSpec]) -> int:
+    written = 0
+    existing = {r.key: r for r in conn.execute(
+        select(exceptions).where(exceptions.c.source == "repository"))}
+    seen = set()
+    for spec in specs:
+        seen.add(spec.key)
+        old = existing.get(spec.key)
+        if old is not None and old.content_hash == spec.content_hash():
+            continue
+        values = dict(policy_id=spec.policy_id, selector=json.dumps(spec.selector(), sort_keys=True),
+                      justification=spec.justification, ticket=spec.ticket,
+                      requested_by=spec.requested_by, approver=spec.approver,
+                      decided_at=f"{spec.approved_on.isoformat()}T00:00:00.000000Z",
+                      expires_on=spec.expires_on.isoformat(), content_hash=spec.content_hash(),
+                      status="approved")
+        data = {"source": "repository", "file": spec.file, "policy": spec.policy_id,
+                "selector": spec.selector(), "justification": spec.justification,
+                "expires_on": spec.expires_on.isoformat(), "ticket": spec.ticket}
+        if old is None:
+            exception_id = conn.execute(insert(exceptions).values(
+                key=spec.key, source="repository", requested_at=store.now_text(),
+                **values)).inserted_primary_key[0]
+            _event(conn, store, spec.requested_by, "exception_requested", data,
+                   exception_id=exception_id)
+            _event(conn, store, spec.approver, "exception_approved",
+                   {"source": "repository", "approved_on": spec.approved_on.isoformat()},
+                   exception_id=exception_id)
+            written += 2
+        else:
+            exception_id = old.id
+            conn.execute(update(exceptions).where(exceptions.c.id == old.id).values(**values))
+            _event(conn, store, spec.approver, "exception_updated", data, exception_id=old.id)
+            written += 1
+            written += _release(conn, store, [old.id], "exception_updated", "system")
+        _insert_targets(conn, exception_id, spec)
+    for key, old in sorted(existing.items()):
+        if key not in seen and old.status == "approved":
+            conn.execute(update(exceptions).where(exceptions.c.id == old.id).values(status="revoked"))
+            _event(conn, store, "system", "exception_revoked",
+                   {"how": "removed from the policy repository"}, exception_id=old.id)
+            written += 1 + _release(conn, store, [old.id], "exception_revoked", "system")
+    return written
+
+
+def orphaned_sql() -> str:
+    """In-force exceptions that match no finding of their policy."""
+    return f"""
+        SELECT e.id FROM exceptions e WHERE {ACTIVE_SQL} AND NOT EXISTS (
+            SELECT 1 FROM findings f JOIN exception_targets t ON t.exception_id = e.id
+            WHERE f.policy_id = e.policy_id AND {_TARGET_MATCH})"""

@@ -1,0 +1,146 @@
+"""Read models over the store: filtered finding lists, a finding with its history, exceptions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Connection, and_, exists, or_, select, text
+
+from . import Store
+from .exceptions import ACTIVE_SQL, orphaned_sql
+from .tables import events, findings, policies, policy_requirements
+
+OVERDUE_STATUSES = ("open", "in_progress")
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    status: tuple[str, ...] = ()
+    policy: tuple[str, ...] = ()
+    severity: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    framework: str | None = None
+    overdue: bool = False
+    assignee: str | None = None
+    search: str | None = None
+    limit: int | None = None
+    after_id: int | None = None
+
+
+def _finding_dict(row, today: str) -> dict:
+    return {
+        "id": row.id, "policy_id": row.policy_id, "title": row.title, "severity": row.severity,
+        "category": row.category, "resource_type": row.resource_type, "resource_id": row.resource_id,
+        "status": row.status, "reason": row.reason,
+        "evidence": json.loads(row.evidence) if row.evidence else {}, "savings": row.savings,
+        "first_seen_at": row.first_seen_at, "last_seen_at": row.last_seen_at,
+        "first_seen_evaluation": row.first_seen_evaluation,
+        "last_seen_evaluation": row.last_seen_evaluation, "opened_at": row.opened_at,
+        "due_on": row.due_on,
+        "overdue": bool(row.status in OVERDUE_STATUSES and row.due_on and row.due_on < today),
+        "assignee": row.assignee, "exception_id": row.exception_id, "resolved_at": row.resolved_at,
+        "review_note": row.review_note, "reopen_count": row.reopen_count,
+    }
+
+
+def _columns():
+    return (findings, policies.c.title, policies.c.severity, policies.c.category)
+
+
+def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
+    today = store.today().isoformat()
+    query = select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+    conds = []
+    if flt.status:
+        conds.append(findings.c.status.in_(flt.status))
+    if flt.policy:
+        conds.append(findings.c.policy_id.in_(flt.policy))
+    if flt.severity:
+        conds.append(policies.c.severity.in_(flt.severity))
+    if flt.category:
+        conds.append(policies.c.category.in_(flt.category))
+    if flt.framework:
+        conds.append(exists().where(and_(policy_requirements.c.policy_id == findings.c.policy_id,
+                                         policy_requirements.c.framework == flt.framework)))
+    if flt.overdue:
+        conds += [findings.c.status.in_(OVERDUE_STATUSES), findings.c.due_on < today]
+    if flt.assignee:
+        conds.append(findings.c.assignee == flt.assignee)
+    if flt.search:
+        like = "%" + flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(or_(findings.c.resource_id.like(like, escape="\\"),
+                         findings.c.reason.like(like, escape="\\")))
+    if flt.after_id is not None:
+        conds.append(findings.c.id > flt.after_id)  # keyset pagination
+    query = query.where(*conds).order_by(findings.c.id)
+    if flt.limit:
+        query = query.limit(flt.limit)
+    with store.read() as conn:
+        return [_finding_dict(r, today) for r in conn.execute(query)]
+
+
+def _event_dict(row) -> dict:
+    return {"seq": row.seq, "at": row.at, "actor": row.actor, "kind": row.kind,
+            "finding_id": row.finding_id, "exception_id": row.exception_id,
+            "evaluation_id": row.evaluation_id, "data": json.loads(row.data), "hash": row.hash}
+
+
+def finding_detail(store: Store, finding_id: int) -> dict | None:
+    today = store.today().isoformat()
+    with store.read() as conn:
+        row = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                           .where(findings.c.id == finding_id)).first()
+        if row is None:
+            return None
+        detail = _finding_dict(row, today)
+        history = conn.execute(select(events).where(events.c.finding_id == finding_id)
+                               .order_by(events.c.seq)).all()
+        exception_ids = {e.exception_id for e in history if e.exception_id is not None}
+        trail = conn.execute(select(events).where(events.c.exception_id.in_(exception_ids),
+                                                  events.c.finding_id.is_(None))
+                             .order_by(events.c.seq)).all() if exception_ids else []
+        detail["history"] = [_event_dict(e) for e in sorted([*history, *trail], key=lambda e: e.seq)]
+        detail["frameworks"] = _frameworks(conn, row.policy_id)
+    return detail
+
+
+def _frameworks(conn: Connection, policy_id: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in conn.execute(select(policy_requirements).where(policy_requirements.c.policy_id == policy_id)
+                          .order_by(policy_requirements.c.framework, policy_requirements.c.requirement)):
+        out.setdefault(r.framework, []).append(r.requirement)
+    return out
+
+
+EXCEPTION_VIEWS = ("requested", "active", "expiring", "expired", "orphaned", "rejected", "revoked", "all")
+
+
+def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) -> list[dict]:
+    today = store.today()
+    params = {"today": today.isoformat(), "soon": (today + timedelta(days=expiring_days)).isoformat()}
+    where = {
+        "requested": "e.status = 'requested'",
+        "active": ACTIVE_SQL,
+        "expiring": f"{ACTIVE_SQL} AND e.expires_on <= :soon",
+        "expired": "e.status = 'expired'",
+        "rejected": "e.status = 'rejected'",
+        "revoked": "e.status = 'revoked'",
+        "orphaned": f"e.id IN ({orphaned_sql()})",
+        "all": "1 = 1",
+    }[view]
+    with store.read() as conn:
+        orphans = {r.id for r in conn.execute(text(orphaned_sql()), params)}
+        rows = conn.execute(text(f"""
+            SELECT e.*, (SELECT COUNT(*) FROM findings f WHERE f.exception_id = e.id
+                         AND f.status = 'excepted') AS excepted_findings
+            FROM exceptions e WHERE {where} ORDER BY e.id"""), params).all()
+        return [{
+            "id": r.id, "source": r.source, "key": r.key, "policy_id": r.policy_id,
+            "selector": json.loads(r.selector), "justification": r.justification, "ticket": r.ticket,
+            "requested_by": r.requested_by, "requested_at": r.requested_at, "approver": r.approver,
+            "decided_at": r.decided_at, "status": r.status, "expires_on": r.expires_on,
+            "in_force": r.status == "approved" and r.expires_on >= params["today"],
+            "orphaned": r.id in orphans, "excepted_findings": r.excepted_findings,
+        } for r in rows]

@@ -1,0 +1,55 @@
+"""Turn an evaluation's Arrow findings into rows for the store, set-based.
+
+The evidence of every finding becomes one JSON text built by DuckDB over the
+whole Arrow table at once, not by a Python loop over findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+
+StageRow = tuple  # (policy_id, resource_type, resource_id, reason, evidence_json, savings)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_safe(column: str, typ: pa.DataType) -> str:
+    # JSON has no NaN or infinity; DuckDB would print them bare.
+    if pa.types.is_floating(typ):
+        return f"CASE WHEN isfinite({column}) THEN {column} END"
+    if pa.types.is_timestamp(typ):
+        return f"strftime({column}, '%Y-%m-%dT%H:%M:%SZ')"
+    return column
+
+
+def stage_rows(policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
+               rows: pa.Table, batch_size: int = 50_000) -> Iterator[list[StageRow]]:
+    """Batches of store rows for one policy's findings."""
+    if rows is None or not rows.num_rows:
+        return
+    names = rows.column_names
+    con = duckdb.connect()
+    try:
+        con.register("findings_rows", rows)
+        rid, reason, savings, *evidence = (_q(n) for n in names)
+        fields = ", ".join(
+            f"{_lit(label)}: {_json_safe(col, rows.schema.field(i + 3).type)}"
+            for i, (label, col) in enumerate(zip(evidence_names, evidence, strict=True)))
+        evidence_sql = f"to_json({{{fields}}})::VARCHAR" if fields else "'{}'"
+        result = con.execute(
+            f"SELECT {_lit(policy_id)}, {_lit(resource_type)}, CAST({rid} AS VARCHAR), "
+            f"CAST({reason} AS VARCHAR), {evidence_sql}, "
+            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} FROM findings_rows")
+        while batch := result.fetchmany(batch_size):
+            yield batch
+    finally:
+        con.close()

@@ -1,0 +1,254 @@
+"""Record an evaluation and move every finding through its lifecycle, set-based.
+
+In one transaction: the evaluation and its per-policy runs are recorded, the
+current findings are staged, and a handful of SQL statements decide for all
+findings at once what changed — new → ``open``; violating again → reopened;
+still violating → last seen and evidence refreshed (after a run of the policy
+that could not look, a ``seen_again`` event); no longer violating → ``resolved``;
+policy gone from the set → ``retired``. Only policies that ran (``alarm`` or
+``ok``) touch their findings; a skipped or failed policy changes none.
+The only per-finding Python is hashing the events into the chain, which is
+sequential by nature.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Connection, insert, select, text, update
+
+from ..evaluation import Evaluation
+from ..policy.loader import LoadedPolicies
+from . import Store, chain
+from .exceptions import ExceptionSpec, refresh_exceptions
+from .staging import stage_rows
+from .tables import evaluations, policies, policy_requirements, policy_runs
+
+RAN = ("alarm", "ok")
+_MATCH = ("f.policy_id = s.policy_id AND f.resource_type = s.resource_type "
+          "AND f.resource_id = s.resource_id")
+
+
+@dataclass
+class RecordSummary:
+    evaluation_id: int
+    changes: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    retirement_skipped: bool = False
+
+    def line(self) -> str:
+        parts = [f"{self.changes.get(k, 0)} {k}" for k in
+                 ("opened", "reopened", "resolved", "retired", "seen_again", "excepted",
+                  "exception_expired") if self.changes.get(k)]
+        return (f"recorded evaluation {self.evaluation_id}: "
+                + (", ".join(parts) if parts else "no changes") + f"; {self.events} events")
+
+
+def _temp_tables(conn: Connection) -> None:
+    pg = conn.dialect.name == "postgresql"
+    suffix = " ON COMMIT DROP" if pg else ""
+    specs = {
+        "dt_stage": "policy_id VARCHAR(200), resource_type VARCHAR(50), resource_id VARCHAR(300), "
+                    "reason TEXT, evidence TEXT, savings DOUBLE PRECISION",
+        "dt_ran": "policy_id VARCHAR(200) PRIMARY KEY",
+        "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
+        "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER",
+    }
+    for name, cols in specs.items():
+        if not pg:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({cols}){suffix}")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX dt_stage_key ON dt_stage "
+                         "(policy_id, resource_type, resource_id)")
+
+
+def _due_case(store: Store, today) -> tuple[str, dict]:
+    """SQL for the due date of a finding opening today, by its policy's severity."""
+    params = {f"due_{sev}": (today + timedelta(days=days)).isoformat()
+              for sev, days in store.sla_days.items()}
+    whens = " ".join(f"WHEN '{sev}' THEN :due_{sev}" for sev in store.sla_days)
+    return f"(SELECT CASE p.severity {whens} END FROM policies p WHERE p.id = {{alias}}.policy_id)", params
+
+
+def _load_stage(conn: Connection, evaluation: Evaluation) -> int:
+    staged = 0
+    sql = ("INSERT INTO dt_stage (policy_id, resource_type, resource_id, reason, evidence, savings) "
+           "VALUES (%s) ON CONFLICT DO NOTHING")
+    marks = ", ".join(["?"] * 6) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 6)
+    for outcome in evaluation.outcomes:
+        if outcome.status != "alarm":
+            continue
+        for batch in stage_rows(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
+                                outcome.rows):
+            conn.exec_driver_sql(sql % marks, batch)
+            staged += len(batch)
+    return staged
+
+
+def _register_policies(conn: Connection, loaded: LoadedPolicies, evaluation: Evaluation,
+                       eid: int) -> None:
+    ran = {o.policy_id: o.status for o in evaluation.outcomes}
+    known = {row.id for row in conn.execute(select(policies.c.id))}
+    for policy in loaded.policies:
+        values = {"title": policy.title, "category": policy.category, "severity": policy.severity,
+                  "resource_type": policy.resource, "policy_hash": policy.source_hash, "in_set": True}
+        if policy.id in ran:
+            values["last_run_evaluation"] = eid
+            if ran[policy.id] in RAN:
+                values["last_ok_evaluation"] = eid
+        if policy.id in known:
+            conn.execute(update(policies).where(policies.c.id == policy.id).values(**values))
+        else:
+            conn.execute(insert(policies).values(id=policy.id, **values))
+        conn.execute(policy_requirements.delete().where(policy_requirements.c.policy_id == policy.id))
+        reqs = [{"policy_id": policy.id, "framework": fw, "requirement": req}
+                for fw, ids in policy.frameworks.items() for req in ids]
+        if reqs:
+            conn.execute(insert(policy_requirements), reqs)
+    current = {p.id for p in loaded.policies}
+    gone = known - current
+    if gone and not loaded.failures:
+        conn.execute(update(policies).where(policies.c.id.in_(gone)).values(in_set=False))
+
+
+def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolicies, *,
+                      provenance: dict, actor: str = "system",
+                      repository: list[ExceptionSpec] | None = None) -> RecordSummary:
+    """Record ``evaluation`` and sync the findings; one transaction, all or nothing."""
+    started = store.now_text()
+    today = store.today()
+    with store.write() as conn:
+        _temp_tables(conn)
+        eid = conn.execute(insert(evaluations).values(
+            snapshot_id=evaluation.snapshot.id, snapshot_sha256=evaluation.snapshot.manifest_hash,
+            snapshot_as_of=evaluation.snapshot.as_of.isoformat(),
+            policies_version=provenance["version"], policies_source=provenance["source"],
+            policies_dirty=provenance.get("dirty"), engine=evaluation.engine, started_at=started,
+            actor=actor)).inserted_primary_key[0]
+        runs = [{"evaluation_id": eid, "policy_id": o.policy_id, "policy_hash": o.policy_hash,
+                 "status": o.status, "evaluated": o.evaluated, "finding_count": o.finding_count,
+                 "error": o.error, "skip_reason": o.skip_reason,
+                 "params": json.dumps(o.params, sort_keys=True, default=str), "sql": o.sql}
+                for o in evaluation.outcomes]
+        if runs:
+            conn.execute(insert(policy_runs), runs)
+        # The policies' previous runs decide "seen again after a gap": read them before updating.
+        _load_stage(conn, evaluation)
+        ran = [{"p": o.policy_id} for o in evaluation.outcomes if o.status in RAN]
+        if ran:
+            conn.execute(text("INSERT INTO dt_ran (policy_id) VALUES (:p)"), ran)
+        conn.execute(text("INSERT INTO dt_set (policy_id) VALUES (:p)"),
+                     [{"p": p.id} for p in loaded.policies] or [{"p": ""}])
+        changes = _classify(conn, eid, retire=not loaded.failures)
+        _register_policies(conn, loaded, evaluation, eid)
+        changes["opened"] = _apply(conn, store, eid, today)
+        events = _events(conn, store, eid, evaluation.snapshot.id)
+        exc = refresh_exceptions(conn, store, repository=repository)
+        for kind, n in exc.items():
+            changes[kind] = changes.get(kind, 0) + n
+        summary = RecordSummary(eid, changes, events + exc.get("events", 0),
+                                retirement_skipped=bool(loaded.failures))
+        summary.changes.pop("events", None)
+        conn.execute(update(evaluations).where(evaluations.c.id == eid).values(
+            finished_at=store.now_text(), summary=json.dumps(summary.changes, sort_keys=True)))
+    return summary
+
+
+def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
+    """Decide every change before applying any: statuses are read as they were."""
+    statements = {
+        "reopened": f"""
+            INSERT INTO dt_changes (finding_id, kind)
+            SELECT f.id, 'reopened' FROM findings f JOIN dt_stage s ON {_MATCH}
+            WHERE f.status IN ('resolved', 'retired')""",
+        # A run of the policy since this finding was last seen could not look (skip/error):
+        # an OK run that did not see it would have resolved it.
+        "seen_again": f"""
+            INSERT INTO dt_changes (finding_id, kind, prev_seen)
+            SELECT f.id, 'seen_again', f.last_seen_evaluation
+            FROM findings f JOIN dt_stage s ON {_MATCH} JOIN policies p ON p.id = f.policy_id
+            WHERE f.status NOT IN ('resolved', 'retired')
+              AND f.last_seen_evaluation < p.last_run_evaluation""",
+        "resolved": f"""
+            INSERT INTO dt_changes (finding_id, kind)
+            SELECT f.id, 'resolved' FROM findings f JOIN dt_ran r ON r.policy_id = f.policy_id
+            WHERE f.status IN ('open', 'in_progress', 'excepted')
+              AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
+    }
+    if retire:
+        statements["retired"] = """
+            INSERT INTO dt_changes (finding_id, kind)
+            SELECT f.id, 'retired' FROM findings f
+            WHERE f.status IN ('open', 'in_progress', 'excepted')
+              AND NOT EXISTS (SELECT 1 FROM dt_set p WHERE p.policy_id = f.policy_id)"""
+    counts = {}
+    for kind, sql in statements.items():
+        counts[kind] = conn.execute(text(sql)).rowcount
+    return counts
+
+
+def _apply(conn: Connection, store: Store, eid: int, today) -> int:
+    """Apply the classified changes and insert new findings; returns how many opened."""
+    now = store.now_text()
+    due_sql, due_params = _due_case(store, today)
+    params = {"eid": eid, "now": now, **due_params}
+    opened = conn.execute(text(f"""
+        INSERT INTO findings (policy_id, resource_type, resource_id, status, reason, evidence,
+            savings, first_seen_evaluation, last_seen_evaluation, first_seen_at, last_seen_at,
+            opened_at, due_on, reopen_count, updated_at)
+        SELECT s.policy_id, s.resource_type, s.resource_id, 'open', s.reason, s.evidence, s.savings,
+            :eid, :eid, :now, :now, :now, {due_sql.format(alias='s')}, 0, :now
+        FROM dt_stage s
+        WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE {_MATCH})"""), params)
+    conn.execute(text("""
+        INSERT INTO dt_changes (finding_id, kind)
+        SELECT id, 'opened' FROM findings WHERE first_seen_evaluation = :eid"""), params)
+    conn.execute(text(f"""
+        UPDATE findings SET status = 'open', opened_at = :now, due_on = {due_sql.format(alias='findings')},
+            resolved_at = NULL, resolved_evaluation = NULL, exception_id = NULL, review_note = NULL,
+            reopen_count = reopen_count + 1, updated_at = :now
+        WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'reopened')"""), params)
+    # Still violating: refresh what the finding says and when it was last seen.
+    conn.execute(text(f"""
+        UPDATE findings SET reason = s.reason, evidence = s.evidence, savings = s.savings,
+            last_seen_evaluation = :eid, last_seen_at = :now
+        FROM dt_stage s
+        WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)
+    conn.execute(text("""
+        UPDATE findings SET status = 'resolved', resolved_at = :now, resolved_evaluation = :eid,
+            updated_at = :now
+        WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'resolved')"""), params)
+    conn.execute(text("""
+        UPDATE findings SET status = 'retired', resolved_at = :now, resolved_evaluation = :eid,
+            updated_at = :now
+        WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'retired')"""), params)
+    return opened.rowcount
+
+
+_EVENT_DATA = {
+    "opened": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap, "reason": r.reason,
+                                    "due_on": r.due_on},
+    "reopened": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap, "reason": r.reason,
+                                      "due_on": r.due_on},
+    "seen_again": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
+                                        "last_seen_evaluation": r.prev_seen},
+    "resolved": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
+                                      "how": "no longer found by the policy"},
+    "retired": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
+                                     "how": "the policy is no longer in the policy set"},
+}
+
+
+def _events(conn: Connection, store: Store, eid: int, snapshot_id: str) -> int:
+    now = store.now_text()
+    rows = conn.execute(text("""
+        SELECT c.finding_id, c.kind, c.prev_seen, f.reason, f.due_on
+        FROM dt_changes c JOIN findings f ON f.id = c.finding_id
+        ORDER BY f.policy_id, f.resource_type, f.resource_id, c.kind"""),
+        execution_options={"yield_per": 50_000})
+    dump = chain.canonical_data
+    return chain.append(conn, (
+        (now, "system", r.kind, r.finding_id, None, eid, dump(_EVENT_DATA[r.kind](eid, snapshot_id, r)))
+        for r in rows))

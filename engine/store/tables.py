@@ -1,0 +1,172 @@
+"""The operational store's tables (SQLAlchemy Core).
+
+Times are ISO-8601 UTC strings (``2026-11-26T09:30:00.000000Z``) and dates
+``YYYY-MM-DD`` strings: they compare correctly as text on every database and
+hash to the same bytes wherever they are read, which the event chain needs.
+Schema changes go through the Alembic migrations beside this module.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+TS = String(32)
+DATE = String(10)
+ID = String(300)
+
+evaluations = Table(
+    "evaluations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("snapshot_sha256", String(80)),
+    Column("snapshot_as_of", DATE, nullable=False),
+    Column("policies_version", String(100), nullable=False),
+    Column("policies_source", String(10), nullable=False),   # git | content
+    Column("policies_dirty", Boolean),
+    Column("engine", String(20), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("actor", String(200), nullable=False),
+    Column("summary", Text),                                 # JSON: counts by change kind
+)
+
+policy_runs = Table(
+    "policy_runs", metadata,
+    Column("evaluation_id", Integer, ForeignKey("evaluations.id"), primary_key=True),
+    Column("policy_id", String(200), primary_key=True),
+    Column("policy_hash", String(80)),
+    Column("status", String(10), nullable=False),
+    Column("evaluated", Integer, nullable=False, default=0),
+    Column("finding_count", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("skip_reason", Text),
+    Column("params", Text),
+    Column("sql", Text),
+)
+
+policies = Table(
+    "policies", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("resource_type", String(50), nullable=False),
+    Column("policy_hash", String(80)),
+    Column("in_set", Boolean, nullable=False, default=True),
+    Column("last_run_evaluation", Integer),
+    Column("last_ok_evaluation", Integer),
+)
+
+policy_requirements = Table(
+    "policy_requirements", metadata,
+    Column("policy_id", String(200), primary_key=True),
+    Column("framework", String(100), primary_key=True),
+    Column("requirement", String(100), primary_key=True),
+)
+
+findings = Table(
+    "findings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy_id", String(200), nullable=False),
+    Column("resource_type", String(50), nullable=False),
+    Column("resource_id", ID, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text),
+    Column("evidence", Text),
+    Column("savings", Float),
+    Column("first_seen_evaluation", Integer, nullable=False),
+    Column("last_seen_evaluation", Integer, nullable=False),
+    Column("first_seen_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("due_on", DATE),
+    Column("resolved_at", TS),
+    Column("resolved_evaluation", Integer),
+    Column("assignee", String(200)),
+    Column("exception_id", Integer),
+    Column("review_note", Text),
+    Column("reopen_count", Integer, nullable=False, default=0),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("policy_id", "resource_type", "resource_id", name="uq_findings_identity"),
+    Index("ix_findings_status_due", "status", "due_on"),
+    Index("ix_findings_policy_status", "policy_id", "status"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("finding_id", Integer),
+    Column("exception_id", Integer),
+    Column("evaluation_id", Integer),
+    Column("data", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_events_finding", "finding_id"),
+    Index("ix_events_exception", "exception_id"),
+)
+
+#: One row: the last event's sequence number and hash. Appenders lock it, which
+#: serialises writers of the chain on every database.
+chain_head = Table(
+    "chain_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("origin", String(200), nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+exceptions = Table(
+    "exceptions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False, unique=True),
+    Column("source", String(12), nullable=False),          # repository | product
+    Column("policy_id", String(200), nullable=False),
+    Column("selector", Text, nullable=False),              # JSON
+    Column("justification", Text, nullable=False),
+    Column("ticket", String(200)),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", TS, nullable=False),
+    Column("approver", String(200)),
+    Column("decided_at", TS),
+    Column("decision_note", Text),
+    Column("status", String(12), nullable=False),          # requested approved rejected revoked expired
+    Column("expires_on", DATE, nullable=False),
+    Column("content_hash", String(64)),
+    Index("ix_exceptions_policy_status", "policy_id", "status"),
+)
+
+#: What an exception covers, one row per exact resource id or per LIKE pattern.
+exception_targets = Table(
+    "exception_targets", metadata,
+    Column("exception_id", Integer, ForeignKey("exceptions.id"), nullable=False),
+    Column("resource_id", ID),
+    Column("pattern", ID),
+    Index("ix_exception_targets", "exception_id"),
+)

@@ -1,0 +1,95 @@
+"""Human actions on findings: assign, comment, resolve by hand, reopen, review.
+
+Each action is one transaction that changes the finding, appends an event to
+the chain and writes the audit log (who, what, when, from where).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, insert, select, update
+
+from ..errors import DialtoneError
+from . import Store, chain
+from .tables import audit_log, findings
+
+REVIEW_OUTCOMES = ("false_positive", "not_applicable")
+
+
+class WorkflowError(DialtoneError):
+    pass
+
+
+def audit_writer(store: Store, origin: str):
+    """An audit-log writer bound to where the actions come from (``cli:host``, an IP…)."""
+
+    def write(conn: Connection, actor: str, action: str, target: str, data: dict) -> None:
+        conn.execute(insert(audit_log).values(at=store.now_text(), actor=actor, action=action,
+                                              target=target, origin=origin,
+                                              data=chain.canonical_data(data)))
+    return write
+
+
+def _finding(conn: Connection, finding_id: int):
+    row = conn.execute(select(findings).where(findings.c.id == finding_id)).first()
+    if row is None:
+        raise WorkflowError(f"no finding {finding_id}")
+    return row
+
+
+def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit, *,
+         allowed: tuple[str, ...] | None = None, values: dict | None = None) -> None:
+    with store.write() as conn:
+        row = _finding(conn, finding_id)
+        if allowed is not None and row.status not in allowed:
+            raise WorkflowError(f"finding {finding_id} is {row.status}; {kind.replace('_', ' ')} "
+                                f"applies to {', '.join(allowed)} findings")
+        if values:
+            conn.execute(update(findings).where(findings.c.id == finding_id)
+                         .values(updated_at=store.now_text(), **values))
+        if "status" in (values or {}):
+            data = {"from": row.status, **data}
+        chain.append(conn, [(store.now_text(), actor, kind, finding_id, None, None,
+                             chain.canonical_data(data))])
+        audit(conn, actor, kind, f"finding:{finding_id}", data)
+
+
+def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> None:
+    with store.read() as conn:
+        row = _finding(conn, finding_id)
+    values = {"assignee": assignee}
+    if row.status == "open":
+        values["status"] = "in_progress"
+    _act(store, finding_id, actor, "assigned", {"assignee": assignee, "previous": row.assignee}, audit,
+         allowed=("open", "in_progress", "excepted"), values=values)
+
+
+def comment(store: Store, finding_id: int, body: str, actor: str, audit) -> None:
+    if not body.strip():
+        raise WorkflowError("the comment is empty")
+    _act(store, finding_id, actor, "commented", {"comment": body}, audit)
+
+
+def resolve_manual(store: Store, finding_id: int, note: str, actor: str, audit) -> None:
+    """Fixed outside the snapshot cadence; the next evaluation reopens it if it still violates."""
+    if not note.strip():
+        raise WorkflowError("say how it was fixed (--note)")
+    _act(store, finding_id, actor, "resolved", {"manual": True, "note": note}, audit,
+         allowed=("open", "in_progress", "excepted"),
+         values={"status": "resolved", "resolved_at": store.now_text(), "review_note": note})
+
+
+def reopen(store: Store, finding_id: int, note: str, actor: str, audit) -> None:
+    _act(store, finding_id, actor, "reopened", {"manual": True, "note": note}, audit,
+         allowed=("resolved",) + REVIEW_OUTCOMES,
+         values={"status": "open", "resolved_at": None, "review_note": None})
+
+
+def review(store: Store, finding_id: int, outcome: str, justification: str, actor: str, audit) -> None:
+    """Close as false positive or not applicable: a reviewed outcome, not an exception."""
+    if outcome not in REVIEW_OUTCOMES:
+        raise WorkflowError(f"outcome must be one of {', '.join(REVIEW_OUTCOMES)}")
+    if not justification.strip():
+        raise WorkflowError("a justification is required")
+    _act(store, finding_id, actor, "status_changed", {"to": outcome, "justification": justification},
+         audit, allowed=("open", "in_progress"),
+         values={"status": outcome, "review_note": justification})

@@ -1,0 +1,396 @@
+"""The findings store: lifecycle across evaluations, the event chain, exceptions, human actions.
+
+Every test runs on SQLite and on PostgreSQL (when DIALTONE_TEST_DATABASE_URL is set; CI sets it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from dialtone.engine.store import chain
+from dialtone.engine.store.db import StoreError, head_revision
+from dialtone.engine.store.exceptions import ExceptionError, ExceptionSpec, decide, request
+from dialtone.engine.store.queries import FindingFilter, finding_detail, list_exceptions, list_findings
+from dialtone.engine.store.sync import record_evaluation
+from dialtone.engine.store.tables import audit_log, events, findings
+from dialtone.engine.store.workflow import (
+    WorkflowError,
+    assign,
+    audit_writer,
+    comment,
+    reopen,
+    resolve_manual,
+    review,
+)
+from tests.storekit import (
+    PROVENANCE,
+    Clock,
+    evaluation,
+    make_store,
+    outcome,
+    policy_set,
+    snapshot,
+    store_url,
+)
+
+ZERO = "cost.zero-usage-lines"      # medium
+ORPHAN = "cost.orphan-lines"
+DAY0 = dt.date(2026, 11, 2)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    return store_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def clock():
+    c = Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC))
+    return c
+
+
+@pytest.fixture
+def store(url, clock):
+    s = make_store(url, clock)
+    yield s
+    s.close()
+
+
+def run(store, tmp_path, snap_id, found: dict, policies=(ZERO, ORPHAN), **kwargs):
+    snap = snapshot(tmp_path, snap_id, store.today())
+    outs = [outcome(pid, found.get(pid, [])) if not isinstance(found.get(pid), tuple)
+            else outcome(pid, *found[pid]) for pid in policies]
+    return record_evaluation(store, evaluation(snap, outs), policy_set(*policies),
+                             provenance=PROVENANCE, **kwargs)
+
+
+def statuses(store) -> dict[str, str]:
+    with store.read() as conn:
+        return {r.resource_id: r.status for r in conn.execute(select(findings))}
+
+
+def kinds(store, resource_id: str) -> list[str]:
+    with store.read() as conn:
+        fid = conn.execute(select(findings.c.id).where(findings.c.resource_id == resource_id)).scalar()
+    return [e["kind"] for e in finding_detail(store, fid)["history"]]
+
+
+def event_count(store) -> int:
+    with store.read() as conn:
+        return conn.execute(select(func.count()).select_from(events)).scalar()
+
+
+AUDIT = None
+
+
+def audit(store):
+    return audit_writer(store, "test:host")
+
+
+# -- schema ---------------------------------------------------------------------------------------
+def test_an_empty_database_is_created_at_the_current_schema(store):
+    with store.read() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+
+
+def test_an_out_of_date_schema_is_refused_with_what_to_run(store, url, clock):
+    with store.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(StoreError, match=r"revision 0000.*needs 0001.*dialtone db upgrade"):
+        make_store(url, clock)
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+def test_a_finding_opens_resolves_and_reopens_across_three_snapshots(store, tmp_path, clock):
+    first = run(store, tmp_path, "S1", {ZERO: ["L1", "L2"]})
+    assert first.changes["opened"] == 2
+    assert statuses(store) == {"L1": "open", "L2": "open"}
+    clock.advance(days=1)
+    second = run(store, tmp_path, "S2", {ZERO: ["L2"]})
+    assert second.changes["resolved"] == 1
+    assert statuses(store) == {"L1": "resolved", "L2": "open"}
+    clock.advance(days=1)
+    third = run(store, tmp_path, "S3", {ZERO: ["L1", "L2"]})
+    assert third.changes["reopened"] == 1
+    assert statuses(store) == {"L1": "open", "L2": "open"}
+    assert kinds(store, "L1") == ["opened", "resolved", "reopened"]
+    assert kinds(store, "L2") == ["opened"]
+    with store.read() as conn:
+        l2 = conn.execute(select(findings).where(findings.c.resource_id == "L2")).one()
+        l1 = conn.execute(select(findings).where(findings.c.resource_id == "L1")).one()
+    assert (l2.first_seen_evaluation, l2.last_seen_evaluation) == (first.evaluation_id,
+                                                                   third.evaluation_id)
+    assert l1.reopen_count == 1 and l1.resolved_at is None
+
+
+def test_reevaluating_an_unchanged_snapshot_creates_no_events(store, tmp_path, clock):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2"], ORPHAN: ["L9"]})
+    before = event_count(store)
+    clock.advance(hours=1)
+    again = run(store, tmp_path, "S1", {ZERO: ["L1", "L2"], ORPHAN: ["L9"]})
+    assert event_count(store) == before and again.events == 0
+
+
+def test_still_violating_refreshes_evidence_and_last_seen(store, tmp_path, clock):
+    run(store, tmp_path, "S1", {ZERO: ["L1"]})
+    clock.advance(days=1)
+    snap = snapshot(tmp_path, "S2", clock.now.date())
+    later = outcome(ZERO, ["L1"], reason="no activity for 200 days")
+    summary = record_evaluation(store, evaluation(snap, [later, outcome(ORPHAN, [])]),
+                                policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    (row,) = list_findings(store, FindingFilter())
+    assert row["reason"] == "no activity for 200 days" and row["evidence"] == {"days": 100}
+    assert row["last_seen_evaluation"] == summary.evaluation_id
+    assert row["last_seen_at"].startswith("2026-11-03")
+
+
+def test_a_skipped_or_failed_policy_changes_none_of_its_findings(store, tmp_path, clock):
+    run(store, tmp_path, "S1", {ZERO: ["L1"], ORPHAN: ["L5"]})
+    before = event_count(store)
+    run(store, tmp_path, "S2", {ZERO: None, ORPHAN: ([], "error")})
+    assert statuses(store) == {"L1": "open", "L5": "open"}
+    assert event_count(store) == before
+    # Seen again once the policy can look: the gap is on record.
+    third = run(store, tmp_path, "S3", {ZERO: ["L1"], ORPHAN: ["L5"]})
+    assert third.changes["seen_again"] == 2
+    assert kinds(store, "L1") == ["opened", "seen_again"]
+
+
+def test_a_policy_removed_from_the_set_retires_its_findings(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1"], ORPHAN: ["L5"]})
+    summary = run(store, tmp_path, "S2", {ZERO: ["L1"]}, policies=(ZERO,))
+    assert summary.changes["retired"] == 1
+    assert statuses(store) == {"L1": "open", "L5": "retired"}
+    assert kinds(store, "L5") == ["opened", "retired"]
+
+
+def test_due_dates_follow_the_severity_sla_and_overdue_is_listed(store, tmp_path, clock):
+    run(store, tmp_path, "S1", {ZERO: ["L1"]})
+    (row,) = list_findings(store, FindingFilter())
+    days = store.sla_days[row["severity"]]
+    assert row["due_on"] == (DAY0 + dt.timedelta(days=days)).isoformat()
+    assert not list_findings(store, FindingFilter(overdue=True))
+    clock.advance(days=days + 1)
+    (late,) = list_findings(store, FindingFilter(overdue=True))
+    assert late["overdue"] is True
+
+
+# -- the chain ------------------------------------------------------------------------------------
+def test_the_chain_verifies_and_tampering_is_caught_at_the_first_bad_event(store, tmp_path, clock):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2", "L3"], ORPHAN: ["L5"]})
+    clock.advance(days=1)
+    run(store, tmp_path, "S2", {ZERO: ["L1"], ORPHAN: ["L5"]})
+    with store.read() as conn:
+        report = chain.verify(conn)
+    assert report.ok and report.events == 6 and report.head_seq == 6
+
+    with store.write() as conn:  # alter
+        conn.execute(update(events).where(events.c.seq == 3).values(actor="mallory"))
+    with store.read() as conn:
+        report = chain.verify(conn)
+    assert not report.ok and report.first_bad_seq == 3 and "altered" in report.problem
+
+
+def test_a_removed_event_is_caught(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2", "L3"]})
+    with store.write() as conn:
+        conn.execute(events.delete().where(events.c.seq == 2))
+    with store.read() as conn:
+        report = chain.verify(conn)
+    assert not report.ok and report.first_bad_seq == 2 and "removed" in report.problem
+
+
+def test_reordered_events_are_caught(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2", "L3"]})
+    with store.write() as conn:  # swap the content of events 1 and 2, keeping the sequence numbers
+        one, two = (conn.execute(select(events).where(events.c.seq == s)).one() for s in (1, 2))
+        for target, source in ((1, two), (2, one)):
+            conn.execute(update(events).where(events.c.seq == target).values(
+                finding_id=source.finding_id, data=source.data, hash=source.hash,
+                prev_hash=source.prev_hash))
+    with store.read() as conn:
+        report = chain.verify(conn)
+    assert not report.ok and report.first_bad_seq == 1
+
+
+def test_events_removed_from_the_end_are_caught(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2", "L3"]})
+    with store.write() as conn:
+        conn.execute(events.delete().where(events.c.seq == 3))
+    with store.read() as conn:
+        report = chain.verify(conn)
+    assert not report.ok and "head records event 3" in report.problem
+
+
+# -- human actions --------------------------------------------------------------------------------
+def _id(store, resource_id):
+    with store.read() as conn:
+        return conn.execute(select(findings.c.id).where(findings.c.resource_id == resource_id)).scalar()
+
+
+def test_assign_comment_and_review_are_history_and_audit_log(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2"]})
+    l1, l2 = _id(store, "L1"), _id(store, "L2")
+    assign(store, l1, "bob", "alice", audit(store))
+    comment(store, l1, "calling the carrier", "bob", audit(store))
+    review(store, l2, "false_positive", "fax line, in use monthly", "alice", audit(store))
+    assert statuses(store) == {"L1": "in_progress", "L2": "false_positive"}
+    detail = finding_detail(store, l1)
+    assert [(e["kind"], e["actor"]) for e in detail["history"]] == [
+        ("opened", "system"), ("assigned", "alice"), ("commented", "bob")]
+    assert detail["history"][1]["data"]["from"] == "open"
+    with store.read() as conn:
+        log = conn.execute(select(audit_log).order_by(audit_log.c.id)).all()
+    assert [(r.actor, r.action, r.origin) for r in log] == [
+        ("alice", "assigned", "test:host"), ("bob", "commented", "test:host"),
+        ("alice", "status_changed", "test:host")]
+    with pytest.raises(WorkflowError, match="applies to open, in_progress"):
+        review(store, l2, "not_applicable", "again", "alice", audit(store))
+
+
+def test_a_manual_resolution_is_reopened_when_the_next_evaluation_still_finds_it(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1"]})
+    l1 = _id(store, "L1")
+    resolve_manual(store, l1, "line cancelled with the carrier", "alice", audit(store))
+    assert statuses(store) == {"L1": "resolved"}
+    run(store, tmp_path, "S2", {ZERO: ["L1"]})
+    assert statuses(store) == {"L1": "open"}
+    assert kinds(store, "L1") == ["opened", "resolved", "reopened"]
+    reopen_err = pytest.raises(WorkflowError, match="is open")
+    with reopen_err:
+        reopen(store, l1, "", "alice", audit(store))
+
+
+def test_a_false_positive_stays_closed_while_it_is_still_found(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1"]})
+    review(store, _id(store, "L1"), "not_applicable", "test line", "alice", audit(store))
+    run(store, tmp_path, "S2", {ZERO: ["L1"]})
+    assert statuses(store) == {"L1": "not_applicable"}
+
+
+# -- exceptions -----------------------------------------------------------------------------------
+def _request(store, actor="alice", expires=None, **kw):
+    spec = ExceptionSpec(policy_id=ZERO, justification="alarm panel line", requested_by=actor,
+                         expires_on=expires or store.today() + dt.timedelta(days=30), **kw)
+    return request(store, spec, audit=audit(store))
+
+
+def test_an_exception_is_approved_then_expires_and_reopens_its_finding(store, tmp_path, clock):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2"]})
+    last_day = clock.now.date() + dt.timedelta(days=10)
+    exc_id = _request(store, resources=("L1",), expires=last_day)
+    assert statuses(store)["L1"] == "open"      # requested is not approved
+    with pytest.raises(ExceptionError, match="cannot approve it"):
+        decide(store, exc_id, "approve", "alice", None, audit=audit(store))
+    decide(store, exc_id, "approve", "carol", "ok until the panel is replaced", audit=audit(store))
+    assert statuses(store) == {"L1": "excepted", "L2": "open"}
+    # In force through its expiry date, inclusive (UTC).
+    clock.set_day(last_day)
+    run(store, tmp_path, "S2", {ZERO: ["L1", "L2"]})
+    assert statuses(store)["L1"] == "excepted"
+    clock.set_day(last_day + dt.timedelta(days=1))
+    summary = run(store, tmp_path, "S3", {ZERO: ["L1", "L2"]})
+    assert summary.changes["exception_expired"] == 1
+    assert statuses(store)["L1"] == "open"
+    assert kinds(store, "L1") == ["opened", "exception_requested", "exception_approved", "excepted",
+                                  "exception_expired", "exception_expired"]
+    (expired,) = list_exceptions(store, "expired")
+    assert expired["id"] == exc_id
+
+
+def test_an_exception_cannot_outlive_its_severity_maximum(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1"]})
+    limit = store.exception_max_days["medium"]
+    with pytest.raises(ExceptionError, match=f"more than {limit} days"):
+        _request(store, resources=("L1",), expires=store.today() + dt.timedelta(days=limit + 1))
+
+
+def test_patterns_revocation_and_orphans(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["FAX-1", "FAX-2", "L1"]})
+    wide = _request(store, resource_patterns=("FAX-*",))
+    nothing = _request(store, resources=("GONE-1",))
+    decide(store, wide, "approve", "carol", None, audit=audit(store))
+    decide(store, nothing, "approve", "carol", None, audit=audit(store))
+    assert statuses(store) == {"FAX-1": "excepted", "FAX-2": "excepted", "L1": "open"}
+    assert [e["id"] for e in list_exceptions(store, "orphaned")] == [nothing]
+    decide(store, wide, "revoke", "carol", "panel replaced", audit=audit(store))
+    assert statuses(store) == {"FAX-1": "open", "FAX-2": "open", "L1": "open"}
+    assert kinds(store, "FAX-2")[-1] == "exception_revoked"
+
+
+def test_patterns_are_case_sensitive_on_every_database(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["fax-1", "FAX-2"]})
+    exc_id = _request(store, resource_patterns=("FAX-*",))
+    decide(store, exc_id, "approve", "carol", None, audit=audit(store))
+    assert statuses(store) == {"fax-1": "open", "FAX-2": "excepted"}
+
+
+def test_an_exception_that_no_longer_matches_resolves_with_its_finding(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1"]})
+    exc_id = _request(store, resources=("L1",))
+    decide(store, exc_id, "approve", "carol", None, audit=audit(store))
+    run(store, tmp_path, "S2", {ZERO: []})
+    assert statuses(store) == {"L1": "resolved"}
+
+
+def test_repository_exceptions_sync_update_and_revoke(store, tmp_path):
+    run(store, tmp_path, "S1", {ZERO: ["L1", "L2"]})
+    spec = ExceptionSpec(policy_id=ZERO, justification="standby line", requested_by="dev@x",
+                         expires_on=store.today() + dt.timedelta(days=20), resources=("L1",),
+                         key="repository:standby.yaml#standby", approver="lead@x",
+                         approved_on=store.today(), file="standby.yaml")
+    run(store, tmp_path, "S2", {ZERO: ["L1", "L2"]}, repository=[spec])
+    assert statuses(store) == {"L1": "excepted", "L2": "open"}
+    (row,) = list_exceptions(store, "active")
+    assert (row["source"], row["approver"]) == ("repository", "lead@x")
+    with pytest.raises(ExceptionError, match="pull request"):
+        decide(store, row["id"], "revoke", "carol", None, audit=audit(store))
+    before = event_count(store)
+    run(store, tmp_path, "S3", {ZERO: ["L1", "L2"]}, repository=[spec])  # unchanged: nothing new
+    assert event_count(store) == before
+    run(store, tmp_path, "S4", {ZERO: ["L1", "L2"]}, repository=[])       # removed from the repo
+    assert statuses(store) == {"L1": "open", "L2": "open"}
+    assert list_exceptions(store, "revoked")[0]["id"] == row["id"]
+
+
+# -- concurrency ----------------------------------------------------------------------------------
+def test_an_evaluation_and_human_actions_at_once_lose_nothing(store, tmp_path, clock):
+    many = [f"L{i:05d}" for i in range(20_000)]
+    run(store, tmp_path, "S1", {ZERO: many[:100]})
+    targets = [_id(store, f"L{i:05d}") for i in range(100)]
+    errors: list[BaseException] = []
+
+    def evaluate() -> None:
+        try:
+            run(store, tmp_path, "S2", {ZERO: many, ORPHAN: many[:5000]})
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    def people(name: str) -> None:
+        try:
+            for fid in targets:
+                comment(store, fid, f"{name} looked", name, audit(store))
+                assign(store, fid, name, name, audit(store))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=evaluate), threading.Thread(target=people, args=("ann",)),
+               threading.Thread(target=people, args=("ben",))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with store.read() as conn:
+        n_comments = conn.execute(select(func.count()).select_from(events)
+                                  .where(events.c.kind == "commented")).scalar()
+        n_open = conn.execute(select(func.count()).select_from(findings)).scalar()
+        report = chain.verify(conn)
+        n_audit = conn.execute(select(func.count()).select_from(audit_log)).scalar()
+    assert n_comments == 200 and n_audit == 400
+    assert n_open == 20_000 + 5_000
+    assert report.ok, report.problem
