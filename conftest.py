@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["features.steps.policy_steps"]
+pytest_plugins = ["features.steps.policy_steps", "features.steps.findings_steps"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -106,6 +106,19 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     yield from _summary(evaluation, seconds)
     yield from _savings(evaluation, snapshot)
 
+    from .provenance import policy_set_version
+    from .store import Store
+    from .store.sync import record_evaluation
+
+    store = Store.from_config(config)
+    try:
+        recorded = record_evaluation(store, evaluation, loaded,
+                                     provenance=policy_set_version(config.policy_paths, loaded))
+    finally:
+        store.close()
+    yield ""
+    yield f"Findings store ({config.data_dir / 'dialtone.db'}): {recorded.line()}"
+
     cfg = workdir / "dialtone.yaml"
     top = min(evaluation.outcomes, key=lambda o: (-o.finding_count, o.policy_id), default=None)
     yield ""
@@ -114,6 +127,8 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     if top is not None:
         yield f"  dialtone --config {cfg} policy show {top.policy_id}"
     yield f"  dialtone --config {cfg} snapshots show latest"
+    yield f"  dialtone --config {cfg} findings list --severity high     # the findings store"
+    yield f"  dialtone --config {cfg} audit verify                      # the hash-chained history"
     yield f"  full results with evidence: {workdir / 'evaluation.json'}"
 
 

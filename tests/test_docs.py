@@ -86,3 +86,21 @@ def test_the_framework_example_in_the_docs_loads(tmp_path):
     (tmp_path / "frameworks" / "acme-records.yaml").write_text(block, encoding="utf-8")
     fw = load_catalogue([tmp_path]).frameworks["acme-records"]
     assert [r.id for r in fw.requirements] == ["keep-five-years", "train-staff"]
+
+
+def test_the_repository_exception_example_in_the_docs_is_valid(tmp_path):
+    from dialtone.engine.config import DEFAULT_EXCEPTION_MAX_DAYS
+    from dialtone.engine.policy.exceptions_file import load_exceptions
+    from dialtone.engine.policy.loader import load_policies
+
+    (block,) = [b for b in yaml_blocks(DOCS / "findings.md") if b.startswith("# exceptions/")]
+    (tmp_path / "example.yaml").write_text(block, encoding="utf-8")
+    specs, problems = load_exceptions(tmp_path, load_policies().by_id(), DEFAULT_EXCEPTION_MAX_DAYS)
+    assert not problems and [s.key for s in specs] == ["repository:example.yaml#elevator-phones"]
+
+
+def test_the_store_example_in_the_findings_doc_is_a_valid_configuration(tmp_path):
+    (block,) = [b for b in yaml_blocks(DOCS / "findings.md") if b.startswith("store:")]
+    cfg = tmp_path / "dialtone.yaml"
+    cfg.write_text(block, encoding="utf-8")
+    assert load_config(cfg).store.url.startswith("postgresql+psycopg://")

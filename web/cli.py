@@ -191,6 +191,16 @@ def policy_validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
         click.echo(p, err=True)
     total = len(loaded.policies) + len(loaded.failures)
     click.echo(f"{total - len(problems)} of {total} policies valid")
+    config = _config(ctx)
+    if config.exceptions_dir is not None:
+        from dialtone.engine.policy.exceptions_file import load_exceptions
+
+        specs, exc_problems = load_exceptions(config.exceptions_dir, loaded.by_id(),
+                                              config.store.exception_max_days)
+        for p in exc_problems:
+            click.echo(f"{config.exceptions_dir.name}/{p}", err=True)
+        click.echo(f"{len(specs)} repository exception(s) valid, {len(exc_problems)} problem(s)")
+        problems += [str(p) for p in exc_problems]
     uncovered = catalogue.uncovered(loaded.policies)
     if uncovered:
         click.echo(f"{len(uncovered)} framework requirement(s) covered by no policy:")

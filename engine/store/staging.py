@@ -48,7 +48,9 @@ def stage_rows(policy_id: str, resource_type: str, evidence_names: tuple[str, ..
         result = con.execute(
             f"SELECT {_lit(policy_id)}, {_lit(resource_type)}, CAST({rid} AS VARCHAR), "
             f"CAST({reason} AS VARCHAR), {evidence_sql}, "
-            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} FROM findings_rows")
+            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} FROM findings_rows "
+            # One row per resource: a query policy may return a resource twice.
+            f"QUALIFY row_number() OVER (PARTITION BY {rid} ORDER BY {reason}) = 1")
         while batch := result.fetchmany(batch_size):
             yield batch
     finally:

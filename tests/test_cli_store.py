@@ -1,0 +1,128 @@
+"""The store from the command line: evaluate records, findings, exceptions, audit, db."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+
+@pytest.fixture
+def collected(runner, cli, workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("DIALTONE_USER", "alice")
+    result = runner.invoke(cli, ["collect", "--as-of", "2026-06-30"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return workspace
+
+
+def _json(runner, cli, *args):
+    result = runner.invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_evaluate_records_findings_and_dry_run_records_nothing(runner, cli, collected):
+    dry = runner.invoke(cli, ["evaluate", "--dry-run"], catch_exceptions=False)
+    assert dry.exit_code == 0 and "recorded evaluation" not in dry.output
+    assert not (collected / ".dialtone" / "dialtone.db").exists()
+    result = runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "recorded evaluation 1:" in result.stderr and "opened" in result.stderr
+    rows = _json(runner, cli, "findings", "list", "--policy", "cost.zero-usage-lines")
+    assert [r["resource_id"] for r in rows] == ["L1"]
+    again = runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    assert "recorded evaluation 2: no changes; 0 events" in again.stderr
+
+
+def test_findings_workflow_and_history_from_the_cli(runner, cli, collected):
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    (row,) = _json(runner, cli, "findings", "list", "--policy", "cost.zero-usage-lines")
+    fid = str(row["id"])
+    for args in (["findings", "assign", fid, "bob"], ["findings", "comment", fid, "asked the carrier"],
+                 ["findings", "resolve-manual", fid, "--note", "cancelled"]):
+        result = runner.invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    shown = runner.invoke(cli, ["findings", "show", fid], catch_exceptions=False)
+    assert "status: resolved" in shown.output
+    assert "alice: assigned" in shown.output and "alice: commented" in shown.output
+    bad = runner.invoke(cli, ["findings", "resolve-manual", fid, "--note", "again"])
+    assert bad.exit_code == 2 and "is resolved" in bad.output and "Traceback" not in bad.output
+    missing = runner.invoke(cli, ["findings", "show", "9999"])
+    assert missing.exit_code == 2 and "no finding 9999" in missing.output
+    log = runner.invoke(cli, ["audit", "log"], catch_exceptions=False)
+    assert "alice resolved finding:" in log.output and "from cli:" in log.output
+
+
+def test_exceptions_need_a_second_person(runner, cli, collected, monkeypatch):
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    asked = runner.invoke(cli, ["exceptions", "request", "--policy", "cost.zero-usage-lines",
+                                "--resource", "L1", "--justification", "alarm panel",
+                                "--expires", "2099-01-01"])
+    assert asked.exit_code == 2 and "more than 180 days" in asked.output
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+    asked = runner.invoke(cli, ["exceptions", "request", "--policy", "cost.zero-usage-lines",
+                                "--resource", "L1", "--justification", "alarm panel",
+                                "--expires", soon, "--ticket", "CHG-1"], catch_exceptions=False)
+    assert asked.exit_code == 0, asked.output
+    own = runner.invoke(cli, ["exceptions", "approve", "1"])
+    assert own.exit_code == 2 and "cannot approve it" in own.output
+    other = runner.invoke(cli, ["exceptions", "approve", "1", "--actor", "carol"],
+                          catch_exceptions=False)
+    assert other.exit_code == 0, other.output
+    (row,) = _json(runner, cli, "findings", "list", "--policy", "cost.zero-usage-lines")
+    assert row["status"] == "excepted" and row["exception_id"] == 1
+    (exc,) = _json(runner, cli, "exceptions", "list", "--status", "active")
+    assert exc["approver"] == "carol" and exc["requested_by"] == "alice"
+
+
+def test_audit_verify_detects_a_tampered_store(runner, cli, collected):
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    ok = runner.invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert ok.exit_code == 0 and "chain OK" in ok.output
+    db = sqlite3.connect(collected / ".dialtone" / "dialtone.db")
+    with db:
+        db.execute("UPDATE events SET data = replace(data, 'found', 'FOUND') WHERE seq = 2")
+        db.execute("UPDATE events SET actor = 'mallory' WHERE seq = 2")
+    db.close()
+    bad = runner.invoke(cli, ["audit", "verify"])
+    assert bad.exit_code == 1 and "BROKEN at event 2" in bad.output and "altered" in bad.output
+
+
+def test_an_out_of_date_store_is_refused_and_db_upgrade_says_so(runner, cli, collected):
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    db = sqlite3.connect(collected / ".dialtone" / "dialtone.db")
+    with db:
+        db.execute("UPDATE alembic_version SET version_num = '0000'")
+    db.close()
+    refused = runner.invoke(cli, ["findings", "list"])
+    assert refused.exit_code == 2 and "run `dialtone db upgrade`" in refused.output
+    assert "Traceback" not in refused.output
+    status = runner.invoke(cli, ["db", "status"], catch_exceptions=False)
+    assert "schema: 0000 (this version needs 0001)" in status.output
+
+
+def test_repository_exceptions_are_validated_with_positions(runner, cli, collected):
+    folder = collected / "exceptions"
+    folder.mkdir()
+    (folder / "lines.yaml").write_text(
+        "exceptions:\n"
+        "  - id: alarm-panel\n"
+        "    policy: cost.zero-usage-lines\n"
+        "    resources: [L1]\n"
+        "    justification: alarm panel line\n"
+        "    requested_by: alice\n"
+        "    approved_by: alice\n"
+        "    approved_on: 2026-06-01\n"
+        "    expires_on: 2026-07-01\n", encoding="utf-8")
+    result = runner.invoke(cli, ["policy", "validate"])
+    assert result.exit_code == 1
+    assert "exceptions/lines.yaml:7:18: exception 'alarm-panel': approved_by must be someone other" \
+        in result.output
+    text = (folder / "lines.yaml").read_text().replace("approved_by: alice", "approved_by: carol")
+    (folder / "lines.yaml").write_text(text.replace("expires_on: 2026-07-01", "expires_on: 2099-01-01"))
+    result = runner.invoke(cli, ["policy", "validate"])
+    assert result.exit_code == 1 and "more than 180 days after 2026-06-01" in result.output
