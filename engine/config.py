@@ -53,6 +53,11 @@ SCHEMA = {
             "additionalProperties": False,
             "properties": {"sla_days": {"$ref": "#/$defs/days_by_severity"}},
         },
+        "evidence": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"signing_key": {"type": "string", "minLength": 1}},
+        },
         "exceptions": {
             "type": "object",
             "additionalProperties": False,
@@ -121,6 +126,7 @@ class Config:
     limits: EvaluationLimits = field(default_factory=EvaluationLimits)
     store: StoreSettings = field(default_factory=StoreSettings)
     exceptions_dir: Path | None = None  # repository exceptions (exceptions/*.yaml)
+    signing_key: Path | None = None     # Ed25519 private key (PEM) that signs evidence packages
 
     @property
     def store_url(self) -> str:
@@ -194,6 +200,8 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             exception_max_days={**DEFAULT_EXCEPTION_MAX_DAYS, **(exc.get("max_days") or {})},
         ),
         exceptions_dir=(base / exc["path"]) if "path" in exc else _existing(base / "exceptions"),
+        signing_key=(base / data["evidence"]["signing_key"])
+        if (data.get("evidence") or {}).get("signing_key") else None,
     )
 
 

@@ -1,0 +1,248 @@
+"""Evidence packages: exported for a quarter of the demo estate, verified, tampered and caught,
+OSCAL valid against the official 1.2.1 schemas and compliance-trestle's models, byte-identical."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+import regex
+from jsonschema import Draft7Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError
+
+SCHEMAS = Path(__file__).parent / "schemas" / "oscal"
+
+
+def _pattern(validator, pattern, instance, schema):
+    # The OSCAL schemas use \p{L}; Python's re cannot compile it, the regex module can.
+    if validator.is_type(instance, "string") and not regex.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+OscalValidator = validators.extend(Draft7Validator, {"pattern": _pattern})
+
+
+def oscal_errors(doc: dict, schema_file: str) -> list[str]:
+    schema = json.loads((SCHEMAS / schema_file).read_text())
+    checker = FormatChecker()
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in OscalValidator(schema, format_checker=checker).iter_errors(doc)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo workspace, its evaluation recorded, with some remediation history."""
+    from click.testing import CliRunner
+
+    from dialtone.engine.demo import run_demo
+    from dialtone.web.cli import cli
+
+    root = tmp_path_factory.mktemp("evidence")
+    list(run_demo(root / "demo"))
+    runner = CliRunner()
+    cfg = str(root / "demo" / "dialtone.yaml")
+    env = {"DIALTONE_USER": "alice@example.com"}
+    for args in (["findings", "assign", "1", "bob@example.com"],
+                 ["findings", "comment", "1", "called +1 212 555 0100 about it"],
+                 ["findings", "review", "2", "--outcome", "false_positive", "--justification", "test"],
+                 ["evidence", "keygen", "--out", str(root / "org")]):
+        result = runner.invoke(cli, ["--config", cfg, *args], env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    snapshot = json.loads(runner.invoke(cli, ["--config", cfg, "snapshots", "list", "--format", "json"])
+                          .stdout)[0]
+    return {"root": root, "cfg": cfg, "runner": runner, "cli": cli, "as_of": snapshot["as_of"]}
+
+
+def _quarter(as_of: str) -> tuple[str, str]:
+    year, month = int(as_of[:4]), int(as_of[5:7])
+    first = 3 * ((month - 1) // 3) + 1
+    last_day = {3: 31, 6: 30, 9: 30, 12: 31}[first + 2]
+    return f"{year}-{first:02d}-01", f"{year}-{first + 2:02d}-{last_day}"
+
+
+def export(demo, name: str, *extra: str) -> Path:
+    start, end = _quarter(demo["as_of"])
+    out = demo["root"] / name
+    result = demo["runner"].invoke(demo["cli"], ["--config", demo["cfg"], "export", "evidence", "--from",
+                                                 start, "--to", end, "-o", str(out), *extra],
+                                   catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def verify(demo, package: Path, *extra: str):
+    return demo["runner"].invoke(demo["cli"], ["evidence", "verify", str(package), *extra],
+                                 catch_exceptions=False)
+
+
+def members(package: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(package) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def rewrite(package: Path, out: Path, changes: dict[str, bytes]) -> Path:
+    files = {**members(package), **changes}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(files):
+            zf.writestr(name, files[name])
+    out.write_bytes(buf.getvalue())
+    return out
+
+
+@pytest.fixture(scope="module")
+def signed(demo):
+    return export(demo, "signed.zip", "--sign-with", str(demo["root"] / "org.pem"))
+
+
+def test_a_signed_quarter_of_the_demo_estate_verifies(demo, signed):
+    result = verify(demo, signed, "--key", str(demo["root"] / "org.pub.pem"))
+    assert result.exit_code == 0, result.output
+    assert "signature verified" in result.output and "OK:" in result.output
+    files = members(signed)
+    manifest = json.loads(files["manifest.json"])
+    assert {f["path"] for f in manifest["files"]} == set(files) - {"manifest.json",
+                                                                   "attestation.intoto.dsse.json"}
+    assert manifest["counts"]["findings"] > 200 and manifest["signed"] is True
+    head = json.loads(files["events/chain-head.json"])
+    assert head["verified_at_export"] is True and head["seq"] == manifest["chain_head"]["seq"]
+    assert any(name.startswith("policies/") for name in files)
+    runs = json.loads(files["evaluations/1/runs.json"])
+    assert all(r["sql"] and "evaluated" in r for r in runs)
+
+
+def test_the_oscal_documents_validate_against_the_official_schemas(signed):
+    files = members(signed)
+    for path, schema in (("oscal/assessment-results.json", "oscal_assessment-results_schema-1.2.1.json"),
+                         ("oscal/assessment-plan.json", "oscal_assessment-plan_schema-1.2.1.json"),
+                         ("oscal/poam.json", "oscal_poam_schema-1.2.1.json")):
+        errors = oscal_errors(json.loads(files[path]), schema)
+        assert not errors, (path, errors[:5])
+
+
+def test_the_oscal_documents_load_as_trestle_models_and_references_resolve(signed):
+    from trestle.oscal.assessment_plan import AssessmentPlan
+    from trestle.oscal.assessment_results import AssessmentResults
+    from trestle.oscal.poam import PlanOfActionAndMilestones
+
+    files = members(signed)
+    ar_doc = json.loads(files["oscal/assessment-results.json"])
+    ar = AssessmentResults.model_validate(ar_doc["assessment-results"])
+    AssessmentPlan.model_validate(json.loads(files["oscal/assessment-plan.json"])["assessment-plan"])
+    PlanOfActionAndMilestones.model_validate(
+        json.loads(files["oscal/poam.json"])["plan-of-action-and-milestones"])
+    text = json.dumps(ar_doc)
+    back_matter = {r.uuid: r for r in ar.back_matter.resources}
+    for ref in set(re.findall(r'"href": "#([0-9a-f-]{36})"', text)):
+        assert ref in back_matter
+    for resource in back_matter.values():  # every evidence file it points at is in the package, hashed
+        (link,) = resource.rlinks
+        assert link.hashes[0].value == __import__("hashlib").sha256(files[link.href]).hexdigest()
+    result = ar.results[-1]
+    observations = {o.uuid for o in result.observations}
+    for finding in result.findings:
+        assert {r.observation_uuid for r in finding.related_observations or []} <= observations
+    assert {f.target.status.state.value if hasattr(f.target.status.state, "value")
+            else f.target.status.state for f in result.findings} >= {"not-satisfied"}
+    assert any(r.risk_log and len(r.risk_log.entries) >= 3 for r in result.risks)  # opened, assigned, …
+
+
+def test_two_exports_of_the_same_inputs_are_byte_identical(demo, signed):
+    again = export(demo, "signed-again.zip", "--sign-with", str(demo["root"] / "org.pem"))
+    assert again.read_bytes() == signed.read_bytes()
+
+
+def test_one_changed_byte_in_a_file_is_caught(demo, signed, tmp_path):
+    body = bytearray(members(signed)["findings.json"])
+    body[100] ^= 0x01
+    bad = rewrite(signed, tmp_path / "byte.zip", {"findings.json": bytes(body)})
+    result = verify(demo, bad, "--key", str(demo["root"] / "org.pub.pem"))
+    assert result.exit_code == 1
+    assert "findings.json: content does not match its SHA-256 in the manifest" in result.output
+
+
+def test_an_edited_event_is_caught_even_with_a_consistent_manifest(demo, tmp_path):
+    from dialtone.engine.evidence.package import canonical, sha256
+
+    unsigned = export(demo, "unsigned.zip")
+    files = members(unsigned)
+    lines = files["events/events.jsonl"].decode().splitlines()
+    event = json.loads(lines[3])
+    event["actor"] = "mallory"
+    lines[3] = json.dumps(event, sort_keys=True)
+    events = ("\n".join(lines) + "\n").encode()
+    manifest = json.loads(files["manifest.json"])
+    for f in manifest["files"]:
+        if f["path"] == "events/events.jsonl":
+            f["sha256"], f["bytes"] = sha256(events), len(events)
+    bad = rewrite(unsigned, tmp_path / "event.zip",
+                  {"events/events.jsonl": events, "manifest.json": canonical(manifest)})
+    result = verify(demo, bad)
+    assert result.exit_code == 1
+    assert f"history: event {event['seq']} was altered" in result.output
+
+
+def test_a_changed_manifest_or_signature_is_caught(demo, signed, tmp_path):
+    files = members(signed)
+    manifest = json.loads(files["manifest.json"])
+    manifest["period"]["to"] = "2099-12-31"
+    from dialtone.engine.evidence.package import canonical
+
+    bad = rewrite(signed, tmp_path / "manifest.zip", {"manifest.json": canonical(manifest)})
+    result = verify(demo, bad, "--key", str(demo["root"] / "org.pub.pem"))
+    assert result.exit_code == 1 and "manifest.json: not covered by the signed statement" in result.output
+
+    envelope = json.loads(files["attestation.intoto.dsse.json"])
+    sig = envelope["signatures"][0]["sig"]
+    envelope["signatures"][0]["sig"] = ("A" if sig[0] != "A" else "B") + sig[1:]
+    bad = rewrite(signed, tmp_path / "sig.zip", {"attestation.intoto.dsse.json": canonical(envelope)})
+    result = verify(demo, bad, "--key", str(demo["root"] / "org.pub.pem"))
+    assert result.exit_code == 1 and "signature does not verify" in result.output
+
+
+def test_an_unsigned_package_says_so(demo):
+    unsigned = export(demo, "unsigned-2.zip")
+    files = members(unsigned)
+    assert "attestation.intoto.dsse.json" not in files
+    assert b"not signed" in files["index.html"]
+    result = verify(demo, unsigned)
+    assert result.exit_code == 0 and "note: the package is not signed" in result.output
+    refused = verify(demo, unsigned, "--key", str(demo["root"] / "org.pub.pem"))
+    assert refused.exit_code == 1 and "not signed, but a key was given" in refused.output
+
+
+def test_masking_pii_is_consistent_and_leaves_no_numbers_or_addresses(demo):
+    first = members(export(demo, "masked-1.zip", "--mask-pii"))
+    second = members(export(demo, "masked-2.zip", "--mask-pii"))
+    assert first == second
+    evidence = first["evidence/findings.jsonl"].decode()
+    assert not re.search(r"\+\d{10,}", evidence)
+    assert not re.search(r"[\w.]+@[\w.-]+\.\w+", evidence)
+    assert "[phone:" in evidence
+    events = first["events/events.jsonl"].decode()
+    assert "555 0100" not in events and "[phone:" in events
+    unmasked = members(export(demo, "plain.zip"))["evidence/findings.jsonl"].decode()
+    assert re.search(r"\+\d{10,}", unmasked)
+
+
+def test_scope_errors_are_clear(demo):
+    runner, cli = demo["runner"], demo["cli"]
+    base = ["--config", demo["cfg"], "export", "evidence", "-o", str(demo["root"] / "x.zip")]
+    result = runner.invoke(cli, [*base, "--from", "1999-01-01", "--to", "1999-03-31"])
+    assert result.exit_code == 2
+    assert "no evaluation of a snapshot as of 1999-01-01..1999-03-31" in result.output
+    start, end = _quarter(demo["as_of"])
+    result = runner.invoke(cli, [*base, "--from", start, "--to", end, "--framework", "finra4511"])
+    assert result.exit_code == 2 and "Did you mean 'finra-4511'" in result.output
+
+
+def test_the_schema_check_rejects_an_invalid_assessment_result(signed):
+    doc = json.loads(members(signed)["oscal/assessment-results.json"])
+    doc["assessment-results"]["results"][0]["findings"][0]["target"]["status"]["state"] = "resolved"
+    doc["assessment-results"]["results"][0]["start"] = "2026-06-30T00:00:00"   # no time zone
+    errors = oscal_errors(doc, "oscal_assessment-results_schema-1.2.1.json")
+    assert len(errors) >= 2
