@@ -91,6 +91,8 @@ DEFAULT_SLA_DAYS = {"critical": 7, "high": 30, "medium": 90, "low": 180, "info":
 DEFAULT_EXCEPTION_MAX_DAYS = {"critical": 30, "high": 90, "medium": 180, "low": 365, "info": 365}
 #: Overrides ``store.url`` (keeps a password out of the config file).
 DATABASE_URL_ENV = "DIALTONE_DATABASE_URL"
+#: In ``policies:``, the built-in packs (alongside an organisation's own folders).
+BUILTIN = "builtin"
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         base_dir=base,
         data_dir=(base / data.get("data_dir", ".dialtone")).resolve(),
         sources=sources,
-        policy_paths=tuple(base / p for p in data["policies"]) if "policies" in data else None,
+        policy_paths=tuple(_policy_path(base, p) for p in data["policies"]) if "policies" in data else None,
         params=data.get("params") or {},
         engine=data.get("engine", "duckdb"),
         limits=EvaluationLimits(
@@ -203,6 +205,15 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         signing_key=(base / data["evidence"]["signing_key"])
         if (data.get("evidence") or {}).get("signing_key") else None,
     )
+
+
+def _policy_path(base: Path, entry: str) -> Path:
+    """A ``policies:`` entry: a folder or file, or ``builtin`` for the built-in packs."""
+    if entry == BUILTIN:
+        from .policy.loader import builtin_policy_dir
+
+        return builtin_policy_dir()
+    return base / entry
 
 
 def _existing(path: Path) -> Path | None:

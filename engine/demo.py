@@ -98,7 +98,7 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
 
     loaded = load_policies(config.policy_paths)
     started = time.perf_counter()
-    evaluation = evaluate(snapshot, loaded, overrides=config.params, engine=config.engine,
+    evaluation = evaluate(snapshot, loaded, overrides=loaded.overrides(config.params), engine=config.engine,
                           limits=config.limits)
     seconds = time.perf_counter() - started
     (workdir / "evaluation.json").write_text(evaluation.to_json(), encoding="utf-8")

@@ -23,7 +23,11 @@ def policy_set_version(paths: tuple[Path, ...] | None, loaded: LoadedPolicies) -
     Git is used only when every policy path is inside one work tree; the content
     hash of the files is always what the evaluation itself reports.
     """
-    if paths:
+    from .policy.loader import builtin_policy_dir
+
+    own = [p for p in paths or () if p.resolve() != builtin_policy_dir().resolve()]
+    if own:
+        paths = tuple(own)
         roots = {_git(p if p.is_dir() else p.parent, "rev-parse", "--show-toplevel") for p in paths}
         if len(roots) == 1 and None not in roots:
             root = Path(roots.pop())

@@ -100,8 +100,30 @@ def test_an_empty_database_is_created_at_the_current_schema(store):
 def test_an_out_of_date_schema_is_refused_with_what_to_run(store, url, clock):
     with store.write() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    with pytest.raises(StoreError, match=r"revision 0000.*needs 0001.*dialtone db upgrade"):
+    with pytest.raises(StoreError, match=rf"revision 0000.*needs {head_revision()}.*dialtone db upgrade"):
         make_store(url, clock)
+
+
+def test_an_older_schema_is_refused_until_db_upgrade_migrates_it(url, clock):
+    from alembic import command
+
+    from dialtone.engine.store.db import _alembic_config, make_engines, upgrade
+
+    writer, reader = make_engines(url)
+    cfg = _alembic_config()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with pytest.raises(StoreError, match=rf"revision 0001, this version of Dialtone needs {head_revision()}"):
+        make_store(url, clock)
+    assert upgrade(writer) == ("0001", head_revision())
+    store = make_store(url, clock)
+    with store.read() as conn:
+        columns = {c["name"] for c in __import__("sqlalchemy").inspect(conn).get_columns("policy_runs")}
+    assert {"policy_blob", "result_sha256"} <= columns
+    store.close()
+    writer.dispose()
+    reader.dispose()
 
 
 # -- lifecycle ------------------------------------------------------------------------------------

@@ -278,6 +278,47 @@ def policy_show(ctx: click.Context, policy_id: str) -> None:
         click.echo(f"\nremediation: {policy.remediation}")
 
 
+@policy_group.command("history")
+@click.argument("policy_id")
+@click.pass_context
+def policy_history_cmd(ctx: click.Context, policy_id: str) -> None:
+    """The commits that changed a policy: commit, author, date, message (newest first)."""
+    from dialtone.engine.errors import did_you_mean
+    from dialtone.engine.replay import policy_history
+
+    known = _load(ctx, ()).by_id()
+    if policy_id not in known:
+        raise DialtoneError(f"Unknown policy '{policy_id}'.{did_you_mean(policy_id, known)}")
+    rows = policy_history(Path(known[policy_id].abspath))
+    for r in rows:
+        click.echo(f"{r['commit'][:12]}  {r['date'][:10]}  {r['author']:<20}  {r['subject']}")
+    if not rows:
+        click.echo(f"{policy_id}: no commits yet (the file is not committed)")
+
+
+@policy_group.command("diff")
+@click.option("--base", default="HEAD", show_default=True, metavar="REV",
+              help="Compare the working tree's policies with this git revision's.")
+@click.option("--snapshot", "snapshot_id", help="Snapshot id (default: the latest).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              help="markdown: for a pull-request comment.")
+@click.option("--fail-on-new", type=click.Choice(SEVERITIES),
+              help="Exit 1 when the change opens a finding at or above this severity.")
+@click.pass_context
+def policy_diff_cmd(ctx, base: str, snapshot_id: str | None, fmt: str, fail_on_new: str | None) -> None:
+    """Which findings a policy change would open and close, on the latest snapshot."""
+    from dialtone.engine.policy_diff import policy_diff, render
+    from dialtone.engine.snapshots import SnapshotStore
+
+    config = _config(ctx)
+    snapshot = SnapshotStore(config.data_dir).get(snapshot_id)
+    report = policy_diff(snapshot, _load(ctx, ()), config.policy_paths, base, overrides=config.params,
+                         engine=config.engine, limits=config.limits)
+    click.echo(render(report, fmt), nl=False)
+    if fail_on_new and report.new_at_or_above(fail_on_new):
+        ctx.exit(1)
+
+
 @policy_group.command("test")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_context
@@ -342,20 +383,35 @@ def frameworks_show(ctx: click.Context, framework_id: str) -> None:
 @cli.command("evaluate")
 @click.option("--snapshot", "snapshot_id", help="Snapshot id (default: the latest).")
 @click.option("--policy", "policy_ids", multiple=True, help="Only this policy (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "sarif", "junit", "ocsf"]),
+              default="table")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES),
               help="Exit 1 when there are findings at or above this severity.")
 @click.option("--dry-run", is_flag=True, help="Evaluate only: record nothing in the findings store.")
+@click.option("--policies-at", "policies_rev", metavar="REV",
+              help="Evaluate the policies as they were at this git revision (read from git; the work "
+                   "tree is not touched).")
 @click.pass_context
-def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run) -> None:
+def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, policies_rev) -> None:
     """Evaluate policies against a snapshot and record the findings (unless --dry-run)."""
     from dialtone.engine.evaluation import evaluate
     from dialtone.engine.snapshots import SnapshotStore
 
     config = _config(ctx)
     snapshot = SnapshotStore(config.data_dir).get(snapshot_id)
-    loaded = _load(ctx, ())
+    provenance = None
+    if policies_rev:
+        import tempfile
+
+        from dialtone.engine.replay import policies_at
+
+        workdir = tempfile.TemporaryDirectory(prefix="dialtone-policies-")
+        ctx.call_on_close(workdir.cleanup)
+        loaded, commit = policies_at(policies_rev, config.policy_paths, Path(workdir.name))
+        provenance = {"source": "git", "version": commit, "dirty": False, "content": loaded.version}
+    else:
+        loaded = _load(ctx, ())
     store = None
     if not dry_run:  # refuse an out-of-date store before spending time on evaluation
         from dialtone.engine.store import Store
@@ -367,7 +423,7 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run) ->
     for policy_id in sorted(set(config.params) - set(known)):
         click.echo(f"warning: params.{policy_id}: no such policy.{did_you_mean(policy_id, known)}",
                    err=True)
-    result = evaluate(snapshot, loaded, overrides=config.params, engine=config.engine,
+    result = evaluate(snapshot, loaded, overrides=loaded.overrides(config.params), engine=config.engine,
                       limits=config.limits, policy_ids=list(policy_ids) or None)
     if store is not None:
         from dialtone.engine.provenance import policy_set_version
@@ -375,11 +431,16 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run) ->
         from dialtone.web.cli_store import default_actor, repository_exceptions
 
         summary = record_evaluation(
-            store, result, loaded, provenance=policy_set_version(config.policy_paths, loaded),
+            store, result, loaded,
+            provenance=provenance or policy_set_version(config.policy_paths, loaded),
             actor=default_actor(), repository=repository_exceptions(config, loaded))
         click.echo(summary.line(), err=True)
     text = {"json": result.to_json, "csv": lambda: _csv(result),
-            "table": lambda: _table(result)}[fmt]()
+            "table": lambda: _table(result),
+            # SARIF 2.1.0, JUnit XML, OCSF 1.5.0 NDJSON: engine/formats/<fmt>.py, imported when chosen.
+            **dict.fromkeys(("sarif", "junit", "ocsf"), lambda: __import__(
+                "dialtone.engine.formats", fromlist=["render"]).render(fmt, result, loaded)),
+            }[fmt]()
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -418,6 +479,19 @@ def _table(result) -> str:
     out += ["", f"{total} findings; " + ", ".join(f"{v} {k}" for k, v in counts.items())
             + (f"; identified savings {savings:,.2f} a year" if savings else "")]
     return "\n".join(out) + "\n"
+
+
+# -- init ---------------------------------------------------------------------------------
+@cli.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+def init_cmd(directory: str) -> None:
+    """Create a policy repository: config, a custom pack with a tested example policy, an
+    override of a built-in policy, exceptions/, .gitignore and a CI workflow."""
+    from dialtone.engine.scaffold import scaffold
+
+    for path in scaffold(Path(directory)):
+        click.echo(f"  wrote {path}")
+    click.echo(f"Next: cd {directory} && git init && dialtone policy validate && dialtone policy test")
 
 
 # -- demo ---------------------------------------------------------------------------------

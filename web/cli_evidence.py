@@ -92,3 +92,26 @@ def evidence_keygen_cmd(prefix: str) -> None:
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     click.echo(f"wrote {private} (keep it secret) and {public} (give it to auditors)")
+
+
+@evidence_group.command("replay")
+@click.argument("evaluation_id", type=int)
+@click.pass_context
+def evidence_replay_cmd(ctx, evaluation_id: int) -> None:
+    """Re-run a recorded evaluation from its snapshot, policy text and parameters; exit 1 unless
+    every policy's results are identical to the record."""
+    from dialtone.engine.replay import replay
+    from dialtone.web.cli_store import _config, open_store
+
+    report = replay(open_store(ctx, refresh=False), evaluation_id, _config(ctx))
+    for line in report.not_replayable:
+        click.echo(f"cannot replay: {line}", err=True)
+    for line in report.differences:
+        click.echo(f"DIFFERENT: {line}", err=True)
+    if report.identical:
+        click.echo(f"evaluation {evaluation_id}: {report.compared} policies replayed, results identical")
+    else:
+        click.echo(f"evaluation {evaluation_id}: {report.compared} policies replayed, "
+                   f"{len(report.differences)} different, {len(report.not_replayable)} not replayable",
+                   err=True)
+        ctx.exit(1)

@@ -189,6 +189,12 @@ def findings_show(ctx, finding_id: int, fmt: str) -> None:
     click.echo(f"  evidence: {json.dumps(d['evidence'], sort_keys=True, ensure_ascii=False)}")
     click.echo(f"  seen: {d['first_seen_at']} .. {d['last_seen_at']} "
                f"(evaluations {d['first_seen_evaluation']}..{d['last_seen_evaluation']})")
+    pv = d.get("policy_version")
+    if pv:
+        where = (f"commit {pv['policies_version'][:12]}" + (" (uncommitted changes)" if pv["dirty"] else "")
+                 if pv["policies_source"] == "git" else f"policy set {pv['policies_version'][:19]}…")
+        click.echo(f"  policy version: {pv['policy_hash'][:19]}… (git blob {(pv['git_blob'] or '-')[:12]}), "
+                   f"{where}, evaluation {pv['evaluation']}")
     if d["frameworks"]:
         click.echo("  frameworks: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in d["frameworks"].items()))
     click.echo("  history:")

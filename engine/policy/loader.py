@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -20,6 +20,7 @@ from jsonschema.exceptions import relevance
 from ..errors import PolicyError, Problem
 from ..yamlio import YamlDocument, load_yaml
 from .model import Fragment, Param, Policy
+from .overrides import PolicyOverride, apply_overrides, is_override, parse_override
 
 TEST_SUFFIX = ".test.yaml"
 
@@ -144,9 +145,22 @@ class LoadedPolicies:
     policies: tuple[Policy, ...]
     failures: tuple[tuple[str, PolicyError], ...]  # (file, error)
     version: str
+    #: Parameter defaults changed by override files, by policy id.
+    param_overrides: dict[str, dict] = field(default_factory=dict)
+    #: Policies disabled by override files: id → (file, reason).
+    disabled: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Files that are overrides, not policies (policy tests have nothing to run there).
+    override_files: frozenset[str] = frozenset()
 
     def by_id(self) -> dict[str, Policy]:
         return {p.id: p for p in self.policies}
+
+    def overrides(self, config_params: dict[str, dict] | None) -> dict[str, dict]:
+        """Parameters to evaluate with: override files first, the configuration on top."""
+        merged = {pid: dict(values) for pid, values in self.param_overrides.items()}
+        for pid, values in (config_params or {}).items():
+            merged.setdefault(pid, {}).update(values)
+        return merged
 
 
 def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
@@ -160,15 +174,23 @@ def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
     failures: list[tuple[str, PolicyError]] = []
     digest = hashlib.sha256()
     seen: dict[str, str] = {}
+    overrides: list[PolicyOverride] = []
     for root in roots:
         base = root if root.is_dir() else root.parent
         for f in policy_files([root]):
             shown = str(f.relative_to(base)) if f.is_relative_to(base) else str(f)
             digest.update(shown.encode() + b"\0" + f.read_bytes() + b"\0")
             try:
+                doc = load_yaml(f.read_text(encoding="utf-8"), shown)
+                if is_override(doc):
+                    overrides.append(parse_override(doc, shown))
+                    continue
                 policy = load_policy_file(f, base)
             except PolicyError as exc:
                 failures.append((shown, exc))
+                continue
+            except (OSError, UnicodeDecodeError) as exc:
+                failures.append((shown, PolicyError([Problem(f"cannot read policy file: {exc}", shown)])))
                 continue
             if policy.id in seen:
                 failures.append((shown, PolicyError([Problem(
@@ -177,4 +199,9 @@ def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
             seen[policy.id] = shown
             policies.append(policy)
     policies.sort(key=lambda p: p.id)
-    return LoadedPolicies(tuple(policies), tuple(failures), "sha256:" + digest.hexdigest())
+    enabled, params, override_failures = apply_overrides(policies, overrides)
+    disabled = {o.policy_id: (o.file, o.reason) for o in overrides
+                if o.disabled and o.policy_id not in {p.id for p in enabled}}
+    return LoadedPolicies(tuple(enabled), tuple(failures + override_failures),
+                          "sha256:" + digest.hexdigest(), params, disabled,
+                          frozenset(o.file for o in overrides))

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, exists, or_, select, text
 
 from . import Store
 from .exceptions import ACTIVE_SQL, orphaned_sql
-from .tables import events, findings, policies, policy_requirements
+from .tables import evaluations, events, findings, policies, policy_requirements, policy_runs
 
 OVERDUE_STATUSES = ("open", "in_progress")
 
@@ -103,7 +103,22 @@ def finding_detail(store: Store, finding_id: int) -> dict | None:
                              .order_by(events.c.seq)).all() if exception_ids else []
         detail["history"] = [_event_dict(e) for e in sorted([*history, *trail], key=lambda e: e.seq)]
         detail["frameworks"] = _frameworks(conn, row.policy_id)
+        detail["policy_version"] = _policy_version(conn, row.policy_id, row.last_seen_evaluation)
     return detail
+
+
+def _policy_version(conn: Connection, policy_id: str, evaluation_id: int) -> dict | None:
+    """Which policy text found it: the run of its last sighting."""
+    row = conn.execute(
+        select(policy_runs.c.policy_hash, policy_runs.c.policy_blob, evaluations.c.policies_version,
+               evaluations.c.policies_source, evaluations.c.policies_dirty)
+        .join(evaluations, evaluations.c.id == policy_runs.c.evaluation_id)
+        .where(policy_runs.c.policy_id == policy_id, policy_runs.c.evaluation_id == evaluation_id)).first()
+    if row is None:
+        return None
+    return {"evaluation": evaluation_id, "policy_hash": row.policy_hash, "git_blob": row.policy_blob,
+            "policies_version": row.policies_version, "policies_source": row.policies_source,
+            "dirty": row.policies_dirty}
 
 
 def _frameworks(conn: Connection, policy_id: str) -> dict[str, list[str]]:

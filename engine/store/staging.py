@@ -31,26 +31,50 @@ def _json_safe(column: str, typ: pa.DataType) -> str:
     return column
 
 
+def _select(policy_id: str, resource_type: str, evidence_names: tuple[str, ...], rows: pa.Table) -> str:
+    rid, reason, savings, *evidence = (_q(n) for n in rows.column_names)
+    fields = ", ".join(
+        f"{_lit(label)}: {_json_safe(col, rows.schema.field(i + 3).type)}"
+        for i, (label, col) in enumerate(zip(evidence_names, evidence, strict=True)))
+    evidence_sql = f"to_json({{{fields}}})::VARCHAR" if fields else "'{}'"
+    return (f"SELECT {_lit(policy_id)} AS policy_id, {_lit(resource_type)} AS resource_type, "
+            f"CAST({rid} AS VARCHAR) AS resource_id, CAST({reason} AS VARCHAR) AS reason, "
+            f"{evidence_sql} AS evidence, "
+            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} AS savings FROM findings_rows "
+            # One row per resource: a query policy may return a resource twice.
+            f"QUALIFY row_number() OVER (PARTITION BY {rid} ORDER BY {reason}) = 1")
+
+
+EMPTY_DIGEST = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of nothing
+
+
+def result_digest(policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
+                  rows: pa.Table | None) -> str:
+    """SHA-256 over a policy's findings in a canonical order: what replay compares."""
+    if rows is None or not rows.num_rows:
+        return EMPTY_DIGEST
+    con = duckdb.connect()
+    try:
+        con.register("findings_rows", rows)
+        inner = _select(policy_id, resource_type, evidence_names, rows)
+        (digest,) = con.execute(
+            "SELECT sha256(string_agg(concat_ws(chr(31), resource_id, coalesce(reason, ''), "
+            "coalesce(CAST(savings AS VARCHAR), ''), evidence), chr(30) "
+            f"ORDER BY resource_id)) FROM ({inner})").fetchone()
+        return digest
+    finally:
+        con.close()
+
+
 def stage_rows(policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
                rows: pa.Table, batch_size: int = 50_000) -> Iterator[list[StageRow]]:
     """Batches of store rows for one policy's findings."""
     if rows is None or not rows.num_rows:
         return
-    names = rows.column_names
     con = duckdb.connect()
     try:
         con.register("findings_rows", rows)
-        rid, reason, savings, *evidence = (_q(n) for n in names)
-        fields = ", ".join(
-            f"{_lit(label)}: {_json_safe(col, rows.schema.field(i + 3).type)}"
-            for i, (label, col) in enumerate(zip(evidence_names, evidence, strict=True)))
-        evidence_sql = f"to_json({{{fields}}})::VARCHAR" if fields else "'{}'"
-        result = con.execute(
-            f"SELECT {_lit(policy_id)}, {_lit(resource_type)}, CAST({rid} AS VARCHAR), "
-            f"CAST({reason} AS VARCHAR), {evidence_sql}, "
-            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} FROM findings_rows "
-            # One row per resource: a query policy may return a resource twice.
-            f"QUALIFY row_number() OVER (PARTITION BY {rid} ORDER BY {reason}) = 1")
+        result = con.execute(_select(policy_id, resource_type, evidence_names, rows))
         while batch := result.fetchmany(batch_size):
             yield batch
     finally:

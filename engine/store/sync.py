@@ -13,9 +13,11 @@ sequential by nature.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Connection, insert, select, text, update
 
@@ -23,7 +25,7 @@ from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
 from . import Store, chain
 from .exceptions import ExceptionSpec, refresh_exceptions
-from .staging import stage_rows
+from .staging import result_digest, stage_rows
 from .tables import evaluations, policies, policy_requirements, policy_runs
 
 RAN = ("alarm", "ok")
@@ -44,6 +46,14 @@ class RecordSummary:
                   "exception_expired") if self.changes.get(k)]
         return (f"recorded evaluation {self.evaluation_id}: "
                 + (", ".join(parts) if parts else "no changes") + f"; {self.events} events")
+
+
+def git_blob_id(policy) -> str | None:
+    """The git object id of the policy file's text (what ``git hash-object`` prints)."""
+    if policy is None or not policy.abspath or not Path(policy.abspath).exists():
+        return None
+    body = Path(policy.abspath).read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
 
 
 def _temp_tables(conn: Connection) -> None:
@@ -131,10 +141,14 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
             policies_version=provenance["version"], policies_source=provenance["source"],
             policies_dirty=provenance.get("dirty"), engine=evaluation.engine, started_at=started,
             actor=actor)).inserted_primary_key[0]
+        by_id = loaded.by_id()
         runs = [{"evaluation_id": eid, "policy_id": o.policy_id, "policy_hash": o.policy_hash,
                  "status": o.status, "evaluated": o.evaluated, "finding_count": o.finding_count,
                  "error": o.error, "skip_reason": o.skip_reason,
-                 "params": json.dumps(o.params, sort_keys=True, default=str), "sql": o.sql}
+                 "params": json.dumps(o.params, sort_keys=True, default=str), "sql": o.sql,
+                 "policy_blob": git_blob_id(by_id.get(o.policy_id)),
+                 "result_sha256": result_digest(o.policy_id, o.resource_type, o.evidence_names, o.rows)
+                 if o.status in RAN else None}
                 for o in evaluation.outcomes]
         if runs:
             conn.execute(insert(policy_runs), runs)

@@ -56,6 +56,8 @@ policy_runs = Table(
     Column("skip_reason", Text),
     Column("params", Text),
     Column("sql", Text),
+    Column("policy_blob", String(40)),      # git blob id of the policy file's text
+    Column("result_sha256", String(64)),    # digest of the findings, compared by replay
 )
 
 policies = Table(
