@@ -513,10 +513,11 @@ def demo_cmd(scale: int, workdir: str, seed: int, no_serve: bool) -> None:
 
 
 def _register_store_commands() -> None:
-    from dialtone.web import cli_evidence, cli_store
+    from dialtone.web import cli_evidence, cli_store, cli_web
 
     for group in (cli_store.db_group, cli_store.findings_group, cli_store.exceptions_group,
-                  cli_store.audit_group, cli_evidence.export_group, cli_evidence.evidence_group):
+                  cli_store.audit_group, cli_evidence.export_group, cli_evidence.evidence_group,
+                  cli_web.users_group, cli_web.tokens_group, cli_web.serve_cmd):
         cli.add_command(group)
 
 

@@ -81,6 +81,19 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
         return [_finding_dict(r, today) for r in conn.execute(query)]
 
 
+def resource_findings(store: Store, resource_type: str, resource_id: str, *, exclude: int | None = None,
+                      limit: int = 20) -> list[dict]:
+    """The other findings on the same resource (uses the identity index)."""
+    today = store.today().isoformat()
+    query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+             .where(findings.c.resource_type == resource_type, findings.c.resource_id == resource_id)
+             .order_by(findings.c.id).limit(limit))
+    if exclude is not None:
+        query = query.where(findings.c.id != exclude)
+    with store.read() as conn:
+        return [_finding_dict(r, today) for r in conn.execute(query)]
+
+
 def _event_dict(row) -> dict:
     return {"seq": row.seq, "at": row.at, "actor": row.actor, "kind": row.kind,
             "finding_id": row.finding_id, "exception_id": row.exception_id,

@@ -169,8 +169,17 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
         summary = RecordSummary(eid, changes, events + exc.get("events", 0),
                                 retirement_skipped=bool(loaded.failures))
         summary.changes.pop("events", None)
+        # The posture after this evaluation, for the dashboard's trend (set-based, one pass).
+        after = conn.execute(text("""
+            SELECT SUM(CASE WHEN status IN ('open', 'in_progress') THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN status IN ('open', 'in_progress', 'excepted') THEN savings END),
+                   SUM(CASE WHEN status = 'resolved' THEN savings END)
+            FROM findings""")).one()
+        posture = {"open_after": after[0] or 0, "savings_identified": after[1] or 0.0,
+                   "savings_realised": after[2] or 0.0}
         conn.execute(update(evaluations).where(evaluations.c.id == eid).values(
-            finished_at=store.now_text(), summary=json.dumps(summary.changes, sort_keys=True)))
+            finished_at=store.now_text(),
+            summary=json.dumps({**summary.changes, **posture}, sort_keys=True)))
     return summary
 
 

@@ -106,6 +106,7 @@ findings = Table(
     UniqueConstraint("policy_id", "resource_type", "resource_id", name="uq_findings_identity"),
     Index("ix_findings_status_due", "status", "due_on"),
     Index("ix_findings_policy_status", "policy_id", "status"),
+    Index("ix_findings_resource", "resource_type", "resource_id"),
 )
 
 events = Table(
@@ -171,4 +172,28 @@ exception_targets = Table(
     Column("resource_id", ID),
     Column("pattern", ID),
     Index("ix_exception_targets", "exception_id"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),               # admin | officer | auditor
+    Column("password_hash", String(200), nullable=False),     # argon2id
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", TS),
+    Column("created_at", TS, nullable=False),
+    Column("last_login_at", TS),
+)
+
+#: API tokens are stored as SHA-256 digests: the token itself is shown once, when created.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("label", String(200)),
+    Column("created_at", TS, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
 )

@@ -1,0 +1,106 @@
+"""The Flask application: thin views over the engine's store, findings and evidence functions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, g, render_template
+from flask_wtf.csrf import CSRFProtect
+
+from dialtone.engine.config import Config
+from dialtone.engine.errors import DialtoneError
+
+from .security import load_user, require_declared_roles, security_headers
+
+SECRET_ENV = "DIALTONE_SECRET_KEY"
+
+
+class WebConfigError(DialtoneError):
+    pass
+
+
+def secret_key(config: Config) -> str:
+    """From $DIALTONE_SECRET_KEY or the file ``<data_dir>/secret_key`` (``dialtone demo`` writes
+    one); never a built-in default."""
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV]
+    path = config.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    raise WebConfigError(f"no secret key: set ${SECRET_ENV} or write a random value to {path} "
+                         f"(e.g. python -c 'import secrets; print(secrets.token_hex(32))' > {path})")
+
+
+def create_app(config: Config, *, store=None, testing: bool = False, key: str | None = None,
+               secure_cookies: bool = True) -> Flask:
+    from dialtone.engine.store import Store
+
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(
+        SECRET_KEY=key or secret_key(config),
+        TESTING=testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_NAME="dialtone_session",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        MAX_CONTENT_LENGTH=1 << 20,
+    )
+    app.extensions["dialtone.config"] = config
+    app.extensions["dialtone.store"] = store or Store.from_config(config)
+    csrf = CSRFProtect(app)
+
+    from .views import api, auth, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    csrf.exempt(api.bp)  # bearer tokens only: no ambient cookie to forge requests with
+
+    app.before_request(load_user)
+    app.before_request(require_declared_roles)
+    app.after_request(security_headers)
+
+    from .charts import line_chart
+
+    def trend_chart(rows):
+        top = max([r.get("open_after") or 0 for r in rows] + [1])
+        scale = max([r.get("savings_identified") or 0 for r in rows] + [1]) / top
+        scaled = [{**r, "identified": (r.get("savings_identified") or 0) / scale,
+                   "realised": (r.get("savings_realised") or 0) / scale} for r in rows]
+        return line_chart(scaled, [("open_after", "open findings", "c-open"),
+                                   ("identified", "identified savings", "c-identified"),
+                                   ("realised", "realised savings", "c-realised")])
+
+    @app.context_processor
+    def _globals():
+        return {"user": g.get("user"), "trend_chart": trend_chart}
+
+    @app.errorhandler(403)
+    def _forbidden(_):
+        return render_template("error.html", title="Not allowed",
+                               message="Your role cannot open this page or do this."), 403
+
+    @app.errorhandler(404)
+    def _not_found(_):
+        return render_template("error.html", title="Not found", message="There is nothing here."), 404
+
+    @app.errorhandler(DialtoneError)
+    def _user_error(exc):
+        return render_template("error.html", title="Cannot do that", message=str(exc)), 400
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        return render_template("error.html", title="Form expired",
+                               message="The form was missing its security token or it expired. "
+                                       "Go back, reload the page and try again."), 400
+
+    return app
+
+
+def static_path() -> Path:
+    return Path(__file__).parent / "static"

@@ -1,0 +1,132 @@
+"""The OpenAPI 3.1 document of ``/api/v1`` (served at ``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
+from dialtone.engine.store import STATUSES
+from dialtone.engine.store.queries import EXCEPTION_VIEWS
+
+
+def _list(ref: str) -> dict:
+    return {"type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _ok(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {code: {"$ref": "#/components/responses/Error"} for code in ("400", "401", "403", "404")}
+
+
+def _param(name: str, schema: dict, where: str = "query", description: str = "", many: bool = False) -> dict:
+    if many:
+        schema = {"type": "array", "items": schema}
+    out = {"name": name, "in": where, "required": where == "path", "schema": schema,
+           "description": description}
+    if many:
+        out.update(style="form", explode=True)
+    return out
+
+
+def spec() -> dict:
+    ref = {"$ref": "#/components/schemas/Finding"}
+    id_param = _param("finding_id", {"type": "integer"}, "path")
+    nullable_str = {"type": ["string", "null"]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Dialtone API", "version": version("dialtone"),
+                 "description": "Findings, their remediation history, exceptions, policies, evaluations "
+                                "and snapshots. Authenticate with `Authorization: Bearer <token>` "
+                                "(`dialtone tokens create USERNAME`)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/findings": {"get": {
+                "summary": "Findings, filtered, in id order (keyset paging with `after`)",
+                "parameters": [
+                    _param("status", {"enum": list(STATUSES)}, many=True),
+                    _param("severity", {"enum": list(SEVERITIES)}, many=True),
+                    _param("category", {"enum": list(CATEGORIES)}, many=True),
+                    _param("policy", {"type": "string"}, many=True),
+                    _param("framework", {"type": "string"}),
+                    _param("overdue", {"enum": ["1", "true", "0", "false"]}),
+                    _param("assignee", {"type": "string"}),
+                    _param("q", {"type": "string"}, description="text in the resource id or reason"),
+                    _param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _param("after", {"type": "integer"}, description="the last id of the previous page"),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["items", "next_after"],
+                                          "properties": {"items": {"type": "array", "items": ref},
+                                                         "next_after": {"type": ["integer", "null"]}}}),
+                              **ERRORS}}},
+            "/findings/{finding_id}": {"get": {
+                "summary": "One finding", "parameters": [id_param],
+                "responses": {"200": _ok(ref), **ERRORS}}},
+            "/findings/{finding_id}/events": {"get": {
+                "summary": "A finding's hash-chained remediation history", "parameters": [id_param],
+                "responses": {"200": _ok(_list("Event")), **ERRORS}}},
+            "/findings/{finding_id}/comments": {"post": {
+                "summary": "Comment on a finding (officer, admin)", "parameters": [id_param],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+                "responses": {"201": _ok({"type": "object"}, "Created"), **ERRORS}}},
+            "/findings/{finding_id}/assignment": {"post": {
+                "summary": "Assign a finding (officer, admin)", "parameters": [id_param],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["assignee"],
+                    "properties": {"assignee": {"type": "string"}}}}}},
+                "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+            "/exceptions": {"get": {
+                "summary": "Exceptions", "parameters": [_param("view", {"enum": list(EXCEPTION_VIEWS)})],
+                "responses": {"200": _ok(_list("Exception")), **ERRORS}}},
+            "/policies": {"get": {"summary": "Policies with their last result",
+                                  "responses": {"200": _ok(_list("Policy")), **ERRORS}}},
+            "/evaluations": {"get": {"summary": "Recorded evaluations, newest first",
+                                     "responses": {"200": _ok(_list("Evaluation")), **ERRORS}}},
+            "/evaluations/{evaluation_id}": {"get": {
+                "summary": "One evaluation with its policy runs",
+                "parameters": [_param("evaluation_id", {"type": "integer"}, "path")],
+                "responses": {"200": _ok({"$ref": "#/components/schemas/Evaluation"}), **ERRORS}}},
+            "/snapshots": {"get": {"summary": "Snapshots with their manifests",
+                                   "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["status", "code", "message"],
+                    "properties": {"status": {"type": "integer"}, "code": {"type": "string"},
+                                   "message": {"type": "string"}}}}}}}}},
+            "schemas": {
+                "Finding": {"type": "object", "required": ["id", "policy_id", "resource_type", "resource_id",
+                                                           "status", "severity", "overdue"],
+                            "properties": {"id": {"type": "integer"}, "policy_id": {"type": "string"},
+                                           "resource_type": {"type": "string"},
+                                           "resource_id": {"type": "string"},
+                                           "status": {"enum": list(STATUSES)},
+                                           "severity": {"enum": list(SEVERITIES)},
+                                           "category": {"enum": list(CATEGORIES)},
+                                           "reason": nullable_str, "evidence": {"type": "object"},
+                                           "savings": {"type": ["number", "null"]},
+                                           "due_on": nullable_str, "overdue": {"type": "boolean"},
+                                           "assignee": nullable_str}},
+                "Event": {"type": "object", "required": ["seq", "at", "actor", "kind", "data", "hash"],
+                          "properties": {"seq": {"type": "integer"}, "at": {"type": "string"},
+                                         "actor": {"type": "string"}, "kind": {"type": "string"},
+                                         "data": {"type": "object"}, "hash": {"type": "string"}}},
+                "Exception": {"type": "object", "required": ["id", "status", "policy_id", "expires_on"],
+                              "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
+                                             "policy_id": {"type": "string"},
+                                             "expires_on": {"type": "string"}}},
+                "Policy": {"type": "object", "required": ["id", "severity", "category"],
+                           "properties": {"id": {"type": "string"}, "severity": {"enum": list(SEVERITIES)},
+                                          "category": {"enum": list(CATEGORIES)}}},
+                "Evaluation": {"type": "object", "required": ["id", "snapshot_id", "policies_version"],
+                               "properties": {"id": {"type": "integer"}, "snapshot_id": {"type": "string"},
+                                              "policies_version": {"type": "string"}}},
+            },
+        },
+    }

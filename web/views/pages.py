@@ -1,0 +1,416 @@
+"""The pages: thin views over the store's read models and the workflow functions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from dialtone.engine.errors import DialtoneError
+from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
+from dialtone.engine.store import STATUSES, queries, workflow
+from dialtone.engine.store import exceptions as exc_mod
+
+from ..security import ACT, ADMIN, READ, roles
+
+bp = Blueprint("pages", __name__)
+PAGE = 50
+
+
+def _store():
+    return current_app.extensions["dialtone.store"]
+
+
+def _config():
+    return current_app.extensions["dialtone.config"]
+
+
+def _audit():
+    origin = request.headers.get("X-Forwarded-For", request.remote_addr or "?").split(",")[0].strip()
+    return workflow.audit_writer(_store(), f"web:{origin}")
+
+
+def _catalogue():
+    from dialtone.engine.frameworks import load_catalogue
+
+    try:
+        return load_catalogue(_config().policy_paths)
+    except DialtoneError:
+        return None
+
+
+def _refresh() -> None:
+    """Expire what is due before showing anything (the one expiry rule, as every path does)."""
+    store = _store()
+    with store.write() as conn:
+        exc_mod.refresh_exceptions(conn, store)
+
+
+@bp.route("/")
+@roles(*READ)
+def dashboard():
+    from dialtone.engine.store.dashboard import posture
+
+    _refresh()
+    figures = posture(_store(), _catalogue())
+    return render_template("dashboard.html", p=figures, severities=SEVERITIES[::-1],
+                           freshness=_freshness())
+
+
+def _freshness() -> list[dict]:
+    from dialtone.engine.snapshots import SnapshotStore
+
+    try:
+        snap = SnapshotStore(_config().data_dir).get(None)
+    except DialtoneError:
+        return []
+    today = _store().today()
+    rows = []
+    for name, src in sorted((snap.manifest.get("sources") or {}).items()):
+        rows.append({"source": name, "collector": src.get("collector"), "snapshot": snap.id,
+                     "as_of": snap.as_of.isoformat(), "age_days": (today - snap.as_of).days,
+                     "rows": sum((src.get("rows") or {}).values()) if isinstance(src.get("rows"), dict)
+                     else src.get("rows"), "rejects": src.get("rejects")})
+    return rows
+
+
+def _filter_from(args) -> queries.FindingFilter:
+    status = tuple(s for s in args.getlist("status") if s in STATUSES)
+    if not status and args.get("all") != "1":
+        status = ("open", "in_progress", "excepted")
+    return queries.FindingFilter(
+        status=status,
+        policy=tuple(p for p in args.getlist("policy") if p),
+        severity=tuple(s for s in args.getlist("severity") if s in SEVERITIES),
+        category=tuple(c for c in args.getlist("category") if c in CATEGORIES),
+        framework=args.get("framework") or None,
+        overdue=args.get("overdue") == "1",
+        assignee=args.get("assignee") or None,
+        search=args.get("q") or None,
+    )
+
+
+@bp.route("/findings")
+@roles(*READ)
+def findings():
+    _refresh()
+    flt = _filter_from(request.args)
+    after = request.args.get("after", type=int)
+    fmt = request.args.get("format")
+    if fmt in ("csv", "json"):
+        rows = queries.list_findings(_store(), flt)
+        return _download(rows, fmt)
+    rows = queries.list_findings(_store(), queries.FindingFilter(**{**flt.__dict__, "limit": PAGE + 1,
+                                                                    "after_id": after}))
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    args = request.args.to_dict(flat=False)
+    args.pop("after", None)
+    return render_template("findings.html", rows=rows, flt=flt, more=more, args=args,
+                           next_after=rows[-1]["id"] if more else None, statuses=STATUSES,
+                           severities=SEVERITIES, categories=CATEGORIES, first_page=after is None)
+
+
+def _download(rows: list[dict], fmt: str) -> Response:
+    if fmt == "json":
+        body = json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False)
+        return Response(body, mimetype="application/json",
+                        headers={"Content-Disposition": "attachment; filename=findings.json"})
+    buf = io.StringIO()
+    fields = ["id", "policy_id", "severity", "category", "resource_type", "resource_id", "status", "reason",
+              "savings", "due_on", "overdue", "assignee", "first_seen_at", "last_seen_at"]
+    writer = csv.DictWriter(buf, fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        # A cell starting with = + - @ would run as a formula in a spreadsheet.
+        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                         for k, v in row.items()})
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=findings.csv"})
+
+
+@bp.route("/findings/bulk-assign", methods=["POST"])
+@roles(*ACT)
+def bulk_assign():
+    assignee = request.form.get("assignee", "").strip()
+    ids = [int(i) for i in request.form.getlist("finding") if i.isdigit()]
+    if not assignee or not ids:
+        flash("Choose findings and an assignee.")
+    else:
+        for fid in ids:
+            workflow.assign(_store(), fid, assignee, g.user.username, _audit())
+        flash(f"{len(ids)} finding(s) assigned to {assignee}.")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("pages.findings"))
+
+
+def _same_site(url: str | None) -> bool:
+    from ..security import safe_next
+
+    if not url:
+        return False
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.netloc == request.host and safe_next(parts.path) == parts.path
+
+
+@bp.route("/findings/<int:finding_id>")
+@roles(*READ)
+def finding(finding_id: int):
+    _refresh()
+    detail = queries.finding_detail(_store(), finding_id)
+    if detail is None:
+        abort(404)
+    others = queries.resource_findings(_store(), detail["resource_type"], detail["resource_id"],
+                                       exclude=finding_id)
+    run = _policy_run(detail)
+    return render_template("finding.html", f=detail, others=others, run=run,
+                           min_expiry=_store().today().isoformat())
+
+
+def _policy_run(detail: dict) -> dict | None:
+    from sqlalchemy import select
+
+    from dialtone.engine.store.tables import policy_runs
+
+    with _store().read() as conn:
+        row = conn.execute(select(policy_runs).where(
+            policy_runs.c.policy_id == detail["policy_id"],
+            policy_runs.c.evaluation_id == detail["last_seen_evaluation"])).first()
+    return dict(row._mapping) if row else None
+
+
+@bp.route("/findings/<int:finding_id>/action", methods=["POST"])
+@roles(*ACT)
+def finding_action(finding_id: int):
+    action = request.form.get("action")
+    store, actor, audit = _store(), g.user.username, _audit()
+    text = request.form.get("text", "").strip()
+    try:
+        if action == "assign":
+            assignee = request.form.get("assignee", "").strip() or actor
+            workflow.assign(store, finding_id, assignee, actor, audit)
+        elif action == "comment":
+            workflow.comment(store, finding_id, text, actor, audit)
+        elif action == "resolve":
+            workflow.resolve_manual(store, finding_id, text, actor, audit)
+        elif action == "reopen":
+            workflow.reopen(store, finding_id, text, actor, audit)
+        elif action in ("false_positive", "not_applicable"):
+            workflow.review(store, finding_id, action, text, actor, audit)
+        elif action == "request_exception":
+            detail = queries.finding_detail(store, finding_id) or abort(404)
+            expires = date.fromisoformat(request.form.get("expires_on", ""))
+            exc_mod.request(store, exc_mod.ExceptionSpec(
+                policy_id=detail["policy_id"], justification=text, expires_on=expires, requested_by=actor,
+                resources=(detail["resource_id"],), ticket=request.form.get("ticket") or None),
+                audit=audit)
+        else:
+            abort(400)
+    except ValueError:
+        flash("Give the expiry date as YYYY-MM-DD.")
+    except DialtoneError as exc:
+        flash(str(exc))
+    else:
+        flash("Done.")
+    return redirect(url_for("pages.finding", finding_id=finding_id))
+
+
+@bp.route("/exceptions")
+@roles(*READ)
+def exceptions_page():
+    _refresh()
+    view = request.args.get("view", "requested")
+    if view not in queries.EXCEPTION_VIEWS:
+        view = "all"
+    rows = queries.list_exceptions(_store(), view)
+    return render_template("exceptions.html", rows=rows, view=view, views=queries.EXCEPTION_VIEWS)
+
+
+@bp.route("/exceptions/<int:exception_id>/decide", methods=["POST"])
+@roles(*ACT)
+def decide_exception(exception_id: int):
+    decision = request.form.get("decision")
+    if decision not in ("approve", "reject", "revoke"):
+        abort(400)
+    try:
+        exc_mod.decide(_store(), exception_id, decision, g.user.username,
+                       request.form.get("note") or None, audit=_audit())
+    except DialtoneError as exc:
+        flash(str(exc))
+    else:
+        flash(f"Exception {exception_id}: {decision}d.")
+    return redirect(url_for("pages.exceptions_page", view=request.form.get("view", "requested")))
+
+
+@bp.route("/policies")
+@roles(*READ)
+def policies_page():
+    from sqlalchemy import text
+
+    with _store().read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text("""
+            SELECT p.id, p.title, p.category, p.severity, p.in_set, r.status, r.finding_count, r.evaluated,
+                   (SELECT COUNT(*) FROM findings f WHERE f.policy_id = p.id
+                     AND f.status IN ('open', 'in_progress')) AS open_count
+            FROM policies p LEFT JOIN policy_runs r
+              ON r.policy_id = p.id AND r.evaluation_id = p.last_run_evaluation
+            ORDER BY p.id"""))]
+        frameworks: dict[str, list[str]] = {}
+        for pid, fw in conn.execute(text(
+                "SELECT DISTINCT policy_id, framework FROM policy_requirements ORDER BY 1, 2")):
+            frameworks.setdefault(pid, []).append(fw)
+    return render_template("policies.html", rows=rows, frameworks=frameworks)
+
+
+@bp.route("/policies/<policy_id>")
+@roles(*READ)
+def policy_page(policy_id: str):
+    from dialtone.engine.compiler import compile_policy
+    from dialtone.engine.policy.loader import load_policies
+    from dialtone.engine.replay import ReplayError, policy_history
+
+    loaded = load_policies(_config().policy_paths)
+    policy = loaded.by_id().get(policy_id)
+    if policy is None:
+        abort(404)
+    params = {**policy.defaults(), **loaded.overrides(_config().params).get(policy_id, {})}
+    try:
+        sql = compile_policy(policy).sql
+    except DialtoneError as exc:
+        sql = {"error": str(exc)}
+    try:
+        history = policy_history(Path(policy.abspath))
+    except ReplayError:
+        history = []
+    text = Path(policy.abspath).read_text(encoding="utf-8")
+    return render_template("policy.html", p=policy, params=params, sql=sql, history=history[:30],
+                           text=text)
+
+
+@bp.route("/evaluations")
+@roles(*READ)
+def evaluations_page():
+    from sqlalchemy import select
+
+    from dialtone.engine.store.tables import evaluations
+
+    with _store().read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(evaluations).order_by(evaluations.c.id.desc()).limit(200))]
+    for r in rows:
+        r["summary"] = json.loads(r["summary"] or "{}")
+    return render_template("evaluations.html", rows=rows)
+
+
+@bp.route("/evaluations/<int:evaluation_id>")
+@roles(*READ)
+def evaluation_page(evaluation_id: int):
+    from sqlalchemy import select
+
+    from dialtone.engine.store.tables import evaluations, policy_runs
+
+    with _store().read() as conn:
+        ev = conn.execute(select(evaluations).where(evaluations.c.id == evaluation_id)).first()
+        if ev is None:
+            abort(404)
+        runs = [dict(r._mapping) for r in conn.execute(
+            select(policy_runs).where(policy_runs.c.evaluation_id == evaluation_id)
+            .order_by(policy_runs.c.policy_id))]
+    return render_template("evaluation.html", ev=dict(ev._mapping), runs=runs,
+                           summary=json.loads(ev.summary or "{}"))
+
+
+@bp.route("/snapshots")
+@roles(*READ)
+def snapshots_page():
+    from dialtone.engine.snapshots import SnapshotStore
+
+    snaps = SnapshotStore(_config().data_dir).list()
+    return render_template("snapshots.html", snaps=snaps)
+
+
+@bp.route("/audit")
+@roles(*ADMIN)
+def audit_page():
+    from sqlalchemy import select
+
+    from dialtone.engine.store.tables import audit_log
+
+    before = request.args.get("before", type=int)
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(PAGE + 1)
+    if before:
+        query = query.where(audit_log.c.id < before)
+    with _store().read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    more = len(rows) > PAGE
+    return render_template("audit.html", rows=rows[:PAGE], more=more,
+                           next_before=rows[PAGE - 1]["id"] if more else None)
+
+
+@bp.route("/users")
+@roles(*ADMIN)
+def users_page():
+    from dialtone.engine.store.accounts import list_users
+
+    return render_template("users.html", rows=list_users(_store()))
+
+
+@bp.route("/evidence", methods=["GET", "POST"])
+@roles(*READ)
+def evidence_page():
+    from sqlalchemy import text
+
+    with _store().read() as conn:
+        frameworks = [r[0] for r in conn.execute(text(
+            "SELECT DISTINCT framework FROM policy_requirements ORDER BY 1"))]
+        span = conn.execute(text("SELECT MIN(snapshot_as_of), MAX(snapshot_as_of) FROM evaluations")).one()
+    if request.method == "POST":
+        from dialtone.engine.evidence.package import export_evidence
+        from dialtone.engine.evidence.scope import Scope
+        from dialtone.engine.policy.loader import load_policies
+
+        config = _config()
+        try:
+            scope = Scope(date.fromisoformat(request.form["from"]), date.fromisoformat(request.form["to"]),
+                          request.form.get("framework") or None, (),
+                          request.form.get("mask_pii") == "1")
+        except (KeyError, ValueError):
+            flash("Give the period as two dates, YYYY-MM-DD.")
+            return redirect(url_for("pages.evidence_page"))
+        out = Path(tempfile.mkdtemp(prefix="dialtone-evidence-")) / "evidence.zip"
+        try:
+            result = export_evidence(_store(), scope, out, snapshots_dir=config.data_dir / "snapshots",
+                                     loaded_policies=load_policies(config.policy_paths).by_id(),
+                                     data_dir=config.data_dir, signing_key=config.signing_key)
+        except DialtoneError as exc:
+            flash(str(exc))
+            return redirect(url_for("pages.evidence_page"))
+        _log_export(scope, result.export_id)
+        name = f"dialtone-evidence-{scope.start}-{scope.end}.zip"
+        return send_file(out, mimetype="application/zip", as_attachment=True, download_name=name)
+    return render_template("evidence.html", frameworks=frameworks, span=span,
+                           signing=_config().signing_key is not None)
+
+
+def _log_export(scope, export_id: str) -> None:
+    store = _store()
+    with store.write() as conn:
+        _audit()(conn, g.user.username, "evidence_export", f"export:{export_id}", scope.as_dict())
