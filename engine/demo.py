@@ -114,10 +114,15 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     try:
         recorded = record_evaluation(store, evaluation, loaded,
                                      provenance=policy_set_version(config.policy_paths, loaded))
+        accounts = demo_accounts(store, config.data_dir)
     finally:
         store.close()
     yield ""
     yield f"Findings store ({config.data_dir / 'dialtone.db'}): {recorded.line()}"
+    yield ""
+    yield "Web accounts (demo only; passwords are new on every run):"
+    for username, role, password in accounts:
+        yield f"  {username:<10} {role:<8} {password}"
 
     cfg = workdir / "dialtone.yaml"
     top = min(evaluation.outcomes, key=lambda o: (-o.finding_count, o.policy_id), default=None)
@@ -130,6 +135,31 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     yield f"  dialtone --config {cfg} findings list --severity high     # the findings store"
     yield f"  dialtone --config {cfg} audit verify                      # the hash-chained history"
     yield f"  full results with evidence: {workdir / 'evaluation.json'}"
+
+
+DEMO_USERS = (("admin", "admin"), ("officer", "officer"), ("officer2", "officer"), ("auditor", "auditor"))
+
+
+def demo_accounts(store, data_dir: Path) -> list[tuple[str, str, str]]:
+    """One account per role (two officers, so exceptions can be approved by someone else) with
+    fresh random passwords, and a secret key for the web session, all local to the demo."""
+    import secrets
+
+    from .store.accounts import AccountError, add_user, set_password
+
+    key = Path(data_dir) / "secret_key"
+    if not key.exists():
+        key.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+        key.chmod(0o600)
+    accounts = []
+    for username, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        try:
+            add_user(store, username, role, password)
+        except AccountError:
+            set_password(store, username, password)
+        accounts.append((username, role, password))
+    return accounts
 
 
 def _rows_grid(rows: dict[str, int]) -> Iterator[str]:

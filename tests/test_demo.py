@@ -129,3 +129,22 @@ def test_canonical_csv_values():
     assert out.column("l").to_pylist() == ["a;b", None]
     assert out.column("t").to_pylist() == ["2026-06-30T09:05:07Z", None]
     assert out.column("d").to_pylist() == [dt.date(2026, 6, 1), None]  # prints as 2026-06-01
+
+
+def test_the_demo_prints_one_working_account_per_role_and_a_secret_key(demo):
+    from dialtone.engine.config import load_config
+    from dialtone.engine.store import Store
+    from dialtone.engine.store.accounts import authenticate
+
+    workdir, output = demo
+    start = output.index("Web accounts (demo only; passwords are new on every run):")
+    accounts = [line.split() for line in output[start + 1:start + 5]]
+    assert sorted(role for _, role, _ in accounts) == ["admin", "auditor", "officer", "officer"]
+    config = load_config(workdir / "dialtone.yaml")
+    assert len((config.data_dir / "secret_key").read_text().strip()) == 64
+    store = Store.from_config(config)
+    try:
+        for username, role, password in accounts:
+            assert authenticate(store, username, password).role == role
+    finally:
+        store.close()

@@ -502,14 +502,24 @@ def init_cmd(directory: str) -> None:
               help="Where to write the demo workspace.")
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Do not start the web UI afterwards.")
-def demo_cmd(scale: int, workdir: str, seed: int, no_serve: bool) -> None:
-    """Write a demo workspace, collect it, evaluate the built-in policies, summarise."""
+@click.option("--port", default=8080, show_default=True, type=int, help="Port of the web UI.")
+def demo_cmd(scale: int, workdir: str, seed: int, no_serve: bool, port: int) -> None:
+    """Write a demo workspace, collect it, evaluate the built-in policies, summarise, and serve the UI."""
     from dialtone.engine.demo import run_demo
 
     for line in run_demo(Path(workdir), scale=scale, seed=seed):
         click.echo(line)
-    if not no_serve:
-        click.echo("\n(the web UI is not part of this release yet; nothing to serve)")
+    if no_serve:
+        return
+    from waitress import serve
+
+    from dialtone.engine.config import load_config
+    from dialtone.web.app import create_app
+
+    app = create_app(load_config(Path(workdir) / "dialtone.yaml"))
+    click.echo(f"\nThe web UI is on http://127.0.0.1:{port}/ - log in with an account above "
+               "(Ctrl-C to stop).")
+    serve(app, host="127.0.0.1", port=port, threads=8, ident="dialtone")
 
 
 def _register_store_commands() -> None:
