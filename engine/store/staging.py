@@ -6,6 +6,7 @@ whole Arrow table at once, not by a Python loop over findings.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import duckdb
@@ -48,34 +49,57 @@ def _select(policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
 EMPTY_DIGEST = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of nothing
 
 
+class StagedFindings:
+    """One policy's findings shaped for the store once, then digested and streamed in batches."""
+
+    def __init__(self, policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
+                 rows: pa.Table | None) -> None:
+        self.empty = rows is None or not rows.num_rows
+        self._con = None
+        if not self.empty:
+            self._con = duckdb.connect()
+            self._con.register("findings_rows", rows)
+            self._con.execute("CREATE TEMP TABLE staged AS "
+                              + _select(policy_id, resource_type, evidence_names, rows))
+
+    def __enter__(self) -> StagedFindings:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._con is not None:
+            self._con.close()
+
+    def digest(self) -> str:
+        """A digest of the findings, independent of row order: what replay compares.
+
+        Each finding (resource, reason, savings, evidence) is hashed on its own and the hashes
+        are combined with XOR, with the count: set-based, no sort of a million rows. Findings
+        are unique per resource, so no two equal rows cancel out.
+        """
+        if self.empty:
+            return EMPTY_DIGEST
+        count, combined = self._con.execute(
+            "SELECT count(*), bit_xor(md5_number(concat_ws(chr(31), resource_id, coalesce(reason, ''), "
+            "coalesce(CAST(savings AS VARCHAR), ''), evidence))) FROM staged").fetchone()
+        return hashlib.sha256(f"{count}:{combined}".encode()).hexdigest()
+
+    def batches(self, size: int = 50_000) -> Iterator[list[StageRow]]:
+        if self.empty:
+            return
+        result = self._con.execute("SELECT policy_id, resource_type, resource_id, reason, evidence, "
+                                   "savings FROM staged")
+        while batch := result.fetchmany(size):
+            yield batch
+
+
 def result_digest(policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
                   rows: pa.Table | None) -> str:
-    """SHA-256 over a policy's findings in a canonical order: what replay compares."""
-    if rows is None or not rows.num_rows:
-        return EMPTY_DIGEST
-    con = duckdb.connect()
-    try:
-        con.register("findings_rows", rows)
-        inner = _select(policy_id, resource_type, evidence_names, rows)
-        (digest,) = con.execute(
-            "SELECT sha256(string_agg(concat_ws(chr(31), resource_id, coalesce(reason, ''), "
-            "coalesce(CAST(savings AS VARCHAR), ''), evidence), chr(30) "
-            f"ORDER BY resource_id)) FROM ({inner})").fetchone()
-        return digest
-    finally:
-        con.close()
+    with StagedFindings(policy_id, resource_type, evidence_names, rows) as staged:
+        return staged.digest()
 
 
 def stage_rows(policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
                rows: pa.Table, batch_size: int = 50_000) -> Iterator[list[StageRow]]:
     """Batches of store rows for one policy's findings."""
-    if rows is None or not rows.num_rows:
-        return
-    con = duckdb.connect()
-    try:
-        con.register("findings_rows", rows)
-        result = con.execute(_select(policy_id, resource_type, evidence_names, rows))
-        while batch := result.fetchmany(batch_size):
-            yield batch
-    finally:
-        con.close()
+    with StagedFindings(policy_id, resource_type, evidence_names, rows) as staged:
+        yield from staged.batches(batch_size)

@@ -25,7 +25,7 @@ from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
 from . import Store, chain
 from .exceptions import ExceptionSpec, refresh_exceptions
-from .staging import result_digest, stage_rows
+from .staging import StagedFindings
 from .tables import evaluations, policies, policy_requirements, policy_runs
 
 RAN = ("alarm", "ok")
@@ -80,25 +80,27 @@ def _due_case(store: Store, today) -> tuple[str, dict]:
     return f"(SELECT CASE p.severity {whens} END FROM policies p WHERE p.id = {{alias}}.policy_id)", params
 
 
-def _load_stage(conn: Connection, evaluation: Evaluation) -> int:
-    staged = 0
+def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
+    """Stage every finding of the evaluation; returns each policy's results digest."""
+    digests: dict[str, str] = {}
     sql = ("INSERT INTO dt_stage (policy_id, resource_type, resource_id, reason, evidence, savings) "
            "VALUES (%s)")
     marks = ", ".join(["?"] * 6) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 6)
     for outcome in evaluation.outcomes:
-        if outcome.status != "alarm":
+        if outcome.status not in RAN:
             continue
-        for batch in stage_rows(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
-                                outcome.rows):
-            conn.exec_driver_sql(sql % marks, batch)
-            staged += len(batch)
+        with StagedFindings(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
+                            outcome.rows) as staged:
+            digests[outcome.policy_id] = staged.digest()
+            for batch in staged.batches():
+                conn.exec_driver_sql(sql % marks, batch)
     # Built once after loading (faster than maintaining it row by row); rows are unique per
-    # policy and resource already (see stage_rows).
+    # policy and resource already (see staging).
     conn.exec_driver_sql("CREATE UNIQUE INDEX dt_stage_key ON dt_stage "
                          "(policy_id, resource_type, resource_id)")
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE dt_stage")
-    return staged
+    return digests
 
 
 def _register_policies(conn: Connection, loaded: LoadedPolicies, evaluation: Evaluation,
@@ -141,19 +143,18 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
             policies_version=provenance["version"], policies_source=provenance["source"],
             policies_dirty=provenance.get("dirty"), engine=evaluation.engine, started_at=started,
             actor=actor)).inserted_primary_key[0]
+        digests = _load_stage(conn, evaluation)
         by_id = loaded.by_id()
         runs = [{"evaluation_id": eid, "policy_id": o.policy_id, "policy_hash": o.policy_hash,
                  "status": o.status, "evaluated": o.evaluated, "finding_count": o.finding_count,
                  "error": o.error, "skip_reason": o.skip_reason,
                  "params": json.dumps(o.params, sort_keys=True, default=str), "sql": o.sql,
                  "policy_blob": git_blob_id(by_id.get(o.policy_id)),
-                 "result_sha256": result_digest(o.policy_id, o.resource_type, o.evidence_names, o.rows)
-                 if o.status in RAN else None}
+                 "result_sha256": digests.get(o.policy_id)}
                 for o in evaluation.outcomes]
         if runs:
             conn.execute(insert(policy_runs), runs)
         # The policies' previous runs decide "seen again after a gap": read them before updating.
-        _load_stage(conn, evaluation)
         ran = [{"p": o.policy_id} for o in evaluation.outcomes if o.status in RAN]
         if ran:
             conn.execute(text("INSERT INTO dt_ran (policy_id) VALUES (:p)"), ran)
