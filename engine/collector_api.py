@@ -39,12 +39,34 @@ class ParseOptions:
 
 @dataclass
 class RawBatch:
-    """Records of one entity read from one file (or API call)."""
+    """Records of one entity read from one file (or API call).
+
+    A batch either holds its ``table`` in memory or, for sources too large for
+    memory (call detail records), is *streamed*: ``chunks`` is a function that
+    yields its tables piece by piece, each with the same columns as ``table``
+    would have. The engine validates a streamed batch chunk by chunk and keeps
+    the validated rows on disk, so memory stays bounded whatever the size of
+    the source. ``RawBatch.streamed`` builds one.
+    """
 
     entity: str
-    table: pa.Table  # canonical field columns (text or list of text) + __row
+    table: pa.Table | None  # canonical field columns (text or list of text) + __row
     origin: str      # file name or URL, as shown in rejects
     options: ParseOptions = field(default_factory=ParseOptions)
+    chunks: t.Callable[[], t.Iterable[pa.Table]] | None = None
+
+    @classmethod
+    def streamed(cls, entity: str, origin: str, chunks: t.Callable[[], t.Iterable[pa.Table]],
+                 options: ParseOptions | None = None) -> RawBatch:
+        return cls(entity, None, origin, options or ParseOptions(), chunks)
+
+    def tables(self) -> t.Iterator[pa.Table]:
+        """The batch's tables: the one in memory, or the streamed chunks."""
+        if self.chunks is None:
+            if self.table is not None:
+                yield self.table
+            return
+        yield from self.chunks()
 
 
 @dataclass
@@ -66,7 +88,14 @@ class SourceData:
 
 
 class Collector(t.Protocol):
-    """A collector class: constructed with the source's settings, then ``collect()``."""
+    """A collector class: constructed with the source's settings, then ``collect()``.
+
+    A collector that keeps state between runs (the position it read a growing
+    log up to, the rows it already parsed) sets ``stateful = True``: it is then
+    constructed with a ``state_dir`` keyword argument, a folder of its own under
+    the data directory (``<data_dir>/collector-state/<source>``) that it creates
+    when needed and that survives between runs.
+    """
 
     #: JSON Schema (2020-12) of the source's settings, ``collector`` key excluded.
     config_schema: t.ClassVar[dict]

@@ -42,7 +42,18 @@ SCHEMA = {
             "additionalProperties": {"type": "object"},
             "description": "policy id → {parameter: value}",
         },
-        "engine": {"enum": ["duckdb"]},
+        "engine": {"enum": ["duckdb", "spark"]},
+        "spark": {  # engine: spark (docs/scale-out.md)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "master": {"type": "string", "minLength": 1},
+                "conf": {"type": "object", "propertyNames": {"pattern": "^spark\\."},
+                         "additionalProperties": {"type": ["string", "number", "boolean"]}},
+                "snapshot_uri": {"type": "string", "minLength": 1},
+                "results_uri": {"type": "string", "minLength": 1},
+            },
+        },
         "store": {
             "type": "object",
             "additionalProperties": False,
@@ -125,6 +136,7 @@ class Config:
     policy_paths: tuple[Path, ...] | None = None
     params: dict[str, dict] = field(default_factory=dict)
     engine: str = "duckdb"
+    spark: dict = field(default_factory=dict)  # the `spark:` section (engine: spark)
     limits: EvaluationLimits = field(default_factory=EvaluationLimits)
     store: StoreSettings = field(default_factory=StoreSettings)
     exceptions_dir: Path | None = None  # repository exceptions (exceptions/*.yaml)
@@ -191,6 +203,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         policy_paths=tuple(_policy_path(base, p) for p in data["policies"]) if "policies" in data else None,
         params=data.get("params") or {},
         engine=data.get("engine", "duckdb"),
+        spark=data.get("spark") or {},
         limits=EvaluationLimits(
             timeout_seconds=float(ev.get("timeout_seconds", 300)),
             memory_limit=ev.get("memory_limit"),

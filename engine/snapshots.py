@@ -68,6 +68,35 @@ class Snapshot:
         return bad
 
 
+def iter_parquet(path: Path, rows: int = 262_144, columns: list[str] | None = None):
+    """A Parquet file as tables of about ``rows`` rows (whole row groups), in order.
+
+    Memory stays that of one piece (``ParquetFile.iter_batches`` keeps what it
+    read until the end of the file, so it is not used).
+    """
+    pf = pq.ParquetFile(path)
+    group: list[int] = []
+    n = 0
+    for i in range(pf.metadata.num_row_groups):
+        group.append(i)
+        n += pf.metadata.row_group(i).num_rows
+        if n >= rows:
+            yield pf.read_row_groups(group, columns=columns, use_threads=False)
+            group, n = [], 0
+    if group:
+        yield pf.read_row_groups(group, columns=columns, use_threads=False)
+
+
+def _rows_and_sources(path: Path) -> tuple[int, set[str]]:
+    """Row count and distinct sources of a Parquet file, read piece by piece."""
+    pf = pq.ParquetFile(path)
+    found: set[str] = set()
+    if SOURCE_COLUMN in pf.schema_arrow.names:
+        for table in iter_parquet(path, columns=[SOURCE_COLUMN]):
+            found.update(table.column(0).unique().to_pylist())
+    return pf.metadata.num_rows, found
+
+
 class SnapshotStore:
     def __init__(self, data_dir: Path):
         self.root = Path(data_dir) / "snapshots"
@@ -117,7 +146,7 @@ class SnapshotStore:
 
     def write(
         self,
-        tables: dict[str, pa.Table],
+        tables: dict[str, pa.Table | Path],
         *,
         as_of: dt.date,
         sources: dict[str, dict],
@@ -127,8 +156,10 @@ class SnapshotStore:
     ) -> Snapshot:
         """Write a snapshot atomically and return it.
 
-        ``tables`` maps entity → typed Arrow table (model columns plus ``_source``);
-        ``sources`` is the per-source part of the manifest.
+        ``tables`` maps entity → typed Arrow table (model columns plus ``_source``),
+        or the path of a Parquet file of such rows already written (a streamed
+        entity), which is moved into the snapshot; ``sources`` is the
+        per-source part of the manifest.
         """
         model = model or load_model()
         now = now or dt.datetime.now(dt.UTC)
@@ -142,16 +173,19 @@ class SnapshotStore:
             for name in sorted(tables):
                 table = tables[name]
                 fname = f"{name}.parquet"
-                pq.write_table(table, tmp / fname, compression="zstd")
+                if isinstance(table, pa.Table):
+                    pq.write_table(table, tmp / fname, compression="zstd")
+                    num_rows = table.num_rows
+                    found = (set(table.column(SOURCE_COLUMN).unique().to_pylist())
+                             if SOURCE_COLUMN in table.column_names else set())
+                else:
+                    shutil.move(table, tmp / fname)
+                    num_rows, found = _rows_and_sources(tmp / fname)
                 files[fname] = sha256_file(tmp / fname)
-                by_source: dict[str, int] = {}
-                if SOURCE_COLUMN in table.column_names:
-                    for src in table.column(SOURCE_COLUMN).unique().to_pylist():
-                        by_source[src] = 0
                 entities[name] = {
                     "file": fname,
-                    "rows": table.num_rows,
-                    "sources": sorted(s for s in by_source if s),
+                    "rows": num_rows,
+                    "sources": sorted(s for s in found if s),
                     "sha256": files[fname],
                 }
             if rejects is not None and rejects.num_rows:

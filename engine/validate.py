@@ -4,6 +4,10 @@ Each field's JSON Schema (type, format, enum, pattern, minimum, required)
 becomes a SQL check; a row with any failed check goes to the rejects with its
 row number, field and reason, and the rest are cast to the model's types in
 one statement. No per-row Python.
+
+A collector may hand a column over already typed (an Arrow integer, float,
+boolean, date or timestamp column — timestamps naive UTC — for a field of that
+type): it is checked (required, enum, minimum…) but not parsed again.
 """
 
 from __future__ import annotations
@@ -45,8 +49,19 @@ def _text(f: Field) -> str:
     return f"NULLIF(trim({q(f.name)}), '')"
 
 
-def _typed(f: Field, o: ParseOptions, is_list: bool) -> str:
+def _pretyped(f: Field, arrow_type: pa.DataType) -> bool:
+    """Whether a raw column already holds the field's type (no text to parse)."""
+    return {
+        "integer": pa.types.is_integer, "number": lambda t: pa.types.is_floating(t)
+        or pa.types.is_integer(t), "boolean": pa.types.is_boolean, "date": pa.types.is_date,
+        "datetime": pa.types.is_timestamp,
+    }.get(f.type, lambda t: False)(arrow_type)
+
+
+def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False) -> str:
     """SQL for the typed value of field ``f`` (NULL when it does not parse)."""
+    if pretyped:
+        return f"CAST({q(f.name)} AS {f.sql_type})"
     t = _text(f)
     if f.type == "string":
         return t
@@ -84,13 +99,14 @@ _EXPECTED = {
 }
 
 
-def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool) -> list[tuple[str, str]]:
+def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
+            pretyped: bool = False) -> list[tuple[str, str]]:
     """(condition that flags a problem, reason SQL) pairs for field ``f``."""
-    raw_missing = f"{q(f.name)} IS NULL" if is_list else f"{_text(f)} IS NULL"
+    raw_missing = f"{q(f.name)} IS NULL" if is_list or pretyped else f"{_text(f)} IS NULL"
     checks = []
     if f.required:
         checks.append((raw_missing, lit("required field is missing")))
-    if f.type not in ("string", "list"):
+    if f.type not in ("string", "list") and not pretyped:
         expected = _EXPECTED[f.type]
         if f.type == "date":
             expected += f" ({' or '.join(o.date_formats)})"
@@ -123,8 +139,12 @@ class Validated:
 
 
 def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBatch,
-                   source: str, batch_index: int = 0) -> Validated:
-    """Type one raw batch; return the good rows and the rejects."""
+                   source: str, batch_index: int = 0, with_origin: bool = True) -> Validated:
+    """Type one raw batch; return the good rows and the rejects.
+
+    Without ``with_origin`` the good rows lack the ``__origin`` text column
+    (streamed entities: the origin is known per batch).
+    """
     raw = batch.table
     present = set(raw.column_names)
     con.register("raw_batch", raw)
@@ -137,12 +157,14 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
                     problem_items.append(
                         f"{lit(f.name + _SEP + 'required field is missing' + _SEP)}")
                 continue
-            is_list = pa.types.is_list(raw.schema.field(f.name).type)
-            typed = _typed(f, batch.options, is_list)
+            arrow_type = raw.schema.field(f.name).type
+            is_list = pa.types.is_list(arrow_type)
+            pretyped = _pretyped(f, arrow_type)
+            typed = _typed(f, batch.options, is_list, pretyped)
             typed_cols.append(f"{typed} AS {q(f.name)}")
             shown = (f"array_to_string({q(f.name)}, ';')" if is_list
                      else f"coalesce(CAST({q(f.name)} AS VARCHAR), '')")
-            for cond, reason in _checks(f, batch.options, typed, is_list):
+            for cond, reason in _checks(f, batch.options, typed, is_list, pretyped):
                 problem_items.append(
                     f"CASE WHEN coalesce({cond}, false) THEN "
                     f"{lit(f.name + _SEP)} || {reason} || {lit(_SEP)} || left({shown}, 200) END")
@@ -154,10 +176,11 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
         good = con.sql(
             f"SELECT {', '.join(q(f.name) for f in entity.fields)}, "
             f"{lit(source)} AS {SOURCE_COLUMN}, "
-            f"{lit(batch.origin + _SEP)} || CAST({ROW_COLUMN} AS VARCHAR) AS {ORIGIN_COLUMN}, "
+            + (f"{lit(batch.origin + _SEP)} || CAST({ROW_COLUMN} AS VARCHAR) AS {ORIGIN_COLUMN}, "
+               if with_origin else "") +
             f"CAST({int(batch_index)} AS BIGINT) AS __batch, CAST({ROW_COLUMN} AS BIGINT) AS __row "
-            f"FROM checked WHERE len(__problems) = 0 "
-            f"ORDER BY {ROW_COLUMN}"
+            # Rows keep the batch's order (DuckDB preserves insertion order): no sort needed.
+            f"FROM checked WHERE len(__problems) = 0"
         ).to_arrow_table()
         rejects = con.sql(
             f"SELECT {lit(source)} AS source, {lit(entity.name)} AS entity, "
@@ -169,9 +192,10 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
         ).to_arrow_table()
     finally:
         con.unregister("raw_batch")
-    schema = (entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
-              .append(pa.field(ORIGIN_COLUMN, pa.string()))
-              .append(pa.field("__batch", pa.int64())).append(pa.field("__row", pa.int64())))
+    schema = entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
+    if with_origin:
+        schema = schema.append(pa.field(ORIGIN_COLUMN, pa.string()))
+    schema = schema.append(pa.field("__batch", pa.int64())).append(pa.field("__row", pa.int64()))
     return Validated(good.cast(schema), rejects.cast(REJECT_SCHEMA))
 
 
@@ -206,3 +230,52 @@ def reject_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity,
         con.unregister("typed_rows")
     schema = pa.schema([f for f in table.schema if f.name not in _EXTRA])
     return good.cast(schema), dups.cast(REJECT_SCHEMA)
+
+
+def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
+                    origins: dict[int, str]) -> tuple[pa.Array, pa.Table]:
+    """Duplicate keys of a streamed entity, from its keys file (key, ``_source``,
+    ``__batch``, ``__row``, in the order the rows were written); ``origins`` names
+    each batch.
+
+    Returns the ordinals of the rows to leave out (every occurrence of a key but
+    the first) and their rejects, worded as ``reject_duplicates`` words them.
+    Only 64-bit hashes of the keys are grouped (DuckDB spills to disk past its
+    memory limit); the rows stay in the file.
+    """
+    src = f"read_parquet({lit(str(path))}, file_row_number = true)"
+    key = ", ".join(q(k) for k in entity.key)
+    key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in entity.key)
+    names = pa.table({"__batch": pa.array(list(origins), pa.int64()),
+                      "__name": pa.array(list(origins.values()), pa.string())})
+    con.register("batch_origins", names)
+    try:
+        # Group 64-bit hashes of the keys, not the keys: a small, fixed-width table.
+        # Rows whose hash repeats are the candidates; their keys are then compared.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dup_hashes AS SELECT hash({key}) AS h "
+                    f"FROM {src} GROUP BY h HAVING count(*) > 1")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dup_candidates AS SELECT * FROM {src} "
+                    f"WHERE hash({key}) IN (SELECT h FROM dup_hashes)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {key} FROM dup_candidates "
+                    f"GROUP BY {key} HAVING count(*) > 1")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE dup_ranked AS SELECT d.*, o.__name || ' row ' || "
+            f"CAST(d.__row AS VARCHAR) AS __where, row_number() OVER w AS __n FROM "
+            f"(SELECT * FROM dup_candidates SEMI JOIN dup_keys USING ({key})) d "
+            f"JOIN batch_origins o USING (__batch) WINDOW w AS (PARTITION BY {key} ORDER BY "
+            f"d.__batch, d.__row)")
+        drop = con.sql("SELECT file_row_number FROM dup_ranked WHERE __n > 1 ORDER BY 1"
+                       ).to_arrow_table().column(0).combine_chunks()
+        dups = con.sql(
+            f"SELECT r.{SOURCE_COLUMN} AS source, {lit(entity.name)} AS entity, o.__name AS origin, "
+            f"r.__row AS row, {lit(', '.join(entity.key))} AS field, {key_text} AS value, "
+            f"'duplicate key (first seen in ' || f.__where || ')' AS reason "
+            f"FROM dup_ranked r JOIN batch_origins o USING (__batch) "
+            f"JOIN (SELECT {key}, __where FROM dup_ranked WHERE __n = 1) f USING ({key}) "
+            f"WHERE r.__n > 1 ORDER BY r.__batch, r.__row"
+        ).to_arrow_table()
+    finally:
+        con.execute("DROP TABLE IF EXISTS dup_hashes; DROP TABLE IF EXISTS dup_candidates; "
+                    "DROP TABLE IF EXISTS dup_keys; DROP TABLE IF EXISTS dup_ranked")
+        con.unregister("batch_origins")
+    return drop.cast(pa.int64()), dups.cast(REJECT_SCHEMA)

@@ -392,8 +392,11 @@ def frameworks_show(ctx: click.Context, framework_id: str) -> None:
 @click.option("--policies-at", "policies_rev", metavar="REV",
               help="Evaluate the policies as they were at this git revision (read from git; the work "
                    "tree is not touched).")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]),
+              help="The backend (default: the config's `engine`, else duckdb); spark: docs/scale-out.md.")
 @click.pass_context
-def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, policies_rev) -> None:
+def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, policies_rev,
+                 engine) -> None:
     """Evaluate policies against a snapshot and record the findings (unless --dry-run)."""
     from dialtone.engine.evaluation import evaluate
     from dialtone.engine.snapshots import SnapshotStore
@@ -423,8 +426,10 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, po
     for policy_id in sorted(set(config.params) - set(known)):
         click.echo(f"warning: params.{policy_id}: no such policy.{did_you_mean(policy_id, known)}",
                    err=True)
-    result = evaluate(snapshot, loaded, overrides=loaded.overrides(config.params), engine=config.engine,
-                      limits=config.limits, policy_ids=list(policy_ids) or None)
+    engine = engine or config.engine
+    result = evaluate(snapshot, loaded, overrides=loaded.overrides(config.params), engine=engine,
+                      limits=config.limits, policy_ids=list(policy_ids) or None,
+                      engine_settings=config.spark if engine == "spark" else None)
     if store is not None:
         from dialtone.engine.provenance import policy_set_version
         from dialtone.engine.store.sync import record_evaluation

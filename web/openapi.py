@@ -31,9 +31,17 @@ def _param(name: str, schema: dict, where: str = "query", description: str = "",
     return out
 
 
+#: Ids are 64-bit integers in the store.
+ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+#: Something other than white space (the same characters in Python's and ECMAScript's regexes:
+#: Python's \s also has U+001C..U+001F and U+0085, ECMAScript's U+FEFF).
+HAS_TEXT = r"[^\s\x1c-\x1f\x85\ufeff]"
+TEXT = {"type": "string", "minLength": 1, "pattern": HAS_TEXT}
+
+
 def spec() -> dict:
     ref = {"$ref": "#/components/schemas/Finding"}
-    id_param = _param("finding_id", {"type": "integer"}, "path")
+    id_param = _param("finding_id", ID, "path")
     nullable_str = {"type": ["string", "null"]}
     return {
         "openapi": "3.1.0",
@@ -55,8 +63,10 @@ def spec() -> dict:
                     _param("overdue", {"enum": ["1", "true", "0", "false"]}),
                     _param("assignee", {"type": "string"}),
                     _param("q", {"type": "string"}, description="text in the resource id or reason"),
-                    _param("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-                    _param("after", {"type": "integer"}, description="the last id of the previous page"),
+                    _param("limit", {"type": "integer", "minimum": 1},
+                           description="page size (default 100); at most 500 are returned"),
+                    _param("after", {"type": "integer", "format": "int64", "minimum": -(2**63 - 1),
+                                    "maximum": 2**63 - 1}, description="the last id of the previous page"),
                 ],
                 "responses": {"200": _ok({"type": "object", "required": ["items", "next_after"],
                                           "properties": {"items": {"type": "array", "items": ref},
@@ -71,13 +81,13 @@ def spec() -> dict:
             "/findings/{finding_id}/comments": {"post": {
                 "summary": "Comment on a finding (officer, admin)", "parameters": [id_param],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+                    "type": "object", "required": ["text"], "properties": {"text": TEXT}}}}},
                 "responses": {"201": _ok({"type": "object"}, "Created"), **ERRORS}}},
             "/findings/{finding_id}/assignment": {"post": {
                 "summary": "Assign a finding (officer, admin)", "parameters": [id_param],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["assignee"],
-                    "properties": {"assignee": {"type": "string"}}}}}},
+                    "properties": {"assignee": TEXT}}}}},
                 "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
             "/exceptions": {"get": {
                 "summary": "Exceptions", "parameters": [_param("view", {"enum": list(EXCEPTION_VIEWS)})],
@@ -88,7 +98,7 @@ def spec() -> dict:
                                      "responses": {"200": _ok(_list("Evaluation")), **ERRORS}}},
             "/evaluations/{evaluation_id}": {"get": {
                 "summary": "One evaluation with its policy runs",
-                "parameters": [_param("evaluation_id", {"type": "integer"}, "path")],
+                "parameters": [_param("evaluation_id", ID, "path")],
                 "responses": {"200": _ok({"$ref": "#/components/schemas/Evaluation"}), **ERRORS}}},
             "/snapshots": {"get": {"summary": "Snapshots with their manifests",
                                    "responses": {"200": _ok({"type": "object"}), **ERRORS}}},

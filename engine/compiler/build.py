@@ -73,11 +73,15 @@ def _build_where(ctx: CompileContext) -> exp.Select:
         exp.alias_(_reason(ctx), "reason"),
         exp.alias_(_savings(ctx), "savings"),
         *_evidence(ctx),
-    ).from_(_table(base, base))
+        copy=False,
+    ).from_(_table(base, base), copy=False)
+    # The builders work in place (copy=False): every node here is new or owned by this
+    # compilation, and copying the growing SELECT once per join cost more than building it.
     for join in ctx.joins.values():
         on = exp.column("id", table=join.alias).eq(exp.column(join.on_field, table=join.on_alias))
-        select = select.join(_table(join.entity, join.alias), on=on, join_type="left")
-    return select.where(ctx.trees["where"]).order_by(exp.column("resource_id"))
+        select = select.join(_table(join.entity, join.alias), on=on, join_type="left", copy=False)
+    return select.where(ctx.trees["where"], copy=False).order_by(exp.column("resource_id"),
+                                                                 copy=False)
 
 
 def _build_query(ctx: CompileContext) -> exp.Select:
@@ -122,9 +126,11 @@ def _build_query(ctx: CompileContext) -> exp.Select:
             exp.alias_(reason, "reason"),
             exp.alias_(savings, "savings"),
             *evidence,
+            copy=False,
         )
-        .from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(q))))
-        .order_by(exp.column("resource_id"))
+        .from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(q))),
+               copy=False)
+        .order_by(exp.column("resource_id"), copy=False)
     )
 
 

@@ -7,6 +7,7 @@ this catches what remains (columns inside subqueries and `query:` policies).
 from __future__ import annotations
 
 import re
+import weakref
 
 from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
@@ -19,8 +20,24 @@ from .parse import SOURCE_DIALECT
 _UNRESOLVED = re.compile(r"Column '([^']+)' could not be resolved|Unknown column: (\w+)")
 
 
+#: One MappingSchema per estate model: building it normalises every table and column, which
+#: costs more than qualifying a small policy. qualify() only reads the schema. Keyed by the
+#: model's identity (the model is immutable but unhashable), held weakly.
+_SCHEMAS: dict[int, tuple[weakref.ref, MappingSchema]] = {}
+
+
+def _schema(model) -> MappingSchema:
+    hit = _SCHEMAS.get(id(model))
+    if hit is not None and hit[0]() is model:
+        return hit[1]
+    schema = MappingSchema(model.sql_schema(), dialect=SOURCE_DIALECT)
+    key = id(model)
+    _SCHEMAS[key] = (weakref.ref(model, lambda _, key=key: _SCHEMAS.pop(key, None)), schema)
+    return schema
+
+
 def qualify_select(ctx: CompileContext) -> None:
-    schema = MappingSchema(ctx.model.sql_schema(), dialect=SOURCE_DIALECT)
+    schema = _schema(ctx.model)
     name = "query" if "query" in ctx.trees else "where"
     try:
         ctx.select = qualify(

@@ -15,26 +15,38 @@ from datetime import timedelta
 from sqlalchemy import select, text
 
 from . import Store
-from .tables import chain_head, evaluations
+from .tables import evaluations
 
-_cache: dict[tuple[str, int, str], dict] = {}
+_cache: dict[tuple, tuple[object, dict]] = {}
 _lock = threading.Lock()
+_computing = threading.Lock()
 
 
-def _head(store: Store) -> int:
+def _head(store: Store) -> tuple[int, str]:
+    from .queries import chain_position
+
     with store.read() as conn:
-        return conn.execute(select(chain_head.c.seq).where(chain_head.c.id == 1)).scalar()
+        return chain_position(conn)
 
 
 def posture(store: Store, catalogue=None) -> dict:
+    """The figures; ``catalogue`` is part of the key by identity (callers cache theirs)."""
     key = (store.url, _head(store), store.today().isoformat())
     with _lock:
-        if key in _cache:
-            return _cache[key]
-    figures = _compute(store, catalogue)
-    with _lock:
-        _cache.clear()
-        _cache[key] = figures
+        hit = _cache.get(key)
+    if hit is not None and hit[0] is catalogue:
+        return hit[1]
+    # One thread computes (a full pass over the findings); the others wait for its figures
+    # instead of running the same scans side by side on the same cores.
+    with _computing:
+        with _lock:
+            hit = _cache.get(key)
+        if hit is not None and hit[0] is catalogue:
+            return hit[1]
+        figures = _compute(store, catalogue)
+        with _lock:
+            _cache.clear()
+            _cache[key] = (catalogue, figures)
     return figures
 
 

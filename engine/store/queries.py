@@ -3,16 +3,51 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select, text
 
 from . import Store
-from .exceptions import ACTIVE_SQL, orphaned_sql
-from .tables import evaluations, events, findings, policies, policy_requirements, policy_runs
+from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
+from .tables import chain_head, evaluations, events, findings, policies, policy_requirements, policy_runs
 
 OVERDUE_STATUSES = ("open", "in_progress")
+
+_refreshed: dict[str, tuple[tuple[int, str], str]] = {}
+_refresh_lock = threading.Lock()
+
+
+def chain_position(conn: Connection) -> tuple[int, str]:
+    """The event chain head (sequence number, hash): it moves whenever findings or exceptions
+    change, and the hash tells two databases apart that happen to be at the same length."""
+    return tuple(conn.execute(select(chain_head.c.seq, chain_head.c.hash)
+                              .where(chain_head.c.id == 1)).one())
+
+
+def refresh_exceptions_if_changed(store: Store) -> bool:
+    """``exceptions.refresh_exceptions`` (the one expiry rule), skipped when it cannot do anything.
+
+    What it does depends only on today's date, the exceptions and the findings, and every
+    change to those appends an event to the chain. So once it has run, it is run again only
+    when the date or the chain head has moved: a page view then costs one read of the head
+    instead of a write transaction, which would queue behind every other writer (an
+    evaluation holds the write lock for as long as it records). Returns whether it ran.
+    """
+    today = store.today().isoformat()
+    with store.read() as conn:
+        if _refreshed.get(store.url) == (chain_position(conn), today):
+            return False
+    with _refresh_lock:  # one thread refreshes; the others then find the head recorded
+        with store.read() as conn:
+            if _refreshed.get(store.url) == (chain_position(conn), today):
+                return False
+        with store.write() as conn:
+            refresh_exceptions(conn, store)
+            head = chain_position(conn)  # in the same transaction: includes its own events, no one else's
+        _refreshed[store.url] = (head, today)
+    return True
 
 
 @dataclass(frozen=True)
@@ -50,20 +85,52 @@ def _columns():
 
 
 def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
+    """Findings matching ``flt`` in id order; a page (``limit``) costs about the same wherever it is.
+
+    A page is read set-based through the index on (policy_id, status, id): one ordered
+    range per (policy, status) the filter allows, each cut at ``limit`` rows after
+    ``after_id``, merged by id. Every range starts where the page starts, so the first
+    page, a page a million rows deep and a filter on a rare severity each read a few
+    thousand index entries at most, whatever the planner knows about the data (SQLite
+    keeps no statistics unless ANALYZE runs; left to itself it reads every active
+    finding through the status index and sorts them to return fifty).
+    """
     today = store.today().isoformat()
-    query = select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+    with store.read() as conn:
+        if flt.limit and not flt.assignee and _needs_ranges(flt):
+            ids = _page_ids(conn, flt, today)
+            if not ids:
+                return []
+            query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                     .where(findings.c.id.in_(ids)).order_by(findings.c.id))
+        else:  # everything (a download), one assignee's (its own index), or no status/policy filter
+            query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                     .where(*_policy_conds(flt), *_row_conds(flt, today)).order_by(findings.c.id))
+            if flt.status:
+                query = query.where(findings.c.status.in_(flt.status))
+            if flt.limit:
+                query = query.limit(flt.limit)
+        return [_finding_dict(r, today) for r in conn.execute(query)]
+
+
+def _policy_conds(flt: FindingFilter) -> list:
+    """The filters that select policies (applied to the policies table)."""
     conds = []
-    if flt.status:
-        conds.append(findings.c.status.in_(flt.status))
     if flt.policy:
-        conds.append(findings.c.policy_id.in_(flt.policy))
+        conds.append(policies.c.id.in_(flt.policy))
     if flt.severity:
         conds.append(policies.c.severity.in_(flt.severity))
     if flt.category:
         conds.append(policies.c.category.in_(flt.category))
     if flt.framework:
-        conds.append(exists().where(and_(policy_requirements.c.policy_id == findings.c.policy_id,
+        conds.append(exists().where(and_(policy_requirements.c.policy_id == policies.c.id,
                                          policy_requirements.c.framework == flt.framework)))
+    return conds
+
+
+def _row_conds(flt: FindingFilter, today: str) -> list:
+    """The filters on the finding's own columns, besides status and policy."""
+    conds = []
     if flt.overdue:
         conds += [findings.c.status.in_(OVERDUE_STATUSES), findings.c.due_on < today]
     if flt.assignee:
@@ -74,11 +141,52 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
                          findings.c.reason.like(like, escape="\\")))
     if flt.after_id is not None:
         conds.append(findings.c.id > flt.after_id)  # keyset pagination
-    query = query.where(*conds).order_by(findings.c.id)
-    if flt.limit:
-        query = query.limit(flt.limit)
-    with store.read() as conn:
-        return [_finding_dict(r, today) for r in conn.execute(query)]
+    return conds
+
+
+#: Ranges per statement (SQLite allows 500 terms in a compound SELECT).
+_BRANCHES_PER_QUERY = 100
+
+
+def _needs_ranges(flt: FindingFilter) -> bool:
+    """Whether the filter restricts status or policy: without either, every finding is a candidate
+    and the plain walk along the primary key is already the cheapest plan."""
+    return bool(flt.status or flt.policy or flt.severity or flt.category or flt.framework or flt.overdue)
+
+
+def _page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
+    from heapq import merge
+
+    from . import STATUSES
+
+    pids = [r[0] for r in conn.execute(select(policies.c.id).where(*_policy_conds(flt))
+                                       .order_by(policies.c.id))]
+    statuses = [s for s in (flt.status or STATUSES) if not flt.overdue or s in OVERDUE_STATUSES]
+    # Plain SQL: building a hundred SQLAlchemy selects per page would cost more than running them.
+    params: dict = {"n": flt.limit}
+    extra = ""
+    if flt.after_id is not None:
+        extra += " AND id > :after"
+        params["after"] = flt.after_id
+    if flt.overdue:
+        extra += " AND due_on < :today"
+        params["today"] = today
+    if flt.search:
+        extra += " AND (resource_id LIKE :like ESCAPE :esc OR reason LIKE :like ESCAPE :esc)"
+        params["like"] = "%" + flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params["esc"] = "\\"
+    pairs = [(pid, status) for pid in pids for status in statuses]
+    runs = []
+    for start in range(0, len(pairs), _BRANCHES_PER_QUERY):
+        part = pairs[start:start + _BRANCHES_PER_QUERY]
+        branches = []
+        for i, (pid, status) in enumerate(part):
+            params[f"p{i}"], params[f"s{i}"] = pid, status
+            branches.append(f"SELECT id FROM (SELECT id FROM findings WHERE policy_id = :p{i} "
+                            f"AND status = :s{i}{extra} ORDER BY id LIMIT :n) AS b{i}")
+        sql = f"SELECT id FROM ({' UNION ALL '.join(branches)}) AS u ORDER BY id LIMIT :n"
+        runs.append([r[0] for r in conn.execute(text(sql), params)])
+    return list(merge(*runs))[:flt.limit]
 
 
 def resource_findings(store: Store, resource_type: str, resource_id: str, *, exclude: int | None = None,

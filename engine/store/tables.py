@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -105,7 +106,10 @@ findings = Table(
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("policy_id", "resource_type", "resource_id", name="uq_findings_identity"),
     Index("ix_findings_status_due", "status", "due_on"),
-    Index("ix_findings_policy_status", "policy_id", "status"),
+    # A page of findings: one ordered range per (policy, status) after the last id (0004).
+    Index("ix_findings_policy_status_id", "policy_id", "status", "id"),
+    Index("ix_findings_assignee", "assignee", "id", sqlite_where=text("assignee IS NOT NULL"),
+          postgresql_where=text("assignee IS NOT NULL")),
     Index("ix_findings_resource", "resource_type", "resource_id"),
 )
 

@@ -7,6 +7,7 @@ the same role checks as the pages; one error shape: ``{"error": {"status", "code
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -14,13 +15,60 @@ from werkzeug.exceptions import HTTPException
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
 from dialtone.engine.store import STATUSES, queries, workflow
-from dialtone.engine.store import exceptions as exc_mod
 
-from ..openapi import spec
+from ..openapi import HAS_TEXT, spec
 from ..security import ACT, READ, api_error, public, roles
 
 bp = Blueprint("api", __name__)
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1   # ids are 64-bit integers in the store: anything larger names nothing
+
+
+@bp.before_app_request
+def _json_routing_errors():
+    """An unknown path or method under the API answers in the API's error shape, not with the
+    HTML error page (routing errors never reach a blueprint's error handlers)."""
+    exc = request.routing_exception
+    if isinstance(exc, HTTPException) and (exc.code or 500) >= 400 and request.path.startswith("/api/v1/"):
+        return _http_error(exc)
+    return None
+
+
+_HAS_TEXT = re.compile(HAS_TEXT)
+
+
+def _declared_query() -> dict[tuple[str, str], dict[str, bool]]:
+    """(path, METHOD) -> {query parameter: repeatable?}, from the OpenAPI document."""
+    out = {}
+    for path, item in spec()["paths"].items():
+        for method, op in item.items():
+            out[(path, method.upper())] = {p["name"]: p["schema"].get("type") == "array"
+                                           for p in op.get("parameters", ()) if p["in"] == "query"}
+    return out
+
+
+_QUERY = _declared_query()
+
+
+@bp.before_request
+def _known_query_parameters():
+    """Refuse what the document does not declare: an unknown query parameter (a typo such as
+    ``severty=high`` would otherwise silently widen the result) or a repeated single one."""
+    rule = request.url_rule.rule.removeprefix("/api/v1")
+    declared = _QUERY.get((re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule), request.method))
+    if declared is None:
+        return None
+    for name in request.args:
+        if name not in declared:
+            return _bad(f"unknown query parameter {name!r}"
+                        + (f"; this endpoint takes {', '.join(sorted(declared))}" if declared else ""))
+        if not declared[name] and len(request.args.getlist(name)) > 1:
+            return _bad(f"{name}: give it once")
+    return None
+
+
+def _too_big(*ids: int | None) -> bool:
+    return any(i is not None and not -MAX_ID <= i <= MAX_ID for i in ids)
 
 
 def _store():
@@ -55,6 +103,8 @@ def findings():
         bad = [v for v in args.getlist(name) if v not in allowed]
         if bad:
             return _bad(f"{name}: '{bad[0]}' is not one of {', '.join(allowed)}")
+    if args.get("overdue", "0") not in ("1", "true", "0", "false"):
+        return _bad("overdue: one of 1, true, 0, false")
     try:
         limit = min(int(args.get("limit", 100)), MAX_LIMIT)
         after = int(args["after"]) if "after" in args else None
@@ -62,6 +112,8 @@ def findings():
         return _bad("limit and after must be integers")
     if limit < 1:
         return _bad("limit must be at least 1")
+    if _too_big(after):
+        return _bad(f"after must be at most {MAX_ID}")
     flt = queries.FindingFilter(
         status=tuple(args.getlist("status")), policy=tuple(args.getlist("policy")),
         severity=tuple(args.getlist("severity")), category=tuple(args.getlist("category")),
@@ -77,6 +129,8 @@ def findings():
 @bp.route("/findings/<int:finding_id>")
 @roles(*READ)
 def finding(finding_id: int):
+    if _too_big(finding_id):
+        return api_error(404, "not_found", f"no finding {finding_id}")
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
@@ -87,6 +141,8 @@ def finding(finding_id: int):
 @bp.route("/findings/<int:finding_id>/events")
 @roles(*READ)
 def finding_events(finding_id: int):
+    if _too_big(finding_id):
+        return api_error(404, "not_found", f"no finding {finding_id}")
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
@@ -108,9 +164,9 @@ def _audit():
 @roles(*ACT)
 def comment(finding_id: int):
     text = _body().get("text")
-    if not isinstance(text, str):
-        return _bad("text: a string is required")
-    if queries.finding_detail(_store(), finding_id) is None:
+    if not isinstance(text, str) or not _HAS_TEXT.search(text):
+        return _bad("text: a string with something other than spaces is required")
+    if _too_big(finding_id) or queries.finding_detail(_store(), finding_id) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     workflow.comment(_store(), finding_id, text, g.user.username, _audit())
     return jsonify({"ok": True}), 201
@@ -120,9 +176,9 @@ def comment(finding_id: int):
 @roles(*ACT)
 def assign(finding_id: int):
     assignee = _body().get("assignee")
-    if not isinstance(assignee, str) or not assignee.strip():
+    if not isinstance(assignee, str) or not _HAS_TEXT.search(assignee):
         return _bad("assignee: a non-empty string is required")
-    if queries.finding_detail(_store(), finding_id) is None:
+    if _too_big(finding_id) or queries.finding_detail(_store(), finding_id) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit())
     return jsonify({"ok": True})
@@ -135,8 +191,7 @@ def exceptions():
     if view not in queries.EXCEPTION_VIEWS:
         return _bad(f"view: one of {', '.join(queries.EXCEPTION_VIEWS)}")
     store = _store()
-    with store.write() as conn:
-        exc_mod.refresh_exceptions(conn, store)
+    queries.refresh_exceptions_if_changed(store)  # the one expiry rule, when anything can be due
     return jsonify({"items": queries.list_exceptions(store, view)})
 
 
@@ -186,6 +241,8 @@ def evaluation(evaluation_id: int):
     from dialtone.engine.store.tables import evaluations as table
     from dialtone.engine.store.tables import policy_runs
 
+    if _too_big(evaluation_id):
+        return api_error(404, "not_found", f"no evaluation {evaluation_id}")
     with _store().read() as conn:
         row = conn.execute(select(table).where(table.c.id == evaluation_id)).first()
         if row is None:

@@ -47,20 +47,34 @@ def _audit():
     return workflow.audit_writer(_store(), f"web:{origin}")
 
 
-def _catalogue():
-    from dialtone.engine.frameworks import load_catalogue
+_catalogues: dict[tuple, object] = {}
 
-    try:
-        return load_catalogue(_config().policy_paths)
-    except DialtoneError:
-        return None
+
+def _catalogue():
+    """The frameworks catalogue, parsed again only when one of its files changed (a stat per
+    file instead of parsing every YAML file on every dashboard view)."""
+    from dialtone.engine.frameworks import framework_dirs, load_catalogue
+
+    paths = _config().policy_paths
+    stamp = [str(paths)]
+    for folder in framework_dirs(paths):
+        if folder.is_dir():
+            stamp += [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(folder.glob("*.yaml"))]
+    key = tuple(stamp)
+    if key not in _catalogues:
+        try:
+            catalogue = load_catalogue(paths)
+        except DialtoneError:
+            catalogue = None
+        _catalogues.clear()
+        _catalogues[key] = catalogue
+    return _catalogues[key]
 
 
 def _refresh() -> None:
-    """Expire what is due before showing anything (the one expiry rule, as every path does)."""
-    store = _store()
-    with store.write() as conn:
-        exc_mod.refresh_exceptions(conn, store)
+    """Expire what is due before showing anything (the one expiry rule, as every path does);
+    a read of the chain head when nothing has changed since it last ran today."""
+    queries.refresh_exceptions_if_changed(_store())
 
 
 @bp.route("/")

@@ -1,0 +1,288 @@
+"""Shared machinery of the call-detail-record collectors (asterisk, freeswitch, cucm).
+
+CDR files grow to millions of rows, so they are never read whole: bytes are
+read in blocks cut at line ends, each block is parsed by pyarrow's CSV reader
+(all columns as text) and turned into the ``calls`` fields with
+pyarrow.compute — set-based, no per-row Python. Memory depends on the block
+size, not on the file size.
+
+A row whose field count is wrong becomes a reject with its line number; a
+line the CSV parser cannot read at all fails the collect with the file and
+line, never silently.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from dialtone.engine.collector_api import ROW_COLUMN, RawReject
+from dialtone.engine.errors import CollectError, ConfigError
+
+#: Bytes read and parsed at a time; bounds the memory of every CDR collector.
+BLOCK_BYTES = 32 << 20
+#: The calls fields the CDR collectors produce (as text, for the engine to validate).
+
+TIMEZONE_SCHEMA = {"type": "string", "minLength": 1,
+                   "description": "IANA time zone of the timestamps, e.g. America/Chicago"}
+
+
+def check_timezone(source: str, tz: str | None) -> None:
+    """Fail at config load on a time zone name pyarrow cannot resolve."""
+    if tz is None:
+        return
+    try:
+        pc.assume_timezone(pa.array([0], pa.timestamp("s")), tz)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ConfigError(f"sources.{source}.timezone: unknown time zone '{tz}' "
+                          "(use an IANA name such as America/Chicago, or UTC)") from None
+
+
+def check_encoding(source: str, encoding: str) -> str:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ConfigError(f"sources.{source}.encoding: unknown encoding '{encoding}'") from None
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    """Whole lines of a file, bytes ``start`` to ``end``."""
+
+    data: bytes | memoryview
+    start: int
+    end: int
+
+
+def read_blocks(path: Path, start: int = 0, end: int | None = None,
+                complete_only: bool = False, digest: t.Any = None,
+                block_bytes: int = BLOCK_BYTES) -> t.Iterator[Block]:
+    """Blocks of whole lines of ``path`` between byte ``start`` and ``end``.
+
+    With ``complete_only`` a last line without its newline (a record still being
+    written) is left out; otherwise it is included. ``digest`` (a hashlib object)
+    is fed every byte yielded. The reader of the blocks counts lines.
+    """
+    with path.open("rb") as fh:
+        pos = start
+        while end is None or pos < end:
+            fh.seek(pos)
+            want = block_bytes if end is None else min(block_bytes, end - pos)
+            chunk = fh.read(want)
+            if not chunk:
+                return
+            cut = chunk.rfind(b"\n") + 1
+            last = len(chunk) < want or (end is not None and pos + len(chunk) >= end)
+            if cut == 0 or (last and cut < len(chunk)):
+                if not last:            # a line longer than a block: read a bigger one
+                    block_bytes *= 2
+                    continue
+                if complete_only:
+                    if cut == 0:
+                        return
+                else:
+                    cut = len(chunk)
+            body = chunk if cut == len(chunk) else memoryview(chunk)[:cut]
+            if digest is not None:
+                digest.update(body)
+            yield Block(body, pos, pos + cut)
+            pos += cut
+
+
+def _names(width: int) -> list[str]:
+    return [f"c{i}" for i in range(width)]
+
+
+def _read(data: bytes, width: int, encoding: str, threads: bool, on_invalid, skip_rows: int = 0,
+          include: t.Collection[int] | None = None):
+    names = _names(width)
+    keep = names if include is None else [names[i] for i in sorted(include) if i < width]
+    return pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=threads,
+                                       encoding=encoding, skip_rows=skip_rows,
+                                       block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False,
+                                         newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+            quoted_strings_can_be_null=False, null_values=[""], include_columns=keep),
+    )
+
+
+def first_width(data: bytes | memoryview, encoding: str) -> int:
+    """Field count of the first non-empty line of ``data``."""
+    head = bytes(data[:65536])
+    for line in head.split(b"\n")[:64]:
+        if line.strip():
+            table = pacsv.read_csv(pa.py_buffer(line + b"\n"), read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True, encoding=encoding))
+            return table.num_columns
+    return 0
+
+
+def parse_block(block: Block, first_line: int, widths: t.Collection[int], origin: str,
+                entity: str, rejects: list[RawReject], encoding: str = "utf8", skip_lines: int = 0,
+                bad_width: t.Callable[[int], str] | None = None,
+                include: t.Callable[[int], t.Collection[int]] | None = None,
+                ) -> tuple[dict[int, pa.Table], int]:
+    """Parse a block into one text table per field count, each with its line numbers (``__row``).
+
+    The block starts on line ``first_line``; its main field count is its first
+    line's; lines with another count in ``widths`` are parsed in a second,
+    vectorised pass; any other count is a reject (``bad_width(n)`` words the
+    reason). Blank lines are skipped. ``include(width)`` limits the columns read
+    (by position). Returns the tables by field count and the lines the block held.
+    """
+    data = block.data
+    width = first_width(data, encoding)
+    if not width:
+        return {}, bytes(data).count(b"\n") + (0 if bytes(data[-1:]) == b"\n" else 1)
+    bad: list[tuple[int | None, str]] = []
+
+    def on_invalid(row) -> str:
+        bad.append((row.number, row.text or ""))
+        return "skip"
+
+    def read(threads: bool):
+        try:
+            return _read(data, width, encoding, threads, on_invalid, skip_lines,
+                         include(width) if include else None)
+        except pa.ArrowInvalid as exc:
+            raise CollectError(f"{origin}: cannot read as CSV near line {first_line}: {exc}."
+                               " If the file is not UTF-8, set 'encoding:'.") from None
+
+    table = read(True)
+    first = first_line + skip_lines
+    rows = np.arange(first, first + table.num_rows, dtype=np.int64)
+    if bad:
+        # Rare path: row numbers of skipped lines are only known to a single-threaded read.
+        bad.clear()
+        table = read(False)
+        rows = np.arange(first, first + table.num_rows, dtype=np.int64)
+        for number, _ in sorted(bad, key=lambda b: b[0] or 0):
+            rows[rows >= first_line + number - 1] += 1  # numbers count skipped lines too
+    lines = skip_lines + table.num_rows + len(bad)
+    out = {width: table.append_column(ROW_COLUMN, pa.array(rows))}
+    by_width: dict[int, list[tuple[int, str]]] = {}
+    for number, text in bad:
+        line = first_line + (number or 1) - 1
+        n = first_width(text.encode("utf-8", "surrogateescape") + b"\n", "utf8") if text else 0
+        if n in widths and n != width:
+            by_width.setdefault(n, []).append((line, text))
+        else:
+            reason = bad_width(n) if bad_width else f"found {n} fields"
+            rejects.append(RawReject(origin, line, "", text[:200], reason, entity))
+    for n, items in by_width.items():
+        extra = _read("\n".join(text for _, text in items).encode() + b"\n", n, "utf8", True, None,
+                      include=include(n) if include else None)
+        extra = extra.append_column(ROW_COLUMN, pa.array([line for line, _ in items], pa.int64()))
+        out[n] = pa.concat_tables([out[n], extra]) if n in out else extra
+    for n, part in list(out.items()):
+        out[n] = _drop_blank(part)
+    return out, lines
+
+
+def _drop_blank(table: pa.Table) -> pa.Table:
+    """Blank lines read as rows of nulls: leave them out."""
+    cols = [c for c in table.column_names if c != ROW_COLUMN]
+    if not table.num_rows or table.column(cols[0]).null_count == 0:
+        return table
+    blank = pc.is_null(table.column(cols[0]))
+    for c in cols[1:]:
+        blank = pc.and_(blank, pc.is_null(table.column(c)))
+    return table.filter(pc.invert(blank))
+
+
+# -- values ---------------------------------------------------------------------------------
+#
+# Times and whole numbers are handed to the engine already typed (naive UTC
+# timestamps, int64): it checks them without parsing text again. A value that
+# does not parse becomes a reject here, with the line and the text as written.
+
+_NULL_STR = pa.scalar(None, pa.string())
+
+
+def empty_to_null(col):
+    return pc.if_else(pc.equal(col, ""), _NULL_STR, col)
+
+
+def parse_times(col, fmt: str = "%Y-%m-%d %H:%M:%S"):
+    """Text ``YYYY-MM-DD HH:MM:SS`` → naive timestamp[s]; NULL where it does not parse."""
+    try:
+        return pc.cast(col, pa.timestamp("s"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pc.strptime(col, format=fmt, unit="s", error_is_null=True)
+
+
+def to_utc(ts, tz: str | None):
+    """Naive wall-clock timestamps in ``tz`` (None: already UTC) → naive UTC timestamps.
+
+    In the hour repeated when clocks go back the earlier (summer-time) instant
+    is taken; a time in the hour skipped when they go forward is read as after it.
+    """
+    if tz is None:
+        return ts
+    aware = pc.assume_timezone(ts, tz, ambiguous="earliest", nonexistent="latest")
+    return aware.cast(pa.timestamp("s", "UTC")).cast(pa.timestamp("s"))
+
+
+def parse_ints(col):
+    """Text → int64; NULL where empty or not a whole number."""
+    try:
+        return pc.cast(col, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ok = pc.match_substring_regex(col, r"^[+-]?[0-9]{1,18}$")
+        return pc.cast(pc.if_else(ok, col, _NULL_STR), pa.int64())
+
+
+def epochs(col):
+    """UTC epoch seconds as text → naive UTC timestamps; 0 and empty (not set) are NULL."""
+    n = parse_ints(col)
+    return pc.if_else(pc.greater(n, 0), n, pa.scalar(None, pa.int64())).cast(pa.timestamp("s"))
+
+
+def unparsed(raw, parsed, required: bool = False):
+    """Mask of values written but not understood (and, if ``required``, of missing ones)."""
+    written = pc.fill_null(pc.not_equal(raw, ""), False)
+    bad = pc.and_(written, pc.is_null(parsed))
+    if required:
+        bad = pc.or_(bad, pc.invert(written))
+    return pc.fill_null(bad, True)
+
+
+def reject_masked(rejects: list[RawReject], origin: str, table: pa.Table, mask, field: str,
+                  raw, reason: str, entity: str = "calls") -> None:
+    """Add a reject for every row where ``mask`` is true (few rows: the bad ones)."""
+    if not pc.any(mask).as_py():
+        return
+    rows = pc.filter(table.column(ROW_COLUMN), mask).to_pylist()
+    values = pc.filter(raw, mask).to_pylist()
+    rejects.extend(RawReject(origin, r, field, (v or "")[:200], reason, entity)
+                   for r, v in zip(rows, values, strict=True))
+
+
+def ipv4_from_signed_le(col):
+    """CUCM's IP address form — a signed 32-bit integer whose low byte is the first
+    octet (``1633878282`` = 0x6163010A → ``10.1.99.97``) — to dotted quad text.
+
+    0 and empty are NULL; text that is not such an integer is kept as it is.
+    """
+    n = parse_ints(col)
+    n = pc.if_else(pc.or_kleene(pc.less(n, -(1 << 31)), pc.greater_equal(n, 1 << 32)),
+                   pa.scalar(None, pa.int64()), n)
+    u = pc.bit_wise_and(n, 0xFFFFFFFF)
+    octets = [pc.cast(pc.bit_wise_and(pc.shift_right(u, 8 * i), 0xFF), pa.string()) for i in range(4)]
+    quad = pc.binary_join_element_wise(*octets, ".")
+    quad = pc.if_else(pc.equal(n, 0), _NULL_STR, quad)
+    return pc.if_else(pc.is_null(n), empty_to_null(col), quad)
