@@ -44,6 +44,18 @@ def check_timezone(source: str, tz: str | None) -> None:
                           "(use an IANA name such as America/Chicago, or UTC)") from None
 
 
+def input_files(source: str, path: Path, pattern: str) -> list[Path]:
+    """One file, or the files of a folder matching ``pattern`` (sorted); a clear error if none."""
+    if not path.exists():
+        raise CollectError(f"source '{source}': {path} does not exist")
+    if not path.is_dir():
+        return [path]
+    files = sorted(f for f in path.glob(pattern) if f.is_file())
+    if not files:
+        raise CollectError(f"source '{source}': no files matching '{pattern}' in {path}")
+    return files
+
+
 def check_encoding(source: str, encoding: str) -> str:
     import codecs
 

@@ -32,6 +32,7 @@ from .cdr import (
     check_encoding,
     empty_to_null,
     epochs,
+    input_files,
     ipv4_from_signed_le,
     parse_block,
     parse_ints,
@@ -76,15 +77,7 @@ class CucmCollector:
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
 
     def collect(self) -> SourceData:
-        if not self.path.exists():
-            raise CollectError(f"source '{self.source}': {self.path} does not exist")
-        if self.path.is_dir():
-            files = sorted(f for f in self.path.glob(self.pattern) if f.is_file())
-            if not files:
-                raise CollectError(f"source '{self.source}': no files matching '{self.pattern}' "
-                                   f"in {self.path}")
-        else:
-            files = [self.path]
+        files = input_files(self.source, self.path, self.pattern)
         data = SourceData()
         for f in files:
             header = self._header(f)

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
-from dialtone.engine.errors import CollectError, ConfigError, did_you_mean
+from dialtone.engine.errors import ConfigError, did_you_mean
 from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
@@ -40,6 +40,7 @@ from .cdr import (
     check_encoding,
     check_timezone,
     epochs,
+    input_files,
     parse_block,
     parse_ints,
     parse_times,
@@ -142,15 +143,7 @@ class FreeSwitchCollector:
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
 
     def collect(self) -> SourceData:
-        if not self.path.exists():
-            raise CollectError(f"source '{self.source}': {self.path} does not exist")
-        if self.path.is_dir():
-            files = sorted(f for f in self.path.glob(self.pattern) if f.is_file())
-            if not files:
-                raise CollectError(f"source '{self.source}': no files matching '{self.pattern}' "
-                                   f"in {self.path}")
-        else:
-            files = [self.path]
+        files = input_files(self.source, self.path, self.pattern)
         data = SourceData()
         for f in files:
             data.inputs[f.name] = sha256_file(f)
