@@ -1,9 +1,17 @@
 """Collect: run each source's collector, validate its records, write a snapshot.
 
-A collect either writes a whole new snapshot or nothing: any source that fails
-aborts the run with its error and the previous snapshot stays the latest.
+A snapshot is written whole or not at all. A source that fails while it is read
+(a file gone, a service down) does not stop the others: its rows are carried
+forward from the latest snapshot, marked stale with the error and since when it
+has been failing, and policies that read only such data turn to ``error`` once
+it is older than the source's ``max_age`` (engine/freshness.py). A collect
+writes nothing when a setting is invalid or when no source could be read.
 With ``only=[...]`` the named sources are collected again and the other
 sources' rows are carried forward from the latest snapshot.
+
+References to people, lines and devices made by other keys (e-mail, employee
+number, phone number, IMEI) are resolved to ids before the snapshot is written
+(engine/identity.py); what cannot be resolved is reported, never dropped.
 
 Streamed batches (large call detail records) are validated chunk by chunk and
 their rows kept in Parquet files on disk until the snapshot is written, so a
@@ -16,6 +24,8 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import time
+import typing as t
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +39,7 @@ from .collector_api import RawBatch, RawReject, SourceData, check_settings, coll
 from .config import Config
 from .errors import CollectError, ConfigError, DialtoneError, did_you_mean
 from .estate.model import load_model
+from .identity import resolve_references
 from .snapshots import SOURCE_COLUMN, Snapshot, SnapshotStore, iter_parquet
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
 
@@ -55,6 +66,16 @@ class CollectResult:
     rejects: int
     warnings: list[str] = field(default_factory=list)
     by_source: dict[str, dict] = field(default_factory=dict)
+    #: Sources that failed this time, with why; their last good rows were carried forward.
+    failures: dict[str, str] = field(default_factory=dict)
+    #: Per source: seconds its collector and validation took.
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: Unresolved and ambiguous references, per source (see engine/identity.py).
+    identity: dict[str, dict] = field(default_factory=dict)
+
+
+#: Progress callback: (source, what happened, rows so far). See ``collect``.
+Progress = t.Callable[[str, str, int], None]
 
 
 def _raw_rejects(source: str, rejects: list[RawReject]) -> pa.Table:
@@ -69,33 +90,69 @@ def _raw_rejects(source: str, rejects: list[RawReject]) -> pa.Table:
     }, schema=REJECT_SCHEMA)
 
 
-def run_collectors(config: Config, names: list[str]) -> dict[str, tuple[SourceData, dict]]:
+def _failure(name: str, exc: BaseException) -> str:
+    text = str(exc)
+    return text if text.startswith(f"source '{name}'") else f"source '{name}': {text}"
+
+
+def source_meta(config: Config, name: str) -> dict:
+    """What the manifest records of a source before it is read: collector and settings."""
+    src = config.sources[name]
+    cls = collectors.get(src.collector)
+    meta = {
+        "collector": src.collector,
+        "settings_fingerprint": settings_fingerprint(
+            src.settings, tuple(getattr(cls, "secret_settings", ()))),
+    }
+    if src.max_age is not None:
+        meta["max_age_seconds"] = int(src.max_age.total_seconds())
+    return meta
+
+
+def run_collectors(config: Config, names: list[str], failures: dict[str, str],
+                   progress: Progress | None = None,
+                   seconds: dict[str, float] | None = None) -> dict[str, tuple[SourceData, dict]]:
+    """Run each source's collector. Invalid settings stop everything before any source is
+    read; a source that fails while collecting is recorded in ``failures`` and skipped."""
+    for name in names:
+        src = config.sources[name]
+        check_settings(collectors.get(src.collector), name, src.settings)
     out = {}
     for name in names:
         src = config.sources[name]
         cls = collectors.get(src.collector)
-        check_settings(cls, name, src.settings)
         kwargs = {}
         if getattr(cls, "stateful", False):
             kwargs["state_dir"] = config.data_dir / STATE_DIR / name
+        if progress:
+            progress(name, "reading", 0)
+        started = time.perf_counter()
         try:
             data = cls(name, src.settings, config.base_dir, **kwargs).collect()
-        except DialtoneError:
-            raise
-        except OSError as exc:
-            raise CollectError(f"source '{name}': {exc}") from None
-        meta = {
-            "collector": src.collector,
-            "settings_fingerprint": settings_fingerprint(
-                src.settings, tuple(getattr(cls, "secret_settings", ()))),
-            "inputs": dict(sorted(data.inputs.items())),
-        }
+        except ConfigError:
+            raise  # a mistake in the configuration stops the collect: it will not fix itself
+        except (DialtoneError, OSError) as exc:
+            failures[name] = _failure(name, exc)
+            if progress:
+                progress(name, "failed", 0)
+            continue
+        finally:
+            if seconds is not None:
+                seconds[name] = time.perf_counter() - started
+        meta = {**source_meta(config, name), "inputs": dict(sorted(data.inputs.items()))}
         out[name] = (data, meta)
     return out
 
 
 def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None = None,
-            now: dt.datetime | None = None) -> CollectResult:
+            now: dt.datetime | None = None, progress: Progress | None = None) -> CollectResult:
+    """Collect the configured sources (or ``only`` these) into a new snapshot.
+
+    A source that fails keeps its rows from the latest snapshot, marked stale
+    with the error; the collect fails (and writes nothing) only when no source
+    could be read, or when a setting is invalid. ``progress`` is told, per
+    source, when it starts, how many rows have been read and when it ends.
+    """
     if not config.sources:
         raise ConfigError("No sources configured: add a 'sources:' section to the configuration.")
     names = list(config.sources)
@@ -108,25 +165,29 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
     model = load_model()
     store = SnapshotStore(config.data_dir)
     now = now or dt.datetime.now(dt.UTC)
-    collected = run_collectors(config, names)
+    failures: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    collected = run_collectors(config, names, failures, progress, seconds)
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     streamed = {b.entity for data, _ in collected.values() for b in data.batches if b.chunks is not None}
     work = store.root / f".work-{uuid.uuid4().hex[:12]}"
+    (work / "duckdb").mkdir(parents=True)
+    con.execute(f"SET temp_directory = '{work / 'duckdb'}'")
     if streamed:
-        (work / "duckdb").mkdir(parents=True)
-        con.execute(f"SET temp_directory = '{work / 'duckdb'}'")
         con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
         con.execute("SET enable_progress_bar = false")
     try:
-        return _collect(config, names, collected, con, store, model, streamed, work, only, as_of, now)
+        return _collect(config, names, collected, failures, con, store, model, streamed, work,
+                        as_of, now, progress, seconds)
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _collect(config, names, collected, con, store, model, streamed, work, only, as_of, now):
+def _collect(config, names, collected, failures, con, store, model, streamed, work, as_of, now,
+             progress, seconds):
     per_entity: dict[str, list[pa.Table]] = {}
     streams: dict[str, _Streamed] = {}
     reject_tables: list[pa.Table] = []
@@ -135,9 +196,14 @@ def _collect(config, names, collected, con, store, model, streamed, work, only, 
     batch_index = 0
     for name, (data, meta) in collected.items():
         src_rejects = [_raw_rejects(name, data.rejects)]
-        for batch in data.batches:
-            entity = model.entity(batch.entity)
-            try:
+        # Where this source's rows start, to take them back out if it fails half-way.
+        marks = ({e: len(ts) for e, ts in per_entity.items()},
+                 {e: s.rows for e, s in streams.items()})
+        read = 0
+        started = time.perf_counter()
+        try:
+            for batch in data.batches:
+                entity = model.entity(batch.entity)
                 for table in batch.tables():
                     part = RawBatch(batch.entity, table, batch.origin, batch.options)
                     is_streamed = entity.name in streamed
@@ -150,46 +216,91 @@ def _collect(config, names, collected, con, store, model, streamed, work, only, 
                     else:
                         per_entity.setdefault(entity.name, []).append(result.table)
                     src_rejects.append(result.rejects)
-            except OSError as exc:
-                raise CollectError(f"source '{name}': {exc}") from None
-            batch_index += 1
+                    read += table.num_rows
+                    if progress:
+                        progress(name, "reading", read)
+                batch_index += 1
+        except ConfigError:
+            raise
+        except (DialtoneError, OSError) as exc:
+            failures[name] = _failure(name, exc)
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            for e, tables in per_entity.items():
+                del tables[marks[0].get(e, 0):]
+            for e, stream in streams.items():
+                stream.discard(name, marks[1].get(e, 0))
+            if progress:
+                progress(name, "failed", read)
+            continue
         # A streamed collector may add rejects and warnings while its chunks are read.
         src_rejects[0] = _raw_rejects(name, data.rejects)
         warnings += [f"{name}: {w}" for w in data.warnings]
         reject_tables += src_rejects
-        sources_meta[name] = {**meta, "collected_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        sources_meta[name] = {**meta, "status": "collected",
+                              "collected_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        if progress:
+            progress(name, "done", read)
 
+    fresh = [n for n in names if n not in failures]
+    if not fresh:
+        raise CollectError("no source could be collected, so no snapshot was written (the "
+                           "latest one is unchanged):\n  " + "\n  ".join(failures.values()))
     final: dict[str, pa.Table | Path] = {}
     for entity_name, tables in per_entity.items():
+        if not tables:
+            continue
         good, dups = reject_duplicates(con, model.entity(entity_name), pa.concat_tables(tables))
         final[entity_name] = good
         reject_tables.append(dups)
 
     previous = store.latest()
-    carry = previous if (only and previous is not None) else None
+    keep = (set(previous.manifest["sources"]) & set(config.sources)) - set(fresh) if previous else set()
+    carry = previous if keep else None
     for entity_name, stream in streams.items():
-        final[entity_name], dups = stream.finish(con, carry, names)
+        final[entity_name], dups = stream.finish(con, carry, keep)
         reject_tables.append(dups)
     if carry is not None:
-        _carry_forward(carry, names, final, sources_meta, model, work)
+        _carry_forward(carry, keep, final, sources_meta, model, work, failures, now)
+    for name in failures:
+        if name not in sources_meta:  # never collected: nothing to carry
+            sources_meta[name] = {**source_meta(config, name), "status": "failed",
+                                  "error": failures[name],
+                                  "failed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                  "collected_at": None, "rows": {}, "rejects": 0}
+    for name, meta in sources_meta.items():  # today's limits apply to carried rows too
+        limit = config.sources[name].max_age if name in config.sources else None
+        meta.pop("max_age_seconds", None)
+        if limit is not None:
+            meta["max_age_seconds"] = int(limit.total_seconds())
+
+    identity = resolve_references(con, final, model, config.identity_keys, work)
+    for name, meta in sources_meta.items():
+        if name in identity.by_source:
+            meta["identity"] = identity.by_source[name]
+        else:
+            meta.pop("identity", None)
 
     rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
     rejects = rejects.sort_by([("source", "ascending"), ("entity", "ascending"),
                                ("origin", "ascending"), ("row", "ascending"),
                                ("field", "ascending")])
     counts = {entity: _source_counts(value) for entity, value in final.items()}
-    for name in names:
+    for name in fresh:
         sources_meta[name]["rows"] = {
             entity: n for entity in sorted(final) if (n := counts[entity].get(name, 0))}
         sources_meta[name]["rejects"] = pc.sum(pc.equal(rejects.column("source"), name)).as_py() or 0
     snapshot = store.write(final, as_of=as_of or now.date(), sources=sources_meta,
-                           rejects=rejects, now=now, model=model)
+                           rejects=rejects, now=now, model=model, unresolved=identity.report)
     return CollectResult(
         snapshot=snapshot,
         rows={k: sum(c.values()) for k, c in sorted(counts.items())},
         rejects=rejects.num_rows,
         warnings=warnings,
         by_source=sources_meta,
+        failures=failures,
+        seconds=seconds,
+        identity=identity.by_source,
     )
 
 
@@ -209,29 +320,45 @@ class _Streamed:
         self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self.keys_writer: pq.ParquetWriter | None = None
         self.origins: dict[int, str] = {}
+        self.rows = 0
+        #: Rows of sources that failed half-way: [start, end) ordinals, and the sources.
+        self.discarded: list[tuple[int, int]] = []
+        self.failed: set[str] = set()
 
     def write(self, table: pa.Table, batch_index: int, origin: str) -> None:
         if not table.num_rows:
             return
         self.origins[batch_index] = origin
         self.writer.write_table(table.select(self.schema.names))
+        self.rows += table.num_rows
         keys = table.select([*self.entity.key, SOURCE_COLUMN, "__batch", "__row"])
         if self.keys_writer is None:
             self.keys_writer = pq.ParquetWriter(self.keys_path, keys.schema, compression="lz4")
         self.keys_writer.write_table(keys)
 
-    def finish(self, con, previous: Snapshot | None, collected: list[str]) -> tuple[Path, pa.Table]:
-        """Close the file, leaving out later duplicates; add the rows carried from ``previous``."""
+    def discard(self, source: str, start: int) -> None:
+        """Take back the rows ``source`` wrote since ordinal ``start`` (it failed half-way)."""
+        if self.rows > start:
+            self.discarded.append((start, self.rows))
+        self.failed.add(source)
+
+    def finish(self, con, previous: Snapshot | None, keep: set[str]) -> tuple[Path, pa.Table]:
+        """Close the file, leaving out later duplicates and the rows of sources that failed;
+        add the rows of the ``keep`` sources carried from ``previous``."""
         if self.keys_writer is not None:
             self.keys_writer.close()
             con.execute(f"SET memory_limit = '{DUPLICATES_MEMORY_LIMIT}'")
             try:
-                drop, dups = find_duplicates(con, self.entity, self.keys_path, self.origins)
+                drop, dups = find_duplicates(con, self.entity, self.keys_path, self.origins,
+                                             exclude_sources=sorted(self.failed))
             finally:
                 con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
         else:
             drop, dups = pa.array([], pa.int64()), REJECT_SCHEMA.empty_table()
-        carried = (_previous_rows(previous, self.entity.name, collected)
+        if self.discarded:
+            drop = pc.unique(pa.concat_arrays(
+                [drop, *(pa.array(range(a, b), pa.int64()) for a, b in self.discarded)]))
+        carried = (_previous_rows(previous, self.entity.name, keep)
                    if previous is not None and self.entity.name in previous.entities else ())
         if not len(drop):
             for table in carried:
@@ -252,13 +379,13 @@ class _Streamed:
         return rewritten, dups
 
 
-def _previous_rows(previous: Snapshot, entity_name: str, collected: list[str]):
-    """The previous snapshot's rows of an entity from sources not collected now, piece by piece."""
+def _previous_rows(previous: Snapshot, entity_name: str, keep: set[str]):
+    """The previous snapshot's rows of an entity from the ``keep`` sources, piece by piece."""
     path = previous.path / previous.entities[entity_name]["file"]
     if SOURCE_COLUMN not in pq.ParquetFile(path).schema_arrow.names:
         return
     for table in iter_parquet(path, STREAM_ROWS):
-        kept = table.filter(pc.invert(pc.is_in(table.column(SOURCE_COLUMN), pa.array(collected))))
+        kept = table.filter(pc.is_in(table.column(SOURCE_COLUMN), pa.array(sorted(keep), pa.string())))
         if kept.num_rows:
             yield kept
 
@@ -278,18 +405,26 @@ def _source_counts(value: pa.Table | Path) -> dict[str, int]:
     return counts
 
 
-def _carry_forward(previous: Snapshot, collected: list[str], final: dict[str, pa.Table | Path],
-                   sources_meta: dict[str, dict], model, work: Path) -> None:
-    """Keep the other sources' rows from the previous snapshot, marked as carried.
+def _carry_forward(previous: Snapshot, keep: set[str], final: dict[str, pa.Table | Path],
+                   sources_meta: dict[str, dict], model, work: Path, failures: dict[str, str],
+                   now: dt.datetime) -> None:
+    """Keep the ``keep`` sources' rows from the previous snapshot, marked as carried; those
+    that failed now are marked stale, with the error and since when they have been failing.
 
     Streamed entities (already files in ``final``) got theirs when written; an
     entity no collected source has is copied piece by piece, so a large entity
     from another source is never loaded whole.
     """
     for src, meta in previous.manifest["sources"].items():
-        if src in collected:
+        if src not in keep:
             continue
-        sources_meta[src] = {**meta, "carried_from": meta.get("carried_from", previous.id)}
+        entry = {**meta, "carried_from": meta.get("carried_from", previous.id)}
+        if src in failures:
+            entry.update(status="stale", error=failures[src],
+                         failed_at=meta.get("failed_at") or now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        elif entry.get("status") != "stale":
+            entry["status"] = "carried"
+        sources_meta[src] = entry
     for entity_name in previous.entities:
         current = final.get(entity_name)
         if isinstance(current, Path):
@@ -299,7 +434,7 @@ def _carry_forward(previous: Snapshot, collected: list[str], final: dict[str, pa
         if SOURCE_COLUMN not in pf.schema_arrow.names:
             continue
         if current is not None and pf.metadata.num_rows <= STREAM_ROWS:
-            kept = [_conform(t, schema) for t in _previous_rows(previous, entity_name, collected)]
+            kept = [_conform(t, schema) for t in _previous_rows(previous, entity_name, keep)]
             if kept:
                 final[entity_name] = pa.concat_tables([current, *kept])
             continue
@@ -308,7 +443,7 @@ def _carry_forward(previous: Snapshot, collected: list[str], final: dict[str, pa
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             if current is not None:
                 writer.write_table(_conform(current, schema))
-            for kept in _previous_rows(previous, entity_name, collected):
+            for kept in _previous_rows(previous, entity_name, keep):
                 writer.write_table(_conform(kept, schema))
         final[entity_name] = path
 

@@ -7,6 +7,7 @@ defaults to ``.dialtone/`` beside it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,22 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .errors import ConfigError, PolicyError
+from .freshness import DURATION_PATTERN, parse_duration
 from .policy.model import SEVERITIES
 from .yamlio import load_yaml
 
 CONFIG_ENV = "DIALTONE_CONFIG"
 DEFAULT_NAME = "dialtone.yaml"
+
+#: Source settings the engine reads itself; a collector never sees them.
+ENGINE_SOURCE_SETTINGS = ("collector", "max_age")
+#: Besides ``id``, the fields by which a source may refer to each entity, and the defaults.
+IDENTITY_KEY_CHOICES = {"people": ("employee_id", "email", "upn"), "lines": ("number",),
+                        "devices": ("imei", "serial")}
+DEFAULT_IDENTITY_KEYS = {"people": ("employee_id", "email", "upn"), "lines": ("number",),
+                         "devices": ("imei", "serial")}
+#: How late a scheduled run may start and still run (APScheduler's default is one second).
+DEFAULT_MISFIRE_GRACE_SECONDS = 3600
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -33,7 +45,29 @@ SCHEMA = {
             "additionalProperties": {
                 "type": "object",
                 "required": ["collector"],
-                "properties": {"collector": {"type": "string"}},
+                "properties": {
+                    "collector": {"type": "string"},
+                    # How old this source's data may be before policies reading it error.
+                    "max_age": {"type": "string", "pattern": DURATION_PATTERN},
+                },
+            },
+        },
+        "identity": {  # keys by which sources may name people, lines and devices (docs/collectors.md)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                entity: {"type": "array", "items": {"enum": list(keys)}, "uniqueItems": True}
+                for entity, keys in IDENTITY_KEY_CHOICES.items()
+            },
+        },
+        "schedule": {  # dialtone scheduler (docs/runs.md)
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["cron"],
+            "properties": {
+                "cron": {"type": "string", "minLength": 9},
+                "misfire_grace_seconds": {"type": "integer", "minimum": 1},
+                "jitter_seconds": {"type": "integer", "minimum": 0},
             },
         },
         "policies": {"type": "array", "items": {"type": "string"}},
@@ -110,7 +144,15 @@ BUILTIN = "builtin"
 class SourceConfig:
     name: str
     collector: str
-    settings: dict
+    settings: dict  # what the collector reads: the engine's own keys left out
+    max_age: dt.timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    misfire_grace_seconds: int = DEFAULT_MISFIRE_GRACE_SECONDS
+    jitter_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,6 +183,9 @@ class Config:
     store: StoreSettings = field(default_factory=StoreSettings)
     exceptions_dir: Path | None = None  # repository exceptions (exceptions/*.yaml)
     signing_key: Path | None = None     # Ed25519 private key (PEM) that signs evidence packages
+    identity_keys: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_IDENTITY_KEYS))
+    schedule: Schedule | None = None
 
     @property
     def store_url(self) -> str:
@@ -186,9 +231,14 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         raise ConfigError(f"{path}:{line}: {where}: {err.message}")
     base = path.resolve().parent
     sources = {
-        name: SourceConfig(name, spec["collector"], {k: v for k, v in spec.items() if k != "collector"})
+        name: SourceConfig(
+            name, spec["collector"],
+            {k: v for k, v in spec.items() if k not in ENGINE_SOURCE_SETTINGS},
+            max_age=parse_duration(spec["max_age"], f"{path}: sources.{name}.max_age")
+            if "max_age" in spec else None)
         for name, spec in (data.get("sources") or {}).items()
     }
+    schedule = data.get("schedule")
     ev = data.get("evaluation") or {}
     store = data.get("store") or {}
     exc = data.get("exceptions") or {}
@@ -217,6 +267,13 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         exceptions_dir=(base / exc["path"]) if "path" in exc else _existing(base / "exceptions"),
         signing_key=(base / data["evidence"]["signing_key"])
         if (data.get("evidence") or {}).get("signing_key") else None,
+        identity_keys={**DEFAULT_IDENTITY_KEYS,
+                       **{k: tuple(v) for k, v in (data.get("identity") or {}).items()}},
+        schedule=Schedule(
+            cron=schedule["cron"],
+            misfire_grace_seconds=schedule.get("misfire_grace_seconds",
+                                               DEFAULT_MISFIRE_GRACE_SECONDS),
+            jitter_seconds=schedule.get("jitter_seconds", 0)) if schedule else None,
     )
 
 

@@ -21,6 +21,7 @@ from .compiler import SNAPSHOT_DATE, compile_policy
 from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
+from .freshness import stale_entities
 from .policy.loader import LoadedPolicies
 from .policy.model import Policy, severity_rank
 from .snapshots import Snapshot
@@ -181,6 +182,7 @@ def evaluate(
                 status="error", error=str(err)))
 
     model = load_model()
+    stale = stale_entities(snapshot.manifest)
     # engine_settings: the config section named after the engine (`spark:`), if any.
     backend_cls = backends.get(engine)
     backend = (backend_cls(limits or EvaluationLimits(), settings=engine_settings)
@@ -210,6 +212,11 @@ def evaluate(
             if missing:
                 outcome.status = "skip"
                 outcome.skip_reason = f"no source provides {', '.join(missing)}"
+                continue
+            # Data past its source's max_age must not pass as "ok": say how old it is.
+            too_old = [stale[e] for e in compiled.condition_tables if e in stale]
+            if too_old:
+                outcome.status, outcome.error = "error", "; ".join(too_old)
                 continue
             try:
                 outcome.evaluated = session.count(policy.resource)

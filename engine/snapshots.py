@@ -24,6 +24,7 @@ from .estate.model import EstateModel, load_model
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.csv"
+UNRESOLVED = "unresolved.csv"
 FORMAT_VERSION = 1
 #: Column stored beside the model's fields: the source each row came from.
 SOURCE_COLUMN = "_source"
@@ -153,13 +154,15 @@ class SnapshotStore:
         rejects: pa.Table | None = None,
         now: dt.datetime | None = None,
         model: EstateModel | None = None,
+        unresolved: pa.Table | None = None,
     ) -> Snapshot:
         """Write a snapshot atomically and return it.
 
         ``tables`` maps entity → typed Arrow table (model columns plus ``_source``),
         or the path of a Parquet file of such rows already written (a streamed
         entity), which is moved into the snapshot; ``sources`` is the
-        per-source part of the manifest.
+        per-source part of the manifest; ``unresolved`` lists the references
+        identity resolution could not resolve (``unresolved.csv``).
         """
         model = model or load_model()
         now = now or dt.datetime.now(dt.UTC)
@@ -193,6 +196,11 @@ class SnapshotStore:
 
                 pacsv.write_csv(rejects, tmp / REJECTS)
                 files[REJECTS] = sha256_file(tmp / REJECTS)
+            if unresolved is not None and unresolved.num_rows:
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(unresolved, tmp / UNRESOLVED)
+                files[UNRESOLVED] = sha256_file(tmp / UNRESOLVED)
             manifest = {
                 "format": FORMAT_VERSION,
                 "id": snapshot_id,
@@ -202,6 +210,7 @@ class SnapshotStore:
                 "entities": entities,
                 "sources": sources,
                 "rejects": rejects.num_rows if rejects is not None else 0,
+                "unresolved": unresolved.num_rows if unresolved is not None else 0,
                 "files": files,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",

@@ -233,7 +233,8 @@ def reject_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity,
 
 
 def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
-                    origins: dict[int, str]) -> tuple[pa.Array, pa.Table]:
+                    origins: dict[int, str],
+                    exclude_sources: list[str] = ()) -> tuple[pa.Array, pa.Table]:
     """Duplicate keys of a streamed entity, from its keys file (key, ``_source``,
     ``__batch``, ``__row``, in the order the rows were written); ``origins`` names
     each batch.
@@ -241,9 +242,13 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
     Returns the ordinals of the rows to leave out (every occurrence of a key but
     the first) and their rejects, worded as ``reject_duplicates`` words them.
     Only 64-bit hashes of the keys are grouped (DuckDB spills to disk past its
-    memory limit); the rows stay in the file.
+    memory limit); the rows stay in the file. Rows of ``exclude_sources`` (sources that
+    failed half-way, whose rows are dropped anyway) take no part.
     """
     src = f"read_parquet({lit(str(path))}, file_row_number = true)"
+    if exclude_sources:
+        src = (f"(SELECT * FROM {src} WHERE {SOURCE_COLUMN} NOT IN "
+               f"({', '.join(lit(s) for s in exclude_sources)}))")
     key = ", ".join(q(k) for k in entity.key)
     key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in entity.key)
     names = pa.table({"__batch": pa.array(list(origins), pa.int64()),

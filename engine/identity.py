@@ -1,0 +1,180 @@
+"""Identity resolution: references to people, lines and devices, made by other keys, → ids.
+
+Sources name the same person differently: the HR export by employee number, the
+directory by sign-in name, Zoom by e-mail address; a device by IMEI, a line by
+its number. When a snapshot is built, each reference field whose relation points
+at a resolvable entity (``people``, ``lines``, ``devices``) is checked against
+that entity's ``id``; a value that is not an id is looked up, case-insensitively,
+among the entity's identity keys (the configuration's ``identity:`` section).
+One match: the value becomes that id. Several: the reference is *ambiguous*;
+none: *unresolved*. Either way the value is kept as it was and reported — per
+source in the manifest and row by row in the snapshot's ``unresolved.csv`` —
+so nothing is dropped silently.
+
+Everything is set-based: DuckDB finds the distinct values that are not ids and
+matches them; Arrow's ``index_in`` rewrites the column.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .snapshots import SOURCE_COLUMN, iter_parquet
+
+#: Columns of the snapshot's unresolved.csv.
+REPORT_SCHEMA = pa.schema([
+    ("source", pa.string()), ("entity", pa.string()), ("field", pa.string()),
+    ("value", pa.string()), ("status", pa.string()), ("rows", pa.int64()),
+    ("candidates", pa.string()),
+])
+#: Rows per piece when a large entity's file is rewritten.
+REWRITE_ROWS = 262_144
+
+
+@dataclass
+class IdentityReport:
+    #: One row per (source, entity, field, value) that is unresolved or ambiguous.
+    report: pa.Table = field(default_factory=REPORT_SCHEMA.empty_table)
+    #: Per source: {"resolved": rows, "unresolved": rows, "ambiguous": rows,
+    #: "fields": {"entity.field": {...the same three...}}}.
+    by_source: dict[str, dict] = field(default_factory=dict)
+
+    def count(self, source: str, ref: str, status: str, rows: int) -> None:
+        entry = self.by_source.setdefault(
+            source, {"resolved": 0, "unresolved": 0, "ambiguous": 0, "fields": {}})
+        entry[status] += rows
+        per_field = entry["fields"].setdefault(ref, {"resolved": 0, "unresolved": 0, "ambiguous": 0})
+        per_field[status] += rows
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _relation(con: duckdb.DuckDBPyConnection, value: pa.Table | Path, name: str) -> str:
+    """A SQL name for an entity's rows, whether in memory or a Parquet file."""
+    if isinstance(value, Path):
+        return f"read_parquet('{str(value).replace(chr(39), chr(39) * 2)}')"
+    con.register(name, value)
+    return _q(name)
+
+
+def resolve_references(con: duckdb.DuckDBPyConnection, final: dict[str, pa.Table | Path], model,
+                       keys: dict[str, tuple[str, ...]], work: Path) -> IdentityReport:
+    """Resolve reference fields in ``final`` (entity → table or Parquet file) in place."""
+    out = IdentityReport()
+    report_parts: list[pa.Table] = []
+    registered: list[str] = []
+    try:
+        for entity_name in sorted(final):
+            entity = model.entity(entity_name)
+            for fld in entity.fields:
+                target = fld.relation.entity if fld.relation else None
+                if target not in keys or target not in final or fld.type != "string":
+                    continue
+                alias_table = f"__aliases_{target}"
+                if alias_table not in registered:
+                    _aliases(con, final[target], target, keys[target], alias_table)
+                    registered.append(alias_table)
+                rows_name = f"__rows_{entity_name}"
+                rows = _relation(con, final[entity_name], rows_name)
+                if rows_name not in registered and not isinstance(final[entity_name], Path):
+                    registered.append(rows_name)
+                mapping = _resolve_field(con, rows, entity_name, fld.name, target, alias_table,
+                                         out, report_parts)
+                if mapping is not None:
+                    final[entity_name] = _rewrite(final[entity_name], fld.name, mapping, work)
+                    if not isinstance(final[entity_name], Path):
+                        con.register(rows_name, final[entity_name])
+    finally:
+        for name in registered:
+            if name.startswith("__rows_"):
+                con.unregister(name)
+            else:
+                con.execute(f"DROP TABLE IF EXISTS {_q(name)}")
+    if report_parts:
+        out.report = pa.concat_tables(report_parts).sort_by(
+            [("source", "ascending"), ("entity", "ascending"), ("field", "ascending"),
+             ("value", "ascending")])
+    return out
+
+
+def _aliases(con, target_rows: pa.Table | Path, target: str, key_fields: tuple[str, ...],
+             name: str) -> None:
+    """Table ``name``: (alias, id) for the target's ids and identity keys, lower-cased."""
+    rows = _relation(con, target_rows, f"__target_{target}")
+    try:
+        selects = [f"SELECT lower(trim(CAST({_q(k)} AS VARCHAR))) AS alias, id FROM {rows} "
+                   f"WHERE {_q(k)} IS NOT NULL" for k in ("id", *key_fields)]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(name)} AS SELECT DISTINCT alias, id FROM ("
+                    + " UNION ALL ".join(selects) + ")")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(name + '_ids')} AS "
+                    f"SELECT DISTINCT id FROM {rows}")
+    finally:
+        if not isinstance(target_rows, Path):
+            con.unregister(f"__target_{target}")
+
+
+def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_table: str,
+                   out: IdentityReport, report_parts: list[pa.Table]) -> pa.Table | None:
+    """Classify the values of ``entity.fld`` that are not ids of ``target``; return the
+    (value, id) mapping of those that resolve, or None when there are none."""
+    col = _q(fld)
+    classified = con.sql(
+        f"WITH refs AS (SELECT {SOURCE_COLUMN} AS source, {col} AS value, count(*) AS n "
+        f"FROM {rows} WHERE {col} IS NOT NULL AND {col} NOT IN "
+        f"(SELECT id FROM {_q(alias_table + '_ids')}) GROUP BY ALL) "
+        f"SELECT r.source, r.value, r.n, list(DISTINCT a.id ORDER BY a.id) "
+        f"FILTER (WHERE a.id IS NOT NULL) AS candidates FROM refs r "
+        f"LEFT JOIN {_q(alias_table)} a ON a.alias = lower(trim(r.value)) GROUP BY ALL"
+    ).to_arrow_table()
+    if not classified.num_rows:
+        return None
+    ref = f"{entity}.{fld}"
+    mapping: dict[str, str] = {}
+    report: dict[str, list] = {name: [] for name in REPORT_SCHEMA.names}
+    for source, value, n, candidates in zip(*(classified.column(c).to_pylist() for c in
+                                              ("source", "value", "n", "candidates")), strict=True):
+        candidates = candidates or []
+        status = ("resolved" if len(candidates) == 1 else
+                  "unresolved" if not candidates else "ambiguous")
+        out.count(source or "", ref, status, n)
+        if status == "resolved":
+            mapping[value] = candidates[0]
+            continue
+        for key, item in (("source", source or ""), ("entity", entity), ("field", fld),
+                          ("value", value), ("status", status), ("rows", n),
+                          ("candidates", ";".join(candidates))):
+            report[key].append(item)
+    if report["source"]:
+        report_parts.append(pa.table(report, schema=REPORT_SCHEMA))
+    if not mapping:
+        return None
+    return pa.table({"value": list(mapping), "id": list(mapping.values())})
+
+
+def _replace(table: pa.Table, fld: str, mapping: pa.Table) -> pa.Table:
+    column = table.column(fld)
+    index = pc.index_in(column, value_set=mapping.column("value"))
+    resolved = pc.take(mapping.column("id"), index)
+    return table.set_column(table.schema.get_field_index(fld), fld,
+                            pc.coalesce(resolved, column))
+
+
+def _rewrite(value: pa.Table | Path, fld: str, mapping: pa.Table, work: Path) -> pa.Table | Path:
+    if isinstance(value, pa.Table):
+        return _replace(value, fld, mapping)
+    schema = pq.ParquetFile(value).schema_arrow
+    out = work / f"{value.stem}.resolved-{uuid.uuid4().hex[:8]}.parquet"
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for piece in iter_parquet(value, REWRITE_ROWS):
+            writer.write_table(_replace(piece, fld, mapping))
+    value.unlink()
+    return out
