@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -161,7 +162,10 @@ def evaluate(
     limits: EvaluationLimits | None = None,
     policy_ids: list[str] | None = None,
     engine_settings: dict | None = None,
+    progress: t.Callable[[int, str], None] | None = None,
 ) -> Evaluation:
+    """Evaluate the policies against the snapshot; ``progress(n, policy_id)`` is called as
+    the n-th policy starts."""
     import time
 
     overrides = overrides or {}
@@ -194,7 +198,9 @@ def evaluate(
     compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dialtone-compile")
     try:
         pending = [compiler.submit(compile_policy, policy, model) for policy in selected]
-        for policy, compiling in zip(selected, pending, strict=True):
+        for number, (policy, compiling) in enumerate(zip(selected, pending, strict=True), 1):
+            if progress:
+                progress(number, policy.id)
             started = time.perf_counter()
             outcome = PolicyOutcome(policy.id, policy.title, policy.category, policy.severity,
                                     status="ok", policy_hash=policy.source_hash,

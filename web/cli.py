@@ -75,23 +75,40 @@ def schema_cmd(entity: str | None, fmt: str) -> None:
 def collect_cmd(ctx: click.Context, sources: tuple[str, ...], as_of) -> None:
     """Read every configured source and write a new snapshot."""
     from dialtone.engine.collect import collect
+    from dialtone.web.progress import TerminalProgress
 
     config = _config(ctx, required=True)
-    result = collect(config, only=list(sources) or None,
-                     as_of=as_of.date() if as_of else None)
+    bar = TerminalProgress()
+    try:
+        result = collect(config, only=list(sources) or None,
+                         as_of=as_of.date() if as_of else None, progress=bar.source)
+    finally:
+        bar.done()
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     snap = result.snapshot
     click.echo(f"snapshot {snap.id} (as of {snap.as_of.isoformat()})")
     for name, meta in result.by_source.items():
         carried = f", carried from {meta['carried_from']}" if meta.get("carried_from") else ""
+        state = {"stale": " STALE", "failed": " FAILED"}.get(meta.get("status"), "")
         rows = sum(meta.get("rows", {}).values())
-        click.echo(f"  source {name} [{meta['collector']}]: {rows} rows, "
+        click.echo(f"  source {name} [{meta['collector']}]{state}: {rows} rows, "
                    f"{meta.get('rejects', 0)} rejected{carried}")
+        identity = meta.get("identity") or {}
+        if identity.get("unresolved") or identity.get("ambiguous"):
+            click.echo(f"    {identity['unresolved']} unresolved and {identity['ambiguous']} "
+                       "ambiguous references")
     for entity, n in result.rows.items():
         click.echo(f"  {entity:<20} {n:>10} rows")
     if result.rejects:
         click.echo(f"{result.rejects} row(s) rejected: see {snap.path / 'rejects.csv'}")
+    if snap.manifest.get("unresolved"):
+        click.echo(f"{snap.manifest['unresolved']} reference(s) not resolved: see "
+                   f"{snap.path / 'unresolved.csv'}")
+    for error in result.failures.values():
+        click.echo(f"error: {error} (its last good data was kept, marked stale)", err=True)
+    if result.failures:
+        ctx.exit(3)
 
 
 @cli.group("snapshots", cls=DialtoneGroup)
@@ -528,11 +545,13 @@ def demo_cmd(scale: int, workdir: str, seed: int, no_serve: bool, port: int) -> 
 
 
 def _register_store_commands() -> None:
-    from dialtone.web import cli_evidence, cli_store, cli_web
+    from dialtone.web import cli_evidence, cli_runs, cli_store, cli_web
 
     for group in (cli_store.db_group, cli_store.findings_group, cli_store.exceptions_group,
                   cli_store.audit_group, cli_evidence.export_group, cli_evidence.evidence_group,
-                  cli_web.users_group, cli_web.tokens_group, cli_web.serve_cmd):
+                  cli_web.users_group, cli_web.tokens_group, cli_web.serve_cmd,
+                  cli_runs.run_cmd, cli_runs.runs_group, cli_runs.scheduler_cmd,
+                  cli_runs.collectors_group):
         cli.add_command(group)
 
 

@@ -56,6 +56,7 @@ def open_store(ctx: click.Context, *, refresh: bool = True):
 
     config = _config(ctx)
     store = Store.from_config(config)
+    ctx.call_on_close(store.close)
     if refresh:
         repo = repository_exceptions(config, load_policies(config.policy_paths))
         with store.write() as conn:

@@ -201,3 +201,48 @@ api_tokens = Table(
     Column("created_at", TS, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+#: One row per `dialtone run` or scheduled run: collect + evaluate + record (engine/runs.py).
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger", String(20), nullable=False),            # manual | scheduler
+    Column("actor", String(200), nullable=False),
+    Column("holder", String(300), nullable=False),            # host:pid that ran it
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    # running | succeeded | degraded | failed | skipped
+    Column("status", String(20), nullable=False),
+    Column("snapshot_id", String(64)),
+    Column("evaluation_id", Integer, ForeignKey("evaluations.id")),
+    Column("error", Text),
+    Column("summary", Text),                                  # JSON: policies and findings counts
+    Index("ix_runs_started", "started_at"),
+)
+
+#: Per run and source: what the collect got from it.
+run_sources = Table(
+    "run_sources", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("source", String(200), primary_key=True),
+    Column("collector", String(100), nullable=False),
+    Column("status", String(20), nullable=False),             # collected | stale | failed | carried
+    Column("rows", Integer, nullable=False, default=0),
+    Column("rejects", Integer, nullable=False, default=0),
+    Column("unresolved", Integer, nullable=False, default=0),
+    Column("ambiguous", Integer, nullable=False, default=0),
+    Column("seconds", Float),
+    Column("collected_at", TS),                               # the data's age: last good collect
+    Column("error", Text),
+)
+
+#: At most one row: the run in progress. Two schedulers, or a scheduler and a manual run,
+#: cannot both insert it, so runs never overlap.
+run_lock = Table(
+    "run_lock", metadata,
+    Column("name", String(20), primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("holder", String(300), nullable=False),
+    Column("acquired_at", TS, nullable=False),
+    Column("heartbeat_at", TS, nullable=False),
+)

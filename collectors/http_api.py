@@ -1,0 +1,395 @@
+"""The kit REST collectors share: secrets from settings, OAuth2 tokens, a JSON client.
+
+Public interface (kept stable: several collectors build on it):
+
+``secret(settings, name, source, base_dir) -> str``
+    The secret called ``name`` (e.g. ``client_secret``) read from the setting
+    ``<name>_env`` (the name of an environment variable) or ``<name>_file`` (a
+    file, relative to the configuration's folder, its content stripped). The
+    configuration text itself never holds a secret. Anything missing or
+    unreadable is a :class:`ConfigError` naming the source and the setting,
+    never the value. A collector lists both settings in ``secret_settings``
+    (``secret_setting_names(name)`` gives them) and in its schema
+    (``secret_schema(name, what)`` gives their properties).
+
+``TokenSource``
+    Anything with ``token(force_refresh: bool = False) -> str`` returning a
+    bearer token.
+
+``ClientCredentialsToken(token_url, client_id, client_secret, scope, *, extra=None, timeout=30)``
+    A :class:`TokenSource` for the OAuth2 client-credentials grant (RFC 6749
+    §4.4), through authlib. The token is kept until shortly before its
+    ``expires_in`` runs out, then fetched again; ``token(force_refresh=True)``
+    fetches a new one at once. ``extra`` adds form fields to the token request
+    (Zoom's ``account_id``); ``grant_type`` and ``auth_method``
+    (``client_secret_post``, the default, or ``client_secret_basic``) cover
+    services that differ from Microsoft's; ``clock`` (``time.monotonic``)
+    is what expiry is measured against. A refused request is a
+    :class:`CollectError` naming the token URL and the OAuth ``error`` and
+    ``error_description``.
+
+``ApiClient(base_url, *, auth, source, timeout=30, max_retries=5, max_retry_after=120, sleep=time.sleep)``
+    ``get_json(url_or_path, params=None) -> dict`` GETs one JSON object.
+    ``headers`` (keyword) adds headers to every request; ``sleep`` is what
+    waits between retries (tests pass a function that records the waits).
+    A path (``"users"`` or ``"/users"``) is appended to ``base_url``; a full
+    URL (a next-page link) is used as given, but only on the same scheme,
+    host and port as ``base_url``. Host-relative links (Twilio's
+    ``next_page_uri``) are made whole with ``client.origin + uri``.
+
+    ``auth`` is a :class:`TokenSource` (sent as ``Authorization: Bearer``), a
+    ``requests`` auth object (``HTTPBasicAuth`` for Twilio), or ``None``.
+
+    HTTP 429, 502, 503 and 504, timeouts and refused connections are retried
+    up to ``max_retries`` times: after the ``Retry-After`` the service asked
+    for (seconds or an HTTP date), else after 1, 2, 4… seconds, never longer
+    than ``max_retry_after``. A 401 with a token source fetches a new token
+    and tries once more. Any other failure is an :class:`ApiError` (a
+    :class:`CollectError`) with the source, ``GET``, the URL without its
+    query string, the status and the service's own error message
+    (Graph ``error.code``/``error.message``, Zoom ``code``/``message``,
+    Twilio ``code``/``message``/``more_info``, OAuth
+    ``error``/``error_description``); never a token or a secret.
+
+    ``requests``, ``retries`` and ``pages`` count what the client did.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import typing as t
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import requests.auth
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
+from dialtone.engine.errors import CollectError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Statuses that mean "not now, try again later".
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: First wait when the service gives no Retry-After; doubled at each retry.
+BACKOFF_START = 1.0
+#: Service messages are cut to this length: an HTML error page is no message.
+MESSAGE_LIMIT = 300
+USER_AGENT = "dialtone-collector"
+
+
+# -- secrets ---------------------------------------------------------------------------------
+def secret_setting_names(name: str) -> tuple[str, str]:
+    """The two settings that may point at the secret ``name``."""
+    return f"{name}_env", f"{name}_file"
+
+
+def secret_schema(name: str, what: str) -> dict[str, dict]:
+    """Schema properties for the two ways of giving the secret ``name``."""
+    env, file = secret_setting_names(name)
+    return {
+        env: {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+              "description": f"Environment variable holding the {what}"},
+        file: {"type": "string", "minLength": 1,
+               "description": f"File holding the {what} (relative to the configuration file)"},
+    }
+
+
+def secret(settings: dict, name: str, source: str, base_dir: Path) -> str:
+    """The secret ``name`` of a source, from ``<name>_env`` or ``<name>_file``."""
+    env, file = secret_setting_names(name)
+    where = f"sources.{source}"
+    if env in settings and file in settings:
+        raise ConfigError(f"{where}: give either '{env}' or '{file}', not both.")
+    if env in settings:
+        var = settings[env]
+        value = os.environ.get(var, "").strip()
+        if not value:
+            raise ConfigError(f"{where}.{env}: the environment variable {var} is not set or empty.")
+        return value
+    if file in settings:
+        path = base_dir / settings[file]
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ConfigError(f"{where}.{file}: cannot read {path}: {reason}.") from None
+        if not value:
+            raise ConfigError(f"{where}.{file}: {path} is empty.")
+        return value
+    raise ConfigError(f"{where}: no {name.replace('_', ' ')}: set '{env}' (an environment variable's "
+                      f"name) or '{file}' (a file holding it).")
+
+
+# -- tokens ----------------------------------------------------------------------------------
+@t.runtime_checkable
+class TokenSource(t.Protocol):
+    """Gives a bearer token; a new one when asked to refresh."""
+
+    def token(self, force_refresh: bool = False) -> str: ...
+
+
+class ClientCredentialsToken:
+    """OAuth2 client-credentials tokens (RFC 6749 §4.4), kept until shortly before they expire."""
+
+    #: Fetch a new token this long before the old one expires (at most half its lifetime).
+    MARGIN = 60.0
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None, *,
+                 extra: dict | None = None, timeout: float = 30, grant_type: str = "client_credentials",
+                 auth_method: str = "client_secret_post",
+                 clock: t.Callable[[], float] = time.monotonic) -> None:
+        self.token_url = token_url
+        self.grant_type = grant_type
+        self.extra = dict(extra or {})
+        self.timeout = timeout
+        self.clock = clock
+        self.fetches = 0
+        self._session = OAuth2Session(client_id, client_secret, scope=scope,
+                                      token_endpoint_auth_method=auth_method)
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._secret = client_secret
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def token(self, force_refresh: bool = False) -> str:
+        if force_refresh or self._token is None or self.clock() >= self._expires:
+            self._fetch()
+        assert self._token is not None
+        return self._token
+
+    def _fetch(self) -> None:
+        where = f"token request to {_without_query(self.token_url)}"
+        try:
+            got = self._session.fetch_token(self.token_url, grant_type=self.grant_type,
+                                            timeout=self.timeout, **self.extra)
+        except OAuthError as exc:
+            what = exc.error + (f": {exc.description}" if exc.description else "")
+            raise CollectError(f"{where} refused: {self._clean(what)}") from None
+        except requests.HTTPError as exc:
+            resp = exc.response
+            status = f"HTTP {resp.status_code}" if resp is not None else "an HTTP error"
+            detail = service_message(resp) if resp is not None else ""
+            raise CollectError(f"{where} failed: {status}"
+                               + (f": {self._clean(detail)}" if detail else "")) from None
+        except requests.RequestException as exc:
+            raise CollectError(f"{where} failed: {network_reason(exc, self.timeout)}") from None
+        except ValueError as exc:   # a body that is not a JSON object
+            raise CollectError(f"{where} failed: {self._clean(str(exc))}") from None
+        access = got.get("access_token")
+        if not access or not isinstance(access, str):
+            raise CollectError(f"{where}: the response has no access_token.")
+        try:
+            lifetime = float(got.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        self.fetches += 1
+        self._token = access
+        self._expires = self.clock() + lifetime - min(self.MARGIN, lifetime / 2)
+        log.debug("%s: new token, valid %.0f s", where, lifetime)
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+# -- the client ------------------------------------------------------------------------------
+class ApiError(CollectError):
+    """An HTTP request that failed for good; ``status`` and ``code`` for callers that care."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ApiClient:
+    """GETs JSON from one REST service, with retries, throttling and token refresh."""
+
+    def __init__(self, base_url: str, *, auth: TokenSource | requests.auth.AuthBase | None, source: str,
+                 timeout: float = 30, max_retries: int = 5, max_retry_after: float = 120,
+                 sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"sources.{source}: '{base_url}' is not an http(s) URL.")
+        self.base_url = base_url.rstrip("/")
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.source = source
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+        self.requests = 0
+        self.retries = 0
+        self.pages = 0
+        self._tokens = auth if isinstance(auth, TokenSource) and not isinstance(
+            auth, requests.auth.AuthBase) else None
+        self._session = requests.Session()
+        self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT,
+                                      **(headers or {})})
+        if isinstance(auth, requests.auth.AuthBase):
+            self._session.auth = auth
+        self._retry_after = Retry(total=0)   # only for its Retry-After parser
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, url_or_path: str) -> str:
+        """The full URL of a path or link, refusing links to other hosts."""
+        if "://" not in url_or_path:
+            return f"{self.base_url}/{url_or_path.lstrip('/')}"
+        if _origin(url_or_path) != _origin(self.base_url):
+            there = _without_query(url_or_path)
+            raise ApiError(f"source '{self.source}': refusing to follow a link to {there}: "
+                           f"not on {self.origin}, the configured service.")
+        return url_or_path
+
+    def get_json(self, url_or_path: str, params: dict | None = None) -> dict:
+        """One GET, retried as needed; the response's JSON object."""
+        url = self.url(url_or_path)
+        shown = _without_query(url)
+        attempt = 0
+        refreshed = False
+        while True:
+            headers = {}
+            if self._tokens is not None:
+                headers["Authorization"] = f"Bearer {self._tokens.token()}"
+            self.requests += 1
+            try:
+                resp = self._session.get(url, params=params, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False)
+            except requests.exceptions.SSLError as exc:
+                raise self._error(shown, network_reason(exc, self.timeout)) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = network_reason(exc, self.timeout)
+                if attempt >= self.max_retries:
+                    raise self._error(shown, f"{reason} (after {attempt + 1} attempts)") from None
+                self._wait(attempt, None, shown, reason)
+                attempt += 1
+                continue
+            except requests.RequestException as exc:
+                raise self._error(shown, network_reason(exc, self.timeout)) from None
+
+            status = resp.status_code
+            if status == 401 and self._tokens is not None and not refreshed:
+                log.info("%s: GET %s: HTTP 401, fetching a new token", self.source, shown)
+                refreshed = True
+                self._tokens.token(force_refresh=True)
+                continue
+            if status in RETRY_STATUSES and attempt < self.max_retries:
+                self._wait(attempt, resp.headers.get("Retry-After"), shown, f"HTTP {status}")
+                attempt += 1
+                continue
+            if not 200 <= status < 300:
+                message, code = service_error(resp)
+                tries = f" (after {attempt + 1} attempts)" if attempt else ""
+                raise self._error(shown, f"HTTP {status} {resp.reason or ''}".rstrip() + tries
+                                  + (f": {message}" if message else ""), status, code)
+            try:
+                body = resp.json()
+            except ValueError:
+                raise self._error(shown, f"HTTP {status}, but the response is not JSON "
+                                  f"(Content-Type {resp.headers.get('Content-Type', 'none')})",
+                                  status) from None
+            if not isinstance(body, dict):
+                raise self._error(shown, f"HTTP {status}, but the response is a JSON "
+                                  f"{type(body).__name__}, not an object", status)
+            self.pages += 1
+            return body
+
+    def _wait(self, attempt: int, retry_after: str | None, shown: str, why: str) -> None:
+        seconds = None
+        if retry_after:
+            try:
+                seconds = self._retry_after.parse_retry_after(retry_after)
+            except InvalidHeader:
+                log.warning("%s: GET %s: unreadable Retry-After %r", self.source, shown, retry_after)
+        if seconds is None:
+            seconds = BACKOFF_START * 2 ** attempt
+        seconds = min(seconds, self.max_retry_after)
+        self.retries += 1
+        log.warning("%s: GET %s: %s, retrying in %.1f s (%d/%d)", self.source, shown, why, seconds,
+                    attempt + 1, self.max_retries)
+        self.sleep(seconds)
+
+    def _error(self, shown: str, what: str, status: int | None = None, code: str | None = None) -> ApiError:
+        return ApiError(f"source '{self.source}': GET {shown}: {what}", status, code)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def service_error(resp: requests.Response) -> tuple[str, str | None]:
+    """The service's own error message and code from an error response, as far as it has one."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return "", None
+    if not isinstance(body, dict):
+        return "", None
+    err = body.get("error")
+    if isinstance(err, dict):                       # Microsoft Graph
+        code, message = err.get("code"), err.get("message")
+    elif isinstance(err, str):                      # OAuth token endpoints
+        code, message = err, body.get("error_description")
+    else:                                           # Zoom, Twilio
+        code, message = body.get("code"), body.get("message")
+    parts = [str(p) for p in (code, message) if p not in (None, "")]
+    text = ": ".join(parts)
+    if body.get("more_info"):
+        text += f" (see {body['more_info']})"
+    text = " ".join(text.split())
+    if len(text) > MESSAGE_LIMIT:
+        text = text[:MESSAGE_LIMIT] + "…"
+    return text, None if code is None else str(code)
+
+
+def service_message(resp: requests.Response) -> str:
+    return service_error(resp)[0]
+
+
+def network_reason(exc: requests.RequestException, timeout: float) -> str:
+    """A one-line reason for a failed connection, without the URL requests puts in its text."""
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror.lower()
+        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "reason", None))
+                  if isinstance(c, BaseException)]
+        stack += [a for a in e.args if isinstance(a, BaseException)]
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _without_query(url: str) -> str:
+    """A URL fit for messages and logs: query strings may hold tokens, so they go."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

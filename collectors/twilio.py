@@ -1,0 +1,401 @@
+"""The ``twilio`` collector: a Twilio account's phone numbers → ``lines``,
+their emergency addresses → ``e911_locations`` and, if asked, their calls and
+messages → ``usage``.
+
+::
+
+    sources:
+      twilio:
+        collector: twilio
+        account_sid: AC0123456789abcdef0123456789abcdef
+        auth_token_env: DIALTONE_TWILIO_TOKEN     # or api_key_sid + api_key_secret_env
+        number_prices: {did: 1.15, toll_free: 2.15}
+        currency: USD
+        usage_months: 3                           # per-number usage from the call and message logs
+
+Reads the REST API 2010-04-01 with HTTP Basic authentication (the Account SID
+and its Auth Token, or an API key's SID and secret): the account's
+``IncomingPhoneNumbers`` (and its ``TollFree`` subset, to tell toll-free
+numbers from DIDs), its ``Addresses`` and, with ``usage_months``, its
+``Calls`` and ``Messages`` of the last complete months. Lists are read 1,000
+records a page, following ``next_page_uri`` until it is null.
+
+Twilio's Usage Records are per account and usage category, not per number, so
+they cannot fill ``usage`` (per line and month) honestly and are not read;
+per-number usage is counted from the call and message logs instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import time
+import typing as t
+from pathlib import Path
+
+import pyarrow as pa
+from requests.auth import HTTPBasicAuth
+
+from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
+from dialtone.engine.errors import CollectError, ConfigError
+
+from .http_api import ApiClient, secret, secret_schema, secret_setting_names
+
+BASE_URL = "https://api.twilio.com"
+API_VERSION = "2010-04-01"
+#: The largest page Twilio's list resources give.
+PAGE_SIZE = 1000
+VENDOR = "twilio"
+#: Directions of a call whose Twilio number is the called party (``to``); in the others it is
+#: the caller (``from``).
+CALLED_DIRECTIONS = ("inbound", "trunking-terminating")
+#: Messages in these states never left Twilio: they are not messages sent.
+UNSENT = ("failed", "canceled")
+
+LINE_COLUMNS = ("id", "kind", "purpose", "number", "vendor", "account_id", "status", "activated_on",
+                "monthly_cost", "currency", "e911_location_id")
+LOCATION_COLUMNS = ("id", "address", "room", "city", "region", "postal_code", "country", "validated",
+                    "dispatchable")
+USAGE_COLUMNS = ("line_id", "period", "voice_minutes", "sms_count", "last_activity_on")
+
+
+class TwilioCollector:
+    """Twilio phone numbers, emergency addresses and per-number usage."""
+
+    config_schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["account_sid"],
+        "dependentRequired": {"number_prices": ["currency"]},
+        "properties": {
+            "account_sid": {"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$",
+                            "description": "The Account (or subaccount) SID whose numbers are read"},
+            **secret_schema("auth_token", "account's Auth Token"),
+            "api_key_sid": {"type": "string", "pattern": "^SK[0-9a-fA-F]{32}$",
+                            "description": "An API key's SID, instead of the Auth Token"},
+            **secret_schema("api_key_secret", "API key's secret"),
+            "number_prices": {
+                "type": "object", "additionalProperties": False, "minProperties": 1,
+                "properties": {"did": {"type": "number", "minimum": 0},
+                               "toll_free": {"type": "number", "minimum": 0}},
+                "description": "Monthly price of a number, by kind"},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$",
+                         "description": "ISO 4217 currency of number_prices"},
+            "usage_months": {"type": "integer", "minimum": 0, "maximum": 13,
+                             "description": "Complete months of call and message logs to count "
+                                            "per number (0: none)"},
+            "base_url": {"type": "string", "pattern": "^https?://",
+                         "description": f"REST API host (default {BASE_URL})"},
+            "timeout": {"type": "number", "exclusiveMinimum": 0,
+                        "description": "Seconds to wait for each answer (default 30)"},
+        },
+    }
+    secret_settings = secret_setting_names("auth_token") + secret_setting_names("api_key_secret")
+
+    #: How the client waits before a retry, and what day it is; tests replace them.
+    sleep: t.ClassVar[t.Callable[[float], None]] = staticmethod(time.sleep)
+    today: t.ClassVar[t.Callable[[], dt.date]] = staticmethod(lambda: dt.datetime.now(dt.UTC).date())
+
+    def __init__(self, source: str, settings: dict, base_dir: Path) -> None:
+        self.source = source
+        self.account_sid = settings["account_sid"]
+        token_settings = [k for k in secret_setting_names("auth_token") if k in settings]
+        key_settings = [k for k in secret_setting_names("api_key_secret") if k in settings]
+        if "api_key_sid" in settings:
+            if token_settings:
+                raise ConfigError(f"sources.{source}: give either an Auth Token ('{token_settings[0]}') "
+                                  "or an API key ('api_key_sid'), not both.")
+            self.username = settings["api_key_sid"]
+            self.password = secret(settings, "api_key_secret", source, base_dir)
+        else:
+            if key_settings:
+                raise ConfigError(f"sources.{source}.{key_settings[0]}: an API key secret needs "
+                                  "'api_key_sid' too.")
+            self.username = self.account_sid
+            self.password = secret(settings, "auth_token", source, base_dir)
+        self.prices = {k: float(v) for k, v in (settings.get("number_prices") or {}).items()}
+        self.currency = settings.get("currency")
+        self.usage_months = settings.get("usage_months", 0)
+        self.base_url = settings.get("base_url", BASE_URL)
+        self.timeout = settings.get("timeout", 30)
+
+    # -- reading -----------------------------------------------------------------------------
+    def collect(self) -> SourceData:
+        data = SourceData()
+        auth = HTTPBasicAuth(self.username, self.password)
+        with ApiClient(self.base_url, auth=auth, source=self.source, timeout=self.timeout,
+                       sleep=self.sleep) as api:
+            numbers = self._read(api, data, "IncomingPhoneNumbers", "incoming_phone_numbers")
+            toll_free = self._read(api, data, "IncomingPhoneNumbers/TollFree", "incoming_phone_numbers")
+            addresses = self._read(api, data, "Addresses", "addresses")
+            lines = self.lines(numbers, {n.get("sid") for n in toll_free if isinstance(n, dict)}, data)
+            data.batches.append(RawBatch("lines", lines, "IncomingPhoneNumbers"))
+            wanted = {v for v in lines.column("e911_location_id").to_pylist() if v}
+            data.batches.append(RawBatch("e911_locations", self.locations(addresses, wanted, data),
+                                         "Addresses"))
+            if self.usage_months:
+                start, end = self.window()
+                calls = self._read(api, data, "Calls", "calls",
+                                   {"StartTime>": start.isoformat(), "StartTime<": end.isoformat()})
+                messages = self._read(api, data, "Messages", "messages",
+                                      {"DateSent>": start.isoformat(), "DateSent<": end.isoformat()})
+                data.batches.append(RawBatch("usage", self.usage(lines, calls, messages, data),
+                                             "Calls+Messages"))
+        return data
+
+    def _read(self, api: ApiClient, data: SourceData, resource: str, key: str,
+              filters: dict | None = None) -> list:
+        """Every record of one list resource, page after page."""
+        path = f"{API_VERSION}/Accounts/{self.account_sid}/{resource}.json"
+        records: list = []
+        page = api.get_json(path, {**(filters or {}), "PageSize": PAGE_SIZE})
+        seen: set[str] = set()
+        while True:
+            got = page.get(key)
+            if got is None:
+                got = []
+            if not isinstance(got, list):
+                raise CollectError(f"source '{self.source}': GET {resource}: '{key}' is a JSON "
+                                   f"{type(got).__name__}, not a list")
+            records += got
+            next_uri = page.get("next_page_uri")
+            if not next_uri:
+                break
+            if next_uri in seen:
+                # A link that comes back would page forever: better to stop loudly.
+                raise CollectError(f"source '{self.source}': GET {resource}: Twilio returned a "
+                                   "next_page_uri it had already given")
+            seen.add(next_uri)
+            # next_page_uri is relative to the host and carries the filters and page token.
+            page = api.get_json(api.origin + next_uri)
+        data.inputs[resource] = _fingerprint(records)
+        return records
+
+    def window(self) -> tuple[dt.date, dt.date]:
+        """The first day of the earliest month counted, and of the current (uncounted) month."""
+        end = self.today().replace(day=1)
+        start = end
+        for _ in range(self.usage_months):
+            start = (start - dt.timedelta(days=1)).replace(day=1)
+        return start, end
+
+    # -- mapping -----------------------------------------------------------------------------
+    def lines(self, numbers: list, toll_free: set, data: SourceData) -> pa.Table:
+        """IncomingPhoneNumbers → line rows, as text."""
+        origin = "IncomingPhoneNumbers"
+        rows, positions = [], []
+        not_registered: dict[str, int] = {}
+        for n, number in enumerate(numbers, start=1):
+            if not isinstance(number, dict):
+                data.rejects.append(RawReject(origin, n, "", json.dumps(number)[:200],
+                                              "expected a JSON object", "lines"))
+                continue
+            created = number.get("date_created")
+            activated = None
+            if created not in (None, ""):
+                activated = _rfc2822_utc(created)
+                if activated is None:
+                    data.rejects.append(RawReject(origin, n, "date_created", str(created)[:200],
+                                                  "expected an RFC 2822 date-time", "lines"))
+                    continue
+            kind = "toll_free" if number.get("sid") in toll_free else "did"
+            price = self.prices.get(kind)
+            emergency = _text(number.get("emergency_address_sid"))
+            state = _text(number.get("emergency_address_status"))
+            registered = state == "registered" or (
+                state is None and number.get("emergency_status") == "Active")
+            if emergency and not registered:
+                why = state or f"emergency_status {number.get('emergency_status')}"
+                not_registered[why] = not_registered.get(why, 0) + 1
+            capabilities = number.get("capabilities")
+            rows.append({
+                "id": _text(number.get("sid")),
+                "kind": kind,
+                "purpose": "fax" if number.get("voice_receive_mode") == "fax" else None,
+                "number": _text(number.get("phone_number")),
+                "vendor": VENDOR,
+                "account_id": _text(number.get("account_sid")) or self.account_sid,
+                # Owned numbers are listed and billed; a released number leaves the list.
+                "status": "active",
+                "activated_on": None if activated is None else activated.date().isoformat(),
+                "monthly_cost": None if price is None else text_value(price, False),
+                "currency": self.currency if price is not None else None,
+                "e911_location_id": emergency if registered else None,
+                "features": sorted(k for k, v in capabilities.items() if v is True)
+                if isinstance(capabilities, dict) else None,
+            })
+            positions.append(n)
+        if not_registered:
+            states = ", ".join(f"{k}: {v}" for k, v in sorted(not_registered.items()))
+            data.warnings.append(f"{origin}: {sum(not_registered.values())} number(s) have an "
+                                 f"emergency address that is not registered ({states}); their "
+                                 "lines have no e911_location_id")
+        columns = {c: pa.array([r[c] for r in rows], pa.string()) for c in LINE_COLUMNS}
+        columns["features"] = pa.array([r["features"] for r in rows], pa.list_(pa.string()))
+        columns[ROW_COLUMN] = pa.array(positions, pa.int64())
+        return pa.table(columns)
+
+    def locations(self, addresses: list, wanted: set, data: SourceData) -> pa.Table:
+        """Emergency addresses (and any address a number registered for 911) → e911 locations."""
+        origin = "Addresses"
+        rows, positions = [], []
+        found: set[str] = set()
+        for n, address in enumerate(addresses, start=1):
+            if not isinstance(address, dict):
+                data.rejects.append(RawReject(origin, n, "", json.dumps(address)[:200],
+                                              "expected a JSON object", "e911_locations"))
+                continue
+            sid = _text(address.get("sid"))
+            emergency = address.get("emergency_enabled") is True
+            if not emergency and sid not in wanted:
+                continue    # an address kept for regulatory reasons only, not for 911
+            found.add(sid or "")
+            secondary = _text(address.get("street_secondary"))
+            rows.append({
+                "id": sid,
+                "address": _text(address.get("street")),
+                "room": secondary,
+                "city": _text(address.get("city")),
+                "region": _text(address.get("region")),
+                "postal_code": _text(address.get("postal_code")),
+                "country": _text(address.get("iso_country")),
+                # Twilio validates an address against the emergency-services database before it
+                # enables it for emergency calling.
+                "validated": text_value(emergency, False),
+                # A validated street address with its suite, floor or unit is a dispatchable
+                # location; without that line Twilio cannot tell whether one was needed.
+                "dispatchable": "true" if emergency and secondary else None,
+            })
+            positions.append(n)
+        missing = sorted(wanted - found)
+        if missing:
+            data.warnings.append(f"{origin}: emergency address(es) {', '.join(missing[:5])}"
+                                 f"{'…' if len(missing) > 5 else ''} registered on numbers but not "
+                                 "listed")
+        columns = {c: pa.array([r[c] for r in rows], pa.string()) for c in LOCATION_COLUMNS}
+        columns[ROW_COLUMN] = pa.array(positions, pa.int64())
+        return pa.table(columns)
+
+    def usage(self, lines: pa.Table, calls: list, messages: list, data: SourceData) -> pa.Table:
+        """Calls and messages of the window, counted per number and month."""
+        start, end = self.window()
+        periods = []
+        month = start
+        while month < end:
+            periods.append(month)
+            month = (month + dt.timedelta(days=32)).replace(day=1)
+        ids = lines.column("id").to_pylist()
+        by_number = {n: i for n, i in zip(lines.column("number").to_pylist(), ids, strict=True)
+                     if n and i}
+        activated = dict(zip(ids, lines.column("activated_on").to_pylist(), strict=True))
+        counts: dict[tuple[str, str], dict] = {}
+        elsewhere = 0
+
+        def count(line_id: str, when: dt.datetime, seconds: int = 0, sent: int = 0) -> None:
+            key = (line_id, when.strftime("%Y-%m"))
+            c = counts.setdefault(key, {"seconds": 0, "sent": 0, "last": when.date()})
+            c["seconds"] += seconds
+            c["sent"] += sent
+            c["last"] = max(c["last"], when.date())
+
+        for n, call in enumerate(calls, start=1):
+            if not isinstance(call, dict):
+                data.rejects.append(RawReject("Calls", n, "", json.dumps(call)[:200],
+                                              "expected a JSON object", "usage"))
+                continue
+            if call.get("parent_call_sid"):
+                continue    # a leg the parent call already accounts for
+            called = call.get("direction") in CALLED_DIRECTIONS
+            line_id = by_number.get(call.get("to") if called else call.get("from"))
+            if line_id is None:
+                elsewhere += 1
+                continue
+            prop = "start_time" if call.get("start_time") else "date_created"
+            when = _rfc2822_utc(call.get(prop))
+            if when is None:
+                data.rejects.append(RawReject("Calls", n, prop, str(call.get(prop))[:200],
+                                              "expected an RFC 2822 date-time", "usage"))
+                continue
+            duration = call.get("duration")
+            try:
+                seconds = 0 if duration in (None, "") else int(duration)
+            except (TypeError, ValueError):
+                seconds = -1
+            if seconds < 0:
+                data.rejects.append(RawReject("Calls", n, "duration", str(duration)[:200],
+                                              "expected whole seconds", "usage"))
+                continue
+            if start <= when.date() < end:
+                count(line_id, when, seconds=seconds)
+
+        for n, message in enumerate(messages, start=1):
+            if not isinstance(message, dict):
+                data.rejects.append(RawReject("Messages", n, "", json.dumps(message)[:200],
+                                              "expected a JSON object", "usage"))
+                continue
+            outbound = str(message.get("direction") or "").startswith("outbound")
+            line_id = by_number.get(message.get("from") if outbound else message.get("to"))
+            if line_id is None:
+                elsewhere += 1
+                continue
+            prop = "date_sent" if message.get("date_sent") else "date_created"
+            when = _rfc2822_utc(message.get(prop))
+            if when is None:
+                data.rejects.append(RawReject("Messages", n, prop, str(message.get(prop))[:200],
+                                              "expected an RFC 2822 date-time", "usage"))
+                continue
+            if start <= when.date() < end:
+                sent = int(outbound and message.get("status") not in UNSENT)
+                count(line_id, when, sent=sent)
+
+        if elsewhere:
+            data.warnings.append(f"Calls+Messages: {elsewhere} call(s) and message(s) not on a "
+                                 "listed number (released numbers, SIP or client legs) left out")
+        rows = []
+        for line_id in sorted(by_number.values()):
+            since = activated.get(line_id)
+            for first in periods:
+                last_day = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+                if since and since > last_day.isoformat():
+                    continue    # the number was not the account's yet
+                period = first.strftime("%Y-%m")
+                c = counts.get((line_id, period), {"seconds": 0, "sent": 0, "last": None})
+                rows.append({
+                    "line_id": line_id,
+                    "period": period,
+                    "voice_minutes": text_value(round(c["seconds"] / 60, 2), False),
+                    "sms_count": str(c["sent"]),
+                    "last_activity_on": None if c["last"] is None else c["last"].isoformat(),
+                })
+        columns = {c: pa.array([r[c] for r in rows], pa.string()) for c in USAGE_COLUMNS}
+        columns[ROW_COLUMN] = pa.array(range(1, len(rows) + 1), pa.int64())
+        return pa.table(columns)
+
+
+def _text(value: t.Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _rfc2822_utc(value: t.Any) -> dt.datetime | None:
+    """Twilio's ``Thu, 30 Jul 2015 23:19:04 +0000`` → an aware UTC date-time, or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:     # "-0000": UTC, origin unknown (RFC 2822 §3.3)
+        return when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC)
+
+
+def _fingerprint(records: list) -> str:
+    """What the API answered, as a hash for the manifest: the same answer, the same hash."""
+    body = json.dumps(records, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()

@@ -1,0 +1,305 @@
+"""Runs: collect, evaluate and record the findings, once, under a lock in the database.
+
+``run_once`` is what ``dialtone run`` and every scheduled run do. A run holds
+the one row of ``run_lock`` from start to end, so two schedulers, or a
+scheduler and a manual run, never overlap; the loser is recorded as
+``skipped``. The holder beats a heartbeat into the lock while it works. A run
+whose process died (killed, machine restarted) leaves its lock behind: the next
+run, or the scheduler starting, sees the holder is gone and records that run as
+``failed``. Nothing a dead run half-did is visible: a snapshot appears whole or
+not at all, and findings are recorded in one transaction.
+
+Each run records, per source, rows, rejects, unresolved and ambiguous
+references, seconds, the data's age and the error; and, for the evaluation,
+policy statuses and finding changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import threading
+import typing as t
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .config import Config
+from .errors import DialtoneError
+from .store import Store, iso
+from .store.tables import run_lock, run_sources, runs
+
+LOCK = "run"
+#: How often a running run beats its heartbeat into the lock.
+HEARTBEAT_SECONDS = 30.0
+#: A holder on another machine that has not beaten for this long is taken to be gone.
+LOCK_STALE_SECONDS = 600.0
+#: Statuses a run ends with.
+STATUSES = ("running", "succeeded", "degraded", "failed", "skipped")
+
+
+class RunLocked(DialtoneError):
+    """Another run holds the lock."""
+
+
+@dataclass
+class RunOutcome:
+    run_id: int
+    status: str
+    error: str | None = None
+    snapshot_id: str | None = None
+    evaluation_id: int | None = None
+    sources: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    evaluation: t.Any = None   # engine.evaluation.Evaluation, when the run got that far
+
+
+#: Progress callback of a run: (stage, message). Stages: collect, evaluate, record.
+RunProgress = t.Callable[[str, str], None]
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_gone(holder: str, heartbeat_at: str, now: dt.datetime) -> bool:
+    host, _, pid = holder.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    beat = dt.datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return (now - beat).total_seconds() > LOCK_STALE_SECONDS
+
+
+def recover_abandoned(store: Store) -> list[int]:
+    """Record as failed the runs whose process is gone, and free the lock they left.
+
+    Returns the ids of those runs. Runs still marked running without a lock
+    (their process died between taking the lock and recording) are closed too.
+    """
+    now = store.now()
+    closed: list[int] = []
+    with store.write() as conn:
+        lock = conn.execute(select(run_lock).where(run_lock.c.name == LOCK)).first()
+        live = None
+        if lock is not None:
+            if _holder_gone(lock.holder, lock.heartbeat_at, now):
+                conn.execute(delete(run_lock).where(run_lock.c.name == LOCK))
+            else:
+                live = lock.run_id
+        stuck = conn.execute(select(runs.c.id, runs.c.holder).where(
+            runs.c.status == "running")).all()
+        for run_id, holder in stuck:
+            if run_id == live:
+                continue
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                status="failed", finished_at=iso(now),
+                error=f"abandoned: the process that ran it ({holder}) stopped before it finished; "
+                      "nothing it half-did was kept"))
+            closed.append(run_id)
+    return closed
+
+
+def _acquire(store: Store, trigger: str, actor: str) -> int:
+    """Start a run and take the lock, or record a skipped run and raise RunLocked."""
+    recover_abandoned(store)
+    now = store.now_text()
+    me = holder_id()
+    try:
+        with store.write() as conn:
+            run_id = conn.execute(insert(runs).values(
+                trigger=trigger, actor=actor, holder=me, started_at=now, status="running",
+            )).inserted_primary_key[0]
+            conn.execute(insert(run_lock).values(name=LOCK, run_id=run_id, holder=me,
+                                                 acquired_at=now, heartbeat_at=now))
+        return run_id
+    except IntegrityError:
+        pass
+    with store.read() as conn:
+        lock = conn.execute(select(run_lock).where(run_lock.c.name == LOCK)).first()
+    held = (f"run {lock.run_id} by {lock.holder}, started {lock.acquired_at}" if lock is not None
+            else "another run")
+    message = f"another run is in progress ({held}); not started"
+    with store.write() as conn:
+        conn.execute(insert(runs).values(trigger=trigger, actor=actor, holder=me, started_at=now,
+                                         finished_at=now, status="skipped", error=message))
+    raise RunLocked(message)
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, store: Store, run_id: int, every: float):
+        super().__init__(name="dialtone-run-heartbeat", daemon=True)
+        self.store, self.run_id, self.every = store, run_id, every
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            try:
+                with self.store.write() as conn:
+                    conn.execute(update(run_lock).where(
+                        run_lock.c.name == LOCK, run_lock.c.run_id == self.run_id).values(
+                        heartbeat_at=self.store.now_text()))
+            except Exception:  # a missed beat is harmless; the next one may succeed
+                continue
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+
+
+def _finish(store: Store, run_id: int, outcome: RunOutcome) -> None:
+    with store.write() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            status=outcome.status, finished_at=store.now_text(), error=outcome.error,
+            snapshot_id=outcome.snapshot_id, evaluation_id=outcome.evaluation_id,
+            summary=json.dumps(outcome.summary, sort_keys=True)))
+        if outcome.sources:
+            conn.execute(insert(run_sources), [{"run_id": run_id, **s} for s in outcome.sources])
+        conn.execute(delete(run_lock).where(run_lock.c.name == LOCK, run_lock.c.run_id == run_id))
+
+
+def source_rows(result) -> list[dict]:
+    """Per-source rows for ``run_sources`` from a CollectResult."""
+    out = []
+    for name, meta in sorted(result.by_source.items()):
+        identity = meta.get("identity") or {}
+        out.append({
+            "source": name, "collector": meta.get("collector", ""),
+            "status": meta.get("status", "collected"),
+            "rows": sum((meta.get("rows") or {}).values()) if meta.get("status") == "collected"
+            else 0,
+            "rejects": meta.get("rejects", 0) if meta.get("status") == "collected" else 0,
+            "unresolved": identity.get("unresolved", 0), "ambiguous": identity.get("ambiguous", 0),
+            "seconds": round(result.seconds[name], 3) if name in result.seconds else None,
+            "collected_at": meta.get("collected_at"),
+            "error": result.failures.get(name) or meta.get("error"),
+        })
+    return out
+
+
+def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
+             store: Store | None = None, progress: RunProgress | None = None,
+             heartbeat_seconds: float = HEARTBEAT_SECONDS) -> RunOutcome:
+    """Collect every source, evaluate the policies and record the findings, once.
+
+    Raises RunLocked (after recording a skipped run) when another run is in
+    progress. A user error (configuration, no source readable) ends the run as
+    ``failed`` with the message; an interrupt ends it as ``failed`` and is
+    raised again.
+    """
+    own_store = store is None
+    store = store or Store.from_config(config)
+    try:
+        run_id = _acquire(store, trigger, actor)
+        beat = _Heartbeat(store, run_id, heartbeat_seconds)
+        beat.start()
+        outcome = RunOutcome(run_id, "running")
+        try:
+            _run(config, store, actor, outcome, progress or (lambda stage, message: None))
+        except DialtoneError as exc:
+            outcome.status, outcome.error = "failed", str(exc)
+        except BaseException as exc:  # interrupted or crashed: record it, then let it go on
+            outcome.status = "failed"
+            outcome.error = ("interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit)
+                             else f"{type(exc).__name__}: {exc}")
+            beat.stop()
+            _finish(store, run_id, outcome)
+            raise
+        beat.stop()
+        _finish(store, run_id, outcome)
+        return outcome
+    finally:
+        if own_store:
+            store.close()
+
+
+def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
+         progress: RunProgress) -> None:
+    from .collect import collect
+    from .evaluation import evaluate
+    from .policy.exceptions_file import load_exceptions
+    from .policy.loader import load_policies
+    from .provenance import policy_set_version
+    from .store.sync import record_evaluation
+
+    def on_source(source: str, event: str, rows: int) -> None:
+        progress("collect", f"{source}: {event}" + (f", {rows:,} rows" if rows else ""))
+
+    result = collect(config, progress=on_source)
+    outcome.snapshot_id = result.snapshot.id
+    outcome.sources = source_rows(result)
+    loaded = load_policies(config.policy_paths)
+    total = len(loaded.policies)
+    evaluation = evaluate(
+        result.snapshot, loaded, overrides=loaded.overrides(config.params), engine=config.engine,
+        limits=config.limits, engine_settings=config.spark if config.engine == "spark" else None,
+        progress=lambda done, policy_id: progress("evaluate", f"{done}/{total} {policy_id}"))
+    outcome.evaluation = evaluation
+    specs, problems = load_exceptions(config.exceptions_dir, loaded.by_id(),
+                                      config.store.exception_max_days)
+    progress("record", "recording findings")
+    summary = record_evaluation(store, evaluation, loaded,
+                                provenance=policy_set_version(config.policy_paths, loaded),
+                                actor=actor, repository=None if problems else specs)
+    outcome.evaluation_id = summary.evaluation_id
+    statuses = {s: sum(1 for o in evaluation.outcomes if o.status == s)
+                for s in ("alarm", "ok", "skip", "error")}
+    outcome.summary = {
+        "policies": statuses,
+        "findings": sum(o.finding_count for o in evaluation.outcomes),
+        "changes": summary.changes,
+        "rows": result.rows,
+        "exception_files_invalid": len(problems),
+    }
+    degraded = [f"{len(result.failures)} source(s) failed"] if result.failures else []
+    if statuses["error"]:
+        degraded.append(f"{statuses['error']} policy(ies) in error")
+    outcome.status = "degraded" if degraded else "succeeded"
+    outcome.error = "; ".join(degraded) or None
+
+
+# -- reading runs back ---------------------------------------------------------------------
+def list_runs(store: Store, limit: int = 50) -> list[dict]:
+    with store.read() as conn:
+        rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings().all()
+        sources = _sources(conn, [r["id"] for r in rows])
+    return [_run_dict(r, sources.get(r["id"], [])) for r in rows]
+
+
+def get_run(store: Store, run_id: int) -> dict | None:
+    with store.read() as conn:
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            return None
+        return _run_dict(row, _sources(conn, [run_id]).get(run_id, []))
+
+
+def current_lock(store: Store) -> dict | None:
+    with store.read() as conn:
+        row = conn.execute(select(run_lock).where(run_lock.c.name == LOCK)).mappings().first()
+    return dict(row) if row else None
+
+
+def _sources(conn, ids: list[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    if not ids:
+        return out
+    for row in conn.execute(select(run_sources).where(run_sources.c.run_id.in_(ids))
+                            .order_by(run_sources.c.run_id, run_sources.c.source)).mappings():
+        out.setdefault(row["run_id"], []).append(dict(row))
+    return out
+
+
+def _run_dict(row, sources: list[dict]) -> dict:
+    out = dict(row)
+    out["summary"] = json.loads(row["summary"]) if row["summary"] else {}
+    out["sources"] = sources
+    return out

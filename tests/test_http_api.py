@@ -1,0 +1,335 @@
+"""The REST kit (collectors/http_api.py) against a real loopback HTTP server."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug import Request, Response
+
+from dialtone.collectors.http_api import (
+    ApiClient,
+    ApiError,
+    ClientCredentialsToken,
+    TokenSource,
+    secret,
+)
+from dialtone.engine.errors import CollectError, ConfigError
+
+TOKEN = "tok-0123456789abcdef"   # what a bearer token looks like to the checks below
+
+
+class Tokens:
+    """A token source handing out tok-1, tok-2… and counting refreshes."""
+
+    def __init__(self) -> None:
+        self.issued = 1
+        self.refreshes = 0
+
+    def token(self, force_refresh: bool = False) -> str:
+        if force_refresh:
+            self.refreshes += 1
+            self.issued += 1
+        return f"{TOKEN}-{self.issued}"
+
+
+def client(httpserver, waits: list[float] | None = None, **kwargs) -> ApiClient:
+    kwargs.setdefault("auth", None)
+    kwargs.setdefault("source", "svc")
+    return ApiClient(httpserver.url_for("/v1.0"), sleep=(waits if waits is not None else []).append,
+                     **kwargs)
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def test_a_path_joins_the_base_url_and_params_are_sent(httpserver):
+    httpserver.expect_request("/v1.0/users", query_string={"$top": "2"}).respond_with_json({"value": [1]})
+    api = client(httpserver)
+    assert api.get_json("users", {"$top": 2}) == {"value": [1]}
+    assert api.get_json("/users", {"$top": 2}) == {"value": [1]}
+    assert (api.requests, api.retries, api.pages) == (2, 0, 2)
+
+
+def test_a_next_link_on_the_same_host_is_followed_as_given(httpserver):
+    httpserver.expect_request("/v1.0/users", query_string="$skiptoken=abc").respond_with_json({"value": []})
+    assert client(httpserver).get_json(httpserver.url_for("/v1.0/users?$skiptoken=abc")) == {"value": []}
+
+
+@pytest.mark.parametrize("link", ["http://graph.example.net/v1.0/users?$skiptoken=x",
+                                  "https://localhost:{port}/v1.0/users",
+                                  "http://localhost:1/v1.0/users"])
+def test_a_next_link_to_another_host_scheme_or_port_is_refused(httpserver, link):
+    api = client(httpserver)
+    with pytest.raises(CollectError, match="refusing to follow a link to .*not on http://localhost"):
+        api.get_json(link.format(port=httpserver.port))
+    assert api.requests == 0 and not httpserver.log
+
+
+def test_retry_after_in_seconds_is_honoured(httpserver):
+    httpserver.expect_oneshot_request("/v1.0/users").respond_with_json(
+        {"error": {"code": "TooManyRequests", "message": "slow down"}}, status=429,
+        headers={"Retry-After": "7"})
+    httpserver.expect_request("/v1.0/users").respond_with_json({"value": ["ok"]})
+    waits: list[float] = []
+    api = client(httpserver, waits)
+    assert api.get_json("users") == {"value": ["ok"]}
+    assert waits == [7] and (api.requests, api.retries, api.pages) == (2, 1, 1)
+
+
+def test_retry_after_as_an_http_date_is_honoured_and_every_wait_is_capped(httpserver):
+    soon = email.utils.formatdate(time.time() + 30, usegmt=True)
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    for value in (soon, later, "600"):
+        httpserver.expect_ordered_request("/v1.0/x").respond_with_data(
+            "", status=503, headers={"Retry-After": value})
+    httpserver.expect_ordered_request("/v1.0/x").respond_with_json({})
+    waits: list[float] = []
+    client(httpserver, waits, max_retry_after=120).get_json("x")
+    assert 25 <= waits[0] <= 30 and waits[1:] == [120, 120]
+
+
+def test_without_retry_after_the_wait_doubles(httpserver):
+    for status in (503, 502, 504, 429):
+        httpserver.expect_ordered_request("/v1.0/x").respond_with_data("busy", status=status)
+    httpserver.expect_ordered_request("/v1.0/x").respond_with_json({"ok": True})
+    waits: list[float] = []
+    api = client(httpserver, waits)
+    assert api.get_json("x") == {"ok": True}
+    assert waits == [1, 2, 4, 8] and api.retries == 4
+
+
+def test_when_retries_run_out_the_error_says_so_with_the_services_message(httpserver):
+    httpserver.expect_request("/v1.0/x").respond_with_json(
+        {"error": {"code": "serviceNotAvailable", "message": "Try again later."}}, status=503,
+        headers={"Retry-After": "2"})
+    waits: list[float] = []
+    with pytest.raises(ApiError) as err:
+        client(httpserver, waits, max_retries=2).get_json("x")
+    assert str(err.value) == (
+        f"source 'svc': GET {httpserver.url_for('/v1.0/x')}: HTTP 503 SERVICE UNAVAILABLE "
+        "(after 3 attempts): serviceNotAvailable: Try again later.")
+    assert waits == [2, 2] and err.value.status == 503
+
+
+def test_a_401_fetches_a_new_token_once(httpserver):
+    def handler(request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}-2":
+            return json_response({"error": {"code": "InvalidAuthenticationToken",
+                                            "message": "Access token has expired."}}, 401)
+        return json_response({"value": []})
+
+    httpserver.expect_request("/v1.0/me").respond_with_handler(handler)
+    tokens = Tokens()
+    assert isinstance(tokens, TokenSource)
+    api = client(httpserver, auth=tokens)
+    assert api.get_json("me") == {"value": []}
+    assert tokens.refreshes == 1 and api.requests == 2
+    assert [r.headers["Authorization"] for r, _ in httpserver.log] == [
+        f"Bearer {TOKEN}-1", f"Bearer {TOKEN}-2"]
+
+
+def test_a_second_401_is_an_error_without_the_token(httpserver):
+    httpserver.expect_request("/v1.0/me").respond_with_json(
+        {"error": {"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}},
+        status=401)
+    tokens = Tokens()
+    with pytest.raises(CollectError, match="HTTP 401 UNAUTHORIZED: InvalidAuthenticationToken: "
+                                           "Access token validation failure.") as err:
+        client(httpserver, auth=tokens).get_json("me")
+    assert tokens.refreshes == 1 and TOKEN not in str(err.value)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"error": {"code": "Authorization_RequestDenied",
+                "message": "Insufficient privileges to complete the operation."}},
+     "Authorization_RequestDenied: Insufficient privileges to complete the operation."),
+    ({"code": 124, "message": "Invalid access token."}, "124: Invalid access token."),
+    ({"code": 20404, "message": "The requested resource was not found",
+      "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404},
+     "20404: The requested resource was not found (see https://www.twilio.com/docs/errors/20404)"),
+    ({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret."},
+     "invalid_client: AADSTS7000215: Invalid client secret."),
+])
+def test_errors_carry_the_services_own_message_and_no_query_string(httpserver, body, message):
+    httpserver.expect_request("/v1.0/things").respond_with_json(body, status=403)
+    with pytest.raises(ApiError) as err:
+        client(httpserver).get_json(httpserver.url_for("/v1.0/things?$skiptoken=s3cr3t&key=abc"))
+    text = str(err.value)
+    assert text == f"source 'svc': GET {httpserver.url_for('/v1.0/things')}: HTTP 403 FORBIDDEN: {message}"
+    assert "s3cr3t" not in text and "Traceback" not in text
+
+
+def test_a_response_that_is_not_a_json_object_is_an_error(httpserver):
+    httpserver.expect_request("/v1.0/html").respond_with_data("<html/>", content_type="text/html")
+    httpserver.expect_request("/v1.0/list").respond_with_json([1, 2])
+    api = client(httpserver)
+    with pytest.raises(CollectError, match="HTTP 200, but the response is not JSON .Content-Type text/html"):
+        api.get_json("html")
+    with pytest.raises(CollectError, match="a JSON list, not an object"):
+        api.get_json("list")
+
+
+def test_a_refused_connection_is_retried_then_a_collect_error(tmp_path):
+    with socket.socket() as s:     # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    waits: list[float] = []
+    api = ApiClient(f"http://127.0.0.1:{port}/v1.0", auth=None, source="svc", sleep=waits.append,
+                    max_retries=2)
+    with pytest.raises(CollectError) as err:
+        api.get_json("users?$skiptoken=s3cr3t")
+    assert str(err.value) == (f"source 'svc': GET http://127.0.0.1:{port}/v1.0/users: "
+                              "connection refused (after 3 attempts)")
+    assert waits == [1, 2] and api.requests == 3
+
+
+def test_a_server_that_does_not_answer_in_time_is_a_collect_error(httpserver):
+    def slow(request: Request) -> Response:
+        time.sleep(0.5)
+        return json_response({})
+
+    httpserver.expect_request("/v1.0/slow").respond_with_handler(slow)
+    with pytest.raises(CollectError, match=r"GET http://localhost:\d+/v1.0/slow: no answer within 0.1 s"):
+        client(httpserver, timeout=0.1, max_retries=0).get_json("slow")
+
+
+# -- OAuth2 client credentials ---------------------------------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def token_endpoint(httpserver, expires_in: int = 3599) -> list[dict]:
+    """A token endpoint that checks the grant and issues numbered tokens; returns the forms seen."""
+    forms: list[dict] = []
+
+    def handler(request: Request) -> Response:
+        form = request.form.to_dict()
+        forms.append(form)
+        if form.get("client_secret") != "the-secret":
+            return json_response({"error": "invalid_client",
+                                  "error_description": "AADSTS7000215: Invalid client secret provided."},
+                                 401)
+        return json_response({"token_type": "Bearer", "expires_in": expires_in,
+                              "access_token": f"{TOKEN}-{len(forms)}"})
+
+    httpserver.expect_request("/tenant/oauth2/v2.0/token", method="POST").respond_with_handler(handler)
+    return forms
+
+
+def test_client_credentials_tokens_are_kept_until_shortly_before_they_expire(httpserver):
+    forms = token_endpoint(httpserver, expires_in=3599)
+    clock = Clock()
+    tokens = ClientCredentialsToken(httpserver.url_for("/tenant/oauth2/v2.0/token"), "app-id",
+                                    "the-secret", "https://graph.microsoft.com/.default", clock=clock)
+    assert tokens.token() == f"{TOKEN}-1"
+    assert forms == [{"grant_type": "client_credentials", "client_id": "app-id",
+                      "client_secret": "the-secret", "scope": "https://graph.microsoft.com/.default"}]
+    clock.now += 3500
+    assert tokens.token() == f"{TOKEN}-1"           # still valid
+    clock.now += 50
+    assert tokens.token() == f"{TOKEN}-2"           # within a minute of expiry: a new one
+    assert tokens.token(force_refresh=True) == f"{TOKEN}-3"
+    assert tokens.fetches == 3
+
+
+def test_extra_fields_grant_type_and_basic_client_authentication(httpserver):
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return json_response({"access_token": "z", "expires_in": 3600, "token_type": "bearer"})
+
+    httpserver.expect_request("/oauth/token").respond_with_handler(handler)
+    tokens = ClientCredentialsToken(httpserver.url_for("/oauth/token"), "cid", "csecret", None,
+                                    extra={"account_id": "acc"}, grant_type="account_credentials",
+                                    auth_method="client_secret_basic")
+    assert tokens.token() == "z"
+    (request,) = seen
+    assert request.form.to_dict() == {"grant_type": "account_credentials", "account_id": "acc"}
+    assert request.authorization.username == "cid" and request.authorization.password == "csecret"
+
+
+def test_a_refused_token_request_names_the_url_and_oauth_error_not_the_secret(httpserver):
+    token_endpoint(httpserver)
+    url = httpserver.url_for("/tenant/oauth2/v2.0/token")
+    tokens = ClientCredentialsToken(url, "app-id", "wrong-secret", "s")
+    with pytest.raises(CollectError) as err:
+        tokens.token()
+    assert str(err.value) == (f"token request to {url} refused: invalid_client: "
+                              "AADSTS7000215: Invalid client secret provided.")
+    assert "wrong-secret" not in str(err.value)
+
+
+def test_a_token_endpoint_failing_with_5xx_or_unreachable_is_a_collect_error(httpserver):
+    httpserver.expect_request("/t").respond_with_data("down", status=500)
+    with pytest.raises(CollectError, match=r"token request to http://localhost:\d+/t failed: HTTP 500"):
+        ClientCredentialsToken(httpserver.url_for("/t"), "a", "b", "s").token()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(CollectError, match="failed: connection refused"):
+        ClientCredentialsToken(f"http://127.0.0.1:{port}/t", "a", "b", "s").token()
+
+
+def test_the_client_fetches_a_token_and_refreshes_it_on_401(httpserver):
+    forms = token_endpoint(httpserver)
+
+    def graph(request: Request) -> Response:
+        if request.headers.get("Authorization") == f"Bearer {TOKEN}-1":
+            return json_response({"error": {"code": "InvalidAuthenticationToken", "message": "expired"}}, 401)
+        return json_response({"value": [request.headers["Authorization"]]})
+
+    httpserver.expect_request("/v1.0/users").respond_with_handler(graph)
+    tokens = ClientCredentialsToken(httpserver.url_for("/tenant/oauth2/v2.0/token"), "app-id",
+                                    "the-secret", "s")
+    assert client(httpserver, auth=tokens).get_json("users") == {"value": [f"Bearer {TOKEN}-2"]}
+    assert len(forms) == 2
+
+
+def test_basic_auth_is_passed_to_requests(httpserver):
+    httpserver.expect_request("/v1.0/a", headers={"Authorization": "Basic QUM6dG9r"}).respond_with_json({})
+    assert client(httpserver, auth=requests.auth.HTTPBasicAuth("AC", "tok")).get_json("a") == {}
+
+
+# -- secrets ---------------------------------------------------------------------------------
+def test_a_secret_from_an_environment_variable_or_a_file(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DIALTONE_TEST_SECRET", "  from-env \n")
+    assert secret({"client_secret_env": "DIALTONE_TEST_SECRET"}, "client_secret", "m365", tmp_path) \
+        == "from-env"
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "graph").write_text("from-file\n", encoding="utf-8")
+    assert secret({"client_secret_file": "secrets/graph"}, "client_secret", "m365", tmp_path) == "from-file"
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({}, "sources.m365: no client secret: set 'client_secret_env' (an environment variable's name) "
+         "or 'client_secret_file' (a file holding it)."),
+    ({"client_secret_env": "DIALTONE_UNSET_VAR"},
+     "sources.m365.client_secret_env: the environment variable DIALTONE_UNSET_VAR is not set or empty."),
+    ({"client_secret_env": "DIALTONE_EMPTY_VAR"},
+     "sources.m365.client_secret_env: the environment variable DIALTONE_EMPTY_VAR is not set or empty."),
+    ({"client_secret_file": "nowhere"}, "sources.m365.client_secret_file: cannot read {base}/nowhere: "
+                                        "No such file or directory."),
+    ({"client_secret_file": "empty"}, "sources.m365.client_secret_file: {base}/empty is empty."),
+    ({"client_secret_env": "X", "client_secret_file": "y"},
+     "sources.m365: give either 'client_secret_env' or 'client_secret_file', not both."),
+])
+def test_a_missing_secret_is_a_config_error_naming_source_and_setting(tmp_path, monkeypatch, settings,
+                                                                      message):
+    monkeypatch.delenv("DIALTONE_UNSET_VAR", raising=False)
+    monkeypatch.setenv("DIALTONE_EMPTY_VAR", " ")
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        secret(settings, "client_secret", "m365", tmp_path)
+    assert str(err.value) == message.format(base=tmp_path)
