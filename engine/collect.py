@@ -262,6 +262,8 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
         reject_tables.append(dups)
     if carry is not None:
         _carry_forward(carry, keep, final, sources_meta, model, work, failures, now)
+        reject_tables += _drop_carried_duplicates(con, final, model, fresh, list(config.sources),
+                                                  carry.id, work)
     for name in failures:
         if name not in sources_meta:  # never collected: nothing to carry
             sources_meta[name] = {**source_meta(config, name), "status": "failed",
@@ -446,6 +448,77 @@ def _carry_forward(previous: Snapshot, keep: set[str], final: dict[str, pa.Table
             for kept in _previous_rows(previous, entity_name, keep):
                 writer.write_table(_conform(kept, schema))
         final[entity_name] = path
+
+
+def _drop_carried_duplicates(con, final: dict[str, pa.Table | Path], model, fresh: list[str],
+                             order: list[str], carried_from: str, work: Path) -> list[pa.Table]:
+    """Rows collected now and rows carried forward that share a key: as in a full collect,
+    the row of the source that comes first in the configuration stays and the other becomes
+    a reject, so collecting one source alone gives what collecting all would."""
+    out: list[pa.Table] = []
+    positions = pa.table({"__src": pa.array(order, pa.string()),
+                          "__pos": pa.array(range(len(order)), pa.int64())})
+    con.register("source_positions", positions)
+    fresh_list = ", ".join("'" + n.replace("'", "''") + "'" for n in fresh)
+    try:
+        for entity_name, value in final.items():
+            entity = model.entity(entity_name)
+            keys = [f'"{k}"' for k in entity.key]
+            key = ", ".join(keys)
+            if isinstance(value, pa.Table):
+                con.register("carried_check", value.append_column(
+                    "__ordinal", pa.array(range(value.num_rows), pa.int64())))
+                rel = "carried_check"
+            else:
+                rel = (f"(SELECT *, file_row_number AS __ordinal FROM read_parquet("
+                       f"'{str(value).replace(chr(39), chr(39) * 2)}', file_row_number = true))")
+            try:
+                dup = con.sql(
+                    f"WITH r AS (SELECT {key}, __ordinal, {SOURCE_COLUMN} AS source, "
+                    f"{SOURCE_COLUMN} IN ({fresh_list}) AS fresh, coalesce(p.__pos, 1e9) AS pos "
+                    f"FROM {rel} LEFT JOIN source_positions p ON p.__src = {SOURCE_COLUMN}), "
+                    f"mixed AS (SELECT {key} FROM r GROUP BY {key} HAVING bool_or(fresh) "
+                    f"AND NOT bool_and(fresh)), "
+                    f"ranked AS (SELECT r.*, row_number() OVER w AS n, first(source) OVER w AS kept "
+                    f"FROM r SEMI JOIN mixed USING ({key}) WINDOW w AS (PARTITION BY {key} "
+                    f"ORDER BY pos, __ordinal)) "
+                    f"SELECT __ordinal, source, fresh, kept, concat_ws('/', "
+                    f"{', '.join(f'CAST({k} AS VARCHAR)' for k in keys)}) AS value "
+                    f"FROM ranked WHERE n > 1 ORDER BY __ordinal").to_arrow_table()
+            finally:
+                if isinstance(value, pa.Table):
+                    con.unregister("carried_check")
+            if not dup.num_rows:
+                continue
+            n = dup.num_rows
+            out.append(pa.table({
+                "source": dup.column("source"), "entity": pa.array([entity_name] * n),
+                "origin": pc.if_else(dup.column("fresh"), pa.scalar("collected now", pa.string()),
+                                     pa.scalar(f"carried from {carried_from}", pa.string())),
+                "row": pa.nulls(n, pa.int64()),
+                "field": pa.array([", ".join(entity.key)] * n),
+                "value": dup.column("value"),
+                "reason": pc.binary_join_element_wise(
+                    "duplicate key (first seen in source '", dup.column("kept"), "')", ""),
+            }, schema=REJECT_SCHEMA))
+            drop = dup.column("__ordinal").combine_chunks()
+            if isinstance(value, pa.Table):
+                ordinals = pa.array(range(value.num_rows), pa.int64())
+                final[entity_name] = value.filter(pc.invert(pc.is_in(ordinals, drop)))
+                continue
+            rewritten = work / f"{entity_name}.undup-{uuid.uuid4().hex[:8]}.parquet"
+            schema = pq.ParquetFile(value).schema_arrow
+            with pq.ParquetWriter(rewritten, schema, compression="zstd") as writer:
+                offset = 0
+                for table in iter_parquet(value, STREAM_ROWS):
+                    ordinals = pa.array(range(offset, offset + table.num_rows), pa.int64())
+                    offset += table.num_rows
+                    writer.write_table(table.filter(pc.invert(pc.is_in(ordinals, drop))))
+            value.unlink()
+            final[entity_name] = rewritten
+    finally:
+        con.unregister("source_positions")
+    return out
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -178,3 +178,31 @@ def test_a_bad_max_age_is_a_clear_config_error(tmp_path):
         "sources:\n  a: {collector: csv, path: ., max_age: 3 days}\n")
     with pytest.raises(ConfigError, match=r"dialtone.yaml:2: sources.a.max_age: '3 days' does not match"):
         load_config(tmp_path / "dialtone.yaml")
+
+
+def test_duplicates_between_carried_and_fresh_rows_are_settled_as_a_full_collect_would(tmp_path):
+    write_csv(tmp_path / "a", "lines", ["id", "kind", "status", "monthly_cost"], [
+        ["L1", "mobile", "active", "10"], ["L2", "mobile", "active", "20"]])
+    write_csv(tmp_path / "b", "lines", ["id", "kind", "status", "monthly_cost"], [
+        ["L3", "mobile", "active", "30"]])
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources:\n  a: {collector: csv, path: ./a}\n  b: {collector: csv, path: ./b}\n")
+    config = load_config(tmp_path / "dialtone.yaml")
+    first = collect(config, as_of=AS_OF, now=T0).snapshot
+    write_csv(tmp_path / "b", "lines", ["id", "kind", "status", "monthly_cost"], [
+        ["L3", "mobile", "active", "30"], ["L1", "landline", "active", "99"]])
+    # b alone: its new L1 meets a's L1, carried forward; a comes first in the configuration.
+    result = collect(config, only=["b"], as_of=AS_OF, now=T0 + dt.timedelta(hours=1))
+    table = pq.read_table(result.snapshot.parquet("lines")).to_pylist()
+    assert sorted((r["id"], r["_source"], r["monthly_cost"]) for r in table) == [
+        ("L1", "a", 10.0), ("L2", "a", 20.0), ("L3", "b", 30.0)]
+    with (result.snapshot.path / "rejects.csv").open(encoding="utf-8") as fh:
+        (reject,) = list(csv.DictReader(fh))
+    assert reject == {"source": "b", "entity": "lines", "origin": "collected now", "row": "",
+                      "field": "id", "value": "L1",
+                      "reason": "duplicate key (first seen in source 'a')"}
+    # The same answer as collecting everything.
+    full = collect(config, as_of=AS_OF, now=T0 + dt.timedelta(hours=2)).snapshot
+    assert sorted((r["id"], r["_source"]) for r in pq.read_table(full.parquet("lines")).to_pylist()) \
+        == [("L1", "a"), ("L2", "a"), ("L3", "b")]
+    assert first.id != full.id
