@@ -45,10 +45,12 @@ from dialtone.engine.errors import CollectError
 from dialtone.engine.snapshots import iter_parquet
 
 from .cdr import (
+    LINE_BY_SCHEMA,
     TIMEZONE_SCHEMA,
     Block,
     check_encoding,
     check_timezone,
+    line_reference,
     parse_block,
     parse_ints,
     parse_times,
@@ -123,6 +125,7 @@ class AsteriskCollector:
             "loguserfield": {"type": "boolean"},
             "newcdrcolumns": {"type": "boolean"},
             "encoding": {"type": "string", "minLength": 1},
+            "line_by": LINE_BY_SCHEMA,
             "direction_by_context": {
                 "type": "object",
                 "additionalProperties": {"enum": ["inbound", "outbound", "internal"]},
@@ -152,6 +155,7 @@ class AsteriskCollector:
         else:
             self.layouts = dict(AUTO_LAYOUTS)
         self.directions = settings.get("direction_by_context", {})
+        self.line_by = settings.get("line_by", "auto")
 
     # -- entry point -----------------------------------------------------------------------
     def collect(self) -> SourceData:
@@ -345,6 +349,9 @@ class AsteriskCollector:
             for context, value in self.directions.items():
                 direction = pc.if_else(pc.fill_null(pc.equal(ctx, context), False), value, direction)
             cols["direction"] = direction
+        line = line_reference(self.line_by, cols)
+        if line is not None:
+            cols["line_id"] = line
         cols[ROW_COLUMN] = t.column(ROW_COLUMN)
         return pa.table(cols)
 

@@ -298,3 +298,34 @@ def ipv4_from_signed_le(col):
     quad = pc.binary_join_element_wise(*octets, ".")
     quad = pc.if_else(pc.equal(n, 0), _NULL_STR, quad)
     return pc.if_else(pc.is_null(n), empty_to_null(col), quad)
+
+
+#: The ``line_by`` setting every CDR collector takes: which number of a call names the
+#: estate's line, so that identity resolution (by ``lines.number``) ties calls to lines.
+LINE_BY_SCHEMA = {
+    "enum": ["auto", "source", "destination", "none"],
+    "description": "Which number names the estate's line: auto (inbound calls: destination; "
+                   "outbound and internal: source; unknown direction: none), source, "
+                   "destination, or none",
+}
+
+
+def line_reference(mode: str, columns: dict) -> pa.Array | pa.ChunkedArray | None:
+    """``calls.line_id`` (a number, resolved to a line when the snapshot is built), or None."""
+    source, destination = columns.get("source"), columns.get("destination")
+    if mode == "none":
+        return None
+    if mode == "source":
+        return source
+    if mode == "destination":
+        return destination
+    direction = columns.get("direction")
+    if direction is None or source is None:
+        return None
+    inbound = pc.fill_null(pc.equal(direction, "inbound"), False)
+    outward = pc.fill_null(pc.is_in(direction, pa.array(["outbound", "internal"])), False)
+    none = pa.nulls(len(source), pa.string())
+    chosen = pc.if_else(outward, source, none)
+    if destination is not None:
+        chosen = pc.if_else(inbound, destination, chosen)
+    return chosen

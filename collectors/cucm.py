@@ -29,11 +29,13 @@ from dialtone.engine.errors import CollectError
 from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
+    LINE_BY_SCHEMA,
     check_encoding,
     empty_to_null,
     epochs,
     input_files,
     ipv4_from_signed_le,
+    line_reference,
     parse_block,
     parse_ints,
     read_blocks,
@@ -66,6 +68,7 @@ class CucmCollector:
             "files": {"type": "string", "minLength": 1,
                       "description": "In a folder, the files to read (glob; default cdr_*)"},
             "encoding": {"type": "string", "minLength": 1},
+            "line_by": LINE_BY_SCHEMA,
         },
     }
     secret_settings = ()
@@ -75,6 +78,7 @@ class CucmCollector:
         self.path = (base_dir / settings["path"]).resolve()
         self.pattern = settings.get("files", "cdr_*")
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
+        self.line_by = settings.get("line_by", "auto")
 
     def collect(self) -> SourceData:
         files = input_files(self.source, self.path, self.pattern)
@@ -187,6 +191,9 @@ class CucmCollector:
         }
         if destination is not None:
             out["destination"] = destination
+        line = line_reference(self.line_by, out)
+        if line is not None:
+            out["line_id"] = line
         for target, name in (("source_ip", "origIpAddr"), ("destination_ip", "destIpAddr")):
             if name in index:
                 out[target] = ipv4_from_signed_le(col(name))

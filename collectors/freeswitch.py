@@ -36,11 +36,13 @@ from dialtone.engine.errors import ConfigError, did_you_mean
 from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
+    LINE_BY_SCHEMA,
     TIMEZONE_SCHEMA,
     check_encoding,
     check_timezone,
     epochs,
     input_files,
+    line_reference,
     parse_block,
     parse_ints,
     parse_times,
@@ -109,6 +111,7 @@ class FreeSwitchCollector:
                       "description": "In a folder, the files to read (glob; default Master.csv*)"},
             "timezone": TIMEZONE_SCHEMA,
             "encoding": {"type": "string", "minLength": 1},
+            "line_by": LINE_BY_SCHEMA,
         },
     }
     secret_settings = ()
@@ -139,6 +142,7 @@ class FreeSwitchCollector:
             raise ConfigError(f"sources.{source}.template: the template has neither "
                               "${start_stamp} nor ${start_epoch}")
         self.tz = settings["timezone"]
+        self.line_by = settings.get("line_by", "auto")
         check_timezone(source, self.tz)
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
 
@@ -199,6 +203,9 @@ class FreeSwitchCollector:
         for target in ("direction", "source", "destination", "disposition", "source_ip"):
             if col(target) is not None:
                 out[target] = col(target)
+        line = line_reference(self.line_by, out)
+        if line is not None:
+            out["line_id"] = line
         out[ROW_COLUMN] = t.column(ROW_COLUMN)
         table = pa.table(out)
         return table.filter(pc.invert(bad)) if pc.any(bad).as_py() else table

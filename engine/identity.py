@@ -5,7 +5,8 @@ directory by sign-in name, Zoom by e-mail address; a device by IMEI, a line by
 its number. When a snapshot is built, each reference field whose relation points
 at a resolvable entity (``people``, ``lines``, ``devices``) is checked against
 that entity's ``id``; a value that is not an id is looked up, case-insensitively,
-among the entity's identity keys (the configuration's ``identity:`` section).
+among the entity's identity keys (the configuration's ``identity:`` section);
+phone numbers and IMEIs are compared by their digits only.
 One match: the value becomes that id. Several: the reference is *ambiguous*;
 none: *unresolved*. Either way the value is kept as it was and reported — per
 source in the manifest and row by row in the snapshot's ``unresolved.csv`` —
@@ -106,12 +107,28 @@ def resolve_references(con: duckdb.DuckDBPyConnection, final: dict[str, pa.Table
     return out
 
 
+#: Keys compared by their digits only: a number written +1 312 555 0100, 1-312-555-0100 or
+#: 13125550100 is the same line; an IMEI with or without spaces the same device.
+DIGIT_KEYS = frozenset({"number", "imei"})
+#: Fewer digits than this is no number (a short extension or a name with a digit in it).
+MIN_DIGITS = 7
+
+
+def _alias(expr: str, digits: bool) -> str:
+    """The comparable form of a key or a reference: lower-cased text, or '#' and its digits."""
+    text = f"CAST({expr} AS VARCHAR)"
+    if not digits:
+        return f"lower(trim({text}))"
+    only = f"regexp_replace({text}, '[^0-9]', '', 'g')"
+    return f"CASE WHEN length({only}) >= {MIN_DIGITS} THEN '#' || {only} END"
+
+
 def _aliases(con, target_rows: pa.Table | Path, target: str, key_fields: tuple[str, ...],
              name: str) -> None:
     """Table ``name``: (alias, id) for the target's ids and identity keys, lower-cased."""
     rows = _relation(con, target_rows, f"__target_{target}")
     try:
-        selects = [f"SELECT lower(trim(CAST({_q(k)} AS VARCHAR))) AS alias, id FROM {rows} "
+        selects = [f"SELECT {_alias(_q(k), k in DIGIT_KEYS)} AS alias, id FROM {rows} "
                    f"WHERE {_q(k)} IS NOT NULL" for k in ("id", *key_fields)]
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(name)} AS SELECT DISTINCT alias, id FROM ("
                     + " UNION ALL ".join(selects) + ")")
@@ -133,7 +150,8 @@ def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_tab
         f"(SELECT id FROM {_q(alias_table + '_ids')}) GROUP BY ALL) "
         f"SELECT r.source, r.value, r.n, list(DISTINCT a.id ORDER BY a.id) "
         f"FILTER (WHERE a.id IS NOT NULL) AS candidates FROM refs r "
-        f"LEFT JOIN {_q(alias_table)} a ON a.alias = lower(trim(r.value)) GROUP BY ALL"
+        f"LEFT JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', False)} "
+        f"OR a.alias = {_alias('r.value', True)} GROUP BY ALL"
     ).to_arrow_table()
     if not classified.num_rows:
         return None

@@ -369,3 +369,30 @@ def test_streamed_and_in_memory_sources_of_calls_meet_in_one_snapshot(tmp_path):
     carried = sorted(c["id"] for c in calls(alone) if c["_source"] == "pbx")
     assert carried == ["1719843302.1", "1719843600.2"]
     assert alone.snapshot.verify() == []
+
+
+def test_calls_name_their_line_by_number_and_resolve_to_the_estate_lines(tmp_path):
+    master = setup(tmp_path, "    direction_by_context: {from-internal: outbound, from-pstn: inbound}\n"
+                             "  estate:\n    collector: csv\n    path: ./estate\n")
+    (tmp_path / "estate").mkdir()
+    (tmp_path / "estate" / "lines.csv").write_text(
+        "id,kind,status,number\nL-A,did,active,+13125550100\nL-B,did,active,+13125550177\n",
+        encoding="utf-8")
+    outbound = record("13125550100", "442071234567", "2024-07-01 09:15:02", "2024-07-01 09:15:07",
+                      "2024-07-01 09:16:07", 65, 60, "ANSWERED", "1.1")
+    inbound = record("442071234567", "+1-312-555-0177", "2024-07-01 09:20:00",
+                     "2024-07-01 09:20:01", "2024-07-01 09:20:20", 20, 19, "ANSWERED", "1.2")
+    inbound = inbound.replace('"from-internal"', '"from-pstn"')
+    unknown = record("1001", "1002", "2024-07-01 09:30:00", None, "2024-07-01 09:30:05", 5, 0,
+                     "NO ANSWER", "1.3")
+    master.write_text(outbound + inbound + unknown, encoding="utf-8")
+    result = run(tmp_path)
+    by_id = {c["id"]: c["line_id"] for c in calls(result)}
+    # Outbound: the caller's number; inbound: the number called; digits are what count.
+    assert by_id == {"1.1": "L-A", "1.2": "L-B", "1.3": "1001"}
+    identity = result.snapshot.manifest["sources"]["pbx"]["identity"]
+    assert identity["fields"]["calls.line_id"] == {"resolved": 2, "unresolved": 1, "ambiguous": 0}
+    config = (tmp_path / "dialtone.yaml").read_text().replace(
+        "    direction_by_context", "    line_by: none\n    direction_by_context")
+    (tmp_path / "dialtone.yaml").write_text(config)
+    assert {c["line_id"] for c in calls(run(tmp_path))} == {None}
