@@ -12,6 +12,8 @@ and the ratio. See docs/scale-out.md for the figures and the expected crossover.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import tempfile
 import time
@@ -38,32 +40,44 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = {"master": args.master, "conf": {"spark.driver.memory": args.driver_memory,
                                                 "spark.sql.shuffle.partitions": "8"}}
-    started = time.perf_counter()
-    root_session(settings)
-    print(f"spark start {time.perf_counter() - started:8.2f} s   {args.master}, "
-          f"driver {args.driver_memory}")
-    loaded = load_policies()
     ok = True
-    for lines in args.lines:
-        with tempfile.TemporaryDirectory(prefix="dialtone-bench-spark-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dialtone-bench-spark-") as root:
+        # Every estate is generated first, each in a process of its own that exits before the
+        # next: the generator holds a whole estate in memory (15 GB at 5 M lines), and must not
+        # share the machine with a Spark driver that has already grown.
+        generated = {}
+        for lines in args.lines:
+            folder = Path(root) / str(lines)
             with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                gen = pool.submit(generate_snapshot, lines, args.seed, tmp).result()
-            snapshot = SnapshotStore(Path(tmp)).get(gen["snapshot"])
+                generated[lines] = (folder, pool.submit(generate_snapshot, lines, args.seed,
+                                                        str(folder)).result())
+        started = time.perf_counter()
+        root_session(settings)
+        print(f"spark start {time.perf_counter() - started:8.2f} s   {args.master}, "
+              f"driver {args.driver_memory}")
+        loaded = load_policies()
+        for lines, (folder, gen) in generated.items():
+            snapshot = SnapshotStore(folder).get(gen["snapshot"])
             print(f"\n{lines:,} lines: {sum(gen['rows'].values()):,} rows, "
                   f"{gen['bytes'] / 2**20:,.0f} MiB Parquet (generated in "
                   f"{gen['generate_s'] + gen['write_s']:.1f} s)")
             times = {}
-            results = {}
+            digests = {}
             for engine in ("duckdb", "spark"):
                 started = time.perf_counter()
-                results[engine] = evaluate(snapshot, loaded, engine=engine,
-                                           engine_settings=settings if engine == "spark" else None)
+                result = evaluate(snapshot, loaded, engine=engine,
+                                  engine_settings=settings if engine == "spark" else None)
                 times[engine] = time.perf_counter() - started
-                errors = [o.policy_id for o in results[engine].outcomes if o.status == "error"]
+                errors = [o.policy_id for o in result.outcomes if o.status == "error"]
                 print(f"  {engine:<7} {times[engine]:8.2f} s   "
-                      f"{sum(o.finding_count for o in results[engine].outcomes):,} findings"
+                      f"{sum(o.finding_count for o in result.outcomes):,} findings"
                       + (f"; errors: {', '.join(errors)}" if errors else ""))
-            same = results["duckdb"].as_dict()["results"] == results["spark"].as_dict()["results"]
+                # Only a digest of each result is kept: two million findings as Python dicts
+                # would crowd out the next engine.
+                digests[engine] = hashlib.sha256(json.dumps(
+                    result.as_dict()["results"], sort_keys=True, default=str).encode()).hexdigest()
+                del result
+            same = digests["duckdb"] == digests["spark"]
             ok &= same
             print(f"  spark / duckdb = {times['spark'] / times['duckdb']:.1f}x; "
                   f"findings {'identical' if same else 'DIFFER'}")

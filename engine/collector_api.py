@@ -110,15 +110,20 @@ class Collector(t.Protocol):
 collectors: Registry[type[Collector]] = Registry("collector", "dialtone.collectors")
 
 
-def check_settings(collector: type[Collector], source: str, settings: dict) -> None:
-    """Validate a source's settings against its collector's schema."""
+def check_settings(collector: type[Collector], source: str, settings: dict,
+                   position: t.Callable[[list], int | None] | None = None,
+                   file: str | None = None) -> None:
+    """Validate a source's settings against its collector's schema; ``position`` gives the
+    configuration line of a path (for the message), ``file`` the configuration file."""
     schema = collector.config_schema
     v = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     err = best_match(v.iter_errors(settings))
     if err is not None:
         where = ".".join(str(p) for p in err.absolute_path)
         at = f"sources.{source}" + (f".{where}" if where else "")
-        raise ConfigError(f"{at}: {err.message}")
+        line = position(["sources", source, *err.absolute_path]) if position else None
+        prefix = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        raise ConfigError(f"{prefix}{at}: {err.message}")
 
 
 def text_value(value: t.Any, is_list: bool) -> t.Any:

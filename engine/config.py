@@ -238,6 +238,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             if "max_age" in spec else None)
         for name, spec in (data.get("sources") or {}).items()
     }
+    _check_sources(sources, doc, path)
     schedule = data.get("schedule")
     ev = data.get("evaluation") or {}
     store = data.get("store") or {}
@@ -275,6 +276,21 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
                                                DEFAULT_MISFIRE_GRACE_SECONDS),
             jitter_seconds=schedule.get("jitter_seconds", 0)) if schedule else None,
     )
+
+
+def _check_sources(sources: dict[str, SourceConfig], doc, path: Path) -> None:
+    """Each source's collector exists and its settings fit the collector's schema, checked when
+    the configuration is read: a mistake is reported before anything runs, with its line."""
+    from .collector_api import check_settings, collectors
+    from .errors import RegistryError
+
+    for name, src in sources.items():
+        try:
+            cls = collectors.get(src.collector)
+        except RegistryError as exc:
+            line, _ = doc.position(["sources", name, "collector"])
+            raise ConfigError(f"{path}:{line}: sources.{name}.collector: {exc}") from None
+        check_settings(cls, name, src.settings, lambda at: doc.position(at)[0], str(path))
 
 
 def _policy_path(base: Path, entry: str) -> Path:

@@ -90,7 +90,7 @@ def run_scheduler(config: Config, *, run_at_start: bool = False,
             return
         lock = current_lock(store)
         if lock is not None and lock["holder"] == holder_id():
-            _abandon(store, lock["run_id"])
+            abandon_run(store, lock["run_id"])
             say(f"run {lock['run_id']} abandoned at shutdown: recorded as failed")
         os._exit(1)
 
@@ -113,7 +113,8 @@ def run_scheduler(config: Config, *, run_at_start: bool = False,
         store.close()
 
 
-def _abandon(store, run_id: int) -> None:
+def abandon_run(store, run_id: int) -> None:
+    """Record the run this process holds as abandoned at shutdown, and free its lock."""
     from sqlalchemy import delete, update
 
     from .runs import LOCK

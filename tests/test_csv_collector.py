@@ -179,10 +179,28 @@ def test_a_failed_collect_leaves_the_previous_snapshot_untouched(config, workspa
 ])
 def test_configuration_mistakes_are_clear(tmp_path, sources, message):
     (tmp_path / "f.csv").write_text("id\n")
-    config = configure(tmp_path, sources)
     with pytest.raises(DialtoneError) as info:
-        collect(config, as_of=AS_OF)
+        collect(configure(tmp_path, sources), as_of=AS_OF)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("sources", "line", "message"), [
+    ("  x: {collector: cvs, path: .}\n", "  x: {collector: cvs, path: .}",
+     "sources.x.collector: Unknown collector 'cvs'. Did you mean 'csv'?"),
+    ("  x:\n    collector: csv\n    path: .\n    delimter: ';'\n", "    collector: csv",
+     "sources.x: Additional properties are not allowed ('delimter' was unexpected)"),
+    ("  x:\n    collector: csv\n    path: .\n    encoding: 5\n", "    encoding: 5",
+     "sources.x.encoding: 5 is not of type 'string'"),
+])
+def test_source_settings_are_checked_when_the_configuration_is_read(tmp_path, sources, line,
+                                                                     message):
+    text = "# sources\nsources:\n" + sources
+    (tmp_path / "dialtone.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "dialtone.yaml")
+    where, _, said = str(info.value).partition(": ")
+    assert where == f"{tmp_path / 'dialtone.yaml'}:{text.splitlines().index(line) + 1}"
+    assert said.startswith(message)
 
 
 def test_collecting_one_source_carries_the_others_forward(tmp_path):

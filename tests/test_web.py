@@ -4,6 +4,7 @@ security headers, redirects, login throttling, the officer workflow and the JSON
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -41,7 +42,7 @@ PAGES = {
     "/": ROLES, "/findings": ROLES, "/findings/1": ROLES, "/exceptions": ROLES, "/policies": ROLES,
     f"/policies/{'cost.zero-usage-lines'}": ROLES, "/evaluations": ROLES, "/evaluations/1": ROLES,
     "/snapshots": ROLES, "/evidence": ROLES, "/savings": ROLES, "/audit": ("admin",), "/users": ("admin",),
-    "/findings?format=csv": ROLES, "/findings?format=json": ROLES,
+    "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
 }
 
 
@@ -53,6 +54,7 @@ def test_every_view_declares_who_may_use_it(shared):
     covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>"}
     pages = {r for r in rules if not r.startswith("/api/")}
     normalized = {r.replace("<int:finding_id>", "1").replace("<int:evaluation_id>", "1")
+                  .replace("<int:run_id>", "1")
                   .replace("<policy_id>", "cost.zero-usage-lines") for r in pages}
     assert normalized <= covered, normalized - covered
 
@@ -89,7 +91,7 @@ def test_every_form_needs_its_csrf_token(shared, path):
 
 def test_collected_data_is_escaped_everywhere(shared):
     client = client_as(shared, "officer")
-    for path in ("/findings", "/findings/3", "/findings?q=script"):
+    for path in ("/findings", "/findings/3", "/findings?q=script", "/runs/1"):
         html = client.get(path).get_data(as_text=True)
         assert HOSTILE not in html
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
@@ -171,6 +173,51 @@ def test_officers_comment_request_and_approve_not_their_own(web):
     assert "exception_approve" in audit and "web:" in audit
 
 
+def test_a_requested_exception_shows_on_the_findings_timeline_without_touching_its_chain(web):
+    from dialtone.engine.store import queries
+
+    ada = client_as(web, "officer")
+    token = ada_token = csrf(ada.get("/findings/1").get_data(as_text=True))
+    before = queries.finding_detail(web["store"], 1)["history"]
+    ada.post("/findings/1/action", data={"csrf_token": token, "action": "comment", "text": "calling"})
+    ada.post("/findings/1/action", data={"csrf_token": token, "action": "request_exception",
+                                         "text": f"panel line {HOSTILE}", "expires_on": "2026-11-30",
+                                         "ticket": "CHG-7"})
+    # The request is recorded on the exception only: the finding's own chain has just the comment.
+    history = queries.finding_detail(web["store"], 1)["history"]
+    assert [e["kind"] for e in history] == [e["kind"] for e in before] + ["commented"]
+    html = client_as(web, "auditor").get("/findings/1").get_data(as_text=True)
+    timeline = html[html.index('<ol class="timeline">'):html.index("</ol>", html.index("timeline"))]
+    assert re.findall(r'<span class="kind">([^<]+)</span>', timeline) == \
+        ["opened", "commented", "exception requested"]
+    pending = timeline[timeline.index('<li class="pending">'):]
+    for text in ("officer", "panel line &lt;script&gt;", "expires_on: 2026-11-30", "ticket: CHG-7",
+                 "status: awaiting a decision", "exception: 1"):
+        assert text in pending, text
+    assert HOSTILE not in html
+    # Not on another resource's finding (same policy, other line).
+    assert "exception requested" not in client_as(web, "auditor").get("/findings/2").get_data(as_text=True)
+
+    # Rejected: still not in the finding's chain; the timeline says who refused it.
+    bob = client_as(web, "officer2")
+    token = csrf(bob.get("/exceptions").get_data(as_text=True))
+    bob.post("/exceptions/1/decide", data={"csrf_token": token, "decision": "reject", "note": "use a ticket"})
+    html = bob.get("/findings/1").get_data(as_text=True)
+    assert "status: rejected by officer2 on 2026-11-02 (use a ticket)" in html
+    assert [e["kind"] for e in queries.finding_detail(web["store"], 1)["history"]][-1] == "commented"
+
+    # Approved, it applies: the history has the real chained events and no second request entry.
+    ada.post("/findings/1/action", data={"csrf_token": ada_token, "action": "request_exception",
+                                         "text": "panel line, again", "expires_on": "2026-11-30"})
+    bob.post("/exceptions/2/decide", data={"csrf_token": token, "decision": "approve"})
+    html = bob.get("/findings/1").get_data(as_text=True)
+    timeline = html[html.index('<ol class="timeline">'):]
+    kinds = re.findall(r'<span class="kind">([^<]+)</span>', timeline)
+    assert kinds == ["opened", "commented", "exception requested", "exception requested",
+                     "exception approved", "excepted"]
+    assert timeline.count('<li class="pending">') == 1   # the rejected one; the approved is chained
+
+
 def test_bulk_assign(web):
     client = client_as(web, "officer")
     token = csrf(client.get("/findings").get_data(as_text=True))
@@ -208,7 +255,8 @@ def test_the_api_needs_a_token_and_checks_roles(web):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/exceptions", "/api/v1/policies", "/api/v1/evaluations",
-                                  "/api/v1/evaluations/1", "/api/v1/snapshots", "/api/v1/findings/1"])
+                                  "/api/v1/evaluations/1", "/api/v1/snapshots", "/api/v1/findings/1",
+                                  "/api/v1/runs", "/api/v1/runs/1"])
 def test_every_read_endpoint_answers_every_role(shared, path):
     for role in ROLES:
         assert api(shared, role, path=path).status_code == 200

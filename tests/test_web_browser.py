@@ -39,6 +39,13 @@ def demo(browser, tmp_path_factory):
     for username in DEMO_USERS:
         set_password(store, username, PASSWORD)
     tokens = {name: create_token(store, name) for name in ("officer", "auditor")}
+    # The demo evaluates without a run: record one like `dialtone run` would (a source failed and
+    # its data was carried forward), and one in progress, for the runs pages.
+    from dialtone.engine.snapshots import SnapshotStore
+    from tests.webkit import record_run
+
+    record_run(store, evaluation_id=1, snapshot_id=SnapshotStore(config.data_dir).latest().id)
+    record_run(store, lock=True)
     app = create_app(config, store=store, key="browser-test-secret", secure_cookies=False)
     with LiveServer(app) as server:
         yield SimpleNamespace(url=server.url, store=store, tokens=tokens)
@@ -105,8 +112,12 @@ def test_officers_except_a_finding_and_an_auditor_can_only_read(demo, open_page,
         ada.get_by_role("button", name="Request exception").click()
     expect(ada.get_by_role("status")).to_have_text("Done.")
     expect(ada.get_by_label("Exception: justification")).to_be_empty()
-    # A requested exception is not in the finding's history until it is approved and applied.
-    assert _timeline(ada) == ["opened", "commented"]
+    # The request shows on the finding's timeline at once, marked as outside its hash chain
+    # (it joins the finding's history when the exception is approved and applies).
+    assert _timeline(ada) == ["opened", "commented", "exception requested"]
+    pending = ada.locator("ol.timeline li.pending")
+    expect(pending).to_contain_text(justification)
+    expect(pending).to_contain_text("status: awaiting a decision")
     assert_accessible(ada, "a finding, with an officer's action forms")
     ada.goto("/exceptions?view=requested")
     row = ada.locator("tbody tr", has_text=justification)
@@ -197,7 +208,9 @@ def test_a_resource_named_script_is_shown_as_text(browser, open_page, tmp_path):
 PAGES = {
     "dashboard": "/", "findings": "/findings", "finding detail": "/findings/1",
     "exceptions": "/exceptions?view=all", "policies": "/policies", "a policy": f"/policies/{POLICY}",
-    "runs": "/evaluations", "a run": "/evaluations/1", "snapshots": "/snapshots",
+    "runs, one in progress": "/runs", "a run with a stale source": "/runs/1",
+    "a run in progress": "/runs/2", "evaluations": "/evaluations", "an evaluation": "/evaluations/1",
+    "snapshots": "/snapshots",
     "evidence": "/evidence", "savings": "/savings", "users": "/users", "audit": "/audit",
     "not found": "/findings/999999",
 }
@@ -230,6 +243,28 @@ def test_every_page_is_accessible(admin_page, name):
     assert response.status == (404 if name == "not found" else 200)
     assert_accessible(admin_page, name)
 
+
+
+def test_the_runs_pages_show_a_run_and_the_one_in_progress(admin_page):
+    from playwright.sync_api import expect
+
+    admin_page.goto("/")
+    admin_page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
+    expect(admin_page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+    expect(admin_page.get_by_role("status")).to_contain_text("Run 2 is in progress")
+    rows = admin_page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("running")
+    rows.nth(1).get_by_role("cell").first.get_by_role("link").click()
+    expect(admin_page.get_by_role("heading", level=1)).to_have_text("Run 1: degraded")
+    carrier = admin_page.locator("table.sources tbody tr",
+                                 has=admin_page.get_by_role("rowheader", name="carrier"))
+    expect(carrier).to_have_class("problem")
+    expect(carrier).to_contain_text(f"cannot read {HOSTILE}")   # the error, as text
+    assert admin_page.locator("script").count() == 0
+    facts = admin_page.locator("dl.facts")
+    facts.get_by_role("link", name="1", exact=True).click()   # its evaluation
+    expect(admin_page.get_by_role("heading", level=1)).to_have_text("Evaluation 1")
 
 
 def test_a_keyboard_user_sees_the_skip_link_and_where_the_focus_is(admin_page):

@@ -30,8 +30,46 @@ def build(tmp_path):
         add_user(store, role, role, PASSWORD)
     add_user(store, "officer2", "officer", PASSWORD)
     tokens = {role: create_token(store, role) for role in ROLES}
+    record_run(store, evaluation_id=1, snapshot_id="S1")
     app = create_app(config, store=store, testing=True, key="test-secret", secure_cookies=False)
     return app, store, tokens
+
+
+def record_run(store, *, status: str = "degraded", evaluation_id: int | None = None,
+               snapshot_id: str | None = None, error: str | None = "1 source(s) failed",
+               sources: list[dict] | None = None, lock: bool = False) -> int:
+    """A run recorded as engine/runs.py records one (run 1 in ``build``: a carrier source that
+    failed, its data carried forward, with a hostile error text); ``lock`` leaves it running."""
+    import json
+
+    from sqlalchemy import insert
+
+    from dialtone.engine.runs import LOCK
+    from dialtone.engine.store.tables import run_lock, run_sources, runs
+
+    now = store.now_text()
+    if sources is None:
+        sources = [
+            {"source": "carrier", "collector": "csv", "status": "stale", "rows": 0, "rejects": 0,
+             "unresolved": 1, "ambiguous": 0, "seconds": 0.2, "collected_at": "2026-10-30T09:00:00Z",
+             "error": f"source 'carrier': cannot read {HOSTILE}"},
+            {"source": "hr", "collector": "csv", "status": "collected", "rows": 2, "rejects": 1,
+             "unresolved": 0, "ambiguous": 2, "seconds": 1.5, "collected_at": "2026-11-02T08:59:00Z",
+             "error": None}]
+    summary = {"policies": {"alarm": 2, "ok": 5, "skip": 59, "error": 0}, "findings": 4,
+               "changes": {"opened": 4, "resolved": 0}, "rows": {"lines": 3, "people": 2}}
+    with store.write() as conn:
+        run_id = conn.execute(insert(runs).values(
+            trigger="scheduler", actor="scheduler", holder="web-test:1", started_at=now,
+            finished_at=None if lock else now, status="running" if lock else status,
+            snapshot_id=snapshot_id, evaluation_id=evaluation_id, error=None if lock else error,
+            summary=None if lock else json.dumps(summary))).inserted_primary_key[0]
+        if lock:
+            conn.execute(insert(run_lock).values(name=LOCK, run_id=run_id, holder="web-test:1",
+                                                 acquired_at=now, heartbeat_at=now))
+        elif sources:
+            conn.execute(insert(run_sources), [{"run_id": run_id, **s} for s in sources])
+    return run_id
 
 
 def csrf(html: str) -> str:

@@ -52,11 +52,12 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     app.extensions["dialtone.store"] = store or Store.from_config(config)
     csrf = CSRFProtect(app)
 
-    from .views import api, auth, finance, pages
+    from .views import api, auth, finance, pages, runs
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(finance.bp)
+    app.register_blueprint(runs.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # bearer tokens only: no ambient cookie to forge requests with
 

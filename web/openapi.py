@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
+from dialtone.engine.runs import STATUSES as RUN_STATUSES
 from dialtone.engine.store import STATUSES
 from dialtone.engine.store.queries import EXCEPTION_VIEWS
 
@@ -46,8 +47,8 @@ def spec() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Dialtone API", "version": version("dialtone"),
-                 "description": "Findings, their remediation history, exceptions, policies, evaluations "
-                                "and snapshots. Authenticate with `Authorization: Bearer <token>` "
+                 "description": "Findings, their remediation history, exceptions, policies, evaluations, "
+                                "snapshots and runs. Authenticate with `Authorization: Bearer <token>` "
                                 "(`dialtone tokens create USERNAME`)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
@@ -102,6 +103,21 @@ def spec() -> dict:
                 "responses": {"200": _ok({"$ref": "#/components/schemas/Evaluation"}), **ERRORS}}},
             "/snapshots": {"get": {"summary": "Snapshots with their manifests",
                                    "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+            "/runs": {"get": {
+                "summary": "Runs (collect, evaluate, record), newest first, each with its sources; "
+                           "and the run in progress, if any",
+                "parameters": [_param("limit", {"type": "integer", "minimum": 1},
+                                      description="how many (default 50); at most 500 are returned")],
+                "responses": {"200": _ok({
+                    "type": "object", "required": ["items", "in_progress"],
+                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
+                                   "in_progress": {"anyOf": [{"type": "null"},
+                                                             {"$ref": "#/components/schemas/RunLock"}]}}}),
+                              **ERRORS}}},
+            "/runs/{run_id}": {"get": {
+                "summary": "One run with what it collected from each source",
+                "parameters": [_param("run_id", ID, "path")],
+                "responses": {"200": _ok({"$ref": "#/components/schemas/Run"}), **ERRORS}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -134,6 +150,37 @@ def spec() -> dict:
                 "Policy": {"type": "object", "required": ["id", "severity", "category"],
                            "properties": {"id": {"type": "string"}, "severity": {"enum": list(SEVERITIES)},
                                           "category": {"enum": list(CATEGORIES)}}},
+                "Run": {"type": "object",
+                        "required": ["id", "trigger", "actor", "holder", "started_at", "finished_at",
+                                     "status", "snapshot_id", "evaluation_id", "error", "summary",
+                                     "sources"],
+                        "properties": {"id": {"type": "integer"}, "trigger": {"type": "string"},
+                                       "actor": {"type": "string"}, "holder": {"type": "string"},
+                                       "started_at": {"type": "string"}, "finished_at": nullable_str,
+                                       "status": {"enum": list(RUN_STATUSES)},
+                                       "snapshot_id": nullable_str,
+                                       "evaluation_id": {"type": ["integer", "null"]},
+                                       "error": nullable_str,
+                                       "summary": {"type": "object", "description": "policies (counts by "
+                                                   "status), findings, changes, rows per entity"},
+                                       "sources": {"type": "array",
+                                                   "items": {"$ref": "#/components/schemas/RunSource"}}}},
+                "RunSource": {"type": "object",
+                              "required": ["source", "collector", "status", "rows", "rejects", "unresolved",
+                                           "ambiguous", "seconds", "collected_at", "error"],
+                              "properties": {"source": {"type": "string"}, "collector": {"type": "string"},
+                                             "status": {"enum": ["collected", "carried", "stale", "failed"]},
+                                             "rows": {"type": "integer"}, "rejects": {"type": "integer"},
+                                             "unresolved": {"type": "integer"},
+                                             "ambiguous": {"type": "integer"},
+                                             "seconds": {"type": ["number", "null"]},
+                                             "collected_at": {**nullable_str, "description":
+                                                              "when the data was last collected"},
+                                             "error": nullable_str}},
+                "RunLock": {"type": "object", "required": ["run_id", "holder", "acquired_at", "heartbeat_at"],
+                            "properties": {"run_id": {"type": "integer"}, "holder": {"type": "string"},
+                                           "acquired_at": {"type": "string"},
+                                           "heartbeat_at": {"type": "string"}}},
                 "Evaluation": {"type": "object", "required": ["id", "snapshot_id", "policies_version"],
                                "properties": {"id": {"type": "integer"}, "snapshot_id": {"type": "string"},
                                               "policies_version": {"type": "string"}}},

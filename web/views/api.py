@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dialtone.engine.errors import DialtoneError
@@ -264,3 +264,29 @@ def snapshots():
     items = [{"id": s.id, "as_of": s.as_of.isoformat(), "manifest": s.manifest}
              for s in SnapshotStore(config.data_dir).list()]
     return jsonify({"items": items})
+
+
+@bp.route("/runs")
+@roles(*READ)
+def runs() -> Response:
+    from dialtone.engine.runs import current_lock, list_runs
+
+    try:
+        limit = min(int(request.args.get("limit", 50)), MAX_LIMIT)
+    except ValueError:
+        return _bad("limit must be an integer")
+    if limit < 1:
+        return _bad("limit must be at least 1")
+    store = _store()
+    return jsonify({"items": list_runs(store, limit), "in_progress": current_lock(store)})
+
+
+@bp.route("/runs/<int:run_id>")
+@roles(*READ)
+def run(run_id: int) -> Response:
+    from dialtone.engine.runs import get_run
+
+    found = None if _too_big(run_id) else get_run(_store(), run_id)
+    if found is None:
+        return api_error(404, "not_found", f"no run {run_id}")
+    return jsonify(found)

@@ -88,21 +88,38 @@ def dashboard():
                            freshness=_freshness())
 
 
-def _freshness() -> list[dict]:
+def _freshness() -> dict | None:
+    """Each source of the latest snapshot: its status in that collect, when its data was last
+    collected and how old that is now, against its ``max_age``; and the entities the snapshot
+    already held too old (policies reading only them report an error)."""
+    from dialtone.engine.freshness import describe_age, stale_entities
     from dialtone.engine.snapshots import SnapshotStore
+
+    from .runs import moment
 
     try:
         snap = SnapshotStore(_config().data_dir).get(None)
     except DialtoneError:
-        return []
-    today = _store().today()
+        return None
+    now = _store().now()
     rows = []
     for name, src in sorted((snap.manifest.get("sources") or {}).items()):
-        rows.append({"source": name, "collector": src.get("collector"), "snapshot": snap.id,
-                     "as_of": snap.as_of.isoformat(), "age_days": (today - snap.as_of).days,
+        collected = moment(src.get("collected_at"))
+        age = (now - collected).total_seconds() if collected else None
+        limit = src.get("max_age_seconds")
+        status = src.get("status") or "collected"   # snapshots from before statuses were recorded
+        past = limit is not None and (age is None or age > limit)
+        rows.append({"source": name, "collector": src.get("collector"), "status": status,
+                     "collected_at": src.get("collected_at"),
+                     "age": describe_age(max(age, 0)) if age is not None else None,
+                     "max_age": describe_age(limit) if limit is not None else None,
+                     "past_max_age": past, "problem": status in ("stale", "failed") or past,
+                     "error": src.get("error"), "failed_at": src.get("failed_at"),
                      "rows": sum((src.get("rows") or {}).values()) if isinstance(src.get("rows"), dict)
                      else src.get("rows"), "rejects": src.get("rejects")})
-    return rows
+    return {"snapshot": snap.id, "as_of": snap.as_of.isoformat(),
+            "created_at": snap.manifest.get("created_at"), "sources": rows,
+            "stale_entities": sorted(stale_entities(snap.manifest).items())}
 
 
 def _filter_from(args) -> queries.FindingFilter:
@@ -196,7 +213,49 @@ def finding(finding_id: int):
                                        exclude=finding_id)
     run = _policy_run(detail)
     return render_template("finding.html", f=detail, others=others, run=run,
+                           timeline=_timeline(detail["history"], _exception_requests(detail)),
                            min_expiry=_store().today().isoformat())
+
+
+def _exception_requests(detail: dict) -> list[dict]:
+    """Exception requests made in the product that cover this finding but are not in its history.
+
+    Requesting or rejecting an exception writes hash-chained events on the exception, not on
+    the finding; they join the finding's history only once the exception applies to it
+    (``excepted``). Until then the page shows the request from the exceptions tables, marked as
+    outside the finding's chain: nothing is written, and the chain is what it was. Repository
+    exceptions are left out: they arrive approved and reach the history when they apply.
+    """
+    from sqlalchemy import text
+
+    seen = {e["exception_id"] for e in detail["history"] if e.get("exception_id") is not None}
+    with _store().read() as conn:
+        # The same match as exceptions._TARGET_MATCH (an exact id or a LIKE pattern), for one
+        # resource instead of every finding.
+        rows = conn.execute(text("""
+            SELECT e.id, e.status, e.requested_by, e.requested_at, e.justification, e.ticket,
+                   e.expires_on, e.approver, e.decided_at, e.decision_note,
+                   (SELECT MIN(ev.seq) FROM events ev WHERE ev.exception_id = e.id
+                     AND ev.kind = 'exception_requested') AS seq
+            FROM exceptions e
+            WHERE e.policy_id = :policy AND e.source = 'product' AND EXISTS (
+                SELECT 1 FROM exception_targets t WHERE t.exception_id = e.id AND (
+                    t.resource_id = :resource
+                    OR (t.pattern IS NOT NULL AND :resource LIKE t.pattern ESCAPE '\\')))
+            ORDER BY e.id"""), {"policy": detail["policy_id"], "resource": detail["resource_id"]})
+        return [dict(r._mapping) for r in rows if r.id not in seen]
+
+
+def _timeline(history: list[dict], requests: list[dict]) -> list[dict]:
+    """The finding's events in chain order, each request slotted in where the chain has it
+    (its ``exception_requested`` event on the exception: exact even when timestamps tie)."""
+    out: list[dict] = []
+    pending = sorted(requests, key=lambda r: (r["seq"] is None, r["seq"] or 0, r["id"]))
+    for event in history:
+        while pending and pending[0]["seq"] is not None and pending[0]["seq"] < event["seq"]:
+            out.append({"request": pending.pop(0)})
+        out.append({"event": event})
+    return out + [{"request": r} for r in pending]
 
 
 def _policy_run(detail: dict) -> dict | None:
@@ -324,14 +383,17 @@ def policy_page(policy_id: str):
 def evaluations_page():
     from sqlalchemy import select
 
-    from dialtone.engine.store.tables import evaluations
+    from dialtone.engine.store.tables import evaluations, runs
 
     with _store().read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(
             select(evaluations).order_by(evaluations.c.id.desc()).limit(200))]
+        # Which run recorded each (none for `dialtone evaluate` on its own).
+        by_run = {e: r for r, e in conn.execute(select(runs.c.id, runs.c.evaluation_id).where(
+            runs.c.evaluation_id.in_([r["id"] for r in rows])))} if rows else {}
     for r in rows:
         r["summary"] = json.loads(r["summary"] or "{}")
-    return render_template("evaluations.html", rows=rows)
+    return render_template("evaluations.html", rows=rows, by_run=by_run)
 
 
 @bp.route("/evaluations/<int:evaluation_id>")
