@@ -144,38 +144,44 @@ def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_tab
     """Classify the values of ``entity.fld`` that are not ids of ``target``; return the
     (value, id) mapping of those that resolve, or None when there are none."""
     col = _q(fld)
-    classified = con.sql(
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __classified AS "
         f"WITH refs AS (SELECT {SOURCE_COLUMN} AS source, {col} AS value, count(*) AS n "
         f"FROM {rows} WHERE {col} IS NOT NULL AND {col} NOT IN "
-        f"(SELECT id FROM {_q(alias_table + '_ids')}) GROUP BY ALL) "
-        f"SELECT r.source, r.value, r.n, list(DISTINCT a.id ORDER BY a.id) "
-        f"FILTER (WHERE a.id IS NOT NULL) AS candidates FROM refs r "
-        f"LEFT JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', False)} "
-        f"OR a.alias = {_alias('r.value', True)} GROUP BY ALL"
-    ).to_arrow_table()
-    if not classified.num_rows:
-        return None
-    ref = f"{entity}.{fld}"
-    mapping: dict[str, str] = {}
-    report: dict[str, list] = {name: [] for name in REPORT_SCHEMA.names}
-    for source, value, n, candidates in zip(*(classified.column(c).to_pylist() for c in
-                                              ("source", "value", "n", "candidates")), strict=True):
-        candidates = candidates or []
-        status = ("resolved" if len(candidates) == 1 else
-                  "unresolved" if not candidates else "ambiguous")
-        out.count(source or "", ref, status, n)
-        if status == "resolved":
-            mapping[value] = candidates[0]
-            continue
-        for key, item in (("source", source or ""), ("entity", entity), ("field", fld),
-                          ("value", value), ("status", status), ("rows", n),
-                          ("candidates", ";".join(candidates))):
-            report[key].append(item)
-    if report["source"]:
-        report_parts.append(pa.table(report, schema=REPORT_SCHEMA))
-    if not mapping:
-        return None
-    return pa.table({"value": list(mapping), "id": list(mapping.values())})
+        f"(SELECT id FROM {_q(alias_table + '_ids')}) GROUP BY ALL), "
+        # Two equi-joins, not one join ON ... OR ...: an OR condition cannot be hashed.
+        f"hits AS (SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
+        f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', False)} "
+        f"UNION SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
+        f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', True)}), "
+        f"matched AS (SELECT r.source, r.value, r.n, list(DISTINCT h.id ORDER BY h.id) "
+        f"FILTER (WHERE h.id IS NOT NULL) AS candidates FROM refs r "
+        f"LEFT JOIN hits h USING (value) GROUP BY ALL) "
+        f"SELECT *, CASE coalesce(len(candidates), 0) WHEN 0 THEN 'unresolved' WHEN 1 THEN "
+        f"'resolved' ELSE 'ambiguous' END AS status FROM matched")
+    try:
+        counts = con.sql("SELECT coalesce(source, '') AS source, status, sum(n)::BIGINT AS n "
+                         "FROM __classified GROUP BY ALL ORDER BY ALL").fetchall()
+        if not counts:
+            return None
+        ref = f"{entity}.{fld}"
+        for source, status, n in counts:
+            out.count(source, ref, status, n)
+        report = con.sql(
+            f"SELECT coalesce(source, '') AS source, {_lit(entity)} AS entity, {_lit(fld)} AS field, "
+            f"value, status, n AS rows, array_to_string(coalesce(candidates, []), ';') AS candidates "
+            f"FROM __classified WHERE status <> 'resolved'").to_arrow_table()
+        if report.num_rows:
+            report_parts.append(report.cast(REPORT_SCHEMA))
+        mapping = con.sql("SELECT DISTINCT value, candidates[1] AS id FROM __classified "
+                          "WHERE status = 'resolved'").to_arrow_table()
+    finally:
+        con.execute("DROP TABLE IF EXISTS __classified")
+    return mapping if mapping.num_rows else None
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _replace(table: pa.Table, fld: str, mapping: pa.Table) -> pa.Table:
