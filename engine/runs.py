@@ -55,6 +55,8 @@ class RunOutcome:
     sources: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     evaluation: t.Any = None   # engine.evaluation.Evaluation, when the run got that far
+    collected: t.Any = None    # engine.collect.CollectResult, when the run got that far
+    recorded: t.Any = None     # engine.store.sync.RecordSummary
 
 
 #: Progress callback of a run: (stage, message). Stages: collect, evaluate, record.
@@ -187,13 +189,14 @@ def source_rows(result) -> list[dict]:
 
 def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
              store: Store | None = None, progress: RunProgress | None = None,
-             heartbeat_seconds: float = HEARTBEAT_SECONDS) -> RunOutcome:
+             heartbeat_seconds: float = HEARTBEAT_SECONDS,
+             as_of: dt.date | None = None) -> RunOutcome:
     """Collect every source, evaluate the policies and record the findings, once.
 
     Raises RunLocked (after recording a skipped run) when another run is in
     progress. A user error (configuration, no source readable) ends the run as
     ``failed`` with the message; an interrupt ends it as ``failed`` and is
-    raised again.
+    raised again. ``as_of`` sets the snapshot's date (default: today, UTC).
     """
     own_store = store is None
     store = store or Store.from_config(config)
@@ -203,7 +206,7 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
         beat.start()
         outcome = RunOutcome(run_id, "running")
         try:
-            _run(config, store, actor, outcome, progress or (lambda stage, message: None))
+            _run(config, store, actor, outcome, progress or (lambda stage, message: None), as_of)
         except DialtoneError as exc:
             outcome.status, outcome.error = "failed", str(exc)
         except BaseException as exc:  # interrupted or crashed: record it, then let it go on
@@ -222,7 +225,7 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
 
 
 def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
-         progress: RunProgress) -> None:
+         progress: RunProgress, as_of: dt.date | None) -> None:
     from .collect import collect
     from .evaluation import evaluate
     from .policy.exceptions_file import load_exceptions
@@ -233,7 +236,8 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
     def on_source(source: str, event: str, rows: int) -> None:
         progress("collect", f"{source}: {event}" + (f", {rows:,} rows" if rows else ""))
 
-    result = collect(config, progress=on_source)
+    result = collect(config, progress=on_source, as_of=as_of)
+    outcome.collected = result
     outcome.snapshot_id = result.snapshot.id
     outcome.sources = source_rows(result)
     loaded = load_policies(config.policy_paths)
@@ -250,6 +254,7 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
                                 provenance=policy_set_version(config.policy_paths, loaded),
                                 actor=actor, repository=None if problems else specs)
     outcome.evaluation_id = summary.evaluation_id
+    outcome.recorded = summary
     statuses = {s: sum(1 for o in evaluation.outcomes if o.status == s)
                 for s in ("alarm", "ok", "skip", "error")}
     outcome.summary = {
