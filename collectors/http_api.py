@@ -56,6 +56,8 @@ Public interface (kept stable: several collectors build on it):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
@@ -393,3 +395,18 @@ def _without_query(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+# -- helpers for the records services return --------------------------------------------------
+def text_or_none(value: t.Any) -> str | None:
+    """A JSON value as stripped text; missing and blank values are no value."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def response_fingerprint(records: list) -> str:
+    """What the API answered, as a hash for the manifest: the same answer, the same hash."""
+    body = json.dumps(records, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import hashlib
 import json
 import time
 import typing as t
@@ -41,7 +40,14 @@ from requests.auth import HTTPBasicAuth
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
 from dialtone.engine.errors import CollectError, ConfigError
 
-from .http_api import ApiClient, secret, secret_schema, secret_setting_names
+from .http_api import (
+    ApiClient,
+    response_fingerprint,
+    secret,
+    secret_schema,
+    secret_setting_names,
+    text_or_none,
+)
 
 BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
@@ -171,7 +177,7 @@ class TwilioCollector:
             seen.add(next_uri)
             # next_page_uri is relative to the host and carries the filters and page token.
             page = api.get_json(api.origin + next_uri)
-        data.inputs[resource] = _fingerprint(records)
+        data.inputs[resource] = response_fingerprint(records)
         return records
 
     def window(self) -> tuple[dt.date, dt.date]:
@@ -203,8 +209,8 @@ class TwilioCollector:
                     continue
             kind = "toll_free" if number.get("sid") in toll_free else "did"
             price = self.prices.get(kind)
-            emergency = _text(number.get("emergency_address_sid"))
-            state = _text(number.get("emergency_address_status"))
+            emergency = text_or_none(number.get("emergency_address_sid"))
+            state = text_or_none(number.get("emergency_address_status"))
             registered = state == "registered" or (
                 state is None and number.get("emergency_status") == "Active")
             if emergency and not registered:
@@ -212,12 +218,12 @@ class TwilioCollector:
                 not_registered[why] = not_registered.get(why, 0) + 1
             capabilities = number.get("capabilities")
             rows.append({
-                "id": _text(number.get("sid")),
+                "id": text_or_none(number.get("sid")),
                 "kind": kind,
                 "purpose": "fax" if number.get("voice_receive_mode") == "fax" else None,
-                "number": _text(number.get("phone_number")),
+                "number": text_or_none(number.get("phone_number")),
                 "vendor": VENDOR,
-                "account_id": _text(number.get("account_sid")) or self.account_sid,
+                "account_id": text_or_none(number.get("account_sid")) or self.account_sid,
                 # Owned numbers are listed and billed; a released number leaves the list.
                 "status": "active",
                 "activated_on": None if activated is None else activated.date().isoformat(),
@@ -248,20 +254,20 @@ class TwilioCollector:
                 data.rejects.append(RawReject(origin, n, "", json.dumps(address)[:200],
                                               "expected a JSON object", "e911_locations"))
                 continue
-            sid = _text(address.get("sid"))
+            sid = text_or_none(address.get("sid"))
             emergency = address.get("emergency_enabled") is True
             if not emergency and sid not in wanted:
                 continue    # an address kept for regulatory reasons only, not for 911
             found.add(sid or "")
-            secondary = _text(address.get("street_secondary"))
+            secondary = text_or_none(address.get("street_secondary"))
             rows.append({
                 "id": sid,
-                "address": _text(address.get("street")),
+                "address": text_or_none(address.get("street")),
                 "room": secondary,
-                "city": _text(address.get("city")),
-                "region": _text(address.get("region")),
-                "postal_code": _text(address.get("postal_code")),
-                "country": _text(address.get("iso_country")),
+                "city": text_or_none(address.get("city")),
+                "region": text_or_none(address.get("region")),
+                "postal_code": text_or_none(address.get("postal_code")),
+                "country": text_or_none(address.get("iso_country")),
                 # Twilio validates an address against the emergency-services database before it
                 # enables it for emergency calling.
                 "validated": text_value(emergency, False),
@@ -375,12 +381,6 @@ class TwilioCollector:
         return pa.table(columns)
 
 
-def _text(value: t.Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
 
 def _rfc2822_utc(value: t.Any) -> dt.datetime | None:
     """Twilio's ``Thu, 30 Jul 2015 23:19:04 +0000`` → an aware UTC date-time, or None."""
@@ -394,8 +394,3 @@ def _rfc2822_utc(value: t.Any) -> dt.datetime | None:
         return when.replace(tzinfo=dt.UTC)
     return when.astimezone(dt.UTC)
 
-
-def _fingerprint(records: list) -> str:
-    """What the API answered, as a hash for the manifest: the same answer, the same hash."""
-    body = json.dumps(records, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()

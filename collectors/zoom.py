@@ -27,7 +27,6 @@ HR source, so no ``people`` rows are written.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 import typing as t
@@ -38,7 +37,15 @@ import pyarrow as pa
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
 from dialtone.engine.errors import CollectError
 
-from .http_api import ApiClient, ClientCredentialsToken, secret, secret_schema, secret_setting_names
+from .http_api import (
+    ApiClient,
+    ClientCredentialsToken,
+    response_fingerprint,
+    secret,
+    secret_schema,
+    secret_setting_names,
+    text_or_none,
+)
 
 BASE_URL = "https://api.zoom.us/v2"
 TOKEN_URL = "https://zoom.us/oauth/token"
@@ -126,7 +133,7 @@ class ZoomCollector:
             for status in self.statuses:
                 origin = f"users?status={status}"
                 users = list(self._users(api, status))
-                data.inputs[origin] = _fingerprint(users)
+                data.inputs[origin] = response_fingerprint(users)
                 data.batches.append(RawBatch("licenses", self.licenses(users, status, origin, data),
                                              origin))
         return data
@@ -205,8 +212,8 @@ class ZoomCollector:
                                               "expected an ISO 8601 date-time", "licenses"))
                 return None
             dates[prop] = day
-        email = _text(user.get("email"))
-        user_id = _text(user.get("id"))
+        email = text_or_none(user.get("email"))
+        user_id = text_or_none(user.get("id"))
         if user_id:
             lic_id = f"zoom:{user_id}"
         elif status == "pending" and email:
@@ -214,7 +221,7 @@ class ZoomCollector:
             lic_id = f"zoom:pending:{email.lower()}"
         else:
             lic_id = None   # the engine rejects it: id is required
-        zoom_status = _text(user.get("status")) or status
+        zoom_status = text_or_none(user.get("status")) or status
         plan = user.get("type")
         sku = PLAN_TYPES.get(plan) if isinstance(plan, int) else None
         if sku is None and plan is not None:
@@ -237,12 +244,6 @@ class ZoomCollector:
         }
 
 
-def _text(value: t.Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
 
 def _utc_date(value: t.Any) -> str | None:
     """An ISO 8601 date-time (``2024-05-01T09:30:00Z``) → its UTC date, or None."""
@@ -256,8 +257,3 @@ def _utc_date(value: t.Any) -> str | None:
         when = when.astimezone(dt.UTC)
     return when.date().isoformat()
 
-
-def _fingerprint(records: list) -> str:
-    """What the API answered, as a hash for the manifest: the same answer, the same hash."""
-    body = json.dumps(records, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
