@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import re
@@ -17,6 +16,7 @@ from dialtone.engine.collector_api import check_settings, collectors
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
 
+from .collectorkit import rejects
 from .conftest import AS_OF
 
 DOCS = Path(__file__).parents[1] / "docs" / "collectors"
@@ -60,14 +60,6 @@ def run(tmp_path: Path):
 
 def calls(result) -> list[dict]:
     return pq.read_table(result.snapshot.parquet("calls")).to_pylist()
-
-
-def rejects(result) -> list[dict]:
-    path = result.snapshot.path / "rejects.csv"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_the_18_column_layout_of_the_shipped_cdr_conf(tmp_path):

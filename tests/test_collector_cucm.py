@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import socket
 import struct
@@ -17,6 +16,7 @@ from dialtone.engine.collect import collect
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError
 
+from .collectorkit import rejects
 from .conftest import AS_OF
 
 # The first columns of a CUCM 11.x CDR file, in the order of the CDR Field Descriptions.
@@ -82,14 +82,6 @@ def run(tmp_path: Path):
 
 def calls(result) -> list[dict]:
     return pq.read_table(result.snapshot.parquet("calls")).to_pylist()
-
-
-def rejects(result) -> list[dict]:
-    path = result.snapshot.path / "rejects.csv"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_a_folder_of_cdr_files(tmp_path):

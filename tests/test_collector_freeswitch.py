@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from dialtone.engine.collector_api import check_settings, collectors
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
 
+from .collectorkit import rejects
 from .conftest import AS_OF
 
 # The "Sample CSV CDR" (Master.csv) of the FreeSWITCH documentation, Configuration/CDR.
@@ -49,14 +49,6 @@ def run(tmp_path: Path):
 
 def calls(result) -> list[dict]:
     return pq.read_table(result.snapshot.parquet("calls")).to_pylist()
-
-
-def rejects(result) -> list[dict]:
-    path = result.snapshot.path / "rejects.csv"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_the_default_example_template(tmp_path):

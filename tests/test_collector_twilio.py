@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
 import json
 import re
@@ -11,7 +10,6 @@ import textwrap
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-import pyarrow.parquet as pq
 import pytest
 from werkzeug import Request, Response
 
@@ -23,6 +21,7 @@ from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
 from dialtone.engine.yamlio import safe_load
 
+from .collectorkit import rejects, rows
 from .conftest import AS_OF
 
 ROOT = Path(__file__).parents[1]
@@ -238,18 +237,6 @@ sources:
 
 def run(tmp_path: Path):
     return collect(load_config(tmp_path / "dialtone.yaml"), as_of=AS_OF)
-
-
-def rows(result, entity: str) -> list[dict]:
-    return pq.read_table(result.snapshot.parquet(entity)).to_pylist()
-
-
-def rejects(result) -> list[dict]:
-    path = result.snapshot.path / "rejects.csv"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatch, twilio):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
 import json
 import re
@@ -24,6 +23,7 @@ from dialtone.engine.errors import CollectError, ConfigError
 from dialtone.engine.snapshots import SnapshotStore
 from dialtone.engine.yamlio import safe_load
 
+from .collectorkit import rejects
 from .conftest import AS_OF
 
 ROOT = Path(__file__).parents[1]
@@ -178,14 +178,6 @@ def run(tmp_path: Path):
 
 def licenses(result) -> dict[str, dict]:
     return {r["id"]: r for r in pq.read_table(result.snapshot.parquet("licenses")).to_pylist()}
-
-
-def rejects(result) -> list[dict]:
-    path = result.snapshot.path / "rejects.csv"
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_every_user_becomes_a_licence_across_pages_and_statuses(tmp_path, httpserver, monkeypatch, zoom):
