@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from .gitcli import git_or_none
 from .policy.loader import LoadedPolicies
-
-
-def _git(cwd: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
-                              timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def policy_set_version(paths: tuple[Path, ...] | None, loaded: LoadedPolicies) -> dict:
@@ -28,13 +19,13 @@ def policy_set_version(paths: tuple[Path, ...] | None, loaded: LoadedPolicies) -
     own = [p for p in paths or () if p.resolve() != builtin_policy_dir().resolve()]
     if own:
         paths = tuple(own)
-        roots = {_git(p if p.is_dir() else p.parent, "rev-parse", "--show-toplevel") for p in paths}
+        roots = {git_or_none(p if p.is_dir() else p.parent, "rev-parse", "--show-toplevel") for p in paths}
         if len(roots) == 1 and None not in roots:
             root = Path(roots.pop())
-            commit = _git(root, "rev-parse", "HEAD")
+            commit = git_or_none(root, "rev-parse", "HEAD")
             if commit:
                 rel = [str(p.resolve().relative_to(root.resolve())) for p in paths]
-                status = _git(root, "status", "--porcelain", "--", *rel)
+                status = git_or_none(root, "status", "--porcelain", "--", *rel)
                 return {"source": "git", "version": commit, "dirty": bool(status),
                         "content": loaded.version}
     return {"source": "content", "version": loaded.version, "dirty": None, "content": loaded.version}

@@ -4,7 +4,6 @@ evaluation from its snapshot, policy text and parameters to show the results are
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy import select
 
 from .errors import DialtoneError
 from .evaluation import evaluate
+from .gitcli import GitError, git
 from .policy.loader import LoadedPolicies, builtin_policy_dir, load_policies
 from .snapshots import SnapshotStore
 
@@ -22,12 +22,10 @@ class ReplayError(DialtoneError):
 
 
 def _git(cwd: Path, *args: str, binary: bool = False):
-    done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False,
-                          text=not binary)
-    if done.returncode != 0:
-        err = done.stderr if not binary else done.stderr.decode(errors="replace")
-        raise ReplayError(f"git {' '.join(args)}: {err.strip() or 'failed'}")
-    return done.stdout
+    try:
+        return git(cwd, *args, binary=binary)
+    except GitError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def _roots(paths: tuple[Path, ...] | None) -> list[Path]:

@@ -32,9 +32,9 @@ class DialtoneGroup(click.Group):
 
 
 def _config(ctx: click.Context, required: bool = False):
-    from dialtone.engine.config import load_config
+    from dialtone.web.cli_store import context_config
 
-    return load_config(ctx.obj.get("config"), required=required)
+    return context_config(ctx, required=required)
 
 
 @click.group(cls=DialtoneGroup)

@@ -10,10 +10,10 @@ import click
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_DEGRADED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 
-def _config(ctx: click.Context, required: bool = True):
-    from dialtone.engine.config import load_config
+def _config(ctx: click.Context):
+    from dialtone.web.cli_store import context_config
 
-    return load_config(ctx.obj.get("config"), required=required)
+    return context_config(ctx, required=True)
 
 
 @click.command("run")

@@ -18,10 +18,14 @@ FINDING_STATUSES = ("open", "in_progress", "excepted", "resolved", "retired", "f
                     "not_applicable")
 
 
-def _config(ctx: click.Context):
+def context_config(ctx: click.Context, required: bool = False):
+    """The configuration named by ``--config`` (or found the usual way) for a command."""
     from dialtone.engine.config import load_config
 
-    return load_config(ctx.obj.get("config"))
+    return load_config(ctx.obj.get("config"), required=required)
+
+
+_config = context_config
 
 
 def default_actor() -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import subprocess
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..gitcli import GitError, git, git_or_none
 from ..store import Store, chain
 from . import oscal
 from .masking import Masker, mask_key
@@ -84,14 +84,13 @@ def _policy_text(policy_id: str, policy_hash: str | None, evaluation: dict, sour
     current = sources.get(policy_id)
     if evaluation["policies_source"] == "git" and current is not None:
         path = Path(current.abspath)
-        top = subprocess.run(["git", "-C", str(path.parent), "rev-parse", "--show-toplevel"],
-                             capture_output=True, text=True, check=False).stdout.strip()
+        top = git_or_none(path.parent, "rev-parse", "--show-toplevel")
         if top:
             rel = path.resolve().relative_to(Path(top).resolve()).as_posix()
-            shown = subprocess.run(["git", "-C", top, "show", f"{evaluation['policies_version']}:{rel}"],
-                                   capture_output=True, check=False)
-            if shown.returncode == 0:
-                return shown.stdout
+            try:
+                return git(top, "show", f"{evaluation['policies_version']}:{rel}", binary=True)
+            except GitError:
+                pass
     if current is not None and current.abspath:
         text = Path(current.abspath).read_bytes()
         if policy_hash is None or current.source_hash == policy_hash:
