@@ -40,7 +40,7 @@ from .config import Config
 from .errors import CollectError, ConfigError, DialtoneError, did_you_mean
 from .estate.model import load_model
 from .identity import resolve_references
-from .snapshots import SOURCE_COLUMN, Snapshot, SnapshotStore, iter_parquet
+from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, Snapshot, SnapshotStore, iter_parquet
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
 
 #: Where stateful collectors keep what they remember between runs, per source.
@@ -319,7 +319,7 @@ class _Streamed:
         self.schema = entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
         self.path = work / f"{entity.name}.parquet"
         self.keys_path = work / f"{entity.name}.keys.parquet"
-        self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self.writer = pq.ParquetWriter(self.path, self.schema, compression=SNAPSHOT_COMPRESSION)
         self.keys_writer: pq.ParquetWriter | None = None
         self.origins: dict[int, str] = {}
         self.rows = 0
@@ -369,7 +369,7 @@ class _Streamed:
             return self.path, dups
         self.writer.close()
         rewritten = self.path.with_suffix(".dedup.parquet")
-        with pq.ParquetWriter(rewritten, self.schema, compression="zstd") as writer:
+        with pq.ParquetWriter(rewritten, self.schema, compression=SNAPSHOT_COMPRESSION) as writer:
             offset = 0
             for table in iter_parquet(self.path, STREAM_ROWS):
                 ordinals = pa.array(range(offset, offset + table.num_rows), pa.int64())
@@ -442,7 +442,7 @@ def _carry_forward(previous: Snapshot, keep: set[str], final: dict[str, pa.Table
             continue
         path = work / f"{entity_name}.parquet"
         work.mkdir(parents=True, exist_ok=True)
-        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(path, schema, compression=SNAPSHOT_COMPRESSION) as writer:
             if current is not None:
                 writer.write_table(_conform(current, schema))
             for kept in _previous_rows(previous, entity_name, keep):
@@ -508,7 +508,7 @@ def _drop_carried_duplicates(con, final: dict[str, pa.Table | Path], model, fres
                 continue
             rewritten = work / f"{entity_name}.undup-{uuid.uuid4().hex[:8]}.parquet"
             schema = pq.ParquetFile(value).schema_arrow
-            with pq.ParquetWriter(rewritten, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(rewritten, schema, compression=SNAPSHOT_COMPRESSION) as writer:
                 offset = 0
                 for table in iter_parquet(value, STREAM_ROWS):
                     ordinals = pa.array(range(offset, offset + table.num_rows), pa.int64())

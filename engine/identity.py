@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .snapshots import SOURCE_COLUMN, iter_parquet
+from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, iter_parquet
 
 #: Columns of the snapshot's unresolved.csv.
 REPORT_SCHEMA = pa.schema([
@@ -197,7 +197,7 @@ def _rewrite(value: pa.Table | Path, fld: str, mapping: pa.Table, work: Path) ->
         return _replace(value, fld, mapping)
     schema = pq.ParquetFile(value).schema_arrow
     out = work / f"{value.stem}.resolved-{uuid.uuid4().hex[:8]}.parquet"
-    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(out, schema, compression=SNAPSHOT_COMPRESSION) as writer:
         for piece in iter_parquet(value, REWRITE_ROWS):
             writer.write_table(_replace(piece, fld, mapping))
     value.unlink()
