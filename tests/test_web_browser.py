@@ -39,8 +39,8 @@ def demo(browser, tmp_path_factory):
     for username in DEMO_USERS:
         set_password(store, username, PASSWORD)
     tokens = {name: create_token(store, name) for name in ("officer", "auditor")}
-    # The demo evaluates without a run: record one like `dialtone run` would (a source failed and
-    # its data was carried forward), and one in progress, for the runs pages.
+    # The demo's own run is run 1; record a second like `dialtone run` would when a source failed
+    # (its data carried forward), and a third in progress, for the runs pages.
     from dialtone.engine.snapshots import SnapshotStore
     from tests.webkit import record_run
 
@@ -208,8 +208,8 @@ def test_a_resource_named_script_is_shown_as_text(browser, open_page, tmp_path):
 PAGES = {
     "dashboard": "/", "findings": "/findings", "finding detail": "/findings/1",
     "exceptions": "/exceptions?view=all", "policies": "/policies", "a policy": f"/policies/{POLICY}",
-    "runs, one in progress": "/runs", "a run with a stale source": "/runs/1",
-    "a run in progress": "/runs/2", "evaluations": "/evaluations", "an evaluation": "/evaluations/1",
+    "runs, one in progress": "/runs", "a run with a stale source": "/runs/2",
+    "a run in progress": "/runs/3", "evaluations": "/evaluations", "an evaluation": "/evaluations/1",
     "snapshots": "/snapshots",
     "evidence": "/evidence", "savings": "/savings", "users": "/users", "audit": "/audit",
     "not found": "/findings/999999",
@@ -251,12 +251,13 @@ def test_the_runs_pages_show_a_run_and_the_one_in_progress(admin_page):
     admin_page.goto("/")
     admin_page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
     expect(admin_page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
-    expect(admin_page.get_by_role("status")).to_contain_text("Run 2 is in progress")
+    expect(admin_page.get_by_role("status")).to_contain_text("Run 3 is in progress")
     rows = admin_page.locator("table.runs tbody tr")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(3)
     expect(rows.first).to_contain_text("running")
+    expect(rows.last).to_contain_text("succeeded")        # the demo's own run
     rows.nth(1).get_by_role("cell").first.get_by_role("link").click()
-    expect(admin_page.get_by_role("heading", level=1)).to_have_text("Run 1: degraded")
+    expect(admin_page.get_by_role("heading", level=1)).to_have_text("Run 2: degraded")
     carrier = admin_page.locator("table.sources tbody tr",
                                  has=admin_page.get_by_role("rowheader", name="carrier"))
     expect(carrier).to_have_class("problem")
