@@ -6,7 +6,13 @@
    three evidence fields each) is recorded: every finding is inserted, opened
    and chained into the history. Target: under 60 s at N = 1,000,000.
 2. A re-evaluation in which ``--changed`` of the findings changed (half of them
-   resolved, the same number new) is recorded. Target: under 10 s.
+   resolved, the same number new) is recorded. Target: under 10 s. Every reason
+   is reworded too ("no activity for N days" moves on), as a daily evaluation
+   rewords the day-counting reasons of many built-in policies.
+
+Each time is split: the findings and their history recorded (one transaction;
+what the targets are about), then, after its commit, the SQLite text-search
+index brought up to date (searches scan meanwhile; engine/store/search_index.py).
 
 The baseline, measured in the same run on the same kind of database file, is
 the least any store must do for step 1: a bare ``executemany`` of the same N
@@ -30,7 +36,7 @@ import pyarrow as pa
 from dialtone.engine.evaluation import Evaluation, PolicyOutcome
 from dialtone.engine.policy.loader import LoadedPolicies, load_policies
 from dialtone.engine.snapshots import Snapshot
-from dialtone.engine.store import Store
+from dialtone.engine.store import Store, search_index
 from dialtone.engine.store.chain import verify
 from dialtone.engine.store.sync import record_evaluation
 
@@ -89,6 +95,21 @@ def baseline(path: Path, ids_per_policy, policies) -> float:
     return took
 
 
+#: Seconds spent bringing the SQLite search index up to date after each recorded evaluation
+#: (``search_index.refresh``, called by ``record_evaluation`` after its commit).
+index_seconds: list[float] = []
+
+
+def _timed_refresh(refresh):
+    def timed(store):
+        started = time.perf_counter()
+        try:
+            return refresh(store)
+        finally:
+            index_seconds.append(time.perf_counter() - started)
+    return timed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--findings", type=int, default=1_000_000)
@@ -107,6 +128,7 @@ def main() -> None:
     policy_set = LoadedPolicies(tuple(policies), (), "sha256:bench")
     provenance = {"source": "content", "version": "sha256:bench", "dirty": None}
 
+    search_index.refresh = _timed_refresh(search_index.refresh)
     with tempfile.TemporaryDirectory(prefix="dialtone-sync-bench-") as tmp:
         root = Path(tmp)
         raw_s = baseline(root / "baseline.db", ids, policies)
@@ -142,14 +164,22 @@ def main() -> None:
 
     print(f"store: {'SQLite (WAL)' if not args.url else args.url.split(':')[0]}; {total:,} findings over "
           f"{len(policies)} policies")
-    print(f"first sync, {total:,} new findings   {first_s:8.2f} s  {total / first_s:>10,.0f} findings/s  "
-          f"{events_1:,} events  {verdict(first_s, TARGET_FIRST_S)}")
+    first_ix, second_ix, unchanged_ix = index_seconds
+    first_rec, second_rec = first_s - first_ix, second_s - second_ix
+    unchanged_rec = unchanged_s - unchanged_ix
+    print("times: findings and history recorded (committed, the target) + search index brought up "
+          "to date after the commit")
+    print(f"first sync, {total:,} new findings   {first_rec:8.2f} s  {total / first_rec:>10,.0f} findings/s  "
+          f"{events_1:,} events  {verdict(first_rec, TARGET_FIRST_S)}  + index {first_ix:.2f} s")
     print(f"  baseline: bare executemany of the same rows {raw_s:6.2f} s  "
-          f"(first sync / baseline = {first_s / raw_s:.2f}x)")
-    print(f"re-sync, {args.changed:.0%} changed ({dict(sorted(second.changes.items()))})")
-    print(f"                                     {second_s:8.2f} s  {events_2:,} events  "
-          f"{verdict(second_s, TARGET_RESYNC_S)}  (re-sync / baseline = {second_s / raw_s:.2f}x)")
-    print(f"re-sync, unchanged                   {unchanged_s:8.2f} s  {third.events} events")
+          f"(first sync / baseline = {first_rec / raw_s:.2f}x)")
+    print(f"re-sync, {args.changed:.0%} changed ({dict(sorted(second.changes.items()))}; "
+          f"every reason reworded)")
+    print(f"                                     {second_rec:8.2f} s  {events_2:,} events  "
+          f"{verdict(second_rec, TARGET_RESYNC_S)}  (re-sync / baseline = {second_rec / raw_s:.2f}x)  "
+          f"+ index {second_ix:.2f} s")
+    print(f"re-sync, unchanged                   {unchanged_rec:8.2f} s  {third.events} events  "
+          f"+ index {unchanged_ix:.2f} s")
     print(f"audit verify, {report.events:,} events     {verify_s:8.2f} s  chain "
           + ("OK" if report.ok else f"BROKEN: {report.problem}"))
     print(f"store size on disk                   {size / 2**20:8.0f} MiB")

@@ -48,11 +48,21 @@ FILTERS = [
     queries.FindingFilter(overdue=True),
     queries.FindingFilter(assignee="carol"),
     queries.FindingFilter(search="-1", status=("open",)),
+    # The overdue filter and the text search: ranges walked, then an index for what is missing.
+    queries.FindingFilter(overdue=True, category=("cost",)),
+    queries.FindingFilter(overdue=True, status=("in_progress",)),
+    queries.FindingFilter(search="-1"),
+    queries.FindingFilter(search="secu-3"),
+    queries.FindingFilter(search="cost-1", overdue=True),
+    queries.FindingFilter(search="oun", status=("resolved",)),
+    queries.FindingFilter(search="nothing like it"),
 ]
 
 
+@pytest.mark.parametrize("walk", [1, 8], ids=["index", "walk"])
 @pytest.mark.parametrize("flt", FILTERS, ids=lambda f: repr({k: v for k, v in f.__dict__.items() if v}))
-def test_pages_read_range_by_range_match_the_whole_list(store, flt):
+def test_pages_read_range_by_range_match_the_whole_list(store, flt, walk, monkeypatch):
+    monkeypatch.setattr(queries, "WALK_PER_ROW", walk)
     whole = [r["id"] for r in queries.list_findings(store, flt)]
     assert whole == sorted(whole)
     for limit in (1, 7, 50):

@@ -1,98 +1,268 @@
-"""The posture dashboard's figures, computed set-based and cached until the history changes.
+"""The posture dashboard's figures, counted set-based and kept current policy by policy.
 
-Every change to findings appends an event, so the chain head's sequence
-number is a cheap, exact key: the figures are recomputed only after
-something happened, and a dashboard over a million findings is served from
-memory the rest of the time.
+Every finding belongs to one policy, and every figure over findings is a sum, over
+policies, of what is counted per (policy, status): findings, their savings and, of the
+open and in-progress ones, how many are overdue. Those counts are kept in memory with the
+position they were read at: the event chain head (sequence and hash) and the latest
+evaluation; the overdue counts also with the date (overdue depends on it).
+
+- Nothing moved: the figures are served from memory.
+- Only events were appended (a human action, an exception decided, applied or expired):
+  every such change to a finding appends an event naming it, so only the policies of the
+  findings those events name are counted again.
+- An evaluation was recorded (it changes findings in bulk, savings and reasons without
+  events): it left its counts in ``posture_counts`` in its own transaction
+  (``record_counts``, called by ``sync.record_evaluation``), with the chain head at its end;
+  they are read, and the policies touched by events since are counted again.
+- A new day: the overdue findings are counted again, one index range per (policy, status)
+  of ``ix_findings_policy_status_due``, without reading a row.
+- Anything else (no counts recorded for the latest evaluation, a chain that is not the one
+  read, e.g. another database at the same URL): everything is counted again, in one pass.
+
+The remaining figures (trend, requirement grid, exceptions) come from small tables and are
+read each time the figures are rebuilt.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, bindparam, func, insert, select, text
 
 from . import Store
-from .tables import evaluations
+from .tables import evaluations, posture_counts
+
+ACTIVE = ("open", "in_progress")
+IDENTIFIED = ("open", "in_progress", "excepted")
+#: More events than this since the counts were read: count everything again (one pass).
+MAX_EVENTS_INCREMENTAL = 20_000
+#: Scalar subqueries per statement when counting overdue findings (SQLite: 500 terms at most).
+_PAIRS_PER_QUERY = 200
 
 _cache: dict[tuple, tuple[object, dict]] = {}
+_counts: dict[str, _Counts] = {}
 _lock = threading.Lock()
 _computing = threading.Lock()
 
 
-def _head(store: Store) -> tuple[int, str]:
+@dataclass
+class _Counts:
+    seq: int
+    hash: str
+    evaluation: int | None
+    #: policy -> status -> (findings, sum of their savings or None)
+    groups: dict[str, dict[str, tuple[int, float | None]]]
+    #: policy -> overdue findings, as of ``today``
+    today: str | None = None
+    overdue: dict[str, int] = field(default_factory=dict)
+
+
+def _position(conn: Connection) -> tuple[int, str, int | None]:
     from .queries import chain_position
 
-    with store.read() as conn:
-        return chain_position(conn)
+    seq, head = chain_position(conn)
+    return seq, head, conn.execute(select(func.max(evaluations.c.id))).scalar()
 
 
 def posture(store: Store, catalogue=None) -> dict:
     """The figures; ``catalogue`` is part of the key by identity (callers cache theirs)."""
-    key = (store.url, _head(store), store.today().isoformat())
+    today = store.today().isoformat()
+    with store.read() as conn:
+        position = _position(conn)
+    key = (store.url, *position, today)
     with _lock:
         hit = _cache.get(key)
     if hit is not None and hit[0] is catalogue:
         return hit[1]
-    # One thread computes (a full pass over the findings); the others wait for its figures
-    # instead of running the same scans side by side on the same cores.
+    # One thread counts; the others wait for its figures instead of running the same scans
+    # side by side on the same cores.
     with _computing:
         with _lock:
             hit = _cache.get(key)
         if hit is not None and hit[0] is catalogue:
             return hit[1]
-        figures = _compute(store, catalogue)
+        with store.read() as conn:
+            counts = _current_counts(conn, store.url, position, today)
+            figures = _figures(conn, store, counts, catalogue)
         with _lock:
             _cache.clear()
             _cache[key] = (catalogue, figures)
     return figures
 
 
-def _compute(store: Store, catalogue) -> dict:
-    today = store.today().isoformat()
+def record_counts(conn: Connection, evaluation_id: int) -> dict:
+    """Called by ``sync.record_evaluation`` at the end of its transaction: the counts as the
+    evaluation leaves the findings, with the chain head they correspond to (one pass).
+    Returns the posture they add up to: open findings, identified and realised savings."""
+    from .queries import chain_position
+
+    seq, head = chain_position(conn)
+    groups = _groups(conn)
+    counts = {pid: {status: list(v) for status, v in statuses.items()} for pid, statuses in groups.items()}
+    conn.execute(posture_counts.delete())
+    conn.execute(insert(posture_counts).values(evaluation_id=evaluation_id, seq=seq, hash=head,
+                                               counts=json.dumps(counts, sort_keys=True)))
+    every = [(status, n, savings) for statuses in groups.values()
+             for status, (n, savings) in statuses.items()]
+    return {"open_after": sum(n for status, n, _ in every if status in ACTIVE),
+            "savings_identified": _sum(s for status, _, s in every if status in IDENTIFIED) or 0.0,
+            "savings_realised": _sum(s for status, _, s in every if status == "resolved") or 0.0}
+
+
+def _stored(conn: Connection, evaluation: int | None) -> _Counts | None:
+    if evaluation is None:
+        return None
+    row = conn.execute(select(posture_counts).where(posture_counts.c.evaluation_id == evaluation)).first()
+    if row is None:
+        return None
+    groups = {pid: {status: (n, savings) for status, (n, savings) in statuses.items()}
+              for pid, statuses in json.loads(row.counts).items()}
+    return _Counts(row.seq, row.hash, evaluation, groups)
+
+
+def _current_counts(conn: Connection, url: str, position: tuple, today: str) -> _Counts:
+    """The counts as of ``position`` (read before them: they may be newer, never older)."""
+    seq, head, evaluation = position
+    base, touched = None, None
+    old = _counts.get(url)
+    if old is not None and old.evaluation == evaluation:
+        touched = _touched_since(conn, old.seq, old.hash, seq, head)
+        base = old if touched is not None else None
+    if base is None:
+        stored = _stored(conn, evaluation)
+        if stored is not None:
+            touched = _touched_since(conn, stored.seq, stored.hash, seq, head)
+            base = stored if touched is not None else None
+    if base is None:
+        counts, touched = _Counts(seq, head, evaluation, _groups(conn)), []
+    else:
+        counts = _Counts(seq, head, evaluation, dict(base.groups), base.today, dict(base.overdue))
+        if touched:
+            for pid in touched:
+                counts.groups.pop(pid, None)
+            counts.groups.update(_groups(conn, touched))
+    if counts.today != today:
+        counts.today, counts.overdue = today, _overdue(conn, today, sorted(counts.groups))
+    elif touched:
+        counts.overdue.update(_overdue(conn, today, touched))
+    _counts.pop(url, None)
+    while len(_counts) >= 8:                     # a few stores per process at most (tests: many)
+        _counts.pop(next(iter(_counts)))
+    _counts[url] = counts
+    return counts
+
+
+def _touched_since(conn: Connection, seq_then: int, hash_then: str, seq: int, head: str) -> list[str] | None:
+    """The policies whose findings the events appended after ``seq_then`` name; None when the
+    chain read then is not a prefix of this one (or too much happened): count everything."""
+    if seq < seq_then or seq - seq_then > MAX_EVENTS_INCREMENTAL:
+        return None
+    if seq == seq_then:
+        return [] if head == hash_then else None
+    if seq_then == 0:
+        return None
+    same_chain = conn.execute(text("SELECT hash FROM events WHERE seq = :s"), {"s": seq_then}).scalar()
+    if same_chain != hash_then:
+        return None
+    return [r[0] for r in conn.execute(text(
+        "SELECT DISTINCT f.policy_id FROM events e JOIN findings f ON f.id = e.finding_id "
+        "WHERE e.seq > :a AND e.seq <= :b"), {"a": seq_then, "b": seq})]
+
+
+def _groups(conn: Connection, policy_ids: list[str] | None = None) -> dict:
+    """(findings, savings) per policy and status, for ``policy_ids`` or every policy."""
+    sql = "SELECT policy_id, status, COUNT(*), SUM(savings) FROM findings {where} GROUP BY policy_id, status"
+    params: dict = {}
+    if policy_ids is None:
+        query = text(sql.format(where=""))
+    else:
+        query = text(sql.format(where="WHERE policy_id IN :pids")).bindparams(
+            bindparam("pids", expanding=True))
+        params["pids"] = list(policy_ids)
+    out: dict[str, dict[str, tuple[int, float | None]]] = {}
+    for pid, status, n, savings in conn.execute(query, params):
+        out.setdefault(pid, {})[status] = (n, savings)
+    return out
+
+
+def _overdue(conn: Connection, today: str, policy_ids: list[str]) -> dict[str, int]:
+    """Overdue findings per policy: per (policy, open or in progress), the count of one range
+    of ``ix_findings_policy_status_due`` (due_on < today), read from the index alone."""
+    out = dict.fromkeys(policy_ids, 0)
+    pairs = [(pid, status) for pid in policy_ids for status in ACTIVE]
+    for start in range(0, len(pairs), _PAIRS_PER_QUERY):
+        part = pairs[start:start + _PAIRS_PER_QUERY]
+        params: dict = {"t": today}
+        terms = []
+        for i, (pid, status) in enumerate(part):
+            params[f"p{i}"], params[f"s{i}"] = pid, status
+            terms.append(f"SELECT {i} AS k, (SELECT COUNT(*) FROM findings WHERE policy_id = :p{i} "
+                         f"AND status = :s{i} AND due_on < :t) AS n")
+        for k, n in conn.execute(text(" UNION ALL ".join(terms)), params):
+            out[part[k][0]] += n
+    return out
+
+
+def _sum(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return math.fsum(values) if values else None
+
+
+def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict:
+    today = counts.today
     soon = (store.today() + timedelta(days=14)).isoformat()
-    active = "f.status IN ('open', 'in_progress')"
-    with store.read() as conn:
-        by_status = dict(conn.execute(text("SELECT status, COUNT(*) FROM findings GROUP BY status")).all())
-        by_severity = dict(conn.execute(text(f"""
-            SELECT p.severity, COUNT(*) FROM findings f JOIN policies p ON p.id = f.policy_id
-            WHERE {active} GROUP BY p.severity""")).all())
-        by_category = dict(conn.execute(text(f"""
-            SELECT p.category, COUNT(*) FROM findings f JOIN policies p ON p.id = f.policy_id
-            WHERE {active} GROUP BY p.category""")).all())
-        by_framework = dict(conn.execute(text(f"""
-            SELECT r.framework, COUNT(DISTINCT f.id) FROM findings f
-            JOIN policy_requirements r ON r.policy_id = f.policy_id
-            WHERE {active} GROUP BY r.framework""")).all())
-        overdue = conn.execute(text(f"SELECT COUNT(*) FROM findings f WHERE {active} AND f.due_on < :t"),
-                               {"t": today}).scalar()
-        savings = dict(conn.execute(text("""
-            SELECT CASE WHEN status IN ('open', 'in_progress', 'excepted') THEN 'identified'
-                        WHEN status = 'resolved' THEN 'realised' ELSE 'other' END, SUM(savings)
-            FROM findings GROUP BY 1""")).all())
-        trend = [{"evaluation": r.id, "as_of": r.snapshot_as_of, "at": r.started_at,
-                  **json.loads(r.summary or "{}")}
-                 for r in conn.execute(select(evaluations.c.id, evaluations.c.snapshot_as_of,
-                                              evaluations.c.started_at, evaluations.c.summary)
-                                       .order_by(evaluations.c.id.desc()).limit(30))][::-1]
-        last_runs = dict(conn.execute(text("""
-            SELECT r.policy_id, r.status FROM policy_runs r
-            JOIN policies p ON p.id = r.policy_id AND r.evaluation_id = p.last_run_evaluation
-            WHERE p.in_set""")).all())
-        excepted_only = {r[0] for r in conn.execute(text("""
-            SELECT policy_id FROM findings GROUP BY policy_id
-            HAVING SUM(CASE WHEN status IN ('open', 'in_progress') THEN 1 ELSE 0 END) = 0
-               AND SUM(CASE WHEN status = 'excepted' THEN 1 ELSE 0 END) > 0"""))}
-        mapped: dict[tuple[str, str], list[str]] = {}
-        for fw, req, pid in conn.execute(text(
-                "SELECT framework, requirement, policy_id FROM policy_requirements")):
-            mapped.setdefault((fw, req), []).append(pid)
-        expiring = conn.execute(text(
-            "SELECT COUNT(*) FROM exceptions e WHERE e.status = 'approved' AND e.expires_on >= :t "
-            "AND e.expires_on <= :s"), {"t": today, "s": soon}).scalar()
-        requested = conn.execute(text("SELECT COUNT(*) FROM exceptions WHERE status = 'requested'")).scalar()
+    policy_info = {r.id: (r.severity, r.category) for r in conn.execute(text(
+        "SELECT id, severity, category FROM policies"))}
+    frameworks: dict[str, set[str]] = {}
+    mapped: dict[tuple[str, str], list[str]] = {}
+    for fw, req, pid in conn.execute(text(
+            "SELECT framework, requirement, policy_id FROM policy_requirements")):
+        mapped.setdefault((fw, req), []).append(pid)
+        frameworks.setdefault(fw, set()).add(pid)
+
+    by_status: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    active: dict[str, int] = {}
+    identified, realised = [], []
+    excepted_only = set()
+    for pid, statuses in counts.groups.items():
+        for status, (n, savings) in statuses.items():
+            by_status[status] = by_status.get(status, 0) + n
+            if status in IDENTIFIED:
+                identified.append(savings)
+            elif status == "resolved":
+                realised.append(savings)
+        n_active = sum(statuses.get(s, (0, None))[0] for s in ACTIVE)
+        if n_active and pid in policy_info:
+            severity, category = policy_info[pid]
+            by_severity[severity] = by_severity.get(severity, 0) + n_active
+            by_category[category] = by_category.get(category, 0) + n_active
+        if n_active:
+            active[pid] = n_active
+        elif statuses.get("excepted", (0,))[0] > 0:
+            excepted_only.add(pid)
+    overdue = sum(counts.overdue.values())
+    by_framework = {fw: sum(active.get(p, 0) for p in pids) for fw, pids in frameworks.items()}
+    by_framework = {fw: n for fw, n in by_framework.items() if n}
+
+    trend = [{"evaluation": r.id, "as_of": r.snapshot_as_of, "at": r.started_at,
+              **json.loads(r.summary or "{}")}
+             for r in conn.execute(select(evaluations.c.id, evaluations.c.snapshot_as_of,
+                                          evaluations.c.started_at, evaluations.c.summary)
+                                   .order_by(evaluations.c.id.desc()).limit(30))][::-1]
+    last_runs = dict(conn.execute(text("""
+        SELECT r.policy_id, r.status FROM policy_runs r
+        JOIN policies p ON p.id = r.policy_id AND r.evaluation_id = p.last_run_evaluation
+        WHERE p.in_set""")).all())
+    expiring = conn.execute(text(
+        "SELECT COUNT(*) FROM exceptions e WHERE e.status = 'approved' AND e.expires_on >= :t "
+        "AND e.expires_on <= :s"), {"t": today, "s": soon}).scalar()
+    requested = conn.execute(text("SELECT COUNT(*) FROM exceptions WHERE status = 'requested'")).scalar()
     grid = []
     if catalogue is not None:
         for fw in catalogue.frameworks.values():
@@ -115,10 +285,11 @@ def _compute(store: Store, catalogue) -> dict:
                              "title": req.title, "citation": req.citation, "state": state,
                              "policies": sorted(pids)})
     return {
-        "by_status": by_status, "by_severity": by_severity, "by_category": by_category,
-        "by_framework": by_framework, "overdue": overdue,
+        "by_status": dict(sorted(by_status.items())), "by_severity": dict(sorted(by_severity.items())),
+        "by_category": dict(sorted(by_category.items())), "by_framework": dict(sorted(by_framework.items())),
+        "overdue": overdue,
         "open": by_status.get("open", 0) + by_status.get("in_progress", 0),
-        "savings_identified": savings.get("identified") or 0.0,
-        "savings_realised": savings.get("realised") or 0.0,
+        "savings_identified": _sum(identified) or 0.0,
+        "savings_realised": _sum(realised) or 0.0,
         "trend": trend, "grid": grid, "exceptions_expiring": expiring, "exceptions_requested": requested,
     }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select, text
 
-from . import Store
+from . import Store, search_index
 from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
 from .tables import chain_head, evaluations, events, findings, policies, policy_requirements, policy_runs
 
@@ -94,16 +95,20 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
     thousand index entries at most, whatever the planner knows about the data (SQLite
     keeps no statistics unless ANALYZE runs; left to itself it reads every active
     finding through the status index and sorts them to return fifty).
+
+    The overdue filter and the text search are tested on the rows themselves: each range
+    is walked for a bounded number of rows, which fills the page when they are common,
+    and what is still missing is read through an index (see ``_page_ids``).
     """
     today = store.today().isoformat()
     with store.read() as conn:
-        if flt.limit and not flt.assignee and _needs_ranges(flt):
+        if flt.limit and not flt.assignee and (_needs_ranges(flt) or flt.search):
             ids = _page_ids(conn, flt, today)
             if not ids:
                 return []
             query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
                      .where(findings.c.id.in_(ids)).order_by(findings.c.id))
-        else:  # everything (a download), one assignee's (its own index), or no status/policy filter
+        else:  # everything (a download), one assignee's (its own index), or no filter at all
             query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
                      .where(*_policy_conds(flt), *_row_conds(flt, today)).order_by(findings.c.id))
             if flt.status:
@@ -136,7 +141,7 @@ def _row_conds(flt: FindingFilter, today: str) -> list:
     if flt.assignee:
         conds.append(findings.c.assignee == flt.assignee)
     if flt.search:
-        like = "%" + flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = search_pattern(flt.search)
         conds.append(or_(findings.c.resource_id.like(like, escape="\\"),
                          findings.c.reason.like(like, escape="\\")))
     if flt.after_id is not None:
@@ -144,8 +149,18 @@ def _row_conds(flt: FindingFilter, today: str) -> list:
     return conds
 
 
-#: Ranges per statement (SQLite allows 500 terms in a compound SELECT).
+def search_pattern(search: str) -> str:
+    """The LIKE pattern of a text search: the text anywhere, every character literal
+    (``%``, ``_`` and ``\\`` included; escape character ``\\``). LIKE compares case-sensitively
+    on both databases (SQLite runs with ``case_sensitive_like``)."""
+    return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+#: Ranges per statement (SQLite allows 500 terms in a compound SELECT; a range takes two).
 _BRANCHES_PER_QUERY = 100
+#: How far a range is walked in id order for the overdue filter or a text search: this
+#: many rows per row of the page, before the rest is read through an index.
+WALK_PER_ROW = 8
 
 
 def _needs_ranges(flt: FindingFilter) -> bool:
@@ -154,39 +169,186 @@ def _needs_ranges(flt: FindingFilter) -> bool:
     return bool(flt.status or flt.policy or flt.severity or flt.category or flt.framework or flt.overdue)
 
 
-def _page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
-    from heapq import merge
+def _residual(flt: FindingFilter, today: str, params: dict, alias: str = "", *,
+              unindexed: bool = False) -> str:
+    """SQL for the filters a range cannot express (overdue, text); adds their parameters.
 
-    from . import STATUSES
-
-    pids = [r[0] for r in conn.execute(select(policies.c.id).where(*_policy_conds(flt))
-                                       .order_by(policies.c.id))]
-    statuses = [s for s in (flt.status or STATUSES) if not flt.overdue or s in OVERDUE_STATUSES]
-    # Plain SQL: building a hundred SQLAlchemy selects per page would cost more than running them.
-    params: dict = {"n": flt.limit}
-    extra = ""
-    if flt.after_id is not None:
-        extra += " AND id > :after"
-        params["after"] = flt.after_id
+    ``unindexed`` (PostgreSQL, except when the trigram indexes are meant to answer): the text
+    is matched on ``column || ''``, the same value (NULL stays NULL) that no index covers, so
+    the planner cannot answer the LIKE from a trigram index in every range's walk, or scan a
+    whole trigram index for a text too short to have a trigram."""
+    a = f"{alias}." if alias else ""
+    conds = []
     if flt.overdue:
-        extra += " AND due_on < :today"
+        conds.append(f"{a}status IN ('open', 'in_progress') AND {a}due_on < :today")
         params["today"] = today
     if flt.search:
-        extra += " AND (resource_id LIKE :like ESCAPE :esc OR reason LIKE :like ESCAPE :esc)"
-        params["like"] = "%" + flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params["esc"] = "\\"
-    pairs = [(pid, status) for pid in pids for status in statuses]
-    runs = []
-    for start in range(0, len(pairs), _BRANCHES_PER_QUERY):
-        part = pairs[start:start + _BRANCHES_PER_QUERY]
-        branches = []
-        for i, (pid, status) in enumerate(part):
-            params[f"p{i}"], params[f"s{i}"] = pid, status
-            branches.append(f"SELECT id FROM (SELECT id FROM findings WHERE policy_id = :p{i} "
-                            f"AND status = :s{i}{extra} ORDER BY id LIMIT :n) AS b{i}")
-        sql = f"SELECT id FROM ({' UNION ALL '.join(branches)}) AS u ORDER BY id LIMIT :n"
-        runs.append([r[0] for r in conn.execute(text(sql), params)])
-    return list(merge(*runs))[:flt.limit]
+        rid, reason = ((f"({a}resource_id || '')", f"({a}reason || '')") if unindexed
+                       else (f"{a}resource_id", f"{a}reason"))
+        conds.append(f"({rid} LIKE :like ESCAPE :esc OR {reason} LIKE :like ESCAPE :esc)")
+        params["like"], params["esc"] = search_pattern(flt.search), "\\"
+    return " AND ".join(conds)
+
+
+def _branch_sql(branch, i: int, params: dict, alias: str = "", prefix: str = "") -> str:
+    """SQL selecting one range: a (policy, status) pair, or None for every finding."""
+    if branch is None:
+        return "1 = 1"
+    a = f"{alias}." if alias else ""
+    params[f"{prefix}p{i}"], params[f"{prefix}s{i}"] = branch
+    return f"{a}policy_id = :{prefix}p{i} AND {a}status = :{prefix}s{i}"
+
+
+def _page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
+    """The ids of one page: at most ``flt.limit`` after ``flt.after_id``, in id order.
+
+    Without the overdue filter or a text search, each range's first ``limit`` ids are
+    its share of the page. With them, it is done in two steps, so that a page costs
+    little whether the matching findings are common or rare:
+
+    1. each range is walked in id order for at most ``WALK_PER_ROW`` x ``limit`` rows,
+       testing the rows; a range that yields ``limit`` matches, or ends, is complete;
+    2. for the ranges left short, the matches after the rows already walked (and before
+       the last id the page has so far) come from an index: the text search from the
+       trigram index (an FTS5 table on SQLite, pg_trgm on PostgreSQL) when the text has
+       enough characters for one, else the overdue filter from the index on
+       (policy_id, status, due_on, id), where a range's overdue findings are contiguous;
+       else (a search of one or two characters, or a database without trigrams) the
+       range is walked to the end, as every range was before.
+    """
+    from . import STATUSES
+
+    if conn.dialect.name == "postgresql":
+        # PostgreSQL guesses how many rows a text filter keeps; guessing few, it prices a page
+        # high enough to compile it (JIT), which takes most of a second for a few milliseconds'
+        # work. For this transaction only.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    n = flt.limit
+    if _needs_ranges(flt):
+        pids = [r[0] for r in conn.execute(select(policies.c.id).where(*_policy_conds(flt))
+                                           .order_by(policies.c.id))]
+        statuses = [s for s in (flt.status or STATUSES) if not flt.overdue or s in OVERDUE_STATUSES]
+        branches: list = [(pid, status) for pid in pids for status in statuses]
+    else:
+        branches = [None]       # a text search over every finding: the primary key's order
+    after = ""
+    params: dict = {"n": n}
+    if flt.after_id is not None:
+        after = " AND id > :after"
+        params["after"] = flt.after_id
+    residual = _residual(flt, today, params, unindexed=conn.dialect.name == "postgresql")
+    hits: dict[int, list[int]] = {}
+    ends: dict[int, int] = {}
+    if residual:
+        # Where each range's walk stops: its WALK_PER_ROW x limit-th row (none: the range ends first).
+        params["w1"] = n * WALK_PER_ROW - 1
+        for start in range(0, len(branches), _BRANCHES_PER_QUERY):
+            terms = [f"SELECT {i} AS b, (SELECT id FROM findings WHERE {_branch_sql(branches[i], i, params)}"
+                     f"{after} ORDER BY id LIMIT 1 OFFSET :w1) AS e"
+                     for i in range(start, min(start + _BRANCHES_PER_QUERY, len(branches)))]
+            ends.update((b, e) for b, e in conn.execute(text(" UNION ALL ".join(terms)), params)
+                        if e is not None)
+    for start in range(0, len(branches), _BRANCHES_PER_QUERY):
+        terms = []
+        for i in range(start, min(start + _BRANCHES_PER_QUERY, len(branches))):
+            where = _branch_sql(branches[i], i, params) + after
+            if residual:
+                where += f" AND {residual}"
+                if i in ends:
+                    where += f" AND id <= :end{i}"
+                    params[f"end{i}"] = ends[i]
+            terms.append(f"SELECT {i} AS b, id FROM (SELECT id FROM findings WHERE {where} "
+                         f"ORDER BY id LIMIT :n) AS r{i}")
+        for b, fid in conn.execute(text(" UNION ALL ".join(terms)), params):
+            hits.setdefault(b, []).append(fid)
+    found = sorted(fid for ids in hits.values() for fid in ids)
+    # Ranges whose walk stopped short of `limit` matches, and the page not yet settled below them.
+    bound = found[n - 1] if len(found) >= n else None
+    short = {b: end for b, end in ends.items()
+             if len(hits.get(b, ())) < n and (bound is None or end < bound)}
+    if short:
+        found = sorted(set(found) | set(_rest(conn, flt, today, branches, short, bound)))
+    return found[:n]
+
+
+def _rest(conn: Connection, flt: FindingFilter, today: str, branches: list, short: dict[int, int],
+          bound: int | None) -> list[int]:
+    """Step 2 of ``_page_ids``: up to ``limit`` matches, in id order, of the ranges in ``short``
+    (range -> last id walked), after their walk and before ``bound``."""
+    params: dict = {"n": flt.limit}
+    below = ""
+    if bound is not None:
+        below = " AND f.id < :bound"
+        params["bound"] = bound
+    index = _search_index(conn, flt.search) if flt.search else None
+    if index is not None:
+        # One stream in id order from the trigram index, for every short range at once.
+        ranges = []
+        for j, (b, end) in enumerate(sorted(short.items())):
+            params[f"e{j}"] = end
+            ranges.append(f"({_branch_sql(branches[b], j, params, 'f', 'r')} AND f.id > :e{j})")
+        residual = _residual(flt, today, params, "f")
+        params["lo"] = min(short.values())
+        if index == "fts":
+            params["match"] = _fts_query(flt.search)
+            sql = (f"SELECT f.id FROM findings_fts JOIN findings f ON f.id = findings_fts.rowid "
+                   f"WHERE findings_fts MATCH :match AND findings_fts.rowid > :lo{below} "
+                   f"AND {residual} AND ({' OR '.join(ranges)}) ORDER BY findings_fts.rowid LIMIT :n")
+        else:  # pg_trgm: LIKE '%text%' through the GIN indexes, sorted (not the primary key's walk)
+            sql = (f"SELECT f.id FROM findings f WHERE f.id > :lo{below} AND {residual} "
+                   f"AND ({' OR '.join(ranges)}) ORDER BY f.id + 0 LIMIT :n")
+        return [r[0] for r in conn.execute(text(sql), params)]
+    residual = _residual(flt, today, params, "f", unindexed=conn.dialect.name == "postgresql")
+    terms = []
+    for j, (b, end) in enumerate(sorted(short.items())):
+        params[f"e{j}"] = end
+        where = f"{_branch_sql(branches[b], j, params, 'f')} AND {residual}{below}"
+        if flt.overdue:
+            # The range's overdue findings are one range of (policy_id, status, due_on, id): read
+            # them all (id + 0: not along the id index) and keep the first after the walk.
+            terms.append(f"SELECT id FROM (SELECT f.id FROM findings f WHERE {where} "
+                         f"AND f.id + 0 > :e{j} ORDER BY f.id + 0 LIMIT :n) AS t{j}")
+        else:
+            terms.append(f"SELECT id FROM (SELECT f.id FROM findings f WHERE {where} AND f.id > :e{j} "
+                         f"ORDER BY f.id LIMIT :n) AS t{j}")
+    out = []
+    for start in range(0, len(terms), _BRANCHES_PER_QUERY):
+        out += [r[0] for r in conn.execute(text(" UNION ALL ".join(terms[start:start + _BRANCHES_PER_QUERY])),
+                                           params)]
+    return out
+
+
+def _search_index(conn: Connection, search: str) -> str | None:
+    """Which trigram index can find ``search``: "fts" (SQLite), "trgm" (PostgreSQL) or None
+    (too short to hold a trigram, or the database had none to offer when migrated)."""
+    if conn.dialect.name == "sqlite":
+        if len(search) < 3 or "\x00" in search:
+            return None
+        # Brought up to date after each evaluation: until then (seconds), the search scans.
+        return "fts" if search_index.available(conn) and search_index.is_current(conn) else None
+    if conn.dialect.name == "postgresql":
+        if not _PG_TRIGRAM.search(search):
+            return None
+        found = conn.execute(text("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'findings' "
+                                  "AND indexname IN ('ix_findings_resource_id_trgm', "
+                                  "'ix_findings_reason_trgm') AND schemaname = current_schema()")).scalar()
+        return "trgm" if found == 2 else None
+    return None
+
+
+def _fts_query(search: str) -> str:
+    """An FTS5 query for the rows holding every trigram of ``search`` (in either column): a
+    superset of the rows holding the text, which LIKE then checks. Each trigram is quoted (a
+    literal, whatever its characters); a long text is looked up by 32 of them, spread over it."""
+    grams = list(dict.fromkeys(search[i:i + 3] for i in range(len(search) - 2)))
+    if len(grams) > 32:
+        grams = [grams[round(k * (len(grams) - 1) / 31)] for k in range(32)]
+    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
+
+
+#: pg_trgm reads trigrams of the runs of letters and digits in a LIKE pattern; a run of three,
+#: or a run bounded by another character inside the text (padded), gives it one to look up.
+_PG_TRIGRAM = re.compile(r"[A-Za-z0-9]{3}|[^A-Za-z0-9][A-Za-z0-9]|[A-Za-z0-9]{2}[^A-Za-z0-9]")
 
 
 def resource_findings(store: Store, resource_type: str, resource_id: str, *, exclude: int | None = None,

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, insert, select, text, update
 
 from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
-from . import Store, chain
+from . import Store, chain, dashboard, search_index
 from .exceptions import ExceptionSpec, refresh_exceptions
 from .staging import StagedFindings
 from .tables import evaluations, policies, policy_requirements, policy_runs
@@ -170,17 +170,16 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
         summary = RecordSummary(eid, changes, events + exc.get("events", 0),
                                 retirement_skipped=bool(loaded.failures))
         summary.changes.pop("events", None)
-        # The posture after this evaluation, for the dashboard's trend (set-based, one pass).
-        after = conn.execute(text("""
-            SELECT SUM(CASE WHEN status IN ('open', 'in_progress') THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN status IN ('open', 'in_progress', 'excepted') THEN savings END),
-                   SUM(CASE WHEN status = 'resolved' THEN savings END)
-            FROM findings""")).one()
-        posture = {"open_after": after[0] or 0, "savings_identified": after[1] or 0.0,
-                   "savings_realised": after[2] or 0.0}
+        # The dashboard's counts as this evaluation leaves the findings (the web application
+        # starts from them rather than counting every finding on its first view after it),
+        # and from them the posture after this evaluation, for the dashboard's trend.
+        posture = dashboard.record_counts(conn, eid)
         conn.execute(update(evaluations).where(evaluations.c.id == eid).values(
             finished_at=store.now_text(),
             summary=json.dumps({**summary.changes, **posture}, sort_keys=True)))
+    # After the commit, in its own transaction: the findings and their history do not wait
+    # for the text-search index (searches scan until it is up to date).
+    search_index.refresh(store)
     return summary
 
 

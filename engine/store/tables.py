@@ -111,7 +111,33 @@ findings = Table(
     Index("ix_findings_assignee", "assignee", "id", sqlite_where=text("assignee IS NOT NULL"),
           postgresql_where=text("assignee IS NOT NULL")),
     Index("ix_findings_resource", "resource_type", "resource_id"),
+    # The overdue findings of one policy and status: one range, due_on < today (0006).
+    Index("ix_findings_policy_status_due", "policy_id", "status", "due_on", "id"),
+    # Text search (LIKE '%text%') on PostgreSQL: trigram GIN indexes, where pg_trgm could be
+    # created (0006). On SQLite the same search uses ``findings_fts`` (below).
+    Index("ix_findings_resource_id_trgm", "resource_id", postgresql_using="gin",
+          postgresql_ops={"resource_id": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+    Index("ix_findings_reason_trgm", "reason", postgresql_using="gin",
+          postgresql_ops={"reason": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
 )
+
+#: The dashboard's counts of findings (and their savings) per policy and status, as the
+#: evaluation that recorded them left the findings, with the event chain head at that point:
+#: the web application starts from them after an evaluation instead of counting a million
+#: findings again (dashboard.py). One row, the latest evaluation's.
+posture_counts = Table(
+    "posture_counts", metadata,
+    Column("evaluation_id", Integer, ForeignKey("evaluations.id"), primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("counts", Text, nullable=False),        # JSON: {policy: {status: [findings, savings]}}
+)
+
+#: SQLite only, not described here (SQLAlchemy has no virtual tables): ``findings_fts``, an
+#: FTS5 table with the case-sensitive trigram tokenizer over each finding's resource_id and
+#: reason (rowid = findings.id, its own copy of the text), and ``findings_fts_state``, the
+#: evaluation it reflects; brought up to date after each evaluation (search_index.py; 0006,
+#: skipped where SQLite lacks FTS5 trigrams).
 
 events = Table(
     "events", metadata,

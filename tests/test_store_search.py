@@ -1,0 +1,409 @@
+"""The overdue filter, the text search and the dashboard's figures: what they return, pinned on
+SQLite and PostgreSQL, whichever way a page is read (walking ranges in id order, or an index)
+and however the figures are brought up to date (counted again in full, or policy by policy).
+
+Every test runs on SQLite and on PostgreSQL (when DIALTONE_TEST_DATABASE_URL is set; CI sets it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import select, text
+
+from dialtone.engine.evaluation import PolicyOutcome
+from dialtone.engine.frameworks import load_catalogue
+from dialtone.engine.store import dashboard, queries, workflow
+from dialtone.engine.store import exceptions as exc_mod
+from dialtone.engine.store.sync import record_evaluation
+from dialtone.engine.store.tables import findings
+from tests.storekit import (
+    POLICIES,
+    PROVENANCE,
+    Clock,
+    evaluation,
+    make_store,
+    policy_set,
+    reset_postgres,
+    snapshot,
+    store_url,
+)
+
+CRIT = "regulatory.off-channel-messaging-apps"   # critical: due in 7 days
+HIGH = "security.unencrypted-devices"            # high: 30 days
+MED = "cost.zero-usage-lines"                    # medium: 90 days
+SET = (CRIT, HIGH, MED)
+DAY0 = dt.date(2026, 11, 2)
+
+#: A reason longer than a search looks up by trigrams (32 of them).
+LONG = "Odd Reason: 100% sure_thing, then a much longer explanation that goes on and on to its end"
+#: Resource ids that LIKE or an FTS query could misread, and cases that differ only by case.
+ODD = ["a%b-1", "a_b-2", "axb-3", "aXb-4", "back\\slash-5", 'quo"te-6', "NEAR(x)-7", "x AND y-8",
+       "col:umn-9", "*star-10", "Zürich-11", "zürich-12", "UPPER-13", "upper-14", "ab", "a b c"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    return store_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def store(url):
+    s = make_store(url, Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    yield s
+    s.close()
+
+
+def found(policy_id: str, rows: list[tuple[str, str]]) -> PolicyOutcome:
+    """An outcome of a built-in policy with its own reason and savings per resource."""
+    p = POLICIES[policy_id]
+    out = PolicyOutcome(policy_id, p.title, p.category, p.severity, status="alarm" if rows else "ok",
+                        policy_hash=p.source_hash, resource_type=p.resource, evidence_names=("days",),
+                        sql="SELECT 1")
+    if rows:
+        out.rows = pa.table({"resource_id": [r for r, _ in rows], "reason": [w for _, w in rows],
+                             "savings": [float(i % 7) * 1.25 for i in range(len(rows))],
+                             "days": [100] * len(rows)})
+        out.evaluated = len(rows) + 10
+    return out
+
+
+def record(store, tmp_path, name: str, rows: dict[str, list[tuple[str, str]]]):
+    snap = snapshot(tmp_path, name, store.today())
+    return record_evaluation(store, evaluation(snap, [found(p, rows.get(p, [])) for p in SET]),
+                             policy_set(*SET), provenance=PROVENANCE)
+
+
+def first_rows(policy_id: str, n: int) -> list[tuple[str, str]]:
+    tag = policy_id[:3]
+    return [(f"{tag}-{i:04d}", f"no activity for {100 + i % 13} days") for i in range(n)]
+
+
+@pytest.fixture
+def estate(store, tmp_path):
+    """Three policies of different SLAs, findings opened on two days, every status that matters
+    for overdue (open, in progress, excepted, resolved, false positive), odd resource ids."""
+    rows = {CRIT: first_rows(CRIT, 30) + [(r, "odd id") for r in ODD[:8]],
+            HIGH: first_rows(HIGH, 60) + [(r, LONG if r.startswith("U") else "Odd Reason: 100% sure_thing")
+                                   for r in ODD[8:]],
+            MED: first_rows(MED, 120)}
+    record(store, tmp_path, "S1", rows)
+    store.clock.advance(days=10)
+    # The second evaluation: a few resolved, a few new (due later), some reasons reworded.
+    rows2 = {p: [(r, w.replace("no activity", "idle") if i % 5 == 0 else w)
+                 for i, (r, w) in enumerate(lst) if i % 9 != 4] for p, lst in rows.items()}
+    for p in SET:
+        rows2[p] += [(f"{p[:3]}-new-{i}", f"new since {i} days") for i in range(6)]
+    record(store, tmp_path, "S2", rows2)
+    audit = workflow.audit_writer(store, "test")
+    ids = {r.resource_id: r.id for r in _all(store)}
+    for rid in ("reg-0003", "sec-0010", "cos-0020", "sec-new-1"):
+        workflow.assign(store, ids[rid], "carol", "ada", audit)
+    workflow.review(store, ids["cos-0007"], "false_positive", "test line", "ada", audit)
+    spec = exc_mod.ExceptionSpec(CRIT, "kept", store.today() + dt.timedelta(days=20), "ada",
+                                 resources=("reg-0005", "reg-0006"))
+    eid = exc_mod.request(store, spec, audit=audit)
+    exc_mod.decide(store, eid, "approve", "bob", None, audit=audit)
+    queries.refresh_exceptions_if_changed(store)
+    return store
+
+
+def _all(store):
+    with store.read() as conn:
+        return conn.execute(select(findings).order_by(findings.c.id)).all()
+
+
+def oracle(store, flt: queries.FindingFilter) -> list[int]:
+    """The filter, decided in Python from every finding (the meaning the SQL must keep)."""
+    today = store.today().isoformat()
+    meta = {p: POLICIES[p] for p in SET}
+    out = []
+    for r in _all(store):
+        p = meta[r.policy_id]
+        ok = ((not flt.status or r.status in flt.status)
+              and (not flt.severity or p.severity in flt.severity)
+              and (not flt.category or p.category in flt.category)
+              and (not flt.overdue or (r.status in ("open", "in_progress") and r.due_on is not None
+                                       and r.due_on < today))
+              and (not flt.search or flt.search in r.resource_id or flt.search in (r.reason or ""))
+              and (flt.after_id is None or r.id > flt.after_id))
+        if ok:
+            out.append(r.id)
+    return out
+
+
+def pages(store, flt: queries.FindingFilter, limit: int) -> list[int]:
+    after, out = None, []
+    for _ in range(500):
+        page = queries.list_findings(store, queries.FindingFilter(**{**flt.__dict__, "limit": limit,
+                                                                     "after_id": after}))
+        assert len(page) <= limit
+        if not page:
+            return out
+        out += [r["id"] for r in page]
+        after = page[-1]["id"]
+    raise AssertionError("paging did not end")
+
+
+ACTIVE = ("open", "in_progress", "excepted")
+F = queries.FindingFilter
+FILTERS = [
+    F(overdue=True), F(status=ACTIVE, overdue=True), F(status=("in_progress",), overdue=True),
+    F(status=("excepted", "resolved"), overdue=True), F(category=("security",), overdue=True),
+    F(severity=("medium",), overdue=True),
+    F(search="a"), F(search="ab"), F(search="-00"), F(search="reg-0012"), F(search="new since"),
+    F(search="idle for 11"), F(search="no activity for 100 days"), F(search="none such"),
+    F(status=ACTIVE, search="sec-00"), F(status=("resolved",), search="0"),
+    F(category=("cost",), search="sec-"), F(search="sec-", overdue=True),
+    F(status=ACTIVE, search="for 10", overdue=True),
+] + [F(search=s) for s in ODD + ["%", "_", "\\", '"', "a%", "%b", "_b-", "zürich", "ZÜRICH", "Zürich",
+                                 "upper", "UPPER", "Odd Reason", "odd reason", "100% sure_", "sure_thing",
+                                 "(x)", "AND", "x AND", ":umn", "*st", "^", "ic", "rich-1",
+                                 LONG[5:], LONG[10:60], LONG[10:60].replace("much", "mucH")]]
+
+
+@pytest.mark.parametrize("walk", [1, 8, 10**6], ids=["index", "default", "walk-only"])
+def test_pages_and_downloads_return_what_the_filter_means(estate, walk, monkeypatch):
+    monkeypatch.setattr(queries, "WALK_PER_ROW", walk)
+    for flt in FILTERS:
+        shown = {k: v for k, v in flt.__dict__.items() if v}
+        expected = oracle(estate, flt)
+        assert [r["id"] for r in queries.list_findings(estate, flt)] == expected, shown   # a download
+        for limit in (1, 4, 50):
+            assert pages(estate, flt, limit) == expected, (shown, limit)
+        if expected:
+            middle = expected[len(expected) // 2]
+            page = queries.list_findings(estate, F(**{**flt.__dict__, "limit": 3, "after_id": middle}))
+            assert [r["id"] for r in page] == [i for i in expected if i > middle][:3], shown
+
+
+def test_the_trigram_index_is_there_to_use(estate):
+    with estate.read() as conn:
+        assert queries._search_index(conn, "reg-0012") in ("fts", "trgm")
+        assert queries._search_index(conn, "ab") is None           # no trigram in two characters
+
+
+def test_overdue_is_strictly_after_the_due_date_and_only_for_open_or_in_progress(estate):
+    rows = {r.id: r for r in _all(estate)}
+    crit_due = (DAY0 + dt.timedelta(days=7)).isoformat()       # opened on DAY0, critical: + 7 days
+    due_then = {i for i, r in rows.items() if r.due_on == crit_due}
+    active = {i for i in due_then if rows[i].status in ("open", "in_progress")}
+    assert {rows[i].status for i in active} == {"open", "in_progress"}
+    assert {rows[i].status for i in due_then - active} == {"excepted", "resolved"}
+    for day, late in ((DAY0 + dt.timedelta(days=7), False), (DAY0 + dt.timedelta(days=8), True)):
+        estate.clock.set_day(day)
+        listed = {r["id"]: r for r in queries.list_findings(estate, F(overdue=True, limit=500))}
+        assert (active & set(listed)) == (active if late else set())
+        assert not (due_then - active) & set(listed)           # excepted, resolved: never overdue
+        assert all(r["overdue"] and r["status"] in ("open", "in_progress") for r in listed.values())
+        every = queries.list_findings(estate, F())
+        assert {r["id"] for r in every if r["overdue"]} == set(listed)
+        assert [r["id"] for r in queries.list_findings(estate, F(overdue=True))] == sorted(listed)
+
+
+def test_search_is_a_case_sensitive_substring_with_every_character_literal(estate):
+    def ids(s):
+        return {r["resource_id"] for r in queries.list_findings(estate, F(search=s, limit=500))}
+
+    assert ids("a%b") == {"a%b-1"}
+    assert ids("a_b") == {"a_b-2"}
+    assert ids("back\\slash") == {"back\\slash-5"}
+    assert ids('quo"te') == {'quo"te-6'}
+    assert ids("NEAR(x)") == {"NEAR(x)-7"}
+    assert ids("Zürich") == {"Zürich-11"}
+    assert ids("UPPER") == {"UPPER-13"} and ids("upper") == {"upper-14"}
+    assert ids("aXb") == {"aXb-4"} and ids("axb") == {"axb-3"}
+    assert ids("sure_thing") == set(ODD[8:])                     # in the reason
+    assert ids(LONG[3:70]) == {"UPPER-13"} and ids(LONG[3:70] + "!") == set()
+    assert ids("Odd reason") == set()
+
+
+def test_search_follows_reasons_reworded_by_an_evaluation(estate, tmp_path, monkeypatch):
+    monkeypatch.setattr(queries, "WALK_PER_ROW", 1)          # the index answers, not the walk
+    before = {r["resource_id"] for r in queries.list_findings(estate, F(search="idle for 100", limit=50))}
+    assert before == {"reg-0000", "sec-0000", "cos-0000", "cos-0065"}
+    estate.clock.advance(days=1)
+    rows = {CRIT: [(f"reg-{i:04d}", "reworded again") for i in range(3)],
+            HIGH: first_rows(HIGH, 2), MED: first_rows(MED, 2)}
+    record(estate, tmp_path, "S3", rows)
+    assert queries.list_findings(estate, F(search="idle for 100", status=ACTIVE, limit=50)) == []
+    assert {r["resource_id"] for r in queries.list_findings(estate, F(search="reworded", limit=50))} \
+        == {"reg-0000", "reg-0001", "reg-0002"}
+    assert [r["id"] for r in queries.list_findings(estate, F(search="idle for 100", limit=50))] \
+        == oracle(estate, F(search="idle for 100"))
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)   # PostgreSQL keeps its GIN indexes itself
+def test_until_the_index_is_brought_up_to_date_a_search_scans_and_finds_the_same(estate, tmp_path,
+                                                                                 monkeypatch, caplog):
+    """SQLite re-indexes reworded findings after the evaluation's commit, in its own transaction:
+    in between (or when that fails) the index is not used, and the answers do not change."""
+    from dialtone.engine.store import search_index
+
+    monkeypatch.setattr(queries, "WALK_PER_ROW", 1)          # the index answers when it can
+    estate.clock.advance(days=1)
+    rows = {CRIT: [(f"reg-{i:04d}", f"reworded {i}") for i in range(3)] + [("reg-brand-new", "fresh")],
+            HIGH: first_rows(HIGH, 2), MED: first_rows(MED, 2)}
+
+    def broken(conn):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(search_index, "bring_up_to_date", broken)
+        with caplog.at_level("WARNING"):
+            summary = record(estate, tmp_path, "S3", rows)
+    assert summary.changes["opened"] == 1                    # the evaluation is recorded
+    assert "search index was not brought up to date (disk full)" in caplog.text
+    with estate.read() as conn:
+        assert not search_index.is_current(conn)
+        assert queries._search_index(conn, "reworded") is None
+    for flt in (F(search="reworded"), F(search="fresh"), F(search="idle for 100"), F(search="reg-000")):
+        assert pages(estate, flt, 2) == oracle(estate, flt) != []
+
+    done = search_index.refresh(estate)
+    # Reworded: three CRIT findings, and sec-0000 and cos-0000 ("idle for 100 days" since S2,
+    # "no activity for 100 days" again); the findings no longer found keep their last reason.
+    # Indexed: those five again and one new finding.
+    assert done == search_index.Refresh(removed=5, added=6)
+    with estate.read() as conn:
+        assert search_index.is_current(conn) and queries._search_index(conn, "reworded") == "fts"
+    for flt in (F(search="reworded"), F(search="fresh"), F(search="idle for 100"), F(search="reg-000")):
+        assert pages(estate, flt, 2) == oracle(estate, flt) != []
+    assert search_index.refresh(estate) == search_index.Refresh(removed=0, added=0)
+    # When much has changed, the index is built afresh instead: same answers.
+    total = len(_all(estate))
+    monkeypatch.setattr(search_index, "REBUILD_SHARE", 0.0)
+    with estate.write() as conn:
+        conn.execute(text("UPDATE findings SET reason = reason || '!' WHERE id % 2 = 0"))
+    assert search_index.refresh(estate) == search_index.Refresh(removed=total, added=total)
+    for flt in (F(search="reworded"), F(search="days!"), F(search="reg-000")):
+        assert pages(estate, flt, 2) == oracle(estate, flt) != []
+
+
+# -- the dashboard --------------------------------------------------------------------------------
+def reference(store, catalogue) -> dict:
+    """The figures as the dashboard computed them before it kept counts (one query each)."""
+    today = store.today().isoformat()
+    active = "f.status IN ('open', 'in_progress')"
+    with store.read() as conn:
+        q = lambda sql, **p: conn.execute(text(sql), p).all()   # noqa: E731
+        savings = dict(q("""
+            SELECT CASE WHEN status IN ('open', 'in_progress', 'excepted') THEN 'identified'
+                        WHEN status = 'resolved' THEN 'realised' ELSE 'other' END, SUM(savings)
+            FROM findings GROUP BY 1"""))
+        return {
+            "by_status": dict(q("SELECT status, COUNT(*) FROM findings GROUP BY status")),
+            "by_severity": dict(q(f"SELECT p.severity, COUNT(*) FROM findings f JOIN policies p "
+                                  f"ON p.id = f.policy_id WHERE {active} GROUP BY p.severity")),
+            "by_category": dict(q(f"SELECT p.category, COUNT(*) FROM findings f JOIN policies p "
+                                  f"ON p.id = f.policy_id WHERE {active} GROUP BY p.category")),
+            "by_framework": dict(q(f"SELECT r.framework, COUNT(DISTINCT f.id) FROM findings f JOIN "
+                                   f"policy_requirements r ON r.policy_id = f.policy_id WHERE {active} "
+                                   f"GROUP BY r.framework")),
+            "overdue": q(f"SELECT COUNT(*) FROM findings f WHERE {active} AND f.due_on < :t", t=today)[0][0],
+            "savings_identified": savings.get("identified") or 0.0,
+            "savings_realised": savings.get("realised") or 0.0,
+            "excepted_only": {r[0] for r in q("""
+                SELECT policy_id FROM findings GROUP BY policy_id
+                HAVING SUM(CASE WHEN status IN ('open', 'in_progress') THEN 1 ELSE 0 END) = 0
+                   AND SUM(CASE WHEN status = 'excepted' THEN 1 ELSE 0 END) > 0""")},
+        }
+
+
+def check(store, catalogue):
+    got, want = dashboard.posture(store, catalogue), reference(store, catalogue)
+    for key in ("by_status", "by_severity", "by_category", "by_framework", "overdue"):
+        assert got[key] == want[key], key
+    assert got["open"] == want["by_status"].get("open", 0) + want["by_status"].get("in_progress", 0)
+    assert got["savings_identified"] == pytest.approx(want["savings_identified"], abs=1e-6)
+    assert got["savings_realised"] == pytest.approx(want["savings_realised"], abs=1e-6)
+    # "excepted" in the grid: every mapped policy ok or with excepted findings only.
+    for cell in got["grid"]:
+        if cell["state"] == "excepted":
+            assert set(cell["policies"]) & want["excepted_only"]
+    return got
+
+
+def test_the_dashboard_counts_again_only_what_a_change_touched(estate, tmp_path, monkeypatch):
+    catalogue = load_catalogue()
+    counted: list = []          # (what, policies or None for all)
+    groups, overdue = dashboard._groups, dashboard._overdue
+    monkeypatch.setattr(dashboard, "_groups", lambda conn, pids=None: (
+        counted.append(("groups", None if pids is None else sorted(pids))), groups(conn, pids))[1])
+    monkeypatch.setattr(dashboard, "_overdue", lambda conn, today, pids: (
+        counted.append(("overdue", sorted(pids))), overdue(conn, today, pids))[1])
+    every = sorted(SET)
+
+    def view(expected):
+        counted.clear()
+        figures = check(estate, catalogue)
+        assert counted == expected
+        return figures
+
+    # The counts the last evaluation recorded, the policies of the actions since counted again,
+    # the overdue findings counted for today.
+    view([("groups", every), ("overdue", every)])
+    view([])                                           # nothing moved: served from memory
+    audit = workflow.audit_writer(estate, "test")
+    ids = {r.resource_id: r.id for r in _all(estate)}
+    steps = [
+        (lambda: workflow.comment(estate, ids["sec-0001"], "looking", "ada", audit), HIGH),
+        (lambda: workflow.assign(estate, ids["sec-0002"], "dave", "ada", audit), HIGH),
+        (lambda: workflow.resolve_manual(estate, ids["cos-0001"], "cancelled", "ada", audit), MED),
+        (lambda: workflow.review(estate, ids["reg-0001"], "not_applicable", "lab", "ada", audit), CRIT),
+        (lambda: workflow.reopen(estate, ids["cos-0007"], "it was real", "ada", audit), MED),
+    ]
+    for step, policy in steps:
+        step()
+        view([("groups", [policy]), ("overdue", [policy])])
+    # An exception approved and applied to every finding of a policy: only that policy again.
+    spec = exc_mod.ExceptionSpec(CRIT, "all of them", estate.today() + dt.timedelta(days=5), "ada",
+                                 resource_patterns=("*",))
+    exc_mod.decide(estate, exc_mod.request(estate, spec, audit=audit), "approve", "bob", None, audit=audit)
+    queries.refresh_exceptions_if_changed(estate)
+    figures = view([("groups", [CRIT]), ("overdue", [CRIT])])
+    assert figures["by_status"]["excepted"] > 2
+    # A new day: only the overdue findings are counted again; the exception expires on day 6.
+    for day in range(1, 9):
+        estate.clock.advance(days=1)
+        moved = queries.refresh_exceptions_if_changed(estate) and day == 6
+        view([("groups", [CRIT])] * moved + [("overdue", every)])
+    # An evaluation counts as it records; the dashboard starts from its counts.
+    record(estate, tmp_path, "S3", {HIGH: first_rows(HIGH, 5), MED: first_rows(MED, 200)})
+    view([("overdue", every)])
+    workflow.comment(estate, ids["sec-0003"], "still there?", "ada", audit)
+    view([("groups", [HIGH]), ("overdue", [HIGH])])
+    # In another process (nothing in memory) the same: the recorded counts, then the events since.
+    dashboard._counts.clear()
+    dashboard._cache.clear()
+    view([("groups", [HIGH]), ("overdue", every)])
+    # Without recorded counts (an evaluation recorded before they were): everything, once.
+    with estate.write() as conn:
+        conn.execute(text("DELETE FROM posture_counts"))
+    dashboard._counts.clear()
+    workflow.comment(estate, ids["sec-0003"], "and now?", "ada", audit)
+    view([("groups", None), ("overdue", every)])
+    workflow.comment(estate, ids["cos-0003"], "and this one?", "ada", audit)
+    view([("groups", [MED]), ("overdue", [MED])])
+
+
+def test_the_dashboard_of_another_database_at_the_same_url_is_counted_afresh(url, tmp_path):
+    catalogue = load_catalogue()
+    store = make_store(url, Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    record(store, tmp_path, "S1", {MED: first_rows(MED, 5)})
+    workflow.comment(store, 1, "one", "ada", workflow.audit_writer(store, "test"))
+    assert check(store, catalogue)["by_status"] == {"open": 5}
+    store.close()
+    if url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    else:
+        reset_postgres(url)
+    store = make_store(url, Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    record(store, tmp_path, "S1b", {MED: first_rows(MED, 3)})
+    workflow.comment(store, 1, "another", "ada", workflow.audit_writer(store, "test"))
+    assert check(store, catalogue)["by_status"] == {"open": 3}
+    store.close()
