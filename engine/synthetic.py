@@ -1010,14 +1010,27 @@ class _Builder:
         weight = np.array([1.0, 0, 1.0, 1.5, 10.0, 0, 0, 8.0])[ln.kind] * ln.active
         weight[np.isin(ln.purpose, EXEMPT_PURPOSES)] = 0
         n = 5 * ln.n
-        # Every desk phone (DID or desk line) with a holder took or made a call lately: their
-        # telephony licences are in use.
-        desk = np.flatnonzero(ln.active & ln.has_person
-                              & ((ln.kind == DID) | ((ln.kind == LANDLINE) & (ln.purpose == VOICE))))
+        # Every active voice number (DID, voice desk line, toll-free) took or made a call lately:
+        # their holders' telephony licences are in use, and no number is idle.
+        desk = np.flatnonzero(ln.active & (ln.purpose == VOICE)
+                              & np.isin(ln.kind, (DID, LANDLINE, TOLL_FREE)))
+        # Planted: desk lines of people whose last call (their only one) was 120 to 400 days
+        # ago; activated before it, and no other call lands on them.
+        rng_p = self.rng("calls.planted")
+        idle = self.plant(rng_p, np.flatnonzero(ln.active & (ln.kind == LANDLINE) & (ln.purpose == VOICE)
+                                                & ln.has_person & ~ln.taken
+                                                & (ln.activated < self.today - 420)),
+                          0.03, cat.IDLE_NUMBERS)
+        ln.taken[idle] = True
+        self.record(cat.IDLE_NUMBERS, self.line_ids, idle)
+        weight[idle] = 0
         line = np.r_[desk, rng.choice(ln.n, size=n - len(desk), p=weight / weight.sum())]
         opened = np.maximum(self.now_us - 730 * _US_PER_DAY, (ln.activated[line] + 1) * _US_PER_DAY)
         start = opened + (rng.random(n) * (self.now_us - opened)).astype(np.int64)
         start[:len(desk)] = self.now_us - rng.integers(3600, 60 * 86_400, len(desk)) * _US_PER_S
+        idle_call = np.flatnonzero(np.isin(desk, idle))
+        start[idle_call] = (self.now_us
+                            - rng_p.integers(120 * 86_400, 400 * 86_400, len(idle_call)) * _US_PER_S)
         start -= start % _US_PER_S
         lately = np.zeros(n, bool)
         lately[:len(desk)] = True
@@ -1026,7 +1039,7 @@ class _Builder:
         del order, opened
 
         direction = np.where(ln.kind[line] == TOLL_FREE, 1, rng.choice(3, n, p=(0.5, 0.4, 0.1)))
-        direction[lately] = rng.integers(0, 2, lately.sum())
+        direction[lately] = np.where(ln.kind[line[lately]] == TOLL_FREE, 1, rng.integers(0, 2, lately.sum()))
         remote = np.where(rng.random(n) < 0.85, ln.country[line], rng.integers(0, len(REMOTES), n))
         low = np.array([r[2] for r in REMOTES], dtype=np.int64)
         high = np.array([r[3] for r in REMOTES], dtype=np.int64)

@@ -350,6 +350,7 @@ BUSINESS_LINES = ("Equities", "Fixed Income", "FX", "Commodities", "Wealth", "Pr
 
 # -- the built-in policies the planting targets -----------------------------------------------
 ZERO_USAGE = "cost.zero-usage-lines"
+IDLE_NUMBERS = "cost.idle-voice-numbers"
 LEAVER = "cost.leaver-lines"
 ORPHAN = "cost.orphan-lines"
 MULTIPLE_LINES = "cost.multiple-active-lines"
