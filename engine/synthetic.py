@@ -26,10 +26,11 @@ What "clean" means, in short: people hold at most one active line per kind and
 purpose; leavers' lines are cancelled and their licences reclaimed (a leaver's
 line left active has a phone that MDM no longer ties to anyone); every person
 works on one meeting platform; telephony licences go to people with a DID that
-takes calls; company devices are replaced within three years and report to MDM;
-limited data plans are used but not exceeded; international add-ons are used
-and nobody roams without one; suspensions are short; contracts are renewed or
-noticed in time and commitments met; invoices are approved before they fall
+takes calls; every active voice number took a call lately; company devices are
+replaced within three years and report to MDM; limited data plans are used but
+not exceeded; international add-ons are used and nobody roams without one;
+suspensions are short; contracts are renewed or noticed in time and commitments
+met; invoices are approved before they fall
 due; regulated stores keep records seven years on WORM storage; regulated
 channels are archived, fresh, and point at stores that declare their scopes.
 """
