@@ -1,6 +1,6 @@
 """The ``twilio`` collector: a Twilio account's phone numbers → ``lines``,
-their emergency addresses → ``e911_locations`` and, if asked, their calls and
-messages → ``usage``.
+their emergency addresses → ``e911_locations`` and, if asked, their calls →
+``calls`` and their calls and messages counted per month → ``usage``.
 
 ::
 
@@ -12,12 +12,14 @@ messages → ``usage``.
         number_prices: {did: 1.15, toll_free: 2.15}
         currency: USD
         usage_months: 3                           # per-number usage from the call and message logs
+        call_days: 120                            # the call log of the last 120 days → calls
 
 Reads the REST API 2010-04-01 with HTTP Basic authentication (the Account SID
 and its Auth Token, or an API key's SID and secret): the account's
 ``IncomingPhoneNumbers`` (and its ``TollFree`` subset, to tell toll-free
-numbers from DIDs), its ``Addresses`` and, with ``usage_months``, its
-``Calls`` and ``Messages`` of the last complete months. Lists are read 1,000
+numbers from DIDs), its ``Addresses``, with ``usage_months`` its ``Calls``
+and ``Messages`` of the last complete months, and with ``call_days`` its
+``Calls`` of those last days (one read of the Calls log serves both). Lists are read 1,000
 records a page, following ``next_page_uri`` until it is null.
 
 Twilio's Usage Records are per account and usage category, not per number, so
@@ -32,6 +34,7 @@ import email.utils
 import json
 import time
 import typing as t
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -65,6 +68,22 @@ LINE_COLUMNS = ("id", "kind", "purpose", "number", "vendor", "account_id", "stat
 LOCATION_COLUMNS = ("id", "address", "room", "city", "region", "postal_code", "country", "validated",
                     "dispatchable")
 USAGE_COLUMNS = ("line_id", "period", "voice_minutes", "sms_count", "last_activity_on")
+CALL_COLUMNS = ("id", "line_id", "started_at", "duration_s", "direction", "source", "destination",
+                "disposition", "cost", "currency")
+#: Twilio's call directions → the estate's.
+CALL_DIRECTIONS = {"inbound": "inbound", "trunking-terminating": "inbound", "outbound-api": "outbound",
+                   "outbound-dial": "outbound", "trunking-originating": "outbound"}
+#: Twilio's call statuses → the estate's dispositions (the rest, e.g. ``busy``, as they are).
+DISPOSITIONS = {"completed": "answered", "no-answer": "no_answer"}
+
+
+@dataclass(frozen=True)
+class _Call:
+    row: int                    # position in the Calls log as read (for rejects and the snapshot)
+    record: dict
+    line_id: str | None         # the listed number's sid, or None (a number not on the account)
+    when: dt.datetime           # start_time (date_created if it never started), UTC
+    seconds: int
 
 
 class TwilioCollector:
@@ -93,6 +112,9 @@ class TwilioCollector:
             "usage_months": {"type": "integer", "minimum": 0, "maximum": 13,
                              "description": "Complete months of call and message logs to count "
                                             "per number (0: none)"},
+            "call_days": {"type": "integer", "minimum": 0, "maximum": 400,
+                          "description": "Days of the call log, up to today, to read into calls "
+                                         "(0: none)"},
             "base_url": {"type": "string", "pattern": "^https?://",
                          "description": f"REST API host (default {BASE_URL})"},
             "timeout": {"type": "number", "exclusiveMinimum": 0,
@@ -125,6 +147,7 @@ class TwilioCollector:
         self.prices = {k: float(v) for k, v in (settings.get("number_prices") or {}).items()}
         self.currency = settings.get("currency")
         self.usage_months = settings.get("usage_months", 0)
+        self.call_days = settings.get("call_days", 0)
         self.base_url = settings.get("base_url", BASE_URL)
         self.timeout = settings.get("timeout", 30)
 
@@ -142,10 +165,23 @@ class TwilioCollector:
             wanted = {v for v in lines.column("e911_location_id").to_pylist() if v}
             data.batches.append(RawBatch("e911_locations", self.locations(addresses, wanted, data),
                                          "Addresses"))
+            if self.usage_months or self.call_days:
+                # One read of the Calls log for both: from the earlier start, and up to the end
+                # of the usage window only when no call of the current month is wanted.
+                starts, window = [], {}
+                if self.usage_months:
+                    start, end = self.window()
+                    starts.append(start)
+                    window["StartTime<"] = end.isoformat()
+                if self.call_days:
+                    starts.append(self.today() - dt.timedelta(days=self.call_days))
+                    window.pop("StartTime<", None)
+                records = self._read(api, data, "Calls", "calls",
+                                     {"StartTime>": min(starts).isoformat(), **window})
+                calls = self.parse_calls(records, lines, data, "calls" if self.call_days else "usage")
+                if self.call_days:
+                    data.batches.append(RawBatch("calls", self.calls(calls), "Calls"))
             if self.usage_months:
-                start, end = self.window()
-                calls = self._read(api, data, "Calls", "calls",
-                                   {"StartTime>": start.isoformat(), "StartTime<": end.isoformat()})
                 messages = self._read(api, data, "Messages", "messages",
                                       {"DateSent>": start.isoformat(), "DateSent<": end.isoformat()})
                 data.batches.append(RawBatch("usage", self.usage(lines, calls, messages, data),
@@ -285,7 +321,68 @@ class TwilioCollector:
         columns[ROW_COLUMN] = pa.array(positions, pa.int64())
         return pa.table(columns)
 
-    def usage(self, lines: pa.Table, calls: list, messages: list, data: SourceData) -> pa.Table:
+    def parse_calls(self, records: list, lines: pa.Table, data: SourceData, entity: str) -> list[_Call]:
+        """The Calls log's records that are calls (child legs left out: their parent call is
+        the number's use), each tied to the listed number it was made from or to (or None);
+        a malformed record is a reject of ``entity``."""
+        by_number = {n: i for n, i in zip(lines.column("number").to_pylist(),
+                                          lines.column("id").to_pylist(), strict=True) if n and i}
+        out = []
+        for n, call in enumerate(records, start=1):
+            if not isinstance(call, dict):
+                data.rejects.append(RawReject("Calls", n, "", json.dumps(call)[:200],
+                                              "expected a JSON object", entity))
+                continue
+            if call.get("parent_call_sid"):
+                continue
+            prop = "start_time" if call.get("start_time") else "date_created"
+            when = _rfc2822_utc(call.get(prop))
+            if when is None:
+                data.rejects.append(RawReject("Calls", n, prop, str(call.get(prop))[:200],
+                                              "expected an RFC 2822 date-time", entity))
+                continue
+            duration = call.get("duration")
+            try:
+                seconds = 0 if duration in (None, "") else int(duration)
+            except (TypeError, ValueError):
+                seconds = -1
+            if seconds < 0:
+                data.rejects.append(RawReject("Calls", n, "duration", str(duration)[:200],
+                                              "expected whole seconds", entity))
+                continue
+            called = call.get("direction") in CALLED_DIRECTIONS
+            out.append(_Call(n, call, by_number.get(call.get("to") if called else call.get("from")),
+                             when, seconds))
+        return out
+
+    def calls(self, calls: list[_Call]) -> pa.Table:
+        """The calls of the last ``call_days`` days, as text rows of the ``calls`` entity."""
+        since = self.today() - dt.timedelta(days=self.call_days)
+        rows, positions = [], []
+        for c in calls:
+            if c.when.date() < since:
+                continue
+            status = text_or_none(c.record.get("status"))
+            price = text_or_none(c.record.get("price"))
+            rows.append({
+                "id": text_or_none(c.record.get("sid")),
+                "line_id": c.line_id,
+                "started_at": c.when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "duration_s": None if c.record.get("duration") in (None, "") else str(c.seconds),
+                "direction": CALL_DIRECTIONS.get(c.record.get("direction")),
+                "source": text_or_none(c.record.get("from")),
+                "destination": text_or_none(c.record.get("to")),
+                "disposition": None if status is None else DISPOSITIONS.get(status, status),
+                # Twilio prices what the account pays as a negative amount.
+                "cost": None if price is None else price.lstrip("-"),
+                "currency": None if price is None else text_or_none(c.record.get("price_unit")),
+            })
+            positions.append(c.row)
+        columns = {col: pa.array([r[col] for r in rows], pa.string()) for col in CALL_COLUMNS}
+        columns[ROW_COLUMN] = pa.array(positions, pa.int64())
+        return pa.table(columns)
+
+    def usage(self, lines: pa.Table, calls: list[_Call], messages: list, data: SourceData) -> pa.Table:
         """Calls and messages of the window, counted per number and month."""
         start, end = self.window()
         periods = []
@@ -307,35 +404,13 @@ class TwilioCollector:
             c["sent"] += sent
             c["last"] = max(c["last"], when.date())
 
-        for n, call in enumerate(calls, start=1):
-            if not isinstance(call, dict):
-                data.rejects.append(RawReject("Calls", n, "", json.dumps(call)[:200],
-                                              "expected a JSON object", "usage"))
-                continue
-            if call.get("parent_call_sid"):
-                continue    # a leg the parent call already accounts for
-            called = call.get("direction") in CALLED_DIRECTIONS
-            line_id = by_number.get(call.get("to") if called else call.get("from"))
-            if line_id is None:
+        for call in calls:
+            if not start <= call.when.date() < end:
+                continue                # read for ``calls`` (call_days), outside this window
+            if call.line_id is None:
                 elsewhere += 1
-                continue
-            prop = "start_time" if call.get("start_time") else "date_created"
-            when = _rfc2822_utc(call.get(prop))
-            if when is None:
-                data.rejects.append(RawReject("Calls", n, prop, str(call.get(prop))[:200],
-                                              "expected an RFC 2822 date-time", "usage"))
-                continue
-            duration = call.get("duration")
-            try:
-                seconds = 0 if duration in (None, "") else int(duration)
-            except (TypeError, ValueError):
-                seconds = -1
-            if seconds < 0:
-                data.rejects.append(RawReject("Calls", n, "duration", str(duration)[:200],
-                                              "expected whole seconds", "usage"))
-                continue
-            if start <= when.date() < end:
-                count(line_id, when, seconds=seconds)
+            else:
+                count(call.line_id, call.when, seconds=call.seconds)
 
         for n, message in enumerate(messages, start=1):
             if not isinstance(message, dict):

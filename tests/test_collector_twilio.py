@@ -292,6 +292,49 @@ def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatc
     assert AUTH_TOKEN not in json.dumps(result.snapshot.manifest)
 
 
+def test_the_call_log_of_the_last_days_becomes_calls_in_the_same_read_as_usage(
+        tmp_path, httpserver, monkeypatch, twilio):
+    setup(tmp_path, httpserver, monkeypatch, "    usage_months: 2\n    call_days: 60\n")
+    result = run(tmp_path)
+    assert result.rejects == 0
+    # One read of the Calls log: from the earlier start (April 1 for usage; June 15 - 60 days is
+    # April 16), and through today (the calls of June are wanted).
+    assert [q for r, q in twilio.requests if r == "Calls" and "Page" not in q] == [
+        {"StartTime>": "2026-04-01", "PageSize": "1000"}]
+    calls = {r["id"]: r for r in rows(result, "calls")}
+    # Since April 16: calls 2, 4, 5 and 6; the child leg (3) is its parent's; call 1 is too old.
+    assert sorted(calls) == [f"CA{i:032x}" for i in (2, 4, 5, 6)]
+    out = calls[f"CA{2:032x}"]
+    assert out == {**out, "line_id": pn(1), "direction": "outbound", "source": "+13125550101",
+                   "destination": "+14155550123", "duration_s": 60, "disposition": "answered",
+                   "cost": 0.0085, "currency": "USD",
+                   "started_at": dt.datetime(2026, 5, 2, 10, 0)}             # UTC
+    assert (calls[f"CA{4:032x}"]["line_id"], calls[f"CA{4:032x}"]["direction"]) == (None, "inbound")
+    missed = calls[f"CA{5:032x}"]
+    assert (missed["line_id"], missed["disposition"], missed["duration_s"]) == (pn(2), "no_answer", None)
+    assert (calls[f"CA{6:032x}"]["line_id"], calls[f"CA{6:032x}"]["duration_s"]) == (pn(1), 600)
+    # Usage is counted as before: June's call is outside its window.
+    usage = {(r["line_id"], r["period"]): r for r in rows(result, "usage")}
+    assert len(usage) == 10 and usage[(pn(1), "2026-05")]["voice_minutes"] == 1.0
+    assert (pn(1), "2026-06") not in usage
+
+
+def test_calls_alone_read_only_the_call_log_and_reject_a_malformed_call_as_a_call(
+        tmp_path, httpserver, monkeypatch, waits):
+    bad = {**CALLS[1], "sid": "CA" + "f" * 32, "start_time": "yesterday", "date_created": "yesterday"}
+    twilio = FakeTwilio(httpserver, {**ALL, "Calls": [bad, *CALLS]})
+    setup(tmp_path, httpserver, monkeypatch, "    call_days: 400\n")
+    result = run(tmp_path)
+    assert {r for r, _ in twilio.requests} == {"IncomingPhoneNumbers", "IncomingPhoneNumbers/TollFree",
+                                             "Addresses", "Calls"}
+    assert [q["StartTime>"] for r, q in twilio.requests if r == "Calls" and "Page" not in q] == [
+        "2025-05-11"]
+    assert result.rows["calls"] == 5 and "usage" not in result.rows
+    (reject,) = rejects(result)
+    assert (reject["entity"], reject["row"], reject["field"], reject["reason"]) == (
+        "calls", "1", "start_time", "expected an RFC 2822 date-time")
+
+
 def test_an_api_key_from_a_file_authenticates_and_usage_is_off_by_default(tmp_path, httpserver,
                                                                            monkeypatch, waits):
     twilio = FakeTwilio(httpserver, ALL, credentials=(API_KEY, API_SECRET))
