@@ -96,3 +96,22 @@ PROVENANCE = {"source": "content", "version": "sha256:test", "dirty": None}
 
 def make_store(url: str, clock: Clock, **kwargs) -> Store:
     return Store(url, clock=clock, **kwargs)
+
+
+def all_pages(store: Store, flt, limit: int, most: int = 500) -> list[int]:
+    """The finding ids of every page of ``flt``, ``limit`` a page, each page after the last
+    id of the one before (keyset paging as the list and the API do); fails if a page is
+    longer than ``limit`` or paging does not end within ``most`` pages."""
+    from dataclasses import replace
+
+    from dialtone.engine.store.queries import list_findings
+
+    after, out = None, []
+    for _ in range(most):
+        page = list_findings(store, replace(flt, limit=limit, after_id=after))
+        assert len(page) <= limit
+        if not page:
+            return out
+        out += [r["id"] for r in page]
+        after = page[-1]["id"]
+    raise AssertionError("paging did not end")

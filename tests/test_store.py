@@ -29,6 +29,7 @@ from dialtone.engine.store.workflow import (
 from tests.storekit import (
     PROVENANCE,
     Clock,
+    all_pages,
     evaluation,
     make_store,
     outcome,
@@ -188,12 +189,7 @@ def test_a_0005_store_with_findings_gets_the_search_index_on_upgrade(url, clock,
                        (FindingFilter(search="line-", status=("open",)), ["old-line-1", "new-line-3"]),
                        (FindingFilter(search="old-line-2", status=("resolved",)), ["old-line-2"])):
         for limit in (1, 5):
-            after, seen = None, []
-            while page := list_findings(store, FindingFilter(**{**flt.__dict__, "limit": limit,
-                                                                 "after_id": after})):
-                seen += [r["id"] for r in page]
-                after = page[-1]["id"]
-            assert seen == sorted(ids[r] for r in found)
+            assert all_pages(store, flt, limit) == sorted(ids[r] for r in found)
     store.close()
     writer.dispose()
     reader.dispose()

@@ -24,6 +24,7 @@ from tests.storekit import (
     POLICIES,
     PROVENANCE,
     Clock,
+    all_pages,
     evaluation,
     make_store,
     policy_set,
@@ -136,16 +137,7 @@ def oracle(store, flt: queries.FindingFilter) -> list[int]:
 
 
 def pages(store, flt: queries.FindingFilter, limit: int) -> list[int]:
-    after, out = None, []
-    for _ in range(500):
-        page = queries.list_findings(store, queries.FindingFilter(**{**flt.__dict__, "limit": limit,
-                                                                     "after_id": after}))
-        assert len(page) <= limit
-        if not page:
-            return out
-        out += [r["id"] for r in page]
-        after = page[-1]["id"]
-    raise AssertionError("paging did not end")
+    return all_pages(store, flt, limit)
 
 
 ACTIVE = ("open", "in_progress", "excepted")

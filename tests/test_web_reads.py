@@ -11,7 +11,16 @@ import pytest
 from dialtone.engine.store import exceptions as exc_mod
 from dialtone.engine.store import queries, workflow
 from dialtone.engine.store.sync import record_evaluation
-from tests.storekit import PROVENANCE, Clock, evaluation, make_store, outcome, policy_set, snapshot
+from tests.storekit import (
+    PROVENANCE,
+    Clock,
+    all_pages,
+    evaluation,
+    make_store,
+    outcome,
+    policy_set,
+    snapshot,
+)
 
 POLICIES = ("cost.zero-usage-lines", "cost.orphan-lines", "security.unencrypted-devices",
             "regulatory.off-channel-messaging-apps")
@@ -66,16 +75,7 @@ def test_pages_read_range_by_range_match_the_whole_list(store, flt, walk, monkey
     whole = [r["id"] for r in queries.list_findings(store, flt)]
     assert whole == sorted(whole)
     for limit in (1, 7, 50):
-        after, pages = None, []
-        for _ in range(200):
-            page = queries.list_findings(store, queries.FindingFilter(**{**flt.__dict__, "limit": limit,
-                                                                         "after_id": after}))
-            assert len(page) <= limit
-            if not page:
-                break
-            pages += [r["id"] for r in page]
-            after = page[-1]["id"]
-        assert pages == whole
+        assert all_pages(store, flt, limit) == whole
     deep = whole[len(whole) // 2] if whole else 0
     page = queries.list_findings(store, queries.FindingFilter(**{**flt.__dict__, "limit": 5,
                                                                  "after_id": deep}))

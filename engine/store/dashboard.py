@@ -106,9 +106,15 @@ def record_counts(conn: Connection, evaluation_id: int) -> dict:
     conn.execute(posture_counts.delete())
     conn.execute(insert(posture_counts).values(evaluation_id=evaluation_id, seq=seq, hash=head,
                                                counts=json.dumps(counts, sort_keys=True)))
+    totals = _totals(groups)
+    return {"open_after": totals.pop("open"), **totals}
+
+
+def _totals(groups: dict) -> dict:
+    """Open (and in progress) findings, identified and realised savings, over every policy."""
     every = [(status, n, savings) for statuses in groups.values()
              for status, (n, savings) in statuses.items()]
-    return {"open_after": sum(n for status, n, _ in every if status in ACTIVE),
+    return {"open": sum(n for status, n, _ in every if status in ACTIVE),
             "savings_identified": _sum(s for status, _, s in every if status in IDENTIFIED) or 0.0,
             "savings_realised": _sum(s for status, _, s in every if status == "resolved") or 0.0}
 
@@ -228,15 +234,10 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
     by_severity: dict[str, int] = {}
     by_category: dict[str, int] = {}
     active: dict[str, int] = {}
-    identified, realised = [], []
     excepted_only = set()
     for pid, statuses in counts.groups.items():
-        for status, (n, savings) in statuses.items():
+        for status, (n, _) in statuses.items():
             by_status[status] = by_status.get(status, 0) + n
-            if status in IDENTIFIED:
-                identified.append(savings)
-            elif status == "resolved":
-                realised.append(savings)
         n_active = sum(statuses.get(s, (0, None))[0] for s in ACTIVE)
         if n_active and pid in policy_info:
             severity, category = policy_info[pid]
@@ -287,9 +288,6 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
     return {
         "by_status": dict(sorted(by_status.items())), "by_severity": dict(sorted(by_severity.items())),
         "by_category": dict(sorted(by_category.items())), "by_framework": dict(sorted(by_framework.items())),
-        "overdue": overdue,
-        "open": by_status.get("open", 0) + by_status.get("in_progress", 0),
-        "savings_identified": _sum(identified) or 0.0,
-        "savings_realised": _sum(realised) or 0.0,
+        "overdue": overdue, **_totals(counts.groups),
         "trend": trend, "grid": grid, "exceptions_expiring": expiring, "exceptions_requested": requested,
     }
