@@ -1,32 +1,65 @@
-"""Local accounts and API tokens for the web application.
+"""Local accounts, web sessions and API tokens for the web application.
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults, re-hashed when
 those change). Five failed logins lock an account for five minutes, doubling
 for each further failure, so guessing is slow without locking users out for
-long. API tokens are random, shown once, and stored only as SHA-256.
+long. Every login attempt runs one Argon2 verification, whether the user
+exists, is locked or is disabled: how long a refusal takes says nothing about
+the account.
+
+A signed-in browser holds a random session token (in the signed cookie); the
+server keeps its SHA-256 in ``web_sessions`` and accepts the cookie only while
+that row is neither ended nor expired. Logout ends that one session; a password
+change, disabling the account or changing its role ends all of the user's.
+
+API tokens are random, shown once, stored only as SHA-256, and expire. Their
+last use (when, from which address) is recorded at most once a minute, and
+never makes a request wait for the store's write lock.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DialtoneError
 from . import Store, iso
-from .tables import api_tokens, users
+from .db import StoreError, write_without_waiting
+from .tables import api_tokens, users, web_sessions
 
 ROLES = ("admin", "officer", "auditor")
 MAX_FAILURES = 5
 LOCK_MINUTES = 5
 MIN_PASSWORD = 12
+#: Longer passwords are refused (a login form sends at most this many characters).
+MAX_PASSWORD = 1024
+#: Usernames are stored in 200 characters.
+MAX_USERNAME = 200
+#: How long a web session lasts from login (the cookie's lifetime too).
+SESSION_LIFETIME = timedelta(hours=8)
+#: An API token's lifetime unless its creator says otherwise (configurable: web.token_lifetime).
+DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+#: A token's last use is written again only when the one recorded is older than this (or was
+#: from another address): a script calling the API in a loop does not write on every request.
+TOKEN_USE_WRITE_SECONDS = 60
+#: How long recording a token's use may wait for the store's write lock before giving up.
+TOKEN_USE_WAIT_MS = 100
+
+#: ``audit(conn, actor, action, target, data)``: engine.store.workflow.audit_writer's writer.
+Audit = Callable[[Connection, str, str, str, dict], None]
 
 _hasher = PasswordHasher()
+log = logging.getLogger(__name__)
 
 
 class AccountError(DialtoneError):
@@ -45,16 +78,47 @@ class User:
         return self.role in ("admin", "officer")
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    id: int
+    token: str          # shown once, never stored
+    expires_at: str
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"a password can have at most {MAX_PASSWORD} characters")
 
 
-def add_user(store: Store, username: str, role: str, password: str) -> User:
+def _audit(audit: Audit | None, conn: Connection, actor: str, action: str, target: str,
+           data: dict) -> None:
+    if audit is not None:
+        audit(conn, actor, action, target, data)
+
+
+def _user_row(conn: Connection, username: str):
+    row = conn.execute(select(users).where(users.c.username == username)).first()
+    if row is None:
+        raise AccountError(f"no user {username}")
+    return row
+
+
+def _end_sessions(conn: Connection, store: Store, user_id: int) -> int:
+    return conn.execute(update(web_sessions).where(web_sessions.c.user_id == user_id,
+                                                   web_sessions.c.ended_at.is_(None))
+                        .values(ended_at=store.now_text())).rowcount
+
+
+def add_user(store: Store, username: str, role: str, password: str, *, audit: Audit | None = None,
+             actor: str = "") -> User:
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if not username.strip() or username != username.strip():
         raise AccountError("a username cannot be empty or start or end with spaces")
+    if len(username) > MAX_USERNAME:
+        raise AccountError(f"a username can have at most {MAX_USERNAME} characters")
     _check_password(password)
     with store.write() as conn:
         if conn.execute(select(users.c.id).where(users.c.username == username)).first():
@@ -62,26 +126,51 @@ def add_user(store: Store, username: str, role: str, password: str) -> User:
         new_id = conn.execute(insert(users).values(
             username=username, role=role, password_hash=_hasher.hash(password), disabled=False,
             failed_logins=0, created_at=store.now_text())).inserted_primary_key[0]
+        _audit(audit, conn, actor, "user_add", f"user:{username}", {"role": role})
     return User(new_id, username, role)
 
 
-def set_password(store: Store, username: str, password: str) -> None:
+def set_password(store: Store, username: str, password: str, *, audit: Audit | None = None,
+                 actor: str = "") -> int:
+    """Set the password, unlock the account and end its web sessions; returns how many ended."""
     _check_password(password)
     with store.write() as conn:
-        done = conn.execute(update(users).where(users.c.username == username).values(
+        row = _user_row(conn, username)
+        conn.execute(update(users).where(users.c.id == row.id).values(
             password_hash=_hasher.hash(password), failed_logins=0, locked_until=None))
-        if not done.rowcount:
-            raise AccountError(f"no user {username}")
+        ended = _end_sessions(conn, store, row.id)
+        _audit(audit, conn, actor, "user_passwd", f"user:{username}", {"sessions_ended": ended})
+    return ended
 
 
-def set_disabled(store: Store, username: str, disabled: bool = True) -> None:
+def set_disabled(store: Store, username: str, disabled: bool = True, *, audit: Audit | None = None,
+                 actor: str = "") -> None:
+    """Disable an account (ending its sessions and revoking its API tokens), or enable it again
+    (its revoked tokens stay revoked: create new ones)."""
     with store.write() as conn:
-        done = conn.execute(update(users).where(users.c.username == username).values(disabled=disabled))
-        if not done.rowcount:
-            raise AccountError(f"no user {username}")
+        row = _user_row(conn, username)
+        conn.execute(update(users).where(users.c.id == row.id).values(disabled=disabled))
+        data: dict = {}
         if disabled:
-            conn.execute(update(api_tokens).where(api_tokens.c.user_id.in_(
-                select(users.c.id).where(users.c.username == username))).values(revoked=True))
+            data["sessions_ended"] = _end_sessions(conn, store, row.id)
+            data["tokens_revoked"] = conn.execute(
+                update(api_tokens).where(api_tokens.c.user_id == row.id, api_tokens.c.revoked.is_(False))
+                .values(revoked=True, revoked_at=store.now_text())).rowcount
+        _audit(audit, conn, actor, "user_disable" if disabled else "user_enable", f"user:{username}", data)
+
+
+def set_role(store: Store, username: str, role: str, *, audit: Audit | None = None, actor: str = "") -> int:
+    """Change an account's role and end its web sessions (the next login has the new role);
+    returns how many sessions ended. Its API tokens act with the new role at once."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    with store.write() as conn:
+        row = _user_row(conn, username)
+        conn.execute(update(users).where(users.c.id == row.id).values(role=role))
+        ended = _end_sessions(conn, store, row.id)
+        _audit(audit, conn, actor, "user_role", f"user:{username}",
+               {"from": row.role, "to": role, "sessions_ended": ended})
+    return ended
 
 
 def list_users(store: Store) -> list[dict]:
@@ -91,36 +180,51 @@ def list_users(store: Store) -> list[dict]:
                    users.c.last_login_at, users.c.locked_until).order_by(users.c.username))]
 
 
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash of a random password with the hasher's parameters: verified against when there is
+    no account, so that an unknown username costs what a real one does."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
+def _verifies(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(store: Store, username: str, password: str) -> User:
-    """The user, or AccountError with a message that does not reveal which part was wrong."""
+    """The user, or AccountError with a message that does not reveal which part was wrong.
+
+    The password is verified (Argon2, the expensive part) in every case: an unknown user
+    against a stand-in hash, a locked or disabled account against its own hash, whose result
+    then does not count."""
     refused = AccountError("wrong username or password, or the account is locked or disabled")
     now = store.now()
     # Decide inside the transaction, raise after it: a failed attempt must be committed.
     with store.write() as conn:
         row = conn.execute(select(users).where(users.c.username == username)).first()
+        matches = _verifies(row.password_hash if row is not None else _stand_in_hash(), password)
         if row is None:
-            _hasher.hash(password)  # same work as a real check: no timing hint that the user is unknown
             ok = False
         elif row.locked_until and row.locked_until > iso(now):
+            ok = False      # locked: not counted as another failure, whatever the password
+        elif not matches:
             ok = False
+            failures = row.failed_logins + 1
+            values = {"failed_logins": failures}
+            if failures >= MAX_FAILURES:
+                minutes = LOCK_MINUTES * 2 ** (failures - MAX_FAILURES)
+                values["locked_until"] = iso(now + timedelta(minutes=min(minutes, 24 * 60)))
+            conn.execute(update(users).where(users.c.id == row.id).values(**values))
         else:
-            try:
-                _hasher.verify(row.password_hash, password)
-                ok = not row.disabled
-            except (VerificationError, InvalidHashError):
-                ok = False
-                failures = row.failed_logins + 1
-                values = {"failed_logins": failures}
-                if failures >= MAX_FAILURES:
-                    minutes = LOCK_MINUTES * 2 ** (failures - MAX_FAILURES)
-                    values["locked_until"] = iso(now + timedelta(minutes=min(minutes, 24 * 60)))
+            ok = not row.disabled
+            if ok:
+                values = {"failed_logins": 0, "locked_until": None, "last_login_at": iso(now)}
+                if _hasher.check_needs_rehash(row.password_hash):
+                    values["password_hash"] = _hasher.hash(password)
                 conn.execute(update(users).where(users.c.id == row.id).values(**values))
-            else:
-                if ok:
-                    values = {"failed_logins": 0, "locked_until": None, "last_login_at": iso(now)}
-                    if _hasher.check_needs_rehash(row.password_hash):
-                        values["password_hash"] = _hasher.hash(password)
-                    conn.execute(update(users).where(users.c.id == row.id).values(**values))
     if not ok:
         raise refused
     return User(row.id, row.username, row.role)
@@ -138,23 +242,131 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(store: Store, username: str, label: str | None = None) -> str:
+# -- web sessions ---------------------------------------------------------------------------------
+def start_session(store: Store, user: User, origin: str, lifetime: timedelta = SESSION_LIFETIME) -> str:
+    """A new session for ``user``; returns the token for the cookie (stored only as SHA-256).
+    Sessions past their expiry are deleted on the way: the table holds the live ones and the
+    recently ended."""
+    token = secrets.token_urlsafe(32)
+    now = store.now()
+    with store.write() as conn:
+        conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < iso(now)))
+        conn.execute(insert(web_sessions).values(
+            id=_digest(token), user_id=user.id, created_at=iso(now), expires_at=iso(now + lifetime),
+            origin=origin[:200]))
+    return token
+
+
+def session_user(store: Store, token: str) -> User | None:
+    """The user of a live session: not ended, not expired, the account not disabled."""
+    with store.read() as conn:
+        row = conn.execute(
+            select(users.c.id, users.c.username, users.c.role)
+            .join(web_sessions, web_sessions.c.user_id == users.c.id)
+            .where(web_sessions.c.id == _digest(token), web_sessions.c.ended_at.is_(None),
+                   web_sessions.c.expires_at > store.now_text(), users.c.disabled.is_(False))).first()
+    return None if row is None else User(row.id, row.username, row.role)
+
+
+def end_session(store: Store, token: str) -> None:
+    """End one session (logout): its cookie is refused from now on, wherever it is replayed."""
+    with store.write() as conn:
+        conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token),
+                                                web_sessions.c.ended_at.is_(None))
+                     .values(ended_at=store.now_text()))
+
+
+# -- API tokens -----------------------------------------------------------------------------------
+def issue_token(store: Store, username: str, label: str | None = None, *,
+                expires_at: datetime | None = None, audit: Audit | None = None,
+                actor: str = "") -> IssuedToken:
+    """A new API token for an active user, expiring at ``expires_at`` (default: in
+    DEFAULT_TOKEN_LIFETIME)."""
+    now = store.now()
+    expires = expires_at if expires_at is not None else now + DEFAULT_TOKEN_LIFETIME
+    if expires <= now:
+        raise AccountError(f"the expiry {iso(expires)} is not in the future")
+    if label is not None and len(label) > 200:
+        raise AccountError("a token label can have at most 200 characters")
     token = "dt_" + secrets.token_urlsafe(32)
     with store.write() as conn:
         row = conn.execute(select(users).where(users.c.username == username)).first()
         if row is None or row.disabled:
             raise AccountError(f"no active user {username}")
-        conn.execute(insert(api_tokens).values(user_id=row.id, token_sha256=_digest(token), label=label,
-                                               created_at=store.now_text(), revoked=False))
-    return token
+        token_id = conn.execute(insert(api_tokens).values(
+            user_id=row.id, token_sha256=_digest(token), label=label, created_at=iso(now),
+            revoked=False, expires_at=iso(expires))).inserted_primary_key[0]
+        _audit(audit, conn, actor, "token_create", f"token:{token_id}",
+               {"user": username, "label": label, "expires_at": iso(expires)})
+    return IssuedToken(token_id, token, iso(expires))
 
 
-def user_for_token(store: Store, token: str) -> User | None:
-    # A read only: API requests must not queue behind an evaluation holding the write lock.
+def create_token(store: Store, username: str, label: str | None = None, *,
+                 expires_at: datetime | None = None) -> str:
+    """``issue_token``'s token alone."""
+    return issue_token(store, username, label, expires_at=expires_at).token
+
+
+def list_tokens(store: Store, username: str | None = None) -> list[dict]:
+    """Every token (never its secret): id, user, label, created, expires, revoked, last use, and
+    its state now (active, expired or revoked), oldest first."""
+    now = store.now_text()
+    query = (select(api_tokens.c.id, users.c.username.label("user"), api_tokens.c.label,
+                    api_tokens.c.created_at, api_tokens.c.expires_at, api_tokens.c.revoked,
+                    api_tokens.c.revoked_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
+             .join(users, users.c.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
+    if username is not None:
+        query = query.where(users.c.username == username)
+    with store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for r in rows:
+        r["state"] = "revoked" if r["revoked"] else ("expired" if r["expires_at"] <= now else "active")
+    return rows
+
+
+def revoke_token(store: Store, token_id: int, *, audit: Audit | None = None, actor: str = "") -> bool:
+    """Revoke one token; False if it was revoked already."""
+    with store.write() as conn:
+        row = conn.execute(select(api_tokens.c.revoked, users.c.username)
+                           .join(users, users.c.id == api_tokens.c.user_id)
+                           .where(api_tokens.c.id == token_id)).first()
+        if row is None:
+            raise AccountError(f"no API token {token_id} (`dialtone tokens list` shows them)")
+        if row.revoked:
+            return False
+        conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
+                     .values(revoked=True, revoked_at=store.now_text()))
+        _audit(audit, conn, actor, "token_revoke", f"token:{token_id}", {"user": row.username})
+    return True
+
+
+def user_for_token(store: Store, token: str, origin: str | None = None) -> User | None:
+    """The user of a live token (not revoked, not expired, the account active); records the use
+    from ``origin`` when the recorded one is older than a minute or from elsewhere."""
+    now = store.now()
+    # A read: API requests must not queue behind an evaluation holding the write lock.
     with store.read() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.role)
+            select(users.c.id, users.c.username, users.c.role, api_tokens.c.id.label("token_id"),
+                   api_tokens.c.expires_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
             .where(api_tokens.c.token_sha256 == _digest(token), api_tokens.c.revoked.is_(False),
                    users.c.disabled.is_(False))).first()
-    return None if row is None else User(row.id, row.username, row.role)
+    if row is None or row.expires_at <= iso(now):
+        return None
+    if origin is not None and (
+            row.last_used_at is None or row.last_used_from != origin
+            or row.last_used_at < iso(now - timedelta(seconds=TOKEN_USE_WRITE_SECONDS))):
+        _record_use(store, row.token_id, iso(now), origin[:200])
+    return User(row.id, row.username, row.role)
+
+
+def _record_use(store: Store, token_id: int, at: str, origin: str) -> None:
+    """Best effort: while another transaction holds the write lock (an evaluation recording),
+    the use is not recorded and the request goes on; the next one tries again."""
+    try:
+        with write_without_waiting(store, TOKEN_USE_WAIT_MS) as conn:
+            conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
+                         .values(last_used_at=at, last_used_from=origin))
+    except (SQLAlchemyError, StoreError) as exc:
+        log.info("the use of API token %s was not recorded (%s)", token_id, exc)

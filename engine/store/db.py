@@ -4,13 +4,19 @@ SQLite (the default, a file in the data directory) runs in WAL mode so readers
 never wait for the evaluation that is writing; writers take the lock at the
 start of their transaction (``BEGIN IMMEDIATE``) and queue behind each other
 for up to ``busy_timeout``. PostgreSQL is used through a URL in the config.
+
+A SQLite store holds password hashes, token digests and every finding: its file (and the
+``-wal`` and ``-shm`` files SQLite makes beside it, which take the file's mode) is created
+readable by its owner only, and so is any folder created for it, whatever the umask.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -24,6 +30,9 @@ from ..errors import DialtoneError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 120_000
+#: Modes of what Dialtone creates for its data: the owner alone reads it.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 class StoreError(DialtoneError):
@@ -51,8 +60,9 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
     except ArgumentError:
         raise StoreError(f"store.url: not a database URL: {url!r}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            make_private_dir(Path(parsed.database).parent)
+            create_private_file(Path(parsed.database))
         return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
     try:
         engine = create_engine(url, pool_pre_ping=True)
@@ -60,6 +70,33 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
         raise StoreError(f"store.url: cannot use {parsed.render_as_string(hide_password=True)}: "
                          f"{exc}") from None
     return engine, engine
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and any missing parent as 0700 (exactly: the umask is not applied to the
+    folders created here); folders that exist are left as they are."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    make_private_dir(path.parent)
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        return
+    os.chmod(path, PRIVATE_DIR_MODE)     # mkdir's mode is masked by the umask
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty ``path`` as 0600 if it does not exist (SQLite takes an empty file for a
+    new database, and gives its -wal and -shm files the database file's mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # os.open's mode is masked by the umask
+    finally:
+        os.close(fd)
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -105,12 +142,45 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 @contextmanager
 def reachable(url: str) -> Iterator[None]:
-    """Turn a connection failure into one clear message."""
+    """Turn a failure of the database into one clear message for the operator: that the store
+    cannot be opened (no statement: connecting failed), or that a statement failed.
+
+    The message names the store (without its password). The web application shows neither to
+    its users (web/app.py): they get a generic message and the server log gets this one."""
     try:
         yield
     except OperationalError as exc:
         shown = make_url(url).render_as_string(hide_password=True)
-        raise StoreError(f"cannot open the store {shown}: {exc.orig}") from None
+        if exc.statement is None:
+            raise StoreError(f"cannot open the store {shown}: {exc.orig}") from None
+        raise StoreError(f"the store {shown} could not do what was asked: {exc.orig}") from None
+
+
+class _Writable(Protocol):
+    url: str
+    writer: Engine
+
+
+@contextmanager
+def write_without_waiting(store: _Writable, wait_ms: int) -> Iterator[Connection]:
+    """A write transaction that waits at most ``wait_ms`` for the write lock, then fails with
+    StoreError instead of queueing (for bookkeeping a request can do without, such as
+    recording when an API token was last used, while an evaluation holds the lock)."""
+    with reachable(store.url), store.writer.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Before BEGIN IMMEDIATE takes the lock: set on the driver's connection, outside any
+            # transaction, and put back before the connection returns to the pool.
+            raw = conn.connection.driver_connection
+            raw.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        else:
+            with conn.begin():
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
+                yield conn
 
 
 def check_schema(engine: Engine, url: str, *, create_if_empty: bool) -> None:

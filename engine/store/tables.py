@@ -226,6 +226,24 @@ api_tokens = Table(
     Column("label", String(200)),
     Column("created_at", TS, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    Column("expires_at", TS, nullable=False),                 # refused from then on (0007)
+    Column("revoked_at", TS),
+    # When and from which address it was last used: written at most once a minute (0007).
+    Column("last_used_at", TS),
+    Column("last_used_from", String(200)),
+)
+
+#: Sessions of the web pages, so that the server can end them (logout, password change,
+#: disable, role change): the cookie carries a random session token, stored here as SHA-256 (0007).
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),               # SHA-256 of the cookie's token
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("ended_at", TS),
+    Column("origin", String(200), nullable=False),            # the address it was started from
+    Index("ix_web_sessions_user", "user_id"),
 )
 
 #: One row per `dialtone run` or scheduled run: collect + evaluate + record (engine/runs.py).
