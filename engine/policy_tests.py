@@ -40,7 +40,7 @@ from .evaluation import evaluate
 from .policy.loader import TEST_SUFFIX, LoadedPolicies
 from .snapshots import SnapshotStore
 from .validate import validate_batch
-from .yamlio import safe_load
+from .yamlio import load_yaml_file
 
 TEST_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -146,7 +146,7 @@ def run_policy_tests(loaded: LoadedPolicies) -> TestReport:
             continue
         origin = str(Path(policy.path).with_name(test_file.name)) if policy.path else test_file.name
         try:
-            data = safe_load(test_file.read_text(encoding="utf-8"))
+            data = load_yaml_file(test_file, origin).data
             _check_schema(data, origin)
             for case in data["cases"]:
                 report.cases.append(_run_case(loaded, policy, data, case, origin))

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 
 from ..errors import PolicyError, Problem, did_you_mean
 from ..store.exceptions import ExceptionError, ExceptionSpec, check_expiry
-from ..yamlio import load_yaml
+from ..yamlio import load_yaml_file
 from .model import Policy
 
 _DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
@@ -62,7 +62,7 @@ def load_exceptions(directory: Path | None, known: dict[str, Policy],
     for path in exception_files(directory):
         shown = str(path.relative_to(directory))
         try:
-            doc = load_yaml(path.read_text(encoding="utf-8"), shown)
+            doc = load_yaml_file(path, shown)
         except PolicyError as exc:
             problems += exc.problems
             continue

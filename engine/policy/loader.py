@@ -6,6 +6,7 @@ job; this module guarantees the structure.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import relevance
 
 from ..errors import PolicyError, Problem
-from ..yamlio import YamlDocument, load_yaml
+from ..yamlio import YamlDocument, check_size, load_yaml, read_bounded
 from .model import Fragment, Param, Policy
 from .overrides import PolicyOverride, apply_overrides, is_override, parse_override
 
@@ -75,7 +76,12 @@ def _fragment(doc: YamlDocument, path: list, text: str) -> Fragment:
 
 def parse_policy(text: str, file: str | None = None) -> Policy:
     """Build a Policy from YAML text, or raise PolicyError with positioned problems."""
-    doc = load_yaml(text, file)
+    return policy_from_document(load_yaml(text, file), text)
+
+
+def policy_from_document(doc: YamlDocument, text: str) -> Policy:
+    """Build a Policy from its parsed YAML (``text`` is what it was parsed from, for its hash)."""
+    file = doc.file
     if not isinstance(doc.data, dict):
         raise PolicyError([Problem("a policy file must be a YAML mapping", file, 1, 1)])
     problems = _schema_problems(doc)
@@ -110,14 +116,22 @@ def parse_policy(text: str, file: str | None = None) -> Policy:
     )
 
 
+def _policy_text(raw: bytes, shown: str) -> str:
+    """The text of a policy file's bytes (from ``read_bounded``): too large or not UTF-8 is an error."""
+    check_size(raw, shown)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError([Problem(f"cannot read policy file: {exc}", shown)]) from None
+
+
 def load_policy_file(path: Path, root: Path | None = None) -> Policy:
     shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_bounded(path)
+    except OSError as exc:
         raise PolicyError([Problem(f"cannot read policy file: {exc}", shown)]) from None
-    import dataclasses
-
+    text = _policy_text(raw, shown)
     return dataclasses.replace(parse_policy(text, shown), abspath=str(path.resolve()))
 
 
@@ -163,10 +177,29 @@ class LoadedPolicies:
         return merged
 
 
+def _load_one(path: Path, shown: str, digest, overrides: list[PolicyOverride]) -> Policy | None:
+    """One file: a policy, or an override (appended to ``overrides``, None returned).
+
+    Its bytes go into ``digest`` as read: a file too large to parse, only as far as it was read."""
+    try:
+        raw = read_bounded(path)
+    except OSError as exc:
+        raise PolicyError([Problem(f"cannot read policy file: {exc}", shown)]) from None
+    digest.update(raw)
+    text = _policy_text(raw, shown)
+    doc = load_yaml(text, shown)
+    if is_override(doc):
+        overrides.append(parse_override(doc, shown))
+        return None
+    return dataclasses.replace(policy_from_document(doc, text), abspath=str(path.resolve()))
+
+
 def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
     """Load every policy under ``paths`` (default: the built-in packs).
 
-    A broken file does not stop the others; it is returned among ``failures``.
+    A broken file does not stop the others; it is returned among ``failures`` (a file
+    larger than ``yamlio.MAX_BYTES``, nested too deep or with aliases expanding too far is
+    broken, see ``yamlio``).
     Duplicate ids are failures too. ``version`` is a content hash of every file.
     """
     roots = [Path(p) for p in paths] if paths else [builtin_policy_dir()]
@@ -179,18 +212,19 @@ def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
         base = root if root.is_dir() else root.parent
         for f in policy_files([root]):
             shown = str(f.relative_to(base)) if f.is_relative_to(base) else str(f)
-            digest.update(shown.encode() + b"\0" + f.read_bytes() + b"\0")
+            digest.update(shown.encode() + b"\0")
             try:
-                doc = load_yaml(f.read_text(encoding="utf-8"), shown)
-                if is_override(doc):
-                    overrides.append(parse_override(doc, shown))
-                    continue
-                policy = load_policy_file(f, base)
+                policy = _load_one(f, shown, digest, overrides)
             except PolicyError as exc:
                 failures.append((shown, exc))
                 continue
-            except (OSError, UnicodeDecodeError) as exc:
-                failures.append((shown, PolicyError([Problem(f"cannot read policy file: {exc}", shown)])))
+            except Exception as exc:  # noqa: BLE001 - one file must never stop the others
+                failures.append((shown, PolicyError([Problem(
+                    f"cannot load policy file ({type(exc).__name__}: {exc})", shown, 1, 1)])))
+                continue
+            finally:
+                digest.update(b"\0")
+            if policy is None:
                 continue
             if policy.id in seen:
                 failures.append((shown, PolicyError([Problem(
