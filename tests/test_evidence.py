@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -246,3 +248,182 @@ def test_the_schema_check_rejects_an_invalid_assessment_result(signed):
     doc["assessment-results"]["results"][0]["start"] = "2026-06-30T00:00:00"   # no time zone
     errors = oscal_errors(doc, "oscal_assessment-results_schema-1.2.1.json")
     assert len(errors) >= 2
+
+
+# -- hostile packages: every problem a clean FAIL, memory bounded (review E-8, E-9, E-13, E-15) --
+
+def relisted(package: Path, out: Path, changes: dict[str, bytes], extra: list[tuple[str, bytes]] = ()
+             ) -> Path:
+    """An unsigned package with ``changes`` applied and the manifest recomputed to match them, so
+    that only the check under test can fail; ``extra`` members are appended as they are (names
+    may repeat)."""
+    from dialtone.engine.evidence.package import canonical, sha256
+
+    files = {**members(package), **changes}
+    manifest = json.loads(files["manifest.json"])
+    for f in manifest["files"]:
+        if f["path"] in changes:
+            f["sha256"], f["bytes"] = sha256(changes[f["path"]]), len(changes[f["path"]])
+    files["manifest.json"] = canonical(manifest)
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        warnings.simplefilter("ignore")          # zipfile warns of a duplicate name: the attack
+        for name in sorted(files):
+            zf.writestr(name, files[name])
+        for name, body in extra:
+            zf.writestr(name, body)
+    return out
+
+
+@pytest.fixture(scope="module")
+def unsigned(demo):
+    return export(demo, "unsigned-hostile.zip")
+
+
+def test_a_tampered_duplicate_of_a_signed_file_fails_whichever_copy_comes_first(demo, signed, tmp_path):
+    # E-9: the tampered copy first, the genuine package after it; a first-entry reader (unzip -n)
+    # gets the tampered findings.json, so the package must not verify.
+    bad = members(signed)["findings.json"].replace(b'"open"', b'"opem"', 1)
+    out = tmp_path / "dup.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        warnings.simplefilter("ignore")
+        zf.writestr(zipfile.ZipInfo("findings.json", (1980, 1, 1, 0, 0, 0)), bad)
+        for name, body in sorted(members(signed).items()):
+            zf.writestr(name, body)
+    result = verify(demo, out, "--key", str(demo["root"] / "org.pub.pem"))
+    assert result.exit_code == 1
+    assert ("FAIL: findings.json: 2 entries with this name in the package (readers disagree on which "
+            "one counts)") in result.output
+    assert "OK:" not in result.output
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("../../../../tmp/pwn", "a '..' component"),
+    ("evidence/../../pwn", "a '..' component"),
+    ("/etc/pwn", "an absolute path"),
+    ("..\\..\\pwn", "a backslash"),
+    ("C:/Windows/pwn", "a drive letter"),
+    ("c:pwn", "a drive letter"),
+])
+def test_a_member_name_that_could_escape_the_folder_fails_even_when_listed(demo, unsigned, tmp_path,
+                                                                           name, why):
+    # E-8: listed in the manifest with its right hash, so only the name can fail it.
+    from dialtone.engine.evidence.package import canonical, sha256
+
+    files = members(unsigned)
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"].append({"path": name, "sha256": sha256(b"pwn"), "bytes": 3, "media_type": "text/plain"})
+    out = relisted(unsigned, tmp_path / "slip.zip", {"manifest.json": canonical(manifest)},
+                   extra=[(name, b"pwn")])
+    result = verify(demo, out)
+    assert result.exit_code == 1
+    assert f"FAIL: {name!r}: unsafe member name ({why})" in result.output
+    assert f"FAIL: {name!r}: unsafe path in the manifest ({why})" in result.output
+
+
+def test_a_member_larger_than_the_manifest_states_is_not_read(demo, unsigned, tmp_path, monkeypatch):
+    # E-15: 64 MiB of zeros (64 KiB compressed) listed as 10 bytes: refused from the zip's
+    # directory, without decompressing it.
+    from dialtone.engine.evidence.package import canonical, sha256
+
+    manifest = json.loads(members(unsigned)["manifest.json"])
+    manifest["files"].insert(0, {"path": "bomb.bin", "sha256": sha256(b"0" * 10), "bytes": 10,
+                                 "media_type": "application/octet-stream"})
+    out = relisted(unsigned, tmp_path / "bomb.zip", {"manifest.json": canonical(manifest)},
+                   extra=[("bomb.bin", b"\0" * (64 << 20))])
+    assert out.stat().st_size < 2 << 20
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("bomb.bin was decompressed")
+
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, member, *a, **k: never() if getattr(
+        member, "filename", member) == "bomb.bin" else real_open(self, member, *a, **k))
+    result = verify(demo, out)
+    assert result.exit_code == 1
+    assert ("FAIL: bomb.bin: 67,108,864 bytes uncompressed, more than what the manifest states (10); "
+            "not read") in result.output
+
+
+def test_a_member_over_the_size_cap_is_refused_even_when_the_manifest_agrees(demo, unsigned, tmp_path,
+                                                                           monkeypatch):
+    from dialtone.engine.evidence import verify as verifying
+
+    monkeypatch.setattr(verifying, "MAX_MEMBER_BYTES", 1000)
+    report = verifying.verify_package(unsigned)
+    assert not report.ok
+    assert any(p.startswith("findings.json: ") and "more than the 1,000 bytes a member may hold" in p
+               for p in report.problems)
+
+
+def _first_listed(package: Path, path: str) -> dict:
+    return next(f for f in json.loads(members(package)["manifest.json"])["files"] if f["path"] == path)
+
+
+@pytest.mark.parametrize(("member", "mangle", "message"), [
+    ("manifest.json", lambda m: {**m, "files": [{k: v for k, v in f.items() if k != "sha256"}
+                                                for f in m["files"]]},
+     "manifest.json is not a valid manifest (files[0] needs a 'path', a 'sha256'"),
+    ("manifest.json", lambda m: {**m, "files": [{**f, "bytes": "12"} for f in m["files"]]},
+     "manifest.json is not a valid manifest (files[0] needs"),
+    ("manifest.json", lambda m: {**m, "files": m["files"] + m["files"][:1]},
+     "manifest.json is not a valid manifest (evaluations/1/evaluation.json is listed twice)"),
+    ("manifest.json", lambda m: [m], "manifest.json is not a valid manifest (expected an object"),
+    ("events/events.jsonl", b"[1,2,3]\n", "events/events.jsonl line 1: expected an object"),
+    ("events/events.jsonl", lambda lines: [{k: v for k, v in lines[0].items() if k != "at"}] + lines[1:],
+     "events/events.jsonl line 1: 'at' is missing or of the wrong type"),
+    ("events/events.jsonl", lambda lines: [{**lines[0], "seq": True}] + lines[1:],
+     "events/events.jsonl line 1: 'seq' is missing"),
+    ("events/events.jsonl", b"{" * 100_000 + b"\n", "events/events.jsonl line 1: not JSON"),
+    ("events/chain-head.json", b"[1, 2]", "events/chain-head.json: expected an object with 'seq'"),
+    ("events/chain.jsonl", b"[1, \"a\"]\n", "events/chain.jsonl line 1: expected [seq, prev_hash, hash]"),
+])
+def test_a_malformed_manifest_or_history_is_a_clean_failure(demo, unsigned, tmp_path, member, mangle,
+                                                           message):
+    # E-13: each of these was a KeyError or TypeError traceback.
+    from dialtone.engine.evidence.package import canonical, jsonl
+
+    files = members(unsigned)
+    if member == "manifest.json":
+        body = canonical(mangle(json.loads(files[member])))
+        out = rewrite(unsigned, tmp_path / "m.zip", {member: body})
+    elif callable(mangle):
+        body = jsonl(mangle([json.loads(line) for line in files[member].splitlines()]))
+        out = relisted(unsigned, tmp_path / "m.zip", {member: body})
+    else:
+        out = relisted(unsigned, tmp_path / "m.zip", {member: mangle})
+    result = verify(demo, out)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_masking_masks_what_it_masked_before_on_normal_text():
+    # The patterns Python's re used; RE2 must find exactly the same matches, Unicode digits included.
+    from dialtone.engine.evidence.masking import Masker
+
+    old_phone = re.compile(r"\+?\d[\d ().-]{6,}\d")
+    old_email = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+    masker = Masker(b"k" * 32)
+
+    def old_text(value: str) -> str:
+        value = old_email.sub(lambda m: masker.token("email", m.group(0).lower()), value)
+        return old_phone.sub(lambda m: masker.token("phone", re.sub(r"[^\d+]", "", m.group(0))), value)
+
+    for text in ["called +1 212 555 0100 about it",
+                 "mail Bob.Smith@Example.COM, cc ops-team+alerts@corp.co.uk",
+                 "(212) 555-0100 or 212.555.0101 ext 7", "IMEI 356938035643809; since 2026-01-15",
+                 "a@b.co1x@y.com", "٠١٢٣٤٥٦٧٨٩ and ０１２３４５６７８", "no digits here", "12345 67", "",
+                 "émile.zola@exemple.fr appelle +33 1 23 45 67 89", "x" * 70 + "@" + "d" * 300 + ".com"]:
+        assert masker.text(text) == old_text(text), text
+
+
+@pytest.mark.parametrize("hostile", [
+    "C" * 1_000_000, "a@" * 500_000, ("x" * 60 + "@" + "b." * 100 + "-") * 3000, "1" + " " * 1_000_000,
+    "a@b.cc " * 140_000, "9(" * 500_000])
+def test_masking_a_1mb_hostile_value_takes_linear_time(hostile):
+    # W-M1: re took ~16 minutes on 1 MB of "C" (quadratic); RE2 scans it once.
+    from dialtone.engine.evidence.masking import Masker
+
+    started = time.perf_counter()
+    Masker(b"k" * 32).text(hostile)
+    assert time.perf_counter() - started < 5
