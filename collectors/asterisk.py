@@ -197,6 +197,8 @@ class AsteriskCollector:
         if self.path.is_dir():
             raise CollectError(f"source '{self.source}': {self.path} is a folder; "
                                "'path' is the cdr_csv file, e.g. .../cdr-csv/Master.csv")
+        # Asterisk appends to Master.csv while it is read: it may grow, not shrink or be replaced.
+        data.watch(self.path, growing=True)
         st = self.path.stat()
         reads = []
         if known and st.st_size >= known["offset"] and self._head(self.path, known["head_len"]) \

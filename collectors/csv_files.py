@@ -50,12 +50,17 @@ from dialtone.engine.collector_api import (
     SourceData,
     text_value,
 )
+from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import CollectError, ConfigError, did_you_mean
 from dialtone.engine.estate.model import Entity, load_model
 from dialtone.engine.snapshots import sha256_file
 
 _STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
                           {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+
+
+#: Bytes pyarrow's CSV reader takes at a time: a cell must fit in one block.
+CSV_BLOCK_BYTES = 64 << 20
 
 
 def _as_tuple(value) -> tuple[str, ...]:
@@ -151,6 +156,8 @@ class CsvCollector:
 
     def _collect_file(self, data: SourceData, path: Path, entity: Entity,
                       mapping: dict[str, str] | None) -> None:
+        data.watch(path)
+        require_complete_last_line(path)
         data.inputs[path.name] = sha256_file(path)
         if mapping:
             for header, target in mapping.items():
@@ -192,7 +199,9 @@ class CsvCollector:
         try:
             table = pacsv.read_csv(
                 path,
-                read_options=pacsv.ReadOptions(encoding=self.encoding, use_threads=False),
+                # Blocks large enough for an outsized cell (validation rejects the row it is in).
+                read_options=pacsv.ReadOptions(encoding=self.encoding, use_threads=False,
+                                               block_size=CSV_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(
                     delimiter=self.delimiter, invalid_row_handler=on_invalid,
                     newlines_in_values=True),
@@ -201,6 +210,9 @@ class CsvCollector:
                     strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""]),
             )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if "straddl" in str(exc):
+                raise CollectError(f"{path.name}: cannot read as CSV: a value is longer than "
+                                   f"{CSV_BLOCK_BYTES >> 20} MB") from None
             raise CollectError(f"{path.name}: cannot read as CSV: {exc}") from None
         # Spreadsheet row numbers: the header is row 1. Skipped rows keep the numbering true.
         rows = np.arange(2, table.num_rows + 2, dtype=np.int64)

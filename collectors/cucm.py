@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
+from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import CollectError
 from dialtone.engine.snapshots import sha256_file
 
@@ -88,6 +89,8 @@ class CucmCollector:
             if header is None:
                 data.warnings.append(f"{f.name}: empty file")
                 continue
+            data.watch(f)
+            require_complete_last_line(f)
             data.inputs[f.name] = sha256_file(f)
             data.batches.append(RawBatch.streamed("calls", f.name, self._chunks(f, header, data)))
         return data

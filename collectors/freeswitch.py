@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
+from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import ConfigError, did_you_mean
 from dialtone.engine.snapshots import sha256_file
 
@@ -150,6 +151,8 @@ class FreeSwitchCollector:
         files = input_files(self.source, self.path, self.pattern)
         data = SourceData()
         for f in files:
+            data.watch(f)
+            require_complete_last_line(f)
             data.inputs[f.name] = sha256_file(f)
             data.batches.append(RawBatch.streamed("calls", f.name, self._chunks(f, data)))
         return data

@@ -21,6 +21,7 @@ collect's memory does not grow with the size of such a source.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import shutil
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import completeness
 from .collector_api import RawBatch, RawReject, SourceData, check_settings, collectors
 from .config import Config
 from .errors import CollectError, ConfigError, DialtoneError, did_you_mean
@@ -145,13 +147,18 @@ def run_collectors(config: Config, names: list[str], failures: dict[str, str],
 
 
 def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None = None,
-            now: dt.datetime | None = None, progress: Progress | None = None) -> CollectResult:
+            now: dt.datetime | None = None, progress: Progress | None = None,
+            accept_drop: t.Collection[str] = ()) -> CollectResult:
     """Collect the configured sources (or ``only`` these) into a new snapshot.
 
-    A source that fails keeps its rows from the latest snapshot, marked stale
-    with the error; the collect fails (and writes nothing) only when no source
-    could be read, or when a setting is invalid. ``progress`` is told, per
-    source, when it starts, how many rows have been read and when it ends.
+    A source that fails, or that is not whole (engine/completeness.py: files
+    changed while read, a last line cut short, a key column missing, far fewer
+    rows than the previous snapshot had), keeps its rows from the latest
+    snapshot, marked stale with the reason; the collect fails (and writes
+    nothing) only when no source could be read, or when a setting is invalid.
+    The sources named in ``accept_drop`` pass the row-count band this once (a
+    real, large drop). ``progress`` is told, per source, when it starts, how
+    many rows have been read and when it ends.
     """
     if not config.sources:
         raise ConfigError("No sources configured: add a 'sources:' section to the configuration.")
@@ -162,8 +169,12 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
                 raise ConfigError(f"Unknown source '{n}'.{did_you_mean(n, config.sources)}"
                                   f" Configured: {', '.join(names)}.")
         names = [n for n in names if n in only]
+    for n in accept_drop:
+        if n not in config.sources:
+            raise ConfigError(f"--accept-drop: unknown source '{n}'.{did_you_mean(n, config.sources)}")
     model = load_model()
     store = SnapshotStore(config.data_dir)
+    store.clean_abandoned()
     now = now or dt.datetime.now(dt.UTC)
     failures: dict[str, str] = {}
     seconds: dict[str, float] = {}
@@ -172,7 +183,7 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     streamed = {b.entity for data, _ in collected.values() for b in data.batches if b.chunks is not None}
-    work = store.root / f".work-{uuid.uuid4().hex[:12]}"
+    work = store.scratch_dir("work")
     (work / "duckdb").mkdir(parents=True)
     con.execute(f"SET temp_directory = '{work / 'duckdb'}'")
     if streamed:
@@ -180,14 +191,15 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
         con.execute("SET enable_progress_bar = false")
     try:
         return _collect(config, names, collected, failures, con, store, model, streamed, work,
-                        as_of, now, progress, seconds)
+                        as_of, now, progress, seconds, set(accept_drop))
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _collect(config, names, collected, failures, con, store, model, streamed, work, as_of, now,
-             progress, seconds):
+             progress, seconds, accept_drop):
+    previous = store.latest()
     per_entity: dict[str, list[pa.Table]] = {}
     streams: dict[str, _Streamed] = {}
     reject_tables: list[pa.Table] = []
@@ -200,11 +212,13 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
         marks = ({e: len(ts) for e, ts in per_entity.items()},
                  {e: s.rows for e, s in streams.items()})
         read = 0
+        valid: dict[str, int] = {}
         started = time.perf_counter()
         try:
             for batch in data.batches:
                 entity = model.entity(batch.entity)
                 for table in batch.tables():
+                    _require_key_columns(entity, table, batch.origin)
                     part = RawBatch(batch.entity, table, batch.origin, batch.options)
                     is_streamed = entity.name in streamed
                     result = validate_batch(con, entity, part, name, batch_index,
@@ -216,13 +230,18 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
                     else:
                         per_entity.setdefault(entity.name, []).append(result.table)
                     src_rejects.append(result.rejects)
+                    valid[entity.name] = valid.get(entity.name, 0) + result.table.num_rows
                     read += table.num_rows
                     if progress:
                         progress(name, "reading", read)
                 batch_index += 1
+            completeness.unchanged(data.watched)
+            meta.update(_check_band(name, valid, previous, config.sources[name].completeness,
+                                    name in accept_drop))
         except ConfigError:
             raise
         except (DialtoneError, OSError) as exc:
+            _raise_if_disk_full(exc)
             failures[name] = _failure(name, exc)
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
             for e, tables in per_entity.items():
@@ -254,7 +273,6 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
         final[entity_name] = good
         reject_tables.append(dups)
 
-    previous = store.latest()
     keep = (set(previous.manifest["sources"]) & set(config.sources)) - set(fresh) if previous else set()
     carry = previous if keep else None
     for entity_name, stream in streams.items():
@@ -304,6 +322,48 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
         seconds=seconds,
         identity=identity.by_source,
     )
+
+
+def _require_key_columns(entity, table: pa.Table, origin: str) -> None:
+    """A batch without its entity's key or required columns is not this entity's data (a
+    renamed header): the source fails rather than every row becoming a reject."""
+    if not table.num_rows:
+        return
+    missing = completeness.missing_key_columns(
+        table.column_names, entity.key, tuple(f.name for f in entity.fields if f.required))
+    if missing:
+        present = [c for c in table.column_names if not c.startswith("__")]
+        raise CollectError(
+            f"{origin}: the column(s) {', '.join(missing)} of {entity.name} are missing"
+            f" (found: {', '.join(present) or 'none'}); the source was not used")
+
+
+def _check_band(name: str, valid: dict[str, int], previous: Snapshot | None,
+                rules: completeness.Completeness, accepted: bool) -> dict:
+    """Fail the source when its row counts fall outside the band of the previous snapshot's;
+    with ``accepted`` the drop passes and is recorded in the manifest instead."""
+    before = None
+    if previous is not None and name in previous.manifest["sources"]:
+        before = previous.manifest["sources"][name].get("rows") or None
+    problems = completeness.check_counts(valid, before, rules)
+    if not problems:
+        return {}
+    if accepted:
+        return {"accepted_drop": problems}
+    raise CollectError(
+        f"source '{name}' looks incomplete: {'; '.join(problems)}. Its previous rows were "
+        f"kept. If the drop is real, collect again with --accept-drop {name}")
+
+
+#: errno values that mean the disk (or a file size limit) is full: not a source's fault.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _raise_if_disk_full(exc: BaseException) -> None:
+    if isinstance(exc, OSError) and (exc.errno in _DISK_FULL
+                                     or "No space left on device" in str(exc)):
+        raise CollectError(f"cannot write the collect's working files: {exc.strerror or exc}; "
+                           "nothing was written and the latest snapshot is unchanged") from None
 
 
 #: Rows per piece when streaming Parquet files through memory.

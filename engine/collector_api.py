@@ -17,6 +17,7 @@ import pyarrow as pa
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from .completeness import Watched
 from .errors import ConfigError
 from .registry import Registry
 
@@ -85,6 +86,19 @@ class SourceData:
     rejects: list[RawReject] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)  # origin → sha256
     warnings: list[str] = field(default_factory=list)
+    #: Input files as they were when opened; the engine checks after reading the source's
+    #: last row that none changed or vanished (engine/completeness.py).
+    watched: list[Watched] = field(default_factory=list)
+
+    def watch(self, path: Path, growing: bool = False) -> None:
+        """Note an input file before reading it. ``growing``: a log that may be appended to
+        while it is read (but not shrink or be replaced)."""
+        try:
+            self.watched.append(Watched.of(path, growing))
+        except OSError as exc:
+            from .errors import CollectError
+
+            raise CollectError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 class Collector(t.Protocol):

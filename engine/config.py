@@ -15,6 +15,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from .completeness import SCHEMA as COMPLETENESS_SCHEMA
+from .completeness import Completeness
 from .errors import ConfigError, PolicyError
 from .freshness import DURATION_PATTERN, parse_duration
 from .policy.model import SEVERITIES
@@ -24,7 +26,7 @@ CONFIG_ENV = "DIALTONE_CONFIG"
 DEFAULT_NAME = "dialtone.yaml"
 
 #: Source settings the engine reads itself; a collector never sees them.
-ENGINE_SOURCE_SETTINGS = ("collector", "max_age")
+ENGINE_SOURCE_SETTINGS = ("collector", "max_age", "completeness")
 #: Besides ``id``, the fields by which a source may refer to each entity, and the defaults.
 IDENTITY_KEY_CHOICES = {"people": ("employee_id", "email", "upn"), "lines": ("number",),
                         "devices": ("imei", "serial")}
@@ -49,6 +51,8 @@ SCHEMA = {
                     "collector": {"type": "string"},
                     # How old this source's data may be before policies reading it error.
                     "max_age": {"type": "string", "pattern": DURATION_PATTERN},
+                    # When a source counts as whole (engine/completeness.py).
+                    "completeness": COMPLETENESS_SCHEMA,
                 },
             },
         },
@@ -146,6 +150,7 @@ class SourceConfig:
     collector: str
     settings: dict  # what the collector reads: the engine's own keys left out
     max_age: dt.timedelta | None = None
+    completeness: Completeness = field(default_factory=Completeness)
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,9 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             name, spec["collector"],
             {k: v for k, v in spec.items() if k not in ENGINE_SOURCE_SETTINGS},
             max_age=parse_duration(spec["max_age"], f"{path}: sources.{name}.max_age")
-            if "max_age" in spec else None)
+            if "max_age" in spec else None,
+            completeness=Completeness.from_setting(spec.get("completeness"),
+                                                   f"{path}: sources.{name}.completeness"))
         for name, spec in (data.get("sources") or {}).items()
     }
     _check_sources(sources, doc, path)

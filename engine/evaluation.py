@@ -22,7 +22,7 @@ from .compiler import SNAPSHOT_DATE, compile_policy
 from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
-from .freshness import stale_entities
+from .freshness import incomplete_entities, stale_entities
 from .policy.loader import LoadedPolicies
 from .policy.model import Policy, severity_rank
 from .snapshots import Snapshot
@@ -48,6 +48,10 @@ class PolicyOutcome:
     policy_hash: str | None = None
     params: dict = field(default_factory=dict)
     frameworks: dict = field(default_factory=dict)
+    #: Why this run's silence about a resource proves nothing: inputs that are partly rows
+    #: carried forward from a source that failed. Findings it no longer reports are then
+    #: not re-checked, not resolved (engine/store/sync.py).
+    incomplete_inputs: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall time; kept out of the JSON document
     sql: str | None = None  # the compiled SQL that ran; recorded by the findings store
 
@@ -77,6 +81,7 @@ class PolicyOutcome:
             "evaluated": self.evaluated,
             "error": self.error,
             "skip_reason": self.skip_reason,
+            "incomplete_inputs": self.incomplete_inputs,
             "policy_hash": self.policy_hash,
             "params": self.params,
             "frameworks": {k: list(v) for k, v in self.frameworks.items()},
@@ -187,6 +192,7 @@ def evaluate(
 
     model = load_model()
     stale = stale_entities(snapshot.manifest)
+    incomplete = incomplete_entities(snapshot.manifest)
     # engine_settings: the config section named after the engine (`spark:`), if any.
     backend_cls = backends.get(engine)
     backend = (backend_cls(limits or EvaluationLimits(), settings=engine_settings)
@@ -232,6 +238,8 @@ def evaluate(
                 outcome.seconds = time.perf_counter() - started
                 continue
             outcome.rows = rows
+            outcome.incomplete_inputs = [incomplete[e] for e in sorted(compiled.condition_tables)
+                                         if e in incomplete]
             outcome.sql = compiled.sql.get(engine)
             outcome.evidence_names = compiled.evidence_names
             outcome.resource_type = policy.resource

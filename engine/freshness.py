@@ -75,3 +75,26 @@ def stale_entities(manifest: dict) -> dict[str, str]:
             newest = min(source_age(manifest, s) or 0 for s in info["sources"])
             out[entity] = f"{entity} data is {describe_age(newest)} old ({'; '.join(reasons)})"
     return out
+
+
+def incomplete_entities(manifest: dict) -> dict[str, str]:
+    """Entity → why its rows may not be the whole truth today: some of them come from a
+    source that failed (or was incomplete) in this collect and were carried forward.
+
+    A policy reading such an entity can still report what it sees, but a finding it no
+    longer reports may only be missing from the carried rows: it is not re-checked, not
+    resolved (engine/store/sync.py)."""
+    out: dict[str, str] = {}
+    for entity, info in sorted(manifest.get("entities", {}).items()):
+        reasons = []
+        for source in info.get("sources", []):
+            meta = manifest["sources"].get(source, {})
+            if meta.get("status") != "stale":
+                continue
+            since = f" since {meta['failed_at']}" if meta.get("failed_at") else ""
+            reasons.append(f"source '{source}' failed{since} and its rows from "
+                           f"{meta.get('collected_at') or 'an earlier collect'} were carried "
+                           f"forward ({(meta.get('error') or 'no detail').splitlines()[0]})")
+        if reasons:
+            out[entity] = f"{entity}: " + "; ".join(reasons)
+    return out

@@ -68,6 +68,12 @@ def holder_id() -> str:
 
 
 def _holder_gone(holder: str, heartbeat_at: str, now: dt.datetime) -> bool:
+    """Whether the lock's holder is gone: its heartbeat is older than the stale limit (on any
+    machine: a live process with that PID on this one may be another process that reused the
+    PID, e.g. in a restarted container), or, on this machine, no process has its PID."""
+    beat = dt.datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    if (now - beat).total_seconds() > LOCK_STALE_SECONDS:
+        return True
     host, _, pid = holder.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         try:
@@ -76,9 +82,7 @@ def _holder_gone(holder: str, heartbeat_at: str, now: dt.datetime) -> bool:
             return True
         except PermissionError:
             return False
-        return False
-    beat = dt.datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    return (now - beat).total_seconds() > LOCK_STALE_SECONDS
+    return False
 
 
 def recover_abandoned(store: Store) -> list[int]:
@@ -97,17 +101,39 @@ def recover_abandoned(store: Store) -> list[int]:
                 conn.execute(delete(run_lock).where(run_lock.c.name == LOCK))
             else:
                 live = lock.run_id
-        stuck = conn.execute(select(runs.c.id, runs.c.holder).where(
+        stuck = conn.execute(select(runs.c.id, runs.c.holder, runs.c.snapshot_id).where(
             runs.c.status == "running")).all()
-        for run_id, holder in stuck:
+        for run_id, holder, snapshot_id in stuck:
             if run_id == live:
                 continue
+            kept = (f"its snapshot {snapshot_id} was written whole; no evaluation of it was "
+                    "recorded" if snapshot_id else "nothing it half-did was kept")
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 status="failed", finished_at=iso(now),
                 error=f"abandoned: the process that ran it ({holder}) stopped before it finished; "
-                      "nothing it half-did was kept"))
+                      f"{kept}"))
             closed.append(run_id)
     return closed
+
+
+def unlock(store: Store, actor: str, origin: str) -> int | None:
+    """Release the run lock by hand (its holder is known to be gone) and record the run it
+    held as failed; the release goes to the audit log. Returns that run's id (None: no lock)."""
+    from .store.workflow import audit_writer
+
+    now = store.now()
+    with store.write() as conn:
+        lock = conn.execute(select(run_lock).where(run_lock.c.name == LOCK)).first()
+        if lock is None:
+            return None
+        conn.execute(delete(run_lock).where(run_lock.c.name == LOCK))
+        conn.execute(update(runs).where(runs.c.id == lock.run_id, runs.c.status == "running").values(
+            status="failed", finished_at=iso(now),
+            error=f"the run lock it held ({lock.holder}, last heartbeat {lock.heartbeat_at}) was "
+                  f"released by {actor} with `dialtone runs unlock`"))
+        audit_writer(store, origin)(conn, actor, "runs.unlock", f"run:{lock.run_id}",
+                                    {"holder": lock.holder, "heartbeat_at": lock.heartbeat_at})
+    return lock.run_id
 
 
 def _acquire(store: Store, trigger: str, actor: str) -> int:
@@ -190,13 +216,14 @@ def source_rows(result) -> list[dict]:
 def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
              store: Store | None = None, progress: RunProgress | None = None,
              heartbeat_seconds: float = HEARTBEAT_SECONDS,
-             as_of: dt.date | None = None) -> RunOutcome:
+             as_of: dt.date | None = None, accept_drop: t.Collection[str] = ()) -> RunOutcome:
     """Collect every source, evaluate the policies and record the findings, once.
 
     Raises RunLocked (after recording a skipped run) when another run is in
     progress. A user error (configuration, no source readable) ends the run as
     ``failed`` with the message; an interrupt ends it as ``failed`` and is
-    raised again. ``as_of`` sets the snapshot's date (default: today, UTC).
+    raised again. ``as_of`` sets the snapshot's date (default: today, UTC);
+    ``accept_drop`` names sources whose large drop in rows is real (engine/collect.py).
     """
     own_store = store is None
     store = store or Store.from_config(config)
@@ -206,7 +233,8 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
         beat.start()
         outcome = RunOutcome(run_id, "running")
         try:
-            _run(config, store, actor, outcome, progress or (lambda stage, message: None), as_of)
+            _run(config, store, actor, outcome, progress or (lambda stage, message: None), as_of,
+                 accept_drop)
         except DialtoneError as exc:
             outcome.status, outcome.error = "failed", str(exc)
         except BaseException as exc:  # interrupted or crashed: record it, then let it go on
@@ -225,7 +253,7 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
 
 
 def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
-         progress: RunProgress, as_of: dt.date | None) -> None:
+         progress: RunProgress, as_of: dt.date | None, accept_drop: t.Collection[str]) -> None:
     from .collect import collect
     from .evaluation import evaluate
     from .policy.exceptions_file import load_exceptions
@@ -236,9 +264,13 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
     def on_source(source: str, event: str, rows: int) -> None:
         progress("collect", f"{source}: {event}" + (f", {rows:,} rows" if rows else ""))
 
-    result = collect(config, progress=on_source, as_of=as_of)
+    result = collect(config, progress=on_source, as_of=as_of, accept_drop=accept_drop)
     outcome.collected = result
     outcome.snapshot_id = result.snapshot.id
+    # Recorded now, so that if the process dies before the end the run says what it left.
+    with store.write() as conn:
+        conn.execute(update(runs).where(runs.c.id == outcome.run_id).values(
+            snapshot_id=result.snapshot.id))
     outcome.sources = source_rows(result)
     loaded = load_policies(config.policy_paths)
     total = len(loaded.policies)
@@ -264,7 +296,8 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
         "rows": result.rows,
         "exception_files_invalid": len(problems),
     }
-    degraded = [f"{len(result.failures)} source(s) failed"] if result.failures else []
+    degraded = ([f"{len(result.failures)} source(s) failed or incomplete: "
+                 + ", ".join(sorted(result.failures))] if result.failures else [])
     if statuses["error"]:
         degraded.append(f"{statuses['error']} policy(ies) in error")
     outcome.status = "degraded" if degraded else "succeeded"

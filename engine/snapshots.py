@@ -11,7 +11,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .csvsafe import write_arrow
 from .errors import SnapshotError, did_you_mean
 from .estate.model import EstateModel, load_model
 
@@ -102,9 +105,52 @@ def _rows_and_sources(path: Path) -> tuple[int, set[str]]:
     return pf.metadata.num_rows, found
 
 
+#: Scratch folders (a collect's working files, a snapshot being written) are named
+#: ``.<kind>-<pid>@<host>-<random>`` so a later collect can tell an abandoned one (its process
+#: is gone) from one in use, and remove it.
+_SCRATCH = re.compile(r"^\.(work|tmp)-(\d+)@(.+)-[0-9a-f]{8,}$")
+#: A scratch folder of another machine is taken to be abandoned after this long.
+SCRATCH_STALE_SECONDS = 24 * 3600
+
+
 class SnapshotStore:
     def __init__(self, data_dir: Path):
         self.root = Path(data_dir) / "snapshots"
+
+    def scratch_dir(self, kind: str) -> Path:
+        """A new private scratch folder under the store, named so it can be cleaned if left."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f".{kind}-{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+        path.mkdir(mode=0o700)
+        return path
+
+    def clean_abandoned(self) -> list[Path]:
+        """Remove scratch folders left by collects that were killed; returns what it removed.
+
+        A folder of this machine is abandoned when its process is gone; one of
+        another machine (a shared data directory) after ``SCRATCH_STALE_SECONDS``."""
+        if not self.root.exists():
+            return []
+        removed = []
+        host = socket.gethostname()
+        now = dt.datetime.now().timestamp()
+        for path in self.root.iterdir():
+            m = _SCRATCH.match(path.name)
+            if not m or not path.is_dir():
+                continue
+            pid, owner = int(m.group(2)), m.group(3)
+            if owner == host:
+                if pid == os.getpid() or _alive(pid):
+                    continue
+            else:
+                try:
+                    if now - path.stat().st_mtime < SCRATCH_STALE_SECONDS:
+                        continue
+                except OSError:
+                    continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        return removed
 
     def ids(self) -> list[str]:
         if not self.root.exists():
@@ -170,10 +216,8 @@ class SnapshotStore:
         """
         model = model or load_model()
         now = now or dt.datetime.now(dt.UTC)
-        self.root.mkdir(parents=True, exist_ok=True)
         snapshot_id = self._new_id(now)
-        tmp = self.root / f".tmp-{snapshot_id}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
+        tmp = self.scratch_dir("tmp")
         try:
             entities = {}
             files = {}
@@ -195,15 +239,12 @@ class SnapshotStore:
                     "sources": sorted(s for s in found if s),
                     "sha256": files[fname],
                 }
+            # Rejects hold source text as it was: written so a spreadsheet shows it as text.
             if rejects is not None and rejects.num_rows:
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(rejects, tmp / REJECTS)
+                write_arrow(rejects, tmp / REJECTS)
                 files[REJECTS] = sha256_file(tmp / REJECTS)
             if unresolved is not None and unresolved.num_rows:
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(unresolved, tmp / UNRESOLVED)
+                write_arrow(unresolved, tmp / UNRESOLVED)
                 files[UNRESOLVED] = sha256_file(tmp / UNRESOLVED)
             manifest = {
                 "format": FORMAT_VERSION,
@@ -223,7 +264,22 @@ class SnapshotStore:
                 with f.open("rb") as fh:
                     os.fsync(fh.fileno())
             os.rename(tmp, self.root / snapshot_id)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise SnapshotError(
+                f"cannot write the snapshot in {self.root}: {exc.strerror or exc}; nothing was "
+                "written and the latest snapshot is unchanged") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return self.get(snapshot_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -73,7 +73,9 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False) -> 
             num = f"replace({num}, {lit(o.decimal)}, '.')"
         if f.type == "integer":
             return f"CASE WHEN regexp_full_match({num}, '[+-]?[0-9]+') THEN TRY_CAST({num} AS BIGINT) END"
-        return f"TRY_CAST({num} AS DOUBLE)"
+        # NaN and infinities parse as doubles but are not amounts: in SQL NaN is greater than
+        # every number, so a threshold policy would fire on it.
+        return f"CASE WHEN isfinite(TRY_CAST({num} AS DOUBLE)) THEN TRY_CAST({num} AS DOUBLE) END"
     if f.type == "boolean":
         return (f"CASE WHEN list_contains({_list_lit(o.true_values)}, lower({t})) THEN true "
                 f"WHEN list_contains({_list_lit(o.false_values)}, lower({t})) THEN false END")
@@ -88,6 +90,9 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False) -> 
         return f"list_filter(list_transform({src}, lambda x: trim(CAST(x AS VARCHAR))), lambda x: x <> '')"
     raise ValueError(f.type)
 
+
+#: The longest text value an estate field takes; a longer cell is a reject, not a failed source.
+MAX_TEXT = 8192
 
 _EXPECTED = {
     "integer": "expected a whole number",
@@ -106,6 +111,14 @@ def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
     checks = []
     if f.required:
         checks.append((raw_missing, lit("required field is missing")))
+    if f.type == "string" and not pretyped:
+        checks.append((f"length({_text(f)}) > {MAX_TEXT}",
+                       lit(f"longer than {MAX_TEXT:,} characters")))
+    if f.type == "list" and is_list:
+        checks.append((f"length(array_to_string({q(f.name)}, ';')) > {MAX_TEXT}",
+                       lit(f"longer than {MAX_TEXT:,} characters")))
+    if f.type == "number" and pretyped:
+        checks.append((f"NOT isfinite({typed})", lit("expected a number (not NaN or infinity)")))
     if f.type not in ("string", "list") and not pretyped:
         expected = _EXPECTED[f.type]
         if f.type == "date":

@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
+from dialtone.engine.estate.model import load_model
 from dialtone.engine.evaluation import Evaluation, PolicyOutcome
 from dialtone.engine.policy.loader import LoadedPolicies, load_policies
 from dialtone.engine.snapshots import Snapshot
@@ -87,7 +89,30 @@ def outcome(policy_id: str, resources: list[str] | None, status: str | None = No
     return out
 
 
-def evaluation(snap: Snapshot, outcomes: list[PolicyOutcome]) -> Evaluation:
+def evaluation(snap: Snapshot, outcomes: list[PolicyOutcome],
+               gone: dict[str, list[str]] | None = None) -> Evaluation:
+    """An evaluation of ``snap`` with these outcomes.
+
+    The snapshot's estate holds every resource any evaluation in the same folder found, so a
+    resource no longer found is one the policy saw fixed; the resources in ``gone`` (per
+    resource type) are left out of it, as a resource that vanished from the sources is."""
+    registry = snap.path.parent / "estate.json"
+    known: dict[str, list[str]] = json.loads(registry.read_text()) if registry.exists() else {}
+    for o in outcomes:
+        if o.rows is not None and o.rows.num_rows:
+            ids = known.setdefault(o.resource_type, [])
+            ids += [r for r in o.rows.column("resource_id").to_pylist() if r not in ids]
+    registry.write_text(json.dumps(known), encoding="utf-8")
+    model = load_model()
+    for resource_type, ids in known.items():
+        present = [r for r in ids if r not in (gone or {}).get(resource_type, ())]
+        key = model.entity(resource_type).key
+        parts = [r.split("/", len(key) - 1) for r in present]
+        table = pa.table({k: pa.array([p[i] for p in parts], pa.string()) for i, k in enumerate(key)})
+        pq.write_table(table, snap.path / f"{resource_type}.parquet")
+        snap.manifest.setdefault("entities", {})[resource_type] = {
+            "file": f"{resource_type}.parquet", "rows": len(present), "sources": [], "sha256": ""}
+    (snap.path / "manifest.json").write_text(json.dumps(snap.manifest), encoding="utf-8")
     return Evaluation(snap, "sha256:test", "duckdb", sorted(outcomes, key=lambda o: o.policy_id))
 
 

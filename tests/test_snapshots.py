@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 
 import pyarrow as pa
@@ -58,10 +59,11 @@ def test_a_failed_write_leaves_no_partial_snapshot(tmp_path, monkeypatch):
     import dialtone.engine.snapshots as snapshots
 
     def fail(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(snapshots.os, "rename", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SnapshotError, match="cannot write the snapshot in .*: No space left on "
+                       "device; nothing was written and the latest snapshot is unchanged"):
         store.write({"lines": lines_table(5)}, as_of=AS_OF, sources={},
                     now=NOW + dt.timedelta(hours=1))
     assert store.ids() == [good.id]

@@ -71,9 +71,18 @@ def schema_cmd(entity: str | None, fmt: str) -> None:
 @click.option("--source", "sources", multiple=True, help="Collect only this source (repeatable).")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
               help="The snapshot's as-of date (default: today, UTC).")
+@click.option("--accept-drop", "accept_drop", multiple=True, metavar="SOURCE",
+              help="This source's rows fell far below the previous snapshot's and that is real: "
+                   "use them this once (repeatable).")
 @click.pass_context
-def collect_cmd(ctx: click.Context, sources: tuple[str, ...], as_of) -> None:
-    """Read every configured source and write a new snapshot."""
+def collect_cmd(ctx: click.Context, sources: tuple[str, ...], as_of,
+                accept_drop: tuple[str, ...]) -> None:
+    """Read every configured source and write a new snapshot.
+
+    A source that cannot be read, or is not whole (a file changed while read or cut
+    short, a key column missing, far fewer rows than before), keeps its previous rows,
+    marked stale; the exit status is then 3.
+    """
     from dialtone.engine.collect import collect
     from dialtone.web.progress import TerminalProgress
 
@@ -81,7 +90,8 @@ def collect_cmd(ctx: click.Context, sources: tuple[str, ...], as_of) -> None:
     bar = TerminalProgress()
     try:
         result = collect(config, only=list(sources) or None,
-                         as_of=as_of.date() if as_of else None, progress=bar.source)
+                         as_of=as_of.date() if as_of else None, progress=bar.source,
+                         accept_drop=accept_drop)
     finally:
         bar.done()
     for w in result.warnings:

@@ -20,14 +20,18 @@ def _config(ctx: click.Context):
 @click.option("--fail-on", type=click.Choice(("critical", "high", "medium", "low", "info")),
               help="Exit 1 when there are findings at or above this severity.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--accept-drop", "accept_drop", multiple=True, metavar="SOURCE",
+              help="This source's rows fell far below the previous snapshot's and that is real: "
+                   "use them this once (repeatable).")
 @click.pass_context
-def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str) -> None:
+def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str, accept_drop: tuple[str, ...]) -> None:
     """Collect every source, evaluate the policies and record the findings, once (for cron or CI).
 
     Exit status: 0 done; 1 findings at or above --fail-on; 2 the run failed (a
-    configuration error, or no source could be read); 3 done but degraded (a
-    source failed and its data was carried forward, or a policy errored);
-    4 another run is in progress.
+    configuration error, no source could be read, the disk is full); 3 done but
+    degraded (a source failed or was incomplete and its data was carried forward,
+    so findings it fed were not re-checked; or a policy errored); 4 another run
+    is in progress.
     """
     from dialtone.engine.runs import RunLocked, run_once
     from dialtone.web.cli_store import default_actor
@@ -36,7 +40,8 @@ def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str) -> None:
     config = _config(ctx)
     bar = TerminalProgress()
     try:
-        outcome = run_once(config, trigger="manual", actor=default_actor(), progress=bar.stage)
+        outcome = run_once(config, trigger="manual", actor=default_actor(), progress=bar.stage,
+                           accept_drop=accept_drop)
     except RunLocked as exc:
         bar.done()
         click.echo(f"error: {exc}", err=True)
@@ -124,6 +129,33 @@ def runs_list(ctx: click.Context, limit: int, fmt: str) -> None:
         click.echo(f"{r['id']:>5}  {r['started_at'][:19]:<20} {r['trigger']:<9} "
                    f"{r['status']:<9} {sources if r['sources'] else '-':<16} {findings!s:>8}  "
                    f"{r['snapshot_id'] or '-'}")
+
+
+@runs_group.command("unlock")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def runs_unlock(ctx: click.Context, yes: bool) -> None:
+    """Release the run lock left by a run whose process is gone (recorded in the audit log).
+
+    A lock whose holder has not beaten its heartbeat for 10 minutes is released by the
+    next run anyway; use this when you know the holder is gone sooner, and never while
+    it may still be running."""
+    import socket
+
+    from dialtone.engine.runs import current_lock, unlock
+    from dialtone.web.cli_store import default_actor, open_store
+
+    store = open_store(ctx, refresh=False)
+    lock = current_lock(store)
+    if lock is None:
+        click.echo("the run lock is free")
+        return
+    click.echo(f"run {lock['run_id']} holds the lock ({lock['holder']}, since {lock['acquired_at']}, "
+               f"last heartbeat {lock['heartbeat_at']})")
+    if not yes:
+        click.confirm("Release it and record that run as failed?", abort=True)
+    run_id = unlock(store, default_actor(), f"cli:{socket.gethostname()}")
+    click.echo(f"released; run {run_id} recorded as failed" if run_id else "the run lock is free")
 
 
 @runs_group.command("show")

@@ -7,6 +7,14 @@ still violating → last seen and evidence refreshed (after a run of the policy
 that could not look, a ``seen_again`` event); no longer violating → ``resolved``;
 policy gone from the set → ``retired``. Only policies that ran (``alarm`` or
 ``ok``) touch their findings; a skipped or failed policy changes none.
+
+A finding is resolved only when the evaluation saw its resource's data and the
+policy no longer fires. When the policy read rows carried forward from a source
+that failed or was incomplete (``PolicyOutcome.incomplete_inputs``), or the
+resource is no longer in the snapshot at all, silence proves nothing: the
+finding stays as it is and its history notes once why it was not re-checked
+(``not_rechecked``; ``findings.recheck_note`` holds the note until the policy
+sees the resource again or it is resolved).
 The only per-finding Python is hashing the events into the chain, which is
 sequential by nature.
 """
@@ -19,8 +27,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 from sqlalchemy import Connection, insert, select, text, update
 
+from ..estate.model import load_model
 from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
 from . import Store, chain, dashboard, search_index
@@ -42,8 +53,8 @@ class RecordSummary:
 
     def line(self) -> str:
         parts = [f"{self.changes.get(k, 0)} {k}" for k in
-                 ("opened", "reopened", "resolved", "retired", "seen_again", "excepted",
-                  "exception_expired") if self.changes.get(k)]
+                 ("opened", "reopened", "resolved", "retired", "seen_again", "not_rechecked",
+                  "excepted", "exception_expired") if self.changes.get(k)]
         return (f"recorded evaluation {self.evaluation_id}: "
                 + (", ".join(parts) if parts else "no changes") + f"; {self.events} events")
 
@@ -64,7 +75,8 @@ def _temp_tables(conn: Connection) -> None:
                     "reason TEXT, evidence TEXT, savings DOUBLE PRECISION",
         "dt_ran": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
-        "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER",
+        "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
+        "dt_held": "policy_id VARCHAR(200) PRIMARY KEY, note TEXT",
     }
     for name, cols in specs.items():
         if not pg:
@@ -150,7 +162,9 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
                  "error": o.error, "skip_reason": o.skip_reason,
                  "params": json.dumps(o.params, sort_keys=True, default=str), "sql": o.sql,
                  "policy_blob": git_blob_id(by_id.get(o.policy_id)),
-                 "result_sha256": digests.get(o.policy_id)}
+                 "result_sha256": digests.get(o.policy_id),
+                 "incomplete_inputs": json.dumps(o.incomplete_inputs) if o.incomplete_inputs
+                 else None}
                 for o in evaluation.outcomes]
         if runs:
             conn.execute(insert(policy_runs), runs)
@@ -160,7 +174,15 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
             conn.execute(text("INSERT INTO dt_ran (policy_id) VALUES (:p)"), ran)
         conn.execute(text("INSERT INTO dt_set (policy_id) VALUES (:p)"),
                      [{"p": p.id} for p in loaded.policies] or [{"p": ""}])
+        held = [{"p": o.policy_id, "n": "not re-checked: " + "; ".join(o.incomplete_inputs)}
+                for o in evaluation.outcomes if o.status in RAN and o.incomplete_inputs]
+        if held:
+            conn.execute(text("INSERT INTO dt_held (policy_id, note) VALUES (:p, :n)"), held)
         changes = _classify(conn, eid, retire=not loaded.failures)
+        unseen = _hold_unseen_resources(conn, evaluation.snapshot)
+        changes["resolved"] -= unseen
+        changes["not_rechecked"] += unseen
+        _drop_repeated_notes(conn)
         _register_policies(conn, loaded, evaluation, eid)
         changes["opened"] = _apply(conn, store, eid, today)
         events = _events(conn, store, eid, evaluation.snapshot.id)
@@ -198,10 +220,17 @@ def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
             FROM findings f JOIN dt_stage s ON {_MATCH} JOIN policies p ON p.id = f.policy_id
             WHERE f.status NOT IN ('resolved', 'retired')
               AND f.last_seen_evaluation < p.last_run_evaluation""",
+        # Not seen, but the policy read rows carried from a failed source: not re-checked.
+        "held": f"""
+            INSERT INTO dt_changes (finding_id, kind, note)
+            SELECT f.id, 'not_rechecked', h.note FROM findings f JOIN dt_held h ON h.policy_id = f.policy_id
+            WHERE f.status IN ('open', 'in_progress', 'excepted')
+              AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
         "resolved": f"""
             INSERT INTO dt_changes (finding_id, kind)
             SELECT f.id, 'resolved' FROM findings f JOIN dt_ran r ON r.policy_id = f.policy_id
             WHERE f.status IN ('open', 'in_progress', 'excepted')
+              AND NOT EXISTS (SELECT 1 FROM dt_held h WHERE h.policy_id = f.policy_id)
               AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
     }
     if retire:
@@ -213,7 +242,55 @@ def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
     counts = {}
     for kind, sql in statements.items():
         counts[kind] = conn.execute(text(sql)).rowcount
+    counts["not_rechecked"] = counts.pop("held")
     return counts
+
+
+def _hold_unseen_resources(conn: Connection, snapshot) -> int:
+    """Findings about to be resolved whose resource is not in the snapshot at all: the
+    policy did not see it fixed, it did not see it. They become ``not_rechecked``."""
+    rows = conn.execute(text("""
+        SELECT c.finding_id, f.resource_type, f.resource_id
+        FROM dt_changes c JOIN findings f ON f.id = c.finding_id
+        WHERE c.kind = 'resolved'""")).all()
+    if not rows:
+        return 0
+    by_type: dict[str, list[tuple[int, str]]] = {}
+    for finding_id, resource_type, resource_id in rows:
+        by_type.setdefault(resource_type, []).append((finding_id, resource_id))
+    gone: list[dict] = []
+    model = load_model()
+    con = duckdb.connect()
+    try:
+        for resource_type, items in sorted(by_type.items()):
+            if resource_type not in model.entities or resource_type not in snapshot.entities:
+                present: set[str] = set()
+            else:
+                entity = model.entity(resource_type)
+                key = " || '/' || ".join(f'CAST("{k}" AS VARCHAR)' for k in entity.key)
+                con.register("candidates", pa.table({"rid": [rid for _, rid in items]}))
+                path = str(snapshot.parquet(resource_type)).replace("'", "''")
+                present = set(con.sql(
+                    f"SELECT rid FROM candidates SEMI JOIN (SELECT {key} AS rid FROM "
+                    f"read_parquet('{path}')) r USING (rid)").to_arrow_table().column(0).to_pylist())
+                con.unregister("candidates")
+            gone += [{"f": fid, "n": f"not re-checked: {resource_type} {rid} is no longer in the "
+                                    "collected data"}
+                     for fid, rid in items if rid not in present]
+    finally:
+        con.close()
+    if gone:
+        conn.execute(text("UPDATE dt_changes SET kind = 'not_rechecked', note = :n "
+                          "WHERE finding_id = :f AND kind = 'resolved'"), gone)
+    return len(gone)
+
+
+def _drop_repeated_notes(conn: Connection) -> None:
+    """A finding already noted as not re-checked for the same reason gets no new event."""
+    conn.execute(text("""
+        DELETE FROM dt_changes WHERE kind = 'not_rechecked' AND EXISTS (
+            SELECT 1 FROM findings f WHERE f.id = dt_changes.finding_id
+              AND f.recheck_note = dt_changes.note)"""))
 
 
 def _apply(conn: Connection, store: Store, eid: int, today) -> int:
@@ -237,15 +314,19 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
             resolved_at = NULL, resolved_evaluation = NULL, exception_id = NULL, review_note = NULL,
             reopen_count = reopen_count + 1, updated_at = :now
         WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'reopened')"""), params)
+    conn.execute(text("""
+        UPDATE findings SET recheck_note = (SELECT c.note FROM dt_changes c
+            WHERE c.finding_id = findings.id AND c.kind = 'not_rechecked')
+        WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'not_rechecked')"""))
     # Still violating: refresh what the finding says and when it was last seen.
     conn.execute(text(f"""
         UPDATE findings SET reason = s.reason, evidence = s.evidence, savings = s.savings,
-            last_seen_evaluation = :eid, last_seen_at = :now
+            last_seen_evaluation = :eid, last_seen_at = :now, recheck_note = NULL
         FROM dt_stage s
         WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)
     conn.execute(text("""
         UPDATE findings SET status = 'resolved', resolved_at = :now, resolved_evaluation = :eid,
-            updated_at = :now
+            updated_at = :now, recheck_note = NULL
         WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'resolved')"""), params)
     conn.execute(text("""
         UPDATE findings SET status = 'retired', resolved_at = :now, resolved_evaluation = :eid,
@@ -265,13 +346,14 @@ _EVENT_DATA = {
                                       "how": "no longer found by the policy"},
     "retired": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
                                      "how": "the policy is no longer in the policy set"},
+    "not_rechecked": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap, "why": r.note},
 }
 
 
 def _events(conn: Connection, store: Store, eid: int, snapshot_id: str) -> int:
     now = store.now_text()
     rows = conn.execute(text("""
-        SELECT c.finding_id, c.kind, c.prev_seen, f.reason, f.due_on
+        SELECT c.finding_id, c.kind, c.prev_seen, c.note, f.reason, f.due_on
         FROM dt_changes c JOIN findings f ON f.id = c.finding_id
         ORDER BY f.policy_id, f.resource_type, f.resource_id, c.kind"""),
         execution_options={"yield_per": 50_000})

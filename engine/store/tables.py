@@ -59,6 +59,8 @@ policy_runs = Table(
     Column("sql", Text),
     Column("policy_blob", String(40)),      # git blob id of the policy file's text
     Column("result_sha256", String(64)),    # digest of the findings, compared by replay
+    # JSON list: inputs partly carried from a failed source, so silence was not a fix (0008).
+    Column("incomplete_inputs", Text),
 )
 
 policies = Table(
@@ -104,6 +106,8 @@ findings = Table(
     Column("review_note", Text),
     Column("reopen_count", Integer, nullable=False, default=0),
     Column("updated_at", TS, nullable=False),
+    # Why the latest evaluation could not re-check it, until one does (0008).
+    Column("recheck_note", Text),
     UniqueConstraint("policy_id", "resource_type", "resource_id", name="uq_findings_identity"),
     Index("ix_findings_status_due", "status", "due_on"),
     # A page of findings: one ordered range per (policy, status) after the last id (0004).

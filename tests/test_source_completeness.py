@@ -1,0 +1,395 @@
+"""Missing data is never a fix: faults in a source end in a failed source or a degraded run,
+with zero findings resolved by it and the previous snapshot's rows carried forward.
+
+Each fault is tried on a synthetic estate collected once as a baseline, then broken the way
+real exports break: emptied, a key column renamed, cut short mid-line or at a line end,
+changed, replaced or moved away while it is read, the disk full, the process killed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+from dialtone.collectors.csv_files import CsvCollector
+from dialtone.engine.completeness import Completeness, check_counts
+from dialtone.engine.config import load_config
+from dialtone.engine.demo import write_canonical_csv
+from dialtone.engine.errors import ConfigError
+from dialtone.engine.runs import get_run, run_once
+from dialtone.engine.snapshots import SnapshotStore
+from dialtone.engine.store import Store
+from dialtone.engine.store.tables import events, findings
+from dialtone.engine.synthetic import generate_estate
+
+from .conftest import write_csv
+
+ESTATE = generate_estate(200, seed=11)
+
+
+@pytest.fixture(scope="module")
+def collected_once(tmp_path_factory) -> tuple[Path, dict]:
+    """A workspace collected, evaluated and recorded once (the baseline every fault breaks):
+    two sources, people from HR and everything else from one export folder."""
+    root = tmp_path_factory.mktemp("baseline")
+    write_canonical_csv({k: v for k, v in ESTATE.tables.items() if k != "people"}, root / "estate")
+    write_canonical_csv({"people": ESTATE.tables["people"]}, root / "hr")
+    (root / "dialtone.yaml").write_text(
+        "sources:\n  hr: {collector: csv, path: ./hr}\n  estate: {collector: csv, path: ./estate}\n",
+        encoding="utf-8")
+    first = run(root)
+    assert first.status == "succeeded", first.error
+    found = open_findings(root)
+    assert len(found) > 100      # the estate has findings for the fault to hide
+    return root, {"snapshot": first.snapshot_id, "open": found}
+
+
+@pytest.fixture
+def workspace(collected_once, tmp_path: Path) -> Path:
+    """A copy of the baseline workspace of one's own to break."""
+    shutil.copytree(collected_once[0], tmp_path / "ws")
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def baseline(collected_once, workspace) -> dict:
+    return collected_once[1]
+
+
+def run(workspace: Path, **kwargs):
+    return run_once(load_config(workspace / "dialtone.yaml"), as_of=ESTATE.as_of, **kwargs)
+
+
+def open_findings(workspace: Path) -> set[tuple[str, str]]:
+    store = Store.from_config(load_config(workspace / "dialtone.yaml"))
+    try:
+        with store.read() as conn:
+            return {(r.policy_id, r.resource_id) for r in conn.execute(
+                select(findings.c.policy_id, findings.c.resource_id).where(
+                    findings.c.status.in_(("open", "in_progress", "excepted"))))}
+    finally:
+        store.close()
+
+
+def assert_nothing_resolved_and_rows_carried(workspace: Path, baseline, outcome, reason: str):
+    """The fault's run is degraded, names the source and why, resolves nothing, and its
+    snapshot holds the previous snapshot's rows, marked stale."""
+    assert outcome.status == "degraded", outcome.error
+    assert "estate" in outcome.collected.failures
+    assert reason in outcome.collected.failures["estate"]
+    assert outcome.recorded.changes.get("resolved", 0) == 0
+    assert open_findings(workspace) == baseline["open"]
+    meta = outcome.collected.snapshot.manifest["sources"]["estate"]
+    assert meta["status"] == "stale" and reason in meta["error"]
+    store = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    before, after = store.get(baseline["snapshot"]), outcome.collected.snapshot
+    for entity, info in before.entities.items():
+        assert pq.read_metadata(after.parquet(entity)).num_rows == info["rows"], entity
+
+
+def test_an_emptied_export_is_a_failed_source(workspace, baseline):
+    (workspace / "estate" / "rates.csv").write_bytes(b"")
+    outcome = run(workspace)
+    assert_nothing_resolved_and_rows_carried(
+        workspace, baseline, outcome, "rates: no rows, where the previous snapshot had")
+    assert "--accept-drop estate" in outcome.collected.failures["estate"]
+
+
+def test_when_the_only_source_is_incomplete_the_run_fails_and_the_latest_snapshot_stays(
+        workspace, baseline):
+    (workspace / "hr" / "people.csv").write_bytes(b"")
+    (workspace / "estate" / "lines.csv").write_bytes(b"")
+    outcome = run(workspace)
+    assert outcome.status == "failed"
+    assert "no source could be collected" in outcome.error and "people: no rows" in outcome.error
+    assert SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir).ids() == [
+        baseline["snapshot"]]
+    assert open_findings(workspace) == baseline["open"]
+
+
+def test_a_renamed_key_column_is_a_failed_source(workspace, baseline):
+    path = workspace / "estate" / "devices.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"id"', '"device_id"', 1), encoding="utf-8")
+    outcome = run(workspace)
+    assert_nothing_resolved_and_rows_carried(
+        workspace, baseline, outcome, "devices.csv: the column(s) id of devices are missing")
+
+
+def test_a_file_cut_short_mid_line_is_a_failed_source(workspace, baseline):
+    path = workspace / "estate" / "calls.csv"
+    os.truncate(path, int(path.stat().st_size * 0.6))
+    outcome = run(workspace)
+    assert_nothing_resolved_and_rows_carried(
+        workspace, baseline, outcome, "calls.csv: the last line has no line break")
+
+
+def test_a_file_cut_short_at_a_line_end_fails_the_row_count_band(workspace, baseline):
+    path = workspace / "estate" / "usage.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[: len(lines) // 2]))
+    outcome = run(workspace)
+    assert_nothing_resolved_and_rows_carried(workspace, baseline, outcome, "max_drop 20%")
+    assert "usage: " in outcome.collected.failures["estate"]
+
+
+@pytest.mark.parametrize("change", ["append", "replace", "truncate"])
+def test_a_file_changed_while_it_is_read_is_a_failed_source(workspace, baseline, monkeypatch, change):
+    original = CsvCollector._read_csv
+
+    def read_and_change(self, data, path, entity):
+        if path.name == "lines.csv":
+            if change == "append":
+                with path.open("ab") as fh:
+                    fh.write(path.read_bytes().splitlines(keepends=True)[-1])
+            elif change == "replace":
+                copy = path.with_name(".lines.copy")
+                shutil.copy(path, copy)
+                os.replace(copy, path)
+            else:
+                os.truncate(path, path.stat().st_size // 2)
+        return original(self, data, path, entity)
+
+    monkeypatch.setattr(CsvCollector, "_read_csv", read_and_change)
+    outcome = run(workspace)
+    expected = {"append": "changed size while it was read", "replace": "was replaced while it was read",
+                "truncate": "changed size while it was read"}[change]
+    assert_nothing_resolved_and_rows_carried(workspace, baseline, outcome, expected)
+
+
+def test_a_folder_moved_away_while_it_is_read_is_a_failed_source(workspace, baseline, monkeypatch):
+    original = CsvCollector._read_csv
+
+    def read_then_move(self, data, path, entity):
+        table = original(self, data, path, entity)
+        if path.name == "calls.csv":
+            (workspace / "estate").rename(workspace / "estate.gone")
+        return table
+
+    monkeypatch.setattr(CsvCollector, "_read_csv", read_then_move)
+    outcome = run(workspace)
+    assert outcome.status == "degraded"
+    assert_nothing_resolved_and_rows_carried(workspace, baseline, outcome, "estate")
+    assert "disappeared while it was read" in outcome.collected.failures["estate"] or \
+        "No such file" in outcome.collected.failures["estate"]
+
+
+def test_a_real_drop_passes_once_accepted_and_vanished_resources_are_not_resolved(workspace, baseline):
+    path = workspace / "estate" / "lines.csv"
+    rows = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(rows[: len(rows) // 2]))
+    refused = run(workspace)
+    assert refused.status == "degraded" and "lines: " in refused.collected.failures["estate"]
+
+    accepted = run(workspace, accept_drop=["estate"])
+    assert accepted.status == "succeeded", accepted.error
+    meta = accepted.collected.snapshot.manifest["sources"]["estate"]
+    assert meta["status"] == "collected" and meta["accepted_drop"][0].startswith("lines: ")
+    # Findings about lines that left the snapshot are not fixes: they stay open, noted once.
+    gone = {(p, r) for p, r in baseline["open"]
+            if p.startswith("cost.") and r.startswith("L-") and r not in _line_ids(path)}
+    assert gone and gone <= open_findings(workspace)
+    assert accepted.recorded.changes["not_rechecked"] >= len(gone)
+    notes = _recheck_notes(workspace)
+    assert all(notes[f].endswith("is no longer in the collected data") for f in gone)
+    again = run(workspace)
+    assert again.recorded.events == 0 or "not_rechecked" not in _event_kinds_of(workspace, again)
+
+
+def _line_ids(path: Path) -> set[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {row["id"] for row in csv.DictReader(fh)}
+
+
+def _recheck_notes(workspace: Path) -> dict[tuple[str, str], str]:
+    store = Store.from_config(load_config(workspace / "dialtone.yaml"))
+    try:
+        with store.read() as conn:
+            return {(r.policy_id, r.resource_id): r.recheck_note for r in conn.execute(
+                select(findings.c.policy_id, findings.c.resource_id, findings.c.recheck_note)
+                .where(findings.c.recheck_note.is_not(None)))}
+    finally:
+        store.close()
+
+
+def _event_kinds_of(workspace: Path, outcome) -> set[str]:
+    store = Store.from_config(load_config(workspace / "dialtone.yaml"))
+    try:
+        with store.read() as conn:
+            return {r.kind for r in conn.execute(
+                select(events.c.kind).where(events.c.evaluation_id == outcome.evaluation_id))}
+    finally:
+        store.close()
+
+
+# -- two sources: a fresh one cannot resolve what a stale one fed -----------------------------
+def test_a_finding_fed_by_a_stale_source_is_not_resolved_until_it_is_re_checked(tmp_path):
+    write_csv(tmp_path / "hr", "people", ["id", "name", "status", "terminated_on"], [
+        ["P1", "Ada", "active", ""], ["P2", "Bob", "terminated", "2026-01-01"]])
+    write_csv(tmp_path / "carrier", "lines", ["id", "kind", "status", "assigned_to", "monthly_cost"], [
+        ["L1", "mobile", "active", "P1", "40"], ["L2", "mobile", "active", "P2", "40"]])
+    (tmp_path / "dialtone.yaml").write_text(textwrap.dedent("""\
+        sources:
+          hr: {collector: csv, path: ./hr}
+          carrier: {collector: csv, path: ./carrier}
+        """), encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    leaver = "cost.leaver-lines"
+    assert run_once(config, as_of=ESTATE.as_of).status == "succeeded"
+    assert (leaver, "L2") in open_findings(tmp_path)
+
+    # Bob is back (fresh HR data) while the carrier export is emptied (stale lines).
+    write_csv(tmp_path / "hr", "people", ["id", "name", "status", "terminated_on"], [
+        ["P1", "Ada", "active", ""], ["P2", "Bob", "active", ""]])
+    (tmp_path / "carrier" / "lines.csv").write_bytes(b"")
+    held = run_once(config, as_of=ESTATE.as_of)
+    assert held.status == "degraded"
+    assert (leaver, "L2") in open_findings(tmp_path)
+    outcome = next(o for o in held.evaluation.outcomes if o.policy_id == leaver)
+    assert outcome.incomplete_inputs and "source 'carrier' failed" in outcome.incomplete_inputs[0]
+    note = _recheck_notes(tmp_path)[(leaver, "L2")]
+    assert note.startswith("not re-checked: lines: source 'carrier' failed")
+
+    write_csv(tmp_path / "carrier", "lines", ["id", "kind", "status", "assigned_to", "monthly_cost"], [
+        ["L1", "mobile", "active", "P1", "40"], ["L2", "mobile", "active", "P2", "40"]])
+    rechecked = run_once(config, as_of=ESTATE.as_of)
+    assert rechecked.status == "succeeded"
+    assert rechecked.recorded.changes["resolved"] >= 1
+    assert (leaver, "L2") not in open_findings(tmp_path)
+    assert (leaver, "L2") not in _recheck_notes(tmp_path)
+
+
+# -- the band itself ---------------------------------------------------------------------------
+def test_the_band_fails_emptied_shrunk_and_too_small_entities_and_tolerates_churn():
+    rules = Completeness.from_setting(
+        {"max_drop": "20%", "entities": {"calls": {"max_drop": "60%"}, "lines": {"min_rows": 10}}},
+        "sources.s.completeness")
+    before = {"people": 100, "calls": 1000, "lines": 12, "contracts": 3}
+    assert check_counts({"people": 81, "calls": 401, "lines": 10, "contracts": 3}, before, rules) == []
+    problems = check_counts({"people": 79, "calls": 399, "lines": 9, "contracts": 0}, before, rules)
+    assert problems == [
+        "calls: 399 rows, 601 fewer than the previous snapshot's 1,000 (60% drop; max_drop 60%)",
+        "contracts: no rows, where the previous snapshot had 3",
+        "lines: 9 rows, fewer than min_rows 10",
+        "people: 79 rows, 21 fewer than the previous snapshot's 100 (21% drop; max_drop 20%)",
+    ]
+    # A drop of five rows or fewer is churn, whatever its share; a first collect has no band.
+    assert check_counts({"people": 5}, {"people": 10}, Completeness()) == []
+    assert check_counts({"people": 4}, {"people": 10}, Completeness()) != []
+    assert check_counts({"people": 1}, None, Completeness()) == []
+
+
+def test_completeness_settings_are_checked_when_the_configuration_is_read(tmp_path):
+    (tmp_path / "dialtone.yaml").write_text(textwrap.dedent("""\
+        sources:
+          estate:
+            collector: csv
+            path: ./estate
+            completeness: {entities: {line: {max_drop: 10%}}}
+        """), encoding="utf-8")
+    with pytest.raises(ConfigError, match="no entity 'line'. Did you mean 'lines'"):
+        load_config(tmp_path / "dialtone.yaml")
+    (tmp_path / "dialtone.yaml").write_text(textwrap.dedent("""\
+        sources:
+          estate: {collector: csv, path: ./estate, completeness: {max_drop: ten}}
+        """), encoding="utf-8")
+    with pytest.raises(ConfigError, match="max_drop"):
+        load_config(tmp_path / "dialtone.yaml")
+
+
+# -- the process: disk full, kill -9 ----------------------------------------------------------
+def _cli(workspace: Path, *args: str, preexec=None, script: str | None = None):
+    env = {**os.environ, "DIALTONE_CONFIG": str(workspace / "dialtone.yaml"), "NO_COLOR": "1"}
+    command = ([sys.executable, "-c", script] if script
+               else [sys.executable, "-m", "dialtone.web.cli", *args])
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=preexec, cwd=workspace)
+
+
+def test_a_full_disk_ends_the_run_with_a_clear_message_and_exit_2(workspace, baseline):
+    before = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir).ids()
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # EFBIG instead of a kill, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    done = _cli(workspace, "run", preexec=small_files)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    # Whichever file hit the limit first (the store, or the snapshot), the message says so.
+    assert "disk I/O error" in done.stderr or "File too large" in done.stderr, done.stderr
+    # A snapshot is there whole or not at all; no finding changed.
+    snapshots = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    assert all(not snapshots.get(i).verify() for i in snapshots.ids() if i not in before)
+    assert open_findings(workspace) == baseline["open"]
+
+
+def test_a_full_disk_while_the_snapshot_is_written_fails_the_run_and_changes_nothing(
+        workspace, baseline, monkeypatch):
+    import errno
+
+    import dialtone.engine.snapshots as snapshots
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    before = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir).ids()
+    monkeypatch.setattr(snapshots.pq, "write_table", full)
+    outcome = run(workspace)
+    assert outcome.status == "failed"
+    assert outcome.error.startswith("cannot write the snapshot in ") and outcome.error.endswith(
+        "No space left on device; nothing was written and the latest snapshot is unchanged")
+    snapshots_now = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    assert snapshots_now.ids() == before
+    assert not [p for p in snapshots_now.root.iterdir() if p.name.startswith(".")]
+    assert open_findings(workspace) == baseline["open"]
+
+
+def test_a_collect_killed_with_sigkill_leaves_nothing_that_a_later_run_keeps(workspace, baseline):
+    config = load_config(workspace / "dialtone.yaml")
+    killer = textwrap.dedent("""\
+        import os, signal
+        import dialtone.engine.collect as collect
+        from dialtone.web.cli import main
+        def die(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        collect.validate_batch = die
+        import sys
+        sys.argv = ["dialtone", "run"]
+        main()
+        """)
+    done = _cli(workspace, script=killer)
+    assert done.returncode == -signal.SIGKILL
+    snapshots = SnapshotStore(config.data_dir)
+    left = [p.name for p in snapshots.root.iterdir() if p.name.startswith(".work-")]
+    assert left, "the killed collect left its working folder"
+    assert snapshots.ids() == [baseline["snapshot"]]
+
+    after = run(workspace)
+    assert after.status == "succeeded", after.error
+    assert not [p for p in snapshots.root.iterdir() if p.name.startswith(".")]
+    killed = get_run(Store.from_config(config), 2)
+    assert killed["status"] == "failed" and "nothing it half-did was kept" in killed["error"]
+    assert after.recorded.changes.get("resolved", 0) == 0
+    assert open_findings(workspace) == baseline["open"]
+    store = Store.from_config(config)
+    try:
+        with store.read() as conn:
+            evaluated = {r.evaluation_id for r in conn.execute(select(events.c.evaluation_id))}
+            assert conn.execute(select(func.count()).select_from(findings)).scalar() >= len(
+                baseline["open"])
+    finally:
+        store.close()
+    assert evaluated <= {1, after.evaluation_id, None}
