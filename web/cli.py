@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -23,7 +21,28 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+def check_utf8(value: str, what: str) -> None:
+    """UserError when ``value`` holds bytes that are not UTF-8.
+
+    Python hands such bytes over as lone surrogates, which nothing downstream can encode (the
+    history's hashes, the store, the terminal): refused here, once, with the bytes shown."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that did not come from a byte
+            shown = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise UserError(f"{what} is not valid UTF-8 text: '{shown}'") from None
+
+
 class DialtoneGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the whole command line, before any command sees it
+            for arg in args:
+                check_utf8(arg, "an argument")
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -483,16 +502,14 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, po
 
 
 def _csv(result) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["policy_id", "severity", "category", "resource_type", "resource_id", "reason",
-                "savings", "evidence"])
-    for o in result.outcomes:
-        for f in o.findings:
-            w.writerow([o.policy_id, o.severity, o.category, f["resource_type"], f["resource_id"],
-                        f["reason"], "" if f["savings"] is None else f["savings"],
-                        json.dumps(f["evidence"], sort_keys=True)])
-    return buf.getvalue()
+    from dialtone.engine.csvsafe import rows_to_text
+
+    return rows_to_text(
+        ["policy_id", "severity", "category", "resource_type", "resource_id", "reason", "savings",
+         "evidence"],
+        ([o.policy_id, o.severity, o.category, f["resource_type"], f["resource_id"], f["reason"],
+          f["savings"], json.dumps(f["evidence"], sort_keys=True)]
+         for o in result.outcomes for f in o.findings))
 
 
 def _table(result) -> str:

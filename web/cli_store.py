@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
 import json
 import os
 import socket
@@ -29,7 +27,11 @@ _config = context_config
 
 
 def default_actor() -> str:
-    return os.environ.get(ACTOR_ENV) or getpass.getuser()
+    from dialtone.web.cli import check_utf8
+
+    actor = os.environ.get(ACTOR_ENV) or getpass.getuser()
+    check_utf8(actor, f"${ACTOR_ENV} or the login name")
+    return actor
 
 
 actor_option = click.option(
@@ -151,13 +153,11 @@ def findings_list(ctx, status, policy, severity, category, framework, overdue, a
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
     elif fmt == "csv":
-        buf = io.StringIO()
+        from dialtone.engine.csvsafe import rows_to_text
+
         fields = ["id", "policy_id", "severity", "category", "resource_type", "resource_id", "status",
                   "reason", "savings", "due_on", "overdue", "assignee", "first_seen_at", "last_seen_at"]
-        w = csv.DictWriter(buf, fields, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(rows_to_text(fields, rows), nl=False)
     else:
         click.echo(f"{'ID':>7} {'STATUS':<14} {'SEVERITY':<9} {'DUE':<11} {'POLICY':<44} RESOURCE")
         for r in rows:
@@ -363,17 +363,33 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.pass_context
 def audit_verify(ctx: click.Context) -> None:
-    """Recompute the event chain; exit 1 and name the first bad event if it was tampered with."""
-    from dialtone.engine.store import chain
+    """Recompute the event chain and check every finding against its history; exit 1 naming the
+    first bad event and the findings whose status, assignee or exception disagree."""
+    from dialtone.engine.store import chain, history_state
 
     store = open_store(ctx, refresh=False)
     with store.read() as conn:
         report = chain.verify(conn)
+        state = history_state.check(conn)
     if report.ok:
         click.echo(f"chain OK: {report.events} events; head #{report.head_seq} {report.head_hash}")
-        return
-    click.echo(f"chain BROKEN at event {report.first_bad_seq}: {report.problem}", err=True)
-    ctx.exit(1)
+    elif report.first_bad_seq is None:
+        click.echo(f"chain BROKEN: {report.problem}", err=True)
+    else:
+        click.echo(f"chain BROKEN at event {report.first_bad_seq}: {report.problem}", err=True)
+    if state.empty_history:
+        click.echo(f"findings BROKEN: the store holds {state.findings:,} findings but no history "
+                   "(their events were removed)", err=True)
+    elif state.disagreeing:
+        ids = ", ".join(str(d.finding_id) for d in state.sample)
+        click.echo(f"findings BROKEN: {state.disagreeing:,} of {state.findings:,} disagree with their "
+                   f"history (the first: {ids})", err=True)
+        for d in state.sample:
+            click.echo(f"  {d}", err=True)
+    else:
+        click.echo(f"findings OK: {state.findings:,} agree with their history")
+    if not (report.ok and state.ok):
+        ctx.exit(1)
 
 
 @audit_group.command("log")

@@ -15,9 +15,8 @@ from datetime import date
 from sqlalchemy import and_, or_, select
 
 from ..errors import DialtoneError, did_you_mean
-from ..store import Store
+from ..store import Store, chain
 from ..store.tables import (
-    chain_head,
     evaluations,
     events,
     exceptions,
@@ -69,8 +68,7 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
     if scope.end < scope.start:
         raise EvidenceError(f"--to {scope.end} is before --from {scope.start}")
     with store.read() as conn:
-        seq, head = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
-                                 .where(chain_head.c.id == 1)).one()
+        seq, head = chain.head(conn)
         head_at = conn.execute(select(events.c.at).where(events.c.seq == seq)).scalar()
         known = {r.id for r in conn.execute(select(policies.c.id))}
         if scope.policy_ids:

@@ -17,12 +17,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from ..errors import DialtoneError
 from .tables import chain_head, events
 
 GENESIS = "0" * 64
 _SEP = "\x1f"
 
 EventRow = tuple  # (at, actor, kind, finding_id, exception_id, evaluation_id, data_json)
+
+MISSING_HEAD = ("the chain head is missing (table chain_head has no row 1): the history cannot be "
+                "checked against it or extended; restore the store from a backup")
+
+
+class ChainError(DialtoneError):
+    """The chain cannot be used as it is (its head row is gone)."""
 
 
 def canonical_data(data: dict) -> str:
@@ -39,17 +47,22 @@ def event_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, finding
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _lock_head(conn: Connection) -> tuple[int, str]:
+def head(conn: Connection, *, lock: bool = False) -> tuple[int, str]:
+    """The chain head (sequence number and hash of the last event); ChainError when it is gone.
+
+    ``lock`` takes it for appending: the other writers wait until this transaction ends."""
     query = select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)
-    if conn.dialect.name != "sqlite":  # SQLite's writer already holds the database lock
+    if lock and conn.dialect.name != "sqlite":  # SQLite's writer already holds the database lock
         query = query.with_for_update()
-    seq, head = conn.execute(query).one()
-    return seq, head
+    row = conn.execute(query).first()
+    if row is None:
+        raise ChainError(MISSING_HEAD)
+    return row.seq, row.hash
 
 
 def append(conn: Connection, rows: Iterable[EventRow]) -> int:
     """Append events in order, inside the caller's transaction; returns how many."""
-    seq, prev = _lock_head(conn)
+    seq, prev = head(conn, lock=True)
     batch: list[dict] = []
     written = 0
     for at, actor, kind, finding_id, exception_id, evaluation_id, data in rows:
@@ -88,8 +101,10 @@ _COLUMNS: Sequence = (events.c.seq, events.c.at, events.c.actor, events.c.kind, 
 
 def verify(conn: Connection) -> ChainReport:
     """Recompute the whole chain; report the first event that was altered, removed or reordered."""
-    head_seq, head_hash = conn.execute(
-        select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)).one()
+    try:
+        head_seq, head_hash = head(conn)
+    except ChainError as exc:
+        return ChainReport(False, 0, 0, "", str(exc))
     expected_seq, prev, count = 1, GENESIS, 0
     result = conn.execute(select(*_COLUMNS).order_by(events.c.seq),
                           execution_options={"yield_per": 20_000})
