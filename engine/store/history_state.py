@@ -5,22 +5,23 @@ edited around them (``UPDATE findings SET status = 'resolved'`` leaves the chain
 Each finding's status, assignee and exception are recomputed from its events and
 compared with the row, for every finding at once in one SQL statement.
 
-What each event kind sets (sync.py, workflow.py and exceptions.py write them):
+What each event kind sets (sync.py, workflow.py and exceptions.py write them; blank: unchanged):
 
 | event (with the finding's id) | status | assignee | exception |
 |---|---|---|---|
-| ``opened`` | open | — | none |
+| ``opened`` | open | none | none |
 | ``reopened`` by an evaluation | open | | none |
-| ``reopened`` by hand (``"manual": true``) | open | | unchanged |
-| ``resolved``, ``retired`` | the kind | | unchanged |
-| ``status_changed`` | its ``to`` | | unchanged |
+| ``reopened`` by hand (``"manual": true``) | open | | |
+| ``resolved``, ``retired`` | the kind | | |
+| ``status_changed`` | its ``to`` | | |
 | ``assigned`` | in_progress when it says ``from`` (it was open) | its ``assignee`` | |
 | ``excepted`` | excepted | | the event's exception |
 | ``exception_expired``/``_revoked``/``_updated`` | in_progress if ever assigned, else open | | none |
-| ``seen_again``, ``commented`` | | | |
+| ``seen_again``, ``commented``, ``not_rechecked`` | | | |
 
-So the status is set by the last status event, the assignee by the last ``assigned``
-and the exception by the last of ``opened``, evaluation ``reopened``, ``excepted`` and
+A kind this table does not name changes none of the three; a new kind that does must be
+added here. So the status is set by the last status event, the assignee by the last
+``assigned`` and the exception by the last of ``opened``, evaluation ``reopened``, ``excepted`` and
 the exception releases. A finding without events has no history to agree with.
 """
 
