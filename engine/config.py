@@ -34,6 +34,9 @@ DEFAULT_IDENTITY_KEYS = {"people": ("employee_id", "email", "upn"), "lines": ("n
                          "devices": ("imei", "serial")}
 #: How late a scheduled run may start and still run (APScheduler's default is one second).
 DEFAULT_MISFIRE_GRACE_SECONDS = 3600
+#: A rate limit (Flask-Limiter's notation): "10 per minute", "100/hour", several split by ; or ,.
+_RATE = r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?"
+RATE_LIMIT_PATTERN = rf"^\s*{_RATE}(\s*[;,]\s*{_RATE})*\s*$"
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -124,6 +127,20 @@ SCHEMA = {
                 "threads": {"type": "integer", "minimum": 1},
             },
         },
+        "web": {  # dialtone serve (docs/web.md)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                # The address of the TLS-terminating proxy whose X-Forwarded-For/-Proto are believed,
+                # or "*" (any peer: only where nothing but the proxy can reach Dialtone).
+                "trusted_proxy": {"type": "string", "minLength": 1},
+                "trusted_proxy_count": {"type": "integer", "minimum": 1},
+                "sign_in_limit_per_address": {"type": "string", "pattern": RATE_LIMIT_PATTERN},
+                "sign_in_limit_per_account": {"type": "string", "pattern": RATE_LIMIT_PATTERN},
+                "rate_limit_storage": {"type": "string", "minLength": 1},
+                "token_lifetime": {"type": "string", "pattern": DURATION_PATTERN},
+            },
+        },
     },
     "$defs": {
         "days_by_severity": {
@@ -168,6 +185,17 @@ class EvaluationLimits:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """``web:``: the web application behind a proxy, its sign-in rate limits, API token lifetime."""
+    trusted_proxy: str | None = None
+    trusted_proxy_count: int = 1
+    sign_in_limit_per_address: str = "30 per minute; 300 per hour"
+    sign_in_limit_per_account: str = "10 per minute; 100 per hour"
+    rate_limit_storage: str = "memory://"
+    token_lifetime: dt.timedelta = dt.timedelta(days=90)
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     url: str | None = None  # None: a SQLite file in the data directory
     sla_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_DAYS))
@@ -191,6 +219,7 @@ class Config:
     identity_keys: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_IDENTITY_KEYS))
     schedule: Schedule | None = None
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def store_url(self) -> str:
@@ -282,7 +311,15 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             misfire_grace_seconds=schedule.get("misfire_grace_seconds",
                                                DEFAULT_MISFIRE_GRACE_SECONDS),
             jitter_seconds=schedule.get("jitter_seconds", 0)) if schedule else None,
+        web=_web_settings(data.get("web") or {}, path),
     )
+
+
+def _web_settings(web: dict, path: Path) -> WebSettings:
+    settings = {k: v for k, v in web.items() if k != "token_lifetime"}
+    if "token_lifetime" in web:
+        settings["token_lifetime"] = parse_duration(web["token_lifetime"], f"{path}: web.token_lifetime")
+    return WebSettings(**settings)
 
 
 def _check_sources(sources: dict[str, SourceConfig], doc, path: Path) -> None:

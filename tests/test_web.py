@@ -53,9 +53,8 @@ def test_every_view_declares_who_may_use_it(shared):
     rules = {r.rule for r in shared["app"].url_map.iter_rules() if "GET" in r.methods}
     covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>"}
     pages = {r for r in rules if not r.startswith("/api/")}
-    normalized = {r.replace("<int:finding_id>", "1").replace("<int:evaluation_id>", "1")
-                  .replace("<int:run_id>", "1")
-                  .replace("<policy_id>", "cost.zero-usage-lines") for r in pages}
+    normalized = {re.sub(r"<id:\w+>", "1", r).replace("<policy_id>", "cost.zero-usage-lines")
+                  for r in pages}
     assert normalized <= covered, normalized - covered
 
 
@@ -266,6 +265,6 @@ def test_every_read_endpoint_answers_every_role(shared, path):
 def test_the_openapi_document_describes_every_api_route(shared):
     doc = shared["app"].test_client().get("/api/v1/openapi.json").json
     assert doc["openapi"].startswith("3.1")
-    routes = {r.rule.removeprefix("/api/v1").replace("<int:", "{").replace(">", "}")
+    routes = {re.sub(r"<\w+:(\w+)>", r"{\1}", r.rule.removeprefix("/api/v1"))
               for r in shared["app"].url_map.iter_rules() if r.rule.startswith("/api/v1/")}
     assert routes - {"/openapi.json"} == set(doc["paths"])

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 from pathlib import Path
 
-from flask import Flask, g, render_template
+from flask import Flask, g, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from dialtone.engine.config import Config
 from dialtone.engine.errors import DialtoneError
+from dialtone.engine.store import StoreError
+from dialtone.engine.store.accounts import SESSION_LIFETIME
 
-from .security import load_user, require_declared_roles, security_headers
+from .security import api_error, load_user, require_declared_roles, security_headers, store_unavailable
+from .views.fields import IdConverter
 
 SECRET_ENV = "DIALTONE_SECRET_KEY"
 
@@ -36,6 +43,7 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
                secure_cookies: bool = True) -> Flask:
     from dialtone.engine.store import Store
 
+    check_web_settings(config)
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(
         SECRET_KEY=key or secret_key(config),
@@ -44,10 +52,11 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure_cookies,
         SESSION_COOKIE_NAME="dialtone_session",
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
-        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
         MAX_CONTENT_LENGTH=1 << 20,
     )
+    app.url_map.converters["id"] = IdConverter   # before the blueprints add their routes
     app.extensions["dialtone.config"] = config
     app.extensions["dialtone.store"] = store or Store.from_config(config)
     csrf = CSRFProtect(app)
@@ -64,6 +73,7 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     app.before_request(load_user)
     app.before_request(require_declared_roles)
     app.after_request(security_headers)
+    _limit_sign_in(app, config)
 
     from .charts import line_chart
 
@@ -93,6 +103,16 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     def _user_error(exc):
         return render_template("error.html", title="Cannot do that", message=str(exc)), 400
 
+    app.register_error_handler(StoreError, store_unavailable)
+
+    @app.errorhandler(429)
+    def _too_many(exc):
+        message = ("Too many sign-in attempts from this address or for this account. "
+                   "Wait a minute and try again.")
+        if request.blueprint == "api":
+            return api_error(429, "too_many_requests", message)
+        return render_template("error.html", title="Too many attempts", message=message), 429
+
     from flask_wtf.csrf import CSRFError
 
     @app.errorhandler(CSRFError)
@@ -102,6 +122,40 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
                                        "Go back, reload the page and try again."), 400
 
     return app
+
+
+def check_web_settings(config: Config) -> None:
+    """What the configuration's schema cannot check about ``web:``."""
+    proxy = config.web.trusted_proxy
+    if proxy not in (None, "*"):
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError:
+            raise WebConfigError(f"web.trusted_proxy: {proxy!r} is not an IP address (or '*' for any "
+                                 "peer)") from None
+
+
+def _account_key() -> str:
+    # Keyed by a digest: the limiter's storage never holds what was typed as a username.
+    username = request.form.get("username", "")
+    return "account:" + hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()
+
+
+def _limit_sign_in(app: Flask, config: Config) -> None:
+    """Rate limits on login attempts (POST /login), per client address and per account, from
+    ``web.sign_in_limit_per_*`` (Flask-Limiter; its storage: ``web.rate_limit_storage``,
+    in memory by default). Each attempt costs an Argon2 verification: without a limit, a flood of
+    attempts takes the CPU from everybody else. A limit reached answers 429."""
+    web = config.web
+    limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=web.rate_limit_storage,
+                      headers_enabled=True)
+    login = app.view_functions["auth.login"]
+    # Checked in this order: every attempt counts against its address, even one its account's
+    # limit then refuses.
+    login = limiter.limit(web.sign_in_limit_per_address, methods=["POST"])(login)
+    login = limiter.limit(web.sign_in_limit_per_account, key_func=_account_key, methods=["POST"])(login)
+    app.view_functions["auth.login"] = login
+    app.extensions["dialtone.limiter"] = limiter
 
 
 def static_path() -> Path:

@@ -9,6 +9,8 @@ from dialtone.engine.runs import STATUSES as RUN_STATUSES
 from dialtone.engine.store import STATUSES
 from dialtone.engine.store.queries import EXCEPTION_VIEWS
 
+from .views.fields import MAX_FILTER_VALUES, MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT
+
 
 def _list(ref: str) -> dict:
     return {"type": "object", "required": ["items"],
@@ -19,12 +21,12 @@ def _ok(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {code: {"$ref": "#/components/responses/Error"} for code in ("400", "401", "403", "404")}
+ERRORS = {code: {"$ref": "#/components/responses/Error"} for code in ("400", "401", "403", "404", "503")}
 
 
 def _param(name: str, schema: dict, where: str = "query", description: str = "", many: bool = False) -> dict:
     if many:
-        schema = {"type": "array", "items": schema}
+        schema = {"type": "array", "items": schema, "maxItems": MAX_FILTER_VALUES}
     out = {"name": name, "in": where, "required": where == "path", "schema": schema,
            "description": description}
     if many:
@@ -34,10 +36,27 @@ def _param(name: str, schema: dict, where: str = "query", description: str = "",
 
 #: Ids are 64-bit integers in the store.
 ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+#: A page size: more than 500 is read as 500.
+LIMIT = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
 #: Something other than white space (the same characters in Python's and ECMAScript's regexes:
 #: Python's \s also has U+001C..U+001F and U+0085, ECMAScript's U+FEFF).
 HAS_TEXT = r"[^\s\x1c-\x1f\x85\ufeff]"
-TEXT = {"type": "string", "minLength": 1, "pattern": HAS_TEXT}
+#: A character of one line of text (no control character: web/views/fields.py), of multi-line
+#: text (tabs and line breaks too), and one that is not white space either.
+_LINE_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"
+_TEXT_CHAR = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]"
+_VISIBLE = r"[^\s\u0000-\u001f\u007f-\u009f\ufeff]"
+#: A comment: something other than white space, at most MAX_TEXT characters.
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT,
+        "pattern": f"^{_TEXT_CHAR}*{_VISIBLE}{_TEXT_CHAR}*$"}
+#: An assignee: one line, something other than white space, at most MAX_NAME characters.
+NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+        "pattern": f"^{_LINE_CHAR}*{_VISIBLE}{_LINE_CHAR}*$"}
+
+
+def _line(limit: int) -> dict:
+    """A one-line text parameter of at most ``limit`` characters."""
+    return {"type": "string", "maxLength": limit, "pattern": f"^{_LINE_CHAR}*$"}
 
 
 def spec() -> dict:
@@ -59,13 +78,13 @@ def spec() -> dict:
                     _param("status", {"enum": list(STATUSES)}, many=True),
                     _param("severity", {"enum": list(SEVERITIES)}, many=True),
                     _param("category", {"enum": list(CATEGORIES)}, many=True),
-                    _param("policy", {"type": "string"}, many=True),
-                    _param("framework", {"type": "string"}),
+                    _param("policy", _line(MAX_POLICY), many=True),
+                    _param("framework", _line(MAX_FRAMEWORK)),
                     _param("overdue", {"enum": ["1", "true", "0", "false"]}),
-                    _param("assignee", {"type": "string"}),
-                    _param("q", {"type": "string"}, description="text in the resource id or reason"),
-                    _param("limit", {"type": "integer", "minimum": 1},
-                           description="page size (default 100); at most 500 are returned"),
+                    _param("assignee", _line(MAX_NAME)),
+                    _param("q", _line(MAX_SEARCH), description="text in the resource id or reason "
+                           "(case-sensitive, every character literal)"),
+                    _param("limit", LIMIT, description="page size (default 100); at most 500 are returned"),
                     _param("after", {"type": "integer", "format": "int64", "minimum": -(2**63 - 1),
                                     "maximum": 2**63 - 1}, description="the last id of the previous page"),
                 ],
@@ -88,7 +107,7 @@ def spec() -> dict:
                 "summary": "Assign a finding (officer, admin)", "parameters": [id_param],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["assignee"],
-                    "properties": {"assignee": TEXT}}}}},
+                    "properties": {"assignee": NAME}}}}},
                 "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
             "/exceptions": {"get": {
                 "summary": "Exceptions", "parameters": [_param("view", {"enum": list(EXCEPTION_VIEWS)})],
@@ -106,7 +125,7 @@ def spec() -> dict:
             "/runs": {"get": {
                 "summary": "Runs (collect, evaluate, record), newest first, each with its sources; "
                            "and the run in progress, if any",
-                "parameters": [_param("limit", {"type": "integer", "minimum": 1},
+                "parameters": [_param("limit", LIMIT,
                                       description="how many (default 50); at most 500 are returned")],
                 "responses": {"200": _ok({
                     "type": "object", "required": ["items", "in_progress"],

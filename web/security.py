@@ -4,20 +4,28 @@ Every view declares the roles allowed to use it (``@roles(...)``) or that it is
 public (``@public``); a request to a view that declares neither is refused,
 so a forgotten decorator fails closed. Pages authenticate with the session
 cookie, the JSON API with ``Authorization: Bearer <token>`` only (so it needs
-no CSRF token and a stolen page session cannot drive it).
+no CSRF token and a stolen page session cannot drive it). The cookie names a
+server-side session (engine/store/accounts.py), checked on every request, so
+that logging out or changing the password ends it wherever it was copied to.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+
+log = logging.getLogger(__name__)
 
 READ = ("admin", "officer", "auditor")
 ACT = ("admin", "officer")
 ADMIN = ("admin",)
+#: Strict-Transport-Security max-age on HTTPS responses: a year.
+HSTS_SECONDS = 365 * 24 * 3600
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -48,6 +56,20 @@ def public(view: Callable) -> Callable:
     return view
 
 
+STORE_UNAVAILABLE = ("The findings store could not be read or written just now. Try again in a "
+                     "moment; if it goes on, the server's log says why.")
+
+
+def store_unavailable(exc: Exception):
+    """A StoreError, on a page or the API. Its message names the store (a file path, or a
+    database host and user) and the database's own words: for the server's log, not for whoever
+    uses the pages."""
+    log.error("%s %s: %s", request.method, request.path, exc)
+    if request.blueprint == "api":
+        return api_error(503, "store_unavailable", STORE_UNAVAILABLE)
+    return render_template("error.html", title="Store unavailable", message=STORE_UNAVAILABLE), 503
+
+
 def api_error(status: int, code: str, message: str):
     response = jsonify({"error": {"status": status, "code": code, "message": message}})
     response.status_code = status
@@ -55,8 +77,9 @@ def api_error(status: int, code: str, message: str):
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: no scheme, no host, no protocol-relative ``//evil``."""
-    if not target:
+    """Only a path on this site: no scheme, no host, no protocol-relative ``//evil``, and no
+    control character (a CR or LF cannot go into a Location header)."""
+    if not target or _CONTROL.search(target):
         return url_for("pages.dashboard")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
@@ -65,22 +88,33 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def client_address() -> str:
+    """Where the request comes from: the peer, or the client a trusted proxy names
+    (``web.trusted_proxy``; waitress rewrites the address before the application sees it)."""
+    return request.remote_addr or "?"
+
+
 def load_user() -> None:
-    from dialtone.engine.store.accounts import get_user, user_for_token
+    from dialtone.engine.store.accounts import session_user, user_for_token
 
     store = current_app.extensions["dialtone.store"]
     g.user = None
     if request.blueprint == "api":
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            g.user = user_for_token(store, header[len("Bearer "):].strip())
+            g.user = user_for_token(store, header[len("Bearer "):].strip(), origin=client_address())
         return
-    uid = session.get("uid")
-    if uid is not None:
-        g.user = get_user(store, uid)
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        g.user = session_user(store, sid)
         if g.user is None or session.get("role") != g.user.role:
-            session.clear()  # disabled, deleted or re-roled: log out
+            session.clear()  # ended (logout, new password, role change), expired or disabled
             g.user = None
+    elif session.get("uid") is not None:
+        session.clear()      # a cookie from before server-side sessions: log in again
 
 
 def require_declared_roles() -> None:
@@ -100,4 +134,7 @@ def security_headers(response):
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.blueprint != "static" and request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:
+        # HTTPS (directly, or at a trusted proxy that said so): browsers keep to it for a year.
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
     return response

@@ -278,12 +278,12 @@ def end_session(store: Store, token: str) -> None:
 
 # -- API tokens -----------------------------------------------------------------------------------
 def issue_token(store: Store, username: str, label: str | None = None, *,
-                expires_at: datetime | None = None, audit: Audit | None = None,
-                actor: str = "") -> IssuedToken:
-    """A new API token for an active user, expiring at ``expires_at`` (default: in
-    DEFAULT_TOKEN_LIFETIME)."""
+                expires_at: datetime | None = None, lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+                audit: Audit | None = None, actor: str = "") -> IssuedToken:
+    """A new API token for an active user, expiring at ``expires_at``, else ``lifetime`` after
+    it is created."""
     now = store.now()
-    expires = expires_at if expires_at is not None else now + DEFAULT_TOKEN_LIFETIME
+    expires = expires_at if expires_at is not None else now + lifetime
     if expires <= now:
         raise AccountError(f"the expiry {iso(expires)} is not in the future")
     if label is not None and len(label) > 200:

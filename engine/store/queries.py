@@ -10,11 +10,31 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select, text
 
+from ..errors import DialtoneError
 from . import Store, search_index
 from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
 from .tables import chain_head, evaluations, events, findings, policies, policy_requirements, policy_runs
 
 OVERDUE_STATUSES = ("open", "in_progress")
+#: The longest text a search takes: long enough for any resource id or phrase of a reason, short
+#: enough that no database finds the pattern too complex (SQLite refuses LIKE patterns of more
+#: than 50,000 bytes) and a scan stays cheap.
+MAX_SEARCH_LENGTH = 200
+
+
+class SearchError(DialtoneError):
+    """A search text that cannot be searched for as given."""
+
+
+def check_search(search: str) -> None:
+    """Refuse what a LIKE pattern cannot hold literally: NUL ends the pattern on SQLite (the
+    rest would be ignored and everything match) and PostgreSQL text cannot hold it; and text
+    longer than MAX_SEARCH_LENGTH."""
+    if "\x00" in search:
+        raise SearchError("the search text cannot contain a NUL character")
+    if len(search) > MAX_SEARCH_LENGTH:
+        raise SearchError(f"the search text can have at most {MAX_SEARCH_LENGTH} characters "
+                          f"(this one has {len(search):,})")
 
 _refreshed: dict[str, tuple[tuple[int, str], str]] = {}
 _refresh_lock = threading.Lock()
@@ -100,6 +120,8 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
     is walked for a bounded number of rows, which fills the page when they are common,
     and what is still missing is read through an index (see ``_page_ids``).
     """
+    if flt.search:
+        check_search(flt.search)
     today = store.today().isoformat()
     with store.read() as conn:
         if flt.limit and not flt.assignee and (_needs_ranges(flt) or flt.search):

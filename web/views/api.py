@@ -14,14 +14,15 @@ from werkzeug.exceptions import HTTPException
 
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
-from dialtone.engine.store import STATUSES, queries, workflow
+from dialtone.engine.store import STATUSES, StoreError, queries, workflow
 
 from ..openapi import HAS_TEXT, spec
-from ..security import ACT, READ, api_error, public, roles
+from ..security import ACT, READ, api_error, client_address, public, roles, store_unavailable
+from . import fields
+from .fields import MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT, FieldError
 
 bp = Blueprint("api", __name__)
 MAX_LIMIT = 500
-MAX_ID = 2**63 - 1   # ids are 64-bit integers in the store: anything larger names nothing
 
 
 @bp.before_app_request
@@ -67,10 +68,6 @@ def _known_query_parameters():
     return None
 
 
-def _too_big(*ids: int | None) -> bool:
-    return any(i is not None and not -MAX_ID <= i <= MAX_ID for i in ids)
-
-
 def _store():
     return current_app.extensions["dialtone.store"]
 
@@ -85,6 +82,11 @@ def _user_error(exc: DialtoneError):
     return api_error(400, "invalid_request", str(exc))
 
 
+# Here too: the blueprint's DialtoneError handler would otherwise answer a StoreError (one kind
+# of DialtoneError) with the store's own words.
+bp.register_error_handler(StoreError, store_unavailable)
+
+
 def _bad(message: str):
     return api_error(400, "invalid_request", message)
 
@@ -95,42 +97,45 @@ def openapi():
     return jsonify(spec())
 
 
+def _single(name: str, limit: int) -> str | None:
+    value = request.args.get(name) or None
+    return None if value is None else fields.text_value(value, name, limit)
+
+
 @bp.route("/findings")
 @roles(*READ)
 def findings():
     args = request.args
-    for name, allowed in (("status", STATUSES), ("severity", SEVERITIES), ("category", CATEGORIES)):
-        bad = [v for v in args.getlist(name) if v not in allowed]
-        if bad:
-            return _bad(f"{name}: '{bad[0]}' is not one of {', '.join(allowed)}")
     if args.get("overdue", "0") not in ("1", "true", "0", "false"):
         return _bad("overdue: one of 1, true, 0, false")
-    try:
-        limit = min(int(args.get("limit", 100)), MAX_LIMIT)
-        after = int(args["after"]) if "after" in args else None
-    except ValueError:
-        return _bad("limit and after must be integers")
-    if limit < 1:
-        return _bad("limit must be at least 1")
-    if _too_big(after):
-        return _bad(f"after must be at most {MAX_ID}")
+    limit = _limit(100)
     flt = queries.FindingFilter(
-        status=tuple(args.getlist("status")), policy=tuple(args.getlist("policy")),
-        severity=tuple(args.getlist("severity")), category=tuple(args.getlist("category")),
-        framework=args.get("framework") or None, overdue=args.get("overdue") in ("1", "true"),
-        assignee=args.get("assignee") or None, search=args.get("q") or None,
-        limit=limit + 1, after_id=after)
+        status=fields.filter_values(args, "status", MAX_NAME, STATUSES),
+        policy=fields.filter_values(args, "policy", MAX_POLICY),
+        severity=fields.filter_values(args, "severity", MAX_NAME, SEVERITIES),
+        category=fields.filter_values(args, "category", MAX_NAME, CATEGORIES),
+        framework=_single("framework", MAX_FRAMEWORK), overdue=args.get("overdue") in ("1", "true"),
+        assignee=_single("assignee", MAX_NAME), search=_single("q", MAX_SEARCH),
+        limit=limit + 1, after_id=fields.cursor_value(args.get("after"), "after"))
     rows = queries.list_findings(_store(), flt)
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify({"items": rows, "next_after": rows[-1]["id"] if more else None})
 
 
-@bp.route("/findings/<int:finding_id>")
+def _limit(default: int) -> int:
+    """``limit``: a page size, at most MAX_LIMIT (more is read as MAX_LIMIT)."""
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw) or not 1 <= int(raw) <= fields.MAX_ID:
+        raise FieldError(f"limit: give a whole number from 1 to {fields.MAX_ID}")
+    return min(int(raw), MAX_LIMIT)
+
+
+@bp.route("/findings/<id:finding_id>")
 @roles(*READ)
 def finding(finding_id: int):
-    if _too_big(finding_id):
-        return api_error(404, "not_found", f"no finding {finding_id}")
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
@@ -138,11 +143,9 @@ def finding(finding_id: int):
     return jsonify(detail)
 
 
-@bp.route("/findings/<int:finding_id>/events")
+@bp.route("/findings/<id:finding_id>/events")
 @roles(*READ)
 def finding_events(finding_id: int):
-    if _too_big(finding_id):
-        return api_error(404, "not_found", f"no finding {finding_id}")
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
@@ -150,35 +153,43 @@ def finding_events(finding_id: int):
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
+    """The request's JSON object. Parsed here rather than by ``request.get_json``, whose parser
+    lets a RecursionError (a body nested thousands deep) through as a 500."""
+    if not request.is_json:
+        raise FieldError("send a JSON object (Content-Type: application/json)")
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        raise FieldError("send a JSON object: the body is not valid JSON, or nests too deeply") from None
     if not isinstance(data, dict):
-        raise DialtoneError("send a JSON object")
+        raise FieldError("send a JSON object")
+    fields.check_json(data)
     return data
 
 
 def _audit():
-    return workflow.audit_writer(_store(), f"api:{request.remote_addr}")
+    return workflow.audit_writer(_store(), f"api:{client_address()}")
 
 
-@bp.route("/findings/<int:finding_id>/comments", methods=["POST"])
+@bp.route("/findings/<id:finding_id>/comments", methods=["POST"])
 @roles(*ACT)
 def comment(finding_id: int):
-    text = _body().get("text")
-    if not isinstance(text, str) or not _HAS_TEXT.search(text):
+    text = fields.json_text(_body(), "text", MAX_TEXT, multiline=True)
+    if text is None or not _HAS_TEXT.search(text):
         return _bad("text: a string with something other than spaces is required")
-    if _too_big(finding_id) or queries.finding_detail(_store(), finding_id) is None:
+    if queries.finding_detail(_store(), finding_id) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     workflow.comment(_store(), finding_id, text, g.user.username, _audit())
     return jsonify({"ok": True}), 201
 
 
-@bp.route("/findings/<int:finding_id>/assignment", methods=["POST"])
+@bp.route("/findings/<id:finding_id>/assignment", methods=["POST"])
 @roles(*ACT)
 def assign(finding_id: int):
-    assignee = _body().get("assignee")
-    if not isinstance(assignee, str) or not _HAS_TEXT.search(assignee):
+    assignee = fields.json_text(_body(), "assignee", MAX_NAME)
+    if assignee is None or not _HAS_TEXT.search(assignee):
         return _bad("assignee: a non-empty string is required")
-    if _too_big(finding_id) or queries.finding_detail(_store(), finding_id) is None:
+    if queries.finding_detail(_store(), finding_id) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit())
     return jsonify({"ok": True})
@@ -233,7 +244,7 @@ def evaluations():
     return jsonify({"items": rows})
 
 
-@bp.route("/evaluations/<int:evaluation_id>")
+@bp.route("/evaluations/<id:evaluation_id>")
 @roles(*READ)
 def evaluation(evaluation_id: int):
     from sqlalchemy import select
@@ -241,8 +252,6 @@ def evaluation(evaluation_id: int):
     from dialtone.engine.store.tables import evaluations as table
     from dialtone.engine.store.tables import policy_runs
 
-    if _too_big(evaluation_id):
-        return api_error(404, "not_found", f"no evaluation {evaluation_id}")
     with _store().read() as conn:
         row = conn.execute(select(table).where(table.c.id == evaluation_id)).first()
         if row is None:
@@ -271,22 +280,16 @@ def snapshots():
 def runs() -> Response:
     from dialtone.engine.runs import current_lock, list_runs
 
-    try:
-        limit = min(int(request.args.get("limit", 50)), MAX_LIMIT)
-    except ValueError:
-        return _bad("limit must be an integer")
-    if limit < 1:
-        return _bad("limit must be at least 1")
     store = _store()
-    return jsonify({"items": list_runs(store, limit), "in_progress": current_lock(store)})
+    return jsonify({"items": list_runs(store, _limit(50)), "in_progress": current_lock(store)})
 
 
-@bp.route("/runs/<int:run_id>")
+@bp.route("/runs/<id:run_id>")
 @roles(*READ)
 def run(run_id: int) -> Response:
     from dialtone.engine.runs import get_run
 
-    found = None if _too_big(run_id) else get_run(_store(), run_id)
+    found = get_run(_store(), run_id)
     if found is None:
         return api_error(404, "not_found", f"no run {run_id}")
     return jsonify(found)

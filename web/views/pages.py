@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import (
     Blueprint,
@@ -22,13 +22,17 @@ from flask import (
     send_file,
     url_for,
 )
+from werkzeug.datastructures import MultiDict
 
+from dialtone.engine import csvsafe
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
 from dialtone.engine.store import STATUSES, queries, workflow
 from dialtone.engine.store import exceptions as exc_mod
 
-from ..security import ACT, ADMIN, READ, roles
+from ..security import ACT, ADMIN, READ, client_address, roles, safe_next
+from . import fields
+from .fields import LIMITS, MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT, FieldError
 
 bp = Blueprint("pages", __name__)
 PAGE = 50
@@ -43,8 +47,14 @@ def _config():
 
 
 def _audit():
-    origin = request.headers.get("X-Forwarded-For", request.remote_addr or "?").split(",")[0].strip()
-    return workflow.audit_writer(_store(), f"web:{origin}")
+    # The peer's address, or the client's as a trusted proxy gave it (never a header a client
+    # could set itself).
+    return workflow.audit_writer(_store(), f"web:{client_address()}")
+
+
+@bp.app_context_processor
+def _limits() -> dict:
+    return {"limits": LIMITS}
 
 
 _catalogues: dict[tuple, object] = {}
@@ -122,41 +132,60 @@ def _freshness() -> dict | None:
             "stale_entities": sorted(stale_entities(snap.manifest).items())}
 
 
-def _filter_from(args) -> queries.FindingFilter:
-    status = tuple(s for s in args.getlist("status") if s in STATUSES)
+def _single(args: MultiDict, name: str, limit: int) -> str | None:
+    value = args.get(name) or None
+    return None if value is None else fields.text_value(value, name, limit)
+
+
+def _filter_from(args: MultiDict) -> queries.FindingFilter:
+    """The filter of the findings page and its downloads. Values the page's own form cannot send
+    (an unknown status) are left out; too many values or overlong text are a FieldError (400)."""
+    status = fields.filter_values(args, "status", MAX_NAME, STATUSES, strict=False)
     if not status and args.get("all") != "1":
         status = ("open", "in_progress", "excepted")
     return queries.FindingFilter(
         status=status,
-        policy=tuple(p for p in args.getlist("policy") if p),
-        severity=tuple(s for s in args.getlist("severity") if s in SEVERITIES),
-        category=tuple(c for c in args.getlist("category") if c in CATEGORIES),
-        framework=args.get("framework") or None,
+        policy=fields.filter_values(args, "policy", MAX_POLICY),
+        severity=fields.filter_values(args, "severity", MAX_NAME, SEVERITIES, strict=False),
+        category=fields.filter_values(args, "category", MAX_NAME, CATEGORIES, strict=False),
+        framework=_single(args, "framework", MAX_FRAMEWORK),
         overdue=args.get("overdue") == "1",
-        assignee=args.get("assignee") or None,
-        search=args.get("q") or None,
+        assignee=_single(args, "assignee", MAX_NAME),
+        search=_single(args, "q", MAX_SEARCH),
     )
 
 
 @bp.route("/findings")
 @roles(*READ)
 def findings():
-    _refresh()
-    flt = _filter_from(request.args)
-    after = request.args.get("after", type=int)
     fmt = request.args.get("format")
     if fmt in ("csv", "json"):
-        rows = queries.list_findings(_store(), flt)
-        return _download(rows, fmt)
+        _refresh()
+        return _download(queries.list_findings(_store(), _filter_from(request.args)), fmt)
+    return _findings_page(request.args)
+
+
+def _findings_page(args: MultiDict, typed: dict | None = None, status: int = 200):
+    """The findings page for the filter in ``args``; ``typed``: what the bulk-assign form held
+    when it was refused (shown again with the message)."""
+    _refresh()
+    flt = _filter_from(args)
+    after = fields.cursor_value(args.get("after"), "after")
     rows = queries.list_findings(_store(), queries.FindingFilter(**{**flt.__dict__, "limit": PAGE + 1,
                                                                     "after_id": after}))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    args = request.args.to_dict(flat=False)
-    args.pop("after", None)
-    return render_template("findings.html", rows=rows, flt=flt, more=more, args=args,
+    link_args = args.to_dict(flat=False)
+    link_args.pop("after", None)
+    return render_template("findings.html", rows=rows, flt=flt, more=more, args=link_args,
                            next_after=rows[-1]["id"] if more else None, statuses=STATUSES,
-                           severities=SEVERITIES, categories=CATEGORIES, first_page=after is None)
+                           severities=SEVERITIES, categories=CATEGORIES, first_page=after is None,
+                           typed=typed or {}), status
+
+
+#: The findings download's columns.
+DOWNLOAD_COLUMNS = ("id", "policy_id", "severity", "category", "resource_type", "resource_id", "status",
+                    "reason", "savings", "due_on", "overdue", "assignee", "first_seen_at", "last_seen_at")
 
 
 def _download(rows: list[dict], fmt: str) -> Response:
@@ -164,47 +193,68 @@ def _download(rows: list[dict], fmt: str) -> Response:
         body = json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False)
         return Response(body, mimetype="application/json",
                         headers={"Content-Disposition": "attachment; filename=findings.json"})
-    buf = io.StringIO()
-    fields = ["id", "policy_id", "severity", "category", "resource_type", "resource_id", "status", "reason",
-              "savings", "due_on", "overdue", "assignee", "first_seen_at", "last_seen_at"]
-    writer = csv.DictWriter(buf, fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        # A cell starting with = + - @ would run as a formula in a spreadsheet.
-        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
-                         for k, v in row.items()})
-    return Response(buf.getvalue(), mimetype="text/csv",
+    # The one CSV writer: formula-like cells neutralised, every text cell quoted (a CR inside a
+    # value cannot start a row).
+    return Response(csvsafe.rows_to_text(DOWNLOAD_COLUMNS, rows), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=findings.csv"})
 
 
 @bp.route("/findings/bulk-assign", methods=["POST"])
 @roles(*ACT)
 def bulk_assign():
-    assignee = request.form.get("assignee", "").strip()
-    ids = [int(i) for i in request.form.getlist("finding") if i.isdigit()]
-    if not assignee or not ids:
-        flash("Choose findings and an assignee.")
-    else:
-        for fid in ids:
-            workflow.assign(_store(), fid, assignee, g.user.username, _audit())
-        flash(f"{len(ids)} finding(s) assigned to {assignee}.")
+    raw_ids = request.form.getlist("finding")
+    raw_assignee = request.form.get("assignee", "")
+    try:
+        if len(raw_ids) > PAGE:
+            raise FieldError(f"finding: at most {PAGE} findings at once (a page)")
+        ids = list(dict.fromkeys(fields.id_value(i, "finding") for i in raw_ids))
+        assignee = fields.text_value(raw_assignee, "assignee", MAX_NAME).strip()
+        if not assignee or not ids:
+            raise FieldError("Choose findings and an assignee.")
+        missing = sorted(set(ids) - _existing_findings(ids))
+        if missing:
+            raise FieldError(f"no finding {missing[0]}")
+    except FieldError as exc:
+        # The findings page the form was on, with what was typed and ticked, and why not.
+        flash(str(exc))
+        return _findings_page(_referrer_args(), {"assignee": raw_assignee, "selected": set(raw_ids)}, 400)
+    for fid in ids:
+        workflow.assign(_store(), fid, assignee, g.user.username, _audit())
+    flash(f"{len(ids)} finding(s) assigned to {assignee}.")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("pages.findings"))
 
 
-def _same_site(url: str | None) -> bool:
-    from ..security import safe_next
+def _existing_findings(ids: list[int]) -> set[int]:
+    from sqlalchemy import select
 
+    from dialtone.engine.store.tables import findings as table
+
+    with _store().read() as conn:
+        return {r[0] for r in conn.execute(select(table.c.id).where(table.c.id.in_(ids)))}
+
+
+def _same_site(url: str | None) -> bool:
     if not url:
         return False
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts.netloc == request.host and safe_next(parts.path) == parts.path
 
 
-@bp.route("/findings/<int:finding_id>")
+def _referrer_args() -> MultiDict:
+    """The query of the findings page the request came from (its filter), if it came from one."""
+    if not _same_site(request.referrer) or urlsplit(request.referrer).path != url_for("pages.findings"):
+        return MultiDict()
+    return MultiDict(parse_qsl(urlsplit(request.referrer).query, keep_blank_values=True))
+
+
+@bp.route("/findings/<id:finding_id>")
 @roles(*READ)
 def finding(finding_id: int):
+    return _finding_page(finding_id)
+
+
+def _finding_page(finding_id: int, typed: dict | None = None, status: int = 200):
+    """A finding; ``typed``: what an action's form held when it was refused (shown again)."""
     _refresh()
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
@@ -214,7 +264,7 @@ def finding(finding_id: int):
     run = _policy_run(detail)
     return render_template("finding.html", f=detail, others=others, run=run,
                            timeline=_timeline(detail["history"], _exception_requests(detail)),
-                           min_expiry=_store().today().isoformat())
+                           min_expiry=_store().today().isoformat(), typed=typed or {}), status
 
 
 def _exception_requests(detail: dict) -> list[dict]:
@@ -270,15 +320,25 @@ def _policy_run(detail: dict) -> dict | None:
     return dict(row._mapping) if row else None
 
 
-@bp.route("/findings/<int:finding_id>/action", methods=["POST"])
+ACTIONS = ("assign", "comment", "resolve", "reopen", "false_positive", "not_applicable", "request_exception")
+
+
+@bp.route("/findings/<id:finding_id>/action", methods=["POST"])
 @roles(*ACT)
 def finding_action(finding_id: int):
     action = request.form.get("action")
+    if action not in ACTIONS:
+        abort(400)
+    form = request.form
+    typed = {"action": action, "text": form.get("text", ""), "assignee": form.get("assignee", ""),
+             "ticket": form.get("ticket", ""), "expires_on": form.get("expires_on", "")}
     store, actor, audit = _store(), g.user.username, _audit()
-    text = request.form.get("text", "").strip()
+    if queries.finding_detail(store, finding_id) is None:
+        abort(404)
     try:
+        text = fields.text_value(typed["text"], "text", MAX_TEXT, multiline=True).strip()
         if action == "assign":
-            assignee = request.form.get("assignee", "").strip() or actor
+            assignee = fields.text_value(typed["assignee"], "assignee", MAX_NAME).strip() or actor
             workflow.assign(store, finding_id, assignee, actor, audit)
         elif action == "comment":
             workflow.comment(store, finding_id, text, actor, audit)
@@ -288,49 +348,57 @@ def finding_action(finding_id: int):
             workflow.reopen(store, finding_id, text, actor, audit)
         elif action in ("false_positive", "not_applicable"):
             workflow.review(store, finding_id, action, text, actor, audit)
-        elif action == "request_exception":
-            detail = queries.finding_detail(store, finding_id) or abort(404)
-            expires = date.fromisoformat(request.form.get("expires_on", ""))
+        else:
+            detail = queries.finding_detail(store, finding_id)
+            ticket = fields.text_value(typed["ticket"], "ticket", MAX_NAME).strip() or None
+            try:
+                expires = date.fromisoformat(typed["expires_on"])
+            except ValueError:
+                raise FieldError("Give the expiry date as YYYY-MM-DD.") from None
             exc_mod.request(store, exc_mod.ExceptionSpec(
                 policy_id=detail["policy_id"], justification=text, expires_on=expires, requested_by=actor,
-                resources=(detail["resource_id"],), ticket=request.form.get("ticket") or None),
-                audit=audit)
-        else:
-            abort(400)
-    except ValueError:
-        flash("Give the expiry date as YYYY-MM-DD.")
+                resources=(detail["resource_id"],), ticket=ticket), audit=audit)
     except DialtoneError as exc:
+        # Refused (a limit, or the workflow's rules): the page again, with what was typed kept.
         flash(str(exc))
-    else:
-        flash("Done.")
+        return _finding_page(finding_id, typed, 400)
+    flash("Done.")
     return redirect(url_for("pages.finding", finding_id=finding_id))
 
 
 @bp.route("/exceptions")
 @roles(*READ)
 def exceptions_page():
+    return _exceptions_page(request.args.get("view", "requested"))
+
+
+def _exceptions_page(view: str, typed: dict | None = None, status: int = 200):
+    """The exceptions of one view; ``typed``: the refused decision's note, kept in its form."""
     _refresh()
-    view = request.args.get("view", "requested")
     if view not in queries.EXCEPTION_VIEWS:
         view = "all"
     rows = queries.list_exceptions(_store(), view)
-    return render_template("exceptions.html", rows=rows, view=view, views=queries.EXCEPTION_VIEWS)
+    return render_template("exceptions.html", rows=rows, view=view, views=queries.EXCEPTION_VIEWS,
+                           typed=typed or {}), status
 
 
-@bp.route("/exceptions/<int:exception_id>/decide", methods=["POST"])
+@bp.route("/exceptions/<id:exception_id>/decide", methods=["POST"])
 @roles(*ACT)
 def decide_exception(exception_id: int):
     decision = request.form.get("decision")
     if decision not in ("approve", "reject", "revoke"):
         abort(400)
+    view = request.form.get("view", "requested")
+    raw_note = request.form.get("note", "")
     try:
-        exc_mod.decide(_store(), exception_id, decision, g.user.username,
-                       request.form.get("note") or None, audit=_audit())
+        note = fields.text_value(raw_note, "note", MAX_TEXT, multiline=True).strip() or None
+        exc_mod.decide(_store(), exception_id, decision, g.user.username, note, audit=_audit())
     except DialtoneError as exc:
         flash(str(exc))
-    else:
-        flash(f"Exception {exception_id}: {decision}d.")
-    return redirect(url_for("pages.exceptions_page", view=request.form.get("view", "requested")))
+        return _exceptions_page(view, {"exception_id": exception_id, "note": raw_note}, 400)
+    flash(f"Exception {exception_id}: {decision}d.")
+    return redirect(url_for("pages.exceptions_page",
+                            view=view if view in queries.EXCEPTION_VIEWS else "requested"))
 
 
 @bp.route("/policies")
@@ -396,7 +464,7 @@ def evaluations_page():
     return render_template("evaluations.html", rows=rows, by_run=by_run)
 
 
-@bp.route("/evaluations/<int:evaluation_id>")
+@bp.route("/evaluations/<id:evaluation_id>")
 @roles(*READ)
 def evaluation_page(evaluation_id: int):
     from sqlalchemy import select
@@ -430,10 +498,10 @@ def audit_page():
 
     from dialtone.engine.store.tables import audit_log
 
-    before = request.args.get("before", type=int)
+    before = request.args.get("before")
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(PAGE + 1)
-    if before:
-        query = query.where(audit_log.c.id < before)
+    if before is not None:
+        query = query.where(audit_log.c.id < fields.id_value(before, "before"))
     with _store().read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
     more = len(rows) > PAGE
@@ -444,9 +512,9 @@ def audit_page():
 @bp.route("/users")
 @roles(*ADMIN)
 def users_page():
-    from dialtone.engine.store.accounts import list_users
+    from dialtone.engine.store.accounts import list_tokens, list_users
 
-    return render_template("users.html", rows=list_users(_store()))
+    return render_template("users.html", rows=list_users(_store()), tokens=list_tokens(_store()))
 
 
 @bp.route("/evidence", methods=["GET", "POST"])
@@ -465,23 +533,29 @@ def evidence_page():
 
         config = _config()
         try:
-            scope = Scope(date.fromisoformat(request.form["from"]), date.fromisoformat(request.form["to"]),
-                          request.form.get("framework") or None, (),
-                          request.form.get("mask_pii") == "1")
+            framework = _single(request.form, "framework", MAX_FRAMEWORK)
+            start, end = (date.fromisoformat(request.form[k]) for k in ("from", "to"))
         except (KeyError, ValueError):
             flash("Give the period as two dates, YYYY-MM-DD.")
             return redirect(url_for("pages.evidence_page"))
-        out = Path(tempfile.mkdtemp(prefix="dialtone-evidence-")) / "evidence.zip"
+        scope = Scope(start, end, framework, (), request.form.get("mask_pii") == "1")
+        folder = Path(tempfile.mkdtemp(prefix="dialtone-evidence-"))
         try:
-            result = export_evidence(_store(), scope, out, snapshots_dir=config.data_dir / "snapshots",
+            result = export_evidence(_store(), scope, folder / "evidence.zip",
+                                     snapshots_dir=config.data_dir / "snapshots",
                                      loaded_policies=load_policies(config.policy_paths).by_id(),
                                      data_dir=config.data_dir, signing_key=config.signing_key)
+            # Opened, then removed from the disk: the response streams from the open file, and
+            # nothing is left behind however the download ends (finished, or the client gone).
+            package = (folder / "evidence.zip").open("rb")
         except DialtoneError as exc:
             flash(str(exc))
             return redirect(url_for("pages.evidence_page"))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         _log_export(scope, result.export_id)
         name = f"dialtone-evidence-{scope.start}-{scope.end}.zip"
-        return send_file(out, mimetype="application/zip", as_attachment=True, download_name=name)
+        return send_file(package, mimetype="application/zip", as_attachment=True, download_name=name)
     return render_template("evidence.html", frameworks=frameworks, span=span,
                            signing=_config().signing_key is not None)
 

@@ -18,7 +18,6 @@ bp = Blueprint("runs", __name__)
 LIMIT = 100
 #: Source statuses that mean this run did not get fresh data from the source.
 PROBLEMS = ("stale", "failed")
-MAX_ID = 2**63 - 1
 
 
 def _store():
@@ -107,11 +106,10 @@ def runs_page() -> str:
                            next_run=_next_scheduled())
 
 
-@bp.route("/runs/<int:run_id>")
+@bp.route("/runs/<id:run_id>")      # 1 to 2^63 - 1 (fields.IdConverter): a larger id names nothing
 @roles(*READ)
 def run_page(run_id: int) -> str:
-    # Ids are 64-bit in the store; a larger one names nothing (and would overflow the driver).
-    run = get_run(_store(), run_id) if run_id <= MAX_ID else None
+    run = get_run(_store(), run_id)
     if run is None:
         abort(404)
     now = _store().now()
