@@ -422,3 +422,24 @@ def test_concurrent_logins_each_get_their_own_session(web):
     assert errors == []
     cookies = {c.get_cookie("dialtone_session").value for c in clients}
     assert len(cookies) == 3 and all(is_signed_in(c) for c in clients)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_sessions_and_token_use_on_each_database(kind, tmp_path):
+    """The store functions behind the pages and the API, on SQLite and PostgreSQL (where recording
+    a token's use sets a lock timeout instead of SQLite's busy timeout)."""
+    from dialtone.engine.store.accounts import end_session, session_user, start_session, user_for_token
+
+    store = make_store(store_url(kind, tmp_path), Clock(dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)))
+    ada = add_user(store, "ada", "officer", PASSWORD)
+    first, second = start_session(store, ada, "10.0.0.1"), start_session(store, ada, "10.0.0.2")
+    assert session_user(store, first) == ada == session_user(store, second)
+    end_session(store, first)
+    assert session_user(store, first) is None and session_user(store, second) == ada
+    set_password(store, "ada", "another long passphrase")
+    assert session_user(store, second) is None
+    token = create_token(store, "ada")
+    assert user_for_token(store, token, origin="192.0.2.4") == ada
+    assert [(t["last_used_at"], t["last_used_from"]) for t in list_tokens(store)] == \
+        [(store.now_text(), "192.0.2.4")]
+    store.close()
