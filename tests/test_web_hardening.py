@@ -108,6 +108,7 @@ def test_each_application_counts_its_own_attempts(web, tmp_path):
     ("  sign_in_limit_per_address: lots\n", ConfigError),
     ("  token_lifetime: forever\n", ConfigError),
     ("  trusted_proxy: proxy.example.com\n", WebConfigError),
+    ("  rate_limit_storage: nowhere://x\n", WebConfigError),
 ])
 def test_web_settings_are_checked(web, tmp_path, section, error):
     with pytest.raises(error, match="web"):

@@ -146,9 +146,15 @@ def _limit_sign_in(app: Flask, config: Config) -> None:
     ``web.sign_in_limit_per_*`` (Flask-Limiter; its storage: ``web.rate_limit_storage``,
     in memory by default). Each attempt costs an Argon2 verification: without a limit, a flood of
     attempts takes the CPU from everybody else. A limit reached answers 429."""
+    from limits.errors import ConfigurationError
+
     web = config.web
-    limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=web.rate_limit_storage,
-                      headers_enabled=True)
+    try:
+        # A shared storage that cannot be reached falls back to counting in memory: still limited.
+        limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=web.rate_limit_storage,
+                          headers_enabled=True, in_memory_fallback_enabled=True)
+    except ConfigurationError as exc:
+        raise WebConfigError(f"web.rate_limit_storage: {exc}") from None
     login = app.view_functions["auth.login"]
     # Checked in this order: every attempt counts against its address, even one its account's
     # limit then refuses.
