@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import time
 from pathlib import Path
 
 from flask import Flask, g, render_template, request
@@ -14,10 +15,11 @@ from flask_wtf.csrf import CSRFProtect
 
 from dialtone.engine.config import Config
 from dialtone.engine.errors import DialtoneError
+from dialtone.engine.freshness import describe_age
 from dialtone.engine.store import StoreError
 from dialtone.engine.store.accounts import SESSION_LIFETIME
 
-from .security import api_error, load_user, require_declared_roles, security_headers, store_unavailable
+from .security import load_user, require_declared_roles, security_headers, store_unavailable
 from .views.fields import IdConverter
 
 SECRET_ENV = "DIALTONE_SECRET_KEY"
@@ -107,11 +109,12 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
 
     @app.errorhandler(429)
     def _too_many(exc):
-        message = ("Too many sign-in attempts from this address or for this account. "
-                   "Wait a minute and try again.")
-        if request.blueprint == "api":
-            return api_error(429, "too_many_requests", message)
-        return render_template("error.html", title="Too many attempts", message=message), 429
+        # Only logging in is limited (the API's own handler would answer there in its shape).
+        breached = app.extensions["dialtone.limiter"].current_limit
+        wait = describe_age(max(60.0, breached.reset_at - time.time())) if breached else "a while"
+        return render_template("error.html", title="Too many attempts",
+                               message="Too many sign-in attempts from this address or for this "
+                                       f"account. Try again in {wait}."), 429
 
     from flask_wtf.csrf import CSRFError
 
