@@ -485,6 +485,23 @@ def test_the_sqlite_store_and_its_folders_are_private_whatever_the_umask(tmp_pat
         os.umask(previous)
 
 
+def test_a_store_made_before_its_files_were_private_becomes_private_when_opened(tmp_path):
+    from sqlalchemy import text
+
+    from dialtone.engine.store import Store
+
+    Store(f"sqlite:///{tmp_path / 'dialtone.db'}").close()
+    for name in ("dialtone.db", "dialtone.db-wal"):
+        (tmp_path / name).touch()
+        os.chmod(tmp_path / name, 0o644)               # as a store of an earlier version was left
+    store = Store(f"sqlite:///{tmp_path / 'dialtone.db'}")
+    with store.write() as conn:
+        conn.execute(text("SELECT 1"))
+    assert stat.S_IMODE((tmp_path / "dialtone.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "dialtone.db-wal").stat().st_mode) == 0o600
+    store.close()
+
+
 # -- C-1, C-2: the CSV download ------------------------------------------------------------------------
 def test_the_csv_download_neutralises_formulas_and_quotes_line_breaks(web):
     api(web, "post", "/api/v1/findings/1/comments", json={"text": "x"})

@@ -7,7 +7,8 @@ for up to ``busy_timeout``. PostgreSQL is used through a URL in the config.
 
 A SQLite store holds password hashes, token digests and every finding: its file (and the
 ``-wal`` and ``-shm`` files SQLite makes beside it, which take the file's mode) is created
-readable by its owner only, and so is any folder created for it, whatever the umask.
+readable by its owner only, and so is any folder created for it, whatever the umask; the
+files of an older store are made so when it is opened.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             make_private_dir(Path(parsed.database).parent)
             create_private_file(Path(parsed.database))
+            _restrict_store_files(Path(parsed.database))
         return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
     try:
         engine = create_engine(url, pool_pre_ping=True)
@@ -97,6 +99,19 @@ def create_private_file(path: Path) -> None:
         os.fchmod(fd, PRIVATE_FILE_MODE)  # os.open's mode is masked by the umask
     finally:
         os.close(fd)
+
+
+def _restrict_store_files(database: Path) -> None:
+    """A store created before its files were private (0644 under the usual umask) becomes so:
+    its own files, not the folder it is in, which may be shared with other things."""
+    for path in (database, database.with_name(database.name + "-wal"),
+                 database.with_name(database.name + "-shm")):
+        try:
+            info = path.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                os.chmod(path, PRIVATE_FILE_MODE)
+        except OSError:
+            continue    # not there, or not ours to change: SQLite says so if it matters
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
