@@ -56,7 +56,7 @@ class IdConverter(IntegerConverter):
 
     regex = r"[0-9]{1,19}"
 
-    def __init__(self, map, *args, **kwargs) -> None:   # noqa: A002 - werkzeug's name
+    def __init__(self, map, *args, **kwargs) -> None:
         super().__init__(map, min=1, max=MAX_ID)
 
 
