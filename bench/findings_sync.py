@@ -62,7 +62,9 @@ def _outcomes(policies, ids_per_policy: list[list[str]]) -> list[PolicyOutcome]:
                             sql="SELECT …")
         out.rows = pa.table({
             "resource_id": ids, "reason": [f"no activity for {100 + i % 200} days" for i in range(n)],
-            "savings": [float(i % 97) for i in range(n)], "days": [100 + i % 200 for i in range(n)],
+            "savings": [float(i % 97) for i in range(n)],
+            "savings_key": [f"{policy.resource}:{i}" for i in ids], "currency": ["USD"] * n,
+            "days": [100 + i % 200 for i in range(n)],
             "cost": [12.5 + i % 30 for i in range(n)], "owner": [f"P{i % 5000:05d}" for i in range(n)]})
         outs.append(out)
     return outs

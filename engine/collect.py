@@ -311,7 +311,8 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
             entity: n for entity in sorted(final) if (n := counts[entity].get(name, 0))}
         sources_meta[name]["rejects"] = pc.sum(pc.equal(rejects.column("source"), name)).as_py() or 0
     snapshot = store.write(final, as_of=as_of or now.date(), sources=sources_meta,
-                           rejects=rejects, now=now, model=model, unresolved=identity.report)
+                           rejects=rejects, now=now, model=model, unresolved=identity.report,
+                           timezone=config.timezone)
     return CollectResult(
         snapshot=snapshot,
         rows={k: sum(c.values()) for k, c in sorted(counts.items())},

@@ -44,6 +44,8 @@ SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "data_dir": {"type": "string"},
+        # The organisation's IANA time zone: the day a timestamp falls on (local_date).
+        "timezone": {"type": "string", "minLength": 1},
         "sources": {
             "type": "object",
             "propertyNames": {"pattern": "^[A-Za-z0-9_-]+$"},
@@ -219,6 +221,7 @@ class Config:
     identity_keys: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_IDENTITY_KEYS))
     schedule: Schedule | None = None
+    timezone: str = "UTC"
     web: WebSettings = field(default_factory=WebSettings)
 
     @property
@@ -275,6 +278,8 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         for name, spec in (data.get("sources") or {}).items()
     }
     _check_sources(sources, doc, path)
+    timezone = data.get("timezone", "UTC")
+    _check_timezone(timezone, doc, path)
     schedule = data.get("schedule")
     ev = data.get("evaluation") or {}
     store = data.get("store") or {}
@@ -304,6 +309,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         exceptions_dir=(base / exc["path"]) if "path" in exc else _existing(base / "exceptions"),
         signing_key=(base / data["evidence"]["signing_key"])
         if (data.get("evidence") or {}).get("signing_key") else None,
+        timezone=timezone,
         identity_keys={**DEFAULT_IDENTITY_KEYS,
                        **{k: tuple(v) for k, v in (data.get("identity") or {}).items()}},
         schedule=Schedule(
@@ -335,6 +341,17 @@ def _check_sources(sources: dict[str, SourceConfig], doc, path: Path) -> None:
             line, _ = doc.position(["sources", name, "collector"])
             raise ConfigError(f"{path}:{line}: sources.{name}.collector: {exc}") from None
         check_settings(cls, name, src.settings, lambda at: doc.position(at)[0], str(path))
+
+
+def _check_timezone(name: str, doc, path: Path) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        line, _ = doc.position(["timezone"])
+        raise ConfigError(f"{path}:{line}: timezone: unknown time zone '{name}' (use an IANA "
+                          "name such as America/Chicago or Europe/London)") from None
 
 
 def _policy_path(base: Path, entry: str) -> Path:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .backends import PolicyRunError, backends
-from .compiler import SNAPSHOT_DATE, compile_policy
+from .compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, compile_policy
 from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
@@ -28,6 +28,8 @@ from .policy.model import Policy, severity_rank
 from .snapshots import Snapshot
 
 STATUSES = ("alarm", "ok", "skip", "error")
+#: Undecidable resources listed by id in the JSON result (the count covers all of them).
+UNDECIDABLE_SAMPLE = 50
 
 
 @dataclass
@@ -52,12 +54,28 @@ class PolicyOutcome:
     #: carried forward from a source that failed. Findings it no longer reports are then
     #: not re-checked, not resolved (engine/store/sync.py).
     incomplete_inputs: list[str] = field(default_factory=list)
+    #: Optional entities no source provides, read as empty (``optional:`` in the policy).
+    read_as_empty: list[str] = field(default_factory=list)
+    #: Resources in scope the policy could not decide for (``undecidable:``): never found,
+    #: never silently ok; counted and listed.
+    undecidable: pa.Array | None = None
     seconds: float = 0.0  # wall time; kept out of the JSON document
     sql: str | None = None  # the compiled SQL that ran; recorded by the findings store
 
     @property
     def finding_count(self) -> int:
         return self.rows.num_rows if self.rows is not None else 0
+
+    @property
+    def undecidable_count(self) -> int:
+        return len(self.undecidable) if self.undecidable is not None else 0
+
+    def undecidable_sample(self, limit: int = UNDECIDABLE_SAMPLE) -> list[str]:
+        """The first ``limit`` undecidable resources, by id (all of them in the count)."""
+        if self.undecidable is None or not len(self.undecidable):
+            return []
+        first = pc.sort_indices(self.undecidable)[:limit]
+        return pc.take(self.undecidable, first).to_pylist()
 
     @functools.cached_property
     def findings(self) -> list[dict]:
@@ -82,6 +100,9 @@ class PolicyOutcome:
             "error": self.error,
             "skip_reason": self.skip_reason,
             "incomplete_inputs": self.incomplete_inputs,
+            "read_as_empty": self.read_as_empty,
+            "undecidable_count": self.undecidable_count,
+            "undecidable": self.undecidable_sample(),
             "policy_hash": self.policy_hash,
             "params": self.params,
             "frameworks": {k: list(v) for k, v in self.frameworks.items()},
@@ -132,6 +153,10 @@ def _json_column(column: pa.ChunkedArray) -> list:
 def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
     """The policy's defaults with the organisation's overrides, type-checked."""
     values = policy.defaults()
+    for p in policy.params:
+        if values[p.name] is None and p.name not in (overrides or {}):
+            raise DialtoneError(f"params.{p.name}: takes its default from obligation "
+                                f"'{p.obligation}', which no obligations catalogue loaded defines")
     for name, value in (overrides or {}).items():
         if name not in values:
             raise DialtoneError(
@@ -150,11 +175,14 @@ def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
 
 
 def _findings(resource_type: str, names: tuple[str, ...], rows: pa.Table) -> list[dict]:
-    ids, reasons, savings, *evidence = (_json_column(c) for c in rows.columns)
+    ids, reasons, savings, keys, currencies, *evidence = (_json_column(c) for c in rows.columns)
     return [
         {"resource_type": resource_type, "resource_id": rid, "reason": reason,
-         "savings": saving, "evidence": dict(zip(names, values, strict=True))}
-        for rid, reason, saving, *values in zip(ids, reasons, savings, *evidence, strict=True)
+         "savings": saving, "savings_key": key if saving is not None else None,
+         "currency": currency if saving is not None else None,
+         "evidence": dict(zip(names, values, strict=True))}
+        for rid, reason, saving, key, currency, *values
+        in zip(ids, reasons, savings, keys, currencies, *evidence, strict=True)
     ]
 
 
@@ -219,27 +247,34 @@ def evaluate(
             except (PolicyError, DialtoneError) as exc:
                 outcome.status, outcome.error = "error", str(exc)
                 continue
-            # Only the condition decides: a table that merely feeds evidence reads as empty.
-            missing = [e for e in compiled.condition_tables if e not in session.provided]
+            # Only the condition decides: a table that merely feeds evidence reads as empty, and
+            # so does one the policy declares optional (noted in the result).
+            inputs = compiled.input_tables
+            missing = [e for e in inputs if e not in session.provided and e not in policy.optional]
             if missing:
                 outcome.status = "skip"
                 outcome.skip_reason = f"no source provides {', '.join(missing)}"
                 continue
+            outcome.read_as_empty = [e for e in inputs if e not in session.provided]
             # Data past its source's max_age must not pass as "ok": say how old it is.
-            too_old = [stale[e] for e in compiled.condition_tables if e in stale]
+            too_old = [stale[e] for e in inputs if e in stale]
             if too_old:
                 outcome.status, outcome.error = "error", "; ".join(too_old)
                 continue
             try:
                 outcome.evaluated = session.count(policy.resource)
-                rows = session.run(compiled, {**params, SNAPSHOT_DATE: snapshot.as_of})
+                bound = {**params, SNAPSHOT_DATE: snapshot.as_of,
+                         SNAPSHOT_TIMEZONE: snapshot.timezone}
+                rows = session.run(compiled, bound)
+                if compiled.undecidable is not None:
+                    outcome.undecidable = session.run(compiled.undecidable, bound).column(
+                        "resource_id").combine_chunks()
             except PolicyRunError as exc:
                 outcome.status, outcome.error = "error", str(exc)
                 outcome.seconds = time.perf_counter() - started
                 continue
             outcome.rows = rows
-            outcome.incomplete_inputs = [incomplete[e] for e in sorted(compiled.condition_tables)
-                                         if e in incomplete]
+            outcome.incomplete_inputs = [incomplete[e] for e in inputs if e in incomplete]
             outcome.sql = compiled.sql.get(engine)
             outcome.evidence_names = compiled.evidence_names
             outcome.resource_type = policy.resource

@@ -7,6 +7,13 @@ requirements with ``frameworks: {framework-id: [requirement-id, …]}``; a
 mapping to an unknown framework or requirement makes the policy invalid, and a
 requirement that no policy maps to is *uncovered* unless the catalogue marks it
 ``out_of_scope`` with the reason.
+
+A requirement's threshold is never written twice. It names where it comes from —
+``obligation: <id>`` (the obligations catalogue, ``obligations.yaml``) or
+``parameter: <policy-id>.<param>`` (the parameter of the policy that runs the
+control) — and its summary says ``{value}`` where the threshold goes.
+``Catalogue.resolve`` fills both in from the parameters in force, so the text an
+auditor reads (docs, OSCAL, the web) states the control as it operates.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from .policy.model import Policy
 from .yamlio import YamlDocument, load_yaml
 
 FOLDER = "frameworks"
+OBLIGATIONS_FILE = "obligations.yaml"
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -54,6 +62,10 @@ SCHEMA = {
                     "number": {"type": "number"},
                     "unit": {"type": "string"},
                     "states": {"type": "array", "items": {"type": "string"}},
+                    "obligation": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                    # <policy-id>.<param>
+                    "parameter": {"type": "string",
+                                  "pattern": "^[a-z][a-z0-9]*(\\.[a-z0-9][a-z0-9-]*)+\\.[a-z][a-z0-9_]*$"},
                     "url": {"type": "string"},
                     "out_of_scope": {"type": "string", "minLength": 10},
                 },
@@ -71,6 +83,9 @@ class Requirement:
     summary: str
     out_of_scope: str | None = None
     figures: dict = field(default_factory=dict)  # minimum_days, maximum_days, number+unit, states
+    #: Where the threshold comes from: an obligation id, or "<policy-id>.<param>".
+    obligation: str | None = None
+    parameter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,47 @@ class Catalogue:
                         cover[fid, rid].append(p.id)
         return {k: sorted(v) for k, v in cover.items()}
 
+    def resolve(self, policies: Iterable[Policy], params: dict[str, dict] | None = None,
+                obligations=None) -> Catalogue:
+        """The catalogue with every ``obligation``/``parameter`` threshold filled in from the
+        obligations catalogue and the parameters in force (defaults, then ``params``), and
+        ``{value}`` in summaries replaced by it."""
+        from dataclasses import replace
+
+        from .obligations import load_obligations
+
+        by_id = {p.id: p for p in policies}
+        obligations = obligations or load_obligations()
+        frameworks = {}
+        for fw in self.frameworks.values():
+            reqs = []
+            for r in fw.requirements:
+                figures, shown = dict(r.figures), None
+                if r.obligation:
+                    ob = obligations.get(r.obligation, f"{fw.path}: {r.id}.obligation")
+                    if ob.minimum:
+                        figures["minimum_days"] = ob.minimum_days
+                    else:
+                        figures["states"] = [code for code, _ in ob.jurisdictions]
+                    shown = ob.describe()
+                elif r.parameter:
+                    pid, _, name = r.parameter.rpartition(".")
+                    policy = by_id.get(pid)
+                    if policy is None or name not in policy.defaults():
+                        raise PolicyError([Problem(
+                            f"{r.id}.parameter: no policy parameter '{r.parameter}'", fw.path)])
+                    value = {**policy.defaults(), **(params or {}).get(pid, {})}[name]
+                    if isinstance(value, list):
+                        figures["states"] = list(value)
+                        shown = ", ".join(map(str, value))
+                    else:
+                        figures["number"] = value
+                        shown = f"{value:g}" + (f" {figures['unit']}" if figures.get("unit") else "")
+                summary = r.summary.replace("{value}", shown) if shown is not None else r.summary
+                reqs.append(replace(r, figures=figures, summary=summary))
+            frameworks[fw.id] = replace(fw, requirements=tuple(reqs))
+        return Catalogue(frameworks)
+
     def uncovered(self, policies: Iterable[Policy]) -> list[tuple[Framework, Requirement]]:
         cover = self.coverage(policies)
         return [(f, r) for f in self.frameworks.values() for r in f.requirements
@@ -144,7 +200,8 @@ def _framework(doc: YamlDocument) -> Framework:
         citation=data["citation"], url=data.get("url"), path=doc.file or "",
         requirements=tuple(
             Requirement(r["id"], r["title"], r["citation"], r["summary"].strip(),
-                        r.get("out_of_scope"), {k: r[k] for k in figures if k in r})
+                        r.get("out_of_scope"), {k: r[k] for k in figures if k in r},
+                        r.get("obligation"), r.get("parameter"))
             for r in data["requirements"]),
     )
 
@@ -167,6 +224,8 @@ def load_catalogue(policy_paths: Iterable[Path] | None = None) -> Catalogue:
         if not folder.is_dir():
             continue
         for f in sorted(folder.glob("*.yaml")):
+            if f.name == OBLIGATIONS_FILE:   # the obligations catalogue (engine/obligations.py)
+                continue
             shown = f"{folder.name}/{f.name}"
             try:
                 fw = _framework(load_yaml(f.read_text(encoding="utf-8"), shown))

@@ -56,6 +56,11 @@ class Snapshot:
         return dt.date.fromisoformat(self.manifest["as_of"])
 
     @property
+    def timezone(self) -> str:
+        """The organisation's time zone when the snapshot was made (``local_date`` uses it)."""
+        return self.manifest.get("timezone") or "UTC"
+
+    @property
     def entities(self) -> dict[str, dict]:
         return self.manifest["entities"]
 
@@ -205,6 +210,7 @@ class SnapshotStore:
         now: dt.datetime | None = None,
         model: EstateModel | None = None,
         unresolved: pa.Table | None = None,
+        timezone: str = "UTC",
     ) -> Snapshot:
         """Write a snapshot atomically and return it.
 
@@ -250,6 +256,7 @@ class SnapshotStore:
                 "format": FORMAT_VERSION,
                 "id": snapshot_id,
                 "as_of": as_of.isoformat(),
+                "timezone": timezone,
                 "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "model": sorted(model.entities),
                 "entities": entities,

@@ -84,7 +84,9 @@ def outcome(policy_id: str, resources: list[str] | None, status: str | None = No
                         evidence_names=("days",), sql="SELECT 1")
     if resources:
         out.rows = pa.table({"resource_id": resources, "reason": [reason] * len(resources),
-                             "savings": [12.5] * len(resources), "days": [100] * len(resources)})
+                             "savings": [12.5] * len(resources),
+                             "savings_key": [f"{p.resource}:{r}" for r in resources],
+                             "currency": ["USD"] * len(resources), "days": [100] * len(resources)})
         out.evaluated = len(resources) + 10
     return out
 

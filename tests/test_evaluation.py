@@ -55,7 +55,8 @@ def test_a_violating_resource_is_found_with_evidence_reason_and_savings(snapshot
     l1 = outcome.findings[0]
     assert l1 == {
         "resource_type": "lines", "resource_id": "L1", "reason": "idle for 166 days",
-        "savings": 480.0, "evidence": {"number": "+15551230001", "assignee.name": "Ada Lovelace"},
+        "savings": 480.0, "savings_key": "lines:L1", "currency": None,
+        "evidence": {"number": "+15551230001", "assignee.name": "Ada Lovelace"},
     }
     assert outcome.findings[1]["reason"] == "idle for unknown days"
 

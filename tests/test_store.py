@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import func, inspect, select, text, update
 
-from dialtone.engine.store import Store, chain
+from dialtone.engine.store import chain
 from dialtone.engine.store.db import StoreError, head_revision
 from dialtone.engine.store.exceptions import ExceptionError, ExceptionSpec, decide, request
 from dialtone.engine.store.queries import FindingFilter, finding_detail, list_exceptions, list_findings

@@ -67,7 +67,8 @@ def found(policy_id: str, rows: list[tuple[str, str]]) -> PolicyOutcome:
     if rows:
         out.rows = pa.table({"resource_id": [r for r, _ in rows], "reason": [w for _, w in rows],
                              "savings": [float(i % 7) * 1.25 for i in range(len(rows))],
-                             "days": [100] * len(rows)})
+                             "savings_key": [f"{p.resource}:{r}" for r, _ in rows],
+                             "currency": ["USD"] * len(rows), "days": [100] * len(rows)})
         out.evaluated = len(rows) + 10
     return out
 

@@ -7,15 +7,16 @@ collected with positions and raised together as a PolicyError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
+from ..errors import PolicyError, Problem, did_you_mean
 from ..estate.model import EstateModel, load_model
 from ..policy.model import Policy
 from .allowlist import check_allowlist
 from .build import build_select, evidence_column
-from .context import SNAPSHOT_DATE, CompileContext
+from .context import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, CompileContext
 from .parse import parse_fragments
 from .qualify import qualify_select
 from .relations import resolve_relations
@@ -31,7 +32,8 @@ PASSES = (
     qualify_select,
 )
 
-__all__ = ["CompiledPolicy", "compile_policy", "PASSES", "SNAPSHOT_DATE", "evidence_column",
+__all__ = ["CompiledPolicy", "compile_policy", "PASSES", "SNAPSHOT_DATE", "SNAPSHOT_TIMEZONE",
+           "evidence_column",
            "render"]
 
 
@@ -44,6 +46,14 @@ class CompiledPolicy:
     condition_tables: tuple[str, ...]  # those its condition needs (the rest feed evidence)
     params: tuple[str, ...]         # parameter names the SQL binds
     evidence_names: tuple[str, ...]  # evidence keys, in the policy's order
+    #: The policy's ``undecidable`` condition compiled as a query of its own (its resources).
+    undecidable: CompiledPolicy | None = None
+
+    @property
+    def input_tables(self) -> tuple[str, ...]:
+        """Every table a decision reads: the condition's and the undecidable condition's."""
+        extra = self.undecidable.condition_tables if self.undecidable else ()
+        return tuple(sorted(set(self.condition_tables) | set(extra)))
 
     def count_sql(self, dialect: str) -> str:
         """SQL counting the resources evaluated."""
@@ -62,6 +72,20 @@ def compile_policy(policy: Policy, model: EstateModel | None = None) -> Compiled
     duplicates = sorted({n for n in ctx.evidence_names if ctx.evidence_names.count(n) > 1})
     if duplicates:
         ctx.problem("evidence[0]", f"evidence: duplicate name(s) {', '.join(duplicates)}")
+    for name in policy.optional:
+        if name not in ctx.model.entities:
+            ctx.problems.append(Problem(
+                f"optional: unknown entity '{name}'.{did_you_mean(name, ctx.model.entities)}",
+                policy.path))
+    undecidable = None
+    if policy.undecidable is not None:
+        try:
+            undecidable = compile_policy(replace(
+                policy, where=policy.undecidable, query=None, evidence=(), reason=None,
+                savings=None, savings_key=None, currency=None, undecidable=None), ctx.model)
+        except PolicyError as exc:
+            ctx.problems += [replace(p, message=p.message.replace("where:", "undecidable:", 1))
+                             for p in exc.problems]
     ctx.raise_if_problems()
     return CompiledPolicy(
         policy=policy,
@@ -71,4 +95,5 @@ def compile_policy(policy: Policy, model: EstateModel | None = None) -> Compiled
         condition_tables=tuple(sorted(ctx.condition_tables)),
         params=tuple(sorted(ctx.params_used)),
         evidence_names=tuple(ctx.evidence_names),
+        undecidable=undecidable,
     )

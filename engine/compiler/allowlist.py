@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..errors import did_you_mean
-from .context import SNAPSHOT_DATE, CompileContext
+from .context import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, CompileContext
 
 OPERATORS: frozenset[type] = frozenset({
     exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
@@ -47,7 +47,8 @@ QUERY_NODES: frozenset[type] = frozenset({
 
 #: Dialtone's own functions (expanded by the ``expand_time_functions`` pass).
 TIME_FUNCTIONS = {"days_since": "days between x and the snapshot date",
-                  "days_until": "days from the snapshot date until x"}
+                  "days_until": "days from the snapshot date until x",
+                  "local_date": "the day a UTC timestamp fell on in the organisation's time zone"}
 
 _CLOCK = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime)
 _CLOCK_NAMES = {"now", "today", "current_date", "current_timestamp", "get_current_time",
@@ -117,7 +118,7 @@ def check_allowlist(ctx: CompileContext) -> None:
                 declared = {p.name for p in ctx.policy.params}
                 if not pname:
                     ctx.problem(name, f"{name}: parameters must be named, e.g. :idle_days", node)
-                elif pname != SNAPSHOT_DATE and pname not in declared:
+                elif pname not in (SNAPSHOT_DATE, SNAPSHOT_TIMEZONE) and pname not in declared:
                     ctx.problem(
                         name,
                         f"{name}: unbound parameter :{pname}; declare it under params."

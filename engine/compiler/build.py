@@ -55,6 +55,29 @@ def _savings(ctx: CompileContext) -> exp.Expr:
     return exp.Round(this=value, decimals=exp.Literal.number(2))
 
 
+def _text(node: exp.Expr) -> exp.Expr:
+    return exp.Cast(this=node, to=exp.DataType.build("VARCHAR"))
+
+
+def _savings_key(ctx: CompileContext, resource_id: exp.Expr, has_savings: bool) -> exp.Expr:
+    """The billable object a saving claims: the policy's ``savings_key``, or the resource."""
+    if not has_savings:
+        return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+    if "savings_key" in ctx.trees:
+        return _text(ctx.trees["savings_key"])
+    return exp.DPipe(this=exp.Literal.string(f"{ctx.base}:"), expression=resource_id, safe=True)
+
+
+def _currency(ctx: CompileContext, has_savings: bool) -> exp.Expr:
+    if not has_savings:
+        return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+    if "currency" in ctx.trees:
+        return _text(ctx.trees["currency"])
+    if "currency" in ctx.model.entity(ctx.base).field_names and "query" not in ctx.trees:
+        return _text(exp.column("currency", table=ctx.base))
+    return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+
+
 def _evidence(ctx: CompileContext) -> list[exp.Expr]:
     return [
         exp.alias_(ctx.trees[f"evidence[{i}]"], evidence_column(i))
@@ -72,6 +95,8 @@ def _build_where(ctx: CompileContext) -> exp.Select:
         exp.alias_(_resource_id(ctx), "resource_id"),
         exp.alias_(_reason(ctx), "reason"),
         exp.alias_(_savings(ctx), "savings"),
+        exp.alias_(_savings_key(ctx, _resource_id(ctx), "savings" in ctx.trees), "savings_key"),
+        exp.alias_(_currency(ctx, "savings" in ctx.trees), "currency"),
         *_evidence(ctx),
         copy=False,
     ).from_(_table(base, base), copy=False)
@@ -119,12 +144,21 @@ def _build_query(ctx: CompileContext) -> exp.Select:
         exp.alias_(outer(ctx.trees[f"evidence[{i}]"]), evidence_column(i))
         for i in range(len(ctx.policy.evidence))
     ]
+    resource_id = exp.Cast(this=exp.column("resource_id", table=q), to=exp.DataType.build("VARCHAR"))
+    has_savings = "savings" in names or "savings" in ctx.trees
+    savings_key = (_text(exp.column("savings_key", table=q))
+                   if "savings_key" in names and "savings_key" not in ctx.trees
+                   else outer(_savings_key(ctx, resource_id.copy(), has_savings)))
+    currency = (_text(exp.column("currency", table=q))
+                if "currency" in names and "currency" not in ctx.trees
+                else outer(_currency(ctx, has_savings)))
     return (
         sqlglot.select(
-            exp.alias_(exp.Cast(this=exp.column("resource_id", table=q),
-                                to=exp.DataType.build("VARCHAR")), "resource_id"),
+            exp.alias_(resource_id, "resource_id"),
             exp.alias_(reason, "reason"),
             exp.alias_(savings, "savings"),
+            exp.alias_(savings_key, "savings_key"),
+            exp.alias_(currency, "currency"),
             *evidence,
             copy=False,
         )

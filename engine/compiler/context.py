@@ -12,6 +12,9 @@ from ..policy.model import Fragment, Policy
 
 #: The parameter every policy may use: the snapshot's as-of date.
 SNAPSHOT_DATE = "snapshot_date"
+#: The organisation's time zone, recorded in the snapshot: ``local_date(x)`` takes a UTC
+#: timestamp to the day it was there.
+SNAPSHOT_TIMEZONE = "snapshot_timezone"
 
 
 @dataclass

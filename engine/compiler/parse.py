@@ -63,8 +63,9 @@ def parse_fragments(ctx: CompileContext) -> None:
         ctx.fragments["where"] = policy.where
     if policy.query is not None:
         ctx.fragments["query"] = policy.query
-    if policy.savings is not None:
-        ctx.fragments["savings"] = policy.savings
+    for name in ("savings", "savings_key", "currency"):
+        if getattr(policy, name) is not None:
+            ctx.fragments[name] = getattr(policy, name)
     for i, ev in enumerate(policy.evidence):
         text, name = _split_alias(ev.text)
         ctx.fragments[f"evidence[{i}]"] = replace(ev, text=text)

@@ -2,13 +2,16 @@
 
 Time comes only from the snapshot: ``snapshot_date`` is a bound parameter, and
 ``days_since(x)`` / ``days_until(x)`` are whole days between ``x`` and it.
+``local_date(ts)`` is the day a UTC timestamp fell on in the organisation's time
+zone (``timezone:`` in the configuration, recorded in the snapshot): a call at
+20:30 in Chicago on 1 April is on 1 April, not on 2 April as its UTC date says.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from .context import SNAPSHOT_DATE, CompileContext
+from .context import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, CompileContext
 
 
 def snapshot_date() -> exp.Placeholder:
@@ -27,6 +30,14 @@ def _expand(ctx: CompileContext, name: str, node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Column) and not node.table and node.name == SNAPSHOT_DATE:
         ctx.params_used.add(SNAPSHOT_DATE)
         return snapshot_date()
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "local_date":
+        if len(node.expressions) != 1:
+            ctx.problem(name, f"{name}: local_date() takes exactly one argument", node)
+            return node
+        ctx.params_used.add(SNAPSHOT_TIMEZONE)
+        return _as_date(exp.ConvertTimezone(source_tz=exp.Literal.string("UTC"),
+                                            target_tz=exp.Placeholder(this=SNAPSHOT_TIMEZONE),
+                                            timestamp=node.expressions[0]))
     if isinstance(node, exp.Anonymous) and node.name.lower() in ("days_since", "days_until"):
         args = node.expressions
         fname = node.name.lower()

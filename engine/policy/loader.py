@@ -89,7 +89,7 @@ def policy_from_document(doc: YamlDocument, text: str) -> Policy:
         raise PolicyError(problems)
     data = doc.data
     params = tuple(
-        Param(name, spec["default"], spec.get("description", ""))
+        Param(name, spec.get("default"), spec.get("description", ""), spec.get("obligation"))
         for name, spec in sorted((data.get("params") or {}).items())
     )
     return Policy(
@@ -109,6 +109,12 @@ def policy_from_document(doc: YamlDocument, text: str) -> Policy:
         ),
         reason=_fragment(doc, ["reason"], data["reason"]) if "reason" in data else None,
         savings=_fragment(doc, ["savings"], data["savings"]) if "savings" in data else None,
+        savings_key=(_fragment(doc, ["savings_key"], data["savings_key"])
+                     if "savings_key" in data else None),
+        currency=_fragment(doc, ["currency"], data["currency"]) if "currency" in data else None,
+        optional=tuple(data.get("optional", [])),
+        undecidable=(_fragment(doc, ["undecidable"], data["undecidable"])
+                     if "undecidable" in data else None),
         frameworks={k: tuple(v) for k, v in sorted((data.get("frameworks") or {}).items())},
         remediation=(data.get("remediation") or "").strip(),
         tags=tuple(data.get("tags", [])),
@@ -194,6 +200,35 @@ def _load_one(path: Path, shown: str, digest, overrides: list[PolicyOverride]) -
     return dataclasses.replace(policy_from_document(doc, text), abspath=str(path.resolve()))
 
 
+def _with_obligations(policies: list[Policy], roots: list[Path],
+                      digest) -> tuple[list[Policy], list[tuple[str, PolicyError]]]:
+    """Parameters that take their default from the obligations catalogue, resolved; a policy
+    naming an unknown obligation fails. The catalogue's bytes go into the policy set's version."""
+    from ..obligations import load_obligations, obligation_files
+
+    if not any(p.obligation for policy in policies for p in policy.params):
+        return policies, []
+    for path in obligation_files(roots):
+        digest.update(b"obligations\0" + read_bounded(path) + b"\0")
+    try:
+        obligations = load_obligations(roots)
+    except PolicyError as exc:
+        return [], [(p.path or p.id, exc) for p in policies]
+    out, failures = [], []
+    for policy in policies:
+        try:
+            params = tuple(
+                dataclasses.replace(p, default=obligations.get(
+                    p.obligation, f"params.{p.name}.obligation").value) if p.obligation else p
+                for p in policy.params)
+        except PolicyError as exc:
+            failures.append((policy.path or policy.id, PolicyError(
+                [dataclasses.replace(x, file=policy.path) for x in exc.problems])))
+            continue
+        out.append(dataclasses.replace(policy, params=params))
+    return out, failures
+
+
 def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
     """Load every policy under ``paths`` (default: the built-in packs).
 
@@ -233,6 +268,8 @@ def load_policies(paths: Iterable[Path] | None = None) -> LoadedPolicies:
             seen[policy.id] = shown
             policies.append(policy)
     policies.sort(key=lambda p: p.id)
+    policies, obligation_failures = _with_obligations(policies, roots, digest)
+    failures += obligation_failures
     enabled, params, override_failures = apply_overrides(policies, overrides)
     disabled = {o.policy_id: (o.file, o.reason) for o in overrides
                 if o.disabled and o.policy_id not in {p.id for p in enabled}}

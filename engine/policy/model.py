@@ -42,6 +42,9 @@ class Param:
     name: str
     default: object
     description: str = ""
+    #: An obligations-catalogue id (policies/frameworks/obligations.yaml) whose minimum, in
+    #: days, is the default: the catalogue the auditor reads and the policy share one number.
+    obligation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,17 @@ class Policy:
     evidence: tuple[Fragment, ...] = ()
     reason: Fragment | None = None
     savings: Fragment | None = None
+    #: The billable object the saving claims (``'lines:' || line_id``); one object's money is
+    #: counted once however many policies find it. Default: the resource itself.
+    savings_key: Fragment | None = None
+    #: The saving's ISO 4217 currency. Default: the resource's ``currency`` field, if it has one.
+    currency: Fragment | None = None
+    #: Entities read as empty when no source provides them (the result notes it), instead of
+    #: skipping the policy: e.g. call records an estate may or may not have.
+    optional: tuple[str, ...] = ()
+    #: A condition over the resource: in the policy's scope, but the data to decide is
+    #: missing. Such resources are counted and listed, never found and never silently ok.
+    undecidable: Fragment | None = None
     frameworks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     remediation: str = ""
     tags: tuple[str, ...] = ()

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import duckdb
 import pyarrow as pa
 
-StageRow = tuple  # (policy_id, resource_type, resource_id, reason, evidence_json, savings)
+#: (policy_id, resource_type, resource_id, reason, evidence_json, savings, savings_key, currency)
+StageRow = tuple
 
 
 def _q(name: str) -> str:
@@ -33,15 +34,18 @@ def _json_safe(column: str, typ: pa.DataType) -> str:
 
 
 def _select(policy_id: str, resource_type: str, evidence_names: tuple[str, ...], rows: pa.Table) -> str:
-    rid, reason, savings, *evidence = (_q(n) for n in rows.column_names)
+    rid, reason, savings, savings_key, currency, *evidence = (_q(n) for n in rows.column_names)
     fields = ", ".join(
-        f"{_lit(label)}: {_json_safe(col, rows.schema.field(i + 3).type)}"
+        f"{_lit(label)}: {_json_safe(col, rows.schema.field(i + 5).type)}"
         for i, (label, col) in enumerate(zip(evidence_names, evidence, strict=True)))
     evidence_sql = f"to_json({{{fields}}})::VARCHAR" if fields else "'{}'"
     return (f"SELECT {_lit(policy_id)} AS policy_id, {_lit(resource_type)} AS resource_type, "
             f"CAST({rid} AS VARCHAR) AS resource_id, CAST({reason} AS VARCHAR) AS reason, "
             f"{evidence_sql} AS evidence, "
-            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} AS savings FROM findings_rows "
+            f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} AS savings, "
+            f"CASE WHEN {savings} IS NOT NULL THEN CAST({savings_key} AS VARCHAR) END AS savings_key, "
+            f"CASE WHEN {savings} IS NOT NULL THEN CAST({currency} AS VARCHAR) END AS currency "
+            f"FROM findings_rows "
             # One row per resource: a query policy may return a resource twice.
             f"QUALIFY row_number() OVER (PARTITION BY {rid} ORDER BY {reason}) = 1")
 
@@ -87,7 +91,7 @@ class StagedFindings:
         if self.empty:
             return
         result = self._con.execute("SELECT policy_id, resource_type, resource_id, reason, evidence, "
-                                   "savings FROM staged")
+                                   "savings, savings_key, currency FROM staged")
         while batch := result.fetchmany(size):
             yield batch
 

@@ -72,7 +72,8 @@ def _temp_tables(conn: Connection) -> None:
     suffix = " ON COMMIT DROP" if pg else ""
     specs = {
         "dt_stage": "policy_id VARCHAR(200), resource_type VARCHAR(50), resource_id VARCHAR(300), "
-                    "reason TEXT, evidence TEXT, savings DOUBLE PRECISION",
+                    "reason TEXT, evidence TEXT, savings DOUBLE PRECISION, savings_key VARCHAR(400), "
+                    "currency VARCHAR(3)",
         "dt_ran": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
@@ -95,9 +96,9 @@ def _due_case(store: Store, today) -> tuple[str, dict]:
 def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
     """Stage every finding of the evaluation; returns each policy's results digest."""
     digests: dict[str, str] = {}
-    sql = ("INSERT INTO dt_stage (policy_id, resource_type, resource_id, reason, evidence, savings) "
-           "VALUES (%s)")
-    marks = ", ".join(["?"] * 6) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 6)
+    sql = ("INSERT INTO dt_stage (policy_id, resource_type, resource_id, reason, evidence, savings, "
+           "savings_key, currency) VALUES (%s)")
+    marks = ", ".join(["?"] * 8) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 8)
     for outcome in evaluation.outcomes:
         if outcome.status not in RAN:
             continue
@@ -164,7 +165,8 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
                  "policy_blob": git_blob_id(by_id.get(o.policy_id)),
                  "result_sha256": digests.get(o.policy_id),
                  "incomplete_inputs": json.dumps(o.incomplete_inputs) if o.incomplete_inputs
-                 else None}
+                 else None,
+                 "undecidable": o.undecidable_count if o.status in RAN else None}
                 for o in evaluation.outcomes]
         if runs:
             conn.execute(insert(policy_runs), runs)
@@ -300,10 +302,11 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     params = {"eid": eid, "now": now, **due_params}
     opened = conn.execute(text(f"""
         INSERT INTO findings (policy_id, resource_type, resource_id, status, reason, evidence,
-            savings, first_seen_evaluation, last_seen_evaluation, first_seen_at, last_seen_at,
-            opened_at, due_on, reopen_count, updated_at)
+            savings, savings_key, currency, first_seen_evaluation, last_seen_evaluation,
+            first_seen_at, last_seen_at, opened_at, due_on, reopen_count, updated_at)
         SELECT s.policy_id, s.resource_type, s.resource_id, 'open', s.reason, s.evidence, s.savings,
-            :eid, :eid, :now, :now, :now, {due_sql.format(alias='s')}, 0, :now
+            s.savings_key, s.currency, :eid, :eid, :now, :now, :now, {due_sql.format(alias='s')}, 0,
+            :now
         FROM dt_stage s
         WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE {_MATCH})"""), params)
     conn.execute(text("""
@@ -321,6 +324,7 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     # Still violating: refresh what the finding says and when it was last seen.
     conn.execute(text(f"""
         UPDATE findings SET reason = s.reason, evidence = s.evidence, savings = s.savings,
+            savings_key = s.savings_key, currency = s.currency,
             last_seen_evaluation = :eid, last_seen_at = :now, recheck_note = NULL
         FROM dt_stage s
         WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)

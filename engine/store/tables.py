@@ -61,6 +61,8 @@ policy_runs = Table(
     Column("result_sha256", String(64)),    # digest of the findings, compared by replay
     # JSON list: inputs partly carried from a failed source, so silence was not a fix (0008).
     Column("incomplete_inputs", Text),
+    # Resources in scope the policy could not decide for: the data to decide was missing (0008).
+    Column("undecidable", Integer),
 )
 
 policies = Table(
@@ -108,6 +110,9 @@ findings = Table(
     Column("updated_at", TS, nullable=False),
     # Why the latest evaluation could not re-check it, until one does (0008).
     Column("recheck_note", Text),
+    # The billable object the saving claims (one object's money counts once) and its currency (0008).
+    Column("savings_key", String(400)),
+    Column("currency", String(3)),
     UniqueConstraint("policy_id", "resource_type", "resource_id", name="uq_findings_identity"),
     Index("ix_findings_status_due", "status", "due_on"),
     # A page of findings: one ordered range per (policy, status) after the last id (0004).
