@@ -118,7 +118,7 @@ KIND_P = (0.70, 0.07, 0.06, 0.10, 0.02, 0.01, 0.015, 0.025)
 KIND_MIN = (0, 12, 10, 24, 8, 2, 2, 6)
 LINE_STATUSES = ("active", "suspended", "cancelled")
 LINE_STATUS_P = (0.88, 0.04, 0.08)
-PURPOSES = ("voice", "data", "alarm", "fax", "m2m", "elevator", "standby")
+PURPOSES = ("voice", "data", "alarm", "fax", "m2m", "lift", "standby")
 VOICE, DATA, ALARM, PFAX, M2M, ELEVATOR, STANDBY = range(7)
 EXEMPT_PURPOSES = (ALARM, PFAX, M2M, ELEVATOR, STANDBY)
 # kind → (purposes, probabilities); -1 is NULL purpose, which policies read as voice.

@@ -27,7 +27,7 @@ def test_every_entity_schema_is_valid_2020_12(name):
 def test_the_entities_of_the_design_are_all_there():
     assert set(MODEL.entities) == {
         "people", "contracts", "rates", "accounts", "invoices", "charges", "disputes", "lines",
-        "usage", "calls", "devices", "device_apps", "subscriptions", "licenses", "channels",
+        "usage", "calls", "devices", "device_apps", "subscriptions", "licenses", "channels", "legal_holds",
         "retention_policies", "recordings", "e911_locations"}
 
 

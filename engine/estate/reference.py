@@ -40,12 +40,37 @@ def entity_reference(entity: Entity) -> str:
     return "\n".join(lines) + "\n"
 
 
+GROUPS = {
+    "person": "held by one person: the person rules apply (leaver, orphan, multiple lines, device "
+              "management), and its cost is a saving when it is idle or a leaver's",
+    "custodian": "kept for a function: it needs a custodian (an owner or a cost centre), never a "
+                 "person's checks; idle-line rules apply with the function in mind",
+    "life_safety": "never a saving and never an orphan to cancel: it must be active and have a "
+                   "dispatchable location, and its own policy checks that",
+}
+
+
+def purposes_reference(model: EstateModel) -> str:
+    """The line-purpose vocabulary (``x-vocabulary`` of lines.purpose) and what each group means."""
+    spec = model.entity("lines").schema["properties"]["purpose"].get("x-vocabulary", {})
+    lines = ["## Line purposes", "",
+             "`lines.purpose` says what a line is for. It decides which policies apply: a lift phone is",
+             "not a leaver's idle line. An empty purpose is unknown: policies about people treat such",
+             "a line as a person's, and say so in their findings.", "",
+             "| purpose | group | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {v['group']} | {v['meaning']} |" for name, v in spec.items()]
+    lines += ["", "| group | what applies |", "|---|---|"]
+    lines += [f"| {group} | {text} |" for group, text in GROUPS.items()]
+    return "\n".join(lines) + "\n"
+
+
 def model_reference(model: EstateModel) -> str:
     parts = [HEADER]
     parts.append("| entity | key | what it holds |\n|---|---|---|")
     for e in model.entities.values():
         parts.append(f"| [{e.name}](#{e.name}) | {', '.join(e.key)} | {e.description} |")
     parts.append("")
+    parts.append(purposes_reference(model))
     for e in model.entities.values():
         parts.append(entity_reference(e))
     return "\n".join(parts)
