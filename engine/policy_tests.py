@@ -19,6 +19,14 @@ An entity absent from the estate is "not provided" (the policy is skipped);
 write ``usage: []`` for a provided but empty table, and ``usage: null`` in a
 case to remove an entity the shared estate provides. Rows go through the same
 validation as collected data.
+
+A case may also check what the policy could not decide (``undecidable: [ids]``,
+resources counted as undecidable, never found), the money a finding claims
+(``savings: {id: amount}``, ``savings_key: {id: key}``, ``currency: {id: code}``),
+words of its reason (``reason_contains: {id: text}``) and which optional
+entities were read as empty (``read_as_empty: [entity]``); ``timezone:`` sets
+the snapshot's time zone for ``local_date``. A resource both found and
+undecidable fails every case: missing data must never read as a violation.
 """
 
 from __future__ import annotations
@@ -60,6 +68,14 @@ TEST_SCHEMA = {
                 "found": {"type": "array", "items": {"type": "string"}},
                 "not_found": {"type": "array", "items": {"type": "string"}},
                 "status": {"enum": ["alarm", "ok", "skip"]},
+                "undecidable": {"type": "array", "items": {"type": "string"}},
+                "decided": {"type": "array", "items": {"type": "string"}},
+                "savings": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+                "savings_key": {"type": "object", "additionalProperties": {"type": "string"}},
+                "currency": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                "reason_contains": {"type": "object", "additionalProperties": {"type": "string"}},
+                "read_as_empty": {"type": "array", "items": {"type": "string"}},
+                "timezone": {"type": "string"},
             }}},
     },
     "$defs": {"estate": {"type": "object", "additionalProperties": {
@@ -164,7 +180,8 @@ def _run_case(loaded, policy, data: dict, case: dict, origin: str) -> CaseResult
     one = LoadedPolicies((policy,), (), loaded.version)
     with tempfile.TemporaryDirectory(prefix="dialtone-test-") as tmp:
         snap = SnapshotStore(Path(tmp)).write(tables, as_of=as_of, sources={},
-                                              now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+                                              now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+                                              timezone=case.get("timezone", "UTC"))
         result = evaluate(snap, one, overrides={policy.id: case.get("params") or {}})
     outcome = result.outcomes[0]
     found = {f["resource_id"] for f in outcome.findings}
@@ -183,4 +200,37 @@ def _run_case(loaded, policy, data: dict, case: dict, origin: str) -> CaseResult
         problems.append(f"not found: {', '.join(missing)}")
     if wrong:
         problems.append(f"found but should not be: {', '.join(wrong)}")
+    problems += _check_details(case, outcome, found)
     return CaseResult(policy.id, case["name"], not problems, "; ".join(problems))
+
+
+def _check_details(case: dict, outcome, found: set[str]) -> list[str]:
+    """Undecidable resources, the money a finding claims, its reason, entities read as empty."""
+    problems = []
+    undecidable = set(outcome.undecidable.to_pylist()) if outcome.undecidable is not None else set()
+    both = sorted(found & undecidable)
+    if both:
+        problems.append(f"found although undecidable (missing data read as a violation): "
+                        f"{', '.join(both)}")
+    missing = [r for r in case.get("undecidable", []) if r not in undecidable]
+    if missing:
+        problems.append(f"not undecidable: {', '.join(missing)}")
+    wrongly = [r for r in case.get("decided", []) if r in undecidable]
+    if wrongly:
+        problems.append(f"undecidable but should be decided: {', '.join(wrongly)}")
+    by_id = {f["resource_id"]: f for f in outcome.findings}
+    for key in ("savings", "savings_key", "currency"):
+        for rid, want in (case.get(key) or {}).items():
+            if rid not in by_id:
+                problems.append(f"{key}: {rid} is not a finding")
+            elif by_id[rid][key] != want:
+                problems.append(f"{key} of {rid}: expected {want!r}, got {by_id[rid][key]!r}")
+    for rid, text in (case.get("reason_contains") or {}).items():
+        if rid not in by_id:
+            problems.append(f"reason_contains: {rid} is not a finding")
+        elif text not in (by_id[rid]["reason"] or ""):
+            problems.append(f"reason of {rid} lacks {text!r}: {by_id[rid]['reason']!r}")
+    if "read_as_empty" in case and sorted(case["read_as_empty"]) != sorted(outcome.read_as_empty):
+        problems.append(f"read as empty: expected {sorted(case['read_as_empty'])}, "
+                        f"got {sorted(outcome.read_as_empty)}")
+    return problems
