@@ -127,3 +127,30 @@ def test_docs_policies_pages_are_generated_from_the_packs():
     expected = pages()
     on_disk = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.md")}
     assert on_disk == expected, "docs/policies/ is stale: run `make docs`"
+
+
+def test_every_threshold_an_auditor_reads_is_the_one_that_runs():
+    """A requirement that a built-in policy maps to states no number of its own: its threshold
+    comes from the policy's parameter or from the obligations catalogue, so the catalogue text
+    (docs, OSCAL, the web) cannot drift from the control as it operates."""
+    from dialtone.engine.frameworks import load_catalogue
+    from dialtone.engine.obligations import load_obligations
+    from dialtone.engine.policy.loader import load_policies
+
+    loaded = load_policies()
+    catalogue = load_catalogue()
+    mapped = catalogue.coverage(loaded.policies)
+    literal = [f"{fw.id}/{r.id}: {sorted(set(r.figures) - {'unit'})}"
+               for fw in catalogue.frameworks.values() for r in fw.requirements
+               if mapped[fw.id, r.id] and set(r.figures) - {"unit"}]
+    assert not literal, "requirements state a threshold of their own: " + "; ".join(literal)
+    resolved = catalogue.resolve(loaded.policies)
+    unfilled = [f"{fw.id}/{r.id}" for fw in resolved.frameworks.values() for r in fw.requirements
+                if "{value}" in r.summary]
+    assert not unfilled, f"{{value}} left in: {unfilled}"
+    # Every parameter that names an obligation runs with the obligation's figure.
+    obligations = load_obligations()
+    for policy in loaded.policies:
+        for p in policy.params:
+            if p.obligation:
+                assert p.default == obligations.get(p.obligation).value, (policy.id, p.name)
