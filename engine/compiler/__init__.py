@@ -49,6 +49,23 @@ class CompiledPolicy:
     #: The policy's ``undecidable`` condition compiled as a query of its own (its resources).
     undecidable: CompiledPolicy | None = None
 
+    def fields_read(self, with_evidence: bool = False) -> dict[str, set[str]]:
+        """Entity → the fields the decision reads (its condition and its undecidable condition;
+        with ``with_evidence``, the reason, evidence and savings too)."""
+        from .columns import fields_read
+
+        if with_evidence:
+            found = fields_read(self.select)
+        else:
+            trimmed = self.select.copy()
+            trimmed.set("expressions", [exp.alias_(exp.column("resource_id"), "resource_id")]
+                        if self.policy.query is not None else trimmed.expressions[:1])
+            found = fields_read(trimmed)
+        if self.undecidable is not None:
+            for entity, names in self.undecidable.fields_read().items():
+                found.setdefault(entity, set()).update(names)
+        return found
+
     @property
     def input_tables(self) -> tuple[str, ...]:
         """Every table a decision reads: the condition's and the undecidable condition's."""

@@ -19,6 +19,57 @@ NOTE = ("<!-- Generated from policies/ by `python -m dialtone.engine.policy.refe
         "docs/policies`. Do not edit by hand: a test fails when this page is stale. -->")
 
 
+def collector_coverage(needed: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(collector, "full" | "partial: …" | "none") for the fields a policy needs, from what each
+    installed collector declares it fills (``fills``; ``"*"`` for every field of an entity)."""
+    from ..collector_api import collectors
+
+    out = []
+    for name in collectors.names():
+        try:
+            fills = getattr(collectors.get(name), "fills", None)
+        except Exception:  # noqa: BLE001 - a broken plugin is left out of the table
+            continue
+        if fills is None:
+            continue
+        have = {(e, f) for e, fields in needed.items() for f in fields
+                if "*" in fills.get(e, ()) or f in fills.get(e, ())}
+        want = {(e, f) for e, fields in needed.items() for f in fields}
+        if have == want:
+            out.append((name, "full"))
+        elif have:
+            lacking = sorted(f"{e}.{f}" for e, f in want - have)
+            out.append((name, "partial: lacks " + ", ".join(lacking)))
+        else:
+            out.append((name, "none"))
+    return out
+
+
+def _needs(policy: Policy, compiled) -> list[str]:
+    needed = compiled.fields_read()
+    out = ["**Needs** (what decides a finding): " + "; ".join(
+        f"`{entity}`: " + ", ".join(f"`{f}`" for f in sorted(fields))
+        for entity, fields in sorted(needed.items())) + "."]
+    if policy.optional:
+        out.append("**Optional** (read as empty when no source provides it): "
+                   + ", ".join(f"`{e}`" for e in policy.optional) + ".")
+    if policy.undecidable is not None:
+        out.append("**Undecidable** (in scope, but the data to decide is missing: counted, never "
+                   f"found): `{' '.join(policy.undecidable.text.split())}`.")
+    else:
+        out.append("**Undecidable**: none declared; a resource lacking a needed field is not in "
+                   "scope.")
+    coverage = collector_coverage(needed)
+    if coverage:
+        out.append("**Fed by**: " + "; ".join(f"`{c}` {how}" for c, how in coverage) + ".")
+    if policy.savings is not None:
+        key = policy.savings_key.text if policy.savings_key else f"'{policy.resource}:' || id"
+        out.append(f"**Savings** claim `{' '.join(key.split())}` (one object's money is counted "
+                   "once across policies)" + (f", in `{policy.currency.text}`" if policy.currency
+                                              else "") + ".")
+    return ["", *[line + "\n" for line in out]]
+
+
 def _policy_section(policy: Policy) -> str:
     compiled = compile_policy(policy)
     out = [f"## `{policy.id}`", "", f"**{policy.title}** — severity **{policy.severity}**, "
@@ -26,6 +77,7 @@ def _policy_section(policy: Policy) -> str:
            ""]
     if policy.description:
         out += [policy.description, ""]
+    out += _needs(policy, compiled)
     if policy.params:
         out += ["| parameter | default | meaning |", "|---|---|---|"]
         out += [f"| `{p.name}` | `{p.default!r}` | {p.description} |" for p in policy.params]
@@ -71,7 +123,7 @@ def frameworks_page(catalogue: Catalogue, policies: list[Policy]) -> str:
 
 def pages() -> dict[str, str]:
     loaded = load_policies()
-    catalogue = load_catalogue()
+    catalogue = load_catalogue().resolve(loaded.policies)
     result = {}
     index = ["# Built-in policies", "", NOTE, "",
              f"{len(loaded.policies)} policies in {len({p.category for p in loaded.policies})} "
