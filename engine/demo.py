@@ -17,7 +17,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from .config import load_config
 from .errors import DialtoneError
@@ -199,31 +198,10 @@ def _summary(evaluation: Evaluation, seconds: float) -> Iterator[str]:
 
 
 def _savings(evaluation: Evaluation, snapshot: Snapshot) -> Iterator[str]:
-    """Identified savings per currency: findings carry amounts, their resources the currency."""
-    by_currency: dict[str, float] = {}
-    for o in evaluation.outcomes:
-        pairs = [(f["resource_id"], f["savings"]) for f in o.findings if f["savings"]]
-        if not pairs:
-            continue
-        found = pa.table({"id": [p[0] for p in pairs],
-                          "savings": pa.array([p[1] for p in pairs], pa.float64())})
-        resource = o.findings[0]["resource_type"]
-        info = snapshot.entities.get(resource)
-        columns = pq.read_schema(snapshot.parquet(resource)).names if info else []
-        if "currency" in columns and "id" in columns:
-            currencies = pq.read_table(snapshot.parquet(resource), columns=["id", "currency"])
-            found = found.join(currencies, "id", join_type="left outer")
-        else:
-            found = found.append_column("currency", pa.nulls(found.num_rows, pa.string()))
-        grouped = found.group_by("currency").aggregate([("savings", "sum")])
-        for cur, amount in zip(grouped["currency"].to_pylist(), grouped["savings_sum"].to_pylist(),
-                               strict=True):
-            # Some entities (licences) carry no currency: keep them apart rather than guess.
-            key = cur or f"{resource} without a currency"
-            by_currency[key] = by_currency.get(key, 0.0) + amount
+    """Identified savings per currency, each billable object counted once (engine/savings.py)."""
+    from .savings import evaluation_totals, format_totals
+
     yield ""
-    if not by_currency:
-        yield "Identified savings: none"
-        return
-    parts = [f"{cur} {amount:,.2f}" for cur, amount in sorted(by_currency.items())]
-    yield "Identified savings: " + ", ".join(parts) + " a year"
+    totals = evaluation_totals(evaluation.outcomes)
+    yield ("Identified savings: " + format_totals(totals) + " a year (each line, seat or "
+           "charge counted once)") if totals else "Identified savings: none"

@@ -84,11 +84,6 @@ class PolicyOutcome:
             return []
         return _findings(self.resource_type, self.evidence_names, self.rows)
 
-    def total_savings(self) -> float:
-        if self.rows is None or not self.rows.num_rows:
-            return 0.0
-        return pc.sum(self.rows.column("savings")).as_py() or 0.0
-
     def as_dict(self) -> dict:
         return {
             "policy_id": self.policy_id,

@@ -4,6 +4,8 @@ per period; contract renewals and their notice deadlines.
 Spend and contracts are read from the latest snapshot's Parquet files with DuckDB; savings join
 the store's findings (as an Arrow table) to the snapshot's resources, set-based. Amounts are
 kept per currency: an estate billed in dollars and euros is never summed into one number.
+Each billable object's money is counted once (engine/savings.py): the finding with the largest
+claim on it carries it, and the others on the same object are counted as "also reported".
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import text
 
+from .savings import PENDING, UNKNOWN_CURRENCY
 from .snapshots import Snapshot
 from .store import Store
 
@@ -61,15 +64,27 @@ def _rows(con, sql: str, params: list | None = None) -> list[dict]:
 def _findings_table(store: Store) -> pa.Table:
     with store.read() as conn:
         rows = conn.execute(text(
-            "SELECT policy_id, resource_type, resource_id, status, savings FROM findings "
-            "WHERE savings IS NOT NULL AND status IN ('open', 'in_progress', 'excepted', 'resolved')"
+            "SELECT policy_id, resource_type, resource_id, status, savings, "
+            "coalesce(savings_key, resource_type || ':' || resource_id), currency FROM findings "
+            "WHERE savings IS NOT NULL AND status IN ('open', 'in_progress', 'resolved')"
         )).all()
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
-    return pa.table({"policy_id": pa.array(cols[0], pa.string()),
-                     "resource_type": pa.array(cols[1], pa.string()),
-                     "resource_id": pa.array(cols[2], pa.string()),
-                     "status": pa.array(cols[3], pa.string()),
-                     "savings": pa.array(cols[4], pa.float64())})
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
+    names = ("policy_id", "resource_type", "resource_id", "status", "savings", "claim_key",
+             "currency")
+    return pa.table({n: pa.array(c, pa.float64() if n == "savings" else pa.string())
+                     for n, c in zip(names, cols, strict=True)})
+
+
+#: The finding that carries each billable object's money: the largest pending claim, or, when
+#: none is pending, the largest resolved one; ``also`` counts the other claims on the object.
+_CLAIMS = f"""
+    SELECT * FROM (
+        SELECT f.*, bool_or(f.status IN {PENDING}) OVER w AS pending_key,
+               count(*) OVER w - 1 AS also,
+               row_number() OVER (PARTITION BY f.claim_key ORDER BY (f.status IN {PENDING}) DESC,
+                                  f.savings DESC, f.policy_id, f.resource_id) AS pick
+        FROM found f WINDOW w AS (PARTITION BY f.claim_key))
+    WHERE pick = 1"""
 
 
 def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: int = 180) -> FinanceReport:
@@ -89,13 +104,14 @@ def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: 
         for key, expr in (("cost_center", "coalesce(o.cost_center, '(none)')"),
                           ("vendor", "coalesce(o.vendor, '(none)')"), ("policy", "f.policy_id")):
             savings_by[key] = _rows(con, f"""
-                SELECT {expr} AS name, coalesce(o.currency, '(unknown)') AS currency,
-                       sum(CASE WHEN f.status <> 'resolved' THEN f.savings ELSE 0 END) AS identified,
-                       sum(CASE WHEN f.status = 'resolved' THEN f.savings ELSE 0 END) AS realised,
-                       count(*) AS findings
-                FROM found f LEFT JOIN owners o
+                SELECT {expr} AS name,
+                       coalesce(f.currency, o.currency, '{UNKNOWN_CURRENCY}') AS currency,
+                       sum(CASE WHEN f.pending_key THEN f.savings ELSE 0 END) AS identified,
+                       sum(CASE WHEN NOT f.pending_key THEN f.savings ELSE 0 END) AS realised,
+                       count(*) AS findings, sum(f.also) AS also_reported
+                FROM ({_CLAIMS}) f LEFT JOIN owners o
                   ON o.resource_type = f.resource_type AND o.resource_id = f.resource_id
-                GROUP BY ALL ORDER BY identified DESC, name LIMIT 200""")
+                GROUP BY ALL ORDER BY currency, identified DESC, name LIMIT 200""")
         spend_by_vendor = _rows(con, """
             SELECT coalesce(a.vendor, '(unknown)') AS vendor, i.period, i.currency, sum(i.total) AS total,
                    count(*) AS invoices

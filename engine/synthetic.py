@@ -1504,6 +1504,16 @@ class _Builder:
         })
         for policy, planted in planted_stores.items():
             self.record(policy, ids, np.array(planted))
+        # Each litigation-hold store is a legal hold in force since a matter opened.
+        held = [i for i, r in enumerate(rows) if r[1].startswith("Litigation hold")]
+        self.tables["legal_holds"] = _table("legal_holds", {
+            "id": _ids("LH-", len(held), 4),
+            "matter": pa.array([rows[i][1].split("matter ")[-1] for i in held], pa.string()),
+            "stores": pa.array([[ids[i].as_py()] for i in held], pa.list_(pa.string())),
+            "started_on": pa.array([self.as_of - dt.timedelta(days=400 + 7 * k)
+                                    for k in range(len(held))], pa.date32()),
+            "system": pa.array(["Microsoft Purview eDiscovery"] * len(held), pa.string()),
+        })
         channel_ids = _ids("CHN-", len(channels), 4)
         store = np.array([-1 if c[5] is None else c[5] for c in channels])
         self.tables["channels"] = _table("channels", {

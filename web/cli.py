@@ -515,18 +515,23 @@ def _csv(result) -> str:
 def _table(result) -> str:
     out = [f"snapshot {result.snapshot.id} (as of {result.snapshot.as_of.isoformat()}), "
            f"engine {result.engine}", ""]
-    out.append(f"{'STATUS':<6} {'SEVERITY':<9} {'POLICY':<46} {'FOUND':>7} {'OF':>9} {'TIME':>7}")
+    out.append(f"{'STATUS':<6} {'SEVERITY':<9} {'POLICY':<46} {'FOUND':>7} {'UNDECIDED':>9} "
+               f"{'OF':>9} {'TIME':>7}")
     for o in result.outcomes:
         out.append(f"{o.status:<6} {o.severity:<9} {o.policy_id:<46} {o.finding_count:>7} "
-                   f"{o.evaluated:>9} {o.seconds:>6.2f}s")
+                   f"{o.undecidable_count or '':>9} {o.evaluated:>9} {o.seconds:>6.2f}s")
         if o.error or o.skip_reason:
             out.append(f"       {(o.error or o.skip_reason).splitlines()[0]}")
+    from dialtone.engine.savings import evaluation_totals, format_totals
+
     total = sum(o.finding_count for o in result.outcomes)
-    savings = sum(o.total_savings() for o in result.outcomes)
+    savings = evaluation_totals(result.outcomes)
     counts = {s: sum(1 for o in result.outcomes if o.status == s)
               for s in ("alarm", "ok", "skip", "error")}
+    undecidable = sum(o.undecidable_count for o in result.outcomes)
     out += ["", f"{total} findings; " + ", ".join(f"{v} {k}" for k, v in counts.items())
-            + (f"; identified savings {savings:,.2f} a year" if savings else "")]
+            + (f"; {undecidable} resources undecidable (data missing)" if undecidable else "")
+            + (f"; identified savings {format_totals(savings)} a year" if savings else "")]
     return "\n".join(out) + "\n"
 
 

@@ -26,7 +26,6 @@ read each time the figures are rebuilt.
 from __future__ import annotations
 
 import json
-import math
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,7 +36,6 @@ from . import Store
 from .tables import evaluations, posture_counts
 
 ACTIVE = ("open", "in_progress")
-IDENTIFIED = ("open", "in_progress", "excepted")
 #: More events than this since the counts were read: count everything again (one pass).
 MAX_EVENTS_INCREMENTAL = 20_000
 #: Scalar subqueries per statement when counting overdue findings (SQLite: 500 terms at most).
@@ -106,17 +104,19 @@ def record_counts(conn: Connection, evaluation_id: int) -> dict:
     conn.execute(posture_counts.delete())
     conn.execute(insert(posture_counts).values(evaluation_id=evaluation_id, seq=seq, hash=head,
                                                counts=json.dumps(counts, sort_keys=True)))
-    totals = _totals(groups)
+    totals = _totals(conn, groups)
     return {"open_after": totals.pop("open"), **totals}
 
 
-def _totals(groups: dict) -> dict:
-    """Open (and in progress) findings, identified and realised savings, over every policy."""
-    every = [(status, n, savings) for statuses in groups.values()
-             for status, (n, savings) in statuses.items()]
-    return {"open": sum(n for status, n, _ in every if status in ACTIVE),
-            "savings_identified": _sum(s for status, _, s in every if status in IDENTIFIED) or 0.0,
-            "savings_realised": _sum(s for status, _, s in every if status == "resolved") or 0.0}
+def _totals(conn: Connection, groups: dict) -> dict:
+    """Open (and in progress) findings over every policy; identified and realised savings per
+    currency, each billable object counted once (engine/savings.py)."""
+    from ..savings import store_totals
+
+    money = store_totals(conn)
+    return {"open": sum(n for statuses in groups.values()
+                        for status, (n, _) in statuses.items() if status in ACTIVE),
+            "savings_identified": money["identified"], "savings_realised": money["realised"]}
 
 
 def _stored(conn: Connection, evaluation: int | None) -> _Counts | None:
@@ -213,11 +213,6 @@ def _overdue(conn: Connection, today: str, policy_ids: list[str]) -> dict[str, i
     return out
 
 
-def _sum(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return math.fsum(values) if values else None
-
-
 def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict:
     today = counts.today
     soon = (store.today() + timedelta(days=14)).isoformat()
@@ -288,6 +283,6 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
     return {
         "by_status": dict(sorted(by_status.items())), "by_severity": dict(sorted(by_severity.items())),
         "by_category": dict(sorted(by_category.items())), "by_framework": dict(sorted(by_framework.items())),
-        "overdue": overdue, **_totals(counts.groups),
+        "overdue": overdue, **_totals(conn, counts.groups),
         "trend": trend, "grid": grid, "exceptions_expiring": expiring, "exceptions_requested": requested,
     }
