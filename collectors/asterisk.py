@@ -42,14 +42,20 @@ import pyarrow.parquet as pq
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
 from dialtone.engine.errors import CollectError
+from dialtone.engine.phone import check_region
 from dialtone.engine.snapshots import iter_parquet
 
 from .cdr import (
+    DEFAULT_REGION_SCHEMA,
+    DIRECTION_BY_CONTEXT_SCHEMA,
     LINE_BY_SCHEMA,
     TIMEZONE_SCHEMA,
     Block,
+    DirectionCount,
+    by_context,
     check_encoding,
     check_timezone,
+    complete_direction,
     line_reference,
     parse_block,
     parse_ints,
@@ -58,6 +64,7 @@ from .cdr import (
     reject_masked,
     to_utc,
     unparsed,
+    with_numbers,
 )
 
 BASE_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -126,11 +133,8 @@ class AsteriskCollector:
             "newcdrcolumns": {"type": "boolean"},
             "encoding": {"type": "string", "minLength": 1},
             "line_by": LINE_BY_SCHEMA,
-            "direction_by_context": {
-                "type": "object",
-                "additionalProperties": {"enum": ["inbound", "outbound", "internal"]},
-                "description": "dcontext → call direction",
-            },
+            "direction_by_context": DIRECTION_BY_CONTEXT_SCHEMA,
+            "default_region": DEFAULT_REGION_SCHEMA,
         },
         # Asterisk writes local time unless usegmtime=yes: the zone must be said.
         "if": {"not": {"required": ["usegmtime"], "properties": {"usegmtime": {"const": True}}}},
@@ -156,6 +160,7 @@ class AsteriskCollector:
             self.layouts = dict(AUTO_LAYOUTS)
         self.directions = settings.get("direction_by_context", {})
         self.line_by = settings.get("line_by", "auto")
+        self.region = check_region(source, settings.get("default_region"))
 
     # -- entry point -----------------------------------------------------------------------
     def collect(self) -> SourceData:
@@ -176,12 +181,16 @@ class AsteriskCollector:
                     })
             if reads or json.dumps(state.get("file"), sort_keys=True) != before:
                 self._save_state(state)
+        files = [p for p in state["parts"] if p["file"]]
+        count = DirectionCount()
         for part in state["parts"]:
             data.rejects += [RawReject(part["origin"], row, field, value, reason, "calls")
                              for row, field, value, reason in part["rejects"]]
             if part["file"]:
+                last = part is files[-1]
                 data.batches.append(RawBatch.streamed(
-                    "calls", part["origin"], self._chunks(self.state_dir / "parts" / part["file"])))
+                    "calls", part["origin"], self._chunks(self.state_dir / "parts" / part["file"],
+                                                          data, count, last)))
         return data
 
     # -- reading the file ------------------------------------------------------------------
@@ -328,15 +337,27 @@ class AsteriskCollector:
         return part.filter(pc.invert(bad)) if pc.any(bad).as_py() else part
 
     # -- rows → calls ----------------------------------------------------------------------
-    def _chunks(self, part: Path):
+    def _chunks(self, part: Path, data: SourceData | None = None, count: DirectionCount | None = None,
+                last: bool = False):
         def chunks():
             for table in iter_parquet(part, CHUNK_ROWS):
-                yield self.to_calls(table)
+                calls = self.to_calls(table)
+                if count is not None:
+                    count.add(calls.column("direction"), table.column("dcontext"))
+                yield calls
+            # The last part read ends the source: one warning for all of its calls.
+            warning = count.warning("direction_by_context") if count is not None and last else None
+            if warning and data is not None and self.line_by == "auto":
+                data.warnings.append(warning)
         return chunks
 
     def to_calls(self, t: pa.Table) -> pa.Table:
-        """A state part's rows → calls fields, vectorised (times to UTC, direction by context)."""
-        cols = {
+        """A state part's rows → calls fields, vectorised: times to UTC, numbers to E.164 and
+        placed, direction by context (and by the parties where the context says nothing).
+
+        Dispositions go as Asterisk wrote them (``ANSWERED``, ``NO ANSWER``…): the engine's
+        vocabulary makes them ``answered``, ``no_answer``…"""
+        cols = with_numbers({
             "id": t.column("id"),
             "started_at": to_utc(t.column("start"), self.tz),
             "duration_s": t.column("duration"),
@@ -344,13 +365,10 @@ class AsteriskCollector:
             "source": t.column("src"),
             "destination": t.column("dst"),
             "disposition": t.column("disposition"),
-        }
-        if self.directions:
-            ctx = t.column("dcontext")
-            direction = pa.nulls(t.num_rows, pa.string())
-            for context, value in self.directions.items():
-                direction = pc.if_else(pc.fill_null(pc.equal(ctx, context), False), value, direction)
-            cols["direction"] = direction
+        }, self.region)
+        cols["direction"] = complete_direction(
+            by_context(t.column("dcontext"), self.directions, t.num_rows),
+            cols["source"], cols["destination"], t.num_rows)
         line = line_reference(self.line_by, cols)
         if line is not None:
             cols["line_id"] = line

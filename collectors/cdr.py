@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawReject
 from dialtone.engine.errors import CollectError, ConfigError
+from dialtone.engine.phone import REGION_SCHEMA, SHORT_EXTENSION, is_number, normalise_numbers, number_places
 
 #: Bytes read and parsed at a time; bounds the memory of every CDR collector.
 BLOCK_BYTES = 32 << 20
@@ -308,6 +309,96 @@ LINE_BY_SCHEMA = {
                    "outbound and internal: source; unknown direction: none), source, "
                    "destination, or none",
 }
+
+
+#: The ``default_region`` setting of the CDR collectors: the country whose national numbers
+#: the PBX writes (``3125550100`` read in US is +13125550100).
+DEFAULT_REGION_SCHEMA = REGION_SCHEMA
+#: The ``direction_by_context`` setting: a dialplan context → the call's direction.
+DIRECTION_BY_CONTEXT_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"enum": ["inbound", "outbound", "internal"]},
+    "description": "dialplan context → call direction",
+}
+
+
+def by_context(context, mapping: dict[str, str], n: int):
+    """The direction each call's context names in ``mapping`` (NULL where none does)."""
+    direction = pa.nulls(n, pa.string())
+    if context is None:
+        return direction
+    for name, value in mapping.items():
+        direction = pc.if_else(pc.fill_null(pc.equal(context, name), False), value, direction)
+    return direction
+
+
+def _extension(col):
+    """Mask of the values that are internal extensions (3 to 6 digits), not phone numbers."""
+    return pc.fill_null(pc.match_substring_regex(col, f"^{SHORT_EXTENSION.pattern}$"), False)
+
+
+def complete_direction(direction, source, destination, n: int):
+    """Fill in what the two parties' numbers say for certain.
+
+    A call between two internal extensions is ``internal``, whatever its context says
+    (an extension dialling another from the context of outbound calls); where the
+    direction is still unknown, an extension calling a phone number is ``outbound`` and
+    a phone number calling an extension ``inbound``. Two phone numbers (a call that
+    came in on a DID, or went out with the DID as caller ID) say nothing: the direction
+    stays unknown unless the configuration gives it.
+    """
+    if source is None or destination is None:
+        return direction if direction is not None else pa.nulls(n, pa.string())
+    direction = direction if direction is not None else pa.nulls(n, pa.string())
+    src_ext, dst_ext = _extension(source), _extension(destination)
+    src_num, dst_num = is_number(source), is_number(destination)
+    direction = pc.if_else(pc.and_(src_ext, dst_ext), "internal", direction)
+    unknown = pc.is_null(direction)
+    direction = pc.if_else(pc.and_(unknown, pc.and_(src_ext, dst_num)), "outbound", direction)
+    return pc.if_else(pc.and_(unknown, pc.and_(src_num, dst_ext)), "inbound", direction)
+
+
+def with_numbers(columns: dict, region: str | None) -> dict:
+    """``source`` and ``destination`` in E.164 (read in ``region``), their countries and (US,
+    Canada) states or provinces; each distinct number is parsed and placed once."""
+    for party in ("source", "destination"):
+        col = columns.get(party)
+        if col is None:
+            continue
+        col = normalise_numbers(empty_to_null(col), region)
+        columns[party] = col
+        columns[f"{party}_country"], columns[f"{party}_region"] = number_places(col)
+    return columns
+
+
+class DirectionCount:
+    """Counts, over a source's chunks, the calls whose direction stayed unknown, and what
+    their contexts were, for one warning at the end (the settings that would fix it)."""
+
+    def __init__(self) -> None:
+        self.unknown = 0
+        self.contexts: dict[str, int] = {}
+
+    def add(self, direction, context=None) -> None:
+        unknown = pc.is_null(direction)
+        n = pc.sum(unknown).as_py() or 0
+        self.unknown += n
+        if n and context is not None:
+            for item in pc.value_counts(pc.filter(context, unknown)).to_pylist():
+                name = item["values"] if item["values"] is not None else ""
+                self.contexts[name] = self.contexts.get(name, 0) + item["counts"]
+
+    def warning(self, setting: str | None) -> str | None:
+        if not self.unknown:
+            return None
+        text = (f"{self.unknown} call(s) have no direction (both parties are phone numbers, or "
+                "neither is), so they name no line with line_by: auto")
+        if self.contexts:
+            top = sorted(self.contexts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            text += "; their contexts: " + ", ".join(f"{k or '(empty)'} ({v})" for k, v in top)
+        if setting:
+            text += f". Set {setting} (or line_by)"
+        return text
 
 
 def line_reference(mode: str, columns: dict) -> pa.Array | pa.ChunkedArray | None:

@@ -14,6 +14,11 @@ Times are UTC epoch seconds (0: never happened, e.g. ``dateTimeConnect`` of a
 call not answered); IP addresses are signed 32-bit integers whose low byte is
 the first octet, turned into dotted quads. Only end-of-call records
 (``cdrRecordType`` 1) are calls; CMR files (``cmr_*``) are not read.
+
+CUCM records carry no direction. The parties' numbers tell it where they can: an
+extension calling a phone number is outbound, a phone number calling an extension
+inbound, two extensions internal; calls between two full numbers (a globalized dial
+plan, +E.164 directory numbers) stay without one, and a warning says how many.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ import pyarrow.csv as pacsv
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import CollectError
+from dialtone.engine.phone import check_region
 from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
+    DEFAULT_REGION_SCHEMA,
     LINE_BY_SCHEMA,
+    DirectionCount,
     check_encoding,
+    complete_direction,
     empty_to_null,
     epochs,
     input_files,
@@ -42,6 +51,7 @@ from .cdr import (
     read_blocks,
     reject_masked,
     unparsed,
+    with_numbers,
 )
 
 REQUIRED = ("cdrRecordType", "globalCallID_callManagerId", "globalCallID_callId",
@@ -50,7 +60,8 @@ REQUIRED = ("cdrRecordType", "globalCallID_callManagerId", "globalCallID_callId"
 OPTIONAL = ("pkid", "origLegCallIdentifier", "originalCalledPartyNumber", "finalCalledPartyNumber",
             "origIpAddr", "destIpAddr", "origCause_value", "destCause_value")
 END_OF_CALL = "1"
-#: Q.850 causes of a call that was not connected → Asterisk-style disposition.
+#: Q.850 causes of a call that was not connected → the estate's disposition (a connected call is
+#: ``answered``; other causes are ``failed``).
 BUSY_CAUSES = ("17",)
 NO_ANSWER_CAUSES = ("0", "16", "18", "19", "31")
 
@@ -70,6 +81,7 @@ class CucmCollector:
                       "description": "In a folder, the files to read (glob; default cdr_*)"},
             "encoding": {"type": "string", "minLength": 1},
             "line_by": LINE_BY_SCHEMA,
+            "default_region": DEFAULT_REGION_SCHEMA,
         },
     }
     secret_settings = ()
@@ -80,10 +92,12 @@ class CucmCollector:
         self.pattern = settings.get("files", "cdr_*")
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
         self.line_by = settings.get("line_by", "auto")
+        self.region = check_region(source, settings.get("default_region"))
 
     def collect(self) -> SourceData:
         files = input_files(self.source, self.path, self.pattern)
         data = SourceData()
+        self.count = DirectionCount()
         for f in files:
             header = self._header(f)
             if header is None:
@@ -92,7 +106,8 @@ class CucmCollector:
             data.watch(f)
             require_complete_last_line(f)
             data.inputs[f.name] = sha256_file(f)
-            data.batches.append(RawBatch.streamed("calls", f.name, self._chunks(f, header, data)))
+            data.batches.append(RawBatch.streamed("calls", f.name,
+                                                  self._chunks(f, header, data, f == files[-1])))
         return data
 
     def _header(self, path: Path) -> list[str] | None:
@@ -112,7 +127,7 @@ class CucmCollector:
                 f"header (it has {', '.join(names[:8])}{'…' if len(names) > 8 else ''})")
         return names
 
-    def _chunks(self, path: Path, header: list[str], data: SourceData):
+    def _chunks(self, path: Path, header: list[str], data: SourceData, last: bool = False):
         width = len(header)
         wanted = [header.index(c) for c in REQUIRED + OPTIONAL if c in header]
         index = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
@@ -128,7 +143,13 @@ class CucmCollector:
                 line, skip = line + n, 0
                 table = tables.get(width)
                 if table is not None and table.num_rows:
-                    yield self.to_calls(table, index, path.name, data)
+                    calls = self.to_calls(table, index, path.name, data)
+                    if "direction" in calls.column_names:
+                        self.count.add(calls.column("direction"))
+                    yield calls
+            warning = self.count.warning("line_by") if last else None
+            if warning and self.line_by == "auto":
+                data.warnings.append(warning)
         return chunks
 
     def to_calls(self, t: pa.Table, index: dict[str, int], origin: str, data: SourceData) -> pa.Table:
@@ -181,9 +202,9 @@ class CucmCollector:
                        if final is not None or original is not None else None)
         cause = self._cause(col("destCause_value"), col("origCause_value"), t.num_rows)
         disposition = pc.if_else(
-            connected, "ANSWERED",
-            pc.if_else(pc.is_in(cause, pa.array(BUSY_CAUSES)), "BUSY",
-                       pc.if_else(pc.is_in(cause, pa.array(NO_ANSWER_CAUSES)), "NO ANSWER", "FAILED")))
+            connected, "answered",
+            pc.if_else(pc.is_in(cause, pa.array(BUSY_CAUSES)), "busy",
+                       pc.if_else(pc.is_in(cause, pa.array(NO_ANSWER_CAUSES)), "no_answer", "failed")))
         out = {
             "id": ids,
             "started_at": started,
@@ -194,6 +215,8 @@ class CucmCollector:
         }
         if destination is not None:
             out["destination"] = destination
+        out = with_numbers(out, self.region)
+        out["direction"] = complete_direction(None, out.get("source"), out.get("destination"), t.num_rows)
         line = line_reference(self.line_by, out)
         if line is not None:
             out["line_id"] = line

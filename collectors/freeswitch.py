@@ -21,6 +21,19 @@ has 15 quoted fields::
 The files have no header; an unanswered call has an empty ``answer_stamp``.
 Every run reads the files whole (FreeSWITCH rotates Master.csv on HUP),
 streamed in blocks.
+
+Direction: ``${direction}`` is the leg's direction *relative to FreeSWITCH* (a desk
+phone calling the PSTN is an ``inbound`` A-leg), so it is not read. The call's
+direction comes from its dialplan ``${context}`` instead — in the vanilla
+configuration ``public`` is where calls from outside land (inbound) and ``default``
+where registered phones' calls do (outbound, or internal between two extensions) —
+changed with ``direction_by_context``.
+
+Disposition: ``NORMAL_CLEARING`` says only that the call ended normally, answered or
+not; a call is ``answered`` when it has an answer time (else billsec > 0), and an
+unanswered one keeps its Q.850 cause name, which the engine's vocabulary maps
+(``NO_ANSWER`` → ``no_answer``, ``USER_BUSY`` → ``busy``…; ``NORMAL_CLEARING``
+unanswered → ``no_answer``, as CUCM reads cause 16).
 """
 
 from __future__ import annotations
@@ -34,13 +47,20 @@ import pyarrow.compute as pc
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import ConfigError, did_you_mean
+from dialtone.engine.phone import check_region
 from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
+    DEFAULT_REGION_SCHEMA,
+    DIRECTION_BY_CONTEXT_SCHEMA,
     LINE_BY_SCHEMA,
     TIMEZONE_SCHEMA,
+    DirectionCount,
+    by_context,
     check_encoding,
     check_timezone,
+    complete_direction,
+    empty_to_null,
     epochs,
     input_files,
     line_reference,
@@ -51,6 +71,7 @@ from .cdr import (
     reject_masked,
     to_utc,
     unparsed,
+    with_numbers,
 )
 
 #: Templates shipped in conf/vanilla/autoload_configs/cdr_csv.conf.xml (``sql`` is not CSV).
@@ -81,12 +102,18 @@ SOURCES = {
     "start_stamp": ("start_stamp",),
     "duration_s": ("duration",),
     "billable_s": ("billsec",),
-    "direction": ("direction",),
+    "answer": ("answer_stamp", "answer_epoch"),
+    "context": ("context",),
     "source": ("caller_id_number", "ani"),
     "destination": ("destination_number",),
     "disposition": ("hangup_cause",),
     "source_ip": ("network_addr", "sip_network_ip"),
 }
+#: The vanilla configuration's contexts (conf/vanilla/dialplan): ``public`` takes calls from
+#: outside (gateways, unauthenticated callers), ``default`` the calls of registered phones.
+DEFAULT_DIRECTIONS = {"public": "inbound", "default": "outbound"}
+#: A cleared call with an answer time: answered whatever its Q.850 cause.
+ANSWERED = "answered"
 
 
 def template_variables(template: str) -> list[str]:
@@ -113,6 +140,8 @@ class FreeSwitchCollector:
             "timezone": TIMEZONE_SCHEMA,
             "encoding": {"type": "string", "minLength": 1},
             "line_by": LINE_BY_SCHEMA,
+            "direction_by_context": DIRECTION_BY_CONTEXT_SCHEMA,
+            "default_region": DEFAULT_REGION_SCHEMA,
         },
     }
     secret_settings = ()
@@ -144,20 +173,25 @@ class FreeSwitchCollector:
                               "${start_stamp} nor ${start_epoch}")
         self.tz = settings["timezone"]
         self.line_by = settings.get("line_by", "auto")
+        self.directions = settings.get("direction_by_context", DEFAULT_DIRECTIONS)
+        self.region = check_region(source, settings.get("default_region"))
         check_timezone(source, self.tz)
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
 
     def collect(self) -> SourceData:
         files = input_files(self.source, self.path, self.pattern)
         data = SourceData()
+        count = DirectionCount()
         for f in files:
             data.watch(f)
             require_complete_last_line(f)
             data.inputs[f.name] = sha256_file(f)
-            data.batches.append(RawBatch.streamed("calls", f.name, self._chunks(f, data)))
+            data.batches.append(RawBatch.streamed("calls", f.name,
+                                                  self._chunks(f, data, count, f == files[-1])))
         return data
 
-    def _chunks(self, path: Path, data: SourceData):
+    def _chunks(self, path: Path, data: SourceData, count: DirectionCount | None = None,
+                last: bool = False):
         width = len(self.variables)
         wanted = sorted(set(self.columns.values()))
 
@@ -171,10 +205,14 @@ class FreeSwitchCollector:
                 line += n
                 table = tables.get(width)
                 if table is not None and table.num_rows:
-                    yield self.to_calls(table, path.name, data.rejects)
+                    yield self.to_calls(table, path.name, data.rejects, count)
+            warning = count.warning("direction_by_context") if count is not None and last else None
+            if warning and self.line_by == "auto":
+                data.warnings.append(warning)
         return chunks
 
-    def to_calls(self, t: pa.Table, origin: str, rejects: list[RawReject]) -> pa.Table:
+    def to_calls(self, t: pa.Table, origin: str, rejects: list[RawReject],
+                 count: DirectionCount | None = None) -> pa.Table:
         """Template fields (text) → calls fields, vectorised; unreadable times and numbers
         become rejects."""
         def col(target: str):
@@ -203,13 +241,41 @@ class FreeSwitchCollector:
             if col(target) is not None:
                 out[target] = parse_ints(col(target))
                 check(var, col(target), out[target], "expected whole seconds")
-        for target in ("direction", "source", "destination", "disposition", "source_ip"):
+        for target in ("source", "destination", "source_ip"):
             if col(target) is not None:
                 out[target] = col(target)
+        if col("disposition") is not None:
+            out["disposition"] = self._disposition(col("disposition"), col("answer"),
+                                                   out.get("billable_s"))
+        out = with_numbers(out, self.region)
+        out["direction"] = complete_direction(
+            by_context(col("context"), self.directions, t.num_rows),
+            out.get("source"), out.get("destination"), t.num_rows)
         line = line_reference(self.line_by, out)
         if line is not None:
             out["line_id"] = line
         out[ROW_COLUMN] = t.column(ROW_COLUMN)
+        if col("context") is not None:
+            out["__context"] = col("context")
         table = pa.table(out)
-        return table.filter(pc.invert(bad)) if pc.any(bad).as_py() else table
+        if pc.any(bad).as_py():
+            table = table.filter(pc.invert(bad))
+        if count is not None:
+            count.add(table.column("direction"),
+                      table.column("__context") if "__context" in table.column_names else None)
+        return table.drop_columns([c for c in table.column_names if c == "__context"])
+
+    @staticmethod
+    def _disposition(cause, answer, billsec):
+        """``answered`` for a call with an answer time (or, without one in the template,
+        billable seconds); otherwise the hangup cause as written, for the engine's vocabulary."""
+        if answer is not None:
+            answered = pc.fill_null(pc.is_valid(empty_to_null(answer)), False)
+            # answer_epoch is 0 for a call never answered.
+            answered = pc.and_(answered, pc.fill_null(pc.not_equal(answer, "0"), False))
+        elif billsec is not None:
+            answered = pc.fill_null(pc.greater(billsec, 0), False)
+        else:
+            return cause
+        return pc.if_else(answered, ANSWERED, empty_to_null(cause))
 

@@ -6,18 +6,23 @@ its number. When a snapshot is built, each reference field whose relation points
 at a resolvable entity (``people``, ``lines``, ``devices``) is checked against
 that entity's ``id``; a value that is not an id is looked up, case-insensitively,
 among the entity's identity keys (the configuration's ``identity:`` section);
-phone numbers and IMEIs are compared by their digits only.
+IMEIs are compared by their digits only, and phone numbers by their E.164 form
+(engine/phone.py): the collectors put the numbers they read in E.164 with their
+source's default region, and a reference still written otherwise (``+1 312 555 0100``,
+``0034688886392``, ``sip:+34688886392@pbx``) is parsed here once per distinct value.
 One match: the value becomes that id. Several: the reference is *ambiguous*;
 none: *unresolved*. Either way the value is kept as it was and reported — per
 source in the manifest and row by row in the snapshot's ``unresolved.csv`` —
 so nothing is dropped silently.
 
 Everything is set-based: DuckDB finds the distinct values that are not ids and
-matches them; Arrow's ``index_in`` rewrites the column.
+matches them (only the distinct references not already in E.164 form go through
+the phone number library); Arrow's ``index_in`` rewrites the column.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .phone import E164, e164
 from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, iter_parquet
 
 #: Columns of the snapshot's unresolved.csv.
@@ -89,7 +95,7 @@ def resolve_references(con: duckdb.DuckDBPyConnection, final: dict[str, pa.Table
                 if rows_name not in registered and not isinstance(final[entity_name], Path):
                     registered.append(rows_name)
                 mapping = _resolve_field(con, rows, entity_name, fld.name, target, alias_table,
-                                         out, report_parts)
+                                         out, report_parts, keys[target])
                 if mapping is not None:
                     final[entity_name] = _rewrite(final[entity_name], fld.name, mapping, work)
                     if not isinstance(final[entity_name], Path):
@@ -107,20 +113,30 @@ def resolve_references(con: duckdb.DuckDBPyConnection, final: dict[str, pa.Table
     return out
 
 
-#: Keys compared by their digits only: a number written +1 312 555 0100, 1-312-555-0100 or
-#: 13125550100 is the same line; an IMEI with or without spaces the same device.
-DIGIT_KEYS = frozenset({"number", "imei"})
-#: Fewer digits than this is no number (a short extension or a name with a digit in it).
+#: Keys compared by their digits only: an IMEI with or without spaces is the same device.
+DIGIT_KEYS = frozenset({"imei"})
+#: Keys that are phone numbers, compared by their E.164 form: +1 312 555 0100, (312) 555-0100
+#: read in the US and 13125550100 are the same line once their collector has put them in E.164.
+NUMBER_KEYS = frozenset({"number"})
+_DIGITS = re.compile(r"[1-9][0-9]{7,14}")
+#: Fewer digits than this is no IMEI (a short extension or a name with a digit in it).
 MIN_DIGITS = 7
 
 
-def _alias(expr: str, digits: bool) -> str:
-    """The comparable form of a key or a reference: lower-cased text, or '#' and its digits."""
+def _alias(expr: str, kind: str = "text") -> str:
+    """The comparable form of a key or a reference: lower-cased text, '#' and its digits, or
+    'tel:' and its E.164 number (the prefixes keep the three kinds of alias apart)."""
     text = f"CAST({expr} AS VARCHAR)"
-    if not digits:
+    if kind == "number":
+        return f"'tel:' || trim({text})"
+    if kind == "text":
         return f"lower(trim({text}))"
     only = f"regexp_replace({text}, '[^0-9]', '', 'g')"
     return f"CASE WHEN length({only}) >= {MIN_DIGITS} THEN '#' || {only} END"
+
+
+def _kind(key_field: str) -> str:
+    return "digits" if key_field in DIGIT_KEYS else "number" if key_field in NUMBER_KEYS else "text"
 
 
 def _aliases(con, target_rows: pa.Table | Path, target: str, key_fields: tuple[str, ...],
@@ -128,7 +144,7 @@ def _aliases(con, target_rows: pa.Table | Path, target: str, key_fields: tuple[s
     """Table ``name``: (alias, id) for the target's ids and identity keys, lower-cased."""
     rows = _relation(con, target_rows, f"__target_{target}")
     try:
-        selects = [f"SELECT {_alias(_q(k), k in DIGIT_KEYS)} AS alias, id FROM {rows} "
+        selects = [f"SELECT {_alias(_q(k), _kind(k))} AS alias, id FROM {rows} "
                    f"WHERE {_q(k)} IS NOT NULL" for k in ("id", *key_fields)]
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(name)} AS SELECT DISTINCT alias, id FROM ("
                     + " UNION ALL ".join(selects) + ")")
@@ -139,21 +155,47 @@ def _aliases(con, target_rows: pa.Table | Path, target: str, key_fields: tuple[s
             con.unregister(f"__target_{target}")
 
 
+def _number_forms(con, rows: str, col: str, ids_table: str) -> None:
+    """Table ``__numbers`` (value, e164): the distinct references not in strict E.164 form that
+    are phone numbers written otherwise, parsed once each. There is no region here: a
+    reference in a national form was put in E.164 by its collector, which knows the source's
+    region. Digits alone are read as an international number without its '+'
+    (``13125550100``, ``34688886392``), as CDRs often write them; the reading only ever
+    matches a number that is a line of the estate."""
+    others = con.sql(
+        f"SELECT DISTINCT {col} AS value FROM {rows} WHERE {col} IS NOT NULL AND "
+        f"NOT regexp_full_match(trim({col}), '{E164[1:-1]}') AND {col} NOT IN "
+        f"(SELECT id FROM {_q(ids_table)})").to_arrow_table().column(0).to_pylist()
+    forms = [e164(v, None) or (e164("+" + v.strip(), None) if _DIGITS.fullmatch(v.strip()) else None)
+             for v in others]
+    con.register("__numbers", pa.table({"value": pa.array(others, pa.string()),
+                                        "e164": pa.array(forms, pa.string())}))
+
+
 def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_table: str,
-                   out: IdentityReport, report_parts: list[pa.Table]) -> pa.Table | None:
+                   out: IdentityReport, report_parts: list[pa.Table],
+                   key_fields: tuple[str, ...] = ()) -> pa.Table | None:
     """Classify the values of ``entity.fld`` that are not ids of ``target``; return the
     (value, id) mapping of those that resolve, or None when there are none."""
     col = _q(fld)
+    kinds = {_kind(k) for k in key_fields}
+    # One equi-join per kind of alias, not one join ON ... OR ...: an OR cannot be hashed.
+    joins = [f"SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
+             f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', 'text')}"]
+    if "digits" in kinds:
+        joins.append(f"SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
+                     f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', 'digits')}")
+    if "number" in kinds:
+        _number_forms(con, rows, col, alias_table + "_ids")
+        joins.append(f"SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
+                     f"LEFT JOIN __numbers n USING (value) JOIN {_q(alias_table)} a "
+                     f"ON a.alias = {_alias('coalesce(n.e164, r.value)', 'number')}")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE __classified AS "
         f"WITH refs AS (SELECT {SOURCE_COLUMN} AS source, {col} AS value, count(*) AS n "
         f"FROM {rows} WHERE {col} IS NOT NULL AND {col} NOT IN "
         f"(SELECT id FROM {_q(alias_table + '_ids')}) GROUP BY ALL), "
-        # Two equi-joins, not one join ON ... OR ...: an OR condition cannot be hashed.
-        f"hits AS (SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
-        f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', False)} "
-        f"UNION SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
-        f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', True)}), "
+        f"hits AS ({' UNION '.join(joins)}), "
         f"matched AS (SELECT r.source, r.value, r.n, list(DISTINCT h.id ORDER BY h.id) "
         f"FILTER (WHERE h.id IS NOT NULL) AS candidates FROM refs r "
         f"LEFT JOIN hits h USING (value) GROUP BY ALL) "
@@ -177,6 +219,8 @@ def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_tab
                           "WHERE status = 'resolved'").to_arrow_table()
     finally:
         con.execute("DROP TABLE IF EXISTS __classified")
+        if "number" in kinds:
+            con.unregister("__numbers")
     return mapping if mapping.num_rows else None
 
 

@@ -5,6 +5,13 @@ becomes a SQL check; a row with any failed check goes to the rejects with its
 row number, field and reason, and the rest are cast to the model's types in
 one statement. No per-row Python.
 
+Before the checks, values are put in the estate's vocabulary
+(engine/estate/synonyms.yaml): ``Active``, `` ACTIVE `` and ``In Service`` become
+``active``, ``inGracePeriod`` ``in_grace_period``. The words are looked up once per
+*distinct* value of a column (a join in DuckDB), and the answer is spread back over
+the rows with Arrow's ``index_in``/``take``; a column already in canonical form
+is left as it is. Rejects show the value as the source wrote it.
+
 A collector may hand a column over already typed (an Arrow integer, float,
 boolean, date or timestamp column — timestamps naive UTC — for a field of that
 type): it is checked (required, enum, minimum…) but not parsed again.
@@ -16,9 +23,11 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .collector_api import ROW_COLUMN, ParseOptions, RawBatch
 from .estate.model import Entity, Field
+from .estate.vocabulary import BooleanWords, FieldVocabulary, key, key_sql, load_vocabulary
 from .snapshots import SOURCE_COLUMN
 
 ORIGIN_COLUMN = "__origin"
@@ -45,8 +54,8 @@ def _list_lit(values) -> str:
     return "[" + ", ".join(lit(v) for v in values) + "]"
 
 
-def _text(f: Field) -> str:
-    return f"NULLIF(trim({q(f.name)}), '')"
+def _text(f: Field, col: str | None = None) -> str:
+    return f"NULLIF(trim({col or q(f.name)}), '')"
 
 
 def _pretyped(f: Field, arrow_type: pa.DataType) -> bool:
@@ -58,11 +67,13 @@ def _pretyped(f: Field, arrow_type: pa.DataType) -> bool:
     }.get(f.type, lambda t: False)(arrow_type)
 
 
-def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False) -> str:
-    """SQL for the typed value of field ``f`` (NULL when it does not parse)."""
+def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False, col: str | None = None,
+           vocab: FieldVocabulary | None = None, words: BooleanWords | None = None) -> str:
+    """SQL for the typed value of field ``f`` (NULL when it does not parse), read from ``col``
+    (the canonical column of a field with a vocabulary) or the field's raw column."""
     if pretyped:
         return f"CAST({q(f.name)} AS {f.sql_type})"
-    t = _text(f)
+    t = _text(f, col)
     if f.type == "string":
         return t
     if f.type in ("integer", "number"):
@@ -77,8 +88,16 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False) -> 
         # every number, so a threshold policy would fire on it.
         return f"CASE WHEN isfinite(TRY_CAST({num} AS DOUBLE)) THEN TRY_CAST({num} AS DOUBLE) END"
     if f.type == "boolean":
-        return (f"CASE WHEN list_contains({_list_lit(o.true_values)}, lower({t})) THEN true "
-                f"WHEN list_contains({_list_lit(o.false_values)}, lower({t})) THEN false END")
+        sql = (f"CASE WHEN list_contains({_list_lit(o.true_values)}, lower({t})) THEN true "
+               f"WHEN list_contains({_list_lit(o.false_values)}, lower({t})) THEN false ")
+        if words is not None and (words.true or words.false):
+            # The engine's words for this field come after the source's own: a source that
+            # says "Off" means true is believed.
+            k = key_sql(t)
+            sql += (f"WHEN list_contains({_list_lit(sorted({key(w) for w in words.true}))}, {k}) THEN true "
+                    f"WHEN list_contains({_list_lit(sorted({key(w) for w in words.false}))}, {k}) "
+                    "THEN false ")
+        return sql + "END"
     if f.type == "date":
         return f"CAST(try_strptime({t}, {_list_lit(o.date_formats)}) AS DATE)"
     if f.type == "datetime":
@@ -87,7 +106,12 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False) -> 
         return f"CAST(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
     if f.type == "list":
         src = q(f.name) if is_list else f"string_split({t}, {lit(o.list_separator)})"
-        return f"list_filter(list_transform({src}, lambda x: trim(CAST(x AS VARCHAR))), lambda x: x <> '')"
+        item = "trim(CAST(x AS VARCHAR))"
+        if vocab is not None:
+            # Lists are short: their items are looked up in a map of the field's words.
+            pairs = ", ".join(f"{lit(k)}: {lit(v)}" for k, v in sorted(vocab.words.items()) if v)
+            item = f"coalesce(MAP {{{pairs}}}[{key_sql(item)}], {item})"
+        return f"list_filter(list_transform({src}, lambda x: {item}), lambda x: x <> '')"
     raise ValueError(f.type)
 
 
@@ -105,9 +129,10 @@ _EXPECTED = {
 
 
 def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
-            pretyped: bool = False) -> list[tuple[str, str]]:
+            pretyped: bool = False, col: str | None = None,
+            vocab: FieldVocabulary | None = None) -> list[tuple[str, str]]:
     """(condition that flags a problem, reason SQL) pairs for field ``f``."""
-    raw_missing = f"{q(f.name)} IS NULL" if is_list or pretyped else f"{_text(f)} IS NULL"
+    raw_missing = f"{q(f.name)} IS NULL" if is_list or pretyped else f"{_text(f, col)} IS NULL"
     checks = []
     if f.required:
         checks.append((raw_missing, lit("required field is missing")))
@@ -127,8 +152,13 @@ def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
             expected = f"expected a date-time ({' or '.join(o.datetime_formats)})"
         checks.append((f"NOT ({raw_missing}) AND ({typed}) IS NULL", lit(expected)))
     if f.enum:
+        # The value as the source wrote it stays in the reason: it matched no canonical value
+        # and no synonym, and the reader needs to see which word that was.
+        got = ("" if pretyped else
+               f" || {lit('; got ' + chr(39))} || left(trim({q(f.name)}), 100) || {lit(chr(39))}")
+        also = ", or a synonym of one" if vocab is not None else ""
         checks.append((f"NOT list_contains({_list_lit(f.enum)}, {typed})",
-                       lit("expected one of: " + ", ".join(f.enum))))
+                       lit(f"expected one of: {', '.join(f.enum)}{also}") + got))
     if f.pattern:
         checks.append((f"NOT regexp_matches({typed}, {lit(f.pattern)})",
                        lit(f"does not match the expected format {f.pattern}")))
@@ -151,6 +181,41 @@ class Validated:
     rejects: pa.Table
 
 
+#: Prefix of the columns that hold a field's values put in canonical form.
+_CANON = "__canon_"
+
+
+def canonical_values(con: duckdb.DuckDBPyConnection, vocab: FieldVocabulary,
+                     column: pa.ChunkedArray | pa.Array) -> pa.Array | None:
+    """The column's values in canonical form, or None when it already is.
+
+    The distinct values are matched in DuckDB (a join of their keys with the field's words);
+    Arrow then maps every row through the few distinct answers, so the cost per row is
+    one hash probe whatever the number of synonyms.
+    """
+    distinct = pc.drop_null(pc.unique(column))
+    if not len(distinct):
+        return None
+    words = pa.table({"k": pa.array(list(vocab.words), pa.string()),
+                      "c": pa.array(list(vocab.words.values()), pa.string())})
+    con.register("__vocab_values", pa.table({"v": distinct}))
+    con.register("__vocab_words", words)
+    try:
+        unmatched = "upper(trim(d.v))" if vocab.upper else "d.v"
+        mapped = con.sql(
+            f"SELECT v, c, c IS DISTINCT FROM v AS changed FROM (SELECT d.v, CASE WHEN w.k IS NULL "
+            f"THEN {unmatched} ELSE w.c END AS c FROM __vocab_values d "
+            f"LEFT JOIN __vocab_words w ON w.k = {key_sql('d.v')})"
+        ).to_arrow_table()
+    finally:
+        con.unregister("__vocab_values")
+        con.unregister("__vocab_words")
+    if not pc.any(mapped.column("changed")).as_py():
+        return None
+    index = pc.index_in(column, value_set=mapped.column("v").combine_chunks())
+    return pc.take(mapped.column("c").combine_chunks(), index)
+
+
 def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBatch,
                    source: str, batch_index: int = 0, with_origin: bool = True) -> Validated:
     """Type one raw batch; return the good rows and the rejects.
@@ -160,6 +225,18 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     """
     raw = batch.table
     present = set(raw.column_names)
+    vocabulary = load_vocabulary()
+    canon_cols: dict[str, str] = {}
+    for i, f in enumerate(entity.fields):
+        vocab = vocabulary.of(entity.name, f.name)
+        if vocab is None or f.type != "string" or f.name not in present \
+                or not pa.types.is_string(raw.schema.field(f.name).type):
+            continue
+        canon = canonical_values(con, vocab, raw.column(f.name))
+        if canon is not None:
+            name = f"{_CANON}{i}"
+            raw = raw.append_column(name, canon)
+            canon_cols[f.name] = q(name)
     con.register("raw_batch", raw)
     try:
         typed_cols, problem_items = [], []
@@ -173,11 +250,14 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
             arrow_type = raw.schema.field(f.name).type
             is_list = pa.types.is_list(arrow_type)
             pretyped = _pretyped(f, arrow_type)
-            typed = _typed(f, batch.options, is_list, pretyped)
+            vocab = vocabulary.of(entity.name, f.name)
+            col = canon_cols.get(f.name)
+            typed = _typed(f, batch.options, is_list, pretyped, col, vocab if f.type == "list" else None,
+                           vocabulary.boolean_words(entity.name, f.name))
             typed_cols.append(f"{typed} AS {q(f.name)}")
             shown = (f"array_to_string({q(f.name)}, ';')" if is_list
                      else f"coalesce(CAST({q(f.name)} AS VARCHAR), '')")
-            for cond, reason in _checks(f, batch.options, typed, is_list, pretyped):
+            for cond, reason in _checks(f, batch.options, typed, is_list, pretyped, col, vocab):
                 problem_items.append(
                     f"CASE WHEN coalesce({cond}, false) THEN "
                     f"{lit(f.name + _SEP)} || {reason} || {lit(_SEP)} || left({shown}, 200) END")

@@ -71,11 +71,12 @@ def test_the_18_column_layout_of_the_shipped_cdr_conf(tmp_path):
     assert first["id"] == "1719843302.1"
     assert first["started_at"] == dt.datetime(2024, 7, 1, 14, 15, 2)   # CDT is UTC-5
     assert (first["duration_s"], first["billable_s"]) == (65, 60)
+    # Dispositions in the estate's words: ANSWERED → answered, NO ANSWER → no_answer.
     assert (first["source"], first["destination"], first["disposition"]) == (
-        "1001", "13125550100", "ANSWERED")
+        "1001", "13125550100", "answered")
     assert first["_source"] == "pbx"
     # The unanswered call: empty answer time, no billable seconds.
-    assert (second["billable_s"], second["disposition"]) == (0, "NO ANSWER")
+    assert (second["billable_s"], second["disposition"]) == (0, "no_answer")
     meta = result.snapshot.manifest["sources"]["pbx"]
     assert meta["collector"] == "asterisk" and meta["rows"] == {"calls": 2}
     assert list(meta["inputs"]) == [f"Master.csv bytes 0-{master.stat().st_size}"]
@@ -103,7 +104,7 @@ def test_quoting_is_undone(tmp_path):
                              "BUSY", "1705338000.1", clid='"O\'Brien, ""Pat""" <1001>',
                              lastdata='SIP/trunk/100,30,"tT"'), encoding="utf-8")
     result = run(tmp_path)
-    assert result.rejects == 0 and calls(result)[0]["disposition"] == "BUSY"
+    assert result.rejects == 0 and calls(result)[0]["disposition"] == "busy"
 
 
 def test_usegmtime_takes_times_as_utc(tmp_path):

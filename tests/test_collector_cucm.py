@@ -95,11 +95,11 @@ def test_a_folder_of_cdr_files(tmp_path):
     assert answered["id"] == "0b1d2f3a-0000-4000-8000-000000000001"
     assert answered["started_at"] == dt.datetime(2024, 7, 1, 14, 15, 2)     # epoch, UTC
     assert (answered["duration_s"], answered["billable_s"], answered["disposition"]) == (
-        60, 60, "ANSWERED")
+        60, 60, "answered")
     assert (answered["source_ip"], answered["destination_ip"]) == ("10.1.99.97", "10.1.1.200")
     assert ip("10.1.1.200") < 0                                   # a negative one, converted
     # Never connected: dateTimeConnect 0, no billable time, the called side's Q.850 cause 17.
-    assert (busy["billable_s"], busy["disposition"], busy["destination_ip"]) == (0, "BUSY", None)
+    assert (busy["billable_s"], busy["disposition"], busy["destination_ip"]) == (0, "busy", None)
     assert set(result.snapshot.manifest["sources"]["cucm"]["inputs"]) == {
         "cdr_StandAloneCluster_01_202407011415_1", "cdr_StandAloneCluster_01_202407011416_2"}
 

@@ -59,9 +59,13 @@ def test_the_default_example_template(tmp_path):
     assert answered["id"] == "5b2a7c1e-0000-4000-8000-000000000001"
     assert answered["started_at"] == dt.datetime(2024, 7, 1, 8, 0)      # CEST is UTC+2
     assert (answered["duration_s"], answered["billable_s"]) == (124, 120)
+    # NORMAL_CLEARING with an answer time is answered; Q.850 NO_ANSWER is no_answer.
     assert (answered["source"], answered["destination"], answered["disposition"]) == (
-        "1000", "+34911234567", "NORMAL_CLEARING")
-    assert (unanswered["billable_s"], unanswered["disposition"]) == (0, "NO_ANSWER")
+        "1000", "+34911234567", "answered")
+    assert (unanswered["billable_s"], unanswered["disposition"]) == (0, "no_answer")
+    # Context "default": the calls of registered phones; one to an extension is internal.
+    assert (answered["direction"], unanswered["direction"]) == ("outbound", "internal")
+    assert (answered["line_id"], unanswered["line_id"]) == ("1000", "1001")
 
 
 def test_the_published_sample_master_csv(tmp_path):

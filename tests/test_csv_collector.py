@@ -62,7 +62,8 @@ def test_bad_rows_go_to_the_rejects_with_row_field_and_reason(tmp_path):
     assert result.rows == {"lines": 1}
     got = [(r["origin"], r["row"], r["field"], r["reason"]) for r in rejects(result.snapshot)]
     assert got == [
-        ("lines.csv", "3", "status", "expected one of: active, suspended, cancelled"),
+        ("lines.csv", "3", "status",
+         "expected one of: active, suspended, cancelled, or a synonym of one; got 'actve'"),
         ("lines.csv", "4", "activated_on", "expected a date (%Y-%m-%d)"),
         ("lines.csv", "4", "monthly_cost", "expected a number"),
         ("lines.csv", "4", "number", "does not match the expected format ^\\+[1-9][0-9]{1,14}$"),
