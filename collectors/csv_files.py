@@ -29,6 +29,17 @@ One export file, with its own headers mapped to canonical fields::
 
 List-valued fields are written ``a;b;c`` in CSV (``list_separator`` changes
 the ``;``) and as JSON arrays in JSONL.
+
+Values a source writes in its own words are mapped before validation with
+``values`` (exact matches, per field); the engine's vocabulary
+(engine/estate/synonyms.yaml) then puts them in canonical form. Phone numbers
+(``lines.number``, ``calls.source``/``destination`` and references to lines by
+number) are put in E.164, national ones read in ``default_region``::
+
+    values:
+      status: {"Suspended - Lost/Stolen": suspended}
+      purpose: {"ELEVATOR 3": lift}
+    default_region: US
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dialtone.engine.collector_api import (
@@ -52,7 +64,9 @@ from dialtone.engine.collector_api import (
 )
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import CollectError, ConfigError, did_you_mean
-from dialtone.engine.estate.model import Entity, load_model
+from dialtone.engine.estate.model import Entity, Field, load_model
+from dialtone.engine.estate.vocabulary import load_vocabulary
+from dialtone.engine.phone import REGION_SCHEMA, check_region, normalise_numbers, number_places
 from dialtone.engine.snapshots import sha256_file
 
 _STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
@@ -65,6 +79,49 @@ CSV_BLOCK_BYTES = 64 << 20
 
 def _as_tuple(value) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+#: Fields that hold a phone number (besides references to lines, which may name one by number).
+PHONE_FIELDS = {("lines", "number"), ("calls", "source"), ("calls", "destination")}
+
+
+def _phone_fields(entity: Entity) -> list[str]:
+    return [f.name for f in entity.fields if (entity.name, f.name) in PHONE_FIELDS
+            or (f.relation is not None and f.relation.entity == "lines" and f.type == "string")]
+
+
+def _allowed(entity: Entity, f: Field) -> tuple[str, ...] | None:
+    """The values ``values:`` may map to for a field with a closed vocabulary (None: any)."""
+    if f.enum:
+        return f.enum
+    vocab = load_vocabulary().of(entity.name, f.name)
+    if vocab is not None and vocab.canonical and not vocab.open and not vocab.upper:
+        return vocab.canonical
+    return None
+
+
+def _target_problem(entity: Entity, f: Field, target) -> str | None:
+    """Why ``target`` cannot be a value of ``f``, or None."""
+    import re
+
+    if target is None:
+        return "required" if f.required else None
+    if f.type == "list":
+        return "values: maps single values; it does not apply to lists"
+    if f.type == "boolean":
+        return None if isinstance(target, bool) or str(target).lower() in ("true", "false") \
+            else "expected true or false"
+    if f.type in ("integer", "number"):
+        return None if isinstance(target, (int, float)) and not isinstance(target, bool) \
+            else f"expected a {'whole ' if f.type == 'integer' else ''}number"
+    if not isinstance(target, str):
+        return "expected text"
+    allowed = _allowed(entity, f)
+    if allowed is not None and target not in allowed:
+        return f"allowed: {', '.join(allowed)}"
+    if f.pattern and not re.search(f.pattern, target):
+        return f"does not match {f.pattern}"
+    return None
 
 
 class CsvCollector:
@@ -88,6 +145,14 @@ class CsvCollector:
             "list_separator": {"type": "string", "minLength": 1},
             "true_values": {"type": "array", "items": {"type": "string"}},
             "false_values": {"type": "array", "items": {"type": "string"}},
+            "values": {
+                "type": "object",
+                "description": "field (or entity.field) → {value as written: canonical value}",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+            },
+            "default_region": REGION_SCHEMA,
         },
     }
     secret_settings = ()
@@ -116,6 +181,44 @@ class CsvCollector:
         )
         if self.options.decimal == self.options.thousands:
             raise ConfigError(f"sources.{source}: decimal and thousands separators must differ")
+        self.region = check_region(source, settings.get("default_region"))
+        self.values = self._check_values(settings.get("values") or {})
+
+    def _check_values(self, spec: dict) -> dict[tuple[str, str], dict[str, str | None]]:
+        """``values:`` as {(entity, field): {written: target}}; a mapping to an unknown field, or
+        to a value the field does not allow, is a configuration error naming both."""
+        one = self.settings.get("entity") or (
+            None if self.path.is_dir() else self.path.name.split(".")[0])
+        out: dict[tuple[str, str], dict[str, str | None]] = {}
+        for name, mapping in spec.items():
+            where = f"sources.{self.source}.values.{name}"
+            entity_name, _, field_name = name.rpartition(".")
+            if not entity_name:
+                if one is None or one not in self.model.entities:
+                    raise ConfigError(f"{where}: name the field as entity.field (this source is a "
+                                      "folder of several entities)")
+                entity_name = one
+            if entity_name not in self.model.entities:
+                raise ConfigError(f"{where}: no entity '{entity_name}'."
+                                  f"{did_you_mean(entity_name, self.model.entities)}")
+            entity = self.model.entity(entity_name)
+            if field_name not in entity.field_names:
+                raise ConfigError(f"{where}: {entity_name} has no field '{field_name}'."
+                                  f"{did_you_mean(field_name, entity.field_names)}")
+            f = entity.field(field_name)
+            for written, target in mapping.items():
+                if isinstance(written, bool) or written is None:
+                    raise ConfigError(f"{where}: put the value {written!r} in quotes (YAML reads "
+                                      "On, Off, Yes, No and ~ unquoted as true, false and null)")
+                problem = _target_problem(entity, f, target)
+                if problem:
+                    raise ConfigError(f"{where}: {written!r} maps to {target!r}, which "
+                                      f"{entity_name}.{field_name} does not take ({problem})")
+            out[(entity_name, field_name)] = {
+                str(written).strip(): None if target is None else
+                (str(target).lower() if isinstance(target, bool) else str(target))
+                for written, target in mapping.items()}
+        return out
 
     # -- entry point -----------------------------------------------------------------------
     def collect(self) -> SourceData:
@@ -170,7 +273,41 @@ class CsvCollector:
         else:
             table = self._read_csv(data, path, entity)
         table = self._canonical_columns(data, path, entity, table, mapping)
+        table = self._mapped_values(entity, table)
+        table = self._numbers(entity, table)
         data.batches.append(RawBatch(entity.name, table, path.name, self.options))
+
+    def _mapped_values(self, entity: Entity, table: pa.Table) -> pa.Table:
+        """Apply ``values:``: a value written exactly as a key (spaces around it aside) becomes
+        the key's target; the rest stay. Set-based: one hash lookup per row, in Arrow."""
+        for (entity_name, name), mapping in self.values.items():
+            if entity_name != entity.name or name not in table.column_names:
+                continue
+            col = table.column(name)
+            if not pa.types.is_string(col.type):
+                continue
+            keys = pa.array(list(mapping), pa.string())
+            index = pc.index_in(pc.utf8_trim_whitespace(col), value_set=keys)
+            mapped = pc.take(pa.array(list(mapping.values()), pa.string()), index)
+            table = table.set_column(table.schema.get_field_index(name), name,
+                                     pc.if_else(pc.is_valid(index), mapped, col))
+        return table
+
+    def _numbers(self, entity: Entity, table: pa.Table) -> pa.Table:
+        """Phone numbers in E.164; calls without their parties' countries and regions get them
+        from the numbers, as the CDR collectors do."""
+        for name in _phone_fields(entity):
+            if name in table.column_names and pa.types.is_string(table.column(name).type):
+                table = table.set_column(table.schema.get_field_index(name), name,
+                                         normalise_numbers(table.column(name), self.region))
+        if entity.name == "calls":
+            for party in ("source", "destination"):
+                country, region = f"{party}_country", f"{party}_region"
+                if party in table.column_names and country not in table.column_names \
+                        and region not in table.column_names:
+                    places = number_places(table.column(party))
+                    table = table.append_column(country, places[0]).append_column(region, places[1])
+        return table
 
     # -- CSV -------------------------------------------------------------------------------
     def _read_csv(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:

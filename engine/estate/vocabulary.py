@@ -133,6 +133,13 @@ def build(spec: dict, model: EstateModel, source: str = FILE) -> Vocabulary:
                 open=(entity_name, f.name) in open_fields, upper=(entity_name, f.name) in upper_fields)
     for entity_name, name in upper_fields - set(fields):
         fields[(entity_name, name)] = FieldVocabulary(entity_name, name, (), {}, upper=True)
+    # Every enum is matched ignoring case and spaces, whether the file lists words for it or not.
+    for e in model.entities.values():
+        for f in e.fields:
+            allowed = f.item_enum if f.type == "list" else f.enum
+            if allowed and (e.name, f.name) not in fields:
+                fields[(e.name, f.name)] = FieldVocabulary(e.name, f.name, tuple(allowed),
+                                                           {key(c): c for c in allowed})
     booleans: dict[tuple[str, str], BooleanWords] = {}
     every = (spec.get("booleans") or {}).get("*") or {}
     for e in model.entities.values():
