@@ -145,6 +145,10 @@ class FreeSwitchCollector:
         },
     }
     secret_settings = ()
+    #: What a collect can fill (docs/collectors/freeswitch.md, "What it feeds").
+    fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",
+                       "destination", "source_ip", "source_country", "source_region", "destination_country",
+                       "destination_region", "disposition")}
 
     def __init__(self, source: str, settings: dict, base_dir: Path):
         self.source = source
@@ -277,5 +281,9 @@ class FreeSwitchCollector:
             answered = pc.fill_null(pc.greater(billsec, 0), False)
         else:
             return cause
-        return pc.if_else(answered, ANSWERED, empty_to_null(cause))
+        # Cleared normally but never answered: the caller gave up or nobody picked up (Q.850
+        # cause 16 without a connect, which the cucm collector reads the same way).
+        cleared = pc.fill_null(pc.equal(cause, "NORMAL_CLEARING"), False)
+        unanswered = pc.if_else(cleared, "no_answer", empty_to_null(cause))
+        return pc.if_else(answered, ANSWERED, unanswered)
 

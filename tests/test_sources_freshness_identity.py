@@ -79,6 +79,40 @@ def test_references_by_other_keys_resolve_to_ids_and_the_rest_is_reported(tmp_pa
     assert snap.manifest["unresolved"] == 2 and snap.verify() == []
 
 
+def test_lines_are_named_by_any_spelling_of_their_number(tmp_path):
+    """Calls and charges name their line by number, written as each source writes it: the
+    E.164 form is what is compared, not the digits (+1 312… and (312)… differ in digits)."""
+    write_csv(tmp_path / "carrier", "lines", ["id", "kind", "status", "number"], [
+        ["DID-1", "did", "active", "(312) 555-0100"], ["ES-1", "mobile", "active", "+34 688 88 63 92"]])
+    write_csv(tmp_path / "pbx", "calls", ["id", "started_at", "line_id"], [
+        ["C1", "2026-06-01T10:00:00Z", "+1 312 555 0100"],
+        ["C2", "2026-06-01T10:00:00Z", "(312) 555-0100"],           # national, no region: unresolved
+        ["C3", "2026-06-01T10:00:00Z", "+1 312 555 0100 x123"],     # an extension behind it
+        ["C4", "2026-06-01T10:00:00Z", "13125550100"],
+        ["C5", "2026-06-01T10:00:00Z", "0034688886392"],
+        ["C6", "2026-06-01T10:00:00Z", "34688886392"],
+        ["C7", "2026-06-01T10:00:00Z", "+34688886392"],
+        ["C8", "2026-06-01T10:00:00Z", "3125550100"],                # the same
+        ["C9", "2026-06-01T10:00:00Z", "2001"],                      # an extension
+        ["C10", "2026-06-01T10:00:00Z", "DID-1"],                    # the line's id
+    ])
+    write_csv(tmp_path / "pbx2", "calls", ["id", "started_at", "line_id"], [
+        ["D1", "2026-06-01T10:00:00Z", "312-555-0100"]])           # national, read in the US
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources:\n"
+        "  carrier: {collector: csv, path: ./carrier, default_region: US}\n"
+        "  pbx: {collector: csv, path: ./pbx}\n"
+        "  pbx2: {collector: csv, path: ./pbx2, default_region: US}\n", encoding="utf-8")
+    snap = collect(load_config(tmp_path / "dialtone.yaml"), as_of=AS_OF, now=T0).snapshot
+    got = {k: v["line_id"] for k, v in rows(snap, "calls").items()}
+    assert got == {"C1": "DID-1", "C2": "(312) 555-0100", "C3": "DID-1", "C4": "DID-1", "C5": "ES-1",
+                   "C6": "ES-1", "C7": "ES-1", "C8": "3125550100", "C9": "2001", "C10": "DID-1",
+                   "D1": "DID-1"}
+    assert rows(snap, "lines")["DID-1"]["number"] == "+13125550100"
+    pbx = snap.manifest["sources"]["pbx"]["identity"]["fields"]["calls.line_id"]
+    assert pbx == {"resolved": 6, "unresolved": 3, "ambiguous": 0}
+
+
 def test_identity_keys_are_configurable(tmp_path):
     config = workspace(tmp_path)
     text = (tmp_path / "dialtone.yaml").read_text() + "identity:\n  people: [employee_id]\n"
