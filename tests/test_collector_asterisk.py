@@ -389,3 +389,27 @@ def test_calls_name_their_line_by_number_and_resolve_to_the_estate_lines(tmp_pat
         "    direction_by_context", "    line_by: none\n    direction_by_context")
     (tmp_path / "dialtone.yaml").write_text(config)
     assert {c["line_id"] for c in calls(run(tmp_path))} == {None}
+
+
+def test_asterisk_dispositions_become_the_estate_s(tmp_path):
+    master = setup(tmp_path)
+    master.write_text("".join(
+        record("1001", "100", f"2024-01-15 10:00:0{i}", None, f"2024-01-15 10:00:0{i}", 5, 0, disposition,
+               f"1705338000.{i}")
+        for i, disposition in enumerate(["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"])),
+        encoding="utf-8")
+    result = run(tmp_path)
+    assert [c["disposition"] for c in calls(result)] == [
+        "answered", "no_answer", "busy", "failed", "failed"]
+    # Extension to extension: internal, whatever the context.
+    assert {c["direction"] for c in calls(result)} == {"internal"}
+
+
+def test_national_numbers_are_read_in_the_default_region_and_placed(tmp_path):
+    master = setup(tmp_path, "    default_region: US\n")
+    master.write_text(record("2001", "(415) 555-0100", "2024-07-01 09:15:02", "2024-07-01 09:15:07",
+                             "2024-07-01 09:16:07", 65, 60, "ANSWERED", "1.1"), encoding="utf-8")
+    (call,) = calls(run(tmp_path))
+    assert (call["destination"], call["destination_country"], call["destination_region"]) == (
+        "+14155550100", "US", "CA")
+    assert (call["direction"], call["line_id"]) == ("outbound", "2001")

@@ -147,3 +147,30 @@ def test_ip_conversion_of_the_signed_little_endian_integers():
     got = ipv4_from_signed_le(pa.array([str(ip("192.168.1.20")), str(ip("10.1.1.200")), "0", "",
                                         "-1", "x"]))
     assert got.to_pylist() == ["192.168.1.20", "10.1.1.200", None, None, "255.255.255.255", "x"]
+
+
+def test_the_parties_numbers_give_direction_line_and_places(tmp_path):
+    """CUCM has no direction field: an extension calling a number is outbound (its line is
+    the caller's), a number calling an extension inbound, two extensions internal."""
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources:\n  cucm:\n    collector: cucm\n    path: ./cdr\n    default_region: US\n",
+        encoding="utf-8")
+    out = {**ANSWERED, "pkid": "out", "callingPartyNumber": "1000",
+           "finalCalledPartyNumber": "1 (415) 555-0100"}
+    inbound = {**ANSWERED, "pkid": "in", "callingPartyNumber": "+442071234567",
+               "finalCalledPartyNumber": "1001"}
+    both = {**ANSWERED, "pkid": "e164", "callingPartyNumber": "+13125550100",
+            "finalCalledPartyNumber": "+14155550100"}
+    cdr_file(tmp_path / "cdr" / "cdr_StandAloneCluster_01_202407011415_1",
+             [out, inbound, ANSWERED, both])
+    result = run(tmp_path)
+    got = {c["id"]: c for c in calls(result)}
+    assert (got["out"]["direction"], got["out"]["line_id"], got["out"]["destination"],
+            got["out"]["destination_region"]) == ("outbound", "1000", "+14155550100", "CA")
+    assert (got["in"]["direction"], got["in"]["line_id"], got["in"]["source_country"]) == (
+        "inbound", "1001", "GB")
+    assert got["0b1d2f3a-0000-4000-8000-000000000001"]["direction"] == "internal"
+    # Two full numbers say nothing of the direction: no line, and a warning that says so.
+    assert (got["e164"]["direction"], got["e164"]["line_id"]) == (None, None)
+    assert any("cucm: 1 call(s) have no direction" in w and "Set line_by" in w
+               for w in result.warnings)
