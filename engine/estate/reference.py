@@ -6,7 +6,8 @@ from .model import Entity, EstateModel
 
 HEADER = """# The estate model
 
-<!-- Generated from engine/estate/schemas/*.json by `python -m dialtone.engine.estate.reference`.
+<!-- Generated from engine/estate/schemas/*.json and engine/estate/synonyms.yaml by
+     `python -m dialtone.engine.estate.reference`.
      Do not edit by hand: a test fails when this file is stale. -->
 
 Every collector maps its source into these entities. Field names are what
@@ -64,6 +65,45 @@ def purposes_reference(model: EstateModel) -> str:
     return "\n".join(lines) + "\n"
 
 
+def vocabulary_reference() -> str:
+    """The canonical values sources' words are mapped to (engine/estate/synonyms.yaml)."""
+    from .vocabulary import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    lines = ["## Vocabulary", "",
+             "When rows are collected, values are put in canonical form, ignoring case, spaces, `_` and",
+             "`-` and through the synonyms of `engine/estate/synonyms.yaml` (docs/collectors.md,",
+             "\"Normalisation\"): policies compare the canonical values. A source's own words are mapped",
+             "with the `csv` collector's `values:`. `*.currency` is the `currency` of every entity",
+             "that has one, and so on.", "",
+             "| field | canonical value | also read as |", "|---|---|---|"]
+    # A field several entities share (currency, country) is listed once, with its entities.
+    groups: dict[tuple, list[str]] = {}
+    for (entity, name), vocab in sorted(vocabulary.fields.items()):
+        if vocab.written:
+            groups.setdefault((name, vocab.canonical, tuple(sorted(
+                vocab.written.items(), key=lambda kv: kv[0] or ""))), []).append(entity)
+    for (name, canonical_values, written), entities in sorted(
+            groups.items(), key=lambda kv: (kv[1][0], kv[0][0])):
+        label = f"`{entities[0]}.{name}`" if len(entities) == 1 else f"`*.{name}`"
+        words_of = dict(written)
+        for canonical in (*canonical_values, None):
+            words = words_of.get(canonical, ())
+            if canonical is None and not words:
+                continue
+            shown = "(empty)" if canonical is None else f"`{canonical}`"
+            lines.append(f"| {label} | {shown} | {', '.join(words)} |")
+    lines += ["", "Currencies and countries are upper-cased (`usd` → `USD`). Booleans also take `On`/`Off`",
+              "and `Enabled`/`Disabled`, and per field:", "",
+              "| field | true | false |", "|---|---|---|"]
+    for (entity, name), words in sorted(vocabulary.booleans.items()):
+        extra_true = [w for w in words.true if w not in ("On", "Enabled")]
+        extra_false = [w for w in words.false if w not in ("Off", "Disabled")]
+        if extra_true or extra_false:
+            lines.append(f"| `{entity}.{name}` | {', '.join(extra_true)} | {', '.join(extra_false)} |")
+    return "\n".join(lines) + "\n"
+
+
 def model_reference(model: EstateModel) -> str:
     parts = [HEADER]
     parts.append("| entity | key | what it holds |\n|---|---|---|")
@@ -71,6 +111,7 @@ def model_reference(model: EstateModel) -> str:
         parts.append(f"| [{e.name}](#{e.name}) | {', '.join(e.key)} | {e.description} |")
     parts.append("")
     parts.append(purposes_reference(model))
+    parts.append(vocabulary_reference())
     for e in model.entities.values():
         parts.append(entity_reference(e))
     return "\n".join(parts)
