@@ -51,6 +51,14 @@ Public interface (kept stable: several collectors build on it):
     Twilio ``code``/``message``/``more_info``, OAuth
     ``error``/``error_description``); never a token or a secret.
 
+    ``get_download(url_or_path, params=None) -> bytes`` GETs a file the service
+    hands out by redirecting (Graph's usage reports answer ``302 Found`` with a
+    pre-authenticated link, often on another host): the first request carries
+    the credentials; the link it redirects to is fetched once, **without** them
+    (it needs none, and another host must never see them), and never over plain
+    HTTP when the service itself is HTTPS. The link's path is a credential of
+    its own, so messages show only its scheme and host. Retries as ``get_json``.
+
     ``requests``, ``retries`` and ``pages`` count what the client did.
 """
 
@@ -63,7 +71,7 @@ import os
 import time
 import typing as t
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.auth
@@ -77,6 +85,8 @@ log = logging.getLogger(__name__)
 
 #: Statuses that mean "not now, try again later".
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Statuses that hand out a file somewhere else (get_download follows one of them, once).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: First wait when the service gives no Retry-After; doubled at each retry.
 BACKOFF_START = 1.0
 #: Service messages are cut to this length: an HTML error page is no message.
@@ -234,10 +244,14 @@ class ApiClient:
                                       **(headers or {})})
         if isinstance(auth, requests.auth.AuthBase):
             self._session.auth = auth
+        # For pre-authenticated download links: no credentials, whatever the service's are.
+        self._plain = requests.Session()
+        self._plain.headers.update({"User-Agent": USER_AGENT})
         self._retry_after = Retry(total=0)   # only for its Retry-After parser
 
     def close(self) -> None:
         self._session.close()
+        self._plain.close()
 
     def __enter__(self) -> ApiClient:
         return self
@@ -259,16 +273,61 @@ class ApiClient:
         """One GET, retried as needed; the response's JSON object."""
         url = self.url(url_or_path)
         shown = _without_query(url)
+        resp = self._send(url, params, shown, authenticated=True)
+        status = resp.status_code
+        if not 200 <= status < 300:
+            # A redirect is not what a JSON call expects: say so with the service's words.
+            raise self._failure(resp, shown, 0)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise self._error(shown, f"HTTP {status}, but the response is not JSON "
+                              f"(Content-Type {resp.headers.get('Content-Type', 'none')})",
+                              status) from None
+        if not isinstance(body, dict):
+            raise self._error(shown, f"HTTP {status}, but the response is a JSON "
+                              f"{type(body).__name__}, not an object", status)
+        self.pages += 1
+        return body
+
+    def get_download(self, url_or_path: str, params: dict | None = None) -> bytes:
+        """A file the service serves directly or through one redirect to a pre-authenticated
+        link; the link is fetched without credentials."""
+        url = self.url(url_or_path)
+        shown = _without_query(url)
+        resp = self._send(url, params, shown, authenticated=True)
+        if resp.status_code in REDIRECT_STATUSES:
+            location = resp.headers.get("Location")
+            if not location:
+                raise self._error(shown, f"HTTP {resp.status_code} without a Location to follow",
+                                  resp.status_code)
+            link = urljoin(url, location)
+            scheme = urlsplit(link).scheme.lower()
+            if scheme not in ("http", "https") or (scheme == "http" and self.origin.startswith("https:")):
+                raise self._error(shown, f"refusing to follow a redirect to {_host_only(link)}: "
+                                  "not an https link")
+            resp = self._send(link, None, f"{_host_only(link)} (the link {shown} redirected to)",
+                              authenticated=False)
+            shown = f"{_host_only(link)} (the link {shown} redirected to)"
+        if not 200 <= resp.status_code < 300:
+            raise self._failure(resp, shown, 0)
+        self.pages += 1
+        return resp.content
+
+    def _send(self, url: str, params: dict | None, shown: str, *, authenticated: bool) -> requests.Response:
+        """One GET, retried while the service says "later"; the response once it says
+        anything else (the caller decides what a non-2xx answer means)."""
+        session = self._session if authenticated else self._plain
         attempt = 0
         refreshed = False
         while True:
             headers = {}
-            if self._tokens is not None:
+            if authenticated and self._tokens is not None:
                 headers["Authorization"] = f"Bearer {self._tokens.token()}"
             self.requests += 1
             try:
-                resp = self._session.get(url, params=params, headers=headers, timeout=self.timeout,
-                                         allow_redirects=False)
+                resp = session.get(url, params=params, headers=headers, timeout=self.timeout,
+                                   allow_redirects=False)
             except requests.exceptions.SSLError as exc:
                 raise self._error(shown, network_reason(exc, self.timeout)) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -282,7 +341,7 @@ class ApiClient:
                 raise self._error(shown, network_reason(exc, self.timeout)) from None
 
             status = resp.status_code
-            if status == 401 and self._tokens is not None and not refreshed:
+            if status == 401 and authenticated and self._tokens is not None and not refreshed:
                 log.info("%s: GET %s: HTTP 401, fetching a new token", self.source, shown)
                 refreshed = True
                 self._tokens.token(force_refresh=True)
@@ -291,22 +350,15 @@ class ApiClient:
                 self._wait(attempt, resp.headers.get("Retry-After"), shown, f"HTTP {status}")
                 attempt += 1
                 continue
-            if not 200 <= status < 300:
-                message, code = service_error(resp)
-                tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                raise self._error(shown, f"HTTP {status} {resp.reason or ''}".rstrip() + tries
-                                  + (f": {message}" if message else ""), status, code)
-            try:
-                body = resp.json()
-            except ValueError:
-                raise self._error(shown, f"HTTP {status}, but the response is not JSON "
-                                  f"(Content-Type {resp.headers.get('Content-Type', 'none')})",
-                                  status) from None
-            if not isinstance(body, dict):
-                raise self._error(shown, f"HTTP {status}, but the response is a JSON "
-                                  f"{type(body).__name__}, not an object", status)
-            self.pages += 1
-            return body
+            if status in RETRY_STATUSES or not (200 <= status < 300 or status in REDIRECT_STATUSES):
+                raise self._failure(resp, shown, attempt)
+            return resp
+
+    def _failure(self, resp: requests.Response, shown: str, attempt: int) -> ApiError:
+        message, code = service_error(resp)
+        tries = f" (after {attempt + 1} attempts)" if attempt else ""
+        return self._error(shown, f"HTTP {resp.status_code} {resp.reason or ''}".rstrip() + tries
+                           + (f": {message}" if message else ""), resp.status_code, code)
 
     def _wait(self, attempt: int, retry_after: str | None, shown: str, why: str) -> None:
         seconds = None
@@ -384,6 +436,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _host_only(url: str) -> str:
+    """A pre-authenticated link fit for messages: its path and query are its credential."""
+    parts = urlsplit(_without_query(url))
+    return urlunsplit((parts.scheme, parts.netloc, "/…", "", ""))
 
 
 def _without_query(url: str) -> str:

@@ -13,8 +13,16 @@
 An app registration signs in with the OAuth2 client-credentials grant (its
 application permissions, admin-consented) and reads:
 
-- ``/users`` → **people**, and each user's ``assignedLicenses`` → **licenses**;
-- ``/subscribedSkus`` → **subscriptions** (and the SKU names of the licences);
+- ``/users`` → **people**, and each user's ``assignedLicenses`` → **licenses**
+  (assigned on the earliest ``assignedPlans`` date of the SKU's plans, last
+  active on the later of the last successful sign-in and, for Teams licences,
+  the last Teams activity);
+- ``/subscribedSkus`` → **subscriptions** (and the SKU names and service plans of
+  the licences, which also tell resource accounts and rooms from people), renewing
+  on the earliest term end of the SKU's commercial subscriptions
+  (``/directory/subscriptions``);
+- ``/reports/getTeamsUserActivityUserDetail`` → each user's last Teams activity
+  (a CSV behind a redirect to a pre-authenticated link);
 - Intune ``/deviceManagement/managedDevices`` → **devices**;
 - Intune ``/deviceManagement/detectedApps`` and, per app, its
   ``managedDevices`` → **device_apps**. Graph v1.0 has no "apps of a device"
@@ -25,13 +33,17 @@ Every list is read to its end through ``@odata.nextLink``; throttling (429 and
 503 with ``Retry-After``) and token expiry are handled by the REST kit
 (:mod:`.http_api`). Values go to the engine as text, so it validates them like
 any source; a record Graph should never send (a user without ``id``) is a
-reject of its own.
+reject of its own. What needs more than ``User.Read.All`` (the leave date,
+``signInActivity``, the Teams report) is read when Graph allows it and left
+empty, with a warning, when it refuses.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import time
@@ -58,20 +70,61 @@ NEVER = "0001-01-01T00:00:00Z"
 
 USER_FIELDS = ("id", "userPrincipalName", "displayName", "mail", "employeeId", "department",
                "jobTitle", "accountEnabled", "usageLocation", "employeeHireDate", "employeeOrgData",
-               "assignedLicenses")
+               "userType", "assignedLicenses", "assignedPlans")
 #: Needs User-LifeCycleInfo.Read.All besides User.Read.All; read when granted.
 LEAVE_FIELD = "employeeLeaveDateTime"
+#: Needs Microsoft Entra ID P1/P2 on the tenant and AuditLog.Read.All; read when granted.
+SIGN_IN_FIELD = "signInActivity"
+#: Fields Graph may refuse (403) while it serves the rest of /users: what each needs, and what is
+#: empty without it.
+OPTIONAL_USER_FIELDS = {
+    LEAVE_FIELD: ("it needs User-LifeCycleInfo.Read.All",
+                  "people's terminated_on is empty and their status comes from accountEnabled alone"),
+    SIGN_IN_FIELD: ("it needs Microsoft Entra ID P1 or P2 on the tenant and AuditLog.Read.All",
+                    "licences' last_active_on has no sign-in date"),
+}
+#: lastSuccessfulSignInDateTime exists since this day and is not backfilled; before it, the
+#: last sign-in *attempt* is the only date Graph has.
+SUCCESS_TRACKED_SINCE = dt.date(2023, 12, 1)
 SKU_FIELDS = ("skuId", "skuPartNumber", "prepaidUnits", "consumedUnits", "servicePlans")
-DEVICE_FIELDS = ("id", "serialNumber", "imei", "model", "operatingSystem", "osVersion", "userPrincipalName",
-                 "managedDeviceOwnerType", "complianceState", "isEncrypted", "lastSyncDateTime")
+SUBSCRIPTION_FIELDS = ("skuId", "status", "isTrial", "nextLifecycleDateTime")
+DEVICE_FIELDS = ("id", "serialNumber", "imei", "model", "manufacturer", "operatingSystem", "osVersion",
+                 "userPrincipalName", "managedDeviceOwnerType", "complianceState", "isEncrypted",
+                 "enrolledDateTime", "lastSyncDateTime", "phoneNumber")
 PERSON_IDS = ("userPrincipalName", "employeeId", "mail", "id")
+#: The Teams user activity report over the longest period Graph serves, so that a last
+#: activity older than 90 days is still seen (it redirects to a CSV).
+TEAMS_REPORT = "reports/getTeamsUserActivityUserDetail(period='D180')"
+TEAMS_REPORT_ORIGIN = "GET /reports/getTeamsUserActivityUserDetail"
+#: What a concealed usage report puts in place of a user's object id.
+CONCEALED_ID = "00000000-0000-0000-0000-000000000000"
+
+#: Account kinds told by the licences an account holds (SKU part numbers, upper case, and
+#: service plan names), checked in this order. A Teams Phone resource account holds the free
+#: "Teams Phone Resource Account" SKU (PHONESYSTEM_VIRTUALUSER, plan MCOEV_VIRTUALUSER); a Teams
+#: Rooms account a Teams Rooms SKU (Microsoft_Teams_Rooms_Basic/Pro, with or without audio
+#: conferencing, and the older MEETING_ROOM ones); a shared-device account (common-area phone,
+#: hot desk) the Teams Shared Devices SKU (MCOCAP).
+KIND_BY_SKU: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("resource_account", ("PHONESYSTEM_VIRTUALUSER",), ("MCOEV_VIRTUALUSER",)),
+    ("room", ("MICROSOFT_TEAMS_ROOMS_", "MEETING_ROOM"), ()),
+    ("service", ("MCOCAP",), ()),
+)
+#: Kinds whose disabled account means the human left; the others are disabled by design
+#: (resource accounts) or are no one's employment.
+HUMAN_KINDS = ("person", "guest")
+#: Makers of Teams Android devices (desk phones, displays, room consoles and panels): on
+#: Android, their devices are desk phones, not smartphones.
+DESK_PHONE_MAKERS = ("poly", "polycom", "yealink", "audiocodes", "crestron")
 
 #: The application permission each call needs, for the message when it is refused.
 PERMISSIONS = {
     "users": "User.Read.All",
     "subscribedSkus": "LicenseAssignment.Read.All (or Organization.Read.All)",
+    "directory/subscriptions": "Organization.Read.All",
     "deviceManagement/managedDevices": "DeviceManagementManagedDevices.Read.All",
     "deviceManagement/detectedApps": "DeviceManagementManagedDevices.Read.All",
+    "reports/": "Reports.Read.All",
 }
 
 
@@ -106,12 +159,28 @@ class GraphCollector:
             "licenses": {"type": "boolean", "description": "Read subscriptions and licences"},
             "devices": {"type": "boolean", "description": "Read Intune managed devices"},
             "apps": {"type": "boolean", "description": "Read Intune discovered apps"},
+            "teams_activity": {"type": "boolean",
+                               "description": "Read the Teams user activity report for Teams licences' "
+                                              "last_active_on (needs Reports.Read.All)"},
             "timeout": {"type": "number", "exclusiveMinimum": 0},
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
             "max_retry_after": {"type": "number", "minimum": 0},
         },
     }
     secret_settings = secret_setting_names("client_secret")
+    #: What a collect can fill, per entity (docs/collectors/msgraph.md, "What it feeds").
+    fills: t.ClassVar[dict[str, tuple[str, ...]]] = {
+        "people": ("id", "name", "kind", "email", "upn", "employee_id", "department", "cost_center",
+                   "country", "role", "status", "hired_on", "terminated_on"),
+        "subscriptions": ("id", "product", "sku", "prepaid_units", "consumed_units", "unit_cost",
+                          "currency", "renews_on"),
+        "licenses": ("id", "product", "sku", "subscription_id", "assigned_to", "monthly_cost", "currency",
+                     "assigned_on", "last_active_on", "status"),
+        "devices": ("id", "kind", "serial", "imei", "model", "os", "os_version", "assigned_to", "line_id",
+                    "ownership", "status", "mdm_enrolled", "compliance_state", "encrypted", "enrolled_on",
+                    "last_check_in_at"),
+        "device_apps": ("device_id", "app_id", "name", "version"),
+    }
 
     #: Waits and the token clock; tests replace them to run without waiting.
     sleep: t.Callable[[float], None] = time.sleep
@@ -131,7 +200,9 @@ class GraphCollector:
         self.read_licenses = settings.get("licenses", True)
         self.read_devices = settings.get("devices", True)
         self.read_apps = settings.get("apps", True)
+        self.read_teams_activity = settings.get("teams_activity", True)
         self._sku_products: dict[str, str] = {}   # SKU part number → product, from /subscribedSkus
+        self._sku_plans: dict[str, dict[str, str]] = {}   # skuId → {servicePlanId: servicePlanName}
         self.api: ApiClient | None = None
 
     # -- collect ------------------------------------------------------------------------------
@@ -149,7 +220,8 @@ class GraphCollector:
         data = SourceData()
         with self.api:
             skus = self._skus(data) if self.read_licenses else None
-            self._users(data, skus)
+            teams = self._teams_activity(data) if skus is not None and self.read_teams_activity else {}
+            self._users(data, skus, teams)
             if self.read_devices:
                 self._devices(data)
             if self.read_apps:
@@ -206,8 +278,9 @@ class GraphCollector:
     # -- subscriptions --------------------------------------------------------------------------
     def _skus(self, data: SourceData) -> dict[str, str]:
         origin = "GET /subscribedSkus"
+        renewals = self._renewals(data)
         rows: dict[str, list] = {k: [] for k in ("id", "product", "sku", "prepaid_units", "consumed_units",
-                                                  "unit_cost", "currency", ROW_COLUMN)}
+                                                  "unit_cost", "currency", "renews_on", ROW_COLUMN)}
         names: dict[str, str] = {}
         for n, sku in self._list("subscribedSkus", {"$select": ",".join(SKU_FIELDS)}, data, origin,
                                  "subscriptions"):
@@ -215,6 +288,10 @@ class GraphCollector:
             if sku.get("skuId") and part:
                 names[str(sku["skuId"])] = part
                 self._sku_products[part] = self._product(part, sku.get("servicePlans"))
+                self._sku_plans[str(sku["skuId"])] = {
+                    str(p["servicePlanId"]): str(p.get("servicePlanName") or "")
+                    for p in sku.get("servicePlans") or []
+                    if isinstance(p, dict) and p.get("servicePlanId")}
             prepaid = sku.get("prepaidUnits")
             rows["id"].append(_text(sku.get("skuId")))
             rows["product"].append(self._sku_products.get(part or "", "microsoft365"))
@@ -223,9 +300,34 @@ class GraphCollector:
             rows["consumed_units"].append(_text(sku.get("consumedUnits")))
             rows["unit_cost"].append(self._price(part))
             rows["currency"].append(self.currency)
+            rows["renews_on"].append(renewals.get(str(sku.get("skuId"))))
             rows[ROW_COLUMN].append(n)
         data.batches.append(RawBatch("subscriptions", _table(rows), origin))
         return names
+
+    def _renewals(self, data: SourceData) -> dict[str, str]:
+        """skuId → the UTC day its earliest paid, enabled commercial subscription ends its term
+        (``nextLifecycleDateTime``: it renews then, or lapses if not renewed); empty, with a
+        warning, when the app may not read the tenant's subscriptions."""
+        origin = "GET /directory/subscriptions"
+        ends: dict[str, dt.datetime] = {}
+        try:
+            for _, sub in self._list("directory/subscriptions", {"$select": ",".join(SUBSCRIPTION_FIELDS)},
+                                     data, origin, "subscriptions"):
+                # A trial's date is when the trial ends, and a subscription in Warning or
+                # Suspended has already passed its term: neither is a renewal.
+                if str(sub.get("status") or "") != "Enabled" or sub.get("isTrial") is True:
+                    continue
+                sku_id, end = _text(sub.get("skuId")), _timestamp(_text(sub.get("nextLifecycleDateTime")))
+                if sku_id is not None and end is not None and (sku_id not in ends or end < ends[sku_id]):
+                    ends[sku_id] = end
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            data.warnings.append(f"{origin}: Graph refused the tenant's subscriptions (it needs "
+                                 "Organization.Read.All): subscriptions' renews_on is empty")
+            return {}
+        return {sku: end.date().isoformat() for sku, end in ends.items()}
 
     def _product(self, part: str, plans: object) -> str:
         """The product a SKU is counted under: as configured, else teams when it carries Teams."""
@@ -239,20 +341,73 @@ class GraphCollector:
     def _price(self, part: str | None) -> str | None:
         return None if part is None or part not in self.prices else text_value(self.prices[part], False)
 
+    # -- Teams activity ---------------------------------------------------------------------------
+    def _teams_activity(self, data: SourceData) -> dict[str, str]:
+        """Graph user id (lower case) → the day of the user's last Teams activity, from the Teams
+        user activity report; empty, with a warning, when the app may not read reports or the
+        tenant conceals user names in them."""
+        try:
+            body = self.api.get_download(TEAMS_REPORT)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise self._explain(exc, TEAMS_REPORT) from None
+            data.warnings.append(f"{TEAMS_REPORT_ORIGIN}: Graph refused the Teams activity report "
+                                 f"({exc.code or 'HTTP 403'}; it needs Reports.Read.All): Teams licences' "
+                                 "last_active_on has no Teams activity date")
+            return {}
+        data.inputs[TEAMS_REPORT_ORIGIN] = hashlib.sha256(body).hexdigest()
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise CollectError(f"source '{self.source}': {TEAMS_REPORT_ORIGIN}: the report is not "
+                               "UTF-8 text (not the CSV Graph documents).") from None
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in ("User Id", "Last Activity Date") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CollectError(f"source '{self.source}': {TEAMS_REPORT_ORIGIN}: the report has no "
+                               f"column(s) {', '.join(missing)} (columns: "
+                               f"{', '.join(reader.fieldnames or []) or 'none'}).")
+        found: dict[str, str] = {}
+        concealed = unreadable = 0
+        for row in reader:
+            if (row.get("Is Deleted") or "").strip().lower() == "true":
+                continue
+            user_id = (row.get("User Id") or "").strip().lower()
+            day = (row.get("Last Activity Date") or "").strip()
+            if not user_id or user_id == CONCEALED_ID:
+                concealed += 1
+                continue
+            if not day:
+                continue            # no Teams activity on record
+            if _date_value(day) is None:
+                unreadable += 1
+                continue
+            found[user_id] = day
+        if concealed:
+            data.warnings.append(
+                f"{TEAMS_REPORT_ORIGIN}: {concealed} user(s) concealed in the report (the tenant hides "
+                "user names in usage reports: Microsoft 365 admin center > Settings > Org settings > "
+                "Reports): their Teams activity cannot be tied to their licences")
+        if unreadable:
+            data.warnings.append(f"{TEAMS_REPORT_ORIGIN}: {unreadable} Last Activity Date value(s) that "
+                                 "are not dates were left out")
+        return found
+
     # -- people and licences --------------------------------------------------------------------
-    def _users(self, data: SourceData, skus: dict[str, str] | None) -> None:
+    def _users(self, data: SourceData, skus: dict[str, str] | None, teams: dict[str, str]) -> None:
         origin = "GET /users"
         people: dict[str, list] = {k: [] for k in (
-            "id", "name", "email", "upn", "employee_id", "department", "cost_center", "country",
+            "id", "name", "kind", "email", "upn", "employee_id", "department", "cost_center", "country",
             "role", "status", "hired_on", "terminated_on", ROW_COLUMN)}
         licenses: dict[str, list] = {k: [] for k in (
             "id", "product", "sku", "subscription_id", "assigned_to", "monthly_cost", "currency",
-            "status", ROW_COLUMN)}
+            "assigned_on", "last_active_on", "status", ROW_COLUMN)}
         today = dt.datetime.now(dt.UTC).date()
         fallback = 0
         unpriced: set[str] = set()
         unknown_skus: set[str] = set()
-        for n, user in self._user_records(data, origin, with_leave=True):
+        kinds: dict[str, int] = {}
+        for n, user in self._user_records(data, origin):
             graph_id = _text(user.get("id"))
             if graph_id is None:
                 data.rejects.append(RawReject(origin, n, "id", "", "a Graph user without an id", "people"))
@@ -261,11 +416,19 @@ class GraphCollector:
             person = _text(user.get(self.person_id))
             if person is None and self.person_id == "employeeId":
                 person, fallback = upn, fallback + 1
+            assigned = [a for a in user.get("assignedLicenses") or [] if isinstance(a, dict)
+                        and _text(a.get("skuId")) is not None]
+            kind = self._kind(user, [str(a["skuId"]) for a in assigned], skus)
+            kinds[kind] = kinds.get(kind, 0) + 1
             enabled = user.get("accountEnabled")
             leave = _text(user.get(LEAVE_FIELD))
             left_on = _date(leave)
             left = _date_value(left_on)
-            if left is not None and left <= today:
+            if kind not in HUMAN_KINDS:
+                # A resource account is a disabled user by design, and a room or a shared device
+                # employs no one: none of them is a leaver, whatever accountEnabled says.
+                status = "active"
+            elif left is not None and left <= today:
                 status = "terminated"
             elif enabled is None:
                 status = None
@@ -274,6 +437,7 @@ class GraphCollector:
             org = user.get("employeeOrgData")
             people["id"].append(person)
             people["name"].append(_text(user.get("displayName")))
+            people["kind"].append(kind)
             people["email"].append(_text(user.get("mail")))
             people["upn"].append(upn)
             people["employee_id"].append(_text(user.get("employeeId")))
@@ -287,27 +451,40 @@ class GraphCollector:
             people[ROW_COLUMN].append(n)
             if skus is None:
                 continue
-            for assigned in user.get("assignedLicenses") or []:
-                sku_id = _text(assigned.get("skuId")) if isinstance(assigned, dict) else None
-                if sku_id is None:
-                    continue
+            signed_in = _last_sign_in(user.get(SIGN_IN_FIELD))
+            held = [str(a["skuId"]) for a in assigned]
+            for lic in assigned:
+                sku_id = str(lic["skuId"])
                 part = skus.get(sku_id)
                 if part is None:
                     unknown_skus.add(sku_id)
                 elif part not in self.prices:
                     unpriced.add(part)
+                product = self._sku_products.get(part or "", "microsoft365")
+                if kind == "resource_account":
+                    lic_status = "active"   # its licence works while sign-in is blocked
+                else:
+                    lic_status = None if enabled is None else "active" if enabled else "disabled"
                 licenses["id"].append(f"{graph_id}:{sku_id}")
-                licenses["product"].append(self._sku_products.get(part or "", "microsoft365"))
+                licenses["product"].append(product)
                 licenses["sku"].append(part)
                 licenses["subscription_id"].append(sku_id)
                 licenses["assigned_to"].append(person)
                 licenses["monthly_cost"].append(self._price(part))
                 licenses["currency"].append(self.currency)
-                licenses["status"].append(None if enabled is None else "active" if enabled else "disabled")
+                licenses["assigned_on"].append(
+                    self._assigned_on(sku_id, lic, held, user.get("assignedPlans")))
+                licenses["last_active_on"].append(_latest(
+                    signed_in, teams.get(graph_id.lower()) if product == "teams" else None))
+                licenses["status"].append(lic_status)
                 licenses[ROW_COLUMN].append(n)
         data.batches.append(RawBatch("people", _table(people), origin))
         if skus is not None:
             data.batches.append(RawBatch("licenses", _table(licenses), origin))
+        others = {k: v for k, v in sorted(kinds.items()) if k != "person"}
+        if others:
+            log.info("%s: accounts that are not people: %s", self.source,
+                     ", ".join(f"{v} {k}" for k, v in others.items()))
         if fallback:
             data.warnings.append(f"{fallback} user(s) without an employeeId: their people.id is their "
                                  "userPrincipalName")
@@ -318,49 +495,112 @@ class GraphCollector:
             data.warnings.append(f"licence(s) of SKU id(s) {', '.join(sorted(unknown_skus))} that "
                                  "/subscribedSkus does not list: their sku is empty")
 
-    def _user_records(self, data: SourceData, origin: str, with_leave: bool):
-        """Users; without the leave date when the app may not read it (a 403 on the first page)."""
-        fields = USER_FIELDS + ((LEAVE_FIELD,) if with_leave else ())
-        params = {"$select": ",".join(fields), "$top": str(USERS_PAGE)}
-        records = self._list("users", params, data, origin, "people")
+    def _kind(self, user: dict, held: list[str], skus: dict[str, str] | None) -> str:
+        """people.kind from the SKUs and service plans an account holds, then its userType."""
+        if skus is not None:
+            parts = [skus.get(s, "").upper() for s in held]
+            plans = [name.upper() for s in held for name in self._sku_plans.get(s, {}).values()]
+            for kind, prefixes, plan_names in KIND_BY_SKU:
+                if any(p.startswith(prefixes) for p in parts) or any(n in plan_names for n in plans):
+                    return kind
+        return "guest" if str(user.get("userType") or "").lower() == "guest" else "person"
+
+    def _assigned_on(self, sku_id: str, licence: dict, held: list[str], plans: object) -> str | None:
+        """The earliest assignedDateTime Graph gives for the service plans of this SKU alone.
+
+        assignedPlans lists plans, not SKUs: a plan that another SKU of the same user also
+        carries (Teams in E5 and in a Teams add-on) cannot say which licence it came with, so
+        it is left out; so are plans switched off in this licence and deleted plans."""
+        if not isinstance(plans, list):
+            return None
+        disabled = {str(p) for p in licence.get("disabledPlans") or []}
+        others = {pid for s in held if s != sku_id for pid in self._sku_plans.get(s, {})}
+        own = set(self._sku_plans.get(sku_id, {})) - others - disabled
+        dates = []
+        for plan in plans:
+            if not isinstance(plan, dict) or str(plan.get("servicePlanId")) not in own:
+                continue
+            if str(plan.get("capabilityStatus") or "").lower() == "deleted":
+                continue
+            when = _timestamp(_text(plan.get("assignedDateTime")))
+            if when is not None:
+                dates.append(when)
+        return min(dates).date().isoformat() if dates else None
+
+    def _user_records(self, data: SourceData, origin: str) -> t.Iterator[tuple[int, dict]]:
+        """Users, with the optional fields Graph lets the app read.
+
+        Graph refuses the whole request (403) when one $select field needs a permission or a
+        licence the tenant lacks. On a 403 for the first page, each optional field is tried
+        alone on one user to find which ones Graph refuses; the users are then read without
+        those, and a warning says what stays empty."""
+        optional = tuple(OPTIONAL_USER_FIELDS)
+        records = self._list("users", self._user_params(optional), data, origin, "people")
         try:
             first = next(records, None)
         except ApiError as exc:
-            if not with_leave or exc.status != 403:
+            if exc.status != 403:
                 raise
-            data.warnings.append(f"{origin}: the app may not read {LEAVE_FIELD} (it needs "
-                                 "User-LifeCycleInfo.Read.All): people's terminated_on is empty and "
-                                 "their status comes from accountEnabled alone")
-            yield from self._user_records(data, origin, with_leave=False)
-            return
+            allowed = tuple(f for f in optional if self._may_read_user_field(f, data, origin))
+            if allowed == optional:
+                raise                   # not about the optional fields: the users themselves
+            records = self._list("users", self._user_params(allowed), data, origin, "people")
+            first = next(records, None)
         if first is not None:
             yield first
             yield from records
+
+    @staticmethod
+    def _user_params(optional: tuple[str, ...]) -> dict[str, str]:
+        return {"$select": ",".join(USER_FIELDS + optional), "$top": str(USERS_PAGE)}
+
+    def _may_read_user_field(self, field: str, data: SourceData, origin: str) -> bool:
+        try:
+            self.api.get_json("users", {"$select": f"id,{field}", "$top": "1"})
+        except ApiError as exc:
+            if exc.status != 403:
+                raise self._explain(exc, "users") from None
+            needs, empty = OPTIONAL_USER_FIELDS[field]
+            data.warnings.append(f"{origin}: Graph refused {field} ({exc.code or 'HTTP 403'}; {needs}): "
+                                 f"{empty}")
+            return False
+        return True
 
     # -- devices --------------------------------------------------------------------------------
     def _devices(self, data: SourceData) -> None:
         origin = "GET /deviceManagement/managedDevices"
         rows: dict[str, list] = {k: [] for k in (
-            "id", "kind", "serial", "imei", "model", "os", "os_version", "assigned_to", "ownership",
-            "status", "mdm_enrolled", "compliance_state", "encrypted", "last_check_in_at", ROW_COLUMN)}
+            "id", "kind", "serial", "imei", "model", "os", "os_version", "assigned_to", "line_id",
+            "ownership", "status", "mdm_enrolled", "compliance_state", "encrypted", "enrolled_on",
+            "last_check_in_at", ROW_COLUMN)}
         for n, d in self._list("deviceManagement/managedDevices", {"$select": ",".join(DEVICE_FIELDS)},
                                data, origin, "devices"):
             imei = _text(d.get("imei"))
             owner = _text(d.get("managedDeviceOwnerType"))
             synced = _text(d.get("lastSyncDateTime"))
+            enrolled = _text(d.get("enrolledDateTime"))
+            phone = _text(d.get("phoneNumber"))
             rows["id"].append(_text(d.get("id")))
-            rows["kind"].append(_kind(_text(d.get("operatingSystem")), _text(d.get("model"))))
+            rows["kind"].append(_device_kind(_text(d.get("operatingSystem")), _text(d.get("model")),
+                                             _text(d.get("manufacturer"))))
             rows["serial"].append(_text(d.get("serialNumber")))
             rows["imei"].append(_imei(imei))
             rows["model"].append(_text(d.get("model")))
             rows["os"].append(_text(d.get("operatingSystem")))
             rows["os_version"].append(_text(d.get("osVersion")))
             rows["assigned_to"].append(_text(d.get("userPrincipalName")))
+            # The SIM's number as the device reports it: identity resolution ties it to the
+            # line with that number (digits compared), or reports it unresolved.
+            rows["line_id"].append((phone.strip() or None) if phone else None)
             rows["ownership"].append(owner if owner in ("company", "personal") else None)
+            # Graph v1.0 has no lost-mode state (lostModeState is beta only); a retired or wiped
+            # device leaves the list: every listed device is in use.
             rows["status"].append("in_use")
             rows["mdm_enrolled"].append("true")
+            # As Intune gives it; the engine normalises the values at collect time.
             rows["compliance_state"].append(_text(d.get("complianceState")))
             rows["encrypted"].append(text_value(d.get("isEncrypted"), False))
+            rows["enrolled_on"].append(None if enrolled in (None, NEVER) else _date(enrolled))
             rows["last_check_in_at"].append(None if synced == NEVER else synced)
             rows[ROW_COLUMN].append(n)
         data.batches.append(RawBatch("devices", _table(rows), origin))
@@ -441,14 +681,54 @@ def _imei(value: str | None) -> str | None:
     return digits if digits.isdigit() else value
 
 
-def _kind(os_name: str | None, model: str | None) -> str | None:
-    """devices.kind from Intune's operatingSystem and model; computers have no kind."""
-    os_l, model_l = (os_name or "").lower(), (model or "").lower()
+def _device_kind(os_name: str | None, model: str | None, maker: str | None) -> str | None:
+    """devices.kind from Intune's operatingSystem, model and manufacturer (docs: "devices")."""
+    os_l, model_l, maker_l = (os_name or "").lower(), (model or "").lower(), (maker or "").lower()
+    if os_l.startswith("windows") or os_l in ("macos", "mac os x", "linux"):
+        return "computer"
+    android = os_l.startswith("android")
+    if android and (maker_l.split(" ")[0] in DESK_PHONE_MAKERS or "thinksmart" in model_l):
+        return "desk_phone"
     if os_l == "ipados" or "ipad" in model_l or "tablet" in model_l or model_l.startswith("sm-t"):
         return "tablet"
-    if os_l in ("ios", "android") or os_l.startswith("android"):
+    if os_l == "ios" or android:
         return "smartphone"
     return None
+
+
+def _timestamp(value: str | None) -> dt.datetime | None:
+    """A Graph date-time as an aware UTC datetime, or None (absent, Graph's "never", unreadable)."""
+    if value is None or value == NEVER:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+
+
+def _last_sign_in(activity: object) -> str | None:
+    """The UTC day of a user's last successful sign-in, from signInActivity.
+
+    lastSuccessfulSignInDateTime counts interactive and non-interactive sign-ins that worked.
+    The other two dates count attempts, failed ones too (a password spray on a dormant account
+    is an attempt): they are used only when they predate the day Graph began recording
+    successes, when they are the last trace of the account Graph has."""
+    if not isinstance(activity, dict):
+        return None
+    success = _timestamp(_text(activity.get("lastSuccessfulSignInDateTime")))
+    if success is not None:
+        return success.date().isoformat()
+    attempts = [_timestamp(_text(activity.get(k)))
+                for k in ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")]
+    older = [a for a in attempts if a is not None and a.date() < SUCCESS_TRACKED_SINCE]
+    return max(older).date().isoformat() if older else None
+
+
+def _latest(*days: str | None) -> str | None:
+    """The latest of some ISO dates (None when there is none)."""
+    known = [d for d in days if d is not None]
+    return max(known) if known else None
 
 
 def _table(columns: dict[str, list]) -> pa.Table:

@@ -25,6 +25,10 @@ records a page, following ``next_page_uri`` until it is null.
 Twilio's Usage Records are per account and usage category, not per number, so
 they cannot fill ``usage`` (per line and month) honestly and are not read;
 per-number usage is counted from the call and message logs instead.
+
+A number's country is not a property of Twilio's IncomingPhoneNumber: it is read
+from the number itself, by its country calling code and national prefix
+(libphonenumber's metadata, through the ``phonenumbers`` package).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ from pathlib import Path
 
 import pyarrow as pa
 from requests.auth import HTTPBasicAuth
+
+try:    # the country of a number; without the package lines.country stays empty, with a warning
+    import phonenumbers
+except ImportError:    # pragma: no cover - the package is installed with Dialtone
+    phonenumbers = None
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
 from dialtone.engine.errors import CollectError, ConfigError
@@ -64,7 +73,7 @@ CALLED_DIRECTIONS = ("inbound", "trunking-terminating")
 UNSENT = ("failed", "canceled")
 
 LINE_COLUMNS = ("id", "kind", "purpose", "number", "vendor", "account_id", "status", "activated_on",
-                "monthly_cost", "currency", "e911_location_id")
+                "monthly_cost", "currency", "country", "e911_location_id")
 LOCATION_COLUMNS = ("id", "address", "room", "city", "region", "postal_code", "country", "validated",
                     "dispatchable")
 USAGE_COLUMNS = ("line_id", "period", "voice_minutes", "sms_count", "last_activity_on")
@@ -122,6 +131,14 @@ class TwilioCollector:
         },
     }
     secret_settings = secret_setting_names("auth_token") + secret_setting_names("api_key_secret")
+    #: What a collect can fill (docs/collectors/twilio.md, "What it feeds"); calls and usage only
+    #: with call_days and usage_months.
+    fills: t.ClassVar[dict[str, tuple[str, ...]]] = {
+        "lines": LINE_COLUMNS + ("features",),
+        "e911_locations": LOCATION_COLUMNS,
+        "usage": USAGE_COLUMNS,
+        "calls": CALL_COLUMNS,
+    }
 
     #: How the client waits before a retry, and what day it is; tests replace them.
     sleep: t.ClassVar[t.Callable[[float], None]] = staticmethod(time.sleep)
@@ -265,11 +282,15 @@ class TwilioCollector:
                 "activated_on": None if activated is None else activated.date().isoformat(),
                 "monthly_cost": None if price is None else text_value(price, False),
                 "currency": self.currency if price is not None else None,
+                "country": _country(text_or_none(number.get("phone_number"))),
                 "e911_location_id": emergency if registered else None,
                 "features": sorted(k for k, v in capabilities.items() if v is True)
                 if isinstance(capabilities, dict) else None,
             })
             positions.append(n)
+        if phonenumbers is None and rows:
+            data.warnings.append(f"{origin}: the phonenumbers package is not installed: lines' country "
+                                 "is empty")
         if not_registered:
             states = ", ".join(f"{k}: {v}" for k, v in sorted(not_registered.items()))
             data.warnings.append(f"{origin}: {sum(not_registered.values())} number(s) have an "
@@ -455,6 +476,23 @@ class TwilioCollector:
         columns[ROW_COLUMN] = pa.array(range(1, len(rows) + 1), pa.int64())
         return pa.table(columns)
 
+
+
+def _country(number: str | None) -> str | None:
+    """The ISO 3166-1 country of an E.164 number, by its calling code and leading digits.
+
+    +1 numbers are told apart by area code (US, Canada, the Caribbean); NANP toll-free numbers
+    count as US, where Twilio sells them. A global number (+800, +808: no country) or one whose
+    digits fit no country's plan (a +44 7700 900 drama number) has none."""
+    if phonenumbers is None or number is None:
+        return None
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None     # not E.164: the engine rejects the number itself
+    region = phonenumbers.region_code_for_number(parsed)
+    # "001" is libphonenumber's non-geographic region, "ZZ" its unknown one.
+    return region if region and region != "ZZ" and len(region) == 2 and region.isalpha() else None
 
 
 def _rfc2822_utc(value: t.Any) -> dt.datetime | None:

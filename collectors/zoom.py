@@ -98,6 +98,9 @@ class ZoomCollector:
         },
     }
     secret_settings = secret_setting_names("client_secret")
+    #: What a collect can fill (docs/collectors/zoom.md, "What it feeds"). last_active_on is the
+    #: last sign-in, not the last meeting; assigned_on the day the user joined the account.
+    fills: t.ClassVar[dict[str, tuple[str, ...]]] = {"licenses": LICENSE_COLUMNS}
 
     #: How the client waits before a retry, and the clock token expiry is read from;
     #: tests replace them.
@@ -229,15 +232,21 @@ class ZoomCollector:
         price = self.prices.get(sku) if sku is not None else None
         if price is None and plan is not None:
             price = self.prices.get(str(plan))
+        # user_created_at is when the user joined the account: the day its seat was given,
+        # unless its plan changed since (Zoom keeps no date for that; the seat is then younger).
+        # Older answers only have created_at, which meant the same then; but a pending user's
+        # created_at is the time of the request until the invitation is accepted, so it is no
+        # assignment date.
+        assigned_on = dates["user_created_at"]
+        if assigned_on is None and zoom_status != "pending":
+            assigned_on = dates["created_at"]
         return {
             "id": lic_id,
             "product": PRODUCT,
             "sku": sku,
             "assigned_to": email,
             "status": LICENSE_STATUS.get(zoom_status, zoom_status),
-            # user_created_at is when the user joined the account; older answers only have
-            # created_at, which meant the same then.
-            "assigned_on": dates["user_created_at"] or dates["created_at"],
+            "assigned_on": assigned_on,
             "last_active_on": dates["last_login_time"],
             "monthly_cost": None if price is None else text_value(price, False),
             "currency": self.currency if price is not None else None,

@@ -109,6 +109,12 @@ class Collector(t.Protocol):
     constructed with a ``state_dir`` keyword argument, a folder of its own under
     the data directory (``<data_dir>/collector-state/<source>``) that it creates
     when needed and that survives between runs.
+
+    A collector may say what it can fill: ``fills``, a class attribute mapping
+    each entity to the fields it writes (``("*",)`` for every field of the
+    entity). The policy pages (``docs/policies/``) and the collector pages'
+    "What it feeds" sections (``engine/collector_coverage.py``) are generated
+    from it; a collector without it is left out of them.
     """
 
     #: JSON Schema (2020-12) of the source's settings, ``collector`` key excluded.

@@ -15,18 +15,29 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from dialtone.collectors.msgraph import GraphCollector
+from dialtone.collectors.msgraph import GraphCollector, _device_kind
 from dialtone.engine.collect import collect
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
 from dialtone.web.cli import cli
-from features.steps.msgraph_steps import CLIENT_ID, CLIENT_SECRET, SCOPE, SECRET_ENV, FakeGraph, load_tenant
+from features.steps.msgraph_steps import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SCOPE,
+    SECRET_ENV,
+    TEAMS_REPORT,
+    TEAMS_REPORT_FILE,
+    FakeGraph,
+    load_tenant,
+)
 
 from .conftest import AS_OF
 
-ROSA, TOM, MEI, IVAN, DESK = (f"11111111-aaaa-4bbb-8ccc-00000000000{i}" for i in (1, 2, 3, 5, 6))
-E5, MCOEV, EMS = (f"0c9f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a0{i}" for i in (1, 2, 3))
-IPHONE, IPAD, LAPTOP, PIXEL = (f"d0000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3, 4))
+ROSA, TOM, MEI, IVAN, DESK, AA, ROOM, GUEST = (f"11111111-aaaa-4bbb-8ccc-00000000000{i}"
+                                              for i in (1, 2, 3, 5, 6, 7, 8, 9))
+E5, MCOEV, EMS, VIRTUAL_USER, ROOMS_PRO = (f"0c9f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a0{i}" for i in (1, 2, 3, 4, 5))
+IPHONE, IPAD, LAPTOP, PIXEL, CCX = (f"d0000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3, 4, 5))
+NO_DEVICES = "    devices: false\n    apps: false\n"
 
 
 @pytest.fixture
@@ -42,14 +53,14 @@ def secret_env(monkeypatch) -> None:
     monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
 
 
-def setup(tmp_path: Path, graph: FakeGraph, extra: str = "") -> Path:
+def setup(tmp_path: Path, graph: FakeGraph, extra: str = "", **config) -> Path:
     path = tmp_path / "dialtone.yaml"
-    path.write_text(graph.config(extra=extra), encoding="utf-8")
+    path.write_text(graph.config(extra=extra, **config), encoding="utf-8")
     return path
 
 
-def run(tmp_path: Path, graph: FakeGraph, extra: str = ""):
-    return collect(load_config(setup(tmp_path, graph, extra)), as_of=AS_OF)
+def run(tmp_path: Path, graph: FakeGraph, extra: str = "", **config):
+    return collect(load_config(setup(tmp_path, graph, extra, **config)), as_of=AS_OF)
 
 
 def rows(result, entity: str) -> dict[str, dict]:
@@ -67,21 +78,28 @@ def rejects(result) -> list[tuple]:
                 for r in csv.DictReader(fh)]
 
 
+def engine_rejects(result) -> list[tuple]:
+    """The engine's own rejects without value and reason, whose wording is the engine's."""
+    return [r[:4] for r in rejects(result)]
+
+
 def test_a_tenant_read_end_to_end(tmp_path, httpserver, waits, secret_env):
     graph = FakeGraph(httpserver, page_size=2, throttle={"users": "3"})
     result = run(tmp_path, graph)
 
-    assert result.rows == {"device_apps": 4, "devices": 4, "licenses": 5, "people": 4, "subscriptions": 3}
-    # Three pages of users after one 429 that asked for 3 seconds; $top and $select were sent.
-    assert waits == [3] and graph.pages("users") == 4
+    assert result.rows == {"device_apps": 4, "devices": 5, "licenses": 7, "people": 7, "subscriptions": 5}
+    # Five pages of users after one 429 that asked for 3 seconds; $top and $select were sent.
+    assert waits == [3] and graph.pages("users") == 6
     users_query = [q for p, q in graph.calls if p == "users"][0]
-    assert users_query["$top"] == "999" and "employeeLeaveDateTime" in users_query["$select"].split(",")
+    assert users_query["$top"] == "999"
+    assert {"employeeLeaveDateTime", "signInActivity", "assignedPlans", "userType"} <= set(
+        users_query["$select"].split(","))
     assert graph.token_forms == [{"grant_type": "client_credentials", "client_id": CLIENT_ID,
                                   "client_secret": CLIENT_SECRET, "scope": SCOPE}]
 
     people = rows(result, "people")
     rosa = people["rosa.ortiz@fabrikam.example"]
-    assert rosa == {**rosa, "name": "Rosa Ortiz", "email": "rosa.ortiz@fabrikam.example",
+    assert rosa == {**rosa, "name": "Rosa Ortiz", "kind": "person", "email": "rosa.ortiz@fabrikam.example",
                     "upn": "rosa.ortiz@fabrikam.example", "employee_id": "E1001", "department": "Trading",
                     "cost_center": "CC-410", "country": "US", "role": "Equity Trader", "status": "active",
                     "hired_on": dt.date(2019, 3, 1), "terminated_on": None}
@@ -90,38 +108,71 @@ def test_a_tenant_read_end_to_end(tmp_path, httpserver, waits, secret_env):
     assert (tom["status"], tom["terminated_on"]) == ("terminated", dt.date(2026, 5, 29))
     mei = people["mei.chen@fabrikam.example"]
     assert (mei["status"], mei["terminated_on"], mei["email"]) == ("active", dt.date(2099, 12, 31), None)
-    assert people["svc.frontdesk@fabrikam.example"]["status"] == "terminated"
+    # A disabled account Graph cannot tell from a person's (a shared mailbox) is a leaver...
+    assert (people["svc.frontdesk@fabrikam.example"]["kind"],
+            people["svc.frontdesk@fabrikam.example"]["status"]) == ("person", "terminated")
+    # ...but a disabled Teams Phone resource account, or a room, is no leaver; a disabled guest is.
+    kinds = {p["upn"]: (p["kind"], p["status"]) for p in people.values()}
+    assert kinds["aa-main@fabrikam.example"] == ("resource_account", "active")
+    assert kinds["room.boardroom@fabrikam.example"] == ("room", "active")
+    assert kinds["lena_contoso.example#EXT#@fabrikam.example"] == ("guest", "terminated")
 
     subs = rows(result, "subscriptions")
     assert subs[E5] == {**subs[E5], "product": "teams", "sku": "SPE_E5", "prepaid_units": 25,
-                        "consumed_units": 3, "unit_cost": 57.0, "currency": "USD"}
+                        "consumed_units": 3, "unit_cost": 57.0, "currency": "USD",
+                        "renews_on": dt.date(2026, 9, 30)}          # the earlier of its two terms
     assert (subs[EMS]["product"], subs[EMS]["unit_cost"]) == ("microsoft365", None)
+    # A lapsed subscription (Warning) and a trial renew nothing; Rooms Pro has no subscription listed.
+    assert {k: v["renews_on"] for k, v in subs.items()} == {
+        E5: dt.date(2026, 9, 30), MCOEV: dt.date(2026, 11, 1), EMS: None,
+        VIRTUAL_USER: dt.date(2027, 3, 1), ROOMS_PRO: None}
 
     licenses = rows(result, "licenses")
     assert sorted(licenses) == sorted([f"{ROSA}:{E5}", f"{ROSA}:{MCOEV}", f"{TOM}:{E5}", f"{MEI}:{EMS}",
-                                       f"{DESK}:{E5}"])
+                                       f"{DESK}:{E5}", f"{AA}:{VIRTUAL_USER}", f"{ROOM}:{ROOMS_PRO}"])
     assert licenses[f"{ROSA}:{MCOEV}"] == {
         **licenses[f"{ROSA}:{MCOEV}"], "product": "teams", "sku": "MCOEV", "subscription_id": MCOEV,
         "assigned_to": "rosa.ortiz@fabrikam.example", "monthly_cost": 8.0, "currency": "USD",
-        "status": "active"}
-    assert licenses[f"{TOM}:{E5}"]["status"] == "disabled"
-    assert licenses[f"{MEI}:{EMS}"]["monthly_cost"] is None
+        "status": "active", "assigned_on": dt.date(2024, 5, 6), "last_active_on": dt.date(2026, 6, 29)}
+    # E5's earliest plan date; the latest of the successful sign-in (29 June) and Teams use (26 June).
+    assert (licenses[f"{ROSA}:{E5}"]["assigned_on"], licenses[f"{ROSA}:{E5}"]["last_active_on"]) == (
+        dt.date(2019, 3, 1), dt.date(2026, 6, 29))
+    # Tom's Exchange plan is switched off and deleted, his Teams plan was given at 08:00 +02:00; his
+    # last sign-in attempt (1 June) failed (no success recorded since Graph records them): his last
+    # use is Teams', 20 May.
+    tom_e5 = licenses[f"{TOM}:{E5}"]
+    assert (tom_e5["status"], tom_e5["assigned_on"], tom_e5["last_active_on"]) == (
+        "disabled", dt.date(2022, 6, 1), dt.date(2026, 5, 20))
+    # Teams use is not EMS use: Mei's licence is active on her sign-in day.
+    assert (licenses[f"{MEI}:{EMS}"]["monthly_cost"], licenses[f"{MEI}:{EMS}"]["last_active_on"]) == (
+        None, dt.date(2026, 6, 15))
+    # A sign-in attempt from before December 2023 is the last trace Graph has of the front desk.
+    assert licenses[f"{DESK}:{E5}"]["last_active_on"] == dt.date(2023, 5, 2)
+    # The resource account's licence works while its sign-in is blocked; it never signs in.
+    assert {k: licenses[f"{AA}:{VIRTUAL_USER}"][k] for k in ("status", "assigned_on", "last_active_on")} == {
+        "status": "active", "assigned_on": dt.date(2025, 1, 10), "last_active_on": None}
+    assert licenses[f"{ROOM}:{ROOMS_PRO}"]["last_active_on"] == dt.date(2026, 6, 29)
     assert any("no price in license_prices for SKU(s) EMSPREMIUM" in w for w in result.warnings)
+    # The report came through its pre-authenticated link, and no credential went with it.
+    assert len(graph.downloads) == 1 and "Authorization" not in graph.downloads[0]
 
     devices = rows(result, "devices")
     assert devices[IPHONE] == {
         **devices[IPHONE], "kind": "smartphone", "serial": "F2LXK0AAHG7F", "imei": "352099001761481",
         "model": "iPhone 15", "os": "iOS", "os_version": "17.5.1",
-        "assigned_to": "rosa.ortiz@fabrikam.example", "ownership": "company", "status": "in_use",
-        "mdm_enrolled": True, "compliance_state": "compliant",
-        "encrypted": True, "last_check_in_at": dt.datetime(2026, 6, 29, 21, 14, 3, 512000)}
+        "assigned_to": "rosa.ortiz@fabrikam.example", "line_id": "+1 312 555 0101", "ownership": "company",
+        "status": "in_use", "mdm_enrolled": True, "compliance_state": "compliant", "encrypted": True,
+        "enrolled_on": dt.date(2024, 2, 12), "last_check_in_at": dt.datetime(2026, 6, 29, 21, 14, 3, 512000)}
     ipad = devices[IPAD]
-    assert (ipad["kind"], ipad["ownership"], ipad["imei"], ipad["encrypted"], ipad["last_check_in_at"]) == (
-        "tablet", "personal", None, False, dt.datetime(2026, 4, 2, 13, 0))      # -04:00 → UTC
+    assert (ipad["kind"], ipad["ownership"], ipad["imei"], ipad["encrypted"], ipad["line_id"],
+            ipad["enrolled_on"], ipad["last_check_in_at"]) == (
+        "tablet", "personal", None, False, None, dt.date(2023, 10, 2),   # 22:30 -04:00 → UTC
+        dt.datetime(2026, 4, 2, 13, 0))
     laptop = devices[LAPTOP]
     assert (laptop["kind"], laptop["ownership"], laptop["assigned_to"], laptop["last_check_in_at"]) == (
-        None, None, None, None)                                                # 0001-01-01: never
-    assert devices[PIXEL]["kind"] == "smartphone"
+        "computer", None, None, None)                                          # 0001-01-01: never
+    assert (devices[PIXEL]["kind"], devices[PIXEL]["enrolled_on"]) == ("smartphone", None)
+    assert (devices[CCX]["kind"], devices[CCX]["model"]) == ("desk_phone", "CCX 500")
 
     apps = rows(result, "device_apps")
     assert sorted(apps) == [(IPHONE, "Microsoft Teams"), (IPHONE, "WhatsApp"), (LAPTOP, "Microsoft Edge"),
@@ -131,15 +182,31 @@ def test_a_tenant_read_end_to_end(tmp_path, httpserver, waits, secret_env):
     unused = "a1f0000000000000000000000000000000000000000000000000000000000005"
     assert not [p for p, _ in graph.calls if unused in p]
 
-    assert rejects(result) == [
-        ("people", "GET /users", "4", "id", "", "a Graph user without an id"),
-        ("people", "GET /users", "5", "country", "USA", "does not match the expected format ^[A-Z]{2}$"),
+    assert engine_rejects(result) == [
+        ("people", "GET /users", "4", "id"),              # the collector's: a Graph user without an id
+        ("people", "GET /users", "5", "country"),         # the engine's: usageLocation Narnia
     ]
+    assert rejects(result)[0][4:] == ("", "a Graph user without an id")
     manifest = result.snapshot.manifest["sources"]["m365"]
     assert set(manifest["inputs"]) == {
-        "GET /subscribedSkus", "GET /users", "GET /deviceManagement/managedDevices",
-        "GET /deviceManagement/detectedApps", "GET /deviceManagement/detectedApps/{id}/managedDevices"}
+        "GET /subscribedSkus", "GET /directory/subscriptions", "GET /users",
+        "GET /reports/getTeamsUserActivityUserDetail",
+        "GET /deviceManagement/managedDevices", "GET /deviceManagement/detectedApps",
+        "GET /deviceManagement/detectedApps/{id}/managedDevices"}
     assert manifest["rejects"] == 2
+
+
+def test_what_the_collector_emits_is_what_it_declares_it_fills(tmp_path, httpserver, waits, secret_env):
+    """``fills`` feeds the generated coverage tables: it must name exactly the columns written."""
+    from dialtone.collectors.msgraph import GraphCollector as Collector
+
+    collector = Collector("m365", {**load_config(setup(tmp_path, FakeGraph(httpserver))).sources[
+        "m365"].settings}, tmp_path)
+    data = collector.collect()
+    emitted: dict[str, set[str]] = {}
+    for batch in data.batches:
+        emitted.setdefault(batch.entity, set()).update(c for c in batch.table.column_names if c != "__row")
+    assert emitted == {entity: set(fields) for entity, fields in Collector.fills.items()}
 
 
 def test_the_secret_is_never_in_the_snapshot_the_logs_or_the_output(tmp_path, httpserver, waits, secret_env,
@@ -208,8 +275,8 @@ def test_an_expired_token_is_replaced_during_a_long_collect(tmp_path, httpserver
     monkeypatch.setattr(GraphCollector, "sleep", sleep)
     monkeypatch.setattr(GraphCollector, "clock", lambda: now[0])
     graph = FakeGraph(httpserver, expires_in=120, throttle={"users": "100"})
-    result = run(tmp_path, graph, extra="    devices: false\n    apps: false\n")
-    assert result.rows["people"] == 4 and now[0] == 100
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    assert result.rows["people"] == 7 and now[0] == 100
     assert len(graph.tokens) == 2
 
 
@@ -218,19 +285,21 @@ def test_a_token_refused_by_graph_is_replaced_once(tmp_path, httpserver, monkeyp
     # While the collector waits out the 429, Graph stops accepting the token (revoked, or expired
     # sooner than expires_in said): the next request gets a 401 and the collector asks for a new one.
     monkeypatch.setattr(GraphCollector, "sleep", lambda s: graph.revoke())
-    result = run(tmp_path, graph, extra="    devices: false\n    apps: false\n")
-    assert result.rows["people"] == 4 and len(graph.tokens) == 2
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    assert result.rows["people"] == 7 and len(graph.tokens) == 2
     statuses = [q for p, q in graph.calls if p == "users"]
-    assert len(statuses) == 5      # 429, 401, then three pages
+    assert len(statuses) == 7      # 429, 401, then five pages
 
 
 def test_person_id_from_employee_id_falls_back_to_the_upn(tmp_path, httpserver, waits, secret_env):
     graph = FakeGraph(httpserver)
     result = run(tmp_path, graph, extra="    person_id: employeeId\n    devices: false\n    apps: false\n")
     people = rows(result, "people")
-    assert sorted(people) == ["E1001", "E1002", "mei.chen@fabrikam.example", "svc.frontdesk@fabrikam.example"]
+    assert sorted(people) == ["E1001", "E1002", "aa-main@fabrikam.example",
+                              "lena_contoso.example#EXT#@fabrikam.example", "mei.chen@fabrikam.example",
+                              "room.boardroom@fabrikam.example", "svc.frontdesk@fabrikam.example"]
     assert rows(result, "licenses")[f"{ROSA}:{E5}"]["assigned_to"] == "E1001"
-    assert any("2 user(s) without an employeeId: their people.id is their userPrincipalName" in w
+    assert any("5 user(s) without an employeeId: their people.id is their userPrincipalName" in w
                for w in result.warnings)
 
 
@@ -238,22 +307,168 @@ def test_person_id_from_the_graph_id(tmp_path, httpserver, waits, secret_env):
     graph = FakeGraph(httpserver)
     result = run(tmp_path, graph, extra="    person_id: id\n    licenses: false\n    devices: false\n"
                                         "    apps: false\n")
-    assert sorted(rows(result, "people")) == [ROSA, TOM, MEI, DESK]
-    assert result.rows == {"people": 4}
+    people = rows(result, "people")
+    assert sorted(people) == [ROSA, TOM, MEI, DESK, AA, ROOM, GUEST]
+    assert result.rows == {"people": 7}
     assert {p for p, _ in graph.calls} == {"users"}          # nothing else was read
+    # Without the SKUs, a resource account cannot be told from a person: only guests are.
+    assert (people[AA]["kind"], people[AA]["status"], people[GUEST]["kind"]) == (
+        "person", "terminated", "guest")
 
 
 def test_without_permission_for_leave_dates_the_users_are_read_without_them(tmp_path, httpserver, waits,
                                                                            secret_env):
     graph = FakeGraph(httpserver, deny_leave_date=True)
-    result = run(tmp_path, graph, extra="    devices: false\n    apps: false\n")
+    result = run(tmp_path, graph, extra=NO_DEVICES)
     people = rows(result, "people")
     assert all(p["terminated_on"] is None for p in people.values())
     assert people["tom.baker@fabrikam.example"]["status"] == "terminated"     # accountEnabled: false
-    assert any("User-LifeCycleInfo.Read.All" in w for w in result.warnings)
+    assert any("Graph refused employeeLeaveDateTime (Authorization_RequestDenied; it needs "
+               "User-LifeCycleInfo.Read.All)" in w for w in result.warnings)
+    # The refused page, one user with each optional field to find which one Graph refuses, then
+    # every page without it: the sign-in dates are still read.
     selects = [q["$select"] for p, q in graph.calls if p == "users"]
-    assert "employeeLeaveDateTime" in selects[0]
-    assert all("employeeLeaveDateTime" not in s for s in selects[1:])
+    assert selects[1:3] == ["id,employeeLeaveDateTime", "id,signInActivity"]
+    assert all("employeeLeaveDateTime" not in s and "signInActivity" in s for s in selects[3:])
+    assert rows(result, "licenses")[f"{ROSA}:{E5}"]["last_active_on"] == dt.date(2026, 6, 29)
+
+
+def test_a_tenant_without_entra_p1_is_read_without_sign_in_dates(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver, deny_sign_in=True)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    assert [w for w in result.warnings if "signInActivity" in w] == [
+        "m365: GET /users: Graph refused signInActivity "
+        "(Authentication_RequestFromNonPremiumTenantOrB2CTenant; it needs Microsoft Entra ID P1 or P2 "
+        "on the tenant and AuditLog.Read.All): licences' last_active_on has no sign-in date"]
+    licenses = rows(result, "licenses")
+    # Teams licences keep their Teams activity; the others have no date of use at all.
+    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] == dt.date(2026, 6, 26)
+    assert licenses[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2026, 5, 20)
+    assert licenses[f"{MEI}:{EMS}"]["last_active_on"] is None
+    assert licenses[f"{DESK}:{E5}"]["last_active_on"] is None
+    # The leave date is still read, and so are the assignment dates.
+    assert rows(result, "people")["tom.baker@fabrikam.example"]["terminated_on"] == dt.date(2026, 5, 29)
+    assert licenses[f"{ROSA}:{MCOEV}"]["assigned_on"] == dt.date(2024, 5, 6)
+
+
+def test_both_optional_fields_refused(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver, deny_sign_in=True, deny_leave_date=True)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    assert result.rows["people"] == 7
+    assert sum("Graph refused" in w for w in result.warnings) == 2
+    assert all(p["terminated_on"] is None for p in rows(result, "people").values())
+
+
+def test_users_refused_outright_name_the_permission(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver, deny=("users",))
+    with pytest.raises(CollectError, match=r"GET http://localhost:\d+/v1.0/users: HTTP 403 FORBIDDEN: "
+                                           r"Authorization_RequestDenied: .* needs the application "
+                                           r"permission User.Read.All"):
+        run(tmp_path, graph, extra=NO_DEVICES)
+
+
+def test_subscriptions_refused_leave_renewals_empty(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver, deny=("directory/subscriptions",))
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    assert all(s["renews_on"] is None for s in rows(result, "subscriptions").values())
+    assert any("GET /directory/subscriptions: Graph refused the tenant's subscriptions (it needs "
+               "Organization.Read.All)" in w for w in result.warnings)
+    assert result.rows["subscriptions"] == 5
+
+
+def test_the_teams_report_refused_leaves_sign_ins_alone(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver, deny=(TEAMS_REPORT,))
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    assert "m365: GET /reports/getTeamsUserActivityUserDetail: Graph refused the Teams activity report " \
+           "(Authorization_RequestDenied; it needs Reports.Read.All): Teams licences' last_active_on has " \
+           "no Teams activity date" in result.warnings
+    licenses = rows(result, "licenses")
+    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] == dt.date(2026, 6, 29)     # the sign-in
+    assert licenses[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2023, 4, 30)      # an old attempt
+    assert licenses[f"{ROOM}:{ROOMS_PRO}"]["last_active_on"] is None
+    assert not graph.downloads
+    assert "GET /reports/getTeamsUserActivityUserDetail" not in result.snapshot.manifest["sources"][
+        "m365"]["inputs"]
+
+
+def test_a_concealed_teams_report_ties_no_activity_to_anyone(tmp_path, httpserver, waits, secret_env):
+    # A tenant that hides user names in usage reports: zero ids and hashed names.
+    text = TEAMS_REPORT_FILE.read_bytes().decode("utf-8-sig")
+    header, *lines = text.splitlines()
+    concealed = [",".join(["2026-06-28", "Fabrikam", "", "00000000-0000-0000-0000-000000000000",
+                           f"{i:032X}"] + line.split(",")[5:]) for i, line in enumerate(lines)]
+    graph = FakeGraph(httpserver, teams_report="\r\n".join([header, *concealed]).encode())
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    # Five users concealed (the deleted user's row does not count).
+    assert any("5 user(s) concealed in the report" in w for w in result.warnings)
+    assert rows(result, "licenses")[f"{ROOM}:{ROOMS_PRO}"]["last_active_on"] is None
+
+
+def test_a_report_without_its_columns_is_an_error(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver, teams_report=b"Report Refresh Date,User Principal Name\r\n")
+    with pytest.raises(CollectError, match=r"GET /reports/getTeamsUserActivityUserDetail: the report has "
+                                           r"no column\(s\) User Id, Last Activity Date"):
+        run(tmp_path, graph, extra=NO_DEVICES)
+
+
+def test_teams_activity_false_reads_no_report(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver)
+    result = run(tmp_path, graph, extra=NO_DEVICES + "    teams_activity: false\n")
+    assert not [p for p, _ in graph.calls if p.startswith("reports/")] and not graph.downloads
+    assert rows(result, "licenses")[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2023, 4, 30)
+
+
+def test_a_plan_two_licences_carry_dates_neither(tmp_path, httpserver, waits, secret_env):
+    data = copy.deepcopy(load_tenant())
+    rosa = data["users"][0]
+    rosa["assignedLicenses"].append({"skuId": ROOMS_PRO, "disabledPlans": []})
+    graph = FakeGraph(httpserver, data=data)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    licenses = rows(result, "licenses")
+    # Teams (in E5 and Rooms Pro) and Teams Phone (in MCOEV and Rooms Pro) cannot say which licence
+    # they came with: E5 keeps its Exchange plan's date, MCOEV has none, and Rooms Pro's own plan
+    # (Intune) is not among Rosa's assigned plans.
+    assert licenses[f"{ROSA}:{E5}"]["assigned_on"] == dt.date(2019, 3, 1)
+    assert licenses[f"{ROSA}:{MCOEV}"]["assigned_on"] is None
+    assert licenses[f"{ROSA}:{ROOMS_PRO}"]["assigned_on"] is None
+    # Whoever holds a room's SKU is taken for a room: the licences decide.
+    assert rows(result, "people")["rosa.ortiz@fabrikam.example"]["kind"] == "room"
+
+
+def test_an_intune_phone_number_is_resolved_to_the_line_with_that_number(tmp_path, httpserver, waits,
+                                                                         secret_env):
+    graph = FakeGraph(httpserver)
+    (tmp_path / "estate").mkdir()
+    (tmp_path / "estate" / "lines.csv").write_text(
+        "id,kind,number,status\nL-ROSA,mobile,+13125550101,active\nL-DESK,did,+13125550199,active\n",
+        encoding="utf-8")
+    extra = "    apps: false\n  carrier:\n    collector: csv\n    path: estate\n"
+    result = run(tmp_path, graph, extra=extra)
+    devices = rows(result, "devices")
+    assert devices[IPHONE]["line_id"] == "L-ROSA"             # "+1 312 555 0101": the same digits
+    assert devices[PIXEL]["line_id"] == "+65 9123 4567"       # no such line: kept, and reported
+    with (result.snapshot.path / "unresolved.csv").open(encoding="utf-8") as fh:
+        report = [(r["source"], r["field"], r["value"].lstrip("'"), r["status"]) for r in csv.DictReader(fh)]
+    assert report == [("m365", "line_id", "+65 9123 4567", "unresolved")]
+
+
+@pytest.mark.parametrize(("os_name", "model", "maker", "kind"), [
+    ("Windows", "Latitude 7440", "Dell Inc.", "computer"),
+    ("macOS", "MacBook Pro", "Apple", "computer"),
+    ("Linux", "ThinkPad X1", "Lenovo", "computer"),
+    ("Android", "CCX 600", "Poly", "desk_phone"),
+    ("Android", "MP56", "Yealink", "desk_phone"),
+    ("AndroidAOSP", "C470HD", "AudioCodes", "desk_phone"),
+    ("Android", "ThinkSmart View", "LENOVO", "desk_phone"),
+    ("Android", "Lenovo Tab M10", "Lenovo", "smartphone"),     # a Lenovo that is no Teams device
+    ("Android", "SM-T870", "samsung", "tablet"),
+    ("iPadOS", "iPad Air", "Apple", "tablet"),
+    ("iOS", "iPhone 15", "Apple", "smartphone"),
+    ("Android", "Pixel 8", "Google", "smartphone"),
+    ("Unknown", None, None, None),
+])
+def test_device_kinds(os_name, model, maker, kind):
+    assert _device_kind(os_name, model, maker) == kind
 
 
 def test_a_refused_intune_call_names_the_permission_and_writes_nothing(tmp_path, httpserver, waits,
@@ -276,17 +491,23 @@ def test_malformed_records_become_rejects_with_their_reason(tmp_path, httpserver
     data["users"][2]["accountEnabled"] = None
     data["users"].append("not an object")
     data["deviceManagement/managedDevices"][3]["imei"] = "Imei value"
+    data["deviceManagement/managedDevices"][0]["enrolledDateTime"] = "last spring"
     graph = FakeGraph(httpserver, data=data)
     result = run(tmp_path, graph, extra="    apps: false\n")
-    assert rejects(result) == [
-        ("devices", "GET /deviceManagement/managedDevices", "4", "imei", "Imei value",
-         "does not match the expected format ^[0-9]{14,16}$"),
-        ("people", "GET /users", "1", "hired_on", "first of March", "expected a date (%Y-%m-%d)"),
-        ("people", "GET /users", "3", "status", "", "required field is missing"),
-        ("people", "GET /users", "4", "id", "", "a Graph user without an id"),
-        ("people", "GET /users", "5", "country", "USA", "does not match the expected format ^[A-Z]{2}$"),
-        ("people", "GET /users", "7", "", '"not an object"', "expected a JSON object"),
+    assert engine_rejects(result) == [
+        ("devices", "GET /deviceManagement/managedDevices", "1", "enrolled_on"),
+        ("devices", "GET /deviceManagement/managedDevices", "4", "imei"),
+        ("people", "GET /users", "1", "hired_on"),
+        ("people", "GET /users", "3", "status"),
+        ("people", "GET /users", "4", "id"),
+        ("people", "GET /users", "5", "country"),
+        ("people", "GET /users", "10", ""),
     ]
+    # The collector's own rejects, and the values the engine was given as Graph sent them.
+    got = {(r[2], r[3]): r[4:] for r in rejects(result)}
+    assert got["4", "id"] == ("", "a Graph user without an id")
+    assert got["10", ""] == ('"not an object"', "expected a JSON object")
+    assert (got["1", "hired_on"][0], got["1", "enrolled_on"][0]) == ("first of March", "last spring")
     # Mei's licence stays, its status unknown as her account's state is.
     assert rows(result, "licenses")[f"{MEI}:{EMS}"]["status"] is None
 
@@ -305,11 +526,12 @@ def test_a_response_that_is_not_a_graph_collection_is_an_error(tmp_path, httpser
     ("    licence_prices: {}\n", "Additional properties are not allowed .'licence_prices' was unexpected"),
     ("    license_prices: {SPE_E5: -1}\n", "sources.m365.license_prices.SPE_E5: -1 is less than the minimum"),
     ("    currency: usd\n", "sources.m365.currency: 'usd' does not match"),
+    ("    teams_activity: maybe\n", "sources.m365.teams_activity: 'maybe' is not of type 'boolean'"),
 ])
 def test_settings_are_checked(tmp_path, httpserver, secret_env, extra, message):
     graph = FakeGraph(httpserver)
     with pytest.raises(ConfigError, match=message):
-        run(tmp_path, graph, extra=extra)
+        run(tmp_path, graph, extra=extra, prices=None if "license_prices" in extra else "{SPE_E5: 1}")
     assert not graph.calls
 
 

@@ -239,6 +239,30 @@ def run(tmp_path: Path):
     return collect(load_config(tmp_path / "dialtone.yaml"), as_of=AS_OF)
 
 
+@pytest.mark.parametrize(("number", "country"), [
+    ("+13125550101", "US"),       # Chicago
+    ("+14165550100", "CA"),       # Toronto: +1 is told apart by area code
+    ("+18005550199", "US"),       # NANP toll-free: sold as a US number
+    ("+12425550100", "BS"),       # Nassau
+    ("+442071838750", "GB"),
+    ("+4930123456", "DE"),
+    ("+80012345678", None),       # a global freephone number has no country
+    ("+447700900123", None),      # digits no country's plan has (Ofcom's drama range)
+    ("3125550101", None),         # not E.164: the engine rejects the number itself
+    (None, None),
+])
+def test_a_lines_country_comes_from_its_number(number, country):
+    assert twilio_module._country(number) == country
+
+
+def test_what_the_collector_emits_is_what_it_declares_it_fills(tmp_path, httpserver, monkeypatch, twilio):
+    setup(tmp_path, httpserver, monkeypatch, "    usage_months: 2\n    call_days: 30\n")
+    (source,) = load_config(tmp_path / "dialtone.yaml").sources.values()
+    data = TwilioCollector(source.name, source.settings, tmp_path).collect()
+    emitted = {b.entity: set(b.table.column_names) - {"__row"} for b in data.batches}
+    assert emitted == {e: set(f) for e, f in TwilioCollector.fills.items()}
+
+
 def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatch, twilio):
     setup(tmp_path, httpserver, monkeypatch,
           "    number_prices: {did: 1.15, toll_free: 2.15}\n    currency: USD\n    usage_months: 2\n")
@@ -251,8 +275,9 @@ def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatc
     assert main == {**main, "kind": "did", "number": "+13125550101", "vendor": "twilio",
                     "account_id": ACCOUNT, "status": "active", "activated_on": dt.date(2025, 1, 13),
                     "monthly_cost": 1.15, "currency": "USD", "e911_location_id": ad(1),
-                    "features": ["mms", "sms", "voice"], "purpose": None}
-    assert (lines[pn(2)]["kind"], lines[pn(2)]["monthly_cost"]) == ("toll_free", 2.15)
+                    "features": ["mms", "sms", "voice"], "purpose": None, "country": "US"}
+    assert (lines[pn(2)]["kind"], lines[pn(2)]["monthly_cost"], lines[pn(2)]["country"]) == (
+        "toll_free", 2.15, "US")
     assert lines[pn(3)]["e911_location_id"] is None            # registration still pending
     assert (lines[pn(4)]["purpose"], lines[pn(4)]["features"]) == ("fax", ["fax", "voice"])
     assert lines[pn(5)]["activated_on"] == dt.date(2025, 12, 31)   # +0100 → the UTC date

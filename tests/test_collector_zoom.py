@@ -59,7 +59,10 @@ ACTIVE = [
 INACTIVE = [user("ZGVhY3RpdmF0ZWQwMDAwMQ", "leaver@example.com", status="inactive",
                  last_login_time="2025-12-01T09:00:00Z")]
 PENDING = [user(None, "Newhire@Example.com", status="pending", user_created_at="2026-06-25T09:00:00Z",
-                created_at="2026-06-25T09:00:00Z")]
+                created_at="2026-06-25T09:00:00Z"),
+           # An older answer: no user_created_at, and created_at is the time of the request.
+           user(None, "late@example.com", status="pending", user_created_at=None,
+                created_at="2026-06-30T01:02:03Z")]
 
 
 class FakeZoom:
@@ -184,7 +187,7 @@ def test_every_user_becomes_a_licence_across_pages_and_statuses(tmp_path, httpse
     setup(tmp_path, httpserver, monkeypatch,
           "    license_prices: {Licensed: 13.33, '4': 0}\n    currency: USD\n")
     result = run(tmp_path)
-    assert result.rows == {"licenses": 7} and result.rejects == 0
+    assert result.rows == {"licenses": 8} and result.rejects == 0
     got = licenses(result)
     ada = got["zoom:KDcuGIm1QgePTO8WbOqwIQ"]
     assert ada == {**ada, "product": "zoom", "sku": "Licensed", "assigned_to": "ada@example.com",
@@ -199,7 +202,9 @@ def test_every_user_becomes_a_licence_across_pages_and_statuses(tmp_path, httpse
     assert got["zoom:cm9vbXNfcm9vbTAwMDAwMQ"]["assigned_on"] == dt.date(2022, 11, 30)  # created_at
     assert got["zoom:ZGVhY3RpdmF0ZWQwMDAwMQ"]["status"] == "disabled"                   # inactive
     pending = got["zoom:pending:newhire@example.com"]                                  # no id yet
-    assert (pending["status"], pending["assigned_to"]) == ("pending", "Newhire@Example.com")
+    assert (pending["status"], pending["assigned_to"], pending["assigned_on"]) == (
+        "pending", "Newhire@Example.com", dt.date(2026, 6, 25))
+    assert got["zoom:pending:late@example.com"]["assigned_on"] is None     # not the request's day
 
     # One token, the account_credentials grant; the pages followed by next_page_token.
     assert zoom.token_forms == [{"grant_type": "account_credentials", "account_id": ACCOUNT_ID}]
@@ -212,6 +217,14 @@ def test_every_user_becomes_a_licence_across_pages_and_statuses(tmp_path, httpse
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in meta["inputs"].values())
     manifest = json.dumps(result.snapshot.manifest)
     assert SECRET not in manifest and "zoom-access-token" not in manifest
+
+
+def test_what_the_collector_emits_is_what_it_declares_it_fills(tmp_path, httpserver, monkeypatch, zoom):
+    setup(tmp_path, httpserver, monkeypatch, "    license_prices: {Licensed: 13.33}\n    currency: USD\n")
+    (source,) = load_config(tmp_path / "dialtone.yaml").sources.values()
+    data = ZoomCollector(source.name, source.settings, tmp_path).collect()
+    emitted = {b.entity: set(b.table.column_names) - {"__row"} for b in data.batches}
+    assert emitted == {e: set(f) for e, f in ZoomCollector.fills.items()}
 
 
 def test_a_429_is_retried_after_the_wait_zoom_asks_for(tmp_path, httpserver, monkeypatch, zoom, waits):

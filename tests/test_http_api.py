@@ -200,6 +200,78 @@ def test_a_server_that_does_not_answer_in_time_is_a_collect_error(httpserver):
         client(httpserver, timeout=0.1, max_retries=0).get_json("slow")
 
 
+# -- downloads behind a redirect (Graph's usage reports) -------------------------------------
+def test_a_download_follows_one_redirect_without_the_credentials(httpserver):
+    seen: list[dict] = []
+
+    def report(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return Response(b"\xef\xbb\xbfUser Id,Last Activity Date\r\n",
+                        content_type="application/octet-stream")
+
+    httpserver.expect_request("/v1.0/reports/r(period='D7')", headers={"Authorization": f"Bearer {TOKEN}-1"}
+                              ).respond_with_data("", status=302, headers={
+                                  "Location": httpserver.url_for("/data/download/AbC-one-time")})
+    httpserver.expect_request("/data/download/AbC-one-time").respond_with_handler(report)
+    api = client(httpserver, auth=Tokens())
+    assert api.get_download("reports/r(period='D7')") == b"\xef\xbb\xbfUser Id,Last Activity Date\r\n"
+    assert "Authorization" not in seen[0] and (api.requests, api.pages) == (2, 1)
+
+
+def test_a_download_never_carries_basic_credentials_either(httpserver):
+    httpserver.expect_request("/v1.0/file").respond_with_data(
+        "", status=307, headers={"Location": "/elsewhere/file.csv"})          # relative: same host
+    httpserver.expect_request("/elsewhere/file.csv").respond_with_data("a,b\r\n")
+    api = client(httpserver, auth=requests.auth.HTTPBasicAuth("AC", "tok"))
+    assert api.get_download("file") == b"a,b\r\n"
+    (first, _), (second, _) = httpserver.log
+    assert first.headers.get("Authorization") and "Authorization" not in second.headers
+
+
+def test_a_file_served_directly_is_returned_as_is(httpserver):
+    httpserver.expect_request("/v1.0/file").respond_with_data("x")
+    assert client(httpserver).get_download("file") == b"x"
+
+
+def test_a_failed_download_shows_the_host_not_the_one_time_link(httpserver):
+    httpserver.expect_request("/v1.0/report").respond_with_data(
+        "", status=302, headers={"Location": httpserver.url_for("/data/download/S3CRET-TOKEN")})
+    httpserver.expect_request("/data/download/S3CRET-TOKEN").respond_with_data("gone", status=404)
+    with pytest.raises(ApiError) as err:
+        client(httpserver).get_download("report")
+    text = str(err.value)
+    assert "S3CRET" not in text and err.value.status == 404
+    assert text == (f"source 'svc': GET http://localhost:{httpserver.port}/… (the link "
+                    f"{httpserver.url_for('/v1.0/report')} redirected to): HTTP 404 NOT FOUND")
+
+
+def test_a_throttled_download_waits_as_asked(httpserver):
+    httpserver.expect_request("/v1.0/report").respond_with_data(
+        "", status=302, headers={"Location": httpserver.url_for("/dl/1")})
+    httpserver.expect_oneshot_request("/dl/1").respond_with_data("", status=503, headers={"Retry-After": "4"})
+    httpserver.expect_request("/dl/1").respond_with_data("ok")
+    waits: list[float] = []
+    assert client(httpserver, waits).get_download("report") == b"ok"
+    assert waits == [4]
+
+
+@pytest.mark.parametrize("location", ["ftp://files.example.net/report.csv", "", "file:///etc/passwd"])
+def test_a_redirect_that_is_no_http_link_is_refused(httpserver, location):
+    headers = {"Location": location} if location else {}
+    httpserver.expect_request("/v1.0/report").respond_with_data("", status=302, headers=headers)
+    with pytest.raises(ApiError, match="refusing to follow a redirect|without a Location"):
+        client(httpserver).get_download("report")
+    assert len(httpserver.log) == 1
+
+
+def test_a_redirect_is_an_error_for_a_json_call(httpserver):
+    httpserver.expect_request("/v1.0/report").respond_with_data(
+        "", status=302, headers={"Location": httpserver.url_for("/dl/1")})
+    with pytest.raises(ApiError, match=r"GET http://localhost:\d+/v1.0/report: HTTP 302 FOUND$"):
+        client(httpserver).get_json("report")
+    assert len(httpserver.log) == 1
+
+
 # -- OAuth2 client credentials ---------------------------------------------------------------
 class Clock:
     def __init__(self) -> None:

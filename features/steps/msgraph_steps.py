@@ -4,7 +4,13 @@
 Graph v1.0 collections of ``tests/samples/msgraph/tenant.json`` on a loopback
 ``pytest-httpserver``: it checks the client-credentials grant and the bearer
 token, pages collections through ``@odata.nextLink``, applies ``$select``,
-throttles with 429 + ``Retry-After`` and answers errors in Graph's shape.
+throttles with 429 + ``Retry-After`` and answers errors in Graph's shape. The
+Teams user activity report answers ``302 Found`` with a one-time download link
+on the same server that serves ``tests/samples/msgraph/teams-user-activity.csv``
+and records whether credentials came with it. Refusals are Graph's: 403
+``Authorization_RequestDenied`` for a missing permission,
+``Authentication_RequestFromNonPremiumTenantOrB2CTenant`` for ``signInActivity``
+on a tenant without Entra ID P1/P2.
 tests/test_collector_msgraph.py uses it too.
 """
 
@@ -22,7 +28,10 @@ import pytest
 from pytest_bdd import given, parsers, then
 from werkzeug import Request, Response
 
-TENANT_FILE = Path(__file__).resolve().parents[2] / "tests" / "samples" / "msgraph" / "tenant.json"
+SAMPLES = Path(__file__).resolve().parents[2] / "tests" / "samples" / "msgraph"
+TENANT_FILE = SAMPLES / "tenant.json"
+TEAMS_REPORT_FILE = SAMPLES / "teams-user-activity.csv"
+TEAMS_REPORT = "reports/getTeamsUserActivityUserDetail(period='D180')"
 TENANT = "fabrikam.example"
 CLIENT_ID = "6d1f0f4e-3b9a-4c55-9d0e-7a51c2b0e001"
 CLIENT_SECRET = "Zq8~graph-client-secret-for-tests-only"
@@ -46,7 +55,8 @@ class FakeGraph:
 
     def __init__(self, server, *, data: dict[str, list[dict]] | None = None, page_size: int = 2,
                  expires_in: int = 3599, throttle: dict[str, str] | None = None,
-                 deny: tuple[str, ...] = (), deny_leave_date: bool = False) -> None:
+                 deny: tuple[str, ...] = (), deny_leave_date: bool = False, deny_sign_in: bool = False,
+                 teams_report: bytes | None = None) -> None:
         self.server = server
         self.data = load_tenant() if data is None else data
         self.page_size = page_size
@@ -54,6 +64,9 @@ class FakeGraph:
         self.throttle = dict(throttle or {})      # path → Retry-After of its one 429
         self.deny = deny                          # paths the app has no permission for
         self.deny_leave_date = deny_leave_date
+        self.deny_sign_in = deny_sign_in          # a tenant without Entra ID P1/P2
+        self.teams_report = TEAMS_REPORT_FILE.read_bytes() if teams_report is None else teams_report
+        self.downloads: list[dict] = []           # the report downloads: their request headers
         self.tokens: list[str] = []
         self.valid: set[str] = set()
         self.token_forms: list[dict] = []
@@ -61,6 +74,7 @@ class FakeGraph:
         server.expect_request(f"/{TENANT}/oauth2/v2.0/token", method="POST").respond_with_handler(
             self._token)
         server.expect_request(re.compile(r"^/v1\.0/.+"), method="GET").respond_with_handler(self._graph)
+        server.expect_request(re.compile(r"^/download/.+"), method="GET").respond_with_handler(self._download)
 
     @property
     def graph_url(self) -> str:
@@ -70,12 +84,13 @@ class FakeGraph:
     def token_url(self) -> str:
         return self.server.url_for("/{tenant_id}/oauth2/v2.0/token")
 
-    def config(self, source: str = "m365", extra: str = "") -> str:
+    def config(self, source: str = "m365", extra: str = "",
+               prices: str | None = "{SPE_E5: 57.00, MCOEV: 8.00}") -> str:
         """The sources section for this tenant (the secret by environment variable)."""
         return (f"sources:\n  {source}:\n    collector: msgraph\n    tenant_id: {TENANT}\n"
                 f"    client_id: {CLIENT_ID}\n    client_secret_env: {SECRET_ENV}\n"
                 f"    graph_url: {self.graph_url}\n    token_url: {self.token_url}\n"
-                f"    license_prices: {{SPE_E5: 57.00, MCOEV: 8.00}}\n{extra}")
+                + (f"    license_prices: {prices}\n" if prices else "") + extra)
 
     def revoke(self) -> None:
         """Every token issued so far stops working (as when it expires)."""
@@ -85,6 +100,10 @@ class FakeGraph:
         return sum(1 for p, _ in self.calls if p == path)
 
     # -- handlers -----------------------------------------------------------------------------
+    def _download(self, request: Request) -> Response:
+        self.downloads.append(dict(request.headers))
+        return Response(self.teams_report, content_type="application/octet-stream")
+
     def _token(self, request: Request) -> Response:
         form = request.form.to_dict()
         self.token_forms.append(form)
@@ -125,6 +144,14 @@ class FakeGraph:
         if path in self.deny or (self.deny_leave_date and "employeeLeaveDateTime" in select):
             return graph_error(403, "Authorization_RequestDenied",
                                "Insufficient privileges to complete the operation.")
+        if self.deny_sign_in and "signInActivity" in select:
+            return graph_error(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                               "Neither tenant is B2C or tenant doesn't have premium license")
+        if path == TEAMS_REPORT:
+            # Graph hands the CSV out through a short-lived pre-authenticated link.
+            link = f"/download/{base64.urlsafe_b64encode(auth.encode()).decode()[:24]}"
+            return Response("", status=302, headers={"Location": self.server.url_for(link)},
+                            content_type="text/plain")
         if path not in self.data:
             return graph_error(404, "Request_ResourceNotFound",
                                f"Resource not found for the segment '{path.split('/')[-1]}'.")
@@ -190,6 +217,21 @@ def graph_person_licences(world: dict, upn: str, status: str, skus: str) -> None
     held = sorted(lic["sku"] for lic in _snapshot_rows(world, "licenses")
                   if lic["assigned_to"] == person["id"])
     assert held == sorted(s.strip() for s in skus.split(",")), held
+
+
+@then(parsers.parse('"{upn}" is of kind {kind}, {status}, holding the licences {skus}'))
+def graph_account_kind(world: dict, upn: str, kind: str, status: str, skus: str) -> None:
+    (person,) = [p for p in _snapshot_rows(world, "people") if p["upn"] == upn]
+    assert (person["kind"], person["status"]) == (kind, status), person
+    world["account"] = person
+    graph_person_licences(world, upn, status, skus)
+
+
+@then(parsers.parse("its {sku} licence is {status} though the account is disabled"))
+def graph_account_licence(world: dict, sku: str, status: str) -> None:
+    (licence,) = [lic for lic in _snapshot_rows(world, "licenses")
+                  if lic["assigned_to"] == world["account"]["id"] and lic["sku"] == sku]
+    assert licence["status"] == status, licence
 
 
 @then(parsers.parse("the rejects are:"))
