@@ -141,6 +141,10 @@ class AsteriskCollector:
         "then": {"required": ["timezone"]},
     }
     secret_settings = ()
+    #: What a collect can fill (docs/collectors/asterisk.md, "What it feeds").
+    fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",
+                       "destination", "source_country", "source_region", "destination_country",
+                       "destination_region", "disposition")}
     stateful = True
 
     def __init__(self, source: str, settings: dict, base_dir: Path, state_dir: Path | None = None):

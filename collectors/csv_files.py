@@ -156,6 +156,8 @@ class CsvCollector:
         },
     }
     secret_settings = ()
+    #: Every field of every entity it is given (docs/collectors.md, "What it feeds").
+    fills = {name: ("*",) for name in load_model().entities}
 
     def __init__(self, source: str, settings: dict, base_dir: Path):
         self.source = source

@@ -85,6 +85,10 @@ class CucmCollector:
         },
     }
     secret_settings = ()
+    #: What a collect can fill (docs/collectors/cucm.md, "What it feeds").
+    fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",
+                       "destination", "source_ip", "destination_ip", "source_country", "source_region",
+                       "destination_country", "destination_region", "disposition")}
 
     def __init__(self, source: str, settings: dict, base_dir: Path):
         self.source = source
