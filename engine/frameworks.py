@@ -28,7 +28,7 @@ from jsonschema.exceptions import best_match
 from .errors import PolicyError, Problem, did_you_mean
 from .policy.loader import builtin_policy_dir
 from .policy.model import Policy
-from .yamlio import YamlDocument, load_yaml
+from .yamlio import YamlDocument, load_yaml_file
 
 FOLDER = "frameworks"
 OBLIGATIONS_FILE = "obligations.yaml"
@@ -228,7 +228,7 @@ def load_catalogue(policy_paths: Iterable[Path] | None = None) -> Catalogue:
                 continue
             shown = f"{folder.name}/{f.name}"
             try:
-                fw = _framework(load_yaml(f.read_text(encoding="utf-8"), shown))
+                fw = _framework(load_yaml_file(f, shown))
             except PolicyError as exc:
                 problems += exc.problems
                 continue

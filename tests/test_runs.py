@@ -111,7 +111,7 @@ def test_a_failing_source_makes_the_run_degraded_with_exit_3(config_path, cli, r
     (config_path.parent / "carrier" / "lines.csv").unlink()
     result = runner.invoke(cli, ["--config", str(config_path), "run"])
     assert result.exit_code == 3, result.output
-    assert "run 2: degraded (1 source(s) failed)" in result.output
+    assert "run 2: degraded (1 source(s) failed or incomplete: carrier)" in result.output
     assert "source carrier [csv]: stale, 0 rows" in result.output
     run = read(config_path, get_run, 2)
     carrier = {s["source"]: s for s in run["sources"]}["carrier"]
