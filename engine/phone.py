@@ -9,7 +9,10 @@ E.164 form (``+13125550100``), reading national forms in the source's default re
 - A value already in strict E.164 form is kept without asking the library (the
   common case: a set-based filter over the distinct values).
 - The other distinct values are parsed once each — never once per row — and the
-  answers are spread back over the rows with Arrow's ``index_in``/``take``.
+  answers are spread back over the rows with Arrow's ``index_in``/``take``. Values
+  that cannot be a complete number (fewer than 7 digits; without a region, anything
+  but an international form) are filtered out set-based first, and the answers are
+  remembered (an LRU cache), so a party that recurs in a CDR's chunks is parsed once.
 - An extension (``x123``, ``ext. 123``, ``;ext=123``) is dropped: no field of the
   estate model stores one, and a line is matched by its number.
 - A short internal extension (3 to 6 digits) is not a number and stays as written,
@@ -20,13 +23,16 @@ E.164 form (``+13125550100``), reading national forms in the source's default re
 
 ``number_places`` gives an E.164 number's country (ISO 3166 alpha-2) and, for the
 US and Canada, its state or province as a two-letter code, from the library's
-geocoder (``Chicago, IL`` → ``IL``; ``Massachusetts`` → ``MA``).
+geocoder (``Chicago, IL`` → ``IL``; ``Massachusetts`` → ``MA``). A country calling
+code of one country answers without parsing, and a NANP number is placed by its area
+code, once per area code.
 """
 
 from __future__ import annotations
 
 import re
 import typing as t
+from functools import lru_cache
 
 import phonenumbers
 import pyarrow as pa
@@ -42,6 +48,13 @@ SHORT_EXTENSION = re.compile(r"[*#]?[0-9]{3,6}")
 _SIP = re.compile(r"^sips?:([^@;]+)[@;]?", re.IGNORECASE)
 _IDD = re.compile(r"^(?:00|011)(?=[1-9])")
 _SPACES = re.compile(r"[\s().\-/]")
+#: Values worth asking the library about when the source has no region: only an international
+#: form (+, 00, 011) or a SIP/tel URI can be read without one.
+_INTERNATIONAL = r"^\s*(\+|00|011|sips?:|tel:)"
+#: Fewer digits than this is no complete number anywhere (extensions, feature codes, text).
+MIN_DIGITS = 7
+#: Distinct values remembered between chunks of a source (a CDR's parties repeat).
+CACHE_SIZE = 1 << 20
 
 #: The setting that names a source's region (for the collectors' config schemas).
 REGION_SCHEMA = {
@@ -69,6 +82,7 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     return number if reason == phonenumbers.ValidationResult.IS_POSSIBLE else None
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def e164(text: str | None, region: str | None) -> str | None:
     """The E.164 form of one written number, or None when it is no complete number."""
     if text is None:
@@ -89,12 +103,19 @@ def e164(text: str | None, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _distinct_others(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The distinct non-null values that are not already strict E.164."""
+def _distinct_others(values: pa.Array | pa.ChunkedArray, region: str | None) -> pa.Array:
+    """The distinct non-null values the library may read as a number that is not already
+    strict E.164: a set-based filter, so that extensions, text and (without a region)
+    national forms never reach the per-value parse."""
     distinct = pc.drop_null(pc.unique(values))
     if isinstance(distinct, pa.ChunkedArray):
         distinct = distinct.combine_chunks()
-    return distinct.filter(pc.invert(pc.match_substring_regex(distinct, E164)))
+    digits = pc.utf8_length(pc.replace_substring_regex(distinct, r"[^0-9]", ""))
+    keep = pc.and_(pc.invert(pc.match_substring_regex(distinct, E164)),
+                   pc.greater_equal(digits, MIN_DIGITS))
+    if region is None:
+        keep = pc.and_(keep, pc.match_substring_regex(distinct, _INTERNATIONAL, ignore_case=True))
+    return distinct.filter(keep)
 
 
 def normalise_numbers(values: pa.Array | pa.ChunkedArray,
@@ -102,15 +123,82 @@ def normalise_numbers(values: pa.Array | pa.ChunkedArray,
     """Every value that is a complete phone number in its E.164 form; the rest as written."""
     if not len(values) or not pa.types.is_string(values.type):
         return values
-    others = _distinct_others(values)
+    others = _distinct_others(values, region)
     if not len(others):
         return values
-    found = [e164(v, region) for v in others.to_pylist()]
-    if not any(f is not None and f != v for f, v in zip(found, others.to_pylist(), strict=True)):
+    answers = _answers(others, region)
+    if not pc.any(pc.fill_null(pc.not_equal(answers, others), False)).as_py():
         return values
-    answers = pa.array(found, pa.string())
     index = pc.index_in(values, value_set=others)
     return pc.coalesce(pc.take(answers, index), values)
+
+
+#: Leading characters of a number written as digits (with or without '+') that decide how the
+#: library reads it, with its length: its country code, trunk prefix and international prefix.
+SHAPE_PREFIX = 5
+_COMPACT = r"[\s().\-/]"
+
+
+def _transformation(written: str, digits: str, region: str | None) -> tuple[int, str] | None | bool:
+    """How the library turned ``written`` (``digits`` once compacted) into E.164: (leading
+    characters dropped, prefix put in front), None when it is no number, False when the answer
+    is not of that form (the value's shape must then be parsed value by value)."""
+    out = e164(written, region)
+    if out is None:
+        return None
+    for strip in range(len(digits) + 1):
+        kept = digits[strip:]
+        head = out[:len(out) - len(kept)]
+        if out.endswith(kept) and re.fullmatch(r"\+[0-9]{0,3}", head):
+            return strip, head
+    return False
+
+
+def _answers(others: pa.Array, region: str | None) -> pa.Array:
+    """The E.164 form (or NULL) of each distinct value, by the library.
+
+    Numbers written as digits alone (spaces and punctuation aside, with or without '+') are
+    read the same way by the library when they share their first characters and their
+    length: the same country code or trunk prefix is dropped, the same country code put
+    in front. So the first value of each such shape is parsed, the last one checks that
+    the reading holds, and Arrow applies it to the rest; anything else — an extension, a
+    SIP URI, a shape whose two values disagree — is parsed value by value.
+    """
+    n = len(others)
+    compact = pc.replace_substring_regex(others, _COMPACT, "")
+    plain = pc.fill_null(pc.match_substring_regex(compact, r"^\+?[0-9]+$"), False)
+    digits = pc.replace_substring_regex(compact, r"^\+", "")
+    shape = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(compact, 0, SHAPE_PREFIX),
+        pc.cast(pc.utf8_length(compact), pa.string()), "|")
+    position = pa.array(range(n), pa.int64())
+    groups = pa.table({"shape": shape, "i": position}).filter(plain).group_by("shape").aggregate(
+        [("i", "min"), ("i", "max")])
+    rules: list[tuple[int, str] | None | bool] = []
+    for first, last in zip(groups.column("i_min").to_pylist(), groups.column("i_max").to_pylist(),
+                           strict=True):
+        rule = _transformation(others[first].as_py(), digits[first].as_py(), region)
+        if last != first and _transformation(others[last].as_py(), digits[last].as_py(), region) != rule:
+            rule = False
+        rules.append(rule)
+    # Each value's reading: (strip, head) codes by shape; -1 where it must be parsed alone.
+    kinds = sorted({r for r in rules if r not in (None, False)})
+    code = pa.array([-1 if r is False else -2 if r is None else kinds.index(r) for r in rules], pa.int64())
+    per_value = pc.take(code, pc.index_in(shape, value_set=groups.column("shape")))
+    per_value = pc.if_else(plain, per_value, pa.scalar(-1, pa.int64()))
+    result = pa.nulls(n, pa.string())
+    for k, (strip, head) in enumerate(kinds):
+        # Set-based: one reading applied to every value of the shapes that share it.
+        mask = pc.fill_null(pc.equal(per_value, k), False)
+        filled = pc.binary_join_element_wise(pa.scalar(head), pc.utf8_slice_codeunits(digits, strip), "")
+        result = pc.if_else(mask, filled, result)
+    alone = pc.fill_null(pc.equal(per_value, -1), False)
+    if pc.any(alone).as_py():
+        at = pc.indices_nonzero(alone)
+        parsed = pa.array([e164(v, region) for v in pc.take(others, at).to_pylist()], pa.string())
+        scattered = pc.take(parsed, pc.index_in(position, value_set=at))
+        result = pc.if_else(alone, scattered, result)
+    return result
 
 
 #: US states, the District of Columbia and the territories with their own NANP area codes,
@@ -142,8 +230,48 @@ _NAMES = {"US": US_STATES, "CA": CA_PROVINCES}
 _CITY_STATE = re.compile(r",\s*([A-Z]{2})$")
 
 
+def _by_prefix(number: str) -> tuple[str | None, str | None] | None:
+    """The place every number sharing ``number``'s first five characters and length has, or
+    None when its country code is several countries' (each number must then be placed)."""
+    if number.startswith("+1"):
+        return place(number)
+    for size in (1, 2, 3):
+        code = number[1:1 + size]
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code)) if code.isdigit() else None
+        if regions:
+            return place(number) if len(regions) == 1 else None
+    return None, None
+
+
 def place(number: str) -> tuple[str | None, str | None]:
-    """(country, region) of one E.164 number: region only for the US and Canada."""
+    """(country, region) of one E.164 number: region only for the US and Canada.
+
+    Where the country calling code is one country's, that is the answer; a NANP number's
+    country and state depend only on its area code (+1 NPA), so each is looked up once."""
+    if number.startswith("+1") and len(number) == 12:
+        area = number[:5]
+        if area not in _AREA_CODES:
+            # 555-0100 is valid in every geographic area code; where it is not, the first number
+            # seen of that area code speaks for it.
+            by_area_code = _place(area + "5550100")
+            _AREA_CODES[area] = by_area_code if by_area_code[0] is not None else _place(number)
+        return _AREA_CODES[area]
+    for size in (1, 2, 3):
+        code = number[1:1 + size]
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code)) if code.isdigit() else None
+        if regions:
+            if len(regions) == 1 and regions[0] not in ("001", "ZZ"):
+                return regions[0], None
+            break
+    return _place(number)
+
+
+#: NANP area code (+1NPA) → (country, state or province).
+_AREA_CODES: dict[str, tuple[str | None, str | None]] = {}
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _place(number: str) -> tuple[str | None, str | None]:
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
@@ -177,10 +305,27 @@ def number_places(numbers: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.Ch
     distinct = distinct.filter(pc.match_substring_regex(distinct, E164))
     if not len(distinct):
         return pa.nulls(n, pa.string()), pa.nulls(n, pa.string())
-    places = [place(v) for v in distinct.to_pylist()]
+    # A number's place depends on its country code and, in NANP, its area code: one answer per
+    # leading five characters and length, unless the code is several countries' (+44: GB, GG,
+    # JE, IM), whose numbers are placed one by one.
+    key = pc.binary_join_element_wise(pc.utf8_slice_codeunits(distinct, 0, 5),
+                                      pc.cast(pc.utf8_length(distinct), pa.string()), "|")
+    groups = pa.table({"k": key, "i": pa.array(range(len(distinct)), pa.int64())}).group_by(
+        "k").aggregate([("i", "min")])
+    by_key = [_by_prefix(distinct[i].as_py()) for i in groups.column("i_min").to_pylist()]
+    slot = pc.index_in(key, value_set=groups.column("k"))
+    countries = pc.take(pa.array([p[0] if p else None for p in by_key], pa.string()), slot)
+    regions = pc.take(pa.array([p[1] if p else None for p in by_key], pa.string()), slot)
+    alone = pc.take(pa.array([p is None for p in by_key]), slot)
+    if pc.any(alone).as_py():
+        at = pc.indices_nonzero(alone)
+        each = [place(v) for v in pc.take(distinct, at).to_pylist()]
+        back = pc.index_in(pa.array(range(len(distinct)), pa.int64()), value_set=at)
+        countries = pc.if_else(alone, pc.take(pa.array([e[0] for e in each], pa.string()), back), countries)
+        regions = pc.if_else(alone, pc.take(pa.array([e[1] for e in each], pa.string()), back), regions)
     index = pc.index_in(numbers, value_set=distinct)
-    country = pc.take(pa.array([p[0] for p in places], pa.string()), index)
-    region = pc.take(pa.array([p[1] for p in places], pa.string()), index)
+    country = pc.take(countries, index)
+    region = pc.take(regions, index)
     return country, region
 
 
