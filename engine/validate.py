@@ -92,8 +92,9 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False, col
                f"WHEN list_contains({_list_lit(o.false_values)}, lower({t})) THEN false ")
         if words is not None and (words.true or words.false):
             # The engine's words for this field come after the source's own: a source that
-            # says "Off" means true is believed.
-            k = key_sql(t)
+            # says "Off" means true is believed. Per row, so plain replaces rather than the
+            # regular expression of key_sql (the words hold no tabs or no-break spaces).
+            k = f"replace(replace(replace(lower({t}), ' ', ''), '_', ''), '-', '')"
             sql += (f"WHEN list_contains({_list_lit(sorted({key(w) for w in words.true}))}, {k}) THEN true "
                     f"WHEN list_contains({_list_lit(sorted({key(w) for w in words.false}))}, {k}) "
                     "THEN false ")
