@@ -80,17 +80,24 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     from .charts import line_chart
 
     def trend_chart(rows):
-        top = max([r.get("open_after") or 0 for r in rows] + [1])
-        scale = max([r.get("savings_identified") or 0 for r in rows] + [1]) / top
-        scaled = [{**r, "identified": (r.get("savings_identified") or 0) / scale,
-                   "realised": (r.get("savings_realised") or 0) / scale} for r in rows]
-        return line_chart(scaled, [("open_after", "open findings", "c-open"),
-                                   ("identified", "identified savings", "c-identified"),
-                                   ("realised", "realised savings", "c-realised")])
+        # Savings are per currency and cannot share one axis: the chart draws open findings,
+        # the table under it gives each evaluation's savings per currency.
+        return line_chart(rows, [("open_after", "open findings", "c-open")])
 
     @app.context_processor
     def _globals():
         return {"user": g.get("user"), "trend_chart": trend_chart}
+
+    @app.template_filter("money")
+    def _money(value) -> str:
+        """Amounts per currency (``{"GBP": 1200.0}`` → ``GBP 1,200``), never added together."""
+        from dialtone.engine.savings import format_totals
+
+        if isinstance(value, dict):
+            return format_totals({k: v for k, v in value.items() if v}) if any(value.values()) \
+                else "none"
+        # Evaluations recorded before savings were kept per currency: one mixed figure.
+        return f"{value:,.2f} (currencies not told apart)" if value else "none"
 
     @app.errorhandler(403)
     def _forbidden(_):

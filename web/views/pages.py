@@ -475,9 +475,10 @@ def evaluation_page(evaluation_id: int):
         ev = conn.execute(select(evaluations).where(evaluations.c.id == evaluation_id)).first()
         if ev is None:
             abort(404)
-        runs = [dict(r._mapping) for r in conn.execute(
-            select(policy_runs).where(policy_runs.c.evaluation_id == evaluation_id)
-            .order_by(policy_runs.c.policy_id))]
+        runs = [{**r._mapping, "incomplete_inputs": json.loads(r.incomplete_inputs or "[]")}
+                for r in conn.execute(
+                    select(policy_runs).where(policy_runs.c.evaluation_id == evaluation_id)
+                    .order_by(policy_runs.c.policy_id))]
     return render_template("evaluation.html", ev=dict(ev._mapping), runs=runs,
                            summary=json.loads(ev.summary or "{}"))
 
