@@ -156,6 +156,10 @@ def spec() -> dict:
                                            "category": {"enum": list(CATEGORIES)},
                                            "reason": nullable_str, "evidence": {"type": "object"},
                                            "savings": {"type": ["number", "null"]},
+                                           # The billable object the saving claims (counted
+                                           # once across policies) and its ISO 4217 currency.
+                                           "savings_key": nullable_str, "currency": nullable_str,
+                                           "recheck_note": nullable_str,
                                            "due_on": nullable_str, "overdue": {"type": "boolean"},
                                            "assignee": nullable_str}},
                 "Event": {"type": "object", "required": ["seq", "at", "actor", "kind", "data", "hash"],

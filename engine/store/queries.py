@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, exists, or_, select, text
 from ..errors import DialtoneError
 from . import Store, search_index
 from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
-from .tables import chain_head, evaluations, events, findings, policies, policy_requirements, policy_runs
+from .tables import evaluations, events, findings, policies, policy_requirements, policy_runs
 
 OVERDUE_STATUSES = ("open", "in_progress")
 #: The longest text a search takes: long enough for any resource id or phrase of a reason, short
@@ -43,8 +43,9 @@ _refresh_lock = threading.Lock()
 def chain_position(conn: Connection) -> tuple[int, str]:
     """The event chain head (sequence number, hash): it moves whenever findings or exceptions
     change, and the hash tells two databases apart that happen to be at the same length."""
-    return tuple(conn.execute(select(chain_head.c.seq, chain_head.c.hash)
-                              .where(chain_head.c.id == 1)).one())
+    from .chain import head
+
+    return head(conn)
 
 
 def refresh_exceptions_if_changed(store: Store) -> bool:
@@ -91,6 +92,7 @@ def _finding_dict(row, today: str) -> dict:
         "category": row.category, "resource_type": row.resource_type, "resource_id": row.resource_id,
         "status": row.status, "reason": row.reason,
         "evidence": json.loads(row.evidence) if row.evidence else {}, "savings": row.savings,
+        "savings_key": row.savings_key, "currency": row.currency, "recheck_note": row.recheck_note,
         "first_seen_at": row.first_seen_at, "last_seen_at": row.last_seen_at,
         "first_seen_evaluation": row.first_seen_evaluation,
         "last_seen_evaluation": row.last_seen_evaluation, "opened_at": row.opened_at,
