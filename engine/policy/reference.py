@@ -12,9 +12,11 @@ from pathlib import Path
 
 from ..compiler import compile_policy, render
 from ..frameworks import Catalogue, load_catalogue
-from .loader import load_policies
+from .loader import LoadedPolicies, load_policies
 from .model import CATEGORIES, Policy
 
+#: The demo's seed (engine/demo.py's default).
+DEMO_SEED = 7
 NOTE = ("<!-- Generated from policies/ by `python -m dialtone.engine.policy.reference "
         "docs/policies`. Do not edit by hand: a test fails when this page is stale. -->")
 
@@ -121,6 +123,38 @@ def frameworks_page(catalogue: Catalogue, policies: list[Policy]) -> str:
     return "\n".join(out)
 
 
+def coverage_page(policies: LoadedPolicies) -> str:
+    """What the built-in policies could and could not decide on the demo's estate: per policy,
+    resources evaluated, found, undecidable (the data to decide was missing), entities read as
+    empty, or why it did not run."""
+    import datetime as dt
+    import tempfile
+
+    from ..demo import DEMO_LINES
+    from ..evaluation import evaluate
+    from ..snapshots import SnapshotStore
+    from ..synthetic import generate_estate
+
+    estate = generate_estate(DEMO_LINES, seed=DEMO_SEED)
+    with tempfile.TemporaryDirectory(prefix="dialtone-coverage-") as tmp:
+        snapshot = SnapshotStore(Path(tmp)).write(
+            estate.tables, as_of=estate.as_of, sources={},
+            now=dt.datetime.combine(estate.as_of, dt.time(), tzinfo=dt.UTC))
+        result = evaluate(snapshot, policies)
+    out = ["# What the policies can decide on the demo estate", "", NOTE, "",
+           f"The demo's estate (`dialtone demo`: {DEMO_LINES} lines, seed {DEMO_SEED}), evaluated with "
+           "every built-in policy. *Undecidable* resources are in a policy's scope but lack the "
+           "data to decide (never counted as findings, never as passing); *read as empty* are "
+           "optional inputs no source provides. On your estate, `dialtone evaluate` prints the "
+           "same columns and the evaluation's page lists them.", "",
+           "| policy | status | evaluated | found | undecidable | read as empty |",
+           "|---|---|---|---|---|---|"]
+    for o in result.outcomes:
+        out.append(f"| `{o.policy_id}` | {o.status} | {o.evaluated:,} | {o.finding_count:,} | "
+                   f"{o.undecidable_count:,} | {', '.join(o.read_as_empty) or ''} |")
+    return "\n".join(out) + "\n"
+
+
 def pages() -> dict[str, str]:
     loaded = load_policies()
     catalogue = load_catalogue().resolve(loaded.policies)
@@ -135,8 +169,10 @@ def pages() -> dict[str, str]:
             continue
         result[f"{category}.md"] = pack_page(category, policies)
         index.append(f"| [{category}]({category}.md) | {len(policies)} |")
-    index += ["", "[Frameworks and coverage](frameworks.md)", ""]
+    index += ["", "[Frameworks and coverage](frameworks.md)", "",
+              "[What the policies can decide on the demo estate](coverage.md)", ""]
     result["README.md"] = "\n".join(index)
+    result["coverage.md"] = coverage_page(loaded)
     result["frameworks.md"] = frameworks_page(catalogue, list(loaded.policies))
     return result
 
