@@ -147,6 +147,10 @@ def test_the_dashboard_shows_each_sources_freshness(site):
     assert "3 days" in carrier and "2 days" in carrier and "past its max age" in carrier
     assert "failing since" in carrier and "no &lt;entity&gt;.csv" in carrier
     assert 'class="problem"' not in hr and "collected" in hr and "none" in text(hr)
+    # A source not collected whole: the page says its findings were not re-checked.
+    banner = html[html.index('aria-label="Sources not collected whole"'):]
+    assert "Not collected whole in the latest collect: carrier." in text(banner[:600])
+    assert "not re-checked" in banner[:600]
 
 
 def test_entities_too_old_in_the_latest_snapshot_are_listed(tmp_path):
