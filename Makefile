@@ -36,6 +36,7 @@ docs: $(STAMP)
 	$(BIN)/python -m dialtone.engine.estate.reference > docs/estate.md
 	$(BIN)/python -m dialtone.web.cli_reference > docs/cli.md
 	$(BIN)/python -m dialtone.engine.policy.reference docs/policies
+	$(BIN)/python -m dialtone.engine.collector_coverage
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo *.egg-info

@@ -52,7 +52,7 @@ def _needs() -> tuple[tuple[str, str, dict[str, set[str]]], ...]:
     from .compiler import compile_policy
     from .policy.loader import load_policies
 
-    return tuple((p.id, p.category, compile_policy(p).fields_read())
+    return tuple((p.id, p.category, compile_policy(p).required_fields())
                  for p in sorted(load_policies().policies, key=lambda p: p.id))
 
 

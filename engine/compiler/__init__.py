@@ -66,6 +66,11 @@ class CompiledPolicy:
                 found.setdefault(entity, set()).update(names)
         return found
 
+    def required_fields(self) -> dict[str, set[str]]:
+        """``fields_read()`` without the policy's optional entities: what a source must give for
+        the policy to decide (an optional entity only sharpens it where an estate has one)."""
+        return {e: f for e, f in self.fields_read().items() if e not in self.policy.optional}
+
     @property
     def input_tables(self) -> tuple[str, ...]:
         """Every table a decision reads: the condition's and the undecidable condition's."""

@@ -48,7 +48,7 @@ def collector_coverage(needed: dict[str, set[str]]) -> list[tuple[str, str]]:
 
 
 def _needs(policy: Policy, compiled) -> list[str]:
-    needed = compiled.fields_read()
+    needed = compiled.required_fields()
     out = ["**Needs** (what decides a finding): " + "; ".join(
         f"`{entity}`: " + ", ".join(f"`{f}`" for f in sorted(fields))
         for entity, fields in sorted(needed.items())) + "."]
