@@ -197,6 +197,9 @@ def canonical_values(con: duckdb.DuckDBPyConnection, vocab: FieldVocabulary,
     distinct = pc.drop_null(pc.unique(column))
     if not len(distinct):
         return None
+    # The common case, a source already in canonical form, needs no lookup at all.
+    if pc.all(pc.is_in(distinct, value_set=pa.array(vocab.canonical, pa.string()))).as_py():
+        return None
     words = pa.table({"k": pa.array(list(vocab.words), pa.string()),
                       "c": pa.array(list(vocab.words.values()), pa.string())})
     con.register("__vocab_values", pa.table({"v": distinct}))
