@@ -125,6 +125,9 @@ def run_collectors(config: Config, names: list[str], failures: dict[str, str],
         cls = collectors.get(src.collector)
         kwargs = {}
         if getattr(cls, "stateful", False):
+            from .store.db import make_private_dir
+
+            make_private_dir(config.data_dir / STATE_DIR)   # what a collector keeps is private too
             kwargs["state_dir"] = config.data_dir / STATE_DIR / name
         if progress:
             progress(name, "reading", 0)

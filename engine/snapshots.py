@@ -123,8 +123,12 @@ class SnapshotStore:
         self.root = Path(data_dir) / "snapshots"
 
     def scratch_dir(self, kind: str) -> Path:
-        """A new private scratch folder under the store, named so it can be cleaned if left."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """A new private scratch folder under the store, named so it can be cleaned if left.
+        The store's folders (and the data directory, when missing) are created 0700: snapshots
+        hold the estate's personal data."""
+        from .store.db import make_private_dir
+
+        make_private_dir(self.root)
         path = self.root / f".{kind}-{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
         path.mkdir(mode=0o700)
         return path

@@ -393,3 +393,21 @@ def test_a_collect_killed_with_sigkill_leaves_nothing_that_a_later_run_keeps(wor
     finally:
         store.close()
     assert evaluated <= {1, after.evaluation_id, None}
+
+
+def test_the_data_directory_a_collect_creates_is_private(tmp_path):
+    """Snapshots and collector state hold the estate's personal data: 0700 whatever the umask."""
+    import stat
+
+    write_csv(tmp_path / "estate", "lines", ["id", "kind", "status"], [["L1", "mobile", "active"]])
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources:\n  e: {collector: csv, path: ./estate}\n", encoding="utf-8")
+    old = os.umask(0o022)
+    try:
+        from dialtone.engine.collect import collect
+
+        snap = collect(load_config(tmp_path / "dialtone.yaml")).snapshot
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / ".dialtone", snap.path.parent, snap.path):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

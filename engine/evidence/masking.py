@@ -28,7 +28,9 @@ NAME_KEY = re.compile(r"(^|[._])(name|display_name|full_name|first_name|last_nam
 def mask_key(data_dir: Path) -> bytes:
     path = Path(data_dir) / "mask.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from ..store.db import make_private_dir
+
+        make_private_dir(path.parent)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(secrets.token_bytes(32))
         tmp.chmod(0o600)
