@@ -162,7 +162,11 @@ class Catalogue:
                 elif r.parameter:
                     pid, _, name = r.parameter.rpartition(".")
                     policy = by_id.get(pid)
-                    if policy is None or name not in policy.defaults():
+                    if policy is None:   # a policy not loaded here: the figure stays unstated
+                        reqs.append(replace(r, summary=r.summary.replace(
+                            "{value}", f"the value of {r.parameter}")))
+                        continue
+                    if name not in policy.defaults():
                         raise PolicyError([Problem(
                             f"{r.id}.parameter: no policy parameter '{r.parameter}'", fw.path)])
                     value = {**policy.defaults(), **(params or {}).get(pid, {})}[name]

@@ -292,3 +292,18 @@ def test_the_evaluation_json_carries_the_new_fields(tmp_path):
     data = json.loads(json.dumps(outcome.as_dict()))
     assert {"incomplete_inputs", "read_as_empty", "undecidable_count", "undecidable"} <= set(data)
     assert isinstance(outcome.undecidable, pa.Array)
+
+
+def test_days_since_a_local_date_expands_both(tmp_path):
+    text = """\
+        id: test.since
+        title: Calls more than a day before the snapshot, local time
+        category: regulatory
+        severity: low
+        resource: calls
+        where: days_since(local_date(started_at)) >= 1
+        """
+    calls = {"calls": [{"id": "C1", "started_at": "2026-06-30T02:00:00Z"}]}   # 29 June in Chicago
+    assert run(tmp_path, text, calls).findings == []
+    chicago = run(tmp_path / "b", text, calls, timezone="America/Chicago")
+    assert [f["resource_id"] for f in chicago.findings] == ["C1"]

@@ -45,7 +45,8 @@ def _expand(ctx: CompileContext, name: str, node: exp.Expr) -> exp.Expr:
             ctx.problem(name, f"{name}: {fname}() takes exactly one argument", node)
             return node
         ctx.params_used.add(SNAPSHOT_DATE)
-        arg = _as_date(args[0])
+        # The argument may itself use a time function: days_since(local_date(x)).
+        arg = _as_date(args[0].transform(lambda n: _expand(ctx, name, n)))
         if fname == "days_since":
             return _days_between(arg, snapshot_date())
         return _days_between(snapshot_date(), arg)
