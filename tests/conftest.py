@@ -69,9 +69,13 @@ def workspace(tmp_path: Path):
         ["L2", "mobile", "active", "+15551230002", "35", "2024-01-10", "P2", ""],
         ["L3", "iot", "active", "+15551230003", "5", "2024-01-10", "", "alarm"],
     ])
-    write_csv(estate, "usage", ["line_id", "period", "last_activity_on"], [
-        ["L1", "2026-01", "2026-01-15"],
-        ["L2", "2026-06", "2026-06-28"],
+    # L1 was last used in January and the carrier reports it silent every month since (idle);
+    # L2 was used two days before the snapshot.
+    write_csv(estate, "usage", ["line_id", "period", "last_activity_on", "voice_minutes",
+                                "data_mb", "sms_count"], [
+        ["L1", "2026-01", "2026-01-15", "3", "10", "0"],
+        *[["L1", f"2026-0{m}", "", "0", "0", "0"] for m in range(2, 7)],
+        ["L2", "2026-06", "2026-06-28", "40", "900", "12"],
     ])
     write_csv(estate, "people", ["id", "name", "status"], [
         ["P1", "Ada Lovelace", "active"], ["P2", "Alan Turing", "active"]])

@@ -50,6 +50,10 @@ def test_evaluate_csv_cells_cannot_run_as_spreadsheet_formulas(runner, cli, work
         csv.writer(fh).writerows([[evil, "mobile", "active", "+15551230008", "40", "2024-01-10", "P1", ""],
                                   ["@SUM(1+1)", "mobile", "active", "+15551230009", "40", "2024-01-10",
                                    "P1", ""]])
+    with (workspace / "estate" / "usage.csv").open("a", newline="", encoding="utf-8") as fh:
+        # Silent every month of the window, like L1: idle lines, found.
+        csv.writer(fh).writerows([[line, f"2026-0{m}", "", "0", "0", "0"]
+                                  for line in (evil, "@SUM(1+1)") for m in range(1, 7)])
     run(runner, cli, workspace, "collect", "--as-of", "2026-06-30")
     result = run(runner, cli, workspace, "evaluate", "--dry-run", "--policy", "cost.zero-usage-lines",
                  "--format", "csv")
@@ -103,8 +107,8 @@ def test_policy_show_prints_sql_for_each_engine_and_what_it_reads(runner, cli, w
     result = run(runner, cli, workspace, "policy", "show", "cost.zero-usage-lines")
     assert result.exit_code == 0
     assert "-- duckdb" in result.output and "-- spark" in result.output
-    assert "reads: lines, people, usage" in result.output
-    assert "binds: :idle_days, :snapshot_date" in result.output
+    assert "reads: calls, lines, people, usage" in result.output
+    assert "binds: :idle_days, :purposes, :snapshot_date, :snapshot_timezone" in result.output
 
 
 def test_policy_test_reports_per_case_and_fails_on_a_broken_expectation(runner, cli, tmp_path):
