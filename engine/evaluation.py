@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .backends import PolicyRunError, backends
-from .compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, compile_policy
+from .compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, UNDECIDABLE_COLUMN, compile_policy
 from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
@@ -169,6 +169,13 @@ def resolve_params(policy: Policy, overrides: dict) -> dict[str, object]:
     return values
 
 
+def _split_undecidable(rows: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """A query's findings and its undecidable resources, told apart by its flag column."""
+    flag = pc.fill_null(rows.column(UNDECIDABLE_COLUMN), False)
+    undecidable = rows.filter(flag).column("resource_id").combine_chunks()
+    return rows.filter(pc.invert(flag)).drop_columns([UNDECIDABLE_COLUMN]), undecidable
+
+
 def _findings(resource_type: str, names: tuple[str, ...], rows: pa.Table) -> list[dict]:
     ids, reasons, savings, keys, currencies, *evidence = (_json_column(c) for c in rows.columns)
     return [
@@ -261,6 +268,8 @@ def evaluate(
                 bound = {**params, SNAPSHOT_DATE: snapshot.as_of,
                          SNAPSHOT_TIMEZONE: snapshot.timezone}
                 rows = session.run(compiled, bound)
+                if compiled.inline_undecidable:
+                    rows, outcome.undecidable = _split_undecidable(rows)
                 if compiled.undecidable is not None:
                     outcome.undecidable = session.run(compiled.undecidable, bound).column(
                         "resource_id").combine_chunks()

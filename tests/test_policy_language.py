@@ -307,3 +307,33 @@ def test_days_since_a_local_date_expands_both(tmp_path):
     assert run(tmp_path, text, calls).findings == []
     chicago = run(tmp_path / "b", text, calls, timezone="America/Chicago")
     assert [f["resource_id"] for f in chicago.findings] == ["C1"]
+
+
+def test_a_query_flags_its_own_undecidable_rows_in_one_pass(tmp_path):
+    text = """\
+        id: test.qu
+        title: Idle lines, one pass
+        category: cost
+        severity: medium
+        resource: lines
+        query: |
+          SELECT l.id AS resource_id, l.monthly_cost * 12 AS savings,
+                 count(u.line_id) = 0 AS undecidable
+          FROM lines l LEFT JOIN usage u ON u.line_id = l.id
+          WHERE l.status = 'active'
+          GROUP BY l.id, l.monthly_cost
+          HAVING count(u.line_id) = 0 OR max(u.voice_minutes) = 0
+        """
+    outcome = run(tmp_path, text, {"lines": LINES, "usage": [
+        {"line_id": "L1", "period": "2026-06", "voice_minutes": 0},
+        {"line_id": "L2", "period": "2026-06", "voice_minutes": 31}]})
+    assert [f["resource_id"] for f in outcome.findings] == ["L1"]
+    assert outcome.undecidable_sample() == ["L3"]
+    assert all(set(f) == {"resource_type", "resource_id", "reason", "savings", "savings_key",
+                          "currency", "evidence"} for f in outcome.findings)
+    from dialtone.engine.compiler import compile_policy
+    from dialtone.engine.errors import PolicyError
+
+    both = text.replace("        query:", "        undecidable: status = 'active'\n        query:")
+    with pytest.raises(PolicyError, match="say it once"):
+        compile_policy(parse_policy(textwrap.dedent(both), "p.yaml"))

@@ -15,7 +15,7 @@ from ..errors import PolicyError, Problem, did_you_mean
 from ..estate.model import EstateModel, load_model
 from ..policy.model import Policy
 from .allowlist import check_allowlist
-from .build import build_select, evidence_column
+from .build import UNDECIDABLE_COLUMN, build_select, evidence_column
 from .context import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, CompileContext
 from .parse import parse_fragments
 from .qualify import qualify_select
@@ -33,7 +33,7 @@ PASSES = (
 )
 
 __all__ = ["CompiledPolicy", "compile_policy", "PASSES", "SNAPSHOT_DATE", "SNAPSHOT_TIMEZONE",
-           "evidence_column",
+           "UNDECIDABLE_COLUMN", "evidence_column",
            "render"]
 
 
@@ -48,6 +48,8 @@ class CompiledPolicy:
     evidence_names: tuple[str, ...]  # evidence keys, in the policy's order
     #: The policy's ``undecidable`` condition compiled as a query of its own (its resources).
     undecidable: CompiledPolicy | None = None
+    #: The query returns its undecidable resources among its rows, flagged in the last column.
+    inline_undecidable: bool = False
 
     def fields_read(self, with_evidence: bool = False) -> dict[str, set[str]]:
         """Entity → the fields the decision reads (its condition and its undecidable condition;
@@ -118,4 +120,5 @@ def compile_policy(policy: Policy, model: EstateModel | None = None) -> Compiled
         params=tuple(sorted(ctx.params_used)),
         evidence_names=tuple(ctx.evidence_names),
         undecidable=undecidable,
+        inline_undecidable=UNDECIDABLE_COLUMN in ctx.select.named_selects,
     )

@@ -13,6 +13,10 @@ from sqlglot import exp
 from ..errors import did_you_mean
 from .context import CompileContext
 
+#: The last column of a query policy whose SELECT returns `undecidable`: true for the rows that
+#: are undecidable resources rather than findings (engine/evaluation.py splits them).
+UNDECIDABLE_COLUMN = "__undecidable"
+
 
 def evidence_column(i: int) -> str:
     return f"ev{i}"
@@ -152,6 +156,15 @@ def _build_query(ctx: CompileContext) -> exp.Select:
     currency = (_text(exp.column("currency", table=q))
                 if "currency" in names and "currency" not in ctx.trees
                 else outer(_currency(ctx, has_savings)))
+    # A query may say itself which of its rows are undecidable (a boolean `undecidable` column):
+    # one pass over its tables instead of a second query for the `undecidable` condition.
+    flag = ([exp.alias_(exp.func("coalesce", exp.Cast(this=exp.column("undecidable", table=q),
+                                                      to=exp.DataType.build("BOOLEAN")),
+                                 exp.false()), UNDECIDABLE_COLUMN)]
+            if "undecidable" in names else [])
+    if flag and ctx.policy.undecidable is not None:
+        ctx.problem("query", "query: returns an undecidable column and the policy has an "
+                    "undecidable condition: say it once", inner)
     return (
         sqlglot.select(
             exp.alias_(resource_id, "resource_id"),
@@ -160,6 +173,7 @@ def _build_query(ctx: CompileContext) -> exp.Select:
             exp.alias_(savings_key, "savings_key"),
             exp.alias_(currency, "currency"),
             *evidence,
+            *flag,
             copy=False,
         )
         .from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(q))),
