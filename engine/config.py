@@ -127,6 +127,8 @@ SCHEMA = {
                 "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
                 "memory_limit": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[KMGT]i?B$"},
                 "threads": {"type": "integer", "minimum": 1},
+                # Policies evaluated at the same time (DuckDB; Spark runs one at a time).
+                "concurrency": {"type": "integer", "minimum": 1, "maximum": 16},
             },
         },
         "web": {  # dialtone serve (docs/web.md)
@@ -184,6 +186,7 @@ class EvaluationLimits:
     timeout_seconds: float = 300.0
     memory_limit: str | None = None
     threads: int | None = None
+    concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             timeout_seconds=float(ev.get("timeout_seconds", 300)),
             memory_limit=ev.get("memory_limit"),
             threads=ev.get("threads"),
+            concurrency=ev.get("concurrency", 2),
         ),
         store=StoreSettings(
             url=url,

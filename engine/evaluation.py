@@ -9,7 +9,11 @@ An error in one policy never stops the others.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import queue
+import threading
+import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -188,6 +192,68 @@ def _findings(resource_type: str, names: tuple[str, ...], rows: pa.Table) -> lis
     ]
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every policy of one evaluation reads besides its own text."""
+
+    stale: dict[str, str]
+    incomplete: dict[str, str]
+    snapshot: Snapshot
+    engine: str
+    overrides: dict[str, dict]
+
+
+def _evaluate_one(policy: Policy, compiling, session, context: _Context) -> PolicyOutcome:
+    """One policy on one session: its parameters, its compiled SQL, its findings."""
+    started = time.perf_counter()
+    outcome = PolicyOutcome(policy.id, policy.title, policy.category, policy.severity,
+                            status="ok", policy_hash=policy.source_hash,
+                            frameworks=dict(policy.frameworks))
+    try:
+        params = resolve_params(policy, context.overrides.get(policy.id, {}))
+        outcome.params = params
+        compiled = compiling.result()
+    except (PolicyError, DialtoneError) as exc:
+        outcome.status, outcome.error = "error", str(exc)
+        return outcome
+    # Only the condition decides: a table that merely feeds evidence reads as empty, and
+    # so does one the policy declares optional (noted in the result).
+    inputs = compiled.input_tables
+    missing = [e for e in inputs if e not in session.provided and e not in policy.optional]
+    if missing:
+        outcome.status = "skip"
+        outcome.skip_reason = f"no source provides {', '.join(missing)}"
+        return outcome
+    outcome.read_as_empty = [e for e in inputs if e not in session.provided]
+    # Data past its source's max_age must not pass as "ok": say how old it is.
+    too_old = [context.stale[e] for e in inputs if e in context.stale]
+    if too_old:
+        outcome.status, outcome.error = "error", "; ".join(too_old)
+        return outcome
+    try:
+        outcome.evaluated = session.count(policy.resource)
+        bound = {**params, SNAPSHOT_DATE: context.snapshot.as_of,
+                 SNAPSHOT_TIMEZONE: context.snapshot.timezone}
+        rows = session.run(compiled, bound)
+        if compiled.inline_undecidable:
+            rows, outcome.undecidable = _split_undecidable(rows)
+        if compiled.undecidable is not None:
+            outcome.undecidable = session.run(compiled.undecidable, bound).column(
+                "resource_id").combine_chunks()
+    except PolicyRunError as exc:
+        outcome.status, outcome.error = "error", str(exc)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    outcome.rows = rows
+    outcome.incomplete_inputs = [context.incomplete[e] for e in inputs if e in context.incomplete]
+    outcome.sql = compiled.sql.get(context.engine)
+    outcome.evidence_names = compiled.evidence_names
+    outcome.resource_type = policy.resource
+    outcome.status = "alarm" if rows.num_rows else "ok"
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
 def evaluate(
     snapshot: Snapshot,
     loaded: LoadedPolicies,
@@ -201,7 +267,6 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate the policies against the snapshot; ``progress(n, policy_id)`` is called as
     the n-th policy starts."""
-    import time
 
     overrides = overrides or {}
     by_id = loaded.by_id()
@@ -221,71 +286,46 @@ def evaluate(
                 status="error", error=str(err)))
 
     model = load_model()
-    stale = stale_entities(snapshot.manifest)
-    incomplete = incomplete_entities(snapshot.manifest)
+    context = _Context(stale_entities(snapshot.manifest), incomplete_entities(snapshot.manifest),
+                       snapshot, engine, overrides)
     # engine_settings: the config section named after the engine (`spark:`), if any.
     backend_cls = backends.get(engine)
     backend = (backend_cls(limits or EvaluationLimits(), settings=engine_settings)
                if engine_settings else backend_cls(limits or EvaluationLimits()))
     session = backend.open(snapshot)
-    # Compiling is pure Python and a query runs in DuckDB without the GIL, so the next
-    # policies are compiled on one background thread while the current one runs. The
-    # results are the same as compiling in line: each policy compiles on its own, in order.
+    # Policies run on a few sessions of the one sandboxed database at once (a backend that
+    # cannot, runs them one by one): small queries leave cores idle that the next policy uses.
+    # Compiling is pure Python and a query runs without the GIL, so the policies are compiled on
+    # one background thread ahead of the queries. Each policy is compiled and run on its own,
+    # and the results are sorted, so the outcome is the same whatever ran first.
+    sessions = [session, *getattr(session, "forks", ())]
     compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dialtone-compile")
+    runners = ThreadPoolExecutor(max_workers=len(sessions), thread_name_prefix="dialtone-policy")
+    started_count = itertools.count(1)
+    free = queue.SimpleQueue()
+    for s in sessions:
+        free.put(s)
+    announce = threading.Lock()
+
+    def run_one(policy: Policy, compiling) -> PolicyOutcome:
+        if progress:
+            with announce:
+                progress(next(started_count), policy.id)
+        own = free.get()
+        try:
+            return _evaluate_one(policy, compiling, own, context)
+        finally:
+            free.put(own)
+
     try:
         pending = [compiler.submit(compile_policy, policy, model) for policy in selected]
-        for number, (policy, compiling) in enumerate(zip(selected, pending, strict=True), 1):
-            if progress:
-                progress(number, policy.id)
-            started = time.perf_counter()
-            outcome = PolicyOutcome(policy.id, policy.title, policy.category, policy.severity,
-                                    status="ok", policy_hash=policy.source_hash,
-                                    frameworks=dict(policy.frameworks))
-            outcomes.append(outcome)
-            try:
-                params = resolve_params(policy, overrides.get(policy.id, {}))
-                outcome.params = params
-                compiled = compiling.result()
-            except (PolicyError, DialtoneError) as exc:
-                outcome.status, outcome.error = "error", str(exc)
-                continue
-            # Only the condition decides: a table that merely feeds evidence reads as empty, and
-            # so does one the policy declares optional (noted in the result).
-            inputs = compiled.input_tables
-            missing = [e for e in inputs if e not in session.provided and e not in policy.optional]
-            if missing:
-                outcome.status = "skip"
-                outcome.skip_reason = f"no source provides {', '.join(missing)}"
-                continue
-            outcome.read_as_empty = [e for e in inputs if e not in session.provided]
-            # Data past its source's max_age must not pass as "ok": say how old it is.
-            too_old = [stale[e] for e in inputs if e in stale]
-            if too_old:
-                outcome.status, outcome.error = "error", "; ".join(too_old)
-                continue
-            try:
-                outcome.evaluated = session.count(policy.resource)
-                bound = {**params, SNAPSHOT_DATE: snapshot.as_of,
-                         SNAPSHOT_TIMEZONE: snapshot.timezone}
-                rows = session.run(compiled, bound)
-                if compiled.inline_undecidable:
-                    rows, outcome.undecidable = _split_undecidable(rows)
-                if compiled.undecidable is not None:
-                    outcome.undecidable = session.run(compiled.undecidable, bound).column(
-                        "resource_id").combine_chunks()
-            except PolicyRunError as exc:
-                outcome.status, outcome.error = "error", str(exc)
-                outcome.seconds = time.perf_counter() - started
-                continue
-            outcome.rows = rows
-            outcome.incomplete_inputs = [incomplete[e] for e in inputs if e in incomplete]
-            outcome.sql = compiled.sql.get(engine)
-            outcome.evidence_names = compiled.evidence_names
-            outcome.resource_type = policy.resource
-            outcome.status = "alarm" if rows.num_rows else "ok"
-            outcome.seconds = time.perf_counter() - started
+        futures = [runners.submit(run_one, policy, compiling)
+                   for policy, compiling in zip(selected, pending, strict=True)]
+        outcomes += [f.result() for f in futures]
     finally:
+        runners.shutdown(wait=True, cancel_futures=True)
         compiler.shutdown(wait=True, cancel_futures=True)
-        session.close()
+        for s in sessions:
+            s.close()
     outcomes.sort(key=lambda o: o.policy_id)
     return Evaluation(snapshot, loaded.version, engine, outcomes)

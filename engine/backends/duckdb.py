@@ -39,6 +39,8 @@ class DuckDBSession:
         self.con = con
         self.provided = provided
         self.timeout = timeout
+        #: Further sessions on the same database, for policies evaluated at the same time.
+        self.forks: list[DuckDBSession] = []
 
     def _execute(self, sql: str, params: dict | None = None) -> list[tuple]:
         return self._guarded(lambda: self.con.execute(sql, params or {}).fetchall())
@@ -106,10 +108,20 @@ class DuckDBBackend:
             )
             con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} "
                         f"FROM read_parquet({_lit(str(path))})")
+        # Sessions for policies run at the same time: connections to this one database, made
+        # (and set to UTC) before the configuration is locked.
+        forks = []
+        for _ in range(max(1, self.limits.concurrency) - 1):
+            fork = con.cursor()
+            fork.execute("SET TimeZone = 'UTC'")
+            forks.append(fork)
         # The sandbox: from here on only the snapshot's own files can be read.
         con.execute("SET allowed_paths = $paths", {"paths": files})
         con.execute("SET enable_external_access = false")
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET lock_configuration = true")
-        return DuckDBSession(con, frozenset(snapshot.entities), self.limits.timeout_seconds)
+        provided = frozenset(snapshot.entities)
+        session = DuckDBSession(con, provided, self.limits.timeout_seconds)
+        session.forks = [DuckDBSession(f, provided, self.limits.timeout_seconds) for f in forks]
+        return session
