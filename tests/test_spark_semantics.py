@@ -70,6 +70,11 @@ SAME = {
     "month(activated_on)": [6, 2, None],
     "extract(dow FROM activated_on)": [1, 6, None],
     "extract(isodow FROM activated_on)": [1, 6, None],
+    # date_diff counts boundaries (DuckDB), not whole units elapsed (Spark)
+    "date_diff('month', activated_on, DATE '2026-08-01')": [2, 78, None],
+    "date_diff('year', activated_on, DATE '2027-01-01')": [1, 7, None],
+    "date_diff('day', status_since, TIMESTAMP '2026-07-01 00:00:30')": [2, 0, None],
+    "local_date(status_since)": ["2026-06-29", "2026-07-01", None],
     # integer division, modulo, division by zero
     "7 / 2": [3.5] * 3,
     "-7 % 3": [-1] * 3,
@@ -170,3 +175,10 @@ evidence: [asc_rank, desc_rank, previous]
     spark = evaluate(snap, policies, engine="spark", engine_settings=SETTINGS).outcomes[0].findings
     assert spark == duck
     assert {f["resource_id"]: f["evidence"]["asc_rank"] for f in duck}["C"] == 1  # NULLS LAST
+
+
+def test_date_diff_is_spelt_out_as_boundaries_crossed():
+    sql = spark_sql("date_diff('month', activated_on, DATE '2026-08-01')")
+    assert ("((YEAR(CAST('2026-08-01' AS DATE)) * 12 + MONTH(CAST('2026-08-01' AS DATE))) - "
+            "(YEAR(`lines`.`activated_on`) * 12 + MONTH(`lines`.`activated_on`)))") in sql
+    assert "DATEDIFF(DAY, CAST(" in spark_sql("date_diff('day', status_since, snapshot_date)")

@@ -288,7 +288,7 @@ def money_counted_once(rows) -> dict[str, dict[str, float]]:
         elif status == "resolved":
             resolved[key, currency] = max(amount, resolved.get((key, currency), amount))
     out: dict[str, dict[str, float]] = {"identified": {}, "realised": {}}
-    for (key, currency), amount in pending.items():
+    for (_key, currency), amount in pending.items():
         out["identified"][currency] = out["identified"].get(currency, 0.0) + amount
     for (key, currency), amount in resolved.items():
         if (key, currency) not in pending:

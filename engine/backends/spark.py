@@ -89,6 +89,7 @@ ALLOWED_FUNCTIONS = frozenset({
     "between",  # x BETWEEN a AND b resolves through the registry
     "array",    # a list parameter is bound as array(...)
     "regexp_replace", "array_compact",  # emitted by engine/compiler/spark_semantics.py
+    "convert_timezone",  # local_date(): a UTC timestamp's day in the organisation's time zone
 })
 
 INSTALL_HINT = ("the Spark backend needs PySpark and a Java 17+ runtime: "

@@ -19,6 +19,10 @@ rewritten here, each case pinned by a differential test
   treats 0 as 1.
 - ``extract(dow ...)``: DuckDB 0-6 from Sunday, Spark 1-7; ``isodow`` is
   Spark's ``dayofweek_iso``.
+- ``date_diff(unit, a, b)``: DuckDB counts the unit's boundaries crossed (2 April to
+  1 June is 2 months; 23:59 to 00:01 is a day), Spark the whole units elapsed (1
+  month; 0 days). Day, month and year differences are spelt out on dates.
+- ``local_date(ts)`` is ``CONVERT_TIMEZONE``, allowed by the Spark sandbox.
 
 Known and not rewritten (documented in docs/scale-out.md): ``upper``/``lower``
 use Java's full case mapping in Spark ('ß' → 'SS') and Unicode's simple one in
@@ -178,6 +182,30 @@ def _extract(node: exp.Extract) -> exp.Expr:
     return node
 
 
+def _as_date(node: exp.Expr) -> exp.Expr:
+    return exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
+
+
+def _months(node: exp.Expr) -> exp.Expr:
+    return exp.Paren(this=exp.Add(
+        this=exp.Mul(this=exp.Year(this=node.copy()), expression=exp.Literal.number(12)),
+        expression=exp.Month(this=node.copy())))
+
+
+def _date_diff(node: exp.DateDiff) -> exp.Expr:
+    """DuckDB's date_diff: the number of unit boundaries between the two dates."""
+    unit = (node.unit.name if node.args.get("unit") is not None else "DAY").upper()
+    end, start = node.this, node.expression
+    if unit in ("DAY", "DAYS"):
+        return exp.DateDiff(this=_as_date(end), expression=_as_date(start), unit=exp.var("DAY"))
+    if unit in ("MONTH", "MONTHS"):
+        return exp.Paren(this=exp.Sub(this=_months(end), expression=_months(start)))
+    if unit in ("YEAR", "YEARS"):
+        return exp.Paren(this=exp.Sub(this=exp.Year(this=end.copy()),
+                                      expression=exp.Year(this=start.copy())))
+    return node
+
+
 def _rewrite(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Div):
         return _div(node)
@@ -194,6 +222,8 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return _array_contains(node)
     if isinstance(node, exp.Extract):
         return _extract(node)
+    if isinstance(node, exp.DateDiff):
+        return _date_diff(node)
     return node
 
 
