@@ -48,6 +48,7 @@ from dialtone.engine.snapshots import iter_parquet
 from .cdr import (
     DEFAULT_REGION_SCHEMA,
     DIRECTION_BY_CONTEXT_SCHEMA,
+    EXTENSION_NUMBER_SCHEMA,
     LINE_BY_SCHEMA,
     TIMEZONE_SCHEMA,
     Block,
@@ -133,6 +134,7 @@ class AsteriskCollector:
             "newcdrcolumns": {"type": "boolean"},
             "encoding": {"type": "string", "minLength": 1},
             "line_by": LINE_BY_SCHEMA,
+            "extension_number": EXTENSION_NUMBER_SCHEMA,
             "direction_by_context": DIRECTION_BY_CONTEXT_SCHEMA,
             "default_region": DEFAULT_REGION_SCHEMA,
         },
@@ -164,6 +166,7 @@ class AsteriskCollector:
             self.layouts = dict(AUTO_LAYOUTS)
         self.directions = settings.get("direction_by_context", {})
         self.line_by = settings.get("line_by", "auto")
+        self.extension_number = settings.get("extension_number")
         self.region = check_region(source, settings.get("default_region"))
 
     # -- entry point -----------------------------------------------------------------------
@@ -373,7 +376,7 @@ class AsteriskCollector:
         cols["direction"] = complete_direction(
             by_context(t.column("dcontext"), self.directions, t.num_rows),
             cols["source"], cols["destination"], t.num_rows)
-        line = line_reference(self.line_by, cols)
+        line = line_reference(self.line_by, cols, self.extension_number)
         if line is not None:
             cols["line_id"] = line
         cols[ROW_COLUMN] = t.column(ROW_COLUMN)

@@ -401,8 +401,32 @@ class DirectionCount:
         return text
 
 
-def line_reference(mode: str, columns: dict) -> pa.Array | pa.ChunkedArray | None:
-    """``calls.line_id`` (a number, resolved to a line when the snapshot is built), or None."""
+#: The ``extension_number`` setting every CDR collector takes: the phone number of an extension,
+#: so that a call an extension places is tied to its DID's line.
+EXTENSION_NUMBER_SCHEMA = {
+    "type": "string", "pattern": "^[^{}]*\\{ext\\}[^{}]*$",
+    "description": "The phone number of an internal extension, its digits in place of {ext}: "
+                   "+1312555{ext} where each DID's last four digits are its extension",
+}
+
+
+def extension_numbers(value, template: str | None):
+    """Extensions (3 to 6 digits) written as the numbers ``template`` gives them; the rest as is."""
+    if template is None or value is None:
+        return value
+    before, _, after = template.partition("{ext}")
+    numbers = pc.binary_join_element_wise(pa.scalar(before), value, pa.scalar(after), "")
+    return pc.if_else(_extension(value), numbers, value)
+
+
+def line_reference(mode: str, columns: dict,
+                   extension_number: str | None = None) -> pa.Array | pa.ChunkedArray | None:
+    """``calls.line_id`` (a number, resolved to a line when the snapshot is built), or None.
+    With ``extension_number``, an extension names the line of its number."""
+    return extension_numbers(_line_reference(mode, columns), extension_number)
+
+
+def _line_reference(mode: str, columns: dict) -> pa.Array | pa.ChunkedArray | None:
     source, destination = columns.get("source"), columns.get("destination")
     if mode == "none":
         return None

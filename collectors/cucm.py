@@ -37,6 +37,7 @@ from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
     DEFAULT_REGION_SCHEMA,
+    EXTENSION_NUMBER_SCHEMA,
     LINE_BY_SCHEMA,
     DirectionCount,
     check_encoding,
@@ -81,6 +82,7 @@ class CucmCollector:
                       "description": "In a folder, the files to read (glob; default cdr_*)"},
             "encoding": {"type": "string", "minLength": 1},
             "line_by": LINE_BY_SCHEMA,
+            "extension_number": EXTENSION_NUMBER_SCHEMA,
             "default_region": DEFAULT_REGION_SCHEMA,
         },
     }
@@ -96,6 +98,7 @@ class CucmCollector:
         self.pattern = settings.get("files", "cdr_*")
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
         self.line_by = settings.get("line_by", "auto")
+        self.extension_number = settings.get("extension_number")
         self.region = check_region(source, settings.get("default_region"))
 
     def collect(self) -> SourceData:
@@ -221,7 +224,7 @@ class CucmCollector:
             out["destination"] = destination
         out = with_numbers(out, self.region)
         out["direction"] = complete_direction(None, out.get("source"), out.get("destination"), t.num_rows)
-        line = line_reference(self.line_by, out)
+        line = line_reference(self.line_by, out, self.extension_number)
         if line is not None:
             out["line_id"] = line
         for target, name in (("source_ip", "origIpAddr"), ("destination_ip", "destIpAddr")):

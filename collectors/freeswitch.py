@@ -53,6 +53,7 @@ from dialtone.engine.snapshots import sha256_file
 from .cdr import (
     DEFAULT_REGION_SCHEMA,
     DIRECTION_BY_CONTEXT_SCHEMA,
+    EXTENSION_NUMBER_SCHEMA,
     LINE_BY_SCHEMA,
     TIMEZONE_SCHEMA,
     DirectionCount,
@@ -140,6 +141,7 @@ class FreeSwitchCollector:
             "timezone": TIMEZONE_SCHEMA,
             "encoding": {"type": "string", "minLength": 1},
             "line_by": LINE_BY_SCHEMA,
+            "extension_number": EXTENSION_NUMBER_SCHEMA,
             "direction_by_context": DIRECTION_BY_CONTEXT_SCHEMA,
             "default_region": DEFAULT_REGION_SCHEMA,
         },
@@ -177,6 +179,7 @@ class FreeSwitchCollector:
                               "${start_stamp} nor ${start_epoch}")
         self.tz = settings["timezone"]
         self.line_by = settings.get("line_by", "auto")
+        self.extension_number = settings.get("extension_number")
         self.directions = settings.get("direction_by_context", DEFAULT_DIRECTIONS)
         self.region = check_region(source, settings.get("default_region"))
         check_timezone(source, self.tz)
@@ -255,7 +258,7 @@ class FreeSwitchCollector:
         out["direction"] = complete_direction(
             by_context(col("context"), self.directions, t.num_rows),
             out.get("source"), out.get("destination"), t.num_rows)
-        line = line_reference(self.line_by, out)
+        line = line_reference(self.line_by, out, self.extension_number)
         if line is not None:
             out["line_id"] = line
         out[ROW_COLUMN] = t.column(ROW_COLUMN)

@@ -391,6 +391,30 @@ def test_calls_name_their_line_by_number_and_resolve_to_the_estate_lines(tmp_pat
     assert {c["line_id"] for c in calls(run(tmp_path))} == {None}
 
 
+def test_a_call_an_extension_places_names_the_line_of_the_extension_s_did(tmp_path):
+    """Outbound calls carry the extension as their source, not the DID: with extension_number
+    the extension names its DID's line, so a busy desk number is never called idle."""
+    master = setup(tmp_path, "    default_region: US\n    extension_number: \"+1312555{ext}\"\n"
+                             "    direction_by_context: {from-pstn: inbound}\n"
+                             "  estate:\n    collector: csv\n    path: ./estate\n")
+    (tmp_path / "estate").mkdir()
+    (tmp_path / "estate" / "lines.csv").write_text(
+        "id,kind,status,number\nL-DESK,did,active,+13125552142\n", encoding="utf-8")
+    outbound = record("2142", "4155550100", "2024-07-01 09:15:02", "2024-07-01 09:15:07",
+                      "2024-07-01 09:16:07", 65, 60, "ANSWERED", "1.1")
+    internal = record("2142", "2143", "2024-07-01 09:30:00", "2024-07-01 09:30:01",
+                      "2024-07-01 09:30:05", 5, 4, "ANSWERED", "1.2")
+    master.write_text(outbound + internal, encoding="utf-8")
+    by_id = {c["id"]: (c["line_id"], c["direction"]) for c in calls(run(tmp_path))}
+    assert by_id == {"1.1": ("L-DESK", "outbound"), "1.2": ("L-DESK", "internal")}
+    (tmp_path / "dialtone.yaml").write_text((tmp_path / "dialtone.yaml").read_text().replace(
+        "{ext}", "{extension}"))
+    from dialtone.engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="extension_number"):
+        load_config(tmp_path / "dialtone.yaml")
+
+
 def test_asterisk_dispositions_become_the_estate_s(tmp_path):
     master = setup(tmp_path)
     master.write_text("".join(
