@@ -58,6 +58,10 @@ def _needs(policy: Policy, compiled) -> list[str]:
     if policy.undecidable is not None:
         out.append("**Undecidable** (in scope, but the data to decide is missing: counted, never "
                    f"found): `{' '.join(policy.undecidable.text.split())}`.")
+    elif compiled.inline_undecidable:
+        out.append("**Undecidable** (in scope, but the data to decide is missing: counted, never "
+                   "found): the rows its query flags in its `undecidable` column (see the "
+                   "description and the SQL).")
     else:
         out.append("**Undecidable**: none declared; a resource lacking a needed field is not in "
                    "scope.")
