@@ -12,6 +12,10 @@ import re
 
 import numpy as np
 
+from .obligations import load_obligations
+
+_OBLIGATIONS = load_obligations()
+
 # -- countries, currencies, places -----------------------------------------------------------
 COUNTRIES = ("US", "GB", "DE", "FR", "IE")
 COUNTRY_P = (0.55, 0.20, 0.10, 0.08, 0.07)
@@ -79,6 +83,13 @@ DEPT = {name: i for i, (name, _, _) in enumerate(DEPARTMENTS)}
 COST_CENTRES_PER_DEPT = 5
 
 PERSON_STATUSES = ("active", "leave", "terminated")
+#: What a directory account is: a person, a Teams Phone resource account, a meeting room.
+PEOPLE_KINDS = ("person", "resource_account", "room")
+PERSON, RESOURCE_ACCOUNT, ROOM = range(3)
+#: Teams Phone resource accounts: the auto attendants and call queues behind service numbers.
+RESOURCE_ACCOUNTS = ("Main Line Auto Attendant", "Service Desk Call Queue", "Card Payments Call Queue",
+                     "Claims Call Queue", "Benefits Helpline Call Queue", "Reception Auto Attendant",
+                     "Trade Support Call Queue", "Facilities Help Call Queue")
 ACTIVE, LEAVE, TERMINATED = range(3)
 
 # -- regulatory scopes -----------------------------------------------------------------------
@@ -90,6 +101,14 @@ SCOPE_REGULATED = np.array([bool(s and _REGULATED & set(s)) for s in SCOPE_SETS]
 SCOPE_MIFID = np.array([bool(s and {"mifid", "fca"} & set(s)) for s in SCOPE_SETS])
 SCOPE_CFTC = np.array([bool(s and "cftc" in s) for s in SCOPE_SETS])
 SCOPE_HIPAA = np.array([bool(s and "hipaa" in s) for s in SCOPE_SETS])
+#: Days a recorded call must be kept, per scope (the obligations catalogue): SEC 17a-4(b)(4) for
+#: broker-dealers, CFTC 1.31(b)(2) for oral communications, MiFID II and FCA SYSC 10A five years;
+#: an adviser's duty (Rule 204-2) is for written communications only.
+VOICE_DUTY = {scope: _OBLIGATIONS.get(o).value for scope, o in (
+    ("finra_bd", "sec-17a-4-b4"), ("cftc", "cftc-1-31-oral"), ("mifid", "mifid-ii-16-7"),
+    ("fca", "fca-sysc-10a-1-15"))}
+#: The longest recording duty of a scope set, in days (0: none).
+SCOPE_VOICE_DUTY = np.array([max([VOICE_DUTY.get(x, 0) for x in s or ()] or [0]) for s in SCOPE_SETS])
 # Scope sets a trader gets, by country: (scope set indices, shares).
 TRADER_SCOPES = {"US": ((1, 2, 3), (0.25, 0.25, 0.5)), "GB": ((4, 5), (0.5, 0.5)),
                  "DE": ((6,), (1.0,)), "FR": ((6,), (1.0,)), "IE": ((6,), (1.0,))}
@@ -104,6 +123,11 @@ MARKETS = (("Verizon", "US"), ("AT&T", "US"), ("T-Mobile", "US"), ("Vodafone", "
            ("BT", "GB"), ("Vodafone", "DE"), ("Deutsche Telekom", "DE"), ("Orange", "FR"),
            ("Vodafone", "IE"))
 MARKET_WEIGHT = (0.45, 0.35, 0.20, 0.55, 0.45, 0.4, 0.6, 1.0, 1.0)  # within the country
+#: The carrier whose usage summaries give no last-activity date (activity is in the volumes).
+NO_LAST_ACTIVITY_MARKET = 2
+#: Markets whose IoT connectivity platform reports data only: no roaming, international or
+#: overage amounts in those lines' usage.
+IOT_DATA_ONLY_MARKETS = tuple(i for i, (v, _) in enumerate(MARKETS) if v == "Vodafone")
 #: Accounts per market at least, and accounts a carrier contract covers at most.
 MIN_ACCOUNTS_PER_MARKET = 3
 ACCOUNTS_PER_CONTRACT = 4
@@ -115,22 +139,39 @@ VENDOR_CONTRACTS = (("Microsoft", "USD"), ("Zoom", "USD"), ("Cisco", "USD"), ("S
 LINE_KINDS = ("mobile", "iot", "landline", "did", "sip_trunk", "circuit", "fax", "toll_free")
 MOBILE, IOT, LANDLINE, DID, SIP, CIRCUIT, FAX, TOLL_FREE = range(8)
 KIND_P = (0.70, 0.07, 0.06, 0.10, 0.02, 0.01, 0.015, 0.025)
-KIND_MIN = (0, 12, 10, 24, 8, 2, 2, 6)
+KIND_MIN = (0, 20, 30, 32, 10, 2, 2, 10)
 LINE_STATUSES = ("active", "suspended", "cancelled")
-LINE_STATUS_P = (0.88, 0.04, 0.08)
-PURPOSES = ("voice", "data", "alarm", "fax", "m2m", "lift", "standby")
-VOICE, DATA, ALARM, PFAX, M2M, ELEVATOR, STANDBY = range(7)
-EXEMPT_PURPOSES = (ALARM, PFAX, M2M, ELEVATOR, STANDBY)
-# kind → (purposes, probabilities); -1 is NULL purpose, which policies read as voice.
+LINE_STATUS_P = (0.87, 0.05, 0.08)
+#: What a line is for (docs/estate.md "Line purposes"); -1 is an unknown (NULL) purpose.
+PURPOSES = ("voice", "data", "hotspot", "shared", "contact_centre", "trunk", "did_block", "m2m",
+            "payment_terminal", "fax", "standby", "lift", "alarm", "emergency")
+(VOICE, DATA, HOTSPOT, SHARED, CONTACT_CENTRE, TRUNK, DID_BLOCK, M2M, PAYMENT_TERMINAL, PFAX,
+ STANDBY, LIFT, ALARM, EMERGENCY) = range(len(PURPOSES))
+#: Held by one person: the person rules apply (an unknown purpose is read as a person's line).
+PERSON_PURPOSES = (-1, VOICE, DATA, HOTSPOT)
+#: Lift, alarm and emergency phones: never a saving, always in service and located.
+LIFE_SAFETY = (LIFT, ALARM, EMERGENCY)
+#: Lines whose silence is their job: nobody expects their usage or calls.
+QUIET_PURPOSES = (TRUNK, DID_BLOCK, M2M, PAYMENT_TERMINAL, PFAX, STANDBY, LIFT, ALARM, EMERGENCY)
+# kind → (purposes, probabilities); -1 is a NULL purpose (unknown: a carrier file does not say).
 KIND_PURPOSES = {
-    MOBILE: ((-1, VOICE, DATA), (0.08, 0.77, 0.15)),
-    IOT: ((M2M, ALARM, ELEVATOR, DATA, STANDBY), (0.45, 0.2, 0.1, 0.2, 0.05)),
-    LANDLINE: ((VOICE, ALARM, ELEVATOR, PFAX), (0.8, 0.1, 0.05, 0.05)),
-    DID: ((VOICE,), (1.0,)),
-    SIP: ((VOICE,), (1.0,)),
-    CIRCUIT: ((DATA,), (1.0,)),
+    MOBILE: ((-1, VOICE, DATA, HOTSPOT, SHARED), (0.06, 0.74, 0.12, 0.05, 0.03)),
+    IOT: ((M2M, PAYMENT_TERMINAL, ALARM, LIFT, DATA, STANDBY, -1),
+          (0.33, 0.10, 0.15, 0.10, 0.20, 0.06, 0.06)),
+    LANDLINE: ((-1, VOICE, SHARED, ALARM, LIFT, EMERGENCY, PFAX, PAYMENT_TERMINAL),
+               (0.04, 0.52, 0.12, 0.08, 0.08, 0.06, 0.05, 0.05)),
+    DID: ((VOICE, SHARED, CONTACT_CENTRE, DID_BLOCK), (0.85, 0.05, 0.05, 0.05)),
+    SIP: ((TRUNK,), (1.0,)),
+    CIRCUIT: ((TRUNK,), (1.0,)),
     FAX: ((PFAX,), (1.0,)),
-    TOLL_FREE: ((VOICE,), (1.0,)),
+    TOLL_FREE: ((CONTACT_CENTRE,), (1.0,)),
+}
+#: Lines of each purpose a kind has at least (as KIND_PURPOSES orders them), so that small
+#: estates have life-safety, card-terminal and shared lines to keep clean and to plant on.
+KIND_PURPOSE_MIN = {
+    IOT: (6, 1, 3, 3, 2, 1, 1),
+    LANDLINE: (1, 4, 3, 3, 4, 3, 1, 1),
+    DID: (4, 1, 1, 1),
 }
 # Numbering outside the US: country → (E.164 prefix, first subscriber number); the line's index
 # is added. US numbers take the office's area code (US_CITY_AREA), toll-free numbers 800.
@@ -154,8 +195,9 @@ US_AREAS = (
     (612, "MN", 1), (314, "MO", 1), (615, "TN", 1), (801, "UT", 1),
 )
 US_STATES = tuple(sorted({s for _, s, _ in US_AREAS} | {c[1] for c in CITIES["US"]}))
-#: States that require every party's consent to record a call.
-ALL_PARTY_STATES = ("CA", "CT", "DE", "FL", "IL", "MD", "MA", "MI", "MT", "NV", "NH", "OR", "PA", "WA")
+#: States that require every party's consent to record a call: the obligations catalogue's cited
+#: list, which the consent policy reads too.
+ALL_PARTY_STATES = tuple(_OBLIGATIONS.get("us-all-party-consent").value)
 
 # (kind, plan name, charge code, USD list price, weight within the kind, data allowance in MB
 #  (None: unlimited or not a data plan), IoT purposes the plan is for)
@@ -163,15 +205,16 @@ PLANS = (
     (MOBILE, "Business Unlimited", "MOB-UNL", 45.0, 0.5, None, ()),
     (MOBILE, "Business 10GB", "MOB-10GB", 30.0, 0.35, 10_240, ()),
     (MOBILE, "Executive Unlimited Plus", "MOB-EXEC", 65.0, 0.15, None, ()),
-    (IOT, "IoT 50MB", "IOT-50MB", 4.0, 1.0, 50, (M2M,)),
+    (IOT, "IoT 50MB", "IOT-50MB", 4.0, 1.0, 50, (M2M, -1)),
     (IOT, "IoT 1GB", "IOT-1GB", 9.0, 1.0, 1_024, (DATA,)),
-    (IOT, "IoT Alarm 10MB", "IOT-ALARM", 3.0, 1.0, 10, (ALARM, ELEVATOR)),
+    (IOT, "IoT Alarm 10MB", "IOT-ALARM", 3.0, 1.0, 10, (ALARM, LIFT)),
     (IOT, "IoT Standby (pay as you go)", "IOT-STBY", 1.0, 1.0, 0, (STANDBY,)),
+    (IOT, "IoT Card Terminal 100MB", "IOT-POS", 5.0, 1.0, 100, (PAYMENT_TERMINAL,)),
     (LANDLINE, "Business Line", "POTS", 38.0, 1.0, None, ()),
     (DID, "DID Number", "DID", 1.5, 1.0, None, ()),
     (SIP, "SIP Trunk 23 channels", "SIP-23CH", 180.0, 0.6, None, ()),
     (SIP, "SIP Trunk 46 channels", "SIP-46CH", 330.0, 0.4, None, ()),
-    (CIRCUIT, "MPLS 100 Mbit/s", "MPLS-100M", 650.0, 1.0, None, ()),
+    (CIRCUIT, "ISDN PRI 23B+D", "PRI-23B", 420.0, 1.0, None, ()),
     (FAX, "Fax Line", "FAX", 32.0, 1.0, None, ()),
     (TOLL_FREE, "Toll-Free Number", "TF", 12.0, 1.0, None, ()),
 )
@@ -232,12 +275,18 @@ DEVICE_MODELS = (
      dt.date(2021, 1, 29), True, ("12", "11")),
     ("tablet", "iPad (9th generation)", "iPadOS", ("18.5",), 35875312, "GG7X",
      dt.date(2021, 9, 24), True, ("16.7.10",)),
+    ("desk_phone", "Poly Trio C60", "UC Software", ("7.2.4",), None, "82B",
+     dt.date(2020, 6, 1), False, ()),
 )
+#: The meeting rooms' conference phone (not drawn for people's desks).
+ROOM_PHONE = len(DEVICE_MODELS) - 1
 DEVICE_KINDS = ("smartphone", "tablet", "hotspot", "desk_phone", "iot")
-SMARTPHONE, TABLET, HOTSPOT, DESK_PHONE, IOT_DEVICE = range(5)
+SMARTPHONE, TABLET, HOTSPOT_DEVICE, DESK_PHONE, IOT_DEVICE = range(5)
 DEVICE_STATUSES = ("in_use", "spare", "lost", "retired")
 IN_USE, SPARE, LOST, RETIRED = range(4)
-COMPLIANCE_STATES = ("compliant", "noncompliant", "in_grace_period", "unknown")
+COMPLIANCE_STATES = ("compliant", "noncompliant", "in_grace_period", "unknown", "error", "conflict",
+                     "managed_elsewhere")
+ST_COMPLIANT, ST_NONCOMPLIANT, ST_GRACE, ST_UNKNOWN, ST_ERROR, ST_CONFLICT, ST_ELSEWHERE = range(7)
 #: Company devices are replaced before this age (the refresh policy's limit is 1095 days).
 REFRESH_DAYS = 1050
 
@@ -253,22 +302,30 @@ APPS = (
     ("com.whatsapp", "WhatsApp", ("2.25.18.80", "2.25.17.76"), 0.3, False),
     ("org.thoughtcrime.securesms", "Signal", ("7.46.2",), 0.06, False),
     ("com.tencent.mm", "WeChat", ("8.0.60",), 0.03, False),
+    ("com.telemessage.archiver", "TeleMessage Archiver", ("4.1.2",), 0.0, True),
 )
+#: The approved capture app, installed on regulated staff's personal phones.
+CAPTURE_APP = len(APPS) - 1
 UNAPPROVED_APPS = tuple(i for i, a in enumerate(APPS) if not a[4])
 
 # -- licences --------------------------------------------------------------------------------
 # (product, sku, USD unit cost, platforms it is bought for, who gets it)
-#   "all": everyone on those platforms; "did": those of them with an active DID (telephony);
-#   a number: that share of them.
+#   "all": everyone on those platforms; "did": those of them with an active DID (telephony: a
+#   Teams Phone calling plan, E5 already including Phone System); a number: that share of them;
+#   "resource": Teams Phone resource accounts (auto attendants, call queues); "room": meeting
+#   rooms; "none": nobody (the Phone System add-on, bought for E5 users only by mistake).
 SKUS = (
     ("teams", "SPE_E5", 57.0, (0,), "all"),
-    ("teams", "MCOEV", 8.0, (0,), "did"),
+    ("teams", "MCOPSTN1", 12.0, (0,), "did"),
     ("microsoft365", "SPE_E5_NOTEAMS", 54.75, (1, 2), "all"),
     ("zoom", "ZOOM_WORKPLACE_BUSINESS", 18.32, (1,), "all"),
     ("zoom", "ZOOM_PHONE_PRO", 10.0, (1,), "did"),
     ("webex", "WEBEX_SUITE_MEET", 14.5, (2,), "all"),
     ("webex", "WEBEX_CALLING_PRO", 17.0, (2,), "did"),
     ("slack", "SLACK_BUSINESS_PLUS", 12.5, (0, 1, 2), 0.45),
+    ("teams", "MCOEV", 8.0, (), "none"),
+    ("teams", "PHONESYSTEM_VIRTUALUSER", 0.0, (), "resource"),
+    ("teams", "MICROSOFT_TEAMS_ROOMS_PRO", 40.0, (), "room"),
 )
 SKU_INDEX = {s[1]: i for i, s in enumerate(SKUS)}
 #: The platform's own licence, which a leaver keeps when offboarding misses it.
@@ -300,28 +357,47 @@ POPULATIONS = (
     (0, "Corporate", "US"),
 )
 STORE_REGION = {"US": "US", "GB": "UK", "DE": "EU"}
-# Store templates: (key, system, scope, retention days, action, immutable, audit trail).
+# Record types (the obligations catalogue's vocabulary).
+VOICE_REC, EMAIL, CHAT, SMS, MEETING = ("communication.voice", "communication.email",
+                                        "communication.chat", "communication.sms",
+                                        "communication.meeting")
+BOOKS, ACCOUNT_RECORD, REGULATORY_RECORD, HIPAA_DOC = ("books", "account_record",
+                                                       "regulatory_record", "hipaa.documentation")
+# Store templates: (key, system, scope, retention days, action, immutable, audit trail, holds
+# take precedence over the retention, record types). Purview, Exchange, Smarsh, Global Relay,
+# Slack Enterprise Grid and NICE keep held items whatever their retention action.
 REGULATED_STORES = (
-    ("teams", "Microsoft Purview", "Teams chats and channel messages", 2557, "keep_and_delete",
-     True, True),
-    ("email", "Exchange Online", "Mailboxes", 2557, "keep_and_delete", True, True),
-    ("slack", "Slack Enterprise Grid", "Workspaces", 2557, "keep_and_delete", True, True),
-    ("archive", None, "E-mail, chat and SMS archive", 2557, "keep_and_delete", True, True),
+    ("teams", "Microsoft Purview", "Teams chats, channel messages and meeting recordings", 2557,
+     "keep_and_delete", True, True, True, (CHAT, MEETING)),
+    ("email", "Exchange Online", "Mailboxes", 2557, "keep_and_delete", True, True, True, (EMAIL,)),
+    ("slack", "Slack Enterprise Grid", "Workspaces", 2557, "keep_and_delete", True, True, True,
+     (CHAT,)),
+    ("archive", None, "E-mail, chat and SMS archive", 2557, "keep_and_delete", True, True, True,
+     (EMAIL, CHAT, SMS)),
     ("voice", "NICE Engage", "Turret and mobile voice recordings", 2557, "keep_and_delete",
-     True, True),
+     True, True, True, (VOICE_REC,)),
+    ("books", "Iron Mountain Records Vault", "Books and records (blotters, ledgers, account records)",
+     2557, "keep_and_delete", True, True, True, (BOOKS, ACCOUNT_RECORD, REGULATORY_RECORD)),
 )
 #: The regulatory archive: Smarsh in the US, Global Relay in the UK and the EU.
 ARCHIVE_SYSTEM = {"US": "Smarsh Enterprise Archive", "GB": "Global Relay Archive",
                   "DE": "Global Relay Archive"}
 OTHER_STORES = {
-    7: (("voice", "NICE Engage", "Payment call recordings", 90, "delete", False, True),
-        ("quality", "NICE Engage", "Quality monitoring recordings", 365, "delete", False, True)),
+    7: (("voice", "NICE Engage", "Payment call recordings", 90, "delete", False, True, True,
+         (VOICE_REC,)),
+        ("quality", "NICE Engage", "Quality monitoring recordings", 365, "delete", False, True, True,
+         (VOICE_REC,))),
     8: (("email", "Microsoft Purview", "Benefits team mailboxes and HIPAA documentation", 2557,
-         "keep_and_delete", False, True),),
+         "keep_and_delete", False, True, True, (EMAIL, CHAT, HIPAA_DOC)),
+        ("quality", "NICE Engage", "Benefits helpline recordings", 365, "delete", False, True, True,
+         (VOICE_REC,))),
     0: (("teams", "Microsoft Purview", "Teams chats and channel messages", 1095,
-         "keep_and_delete", False, True),
-        ("email", "Exchange Online", "Mailboxes", 2557, "keep_and_delete", False, True),
-        ("slack", "Slack Enterprise Grid", "Workspaces", 1095, "keep_and_delete", False, True)),
+         "keep_and_delete", False, True, True, (CHAT,)),
+        ("email", "Exchange Online", "Mailboxes", 2557, "keep_and_delete", False, True, True, (EMAIL,)),
+        ("slack", "Slack Enterprise Grid", "Workspaces (custom retention)", 1095, "keep_and_delete",
+         False, True, False, (CHAT,)),
+        ("meetings", "Microsoft Teams", "Meeting recording expiry (OneDrive and SharePoint)", 120,
+         "delete", False, True, False, (MEETING,))),
 }
 # Approved channels per population: (product, app id, store key).
 APPROVED_CHANNELS = {
@@ -361,6 +437,7 @@ ROAMING = "cost.roaming-without-international-plan"
 OVER_PROVISIONED = "cost.over-provisioned-plan"
 OVERAGE = "cost.overage-charges"
 E911 = "regulatory.e911-location-missing"
+LIFE_SAFETY_POLICY = "regulatory.life-safety-line-integrity"
 MIFID = "regulatory.mifid-voice-not-recorded"
 CFTC = "regulatory.cftc-oral-not-recorded"
 SIP_UNENCRYPTED = "security.sip-trunk-without-encryption"
@@ -424,30 +501,57 @@ SEC_17A4 = "retention.sec-17a-4-retention-below-minimum"
 HIPAA_AUDIT = "security.hipaa-store-without-audit-trail"
 
 #: Misconfigured stores planted per retention policy: (policy, scope set, system, scope,
-#: retention days, action, immutable, audit trail, legal hold). Each breaks only its own
-#: rule, except that a broker-dealer store kept under three years (SEC 17a-4) is also under
-#: FINRA's six.
+#: retention days, action, immutable, audit trail, legal hold, hold precedence, record types).
+#: Each breaks only its own rule: a broker-dealer store of communications kept under three years
+#: is not held to FINRA's six (that is for books and account records).
 PLANTED_STORES = (
     (ADVISER, ("sec_ria",), "Microsoft Purview", "Teams chats, advisory desk (3-year policy)",
-     1095, "keep_and_delete", True, True, False),
+     1095, "keep_and_delete", True, True, False, True, (CHAT, MEETING)),
     (CFTC_ORAL, ("cftc",), "NICE Engage", "Turret recordings, swaps desk", 180,
-     "keep_and_delete", True, True, False),
+     "keep_and_delete", True, True, False, True, (VOICE_REC,)),
     (CFTC_RECORDS, ("cftc",), "Smarsh Enterprise Archive", "Trade chat and e-mail, swaps desk",
-     1095, "keep_and_delete", True, True, False),
-    (FINRA, ("finra_bd",), "Slack Enterprise Grid", "Workspaces (legacy 5-year setting)", 1826,
-     "keep_and_delete", True, True, False),
+     1095, "keep_and_delete", True, True, False, True, (EMAIL, CHAT)),
+    (FINRA, ("finra_bd",), "Iron Mountain Records Vault", "Order tickets and blotters (legacy 5-year "
+     "setting)", 1826, "keep_and_delete", True, True, False, True, (BOOKS, ACCOUNT_RECORD)),
     (SEC_17A4, ("finra_bd",), "Microsoft Purview", "Teams chats (2-year pilot policy)", 730,
-     "keep_and_delete", True, True, False),
-    (HIPAA_RETENTION, ("hipaa",), "Microsoft Purview", "Benefits case mailboxes (3-year policy)",
-     1095, "keep_and_delete", False, True, False),
+     "keep_and_delete", True, True, False, True, None),
+    (HIPAA_RETENTION, ("hipaa",), "Microsoft Purview", "Benefits policies and risk analyses "
+     "(3-year policy)", 1095, "keep_and_delete", False, True, False, True, (HIPAA_DOC,)),
     (MIFID_RETENTION, ("fca", "mifid"), "Microsoft Purview", "Teams chats, London desk (3 years)",
-     1095, "keep_and_delete", True, True, False),
+     1095, "keep_and_delete", True, True, False, True, (CHAT,)),
     (DELETE_ONLY, ("finra_bd", "sec_ria"), "Exchange Online", "Mailboxes (delete-only rule)", 2557,
-     "delete", True, True, False),
+     "delete", True, True, False, True, (EMAIL,)),
     (NOT_WORM, ("fca",), "Slack Enterprise Grid", "Workspaces, UK (standard storage)", 2557,
-     "keep_and_delete", False, False, False),
-    (HOLD_DELETION, None, "Microsoft Purview", "Departed-employee mailboxes (on hold)", 1095,
-     "keep_and_delete", False, True, True),
+     "keep_and_delete", False, False, False, True, (CHAT,)),
+    (HOLD_DELETION, None, "Slack Enterprise Grid", "Custom retention: departed-employee messages "
+     "(hold kept in counsel's register)", 1095, "keep_and_delete", False, True, False, False, (CHAT,)),
     (HIPAA_AUDIT, ("hipaa",), "Benefits claims file share", "Claims correspondence", 2557,
-     "keep_and_delete", False, False, False),
+     "keep_and_delete", False, False, False, False, (EMAIL,)),
+)
+#: Stores whose settings are partly not reported, once per estate: each is undecidable for the
+#: policy named and fine for every other. Same fields as PLANTED_STORES, and whether a legal
+#: hold in force names the store.
+UNREPORTED_STORES = (
+    (SEC_17A4, ("finra_bd",), "Microsoft Purview", "Teams meeting recordings, broker-dealer "
+     "(duration not exported)", None, "keep_and_delete", True, True, False, True, (MEETING,), False),
+    (ADVISER, ("sec_ria",), "Smarsh Enterprise Archive", "Advisory desk archive (record types not "
+     "declared)", 1095, "keep_and_delete", True, True, False, True, None, False),
+    (CFTC_RECORDS, ("cftc",), "Global Relay Archive", "Swaps desk capture (record types not "
+     "declared)", 400, "keep_and_delete", True, True, False, True, None, False),
+    (CFTC_ORAL, ("cftc",), "NICE Engage", "Futures desk turrets (duration not exported)", None,
+     "keep_and_delete", True, True, False, True, (VOICE_REC,), False),
+    (FINRA, ("finra_bd",), "Iron Mountain Records Vault", "Customer account records (duration "
+     "not exported)", None, "keep_and_delete", True, True, False, True, (ACCOUNT_RECORD,), False),
+    (MIFID_RETENTION, ("fca",), "Verint", "Trader mobile recordings (duration not exported)", None,
+     "keep_and_delete", True, True, False, True, (VOICE_REC,), False),
+    (HIPAA_RETENTION, ("hipaa",), "Microsoft Purview", "HIPAA risk analyses (duration not "
+     "exported)", None, "keep_and_delete", False, True, False, True, (HIPAA_DOC,), False),
+    (DELETE_ONLY, ("finra_bd",), "Global Relay Archive", "Bloomberg chat capture (action not "
+     "exported)", 2557, None, True, True, False, True, (CHAT,), False),
+    (NOT_WORM, ("mifid",), "LeapXpert", "EU desk WhatsApp capture (immutability not reported)", 2557,
+     "keep_and_delete", None, False, False, True, (SMS,), False),
+    (HIPAA_AUDIT, ("hipaa",), "Benefits call recorder (vendor-hosted)", "Nurse line recordings",
+     365, "delete", False, None, False, True, (VOICE_REC,), False),
+    (HOLD_DELETION, None, "Zoom", "Cloud recordings, legal department (hold precedence not "
+     "reported)", 365, "delete", False, True, False, None, (MEETING,), True),
 )
