@@ -9,11 +9,6 @@ Feature: An officer's estate: what Dialtone flags, and what it leaves alone
   a "quality" recording and the caller from California recorded without an
   announcement.
 
-  # The consent case is not found yet: the policy reads the announcement only through
-  # calls.recording_id, which no CDR collector fills, while the recorder names the call
-  # (recordings.call_id). The tag expects exactly that failure, strictly: once the policy finds
-  # the call, the scenario fails until the tag is removed.
-  @known_gap
   Scenario: The officer's estate from Graph, Asterisk CDRs and the carrier's exports, run on 30 June 2026
     Given Fabrikam's Microsoft 365 tenant, read through Graph with the seat prices "SPE_E5: 57.00, MCOEV: 8.00, Microsoft_Teams_Rooms_Pro: 40.00"
     And the PBX's Asterisk Master.csv, in America/Chicago, national numbers in US, trunk calls arriving in from-pstn:

@@ -33,8 +33,11 @@ def test_overrides_change_or_disable_a_built_in_policy(runner, cli, tmp_path, mo
     monkeypatch.chdir(root)
     write_csv(root / "estate", "lines", ["id", "kind", "status", "monthly_cost", "activated_on"],
               [["L1", "mobile", "active", "200", "2024-01-10"]])
-    write_csv(root / "estate", "usage", ["line_id", "period", "last_activity_on"],
-              [["L1", "2026-04-01", "2026-04-20"]])                  # idle 71 days on 2026-06-30
+    # Last active 20 April, and the carrier measured nothing in May and June: idle 71 days on 30 June.
+    write_csv(root / "estate", "usage",
+              ["line_id", "period", "voice_minutes", "data_mb", "sms_count", "last_activity_on"],
+              [["L1", "2026-04", "12", "300", "2", "2026-04-20"], ["L1", "2026-05", "0", "0", "0", ""],
+               ["L1", "2026-06", "0", "0", "0", ""]])
     assert runner.invoke(cli, ["collect", "--as-of", "2026-06-30"]).exit_code == 0
     doc = json.loads(runner.invoke(cli, ["evaluate", "--dry-run", "--format", "json"],
                                    catch_exceptions=False).stdout)

@@ -182,3 +182,25 @@ def test_date_diff_is_spelt_out_as_boundaries_crossed():
     assert ("((YEAR(CAST('2026-08-01' AS DATE)) * 12 + MONTH(CAST('2026-08-01' AS DATE))) - "
             "(YEAR(`lines`.`activated_on`) * 12 + MONTH(`lines`.`activated_on`)))") in sql
     assert "DATEDIFF(DAY, CAST(" in spark_sql("date_diff('day', status_since, snapshot_date)")
+
+
+def test_a_subquery_over_a_table_with_a_column_named_like_the_outer_table_reads_the_outer_table(tmp_path):
+    """legal_holds has a column ``lines``: Spark would read ``lines.id`` in its subquery as a field
+    of that column; the outer table takes an alias no column can shadow."""
+    text = policy_text("EXISTS (SELECT 1 FROM legal_holds h WHERE list_contains(h.lines, lines.id))")
+    sql = compile_policy(parse_policy(text, "p.yaml")).sql["spark"]
+    assert "FROM `lines` AS lines__outer" in sql and "lines__outer.`id`)" in sql
+    reason = spark_available()
+    if reason:
+        pytest.skip(reason)
+    lines = pa.table({"id": ["A", "B"], "kind": ["mobile"] * 2, "status": ["active"] * 2})
+    holds = pa.table({"id": ["H1"], "matter": ["m"], "lines": pa.array([["B"]], pa.list_(pa.string()))})
+    snap = SnapshotStore(tmp_path).write({"lines": lines, "legal_holds": holds}, as_of=AS_OF, sources={})
+    policies = LoadedPolicies((parse_policy(text, "p.yaml"),), (), "v")
+    found = {}
+    for engine in ("duckdb", "spark"):
+        (o,) = evaluate(snap, policies, engine=engine,
+                        engine_settings=SETTINGS if engine == "spark" else None).outcomes
+        assert o.error is None, o.error
+        found[engine] = [f["resource_id"] for f in o.findings]
+    assert found == {"duckdb": ["B"], "spark": ["B"]}

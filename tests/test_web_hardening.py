@@ -518,4 +518,4 @@ def test_the_csv_download_neutralises_formulas_and_quotes_line_breaks(web):
     assert [r["id"] for r in rows] == ["1", "2", "3", "4"]           # no row split by the CR
     assert rows[0]["assignee"] == "x\r=1+1" and '"x\r=1+1"' in body
     assert rows[1]["assignee"] == "'=HYPERLINK(\"http://e\")"
-    assert rows[2]["resource_id"] == HOSTILE and rows[0]["overdue"] == "false"
+    assert HOSTILE in [r["resource_id"] for r in rows] and rows[0]["overdue"] == "false"

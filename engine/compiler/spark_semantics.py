@@ -23,6 +23,10 @@ rewritten here, each case pinned by a differential test
   1 June is 2 months; 23:59 to 00:01 is a day), Spark the whole units elapsed (1
   month; 0 days). Day, month and year differences are spelt out on dates.
 - ``local_date(ts)`` is ``CONVERT_TIMEZONE``, allowed by the Spark sandbox.
+- A correlated ``lines.id`` inside ``SELECT … FROM legal_holds h``: DuckDB takes
+  ``lines`` for the outer table; Spark first looks for a column ``lines`` in the
+  subquery (legal_holds has one) and reads ``h.lines['id']``. The outer table
+  gets an alias no column can shadow.
 
 Known and not rewritten (documented in docs/scale-out.md): ``upper``/``lower``
 use Java's full case mapping in Spark ('ß' → 'SS') and Unicode's simple one in
@@ -227,9 +231,45 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
     return node
 
 
+#: The alias the resource table takes in Spark when a subquery refers to it by name.
+_UNSHADOWED = "{}__outer"
+
+
+def _sources(select: exp.Select) -> set[str]:
+    from_ = select.args.get("from_")
+    tables = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+    return {t.alias_or_name for t in tables}
+
+
+def _unshadow_outer_table(tree: exp.Expr) -> None:
+    """Alias the outer FROM table when a subquery names it, so no inner column shadows it."""
+    from_ = tree.args.get("from_") if isinstance(tree, exp.Select) else None
+    table = from_.this if from_ is not None else None
+    if not isinstance(table, exp.Table) or table.alias not in ("", table.name):
+        return
+    name = table.name
+    outer_refs = []
+    for column in tree.find_all(exp.Column):
+        if column.table != name:
+            continue
+        scope = column.find_ancestor(exp.Select)
+        # The nearest enclosing SELECT that has a source of that name owns the column.
+        while scope is not tree and name not in _sources(scope):
+            scope = scope.find_ancestor(exp.Select)
+        if scope is tree:
+            outer_refs.append(column)
+    if not any(c.find_ancestor(exp.Select) is not tree for c in outer_refs):
+        return
+    alias = _UNSHADOWED.format(name)
+    table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    for column in outer_refs:
+        column.set("table", exp.to_identifier(alias))
+
+
 def spark_semantics(select: exp.Expr, schema: dict | None = None) -> exp.Expr:
     """A copy of ``select`` whose Spark rendering computes what DuckDB computes."""
     tree = select.copy()
+    _unshadow_outer_table(tree)
     if schema is not None:
         tree = annotate_types(tree, schema=MappingSchema(schema, dialect="duckdb"), dialect="duckdb")
     # Children first (post-order), so a rewritten node's copies carry rewritten children.

@@ -296,7 +296,10 @@ def _drop_repeated_notes(conn: Connection) -> None:
 
 
 def _apply(conn: Connection, store: Store, eid: int, today) -> int:
-    """Apply the classified changes and insert new findings; returns how many opened."""
+    """Apply the classified changes and insert new findings; returns how many opened.
+
+    New findings are numbered in (policy, resource) order, so the same evaluation recorded twice
+    gives the same finding ids whatever order the policies finished in."""
     now = store.now_text()
     due_sql, due_params = _due_case(store, today)
     params = {"eid": eid, "now": now, **due_params}
@@ -308,7 +311,8 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
             s.savings_key, s.currency, :eid, :eid, :now, :now, :now, {due_sql.format(alias='s')}, 0,
             :now
         FROM dt_stage s
-        WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE {_MATCH})"""), params)
+        WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE {_MATCH})
+        ORDER BY s.policy_id, s.resource_type, s.resource_id"""), params)
     conn.execute(text("""
         INSERT INTO dt_changes (finding_id, kind)
         SELECT id, 'opened' FROM findings WHERE first_seen_evaluation = :eid"""), params)

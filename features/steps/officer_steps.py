@@ -354,20 +354,6 @@ def savings_add_up(world: dict) -> None:
     assert line_claim > 0 and round(claimed["USD"] - expected["USD"], 2) == line_claim, (claimed, expected)
 
 
-class KnownGap(AssertionError):
-    """An officer's expectation a built-in policy does not meet yet (scenarios tagged @known_gap)."""
-
-
-def pytest_bdd_apply_tag(tag: str, function):
-    """``@known_gap``: the scenario fails with :class:`KnownGap`, strictly (any other failure, or
-    none, fails the test)."""
-    if tag != "known_gap":
-        return None
-    return pytest.mark.xfail(raises=KnownGap, strict=True,
-                             reason="an officer's expectation a built-in policy does not meet yet: "
-                                    "see the scenario's comment and the step's message")(function)
-
-
 @then(parsers.parse('{policy_id} finds the inbound call "{call}" from California, recorded as "{recording}" '
                     'without an announcement, and decides the announced call "{announced}"'))
 def consent_call(world: dict, policy_id: str, call: str, recording: str, announced: str) -> None:
@@ -379,14 +365,9 @@ def consent_call(world: dict, policy_id: str, call: str, recording: str, announc
     outcome = world["outcomes"][policy_id]
     found = {f["resource_id"]: f["reason"] for f in outcome["findings"]}
     undecided = outcome.get("undecidable") or []
-    if call not in found or announced in undecided:
-        # What the policy reads: the announcement through the call's recording_id only.
-        raise KnownGap(
-            f"{policy_id} did not find call {call} ({'undecidable' if call in undecided else 'not found'}) "
-            f"and lists the announced call {announced} as "
-            f"{'undecidable' if announced in undecided else 'decided'}: it reads "
-            f"recording.consent_announced through calls.recording_id, which is empty "
-            f"({calls[call]['recording_id']!r}; the asterisk collector does not fill it), while the "
-            f"recorder's export names the call in recordings.call_id")
+    # PBX call records name no recording: the recorder's call_id links the two.
+    assert calls[call]["recording_id"] is None, calls[call]
+    assert call in found, (call, "undecidable" if call in undecided else "not found")
+    assert announced not in undecided, (announced, undecided)
     assert "the calling party is in CA" in found[call], found[call]
     assert announced not in found, found
