@@ -93,7 +93,7 @@ GOLDEN = [
         "params: {idle_days: {default: 90}}\n",
         {
             "duckdb": """SELECT CAST("lines"."id" AS TEXT) AS "resource_id", 'A test policy' AS "reason", CAST(NULL AS DOUBLE) AS "savings", CAST(NULL AS TEXT) AS "savings_key", CAST(NULL AS TEXT) AS "currency" FROM "lines" AS "lines" WHERE "lines"."status" = 'active' AND DATE_DIFF('DAY', CAST("lines"."activated_on" AS DATE), $snapshot_date) >= $idle_days ORDER BY "resource_id\"""",
-            "spark": """SELECT CAST(`lines`.`id` AS STRING) AS `resource_id`, 'A test policy' AS `reason`, CAST(NULL AS DOUBLE) AS `savings`, CAST(NULL AS STRING) AS `savings_key`, CAST(NULL AS STRING) AS `currency` FROM `lines` AS `lines` WHERE `lines`.`status` = 'active' AND DATEDIFF(DAY, CAST(`lines`.`activated_on` AS DATE), :snapshot_date) >= :idle_days ORDER BY `resource_id`""",
+            "spark": """SELECT CAST(`lines`.`id` AS STRING) AS `resource_id`, 'A test policy' AS `reason`, CAST(NULL AS DOUBLE) AS `savings`, CAST(NULL AS STRING) AS `savings_key`, CAST(NULL AS STRING) AS `currency` FROM `lines` AS `lines` WHERE `lines`.`status` = 'active' AND DATEDIFF(DAY, CAST(`lines`.`activated_on` AS DATE), CAST(:snapshot_date AS DATE)) >= :idle_days ORDER BY `resource_id`""",
         },
     ),
     (

@@ -35,7 +35,7 @@ def configure(tmp_path, sources: str):
 
 def test_a_canonical_folder_is_collected_with_no_mapping(config):
     result = collect(config, as_of=AS_OF)
-    assert result.rows == {"lines": 3, "people": 2, "usage": 2}
+    assert result.rows == {"lines": 3, "people": 2, "usage": 7}
     assert result.rejects == 0
     l1 = rows(result.snapshot, "lines")[0]
     assert l1["id"] == "L1" and l1["monthly_cost"] == 40.0
@@ -44,7 +44,7 @@ def test_a_canonical_folder_is_collected_with_no_mapping(config):
     assert l1["_source"] == "estate"
     src = result.snapshot.manifest["sources"]["estate"]
     assert src["collector"] == "csv"
-    assert src["rows"] == {"lines": 3, "people": 2, "usage": 2}
+    assert src["rows"] == {"lines": 3, "people": 2, "usage": 7}
     assert set(src["inputs"]) == {"lines.csv", "people.csv", "usage.csv"}
 
 

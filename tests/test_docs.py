@@ -36,8 +36,11 @@ def test_policy_examples_in_the_docs_compile(block):
     compile_policy(parse_policy(block, "docs/policies.md"))
 
 
-def test_the_query_example_compiles_as_a_policy():
-    (query,) = [b for b in yaml_blocks(DOCS / "policies.md") if b.startswith("query:")]
+QUERY_EXAMPLES = [b for b in yaml_blocks(DOCS / "policies.md") if b.startswith("query:")]
+
+
+@pytest.mark.parametrize("query", QUERY_EXAMPLES)
+def test_the_query_examples_compile_as_policies(query):
     head = "id: docs.example\ntitle: Example\ncategory: cost\nseverity: low\nresource: lines\n"
     compile_policy(parse_policy(head + query, "docs/policies.md"))
 

@@ -24,7 +24,13 @@ def finance_ws(runner, cli, tmp_path, monkeypatch):
                              "cost_center", "activated_on"],
               [["L1", "mobile", "active", "+15550000001", "Verizon", "40", "USD", "CC-1", "2024-01-01"],
                ["L2", "mobile", "active", "+15550000002", "Vodafone", "30", "EUR", "CC-2", "2024-01-01"]])
-    write_csv(est, "usage", ["line_id", "period", "last_activity_on"], [["L1", "2026-01", "2026-01-10"]])
+    # The carriers measured both lines every month: L1 last used in January, L2 never.
+    months = [f"2026-{m:02d}" for m in range(1, 7)]
+    write_csv(est, "usage",
+              ["line_id", "period", "voice_minutes", "data_mb", "sms_count", "last_activity_on"],
+              [["L1", "2026-01", "5", "40", "0", "2026-01-10"]]
+              + [["L1", m, "0", "0", "0", ""] for m in months[1:]]
+              + [["L2", m, "0", "0", "0", ""] for m in months])
     write_csv(est, "accounts", ["id", "vendor", "account_number"], [["A1", "Verizon", "111"]])
     write_csv(est, "invoices", ["id", "account_id", "invoice_number", "period", "total", "currency"],
               [["I1", "A1", "111-1", "2026-05", "100", "USD"], ["I2", "A1", "111-2", "2026-06", "80", "USD"]])
@@ -45,7 +51,7 @@ def test_savings_spend_and_renewals(finance_ws):
     snapshot = SnapshotStore(config.data_dir).get(None)
     report = finance_report(store, snapshot, dt.date(2026, 6, 30))
     by_cc = {(r["name"], r["currency"]): r for r in report.savings_by["cost_center"]}
-    # L2 has no usage at all and L1 was idle since January: both idle lines, each in its currency.
+    # L2 measured nothing all year and L1 nothing since January: both idle lines, each in its currency.
     assert by_cc[("CC-1", "USD")]["identified"] == pytest.approx(480.0)
     assert by_cc[("CC-2", "EUR")]["identified"] == pytest.approx(360.0)
     assert {r["name"] for r in report.savings_by["vendor"]} == {"Verizon", "Vodafone"}

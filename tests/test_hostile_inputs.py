@@ -153,8 +153,10 @@ def package(tmp_path_factory):
     (root / "dialtone.yaml").write_text(MINIMAL_CONFIG)
     write_csv(root / "estate", "lines", ["id", "kind", "status", "number", "monthly_cost", "activated_on"],
               [["L1", "mobile", "active", "+15551230001", "40", "2024-01-10"]])
-    write_csv(root / "estate", "usage", ["line_id", "period", "last_activity_on"],
-              [["L1", "2026-01", "2026-01-15"]])
+    write_csv(root / "estate", "usage", ["line_id", "period", "voice_minutes", "data_mb", "sms_count",
+                                         "last_activity_on"],
+              [["L1", "2026-01", "3", "10", "0", "2026-01-15"]]
+              + [["L1", f"2026-{m:02d}", "0", "0", "0", ""] for m in range(2, 7)])
     runner, cfg = CliRunner(), ["--config", str(root / "dialtone.yaml")]
     for args in (["collect", "--as-of", "2026-06-30"], ["evaluate"]):
         result = runner.invoke(cli, [*cfg, *args], env={"DIALTONE_USER": "alice"}, catch_exceptions=False)

@@ -15,6 +15,9 @@ from dialtone.engine.synthetic import MIN_LINES, generate_estate
 from .conftest import AS_OF
 
 LINES = 300
+#: The one overlap planted on purpose: a leaver's idle phone, claimed by both policies and
+#: counted once in the savings.
+LEAVER, ZERO_USAGE = "cost.leaver-lines", "cost.zero-usage-lines"
 
 
 @pytest.fixture(scope="module")
@@ -133,14 +136,18 @@ def test_every_built_in_policy_gets_at_least_three_planted_resources_that_exist(
 
 def test_each_planted_resource_breaks_one_rule_only(estate, policies):
     """Planted sets are disjoint per resource type; with the exact-match test below this means
-    each planted resource violates its own policy and no other."""
+    each planted resource violates its own policy and no other, bar the documented overlap."""
     resource = {p.id: p.resource for p in policies}
     seen: dict[tuple[str, str], str] = {}
+    both = []
     for policy_id in sorted(estate.planted):
         for rid in estate.planted[policy_id]:
             key = (resource[policy_id], rid)
-            assert key not in seen, (rid, seen.get(key), policy_id)
+            if key in seen:
+                assert {seen[key], policy_id} == {LEAVER, ZERO_USAGE}, (rid, seen[key], policy_id)
+                both.append(rid)
             seen[key] = policy_id
+    assert len(both) == 1
 
 
 def test_values_look_like_the_real_thing(estate):
@@ -259,8 +266,9 @@ def test_too_few_lines_is_refused():
         generate_estate(MIN_LINES - 1)
 
 
-@pytest.mark.parametrize(("lines", "seed"), [(MIN_LINES, 1), (MIN_LINES, 2), (MIN_LINES, 3), (LINES, 11),
-                                           (2_000, 5)])
+# (MIN_LINES, 7) and (LINES, 3) take a later draw of their seed: the first leaves too few candidates.
+@pytest.mark.parametrize(("lines", "seed"), [(MIN_LINES, 1), (MIN_LINES, 2), (MIN_LINES, 7), (LINES, 3),
+                                           (LINES, 11), (2_000, 5)])
 def test_the_built_in_policies_find_exactly_what_was_planted(tmp_path, policies, lines, seed):
     """Every built-in policy alarms, on exactly the planted resources: the rest is clean."""
     estate = generate_estate(lines, seed=seed)
@@ -281,3 +289,13 @@ def test_tables_are_plain_arrow_tables_without_extra_columns(estate):
     for table in estate.tables.values():
         assert isinstance(table, pa.Table)
         assert "_source" not in table.column_names
+
+
+def test_a_seed_whose_first_draw_is_too_small_takes_its_next_draw_the_same_every_time():
+    from dialtone.engine.synthetic import _Builder
+
+    with pytest.raises(ValueError, match="too small"):
+        _Builder(MIN_LINES, 7, AS_OF).build()
+    first, again = generate_estate(MIN_LINES, seed=7), generate_estate(MIN_LINES, seed=7)
+    assert first.planted == again.planted
+    assert all(first.tables[name].equals(again.tables[name]) for name in first.tables)

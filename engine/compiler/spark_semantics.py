@@ -187,6 +187,8 @@ def _extract(node: exp.Extract) -> exp.Expr:
 
 
 def _as_date(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Cast) and node.to.this is T.DATE:
+        return node.copy()
     return exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
 
 
