@@ -15,7 +15,10 @@ misconfigured retention store, a channel pointed at the wrong store, a Zoom seat
 someone on Teams), and a spend spike is lines moved between two accounts of a market in
 the latest month. A planted resource breaks its own policy's rule and no other policy's
 (``self.plant`` draws it from the rows nothing else has touched, ``self.record`` files it
-under its policy). Planting keeps away from the policies' thresholds (90 idle days, 30
+under its policy), bar one overlap planted on purpose: a leaver's phone nobody has used
+since, found by cost.leaver-lines and cost.zero-usage-lines, so that savings counted once
+per line are exercised. A seed whose draw leaves a policy too few candidates takes the
+seed's next draw (``DRAWS``). Planting keeps away from the policies' thresholds (90 idle days, 30
 grace days, 20 % spikes, 1,096 days, 5 years...) so a colleague's ``>`` versus ``>=``
 cannot change a result.
 
