@@ -233,6 +233,11 @@ class Config:
 
         return os.environ.get(DATABASE_URL_ENV) or self.store.url or default_url(self.data_dir)
 
+    @property
+    def compile_cache_dir(self) -> Path:
+        """Where compiled policies are kept between runs (engine/compiler/cache.py)."""
+        return self.data_dir / "cache" / "compiled"
+
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:

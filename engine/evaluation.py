@@ -17,12 +17,14 @@ import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .backends import PolicyRunError, backends
-from .compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, UNDECIDABLE_COLUMN, compile_policy
+from .compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, UNDECIDABLE_COLUMN
+from .compiler.cache import cache_for
 from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
@@ -264,9 +266,11 @@ def evaluate(
     policy_ids: list[str] | None = None,
     engine_settings: dict | None = None,
     progress: t.Callable[[int, str], None] | None = None,
+    compile_cache: Path | None = None,
 ) -> Evaluation:
     """Evaluate the policies against the snapshot; ``progress(n, policy_id)`` is called as
-    the n-th policy starts."""
+    the n-th policy starts. Compiled policies are reused from the process and, given a
+    ``compile_cache`` folder, from earlier runs (engine/compiler/cache.py)."""
 
     overrides = overrides or {}
     by_id = loaded.by_id()
@@ -318,7 +322,9 @@ def evaluate(
             free.put(own)
 
     try:
-        pending = [compiler.submit(compile_policy, policy, model) for policy in selected]
+        compiled_forms = cache_for(compile_cache)
+        pending = [compiler.submit(compiled_forms.compile, policy, model, engine)
+                   for policy in selected]
         futures = [runners.submit(run_one, policy, compiling)
                    for policy, compiling in zip(selected, pending, strict=True)]
         outcomes += [f.result() for f in futures]

@@ -277,6 +277,7 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
     evaluation = evaluate(
         result.snapshot, loaded, overrides=loaded.overrides(config.params), engine=config.engine,
         limits=config.limits, engine_settings=config.spark if config.engine == "spark" else None,
+        compile_cache=config.compile_cache_dir,
         progress=lambda done, policy_id: progress("evaluate", f"{done}/{total} {policy_id}"))
     outcome.evaluation = evaluation
     specs, problems = load_exceptions(config.exceptions_dir, loaded.by_id(),

@@ -72,6 +72,19 @@ def test_a_recorded_evaluation_replays_identically_and_a_changed_snapshot_is_cau
     assert tampered.exit_code == 2 and "was modified: lines.parquet" in tampered.output
 
 
+def test_replay_compiles_from_the_policy_text_never_from_the_compiled_policy_cache(repo, runner, cli):
+    _found(runner, cli)
+    entries = list((repo / ".dialtone" / "cache" / "compiled").glob("*.json"))
+    assert entries
+    for entry in entries:  # a cache edited to find nothing: replay must not rest on it
+        data = json.loads(entry.read_text())
+        data["compiled"]["sql"]["duckdb"] = f"SELECT * FROM ({data['compiled']['sql']['duckdb']}) WHERE false"
+        entry.write_text(json.dumps(data))
+    result = runner.invoke(cli, ["evidence", "replay", "1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "1 policies replayed, results identical" in result.output
+
+
 def test_replay_reports_different_results(repo, runner, cli):
     _found(runner, cli)
     import sqlite3

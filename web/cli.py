@@ -475,7 +475,8 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, po
     engine = engine or config.engine
     result = evaluate(snapshot, loaded, overrides=loaded.overrides(config.params), engine=engine,
                       limits=config.limits, policy_ids=list(policy_ids) or None,
-                      engine_settings=config.spark if engine == "spark" else None)
+                      engine_settings=config.spark if engine == "spark" else None,
+                      compile_cache=config.compile_cache_dir)
     if store is not None:
         from dialtone.engine.provenance import policy_set_version
         from dialtone.engine.store.sync import record_evaluation

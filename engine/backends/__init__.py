@@ -12,6 +12,10 @@ from ..snapshots import Snapshot
 
 if t.TYPE_CHECKING:
     from ..compiler import CompiledPolicy
+    from ..compiler.cache import CompiledQuery
+
+    #: A policy's compiled SQL: fresh from the compiler, or its cached form.
+    Compiled = CompiledPolicy | CompiledQuery
 
 
 class PolicyRunError(Exception):
@@ -23,8 +27,9 @@ class Session(t.Protocol):
 
     def count(self, entity: str) -> int: ...
 
-    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> pa.Table:
-        """The findings query's result: resource_id, reason, savings, ev0…evN."""
+    def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
+        """The findings query's result: resource_id, reason, savings, ev0…evN (reads the
+        compiled form's ``sql`` and ``params`` only)."""
 
     def close(self) -> None: ...
 

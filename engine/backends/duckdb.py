@@ -22,7 +22,7 @@ from ..snapshots import Snapshot
 from . import PolicyRunError
 
 if t.TYPE_CHECKING:
-    from ..compiler import CompiledPolicy
+    from . import Compiled
 
 
 def _q(name: str) -> str:
@@ -63,7 +63,7 @@ class DuckDBSession:
     def count(self, entity: str) -> int:
         return self._execute(f"SELECT count(*) FROM {_q(entity)}")[0][0]
 
-    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> pa.Table:
+    def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
         bound = {k: params[k] for k in compiled.params}
         return self._guarded(
             lambda: self.con.sql(compiled.sql["duckdb"], params=bound).to_arrow_table())

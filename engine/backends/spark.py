@@ -45,7 +45,7 @@ from ..snapshots import Snapshot
 from . import PolicyRunError
 
 if t.TYPE_CHECKING:
-    from ..compiler import CompiledPolicy
+    from . import Compiled
 
 #: DuckDB type of a model field → the Spark SQL type of its view column.
 SPARK_TYPES = {
@@ -235,7 +235,7 @@ class SparkSession_:
             self._counts[entity] = self._execute(f"SELECT count(*) FROM {_q(entity)}")[0][0]
         return self._counts[entity]
 
-    def run(self, compiled: CompiledPolicy, params: dict[str, object]) -> pa.Table:
+    def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
         bound = {k: params[k] for k in compiled.params}
         schema = self.reference.sql(compiled.sql["duckdb"], params=bound).to_arrow_table().schema
         table = self._guarded(lambda: self._collect(self._query(compiled.sql["spark"], bound)))
