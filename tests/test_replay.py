@@ -80,6 +80,9 @@ def test_replay_compiles_from_the_policy_text_never_from_the_compiled_policy_cac
         data = json.loads(entry.read_text())
         data["compiled"]["sql"]["duckdb"] = f"SELECT * FROM ({data['compiled']['sql']['duckdb']}) WHERE false"
         entry.write_text(json.dumps(data))
+    from dialtone.engine.compiler import cache
+
+    cache._folders.clear()  # replay runs in a later process: nothing of the folder in memory
     result = runner.invoke(cli, ["evidence", "replay", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "1 policies replayed, results identical" in result.output
