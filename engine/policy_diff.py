@@ -12,8 +12,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import Config
+from .configured import evaluate_configured
 from .errors import DialtoneError
-from .evaluation import evaluate
 from .policy.loader import LoadedPolicies
 from .policy.model import severity_rank
 from .replay import policies_at
@@ -48,20 +49,21 @@ def _found(outcome) -> dict[str, str]:
     return {str(i): r for i, r in zip(ids, reasons, strict=True)}
 
 
-def policy_diff(snapshot, head: LoadedPolicies, paths, base_rev: str, *, overrides: dict, engine: str,
-                limits) -> DiffReport:
+def policy_diff(snapshot, head: LoadedPolicies, config: Config, base_rev: str) -> DiffReport:
+    """The findings each changed policy would open and close, evaluated as the configuration
+    says (its engine and settings, limits and parameters) at ``base_rev`` and in the tree."""
     if head.failures:
         raise DialtoneError("fix the invalid policies first (dialtone policy validate):\n"
                             + "\n".join(str(err) for _, err in head.failures))
     with tempfile.TemporaryDirectory(prefix="dialtone-diff-") as tmp:
-        base, commit = policies_at(base_rev, paths, Path(tmp))
+        base, commit = policies_at(base_rev, config.policy_paths, Path(tmp))
         old, new = base.by_id(), head.by_id()
-        old_params, new_params = base.overrides(overrides), head.overrides(overrides)
+        old_params, new_params = base.overrides(config.params), head.overrides(config.params)
         changed = sorted(pid for pid in set(old) | set(new)
                          if pid not in old or pid not in new or old[pid].source_hash != new[pid].source_hash
                          or old_params.get(pid) != new_params.get(pid))
-        before = _outcomes(snapshot, base, [p for p in changed if p in old], old_params, engine, limits)
-        after = _outcomes(snapshot, head, [p for p in changed if p in new], new_params, engine, limits)
+        before = _outcomes(config, snapshot, base, [p for p in changed if p in old], old_params)
+        after = _outcomes(config, snapshot, head, [p for p in changed if p in new], new_params)
     changes = []
     for pid in changed:
         policy = new.get(pid) or old[pid]
@@ -77,11 +79,11 @@ def policy_diff(snapshot, head: LoadedPolicies, paths, base_rev: str, *, overrid
     return DiffReport(commit, snapshot.id, changes)
 
 
-def _outcomes(snapshot, loaded, ids, overrides, engine, limits) -> dict:
+def _outcomes(config: Config, snapshot, loaded, ids, overrides) -> dict:
     if not ids:
         return {}
     known = {k: v for k, v in overrides.items() if k in ids}
-    result = evaluate(snapshot, loaded, overrides=known, engine=engine, limits=limits, policy_ids=ids)
+    result = evaluate_configured(config, snapshot, loaded, policy_ids=ids, overrides=known)
     return {o.policy_id: o for o in result.outcomes}
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from .errors import DialtoneError
-from .evaluation import evaluate
 from .gitcli import GitError, git
 from .policy.loader import LoadedPolicies, builtin_policy_dir, load_policies
 from .snapshots import SnapshotStore
@@ -97,6 +96,7 @@ class ReplayReport:
 
 def replay(store, evaluation_id: int, config) -> ReplayReport:
     """Re-evaluate a recorded evaluation and compare every policy's results with the record."""
+    from .configured import evaluate_configured
     from .store.staging import result_digest
     from .store.tables import evaluations, policy_runs
 
@@ -132,8 +132,10 @@ def replay(store, evaluation_id: int, config) -> ReplayReport:
             else:
                 wanted.append(pid)
         overrides = {pid: json.loads(runs[pid].params or "{}") for pid in wanted}
-        result = evaluate(snapshot, loaded, overrides=overrides, engine=ev.engine, limits=config.limits,
-                          policy_ids=wanted) if wanted else None
+        # The recorded engine with the configuration's settings for it; compiled from the
+        # policy text, never from the compiled-policy cache: the check must not rest on it.
+        result = evaluate_configured(config, snapshot, loaded, policy_ids=wanted, overrides=overrides,
+                                     engine=ev.engine, trust_cache=False) if wanted else None
     for outcome in (result.outcomes if result else []):
         run = runs[outcome.policy_id]
         report.compared += 1

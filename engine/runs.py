@@ -255,11 +255,8 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
 def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
          progress: RunProgress, as_of: dt.date | None, accept_drop: t.Collection[str]) -> None:
     from .collect import collect
-    from .evaluation import evaluate
-    from .policy.exceptions_file import load_exceptions
+    from .configured import evaluate_configured, record_configured, unknown_param_warnings
     from .policy.loader import load_policies
-    from .provenance import policy_set_version
-    from .store.sync import record_evaluation
 
     def on_source(source: str, event: str, rows: int) -> None:
         progress("collect", f"{source}: {event}" + (f", {rows:,} rows" if rows else ""))
@@ -274,18 +271,14 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
     outcome.sources = source_rows(result)
     loaded = load_policies(config.policy_paths)
     total = len(loaded.policies)
-    evaluation = evaluate(
-        result.snapshot, loaded, overrides=loaded.overrides(config.params), engine=config.engine,
-        limits=config.limits, engine_settings=config.spark if config.engine == "spark" else None,
-        compile_cache=config.compile_cache_dir,
+    warnings = unknown_param_warnings(config, loaded)
+    evaluation = evaluate_configured(
+        config, result.snapshot, loaded,
         progress=lambda done, policy_id: progress("evaluate", f"{done}/{total} {policy_id}"))
     outcome.evaluation = evaluation
-    specs, problems = load_exceptions(config.exceptions_dir, loaded.by_id(),
-                                      config.store.exception_max_days)
     progress("record", "recording findings")
-    summary = record_evaluation(store, evaluation, loaded,
-                                provenance=policy_set_version(config.policy_paths, loaded),
-                                actor=actor, repository=None if problems else specs)
+    recorded = record_configured(config, store, evaluation, loaded, actor=actor)
+    summary, problems = recorded.summary, recorded.exception_problems
     outcome.evaluation_id = summary.evaluation_id
     outcome.recorded = summary
     statuses = {s: sum(1 for o in evaluation.outcomes if o.status == s)
@@ -296,6 +289,7 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
         "changes": summary.changes,
         "rows": result.rows,
         "exception_files_invalid": len(problems),
+        "warnings": warnings,
     }
     degraded = ([f"{len(result.failures)} source(s) failed or incomplete: "
                  + ", ".join(sorted(result.failures))] if result.failures else [])

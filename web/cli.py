@@ -358,8 +358,7 @@ def policy_diff_cmd(ctx, base: str, snapshot_id: str | None, fmt: str, fail_on_n
 
     config = _config(ctx)
     snapshot = SnapshotStore(config.data_dir).get(snapshot_id)
-    report = policy_diff(snapshot, _load(ctx, ()), config.policy_paths, base, overrides=config.params,
-                         engine=config.engine, limits=config.limits)
+    report = policy_diff(snapshot, _load(ctx, ()), config, base)
     click.echo(render(report, fmt), nl=False)
     if fail_on_new and report.new_at_or_above(fail_on_new):
         ctx.exit(1)
@@ -444,7 +443,7 @@ def frameworks_show(ctx: click.Context, framework_id: str) -> None:
 def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, policies_rev,
                  engine) -> None:
     """Evaluate policies against a snapshot and record the findings (unless --dry-run)."""
-    from dialtone.engine.evaluation import evaluate
+    from dialtone.engine.configured import evaluate_configured, unknown_param_warnings
     from dialtone.engine.snapshots import SnapshotStore
 
     config = _config(ctx)
@@ -466,27 +465,18 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, po
         from dialtone.engine.store import Store
 
         store = Store.from_config(config)
-    from dialtone.engine.errors import did_you_mean
-
-    known = loaded.by_id()
-    for policy_id in sorted(set(config.params) - set(known)):
-        click.echo(f"warning: params.{policy_id}: no such policy.{did_you_mean(policy_id, known)}",
-                   err=True)
-    engine = engine or config.engine
-    result = evaluate(snapshot, loaded, overrides=loaded.overrides(config.params), engine=engine,
-                      limits=config.limits, policy_ids=list(policy_ids) or None,
-                      engine_settings=config.spark if engine == "spark" else None,
-                      compile_cache=config.compile_cache_dir)
+    for warning in unknown_param_warnings(config, loaded):
+        click.echo(f"warning: {warning}", err=True)
+    result = evaluate_configured(config, snapshot, loaded, policy_ids=list(policy_ids) or None,
+                                 engine=engine)
     if store is not None:
-        from dialtone.engine.provenance import policy_set_version
-        from dialtone.engine.store.sync import record_evaluation
-        from dialtone.web.cli_store import default_actor, repository_exceptions
+        from dialtone.engine.configured import record_configured
+        from dialtone.web.cli_store import default_actor, warn_exception_problems
 
-        summary = record_evaluation(
-            store, result, loaded,
-            provenance=provenance or policy_set_version(config.policy_paths, loaded),
-            actor=default_actor(), repository=repository_exceptions(config, loaded))
-        click.echo(summary.line(), err=True)
+        recorded = record_configured(config, store, result, loaded, actor=default_actor(),
+                                     provenance=provenance)
+        warn_exception_problems(recorded.exception_problems)
+        click.echo(recorded.summary.line(), err=True)
     text = {"json": result.to_json, "csv": lambda: _csv(result),
             "table": lambda: _table(result),
             # SARIF 2.1.0, JUnit XML, OCSF 1.5.0 NDJSON: engine/formats/<fmt>.py, imported when chosen.

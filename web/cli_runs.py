@@ -81,6 +81,7 @@ def _outcome_lines(outcome) -> list[str]:
         out.append(f"  evaluation {outcome.evaluation_id}: {s['findings']} findings; "
                    f"{p['alarm']} alarm, {p['ok']} ok, {p['skip']} skip, {p['error']} error"
                    + (f"; {changes}" if changes else ""))
+    out += [f"  warning: {w}" for w in s.get("warnings", [])]
     return out
 
 

@@ -47,11 +47,17 @@ def repository_exceptions(config, loaded, *, warn: bool = True):
                                       config.store.exception_max_days)
     if problems:
         if warn:
-            for p in problems:
-                click.echo(f"warning: {p}", err=True)
-            click.echo("warning: repository exceptions not synced until these are fixed", err=True)
+            warn_exception_problems(problems)
         return None
     return specs
+
+
+def warn_exception_problems(problems) -> None:
+    """Say which repository exception files are invalid (none is synced until they are fixed)."""
+    if problems:
+        for p in problems:
+            click.echo(f"warning: {p}", err=True)
+        click.echo("warning: repository exceptions not synced until these are fixed", err=True)
 
 
 def open_store(ctx: click.Context, *, refresh: bool = True):

@@ -1,0 +1,85 @@
+"""The one way an evaluation is run and recorded from the configuration.
+
+`dialtone evaluate`, `dialtone run` (and so the scheduler), `evidence replay` and
+`policy diff` all evaluate through :func:`evaluate_configured` and record through
+:func:`record_configured`, so the engine, its settings (`spark:`), the limits, the
+parameter overrides, the compiled-policy cache, the repository exceptions and the
+provenance are taken from the configuration in one place, the same way for each.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+from .config import Config
+from .errors import did_you_mean
+from .evaluation import Evaluation, evaluate
+from .policy.loader import LoadedPolicies
+from .snapshots import Snapshot
+
+if t.TYPE_CHECKING:
+    from .store import Store
+    from .store.sync import RecordSummary
+
+
+def engine_settings(config: Config, engine: str) -> dict | None:
+    """The configuration section of ``engine`` (``spark:``), or None for the embedded DuckDB."""
+    return config.spark if engine == "spark" else None
+
+
+def unknown_param_warnings(config: Config, loaded: LoadedPolicies) -> list[str]:
+    """One warning per `params:` entry naming no loaded policy (a typo would silently keep the
+    policy's defaults)."""
+    known = loaded.by_id()
+    return [f"params.{policy_id}: no such policy.{did_you_mean(policy_id, known)}"
+            for policy_id in sorted(set(config.params) - set(known))]
+
+
+def evaluate_configured(
+    config: Config,
+    snapshot: Snapshot,
+    loaded: LoadedPolicies,
+    *,
+    policy_ids: list[str] | None = None,
+    overrides: dict[str, dict] | None = None,
+    engine: str | None = None,
+    progress: t.Callable[[int, str], None] | None = None,
+    trust_cache: bool = True,
+) -> Evaluation:
+    """Evaluate ``loaded`` on ``snapshot`` as the configuration says: its engine (or
+    ``engine``) with that engine's settings, its limits, its parameter overrides (or
+    ``overrides``, e.g. those recorded with an evaluation being replayed), and its
+    compiled-policy cache unless ``trust_cache`` is false (a replay compiles from the text)."""
+    engine = engine or config.engine
+    return evaluate(
+        snapshot, loaded,
+        overrides=loaded.overrides(config.params) if overrides is None else overrides,
+        engine=engine, limits=config.limits, policy_ids=policy_ids,
+        engine_settings=engine_settings(config, engine), progress=progress,
+        compile_cache=config.compile_cache_dir if trust_cache else None)
+
+
+@dataclass
+class Recorded:
+    summary: RecordSummary
+    #: Invalid repository exception files: none of the files is synced while any is invalid.
+    exception_problems: list = field(default_factory=list)
+
+
+def record_configured(config: Config, store: Store, evaluation: Evaluation,
+                      loaded: LoadedPolicies, *, actor: str,
+                      provenance: dict | None = None) -> Recorded:
+    """Record ``evaluation`` in ``store`` with the repository exceptions of the configuration
+    and the policies' provenance (their git version, unless ``provenance`` says otherwise)."""
+    from .policy.exceptions_file import load_exceptions
+    from .provenance import policy_set_version
+    from .store.sync import record_evaluation
+
+    specs, problems = load_exceptions(config.exceptions_dir, loaded.by_id(),
+                                      config.store.exception_max_days)
+    summary = record_evaluation(
+        store, evaluation, loaded,
+        provenance=provenance or policy_set_version(config.policy_paths, loaded),
+        actor=actor, repository=None if problems else specs)
+    return Recorded(summary, list(problems))
