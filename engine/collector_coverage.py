@@ -5,7 +5,7 @@ every field of the entity); each built-in policy's decision reads some fields
 (``CompiledPolicy.fields_read()``). Per collector, a policy is fed **fully** when the collector
 fills every field the decision reads, **partially** when it fills some (the rest must come from
 another source), and **not at all** otherwise — the same judgement the policy pages of
-``docs/policies/`` print per policy (``engine.policy.reference.collector_coverage``).
+``docs/policies/`` print per policy (``engine.policy_docs.collector_coverage``).
 
 The section's table sits between two markers in each page and is rewritten in place by
 ``python -m dialtone.engine.collector_coverage``; a test fails when one is stale. What the
@@ -58,7 +58,7 @@ def _needs() -> tuple[tuple[str, str, dict[str, set[str]]], ...]:
 
 def coverage(name: str) -> list[Fed]:
     """How the collector ``name`` feeds each built-in policy, in policy id order."""
-    from .policy.reference import collector_coverage
+    from .policy_docs import collector_coverage
 
     out = []
     for policy, category, needed in _needs():

@@ -207,6 +207,11 @@ class StoreSettings:
     exception_max_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXCEPTION_MAX_DAYS))
 
 
+def default_url(data_dir: Path) -> str:
+    """The findings store when the configuration names none: a SQLite file in the data folder."""
+    return f"sqlite:///{Path(data_dir) / 'dialtone.db'}"
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None
@@ -229,8 +234,6 @@ class Config:
 
     @property
     def store_url(self) -> str:
-        from .store.db import default_url
-
         return os.environ.get(DATABASE_URL_ENV) or self.store.url or default_url(self.data_dir)
 
     @property
@@ -366,7 +369,7 @@ def _check_timezone(name: str, doc, path: Path) -> None:
 def _policy_path(base: Path, entry: str) -> Path:
     """A ``policies:`` entry: a folder or file, or ``builtin`` for the built-in packs."""
     if entry == BUILTIN:
-        from .policy.loader import builtin_policy_dir
+        from dialtone.policies import builtin_policy_dir
 
         return builtin_policy_dir()
     return base / entry

@@ -25,8 +25,9 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from dialtone.policies import builtin_policy_dir
+
 from .errors import PolicyError, Problem, did_you_mean
-from .policy.loader import builtin_policy_dir
 from .policy.model import Policy
 from .yamlio import YamlDocument, load_yaml_file
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from dialtone.policies import builtin_policy_dir
+
 from .errors import PolicyError, Problem, did_you_mean
 from .yamlio import load_yaml, read_bounded
 
@@ -122,8 +124,6 @@ class Obligations:
 
 def obligation_files(policy_paths: Iterable[Path] | None) -> list[Path]:
     """The built-in obligations file, then those of the policy folders (in their order)."""
-    from .policy.loader import builtin_policy_dir
-
     files = [builtin_policy_dir() / "frameworks" / FILE]
     for root in policy_paths or ():
         f = Path(root) / "frameworks" / FILE

@@ -14,7 +14,7 @@ def policy_set_version(paths: tuple[Path, ...] | None, loaded: LoadedPolicies) -
     Git is used only when every policy path is inside one work tree; the content
     hash of the files is always what the evaluation itself reports.
     """
-    from .policy.loader import builtin_policy_dir
+    from dialtone.policies import builtin_policy_dir
 
     own = [p for p in paths or () if p.resolve() != builtin_policy_dir().resolve()]
     if own:

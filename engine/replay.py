@@ -10,9 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from dialtone.policies import builtin_policy_dir
+
 from .errors import DialtoneError
 from .gitcli import GitError, git
-from .policy.loader import LoadedPolicies, builtin_policy_dir, load_policies
+from .policy.loader import LoadedPolicies, load_policies
 from .snapshots import SnapshotStore
 
 

@@ -126,7 +126,7 @@ class SnapshotStore:
         """A new private scratch folder under the store, named so it can be cleaned if left.
         The store's folders (and the data directory, when missing) are created 0700: snapshots
         hold the estate's personal data."""
-        from .store.db import make_private_dir
+        from .private_files import make_private_dir
 
         make_private_dir(self.root)
         path = self.root / f".{kind}-{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:12]}"

@@ -121,7 +121,7 @@ def test_policy_list_filters_by_framework_and_category(runner, cli):
 def test_docs_policies_pages_are_generated_from_the_packs():
     from pathlib import Path
 
-    from dialtone.engine.policy.reference import pages
+    from dialtone.engine.policy_docs import pages
 
     folder = Path(__file__).parents[1] / "docs" / "policies"
     expected = pages()

@@ -28,7 +28,7 @@ NAME_KEY = re.compile(r"(^|[._])(name|display_name|full_name|first_name|last_nam
 def mask_key(data_dir: Path) -> bytes:
     path = Path(data_dir) / "mask.key"
     if not path.exists():
-        from ..store.db import make_private_dir
+        from ..private_files import make_private_dir
 
         make_private_dir(path.parent)
         tmp = path.with_suffix(".tmp")

@@ -15,8 +15,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from ..errors import PolicyError, Problem, did_you_mean
-from ..store.exceptions import ExceptionError, ExceptionSpec, check_expiry
 from ..yamlio import load_yaml_file
+from .exception_spec import ExceptionError, ExceptionSpec, check_expiry
 from .model import Policy
 
 _DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}

@@ -18,6 +18,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import relevance
 
+from dialtone.policies import builtin_policy_dir
+
 from ..errors import PolicyError, Problem
 from ..yamlio import YamlDocument, check_size, load_yaml, read_bounded
 from .model import Fragment, Param, Policy
@@ -152,12 +154,6 @@ def policy_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
         else:
             raise PolicyError([Problem("no such file or directory", str(path))])
-
-
-def builtin_policy_dir() -> Path:
-    from dialtone import policies
-
-    return Path(next(iter(policies.__path__)))
 
 
 @dataclass(frozen=True)

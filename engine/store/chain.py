@@ -11,12 +11,13 @@ chain by someone with write access to the database.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+# The text the chain hashes: events are written and verified with it (chain.canonical_data).
+from ..canonical_json import canonical_data as canonical_data
 from ..errors import DialtoneError
 from .tables import chain_head, events
 
@@ -31,10 +32,6 @@ MISSING_HEAD = ("the chain head is missing (table chain_head has no row 1): the 
 
 class ChainError(DialtoneError):
     """The chain cannot be used as it is (its head row is gone)."""
-
-
-def canonical_data(data: dict) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def event_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, finding_id: int | None,

@@ -29,19 +29,16 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..errors import DialtoneError
 
+# Also used by the snapshots, the collectors' state and the evidence masks (private_files.py).
+from ..private_files import PRIVATE_FILE_MODE, create_private_file
+from ..private_files import make_private_dir as make_private_dir
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 120_000
-#: Modes of what Dialtone creates for its data: the owner alone reads it.
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
 
 
 class StoreError(DialtoneError):
     """The store cannot be used as it is (unreachable, out-of-date schema…)."""
-
-
-def default_url(data_dir: Path) -> str:
-    return f"sqlite:///{Path(data_dir) / 'dialtone.db'}"
 
 
 def _alembic_config() -> AlembicConfig:
@@ -72,33 +69,6 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
         raise StoreError(f"store.url: cannot use {parsed.render_as_string(hide_password=True)}: "
                          f"{exc}") from None
     return engine, engine
-
-
-def make_private_dir(path: Path) -> None:
-    """Create ``path`` and any missing parent as 0700 (exactly: the umask is not applied to the
-    folders created here); folders that exist are left as they are."""
-    path = Path(path)
-    if path.is_dir():
-        return
-    make_private_dir(path.parent)
-    try:
-        path.mkdir(mode=PRIVATE_DIR_MODE)
-    except FileExistsError:
-        return
-    os.chmod(path, PRIVATE_DIR_MODE)     # mkdir's mode is masked by the umask
-
-
-def create_private_file(path: Path) -> None:
-    """Create an empty ``path`` as 0600 if it does not exist (SQLite takes an empty file for a
-    new database, and gives its -wal and -shm files the database file's mode)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:
-        return
-    try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)  # os.open's mode is masked by the umask
-    finally:
-        os.close(fd)
 
 
 def _restrict_store_files(database: Path) -> None:

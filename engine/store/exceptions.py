@@ -12,15 +12,13 @@ is due (reopening its findings) and applies what is in force to open findings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from ..errors import DialtoneError
+from ..policy.exception_spec import ExceptionError, ExceptionSpec, check_expiry
 from . import Store, chain
 from .tables import exception_targets, exceptions, policies
 
@@ -29,10 +27,6 @@ ACTIVE_SQL = "e.status = 'approved' AND e.expires_on >= :today"
 
 _TARGET_MATCH = ("(t.resource_id = f.resource_id OR "
                  "(t.pattern IS NOT NULL AND f.resource_id LIKE t.pattern ESCAPE '\\'))")
-
-
-class ExceptionError(DialtoneError):
-    pass
 
 
 def glob_to_like(pattern: str) -> str:
@@ -47,47 +41,6 @@ def glob_to_like(pattern: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
-
-
-@dataclass(frozen=True)
-class ExceptionSpec:
-    """An exception as written: by a requester in the product or in a repository file."""
-
-    policy_id: str
-    justification: str
-    expires_on: date
-    requested_by: str
-    resources: tuple[str, ...] = ()
-    resource_patterns: tuple[str, ...] = ()
-    ticket: str | None = None
-    # Repository exceptions arrive already approved (the pull request was the review).
-    key: str | None = None
-    approver: str | None = None
-    approved_on: date | None = None
-    file: str | None = None
-
-    def selector(self) -> dict:
-        return {"resources": list(self.resources), "resource_patterns": list(self.resource_patterns)}
-
-    def content_hash(self) -> str:
-        doc = {"policy": self.policy_id, "selector": self.selector(), "justification": self.justification,
-               "expires_on": self.expires_on.isoformat(), "requested_by": self.requested_by,
-               "approver": self.approver, "ticket": self.ticket,
-               "approved_on": self.approved_on.isoformat() if self.approved_on else None}
-        return hashlib.sha256(chain.canonical_data(doc).encode()).hexdigest()
-
-
-def check_expiry(expires_on: date, severity: str, decided_on: date, max_days: dict[str, int]) -> None:
-    """Refuse an expiry in the past or further out than the severity allows."""
-    if expires_on < decided_on:
-        raise ExceptionError(f"expires_on {expires_on.isoformat()} is before "
-                             f"{decided_on.isoformat()}")
-    limit = decided_on + timedelta(days=max_days[severity])
-    if expires_on > limit:
-        raise ExceptionError(
-            f"expires_on {expires_on.isoformat()} is more than {max_days[severity]} days after "
-            f"{decided_on.isoformat()}, the most a {severity} policy allows (latest "
-            f"{limit.isoformat()}; configurable as exceptions.max_days.{severity})")
 
 
 def _event(conn: Connection, store: Store, actor: str, kind: str, data: dict, *,

@@ -1,7 +1,7 @@
 """The generated policy catalogue in ``docs/policies/``: one page per pack, plus
 the frameworks with the policies that cover each requirement.
 
-Regenerate with ``python -m dialtone.engine.policy.reference docs/policies``
+Regenerate with ``python -m dialtone.engine.policy_docs docs/policies``
 (``make docs``); a test fails when the pages are stale.
 """
 
@@ -10,21 +10,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..compiler import compile_policy, render
-from ..frameworks import Catalogue, load_catalogue
-from .loader import LoadedPolicies, load_policies
-from .model import CATEGORIES, Policy
+from .compiler import compile_policy, render
+from .frameworks import Catalogue, load_catalogue
+from .policy.loader import LoadedPolicies, load_policies
+from .policy.model import CATEGORIES, Policy
 
 #: The demo's seed (engine/demo.py's default).
 DEMO_SEED = 7
-NOTE = ("<!-- Generated from policies/ by `python -m dialtone.engine.policy.reference "
+NOTE = ("<!-- Generated from policies/ by `python -m dialtone.engine.policy_docs "
         "docs/policies`. Do not edit by hand: a test fails when this page is stale. -->")
 
 
 def collector_coverage(needed: dict[str, set[str]]) -> list[tuple[str, str]]:
     """(collector, "full" | "partial: …" | "none") for the fields a policy needs, from what each
     installed collector declares it fills (``fills``; ``"*"`` for every field of an entity)."""
-    from ..collector_api import collectors
+    from .collector_api import collectors
 
     out = []
     for name in collectors.names():
@@ -134,10 +134,10 @@ def coverage_page(policies: LoadedPolicies) -> str:
     import datetime as dt
     import tempfile
 
-    from ..demo import DEMO_LINES
-    from ..evaluation import evaluate
-    from ..snapshots import SnapshotStore
-    from ..synthetic import generate_estate
+    from .demo import DEMO_LINES
+    from .evaluation import evaluate
+    from .snapshots import SnapshotStore
+    from .synthetic import generate_estate
 
     estate = generate_estate(DEMO_LINES, seed=DEMO_SEED)
     with tempfile.TemporaryDirectory(prefix="dialtone-coverage-") as tmp:
