@@ -17,8 +17,9 @@ from jsonschema.exceptions import best_match
 
 from .completeness import SCHEMA as COMPLETENESS_SCHEMA
 from .completeness import Completeness
-from .errors import ConfigError, PolicyError
+from .errors import ConfigError, PolicyError, did_you_mean
 from .freshness import DURATION_PATTERN, parse_duration
+from .limits import EvaluationLimits as EvaluationLimits  # part of the configuration's API
 from .policy.model import SEVERITIES
 from .yamlio import load_yaml_file
 
@@ -85,18 +86,9 @@ SCHEMA = {
             "additionalProperties": {"type": "object"},
             "description": "policy id → {parameter: value}",
         },
-        "engine": {"enum": ["duckdb", "spark"]},
-        "spark": {  # engine: spark (docs/scale-out.md)
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "master": {"type": "string", "minLength": 1},
-                "conf": {"type": "object", "propertyNames": {"pattern": "^spark\\."},
-                         "additionalProperties": {"type": ["string", "number", "boolean"]}},
-                "snapshot_uri": {"type": "string", "minLength": 1},
-                "results_uri": {"type": "string", "minLength": 1},
-            },
-        },
+        # A registered backend (engine/backends); its own section, named after it, is checked
+        # against the backend's settings schema (spark: docs/scale-out.md).
+        "engine": {"type": "string", "minLength": 1},
         "store": {
             "type": "object",
             "additionalProperties": False,
@@ -182,14 +174,6 @@ class Schedule:
 
 
 @dataclass(frozen=True)
-class EvaluationLimits:
-    timeout_seconds: float = 300.0
-    memory_limit: str | None = None
-    threads: int | None = None
-    concurrency: int = 2
-
-
-@dataclass(frozen=True)
 class WebSettings:
     """``web:``: the web application behind a proxy, its sign-in rate limits, API token lifetime."""
     trusted_proxy: str | None = None
@@ -221,7 +205,8 @@ class Config:
     policy_paths: tuple[Path, ...] | None = None
     params: dict[str, dict] = field(default_factory=dict)
     engine: str = "duckdb"
-    spark: dict = field(default_factory=dict)  # the `spark:` section (engine: spark)
+    #: Backend name → its own section of the file (``spark:``), checked against its schema.
+    backend_settings: dict[str, dict] = field(default_factory=dict)
     limits: EvaluationLimits = field(default_factory=EvaluationLimits)
     store: StoreSettings = field(default_factory=StoreSettings)
     exceptions_dir: Path | None = None  # repository exceptions (exceptions/*.yaml)
@@ -235,6 +220,15 @@ class Config:
     @property
     def store_url(self) -> str:
         return os.environ.get(DATABASE_URL_ENV) or self.store.url or default_url(self.data_dir)
+
+    @property
+    def spark(self) -> dict:
+        """The ``spark:`` section (engine: spark, docs/scale-out.md)."""
+        return self.backend_settings.get("spark", {})
+
+    def engine_settings(self, engine: str | None = None) -> dict | None:
+        """The section of ``engine`` (default: the configured one), or None when it has none."""
+        return self.backend_settings.get(engine or self.engine) or None
 
     @property
     def compile_cache_dir(self) -> Path:
@@ -272,7 +266,10 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
     data = doc.data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a YAML mapping")
-    err = best_match(Draft202012Validator(SCHEMA).iter_errors(data))
+    backend_names = _backend_names()
+    schema = {**SCHEMA, "properties": {**SCHEMA["properties"],
+                                       **{name: {"type": "object"} for name in backend_names}}}
+    err = best_match(Draft202012Validator(schema).iter_errors(data))
     if err is not None:
         line, _ = doc.position(list(err.absolute_path))
         where = ".".join(str(p) for p in err.absolute_path) or "config"
@@ -289,6 +286,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         for name, spec in (data.get("sources") or {}).items()
     }
     _check_sources(sources, doc, path)
+    backend_settings = _check_backends(data, backend_names, doc, path)
     timezone = data.get("timezone", "UTC")
     _check_timezone(timezone, doc, path)
     schedule = data.get("schedule")
@@ -306,7 +304,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         policy_paths=tuple(_policy_path(base, p) for p in data["policies"]) if "policies" in data else None,
         params=data.get("params") or {},
         engine=data.get("engine", "duckdb"),
-        spark=data.get("spark") or {},
+        backend_settings=backend_settings,
         limits=EvaluationLimits(
             timeout_seconds=float(ev.get("timeout_seconds", 300)),
             memory_limit=ev.get("memory_limit"),
@@ -353,6 +351,37 @@ def _check_sources(sources: dict[str, SourceConfig], doc, path: Path) -> None:
             line, _ = doc.position(["sources", name, "collector"])
             raise ConfigError(f"{path}:{line}: sources.{name}.collector: {exc}") from None
         check_settings(cls, name, src.settings, lambda at: doc.position(at)[0], str(path))
+
+
+def _backend_names() -> list[str]:
+    from .backends import backends
+
+    return backends.names()
+
+
+def _check_backends(data: dict, names: list[str], doc, path: Path) -> dict[str, dict]:
+    """``engine:`` names a registered backend, and each backend's own section fits the schema
+    that backend declares (only the backends with a section are imported)."""
+    from .backends import backends
+
+    engine = data.get("engine", "duckdb")
+    if engine not in names:
+        line, _ = doc.position(["engine"])
+        raise ConfigError(f"{path}:{line}: engine: unknown engine '{engine}'."
+                          f"{did_you_mean(engine, names)} Registered: {', '.join(names)}.")
+    sections = {name: data[name] for name in names if name in data}
+    for name, settings in sections.items():
+        schema = backends.get(name).settings_schema
+        if schema is None:
+            line, _ = doc.position([name])
+            raise ConfigError(f"{path}:{line}: {name}: the {name} engine takes no settings of its "
+                              f"own (its limits are under evaluation:)")
+        err = best_match(Draft202012Validator(schema).iter_errors(settings))
+        if err is not None:
+            at = [name, *err.absolute_path]
+            line, _ = doc.position(at)
+            raise ConfigError(f"{path}:{line}: {'.'.join(str(p) for p in at)}: {err.message}")
+    return sections
 
 
 def _check_timezone(name: str, doc, path: Path) -> None:

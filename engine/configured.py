@@ -23,11 +23,6 @@ if t.TYPE_CHECKING:
     from .store.sync import RecordSummary
 
 
-def engine_settings(config: Config, engine: str) -> dict | None:
-    """The configuration section of ``engine`` (``spark:``), or None for the embedded DuckDB."""
-    return config.spark if engine == "spark" else None
-
-
 def unknown_param_warnings(config: Config, loaded: LoadedPolicies) -> list[str]:
     """One warning per `params:` entry naming no loaded policy (a typo would silently keep the
     policy's defaults)."""
@@ -56,7 +51,7 @@ def evaluate_configured(
         snapshot, loaded,
         overrides=loaded.overrides(config.params) if overrides is None else overrides,
         engine=engine, limits=config.limits, policy_ids=policy_ids,
-        engine_settings=engine_settings(config, engine), progress=progress,
+        engine_settings=config.engine_settings(engine), progress=progress,
         compile_cache=config.compile_cache_dir if trust_cache else None)
 
 

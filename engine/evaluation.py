@@ -25,10 +25,10 @@ import pyarrow.compute as pc
 from .backends import PolicyRunError, backends
 from .compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, UNDECIDABLE_COLUMN
 from .compiler.cache import cache_for
-from .config import EvaluationLimits
 from .errors import DialtoneError, PolicyError, did_you_mean
 from .estate.model import load_model
 from .freshness import incomplete_entities, stale_entities
+from .limits import EvaluationLimits
 from .policy.loader import LoadedPolicies
 from .policy.model import Policy, severity_rank
 from .snapshots import Snapshot
@@ -294,8 +294,7 @@ def evaluate(
                        snapshot, engine, overrides)
     # engine_settings: the config section named after the engine (`spark:`), if any.
     backend_cls = backends.get(engine)
-    backend = (backend_cls(limits or EvaluationLimits(), settings=engine_settings)
-               if engine_settings else backend_cls(limits or EvaluationLimits()))
+    backend = backend_cls(limits or EvaluationLimits(), settings=engine_settings)
     session = backend.open(snapshot)
     # Policies run on a few sessions of the one sandboxed database at once (a backend that
     # cannot, runs them one by one): small queries leave cores idle that the next policy uses.
@@ -323,7 +322,7 @@ def evaluate(
 
     try:
         compiled_forms = cache_for(compile_cache)
-        pending = [compiler.submit(compiled_forms.compile, policy, model, engine)
+        pending = [compiler.submit(compiled_forms.compile, policy, model, backend_cls.dialects)
                    for policy in selected]
         futures = [runners.submit(run_one, policy, compiling)
                    for policy, compiling in zip(selected, pending, strict=True)]

@@ -64,8 +64,8 @@ def test_an_edited_policy_is_compiled_again_never_read_stale(tmp_path: Path):
     assert cache.misses == 2
     # Only what the compiler reads is in the key: a new title is the same compiled policy.
     retitled = dataclasses.replace(before, title="Another title")
-    assert compile_key(retitled, model, "duckdb") == compile_key(before, model, "duckdb")
-    assert compile_key(before, model, "spark") != compile_key(before, model, "duckdb")
+    assert compile_key(retitled, model, ("duckdb",)) == compile_key(before, model, ("duckdb",))
+    assert compile_key(before, model, ("duckdb", "spark")) != compile_key(before, model, ("duckdb",))
 
 
 def test_a_new_compiler_starts_from_an_empty_cache(tmp_path: Path, monkeypatch):
@@ -129,9 +129,12 @@ def test_the_folder_keeps_the_latest_entries_up_to_its_limit(tmp_path: Path, mon
 
 
 def test_a_spark_entry_keeps_both_texts_the_backend_runs(tmp_path: Path):
-    compiled = CompileCache(tmp_path).compile(parse_policy(IDLE, "p.yaml"), load_model(), "spark")
+    from dialtone.engine.backends import backends
+
+    dialects = backends.get("spark").dialects
+    compiled = CompileCache(tmp_path).compile(parse_policy(IDLE, "p.yaml"), load_model(), dialects)
     assert set(compiled.sql) == {"duckdb", "spark"}
-    reread = CompileCache(tmp_path).compile(parse_policy(IDLE, "p.yaml"), load_model(), "spark")
+    reread = CompileCache(tmp_path).compile(parse_policy(IDLE, "p.yaml"), load_model(), dialects)
     assert reread == compiled
 
 

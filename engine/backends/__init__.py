@@ -1,18 +1,25 @@
-"""Backends run compiled policy SQL against a snapshot; keyed by sqlglot dialect."""
+"""Backends run compiled policy SQL against a snapshot; keyed by sqlglot dialect.
+
+Each backend is a plugin of the ``dialtone.backends`` entry-point group, like the collectors,
+and says what the rest of Dialtone needs to know about it: the SQL dialects its sessions read
+(``dialects``) and the JSON Schema of its own section of dialtone.yaml (``settings_schema``,
+the section named after the backend, e.g. ``spark:``), which the configuration validates when
+it is read. Modules: duckdb.py (the embedded default), spark.py (a cluster, docs/scale-out.md).
+"""
 
 from __future__ import annotations
 
 import typing as t
 
-import pyarrow as pa
-
-from ..config import EvaluationLimits
 from ..registry import Registry
-from ..snapshots import Snapshot
 
 if t.TYPE_CHECKING:
+    import pyarrow as pa
+
     from ..compiler import CompiledPolicy
     from ..compiler.cache import CompiledQuery
+    from ..limits import EvaluationLimits
+    from ..snapshots import Snapshot
 
     #: A policy's compiled SQL: fresh from the compiler, or its cached form.
     Compiled = CompiledPolicy | CompiledQuery
@@ -36,8 +43,12 @@ class Session(t.Protocol):
 
 class Backend(t.Protocol):
     dialect: t.ClassVar[str]
+    #: The dialects of the compiled SQL its sessions read (Spark also types results by DuckDB's).
+    dialects: t.ClassVar[tuple[str, ...]]
+    #: JSON Schema (2020-12) of the backend's section of dialtone.yaml; None: it takes none.
+    settings_schema: t.ClassVar[dict | None]
 
-    def __init__(self, limits: EvaluationLimits) -> None: ...
+    def __init__(self, limits: EvaluationLimits, settings: dict | None = None) -> None: ...
 
     def open(self, snapshot: Snapshot) -> Session: ...
 

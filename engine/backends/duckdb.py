@@ -16,8 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import EvaluationLimits
 from ..estate.model import load_model
+from ..limits import EvaluationLimits
 from ..snapshots import Snapshot
 from . import PolicyRunError
 
@@ -78,8 +78,10 @@ def _first_line(exc: Exception) -> str:
 
 class DuckDBBackend:
     dialect = "duckdb"
+    dialects = ("duckdb",)
+    settings_schema = None  # everything it takes is under evaluation:
 
-    def __init__(self, limits: EvaluationLimits | None = None):
+    def __init__(self, limits: EvaluationLimits | None = None, settings: dict | None = None):
         self.limits = limits or EvaluationLimits()
 
     def open(self, snapshot: Snapshot) -> DuckDBSession:

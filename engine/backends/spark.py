@@ -38,9 +38,9 @@ import uuid
 import duckdb
 import pyarrow as pa
 
-from ..config import EvaluationLimits
 from ..errors import DialtoneError
 from ..estate.model import load_model
+from ..limits import EvaluationLimits
 from ..snapshots import Snapshot
 from . import PolicyRunError
 
@@ -273,6 +273,19 @@ class SparkSession_:
 
 class SparkBackend:
     dialect = "spark"
+    dialects = ("duckdb", "spark")  # results are typed by the DuckDB rendering (see run)
+    #: ``spark:`` in dialtone.yaml (docs/scale-out.md).
+    settings_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "master": {"type": "string", "minLength": 1},
+            "conf": {"type": "object", "propertyNames": {"pattern": "^spark\\."},
+                     "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            "snapshot_uri": {"type": "string", "minLength": 1},
+            "results_uri": {"type": "string", "minLength": 1},
+        },
+    }
 
     def __init__(self, limits: EvaluationLimits | None = None, settings: dict | None = None):
         self.limits = limits or EvaluationLimits()

@@ -36,8 +36,6 @@ FORMAT = 1
 MEMORY_ENTRIES = 1024
 #: Files kept in a cache folder; the least recently written go first.
 DISK_ENTRIES = 2000
-#: The dialects an engine's backend runs: Spark also needs DuckDB's text (for result types).
-DIALECTS_FOR = {"duckdb": ("duckdb",), "spark": ("duckdb", "spark")}
 
 
 @dataclass(frozen=True)
@@ -148,9 +146,9 @@ def _model_hash(model: EstateModel) -> str:
     return known[1]
 
 
-def compile_key(policy: Policy, model: EstateModel, engine: str) -> str:
-    """The key of a policy's compiled form: its text, the model, the compiler, the engine."""
-    material = {"policy": _policy_material(policy), "engine": engine,
+def compile_key(policy: Policy, model: EstateModel, dialects: tuple[str, ...]) -> str:
+    """The key of a policy's compiled form: its text, the model, the compiler, the dialects."""
+    material = {"policy": _policy_material(policy), "dialects": list(dialects),
                 "compiler": compiler_fingerprint(), "model": _model_hash(model)}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -164,13 +162,13 @@ class CompileCache:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def compile(self, policy: Policy, model: EstateModel, engine: str = "duckdb") -> CompiledQuery:
-        """The policy's compiled form for ``engine``, from the cache or compiled now (a
-        PolicyError from the compiler propagates and nothing is kept)."""
+    def compile(self, policy: Policy, model: EstateModel,
+                dialects: tuple[str, ...] = ("duckdb",)) -> CompiledQuery:
+        """The policy's compiled form with its SQL in ``dialects`` (those the backend reads),
+        from the cache or compiled now (a PolicyError propagates and nothing is kept)."""
         from . import compile_policy
 
-        dialects = DIALECTS_FOR.get(engine, ("duckdb", engine))
-        key = compile_key(policy, model, engine)
+        key = compile_key(policy, model, dialects)
         found = self._recall(key)
         if found is not None:
             return found
