@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
+from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, settings_schema
 from dialtone.engine.errors import CollectError
 from dialtone.engine.phone import check_region
 from dialtone.engine.snapshots import iter_parquet
@@ -119,12 +119,9 @@ class _Read:
 class AsteriskCollector:
     """Asterisk ``cdr_csv`` Master.csv, read incrementally into ``calls``."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {
+    config_schema = settings_schema(
+        required=["path"],
+        properties={
             "path": {"type": "string", "minLength": 1,
                      "description": "The cdr_csv file, e.g. /var/log/asterisk/cdr-csv/Master.csv"},
             "timezone": TIMEZONE_SCHEMA,
@@ -139,9 +136,9 @@ class AsteriskCollector:
             "default_region": DEFAULT_REGION_SCHEMA,
         },
         # Asterisk writes local time unless usegmtime=yes: the zone must be said.
-        "if": {"not": {"required": ["usegmtime"], "properties": {"usegmtime": {"const": True}}}},
-        "then": {"required": ["timezone"]},
-    }
+        **{"if": {"not": {"required": ["usegmtime"], "properties": {"usegmtime": {"const": True}}}},
+           "then": {"required": ["timezone"]}},
+    )
     secret_settings = ()
     #: What a collect can fill (docs/collectors/asterisk.md, "What it feeds").
     fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",

@@ -60,6 +60,7 @@ from dialtone.engine.collector_api import (
     RawBatch,
     RawReject,
     SourceData,
+    settings_schema,
     text_value,
 )
 from dialtone.engine.completeness import require_complete_last_line
@@ -127,12 +128,9 @@ def _target_problem(entity: Entity, f: Field, target) -> str | None:
 class CsvCollector:
     """Canonical ``<entity>.csv`` / ``.jsonl`` files, or one export mapped by ``columns``."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {
+    config_schema = settings_schema(
+        required=["path"],
+        properties={
             "path": {"type": "string", "minLength": 1},
             "entity": {"type": "string"},
             "columns": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -154,7 +152,7 @@ class CsvCollector:
             },
             "default_region": REGION_SCHEMA,
         },
-    }
+    )
     secret_settings = ()
     #: Every field of every entity it is given (docs/collectors.md, "What it feeds").
     fills = {name: ("*",) for name in load_model().entities}

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
+from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, settings_schema
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import CollectError
 from dialtone.engine.phone import check_region
@@ -70,12 +70,9 @@ NO_ANSWER_CAUSES = ("0", "16", "18", "19", "31")
 class CucmCollector:
     """Cisco CUCM CDR flat files, parsed by header name."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {
+    config_schema = settings_schema(
+        required=["path"],
+        properties={
             "path": {"type": "string", "minLength": 1,
                      "description": "A folder of cdr_* files, or one CDR file"},
             "files": {"type": "string", "minLength": 1,
@@ -85,7 +82,7 @@ class CucmCollector:
             "extension_number": EXTENSION_NUMBER_SCHEMA,
             "default_region": DEFAULT_REGION_SCHEMA,
         },
-    }
+    )
     secret_settings = ()
     #: What a collect can fill (docs/collectors/cucm.md, "What it feeds").
     fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",

@@ -44,7 +44,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData
+from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, settings_schema
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import ConfigError, did_you_mean
 from dialtone.engine.phone import check_region
@@ -125,12 +125,9 @@ def template_variables(template: str) -> list[str]:
 class FreeSwitchCollector:
     """FreeSWITCH mod_cdr_csv files, by template."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path", "timezone"],
-        "properties": {
+    config_schema = settings_schema(
+        required=["path", "timezone"],
+        properties={
             "path": {"type": "string", "minLength": 1,
                      "description": "A mod_cdr_csv file, or the cdr-csv folder"},
             "template": {"type": "string", "minLength": 1,
@@ -145,7 +142,7 @@ class FreeSwitchCollector:
             "direction_by_context": DIRECTION_BY_CONTEXT_SCHEMA,
             "default_region": DEFAULT_REGION_SCHEMA,
         },
-    }
+    )
     secret_settings = ()
     #: What a collect can fill (docs/collectors/freeswitch.md, "What it feeds").
     fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",

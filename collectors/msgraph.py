@@ -53,7 +53,14 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
+from dialtone.engine.collector_api import (
+    ROW_COLUMN,
+    RawBatch,
+    RawReject,
+    SourceData,
+    settings_schema,
+    text_value,
+)
 from dialtone.engine.errors import CollectError
 
 from .http_api import ApiClient, ApiError, ClientCredentialsToken, secret, secret_schema, secret_setting_names
@@ -131,12 +138,9 @@ PERMISSIONS = {
 class GraphCollector:
     """Microsoft Graph v1.0 (Entra ID users and licences, Intune devices and apps)."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["tenant_id", "client_id"],
-        "properties": {
+    config_schema = settings_schema(
+        required=["tenant_id", "client_id"],
+        properties={
             "tenant_id": {"type": "string", "minLength": 1,
                           "description": "Directory (tenant) id or a verified domain"},
             "client_id": {"type": "string", "minLength": 1,
@@ -166,7 +170,7 @@ class GraphCollector:
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
             "max_retry_after": {"type": "number", "minimum": 0},
         },
-    }
+    )
     secret_settings = secret_setting_names("client_secret")
     #: What a collect can fill, per entity (docs/collectors/msgraph.md, "What it feeds").
     fills: t.ClassVar[dict[str, tuple[str, ...]]] = {

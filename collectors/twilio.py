@@ -49,7 +49,14 @@ try:    # the country of a number; without the package lines.country stays empty
 except ImportError:    # pragma: no cover - the package is installed with Dialtone
     phonenumbers = None
 
-from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
+from dialtone.engine.collector_api import (
+    ROW_COLUMN,
+    RawBatch,
+    RawReject,
+    SourceData,
+    settings_schema,
+    text_value,
+)
 from dialtone.engine.errors import CollectError, ConfigError
 
 from .http_api import (
@@ -98,13 +105,10 @@ class _Call:
 class TwilioCollector:
     """Twilio phone numbers, emergency addresses and per-number usage."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["account_sid"],
-        "dependentRequired": {"number_prices": ["currency"]},
-        "properties": {
+    config_schema = settings_schema(
+        required=["account_sid"],
+        dependentRequired={"number_prices": ["currency"]},
+        properties={
             "account_sid": {"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$",
                             "description": "The Account (or subaccount) SID whose numbers are read"},
             **secret_schema("auth_token", "account's Auth Token"),
@@ -129,7 +133,7 @@ class TwilioCollector:
             "timeout": {"type": "number", "exclusiveMinimum": 0,
                         "description": "Seconds to wait for each answer (default 30)"},
         },
-    }
+    )
     secret_settings = secret_setting_names("auth_token") + secret_setting_names("api_key_secret")
     #: What a collect can fill (docs/collectors/twilio.md, "What it feeds"); calls and usage only
     #: with call_days and usage_months.

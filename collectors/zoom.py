@@ -34,7 +34,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, text_value
+from dialtone.engine.collector_api import (
+    ROW_COLUMN,
+    RawBatch,
+    RawReject,
+    SourceData,
+    settings_schema,
+    text_value,
+)
 from dialtone.engine.errors import CollectError
 
 from .http_api import (
@@ -65,13 +72,10 @@ LICENSE_COLUMNS = ("id", "product", "sku", "assigned_to", "status", "assigned_on
 class ZoomCollector:
     """Zoom users, one licence each, through a Server-to-Server OAuth app."""
 
-    config_schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["account_id", "client_id"],
-        "dependentRequired": {"license_prices": ["currency"]},
-        "properties": {
+    config_schema = settings_schema(
+        required=["account_id", "client_id"],
+        dependentRequired={"license_prices": ["currency"]},
+        properties={
             "account_id": {"type": "string", "minLength": 1,
                            "description": "Account ID of the Server-to-Server OAuth app"},
             "client_id": {"type": "string", "minLength": 1,
@@ -96,7 +100,7 @@ class ZoomCollector:
             "timeout": {"type": "number", "exclusiveMinimum": 0,
                         "description": "Seconds to wait for each answer (default 30)"},
         },
-    }
+    )
     secret_settings = secret_setting_names("client_secret")
     #: What a collect can fill (docs/collectors/zoom.md, "What it feeds"). last_active_on is the
     #: last sign-in, not the last meeting; assigned_on the day the user joined the account.

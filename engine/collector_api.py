@@ -130,6 +130,14 @@ class Collector(t.Protocol):
 collectors: Registry[type[Collector]] = Registry("collector", "dialtone.collectors")
 
 
+def settings_schema(properties: dict, *, required: t.Sequence[str] = (), **keywords: t.Any) -> dict:
+    """A collector's ``config_schema``: a JSON Schema (2020-12) object of exactly ``properties``
+    (``keywords`` adds others, e.g. ``dependentRequired``); an unknown setting is an error."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "additionalProperties": False, "required": list(required), **keywords,
+            "properties": properties}
+
+
 def check_settings(collector: type[Collector], source: str, settings: dict,
                    position: t.Callable[[list], int | None] | None = None,
                    file: str | None = None) -> None:

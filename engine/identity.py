@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from .phone import E164, e164
 from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, iter_parquet
+from .sqltext import ident, literal
 
 #: Columns of the snapshot's unresolved.csv.
 REPORT_SCHEMA = pa.schema([
@@ -61,16 +62,12 @@ class IdentityReport:
         per_field[status] += rows
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _relation(con: duckdb.DuckDBPyConnection, value: pa.Table | Path, name: str) -> str:
     """A SQL name for an entity's rows, whether in memory or a Parquet file."""
     if isinstance(value, Path):
         return f"read_parquet('{str(value).replace(chr(39), chr(39) * 2)}')"
     con.register(name, value)
-    return _q(name)
+    return ident(name)
 
 
 def resolve_references(con: duckdb.DuckDBPyConnection, final: dict[str, pa.Table | Path], model,
@@ -105,7 +102,7 @@ def resolve_references(con: duckdb.DuckDBPyConnection, final: dict[str, pa.Table
             if name.startswith("__rows_"):
                 con.unregister(name)
             else:
-                con.execute(f"DROP TABLE IF EXISTS {_q(name)}")
+                con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
     if report_parts:
         out.report = pa.concat_tables(report_parts).sort_by(
             [("source", "ascending"), ("entity", "ascending"), ("field", "ascending"),
@@ -144,11 +141,11 @@ def _aliases(con, target_rows: pa.Table | Path, target: str, key_fields: tuple[s
     """Table ``name``: (alias, id) for the target's ids and identity keys, lower-cased."""
     rows = _relation(con, target_rows, f"__target_{target}")
     try:
-        selects = [f"SELECT {_alias(_q(k), _kind(k))} AS alias, id FROM {rows} "
-                   f"WHERE {_q(k)} IS NOT NULL" for k in ("id", *key_fields)]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(name)} AS SELECT DISTINCT alias, id FROM ("
+        selects = [f"SELECT {_alias(ident(k), _kind(k))} AS alias, id FROM {rows} "
+                   f"WHERE {ident(k)} IS NOT NULL" for k in ("id", *key_fields)]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT DISTINCT alias, id FROM ("
                     + " UNION ALL ".join(selects) + ")")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(name + '_ids')} AS "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name + '_ids')} AS "
                     f"SELECT DISTINCT id FROM {rows}")
     finally:
         if not isinstance(target_rows, Path):
@@ -165,7 +162,7 @@ def _number_forms(con, rows: str, col: str, ids_table: str) -> None:
     others = con.sql(
         f"SELECT DISTINCT {col} AS value FROM {rows} WHERE {col} IS NOT NULL AND "
         f"NOT regexp_full_match(trim({col}), '{E164[1:-1]}') AND {col} NOT IN "
-        f"(SELECT id FROM {_q(ids_table)})").to_arrow_table().column(0).to_pylist()
+        f"(SELECT id FROM {ident(ids_table)})").to_arrow_table().column(0).to_pylist()
     forms = [e164(v, None) or (e164("+" + v.strip(), None) if _DIGITS.fullmatch(v.strip()) else None)
              for v in others]
     con.register("__numbers", pa.table({"value": pa.array(others, pa.string()),
@@ -177,24 +174,24 @@ def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_tab
                    key_fields: tuple[str, ...] = ()) -> pa.Table | None:
     """Classify the values of ``entity.fld`` that are not ids of ``target``; return the
     (value, id) mapping of those that resolve, or None when there are none."""
-    col = _q(fld)
+    col = ident(fld)
     kinds = {_kind(k) for k in key_fields}
     # One equi-join per kind of alias, not one join ON ... OR ...: an OR cannot be hashed.
     joins = [f"SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
-             f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', 'text')}"]
+             f"JOIN {ident(alias_table)} a ON a.alias = {_alias('r.value', 'text')}"]
     if "digits" in kinds:
         joins.append(f"SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
-                     f"JOIN {_q(alias_table)} a ON a.alias = {_alias('r.value', 'digits')}")
+                     f"JOIN {ident(alias_table)} a ON a.alias = {_alias('r.value', 'digits')}")
     if "number" in kinds:
         _number_forms(con, rows, col, alias_table + "_ids")
         joins.append(f"SELECT DISTINCT r.value, a.id FROM (SELECT DISTINCT value FROM refs) r "
-                     f"LEFT JOIN __numbers n USING (value) JOIN {_q(alias_table)} a "
+                     f"LEFT JOIN __numbers n USING (value) JOIN {ident(alias_table)} a "
                      f"ON a.alias = {_alias('coalesce(n.e164, r.value)', 'number')}")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE __classified AS "
         f"WITH refs AS (SELECT {SOURCE_COLUMN} AS source, {col} AS value, count(*) AS n "
         f"FROM {rows} WHERE {col} IS NOT NULL AND {col} NOT IN "
-        f"(SELECT id FROM {_q(alias_table + '_ids')}) GROUP BY ALL), "
+        f"(SELECT id FROM {ident(alias_table + '_ids')}) GROUP BY ALL), "
         f"hits AS ({' UNION '.join(joins)}), "
         f"matched AS (SELECT r.source, r.value, r.n, list(DISTINCT h.id ORDER BY h.id) "
         f"FILTER (WHERE h.id IS NOT NULL) AS candidates FROM refs r "
@@ -210,7 +207,7 @@ def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_tab
         for source, status, n in counts:
             out.count(source, ref, status, n)
         report = con.sql(
-            f"SELECT coalesce(source, '') AS source, {_lit(entity)} AS entity, {_lit(fld)} AS field, "
+            f"SELECT coalesce(source, '') AS source, {literal(entity)} AS entity, {literal(fld)} AS field, "
             f"value, status, n AS rows, array_to_string(coalesce(candidates, []), ';') AS candidates "
             f"FROM __classified WHERE status <> 'resolved'").to_arrow_table()
         if report.num_rows:
@@ -222,10 +219,6 @@ def _resolve_field(con, rows: str, entity: str, fld: str, target: str, alias_tab
         if "number" in kinds:
             con.unregister("__numbers")
     return mapping if mapping.num_rows else None
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _replace(table: pa.Table, fld: str, mapping: pa.Table) -> pa.Table:

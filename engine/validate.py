@@ -29,6 +29,7 @@ from .collector_api import ROW_COLUMN, ParseOptions, RawBatch
 from .estate.model import Entity, Field
 from .estate.vocabulary import BooleanWords, FieldVocabulary, key, key_sql, load_vocabulary
 from .snapshots import SOURCE_COLUMN
+from .sqltext import ident, literal
 
 ORIGIN_COLUMN = "__origin"
 _EXTRA = (ORIGIN_COLUMN, "__batch", "__row")
@@ -40,22 +41,12 @@ REJECT_SCHEMA = pa.schema([
 ])
 
 
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote a string literal (values from the model or parse options, never row data)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _list_lit(values) -> str:
-    return "[" + ", ".join(lit(v) for v in values) + "]"
+    return "[" + ", ".join(literal(v) for v in values) + "]"
 
 
 def _text(f: Field, col: str | None = None) -> str:
-    return f"NULLIF(trim({col or q(f.name)}), '')"
+    return f"NULLIF(trim({col or ident(f.name)}), '')"
 
 
 def _pretyped(f: Field, arrow_type: pa.DataType) -> bool:
@@ -72,16 +63,16 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False, col
     """SQL for the typed value of field ``f`` (NULL when it does not parse), read from ``col``
     (the canonical column of a field with a vocabulary) or the field's raw column."""
     if pretyped:
-        return f"CAST({q(f.name)} AS {f.sql_type})"
+        return f"CAST({ident(f.name)} AS {f.sql_type})"
     t = _text(f, col)
     if f.type == "string":
         return t
     if f.type in ("integer", "number"):
         num = t
         if o.thousands:
-            num = f"replace({num}, {lit(o.thousands)}, '')"
+            num = f"replace({num}, {literal(o.thousands)}, '')"
         if o.decimal != ".":
-            num = f"replace({num}, {lit(o.decimal)}, '.')"
+            num = f"replace({num}, {literal(o.decimal)}, '.')"
         if f.type == "integer":
             return f"CASE WHEN regexp_full_match({num}, '[+-]?[0-9]+') THEN TRY_CAST({num} AS BIGINT) END"
         # NaN and infinities parse as doubles but are not amounts: in SQL NaN is greater than
@@ -106,11 +97,11 @@ def _typed(f: Field, o: ParseOptions, is_list: bool, pretyped: bool = False, col
             return f"CAST(try_strptime({t}, {_list_lit(o.datetime_formats)}) AS TIMESTAMP)"
         return f"CAST(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
     if f.type == "list":
-        src = q(f.name) if is_list else f"string_split({t}, {lit(o.list_separator)})"
+        src = ident(f.name) if is_list else f"string_split({t}, {literal(o.list_separator)})"
         item = "trim(CAST(x AS VARCHAR))"
         if vocab is not None:
             # Lists are short: their items are looked up in a map of the field's words.
-            pairs = ", ".join(f"{lit(k)}: {lit(v)}" for k, v in sorted(vocab.words.items()) if v)
+            pairs = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in sorted(vocab.words.items()) if v)
             item = f"coalesce(MAP {{{pairs}}}[{key_sql(item)}], {item})"
         return f"list_filter(list_transform({src}, lambda x: {item}), lambda x: x <> '')"
     raise ValueError(f.type)
@@ -133,46 +124,46 @@ def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
             pretyped: bool = False, col: str | None = None,
             vocab: FieldVocabulary | None = None) -> list[tuple[str, str]]:
     """(condition that flags a problem, reason SQL) pairs for field ``f``."""
-    raw_missing = f"{q(f.name)} IS NULL" if is_list or pretyped else f"{_text(f, col)} IS NULL"
+    raw_missing = f"{ident(f.name)} IS NULL" if is_list or pretyped else f"{_text(f, col)} IS NULL"
     checks = []
     if f.required:
-        checks.append((raw_missing, lit("required field is missing")))
+        checks.append((raw_missing, literal("required field is missing")))
     if f.type == "string" and not pretyped:
         checks.append((f"length({_text(f)}) > {MAX_TEXT}",
-                       lit(f"longer than {MAX_TEXT:,} characters")))
+                       literal(f"longer than {MAX_TEXT:,} characters")))
     if f.type == "list" and is_list:
-        checks.append((f"length(array_to_string({q(f.name)}, ';')) > {MAX_TEXT}",
-                       lit(f"longer than {MAX_TEXT:,} characters")))
+        checks.append((f"length(array_to_string({ident(f.name)}, ';')) > {MAX_TEXT}",
+                       literal(f"longer than {MAX_TEXT:,} characters")))
     if f.type == "number" and pretyped:
-        checks.append((f"NOT isfinite({typed})", lit("expected a number (not NaN or infinity)")))
+        checks.append((f"NOT isfinite({typed})", literal("expected a number (not NaN or infinity)")))
     if f.type not in ("string", "list") and not pretyped:
         expected = _EXPECTED[f.type]
         if f.type == "date":
             expected += f" ({' or '.join(o.date_formats)})"
         if f.type == "datetime" and o.datetime_formats:
             expected = f"expected a date-time ({' or '.join(o.datetime_formats)})"
-        checks.append((f"NOT ({raw_missing}) AND ({typed}) IS NULL", lit(expected)))
+        checks.append((f"NOT ({raw_missing}) AND ({typed}) IS NULL", literal(expected)))
     if f.enum:
         # The value as the source wrote it stays in the reason: it matched no canonical value
         # and no synonym, and the reader needs to see which word that was.
         got = ("" if pretyped else
-               f" || {lit('; got ' + chr(39))} || left(trim({q(f.name)}), 100) || {lit(chr(39))}")
+               f" || {literal('; got ' + chr(39))} || left(trim({ident(f.name)}), 100) || {literal(chr(39))}")
         also = ", or a synonym of one" if vocab is not None else ""
         checks.append((f"NOT list_contains({_list_lit(f.enum)}, {typed})",
-                       lit(f"expected one of: {', '.join(f.enum)}{also}") + got))
+                       literal(f"expected one of: {', '.join(f.enum)}{also}") + got))
     if f.pattern:
-        checks.append((f"NOT regexp_matches({typed}, {lit(f.pattern)})",
-                       lit(f"does not match the expected format {f.pattern}")))
+        checks.append((f"NOT regexp_matches({typed}, {literal(f.pattern)})",
+                       literal(f"does not match the expected format {f.pattern}")))
     if f.format == "email":
         checks.append((f"NOT regexp_full_match({typed}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')",
-                       lit("expected an e-mail address")))
+                       literal("expected an e-mail address")))
     if f.minimum is not None:
-        checks.append((f"({typed}) < {f.minimum}", lit(f"must be at least {f.minimum:g}")))
+        checks.append((f"({typed}) < {f.minimum}", literal(f"must be at least {f.minimum:g}")))
     if f.item_enum:
         bad = f"list_filter({typed}, lambda x: NOT list_contains({_list_lit(f.item_enum)}, x))"
         checks.append((f"len({bad}) > 0",
                        f"'unknown value(s) ' || array_to_string({bad}, ', ') || "
-                       + lit("; expected: " + ", ".join(f.item_enum))))
+                       + literal("; expected: " + ", ".join(f.item_enum))))
     return checks
 
 
@@ -240,16 +231,16 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
         if canon is not None:
             name = f"{_CANON}{i}"
             raw = raw.append_column(name, canon)
-            canon_cols[f.name] = q(name)
+            canon_cols[f.name] = ident(name)
     con.register("raw_batch", raw)
     try:
         typed_cols, problem_items = [], []
         for f in entity.fields:
             if f.name not in present:
-                typed_cols.append(f"CAST(NULL AS {f.sql_type}) AS {q(f.name)}")
+                typed_cols.append(f"CAST(NULL AS {f.sql_type}) AS {ident(f.name)}")
                 if f.required:
                     problem_items.append(
-                        f"{lit(f.name + _SEP + 'required field is missing' + _SEP)}")
+                        f"{literal(f.name + _SEP + 'required field is missing' + _SEP)}")
                 continue
             arrow_type = raw.schema.field(f.name).type
             is_list = pa.types.is_list(arrow_type)
@@ -258,32 +249,32 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
             col = canon_cols.get(f.name)
             typed = _typed(f, batch.options, is_list, pretyped, col, vocab if f.type == "list" else None,
                            vocabulary.boolean_words(entity.name, f.name))
-            typed_cols.append(f"{typed} AS {q(f.name)}")
-            shown = (f"array_to_string({q(f.name)}, ';')" if is_list
-                     else f"coalesce(CAST({q(f.name)} AS VARCHAR), '')")
+            typed_cols.append(f"{typed} AS {ident(f.name)}")
+            shown = (f"array_to_string({ident(f.name)}, ';')" if is_list
+                     else f"coalesce(CAST({ident(f.name)} AS VARCHAR), '')")
             for cond, reason in _checks(f, batch.options, typed, is_list, pretyped, col, vocab):
                 problem_items.append(
                     f"CASE WHEN coalesce({cond}, false) THEN "
-                    f"{lit(f.name + _SEP)} || {reason} || {lit(_SEP)} || left({shown}, 200) END")
+                    f"{literal(f.name + _SEP)} || {reason} || {literal(_SEP)} || left({shown}, 200) END")
         problems = f"list_filter([{', '.join(problem_items) or 'NULL'}], lambda x: x IS NOT NULL)"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE checked AS SELECT {ROW_COLUMN}, "
             f"{', '.join(typed_cols)}, {problems} AS __problems FROM raw_batch"
         )
         good = con.sql(
-            f"SELECT {', '.join(q(f.name) for f in entity.fields)}, "
-            f"{lit(source)} AS {SOURCE_COLUMN}, "
-            + (f"{lit(batch.origin + _SEP)} || CAST({ROW_COLUMN} AS VARCHAR) AS {ORIGIN_COLUMN}, "
+            f"SELECT {', '.join(ident(f.name) for f in entity.fields)}, "
+            f"{literal(source)} AS {SOURCE_COLUMN}, "
+            + (f"{literal(batch.origin + _SEP)} || CAST({ROW_COLUMN} AS VARCHAR) AS {ORIGIN_COLUMN}, "
                if with_origin else "") +
             f"CAST({int(batch_index)} AS BIGINT) AS __batch, CAST({ROW_COLUMN} AS BIGINT) AS __row "
             # Rows keep the batch's order (DuckDB preserves insertion order): no sort needed.
             f"FROM checked WHERE len(__problems) = 0"
         ).to_arrow_table()
         rejects = con.sql(
-            f"SELECT {lit(source)} AS source, {lit(entity.name)} AS entity, "
-            f"{lit(batch.origin)} AS origin, CAST({ROW_COLUMN} AS BIGINT) AS row, "
-            f"split_part(p, {lit(_SEP)}, 1) AS field, split_part(p, {lit(_SEP)}, 3) AS value, "
-            f"split_part(p, {lit(_SEP)}, 2) AS reason "
+            f"SELECT {literal(source)} AS source, {literal(entity.name)} AS entity, "
+            f"{literal(batch.origin)} AS origin, CAST({ROW_COLUMN} AS BIGINT) AS row, "
+            f"split_part(p, {literal(_SEP)}, 1) AS field, split_part(p, {literal(_SEP)}, 3) AS value, "
+            f"split_part(p, {literal(_SEP)}, 2) AS reason "
             f"FROM (SELECT {ROW_COLUMN}, unnest(__problems) AS p FROM checked "
             f"WHERE len(__problems) > 0) ORDER BY row, field"
         ).to_arrow_table()
@@ -305,22 +296,22 @@ def reject_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity,
     """
     con.register("typed_rows", table)
     try:
-        key = ", ".join(q(k) for k in entity.key)
-        key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in entity.key)
+        key = ", ".join(ident(k) for k in entity.key)
+        key_text = " || '/' || ".join(f"CAST({ident(k)} AS VARCHAR)" for k in entity.key)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER "
             f"(PARTITION BY {key} ORDER BY __batch, __row) AS __n, first({ORIGIN_COLUMN}) OVER "
             f"(PARTITION BY {key} ORDER BY __batch, __row) AS __first FROM typed_rows"
         )
-        cols = ", ".join(q(c) for c in table.column_names if c not in _EXTRA)
+        cols = ", ".join(ident(c) for c in table.column_names if c not in _EXTRA)
         good = con.sql(
             f"SELECT {cols} FROM ranked WHERE __n = 1 ORDER BY __batch, __row").to_arrow_table()
         dups = con.sql(
-            f"SELECT {SOURCE_COLUMN} AS source, {lit(entity.name)} AS entity, "
-            f"split_part({ORIGIN_COLUMN}, {lit(_SEP)}, 1) AS origin, "
-            f"CAST(split_part({ORIGIN_COLUMN}, {lit(_SEP)}, 2) AS BIGINT) AS row, "
-            f"{lit(', '.join(entity.key))} AS field, {key_text} AS value, "
-            f"'duplicate key (first seen in ' || replace(__first, {lit(_SEP)}, ' row ') || ')' AS reason "
+            f"SELECT {SOURCE_COLUMN} AS source, {literal(entity.name)} AS entity, "
+            f"split_part({ORIGIN_COLUMN}, {literal(_SEP)}, 1) AS origin, "
+            f"CAST(split_part({ORIGIN_COLUMN}, {literal(_SEP)}, 2) AS BIGINT) AS row, "
+            f"{literal(', '.join(entity.key))} AS field, {key_text} AS value, "
+            f"'duplicate key (first seen in ' || replace(__first, {literal(_SEP)}, ' row ') || ')' AS reason "
             f"FROM ranked WHERE __n > 1 ORDER BY __batch, __row"
         ).to_arrow_table()
     finally:
@@ -342,12 +333,12 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
     memory limit); the rows stay in the file. Rows of ``exclude_sources`` (sources that
     failed half-way, whose rows are dropped anyway) take no part.
     """
-    src = f"read_parquet({lit(str(path))}, file_row_number = true)"
+    src = f"read_parquet({literal(str(path))}, file_row_number = true)"
     if exclude_sources:
         src = (f"(SELECT * FROM {src} WHERE {SOURCE_COLUMN} NOT IN "
-               f"({', '.join(lit(s) for s in exclude_sources)}))")
-    key = ", ".join(q(k) for k in entity.key)
-    key_text = " || '/' || ".join(f"CAST({q(k)} AS VARCHAR)" for k in entity.key)
+               f"({', '.join(literal(s) for s in exclude_sources)}))")
+    key = ", ".join(ident(k) for k in entity.key)
+    key_text = " || '/' || ".join(f"CAST({ident(k)} AS VARCHAR)" for k in entity.key)
     names = pa.table({"__batch": pa.array(list(origins), pa.int64()),
                       "__name": pa.array(list(origins.values()), pa.string())})
     con.register("batch_origins", names)
@@ -369,8 +360,8 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
         drop = con.sql("SELECT file_row_number FROM dup_ranked WHERE __n > 1 ORDER BY 1"
                        ).to_arrow_table().column(0).combine_chunks()
         dups = con.sql(
-            f"SELECT r.{SOURCE_COLUMN} AS source, {lit(entity.name)} AS entity, o.__name AS origin, "
-            f"r.__row AS row, {lit(', '.join(entity.key))} AS field, {key_text} AS value, "
+            f"SELECT r.{SOURCE_COLUMN} AS source, {literal(entity.name)} AS entity, o.__name AS origin, "
+            f"r.__row AS row, {literal(', '.join(entity.key))} AS field, {key_text} AS value, "
             f"'duplicate key (first seen in ' || f.__where || ')' AS reason "
             f"FROM dup_ranked r JOIN batch_origins o USING (__batch) "
             f"JOIN (SELECT {key}, __where FROM dup_ranked WHERE __n = 1) f USING ({key}) "

@@ -45,10 +45,20 @@ def test_the_query_examples_compile_as_policies(query):
     compile_policy(parse_policy(head + query, "docs/policies.md"))
 
 
-CONFIG_DOCS = ["configuration.md", "collectors.md"]
+#: Every page with configuration examples; each collector's page is found, not listed.
+CONFIG_DOCS = ["configuration.md", "collectors.md", "scale-out.md",
+               *sorted(f"collectors/{p.name}" for p in (DOCS / "collectors").glob("*.md"))]
 
 
-@pytest.mark.parametrize("block", [b for d in CONFIG_DOCS for b in yaml_blocks(DOCS / d)]
+def test_every_collector_has_a_documented_example():
+    documented = {p.stem for p in (DOCS / "collectors").glob("*.md")} | {"csv"}
+    assert set(collectors.names()) <= documented
+    for name in documented - {"csv"}:
+        assert any(f"collector: {name}" in b for b in yaml_blocks(DOCS / "collectors" / f"{name}.md"))
+
+
+@pytest.mark.parametrize("block", [b for d in CONFIG_DOCS for b in yaml_blocks(DOCS / d)
+                                   if d != "scale-out.md" or "engine:" in b]
                          + [b for b in yaml_blocks(ROOT / "README.md") if "sources:" in b])
 def test_configuration_examples_are_valid(tmp_path, block):
     cfg = tmp_path / "dialtone.yaml"

@@ -19,18 +19,11 @@ import pyarrow.parquet as pq
 from ..estate.model import load_model
 from ..limits import EvaluationLimits
 from ..snapshots import Snapshot
+from ..sqltext import ident, literal
 from . import PolicyRunError
 
 if t.TYPE_CHECKING:
     from . import Compiled
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class DuckDBSession:
@@ -61,7 +54,7 @@ class DuckDBSession:
             timer.cancel()
 
     def count(self, entity: str) -> int:
-        return self._execute(f"SELECT count(*) FROM {_q(entity)}")[0][0]
+        return self._execute(f"SELECT count(*) FROM {ident(entity)}")[0][0]
 
     def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
         bound = {k: params[k] for k in compiled.params}
@@ -89,7 +82,7 @@ class DuckDBBackend:
         con = duckdb.connect(":memory:")
         con.execute("SET TimeZone = 'UTC'")
         if self.limits.memory_limit:
-            con.execute(f"SET memory_limit = {_lit(self.limits.memory_limit)}")
+            con.execute(f"SET memory_limit = {literal(self.limits.memory_limit)}")
         if self.limits.threads:
             con.execute(f"SET threads = {int(self.limits.threads)}")
         files = []
@@ -97,19 +90,19 @@ class DuckDBBackend:
             if name not in snapshot.entities:
                 # Not provided: an empty, typed view, so evidence joins read NULL. Policies whose
                 # condition needs the entity are skipped before they run.
-                cols = ", ".join(f"CAST(NULL AS {f.sql_type}) AS {_q(f.name)}" for f in entity.fields)
-                con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} WHERE false")
+                cols = ", ".join(f"CAST(NULL AS {f.sql_type}) AS {ident(f.name)}" for f in entity.fields)
+                con.execute(f"CREATE VIEW {ident(name)} AS SELECT {cols} WHERE false")
                 continue
             path = snapshot.parquet(name)
             files.append(str(path))
             present = set(pq.read_schema(path).names)
             cols = ", ".join(
-                f"CAST({_q(f.name)} AS {f.sql_type}) AS {_q(f.name)}" if f.name in present
-                else f"CAST(NULL AS {f.sql_type}) AS {_q(f.name)}"
+                f"CAST({ident(f.name)} AS {f.sql_type}) AS {ident(f.name)}" if f.name in present
+                else f"CAST(NULL AS {f.sql_type}) AS {ident(f.name)}"
                 for f in entity.fields
             )
-            con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} "
-                        f"FROM read_parquet({_lit(str(path))})")
+            con.execute(f"CREATE VIEW {ident(name)} AS SELECT {cols} "
+                        f"FROM read_parquet({literal(str(path))})")
         # Sessions for policies run at the same time: connections to this one database, made
         # (and set to UTC) before the configuration is locked.
         forks = []

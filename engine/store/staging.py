@@ -12,16 +12,10 @@ from collections.abc import Iterator
 import duckdb
 import pyarrow as pa
 
+from ..sqltext import ident, literal
+
 #: (policy_id, resource_type, resource_id, reason, evidence_json, savings, savings_key, currency)
 StageRow = tuple
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _json_safe(column: str, typ: pa.DataType) -> str:
@@ -34,12 +28,12 @@ def _json_safe(column: str, typ: pa.DataType) -> str:
 
 
 def _select(policy_id: str, resource_type: str, evidence_names: tuple[str, ...], rows: pa.Table) -> str:
-    rid, reason, savings, savings_key, currency, *evidence = (_q(n) for n in rows.column_names)
+    rid, reason, savings, savings_key, currency, *evidence = (ident(n) for n in rows.column_names)
     fields = ", ".join(
-        f"{_lit(label)}: {_json_safe(col, rows.schema.field(i + 5).type)}"
+        f"{literal(label)}: {_json_safe(col, rows.schema.field(i + 5).type)}"
         for i, (label, col) in enumerate(zip(evidence_names, evidence, strict=True)))
     evidence_sql = f"to_json({{{fields}}})::VARCHAR" if fields else "'{}'"
-    return (f"SELECT {_lit(policy_id)} AS policy_id, {_lit(resource_type)} AS resource_type, "
+    return (f"SELECT {literal(policy_id)} AS policy_id, {literal(resource_type)} AS resource_type, "
             f"CAST({rid} AS VARCHAR) AS resource_id, CAST({reason} AS VARCHAR) AS reason, "
             f"{evidence_sql} AS evidence, "
             f"{_json_safe(f'CAST({savings} AS DOUBLE)', pa.float64())} AS savings, "
