@@ -34,7 +34,7 @@ bench: $(DEV)
 
 docs: $(STAMP)
 	$(BIN)/python -m dialtone.engine.estate.reference > docs/estate.md
-	$(BIN)/python -m dialtone.web.cli_reference > docs/cli.md
+	$(BIN)/python -m dialtone.web.cli.reference > docs/cli.md
 	$(BIN)/python -m dialtone.engine.policy_docs docs/policies
 	$(BIN)/python -m dialtone.engine.collector_coverage
 

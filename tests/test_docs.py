@@ -22,7 +22,7 @@ def yaml_blocks(path: Path) -> list[str]:
 
 
 def test_cli_reference_is_generated_from_the_commands():
-    from dialtone.web.cli_reference import reference
+    from dialtone.web.cli.reference import reference
 
     assert (DOCS / "cli.md").read_text(encoding="utf-8") == reference(), \
         "docs/cli.md is stale: run `make docs`"

@@ -132,7 +132,7 @@ class ProxiedServer:
     def __init__(self, app, config) -> None:
         from waitress.server import create_server
 
-        from dialtone.web.cli_web import server_options
+        from dialtone.web.cli.serve import server_options
 
         self.server = create_server(app, host="127.0.0.1", port=0, threads=2, **server_options(config))
         self.url = f"http://127.0.0.1:{self.server.effective_port}"

@@ -270,7 +270,7 @@ def test_serve_without_the_option_runs_no_scheduler(tmp_path, cli, runner, no_wa
 
 
 def test_the_runs_page_says_when_this_servers_schedule_runs_next(tmp_path, monkeypatch):
-    from dialtone.web.cli_web import build_server, stop_scheduler
+    from dialtone.web.cli.serve import build_server, stop_scheduler
 
     monkeypatch.setenv("DIALTONE_SECRET_KEY", "serve-test-secret")
     config = load_config(make_workspace(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", SCHEDULE))

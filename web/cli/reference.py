@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .cli import cli
+from . import cli
 
 HEADER = """# Command reference
 
-<!-- Generated from the commands' help by `python -m dialtone.web.cli_reference`.
+<!-- Generated from the commands' help by `python -m dialtone.web.cli.reference`.
      Do not edit by hand: a test fails when this file is stale. -->
 
 Exit status: 0 when the command ran; 1 when `policy validate` or `policy

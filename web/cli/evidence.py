@@ -1,10 +1,12 @@
-"""``dialtone export evidence`` and ``dialtone evidence verify|keygen``."""
+"""``dialtone export evidence`` and ``dialtone evidence verify|keygen|replay``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from .common import configuration, open_store
 
 
 @click.group("export")
@@ -29,9 +31,8 @@ def export_evidence_cmd(ctx, framework, policy_ids, start, end, mask_pii, signin
     from dialtone.engine.evidence.package import export_evidence
     from dialtone.engine.evidence.scope import Scope
     from dialtone.engine.policy.loader import load_policies
-    from dialtone.web.cli_store import _config, open_store
 
-    config = _config(ctx)
+    config = configuration(ctx)
     store = open_store(ctx)
     key = Path(signing_key) if signing_key else config.signing_key
     result = export_evidence(
@@ -101,9 +102,8 @@ def evidence_replay_cmd(ctx, evaluation_id: int) -> None:
     """Re-run a recorded evaluation from its snapshot, policy text and parameters; exit 1 unless
     every policy's results are identical to the record."""
     from dialtone.engine.replay import replay
-    from dialtone.web.cli_store import _config, open_store
 
-    report = replay(open_store(ctx, refresh=False), evaluation_id, _config(ctx))
+    report = replay(open_store(ctx, refresh=False), evaluation_id, configuration(ctx))
     for line in report.not_replayable:
         click.echo(f"cannot replay: {line}", err=True)
     for line in report.differences:

@@ -1,4 +1,4 @@
-"""``dialtone run``, ``runs``, ``scheduler`` and ``collectors``: running the whole job."""
+"""``dialtone run``, ``runs`` and ``scheduler``: running the whole job."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import json
 
 import click
 
+from .common import configuration, default_actor, open_store
+
 #: `dialtone run` exit statuses (docs/runs.md).
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_DEGRADED, EXIT_LOCKED = 0, 1, 2, 3, 4
-
-
-def _config(ctx: click.Context):
-    from dialtone.web.cli_store import context_config
-
-    return context_config(ctx, required=True)
 
 
 @click.command("run")
@@ -34,10 +30,9 @@ def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str, accept_drop: tupl
     is in progress.
     """
     from dialtone.engine.runs import RunLocked, run_once
-    from dialtone.web.cli_store import default_actor
     from dialtone.web.progress import TerminalProgress
 
-    config = _config(ctx)
+    config = configuration(ctx, required=True)
     bar = TerminalProgress()
     try:
         outcome = run_once(config, trigger="manual", actor=default_actor(), progress=bar.stage,
@@ -112,7 +107,6 @@ def runs_group() -> None:
 @click.pass_context
 def runs_list(ctx: click.Context, limit: int, fmt: str) -> None:
     from dialtone.engine.runs import list_runs
-    from dialtone.web.cli_store import open_store
 
     rows = list_runs(open_store(ctx, refresh=False), limit)
     if fmt == "json":
@@ -144,7 +138,6 @@ def runs_unlock(ctx: click.Context, yes: bool) -> None:
     import socket
 
     from dialtone.engine.runs import current_lock, unlock
-    from dialtone.web.cli_store import default_actor, open_store
 
     store = open_store(ctx, refresh=False)
     lock = current_lock(store)
@@ -166,7 +159,6 @@ def runs_unlock(ctx: click.Context, yes: bool) -> None:
 def runs_show(ctx: click.Context, run_id: int, fmt: str) -> None:
     from dialtone.engine.errors import DialtoneError
     from dialtone.engine.runs import get_run
-    from dialtone.web.cli_store import open_store
 
     run = get_run(open_store(ctx, refresh=False), run_id)
     if run is None:
@@ -207,7 +199,7 @@ def scheduler_cmd(ctx: click.Context, run_at_start: bool, show_next: int | None)
     from dialtone.engine.schedule import next_times
     from dialtone.engine.scheduler import run_scheduler
 
-    config = _config(ctx)
+    config = configuration(ctx, required=True)
     if show_next:
         if config.schedule is None:
             raise ConfigError("No schedule configured: add `schedule: {cron: \"0 2 * * *\"}`.")
@@ -220,50 +212,3 @@ def scheduler_cmd(ctx: click.Context, run_at_start: bool, show_next: int | None)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     ctx.exit(run_scheduler(config, run_at_start=run_at_start,
                            say=lambda text: click.echo(text, err=True)))
-
-
-@click.group("collectors")
-def collectors_group() -> None:
-    """The collectors installed (built-in and plugins) and their settings."""
-
-
-@collectors_group.command("list")
-def collectors_list() -> None:
-    from dialtone.engine.collector_api import collectors
-    from dialtone.engine.errors import RegistryError
-
-    for name in collectors.names():
-        try:
-            cls = collectors.get(name)
-        except RegistryError as exc:
-            click.echo(f"{name:<12} (cannot be loaded: {exc})")
-            continue
-        doc = (cls.__doc__ or "").strip().splitlines()
-        click.echo(f"{name:<12} {doc[0] if doc else ''}")
-
-
-@collectors_group.command("show")
-@click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def collectors_show(name: str, fmt: str) -> None:
-    """A collector's description and its settings (JSON Schema)."""
-    from dialtone.engine.collector_api import collectors
-
-    cls = collectors.get(name)
-    schema = cls.config_schema
-    if fmt == "json":
-        click.echo(json.dumps(schema, indent=2, sort_keys=True))
-        return
-    click.echo(f"{name}: {(cls.__doc__ or '').strip()}")
-    click.echo(f"  class: {cls.__module__}.{cls.__qualname__}")
-    required = set(schema.get("required", []))
-    click.echo("  settings:")
-    for key, spec in (schema.get("properties") or {}).items():
-        kind = spec.get("type") or ("one of " + ", ".join(map(str, spec["enum"]))
-                                    if "enum" in spec else "")
-        if isinstance(kind, list):
-            kind = "/".join(kind)
-        secret = " (secret: never logged)" if key in getattr(cls, "secret_settings", ()) else ""
-        click.echo(f"    {key:<22} {'required' if key in required else 'optional':<9} {kind}"
-                   f"{secret}  {spec.get('description', '')}".rstrip())
-    click.echo("  every source also takes: collector (required), max_age (e.g. 36h, 2d)")
