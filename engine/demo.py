@@ -142,12 +142,10 @@ def demo_accounts(store, data_dir: Path) -> list[tuple[str, str, str]]:
     fresh random passwords, and a secret key for the web session, all local to the demo."""
     import secrets
 
+    from .private_files import write_new_secret
     from .store.accounts import AccountError, add_user, set_password
 
-    key = Path(data_dir) / "secret_key"
-    if not key.exists():
-        key.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
-        key.chmod(0o600)
+    write_new_secret(Path(data_dir) / "secret_key")
     accounts = []
     for username, role in DEMO_USERS:
         password = secrets.token_urlsafe(12)

@@ -35,3 +35,19 @@ def create_private_file(path: Path) -> None:
         os.fchmod(fd, PRIVATE_FILE_MODE)  # os.open's mode is masked by the umask
     finally:
         os.close(fd)
+
+
+def write_new_secret(path: Path) -> bool:
+    """Write a fresh random secret (64 hex digits) to ``path``, created 0600 in a private folder;
+    False, and nothing written, when the file exists already (it is never replaced)."""
+    import secrets
+
+    make_private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), PRIVATE_FILE_MODE)  # os.open's mode is masked by the umask
+        out.write(secrets.token_hex(32) + "\n")
+    return True

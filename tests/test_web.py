@@ -116,6 +116,34 @@ def test_security_headers_and_cookie_flags(tmp_path):
     store.close()
 
 
+def test_a_first_serve_creates_a_private_secret_key_and_says_so(tmp_path, monkeypatch):
+    import stat
+
+    from dialtone.engine.config import load_config
+    from dialtone.engine.store import Store
+    from dialtone.web.cli.serve import build_server
+
+    monkeypatch.delenv("DIALTONE_SECRET_KEY", raising=False)
+    (tmp_path / "dialtone.yaml").write_text("sources: {}\n")
+    config = load_config(tmp_path / "dialtone.yaml")
+    store = Store.from_config(config)
+    said: list[str] = []
+    app, _ = build_server(config, store, say=said.append)
+    key = config.data_dir / "secret_key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_text().strip()) == 64
+    assert said == [f"created a secret key for web sessions in {key} (0600; keep it private, back it "
+                    "up with the data folder; $DIALTONE_SECRET_KEY overrides it)"]
+    assert app.config["SECRET_KEY"] == key.read_text().strip()
+    said.clear()
+    again, _ = build_server(config, store, say=said.append)   # the next serve keeps it
+    assert said == [] and again.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+    monkeypatch.setenv("DIALTONE_SECRET_KEY", "from-the-environment")
+    key.unlink()
+    from_env, _ = build_server(config, store, say=said.append)
+    assert said == [] and not key.exists() and from_env.config["SECRET_KEY"] == "from-the-environment"
+    store.close()
+
+
 def test_a_secret_key_must_be_configured(tmp_path, monkeypatch):
     from dialtone.engine.config import load_config
     from dialtone.web.app import WebConfigError, create_app

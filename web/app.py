@@ -41,6 +41,18 @@ def secret_key(config: Config) -> str:
                          f"(e.g. python -c 'import secrets; print(secrets.token_hex(32))' > {path})")
 
 
+def ensure_secret_key(config: Config) -> Path | None:
+    """A first ``dialtone serve`` in a workspace creates the session key it needs: a random
+    value in ``<data_dir>/secret_key`` (0600). Returns the file when it was created now; None
+    when $DIALTONE_SECRET_KEY is set or the file exists (it is never replaced)."""
+    from dialtone.engine.private_files import write_new_secret
+
+    if os.environ.get(SECRET_ENV):
+        return None
+    path = config.data_dir / "secret_key"
+    return path if write_new_secret(path) else None
+
+
 def create_app(config: Config, *, store=None, testing: bool = False, key: str | None = None,
                secure_cookies: bool = True) -> Flask:
     from dialtone.engine.store import Store

@@ -85,8 +85,12 @@ def build_server(config: Config, store: Store, *, secure_cookies: bool = True, w
     key does not leave it running. Runs it starts take the database run lock like any other:
     they never overlap a `dialtone run` or another scheduler.
     """
-    from dialtone.web.app import create_app
+    from dialtone.web.app import create_app, ensure_secret_key
 
+    created = ensure_secret_key(config)
+    if created is not None:
+        say(f"created a secret key for web sessions in {created} (0600; keep it private, back it "
+            f"up with the data folder; $DIALTONE_SECRET_KEY overrides it)")
     scheduler = None
     if with_scheduler:
         from dialtone.engine.scheduler import build_scheduler
