@@ -232,6 +232,22 @@ def _release_times(rev: str, data_dir: Path, snapshot_id: str, repeat: int) -> d
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def results_digest(result) -> str:
+    """One hash of every policy's status and findings (resource, reason, savings, evidence), as
+    the findings store digests a policy's results for replay: equal digests, identical results.
+    A refactoring that must not change behaviour compares this before and after."""
+    import hashlib
+
+    from dialtone.engine.store.staging import result_digest
+
+    digest = hashlib.sha256()
+    for o in sorted(result.outcomes, key=lambda o: o.policy_id):
+        part = (result_digest(o.policy_id, o.resource_type, o.evidence_names, o.rows)
+                if o.rows is not None else "-")
+        digest.update(f"{o.policy_id} {o.status} {o.undecidable_count} {part}\n".encode())
+    return digest.hexdigest()
+
+
 def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -437,6 +453,8 @@ def _bench(args, data_dir: Path) -> int:
     print(f"peak RSS after the raw baseline          {raw_rss / GIB:8.2f} GiB")
     print(f"alternative: tables loaded into memory   {mem_total:8.3f} s   "
           f"+ {load_s:.2f} s to load; peak RSS {mem_rss / GIB:.2f} GiB")
+    print(f"results digest                           {results_digest(result)[:16]} "
+          f"(every policy's status and findings; equal digests, identical results)")
     mismatched = [p for p in engine if p in gen["planted"]
                   and {f["resource_id"] for f in outcomes[p].findings} != set(gen["planted"][p])]
     print(f"planted violations found exactly         {len(gen['planted']) - len(mismatched)} of "
