@@ -3,6 +3,10 @@
 parse → allow-list → time functions → relations → build SELECT → qualify →
 render. Each pass reads and updates a :class:`CompileContext`; problems are
 collected with positions and raised together as a PolicyError.
+
+Modules: one per pass (``parse``, ``allowlist``, ``time_functions``, ``relations``, ``build``,
+``qualify``, ``render``) over ``context``; ``spark_semantics`` (DuckDB's meaning in Spark SQL),
+``columns`` (the fields a policy reads), ``cache`` (compiled policies kept between evaluations).
 """
 
 from __future__ import annotations
