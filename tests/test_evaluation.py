@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dialtone.engine.backends import PolicyRunError
+from dialtone.engine.backends import PolicyRunError, backends
 from dialtone.engine.backends.duckdb import DuckDBBackend
 from dialtone.engine.collect import collect
 from dialtone.engine.config import EvaluationLimits
@@ -45,8 +46,21 @@ def snapshot(config):
     return collect(config, as_of=AS_OF).snapshot
 
 
-def test_a_violating_resource_is_found_with_evidence_reason_and_savings(snapshot):
-    result = evaluate(snapshot, loaded(IDLE))
+@pytest.fixture(params=backends.names())
+def on(request):
+    """``evaluate`` on each registered backend: the contract every backend keeps (Spark with the
+    tests' shared local session settings; a backend without Spark or Java skips, CI fails)."""
+    settings = None
+    if request.param == "spark":
+        from .sparkkit import SETTINGS, require_spark
+
+        require_spark()
+        settings = SETTINGS
+    return functools.partial(evaluate, engine=request.param, engine_settings=settings)
+
+
+def test_a_violating_resource_is_found_with_evidence_reason_and_savings(snapshot, on):
+    result = on(snapshot, loaded(IDLE))
     (outcome,) = result.outcomes
     assert outcome.status == "alarm"
     assert outcome.evaluated == 3
@@ -61,8 +75,8 @@ def test_a_violating_resource_is_found_with_evidence_reason_and_savings(snapshot
     assert outcome.findings[1]["reason"] == "idle for unknown days"
 
 
-def test_parameters_are_overridden_per_organisation(snapshot):
-    result = evaluate(snapshot, loaded(IDLE), overrides={"test.p0": {"idle_days": 1000}})
+def test_parameters_are_overridden_per_organisation(snapshot, on):
+    result = on(snapshot, loaded(IDLE), overrides={"test.p0": {"idle_days": 1000}})
     assert result.outcomes[0].status == "ok"
     assert result.outcomes[0].params == {"idle_days": 1000}
 
@@ -77,9 +91,9 @@ def test_bad_overrides_are_reported_as_that_policy_s_error(snapshot, override, m
     assert message in result.outcomes[0].error
 
 
-def test_a_policy_reading_an_entity_no_source_provides_is_skipped(snapshot):
+def test_a_policy_reading_an_entity_no_source_provides_is_skipped(snapshot, on):
     text = policy_text("product = 'zoom'", resource="licenses")
-    (outcome,) = evaluate(snapshot, loaded(text)).outcomes
+    (outcome,) = on(snapshot, loaded(text)).outcomes
     assert outcome.status == "skip"
     assert outcome.skip_reason == "no source provides licenses"
     assert outcome.error is None
@@ -95,9 +109,9 @@ def test_an_empty_table_is_data_not_a_skip(tmp_path):
     assert (outcome.status, outcome.evaluated) == ("ok", 0)
 
 
-def test_an_error_in_one_policy_never_stops_the_others(snapshot):
+def test_an_error_in_one_policy_never_stops_the_others(snapshot, on):
     broken = policy_text("statuz = 'active'")
-    result = evaluate(snapshot, loaded(broken, IDLE))
+    result = on(snapshot, loaded(broken, IDLE))
     statuses = {o.policy_id: o.status for o in result.outcomes}
     assert statuses == {"test.p0": "error", "test.p1": "alarm"}
     assert "unknown column 'statuz'" in result.outcomes[0].error
@@ -127,9 +141,9 @@ def test_unknown_policy_ids_are_a_usage_error(snapshot):
         evaluate(snapshot, loaded(IDLE), policy_ids=["test.p9"])
 
 
-def test_same_inputs_give_byte_identical_json(snapshot):
-    first = evaluate(snapshot, loaded(IDLE, policy_text("kind = 'mobile'"))).to_json()
-    second = evaluate(snapshot, loaded(IDLE, policy_text("kind = 'mobile'"))).to_json()
+def test_same_inputs_give_byte_identical_json(snapshot, on):
+    first = on(snapshot, loaded(IDLE, policy_text("kind = 'mobile'"))).to_json()
+    second = on(snapshot, loaded(IDLE, policy_text("kind = 'mobile'"))).to_json()
     assert first == second
     doc = json.loads(first)
     assert set(doc) == {"snapshot", "policies_version", "engine", "results"}
@@ -137,10 +151,10 @@ def test_same_inputs_give_byte_identical_json(snapshot):
             "findings"} <= set(doc["results"][0])
 
 
-def test_time_comes_from_the_snapshot_not_the_clock(config):
+def test_time_comes_from_the_snapshot_not_the_clock(config, on):
     early = collect(config, as_of=dt.date(2026, 2, 1)).snapshot
     late = collect(config, as_of=dt.date(2026, 6, 30)).snapshot
-    found = {s.id: [f["resource_id"] for f in evaluate(s, loaded(IDLE)).outcomes[0].findings]
+    found = {s.id: [f["resource_id"] for f in on(s, loaded(IDLE)).outcomes[0].findings]
              for s in (early, late)}
     assert found[early.id] == ["L3"]          # L1's January activity is recent on 1 February
     assert found[late.id] == ["L1", "L3"]
