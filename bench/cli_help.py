@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from revisions import checkout_root, revision_root  # noqa: E402
 
 TARGET_S = 0.5
 #: The last commit before web/cli/ became a package of lazily imported command modules.
@@ -38,40 +40,16 @@ def best_wall_time(repeat: int, env: dict[str, str], cwd: Path) -> float:
     return min(times)
 
 
-def _root_of(source: Path, folder: Path) -> Path:
-    """A PYTHONPATH root whose ``dialtone`` maps to ``source``'s folders (pyproject.toml's
-    package-dir)."""
-    package = folder / "root" / "dialtone"
-    package.mkdir(parents=True)
-    shutil.copy(source / "dialtone" / "__init__.py", package / "__init__.py")
-    for part in ("engine", "collectors", "web", "policies"):
-        (package / part).symlink_to(source / part, target_is_directory=True)
-    return folder / "root"
-
-
 def baseline_time(rev: str, repeat: int) -> float:
     """``dialtone --help`` of the revision ``rev``, unpacked with git archive."""
-    folder = Path(tempfile.mkdtemp(prefix="dialtone-cli-baseline-"))
-    try:
-        source = folder / "source"
-        source.mkdir()
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-        root = _root_of(source, folder)
-        return best_wall_time(repeat, {**os.environ, "PYTHONPATH": str(root)}, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with revision_root(rev, "dialtone-cli-baseline-") as root:
+        return best_wall_time(repeat, {**os.environ, "PYTHONPATH": str(root)}, root.parent)
 
 
 def current_time(repeat: int) -> float:
     """``dialtone --help`` of this checkout's code (not the installed console script's)."""
-    folder = Path(tempfile.mkdtemp(prefix="dialtone-cli-current-"))
-    try:
-        root = _root_of(REPO, folder)
-        return best_wall_time(repeat, {**os.environ, "PYTHONPATH": str(root)}, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with checkout_root("dialtone-cli-current-") as root:
+        return best_wall_time(repeat, {**os.environ, "PYTHONPATH": str(root)}, root.parent)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,30 +206,17 @@ def _release_times(rev: str, data_dir: Path, snapshot_id: str, repeat: int) -> d
     process importing that revision's code: ``{"times": [...], "policies": n}``."""
     import subprocess
 
-    repo = Path(__file__).resolve().parents[1]
-    folder = Path(tempfile.mkdtemp(prefix="dialtone-release-"))
-    try:
-        source = folder / "source"
-        source.mkdir()
-        archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-        # The installed package maps dialtone.<part> to the repository's folders
-        # (pyproject.toml package-dir); the same layout, for the release's files.
-        package = folder / "root" / "dialtone"
-        package.mkdir(parents=True)
-        shutil.copy(source / "dialtone" / "__init__.py", package / "__init__.py")
-        for part in ("engine", "collectors", "web", "policies"):
-            (package / part).symlink_to(source / part, target_is_directory=True)
+    from revisions import revision_root
+
+    with revision_root(rev, "dialtone-release-") as root:
         done = subprocess.run(
-            [sys.executable, "-c", _RELEASE_RUN, str(folder), str(data_dir), snapshot_id, str(repeat)],
-            capture_output=True, text=True, cwd=folder,
-            env={**os.environ, "PYTHONPATH": str(folder / "root")})
-        if done.returncode != 0:
-            raise RuntimeError(f"the release {rev} could not evaluate: {done.stderr.strip()[-2000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+            [sys.executable, "-c", _RELEASE_RUN, str(root.parent), str(data_dir), snapshot_id,
+             str(repeat)],
+            capture_output=True, text=True, cwd=root.parent,
+            env={**os.environ, "PYTHONPATH": str(root)})
+    if done.returncode != 0:
+        raise RuntimeError(f"the release {rev} could not evaluate: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def results_digest(result) -> str:
