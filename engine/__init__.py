@@ -10,5 +10,5 @@ the configuration), ``evaluation``, ``limits``, ``obligations``, ``frameworks``,
 ``finance``. Running: ``runs``, ``schedule``, ``scheduler``, ``demo``, ``synthetic``.
 Provenance and replay: ``provenance``, ``replay``, ``policy_diff``, ``gitcli``, ``policy_tests``.
 Small shared parts: ``config``, ``errors``, ``registry``, ``yamlio``, ``csvsafe``, ``sqltext``,
-``canonical_json``, ``private_files``. docs/architecture.md has a row for each.
+``canonical_json``, ``private_files``, ``roles``. docs/architecture.md has a row for each.
 """

@@ -33,11 +33,11 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import DialtoneError
+from ..roles import ROLES as ROLES  # the roles, importable without the store
 from . import Store, iso
 from .db import StoreError, write_without_waiting
 from .tables import api_tokens, users, web_sessions
 
-ROLES = ("admin", "officer", "auditor")
 MAX_FAILURES = 5
 LOCK_MINUTES = 5
 MIN_PASSWORD = 12

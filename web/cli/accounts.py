@@ -9,7 +9,7 @@ import typing as t
 import click
 
 from dialtone.engine.errors import DialtoneError
-from dialtone.engine.store.accounts import ROLES
+from dialtone.engine.roles import ROLES
 
 from .common import actor_option, audit_writer, configuration, open_store
 
