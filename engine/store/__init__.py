@@ -15,12 +15,9 @@ from sqlalchemy import Connection
 
 from ..config import DEFAULT_EXCEPTION_MAX_DAYS, DEFAULT_SLA_DAYS, Config
 from .db import StoreError, check_schema, make_engines, reachable
+from .lifecycle import STATUSES
 
-__all__ = ["Store", "StoreError", "iso"]
-
-ACTIVE = ("open", "in_progress", "excepted")
-STATUSES = ("open", "in_progress", "excepted", "resolved", "retired", "false_positive",
-            "not_applicable")
+__all__ = ["STATUSES", "Store", "StoreError", "iso"]
 
 
 def iso(moment: datetime) -> str:

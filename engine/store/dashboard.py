@@ -33,9 +33,9 @@ from datetime import timedelta
 from sqlalchemy import Connection, bindparam, func, insert, select, text
 
 from . import Store
+from .lifecycle import EXCEPTED, NEEDS_WORK
 from .tables import evaluations, posture_counts
 
-ACTIVE = ("open", "in_progress")
 #: More events than this since the counts were read: count everything again (one pass).
 MAX_EVENTS_INCREMENTAL = 20_000
 #: Scalar subqueries per statement when counting overdue findings (SQLite: 500 terms at most).
@@ -115,7 +115,7 @@ def _totals(conn: Connection, groups: dict) -> dict:
 
     money = store_totals(conn)
     return {"open": sum(n for statuses in groups.values()
-                        for status, (n, _) in statuses.items() if status in ACTIVE),
+                        for status, (n, _) in statuses.items() if status in NEEDS_WORK),
             "savings_identified": money["identified"], "savings_realised": money["realised"]}
 
 
@@ -199,7 +199,7 @@ def _overdue(conn: Connection, today: str, policy_ids: list[str]) -> dict[str, i
     """Overdue findings per policy: per (policy, open or in progress), the count of one range
     of ``ix_findings_policy_status_due`` (due_on < today), read from the index alone."""
     out = dict.fromkeys(policy_ids, 0)
-    pairs = [(pid, status) for pid in policy_ids for status in ACTIVE]
+    pairs = [(pid, status) for pid in policy_ids for status in NEEDS_WORK]
     for start in range(0, len(pairs), _PAIRS_PER_QUERY):
         part = pairs[start:start + _PAIRS_PER_QUERY]
         params: dict = {"t": today}
@@ -233,14 +233,14 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
     for pid, statuses in counts.groups.items():
         for status, (n, _) in statuses.items():
             by_status[status] = by_status.get(status, 0) + n
-        n_active = sum(statuses.get(s, (0, None))[0] for s in ACTIVE)
+        n_active = sum(statuses.get(s, (0, None))[0] for s in NEEDS_WORK)
         if n_active and pid in policy_info:
             severity, category = policy_info[pid]
             by_severity[severity] = by_severity.get(severity, 0) + n_active
             by_category[category] = by_category.get(category, 0) + n_active
         if n_active:
             active[pid] = n_active
-        elif statuses.get("excepted", (0,))[0] > 0:
+        elif any(statuses.get(s, (0,))[0] > 0 for s in EXCEPTED):
             excepted_only.add(pid)
     overdue = sum(counts.overdue.values())
     by_framework = {fw: sum(active.get(p, 0) for p in pids) for fw, pids in frameworks.items()}

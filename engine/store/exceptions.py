@@ -22,10 +22,14 @@ from sqlalchemy import Connection, insert, select, text, update
 
 from ..errors import DialtoneError
 from . import Store, chain
+from .lifecycle import EXCEPTED, NEEDS_WORK, RELEASED_SQL, sql_list
 from .tables import exception_targets, exceptions, policies
 
 #: The one definition of "in force" (``e`` is the exceptions table, ``:today`` UTC).
 ACTIVE_SQL = "e.status = 'approved' AND e.expires_on >= :today"
+
+_NEEDS_WORK = sql_list(NEEDS_WORK)     # what an exception in force applies to
+_EXCEPTED = sql_list(EXCEPTED)         # what an exception that ends releases
 
 _TARGET_MATCH = ("(t.resource_id = f.resource_id OR "
                  "(t.pattern IS NOT NULL AND f.resource_id LIKE t.pattern ESCAPE '\\'))")
@@ -190,15 +194,15 @@ def _release(conn: Connection, store: Store, exception_ids: list[int], kind: str
     ids = ", ".join(str(int(i)) for i in exception_ids)
     rows = conn.execute(text(f"""
         SELECT id, exception_id FROM findings
-        WHERE status = 'excepted' AND exception_id IN ({ids})
+        WHERE status IN {_EXCEPTED} AND exception_id IN ({ids})
         ORDER BY policy_id, resource_type, resource_id""")).all()
     if not rows:
         return 0
     now = store.now_text()
     conn.execute(text(f"""
-        UPDATE findings SET status = CASE WHEN assignee IS NULL THEN 'open' ELSE 'in_progress' END,
+        UPDATE findings SET status = {RELEASED_SQL},
             exception_id = NULL, updated_at = :now
-        WHERE status = 'excepted' AND exception_id IN ({ids})"""), {"now": now})
+        WHERE status IN {_EXCEPTED} AND exception_id IN ({ids})"""), {"now": now})
     chain.append(conn, ((now, actor, kind, r.id, r.exception_id, None,
                          chain.canonical_data({"exception": r.exception_id})) for r in rows))
     return len(rows)
@@ -246,14 +250,14 @@ def refresh_exceptions(conn: Connection, store: Store,
             WHERE {ACTIVE_SQL} AND t.exception_id = e.id AND t.resource_id IS NOT NULL
               AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
               AND f.policy_id = e.policy_id AND f.resource_type = y.resource_type
-              AND f.resource_id = t.resource_id AND f.status IN ('open', 'in_progress')
+              AND f.resource_id = t.resource_id AND f.status IN {_NEEDS_WORK}
             UNION ALL
             SELECT f.id, e.id
             FROM exceptions e
             CROSS JOIN exception_targets t
             CROSS JOIN findings f
             WHERE {ACTIVE_SQL} AND t.exception_id = e.id AND t.pattern IS NOT NULL
-              AND f.policy_id = e.policy_id AND f.status IN ('open', 'in_progress')
+              AND f.policy_id = e.policy_id AND f.status IN {_NEEDS_WORK}
               AND f.resource_id LIKE t.pattern ESCAPE '\\')
         SELECT f.id AS finding_id, MIN(m.exception_id) AS exception_id
         FROM matched m JOIN findings f ON f.id = m.finding_id

@@ -13,9 +13,11 @@ from sqlalchemy import Connection, and_, exists, or_, select, text
 from ..errors import DialtoneError
 from . import Store, search_index
 from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
+from .lifecycle import EXCEPTED, NEEDS_WORK, STATUSES, sql_list
 from .tables import evaluations, events, findings, policies, policy_requirements, policy_runs
 
-OVERDUE_STATUSES = ("open", "in_progress")
+#: Findings of these statuses are overdue past their due date (awaiting work: lifecycle.NEEDS_WORK).
+OVERDUE_STATUSES = NEEDS_WORK
 #: The longest text a search takes: long enough for any resource id or phrase of a reason, short
 #: enough that no database finds the pattern too complex (SQLite refuses LIKE patterns of more
 #: than 50,000 bytes) and a scan stays cheap.
@@ -204,7 +206,7 @@ def _residual(flt: FindingFilter, today: str, params: dict, alias: str = "", *,
     a = f"{alias}." if alias else ""
     conds = []
     if flt.overdue:
-        conds.append(f"{a}status IN ('open', 'in_progress') AND {a}due_on < :today")
+        conds.append(f"{a}status IN {sql_list(OVERDUE_STATUSES)} AND {a}due_on < :today")
         params["today"] = today
     if flt.search:
         rid, reason = ((f"({a}resource_id || '')", f"({a}reason || '')") if unindexed
@@ -240,8 +242,6 @@ def _page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
        else (a search of one or two characters, or a database without trigrams) the
        range is walked to the end, as every range was before.
     """
-    from . import STATUSES
-
     if conn.dialect.name == "postgresql":
         # PostgreSQL guesses how many rows a text filter keeps; guessing few, it prices a page
         # high enough to compile it (JIT), which takes most of a second for a few milliseconds'
@@ -456,7 +456,7 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) ->
         orphans = {r.id for r in conn.execute(text(orphaned_sql()), params)}
         rows = conn.execute(text(f"""
             SELECT e.*, (SELECT COUNT(*) FROM findings f WHERE f.exception_id = e.id
-                         AND f.status = 'excepted') AS excepted_findings
+                         AND f.status IN {sql_list(EXCEPTED)}) AS excepted_findings
             FROM exceptions e WHERE {where} ORDER BY e.id"""), params).all()
         return [{
             "id": r.id, "source": r.source, "key": r.key, "policy_id": r.policy_id,

@@ -10,9 +10,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from ..errors import DialtoneError
 from . import Store, chain
+from .lifecycle import REVIEW_OUTCOMES, allowed_from, assigned_status
 from .tables import audit_log, findings
-
-REVIEW_OUTCOMES = ("false_positive", "not_applicable")
 
 
 class WorkflowError(DialtoneError):
@@ -57,10 +56,10 @@ def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> N
     with store.read() as conn:
         row = _finding(conn, finding_id)
     values = {"assignee": assignee}
-    if row.status == "open":
-        values["status"] = "in_progress"
+    if assigned_status(row.status) != row.status:
+        values["status"] = assigned_status(row.status)
     _act(store, finding_id, actor, "assigned", {"assignee": assignee, "previous": row.assignee}, audit,
-         allowed=("open", "in_progress", "excepted"), values=values)
+         allowed=allowed_from("assign"), values=values)
 
 
 def comment(store: Store, finding_id: int, body: str, actor: str, audit) -> None:
@@ -74,13 +73,13 @@ def resolve_manual(store: Store, finding_id: int, note: str, actor: str, audit) 
     if not note.strip():
         raise WorkflowError("say how it was fixed (--note)")
     _act(store, finding_id, actor, "resolved", {"manual": True, "note": note}, audit,
-         allowed=("open", "in_progress", "excepted"),
+         allowed=allowed_from("resolve"),
          values={"status": "resolved", "resolved_at": store.now_text(), "review_note": note})
 
 
 def reopen(store: Store, finding_id: int, note: str, actor: str, audit) -> None:
     _act(store, finding_id, actor, "reopened", {"manual": True, "note": note}, audit,
-         allowed=("resolved",) + REVIEW_OUTCOMES,
+         allowed=allowed_from("reopen"),
          values={"status": "open", "resolved_at": None, "review_note": None})
 
 
@@ -91,5 +90,5 @@ def review(store: Store, finding_id: int, outcome: str, justification: str, acto
     if not justification.strip():
         raise WorkflowError("a justification is required")
     _act(store, finding_id, actor, "status_changed", {"to": outcome, "justification": justification},
-         audit, allowed=("open", "in_progress"),
+         audit, allowed=allowed_from("review"),
          values={"status": outcome, "review_note": justification})
