@@ -28,6 +28,13 @@ def audit_writer(store: Store, origin: str):
     return write
 
 
+def record(store: Store, audit, actor: str, action: str, target: str, data: dict) -> None:
+    """An audit-log entry on its own (an action that changes nothing in the store, such as an
+    evidence export)."""
+    with store.write() as conn:
+        audit(conn, actor, action, target, data)
+
+
 def _finding(conn: Connection, finding_id: int):
     row = conn.execute(select(findings).where(findings.c.id == finding_id)).first()
     if row is None:
