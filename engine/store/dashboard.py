@@ -2,7 +2,8 @@
 
 Every finding belongs to one policy, and every figure over findings is a sum, over
 policies, of what is counted per (policy, status): findings, their savings and, of the
-open and in-progress ones, how many are overdue. Those counts are kept in memory with the
+open and in-progress ones, how many are overdue. Those counts are kept in memory (on the
+store object, ``Store.memo``) with the
 position they were read at: the event chain head (sequence and hash) and the latest
 evaluation; the overdue counts also with the date (overdue depends on it).
 
@@ -26,7 +27,6 @@ read each time the figures are rebuilt.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -40,11 +40,6 @@ from .tables import evaluations, posture_counts
 MAX_EVENTS_INCREMENTAL = 20_000
 #: Scalar subqueries per statement when counting overdue findings (SQLite: 500 terms at most).
 _PAIRS_PER_QUERY = 200
-
-_cache: dict[tuple, tuple[object, dict]] = {}
-_counts: dict[str, _Counts] = {}
-_lock = threading.Lock()
-_computing = threading.Lock()
 
 
 @dataclass
@@ -71,24 +66,25 @@ def posture(store: Store, catalogue=None) -> dict:
     today = store.today().isoformat()
     with store.read() as conn:
         position = _position(conn)
-    key = (store.url, *position, today)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] is catalogue:
-        return hit[1]
+    key = (*position, today)
+    memo = store.memo
+    with memo.lock:
+        hit = memo.posture
+    if hit is not None and hit[0] == key and hit[1] is catalogue:
+        return hit[2]
     # One thread counts; the others wait for its figures instead of running the same scans
     # side by side on the same cores.
-    with _computing:
-        with _lock:
-            hit = _cache.get(key)
-        if hit is not None and hit[0] is catalogue:
-            return hit[1]
+    with memo.counting:
+        with memo.lock:
+            hit = memo.posture
+        if hit is not None and hit[0] == key and hit[1] is catalogue:
+            return hit[2]
         with store.read() as conn:
-            counts = _current_counts(conn, store.url, position, today)
+            counts = _current_counts(conn, memo.counts, position, today)
             figures = _figures(conn, store, counts, catalogue)
-        with _lock:
-            _cache.clear()
-            _cache[key] = (catalogue, figures)
+        with memo.lock:
+            memo.counts = counts
+            memo.posture = (key, catalogue, figures)
     return figures
 
 
@@ -130,11 +126,11 @@ def _stored(conn: Connection, evaluation: int | None) -> _Counts | None:
     return _Counts(row.seq, row.hash, evaluation, groups)
 
 
-def _current_counts(conn: Connection, url: str, position: tuple, today: str) -> _Counts:
-    """The counts as of ``position`` (read before them: they may be newer, never older)."""
+def _current_counts(conn: Connection, old: _Counts | None, position: tuple, today: str) -> _Counts:
+    """The counts as of ``position`` (read before them: they may be newer, never older), from
+    ``old`` (the counts kept in memory, if any) where it can."""
     seq, head, evaluation = position
     base, touched = None, None
-    old = _counts.get(url)
     if old is not None and old.evaluation == evaluation:
         touched = _touched_since(conn, old.seq, old.hash, seq, head)
         base = old if touched is not None else None
@@ -155,10 +151,6 @@ def _current_counts(conn: Connection, url: str, position: tuple, today: str) -> 
         counts.today, counts.overdue = today, _overdue(conn, today, sorted(counts.groups))
     elif touched:
         counts.overdue.update(_overdue(conn, today, touched))
-    _counts.pop(url, None)
-    while len(_counts) >= 8:                     # a few stores per process at most (tests: many)
-        _counts.pop(next(iter(_counts)))
-    _counts[url] = counts
     return counts
 
 

@@ -1,10 +1,11 @@
-"""Read models over the store: filtered finding lists, a finding with its history, exceptions."""
+"""Read models over the store: filtered finding lists, a finding with its history, exceptions.
+
+Nothing here writes (see ``reads`` for the other read models)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, and_, exists, or_, select, text
 
 from ..errors import DialtoneError
 from . import Store, search_index
-from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
+from .exceptions import ACTIVE_SQL, orphaned_sql
 from .lifecycle import EXCEPTED, NEEDS_WORK, STATUSES, sql_list
 from .tables import evaluations, events, findings, policies, policy_requirements, policy_runs
 
@@ -38,40 +39,12 @@ def check_search(search: str) -> None:
         raise SearchError(f"the search text can have at most {MAX_SEARCH_LENGTH} characters "
                           f"(this one has {len(search):,})")
 
-_refreshed: dict[str, tuple[tuple[int, str], str]] = {}
-_refresh_lock = threading.Lock()
-
-
 def chain_position(conn: Connection) -> tuple[int, str]:
     """The event chain head (sequence number, hash): it moves whenever findings or exceptions
     change, and the hash tells two databases apart that happen to be at the same length."""
     from .chain import head
 
     return head(conn)
-
-
-def refresh_exceptions_if_changed(store: Store) -> bool:
-    """``exceptions.refresh_exceptions`` (the one expiry rule), skipped when it cannot do anything.
-
-    What it does depends only on today's date, the exceptions and the findings, and every
-    change to those appends an event to the chain. So once it has run, it is run again only
-    when the date or the chain head has moved: a page view then costs one read of the head
-    instead of a write transaction, which would queue behind every other writer (an
-    evaluation holds the write lock for as long as it records). Returns whether it ran.
-    """
-    today = store.today().isoformat()
-    with store.read() as conn:
-        if _refreshed.get(store.url) == (chain_position(conn), today):
-            return False
-    with _refresh_lock:  # one thread refreshes; the others then find the head recorded
-        with store.read() as conn:
-            if _refreshed.get(store.url) == (chain_position(conn), today):
-                return False
-        with store.write() as conn:
-            refresh_exceptions(conn, store)
-            head = chain_position(conn)  # in the same transaction: includes its own events, no one else's
-        _refreshed[store.url] = (head, today)
-    return True
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Human actions on findings: assign, comment, resolve by hand, reopen, review.
 
-Each action is one transaction that changes the finding, appends an event to
-the chain and writes the audit log (who, what, when, from where).
+Each action is one transaction that brings the exceptions up to date (the one expiry rule,
+``exceptions.refresh_exceptions``: the finding is acted on as it stands today), changes the
+finding, appends an event to the chain and writes the audit log (who, what, when, from where).
+Which action applies to which statuses is ``lifecycle.TRANSITIONS``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from ..errors import DialtoneError
 from . import Store, chain
+from .exceptions import refresh_exceptions
 from .lifecycle import REVIEW_OUTCOMES, allowed_from, assigned_status
 from .tables import audit_log, findings
 
@@ -43,9 +46,13 @@ def _finding(conn: Connection, finding_id: int):
 
 
 def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit, *,
-         allowed: tuple[str, ...] | None = None, values: dict | None = None) -> None:
+         allowed: tuple[str, ...] | None = None, values=None) -> None:
+    """``values``: the finding's new values, or a function of its row giving them."""
     with store.write() as conn:
+        refresh_exceptions(conn, store)
         row = _finding(conn, finding_id)
+        if callable(values):
+            values = values(row)
         if allowed is not None and row.status not in allowed:
             raise WorkflowError(f"finding {finding_id} is {row.status}; {kind.replace('_', ' ')} "
                                 f"applies to {', '.join(allowed)} findings")
@@ -60,13 +67,14 @@ def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit
 
 
 def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> None:
-    with store.read() as conn:
-        row = _finding(conn, finding_id)
-    values = {"assignee": assignee}
-    if assigned_status(row.status) != row.status:
-        values["status"] = assigned_status(row.status)
-    _act(store, finding_id, actor, "assigned", {"assignee": assignee, "previous": row.assignee}, audit,
-         allowed=allowed_from("assign"), values=values)
+    data = {"assignee": assignee}
+
+    def values(row) -> dict:
+        data["previous"] = row.assignee
+        changed = assigned_status(row.status)
+        return {"assignee": assignee, **({"status": changed} if changed != row.status else {})}
+
+    _act(store, finding_id, actor, "assigned", data, audit, allowed=allowed_from("assign"), values=values)
 
 
 def comment(store: Store, finding_id: int, body: str, actor: str, audit) -> None:

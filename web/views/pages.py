@@ -82,18 +82,11 @@ def _catalogue():
     return _catalogues[key]
 
 
-def _refresh() -> None:
-    """Expire what is due before showing anything (the one expiry rule, as every path does);
-    a read of the chain head when nothing has changed since it last ran today."""
-    queries.refresh_exceptions_if_changed(_store())
-
-
 @bp.route("/")
 @roles(*READ)
 def dashboard():
     from dialtone.engine.store.dashboard import posture
 
-    _refresh()
     figures = posture(_store(), _catalogue())
     return render_template("dashboard.html", p=figures, severities=SEVERITIES[::-1],
                            freshness=_freshness())
@@ -161,15 +154,13 @@ def _filter_from(args: MultiDict) -> queries.FindingFilter:
 def findings():
     fmt = request.args.get("format")
     if fmt in ("csv", "json"):
-        _refresh()
-        return _download(queries.list_findings(_store(), _filter_from(request.args)), fmt)
+            return _download(queries.list_findings(_store(), _filter_from(request.args)), fmt)
     return _findings_page(request.args)
 
 
 def _findings_page(args: MultiDict, typed: dict | None = None, status: int = 200):
     """The findings page for the filter in ``args``; ``typed``: what the bulk-assign form held
     when it was refused (shown again with the message)."""
-    _refresh()
     flt = _filter_from(args)
     after = fields.cursor_value(args.get("after"), "after")
     rows = queries.list_findings(_store(), queries.FindingFilter(**{**flt.__dict__, "limit": PAGE + 1,
@@ -247,7 +238,6 @@ def finding(finding_id: int):
 
 def _finding_page(finding_id: int, typed: dict | None = None, status: int = 200):
     """A finding; ``typed``: what an action's form held when it was refused (shown again)."""
-    _refresh()
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
         abort(404)
@@ -334,7 +324,6 @@ def exceptions_page():
 
 def _exceptions_page(view: str, typed: dict | None = None, status: int = 200):
     """The exceptions of one view; ``typed``: the refused decision's note, kept in its form."""
-    _refresh()
     if view not in queries.EXCEPTION_VIEWS:
         view = "all"
     rows = queries.list_exceptions(_store(), view)
