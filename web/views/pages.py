@@ -154,7 +154,7 @@ def _filter_from(args: MultiDict) -> queries.FindingFilter:
 def findings():
     fmt = request.args.get("format")
     if fmt in ("csv", "json"):
-            return _download(queries.list_findings(_store(), _filter_from(request.args)), fmt)
+        return _download(queries.list_findings(_store(), _filter_from(request.args)), fmt)
     return _findings_page(request.args)
 
 
