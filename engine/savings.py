@@ -22,10 +22,12 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
+from .store.lifecycle import NEEDS_WORK, sql_list
+
 #: Where a finding has no currency, its amounts are totalled under this label.
 UNKNOWN_CURRENCY = "(unknown)"
-#: Finding statuses whose savings are still to be had.
-PENDING = ("open", "in_progress")
+#: Finding statuses whose savings are still to be had (awaiting work).
+PENDING = NEEDS_WORK
 
 _COLUMNS = ("savings", "savings_key", "currency")
 
@@ -70,10 +72,10 @@ def evaluation_totals(outcomes: t.Iterable) -> dict[str, float]:
 CLAIMS_SQL = f"""
     SELECT coalesce(savings_key, resource_type || ':' || resource_id) AS claim_key,
            coalesce(currency, '{UNKNOWN_CURRENCY}') AS currency,
-           max(CASE WHEN status IN ('open', 'in_progress') THEN savings END) AS pending,
+           max(CASE WHEN status IN {sql_list(PENDING)} THEN savings END) AS pending,
            max(CASE WHEN status = 'resolved' THEN savings END) AS resolved
     FROM findings
-    WHERE savings IS NOT NULL AND status IN ('open', 'in_progress', 'resolved')
+    WHERE savings IS NOT NULL AND status IN {sql_list(PENDING + ("resolved",))}
     GROUP BY coalesce(savings_key, resource_type || ':' || resource_id),
              coalesce(currency, '{UNKNOWN_CURRENCY}')"""
 

@@ -109,7 +109,7 @@ def estate(store, tmp_path):
                                  resources=("reg-0005", "reg-0006"))
     eid = exc_mod.request(store, spec, audit=audit)
     exc_mod.decide(store, eid, "approve", "bob", None, audit=audit)
-    queries.refresh_exceptions_if_changed(store)
+    exc_mod.refresh_exceptions_if_changed(store)
     return store
 
 
@@ -374,13 +374,13 @@ def test_the_dashboard_counts_again_only_what_a_change_touched(estate, tmp_path,
     spec = exc_mod.ExceptionSpec(CRIT, "all of them", estate.today() + dt.timedelta(days=5), "ada",
                                  resource_patterns=("*",))
     exc_mod.decide(estate, exc_mod.request(estate, spec, audit=audit), "approve", "bob", None, audit=audit)
-    queries.refresh_exceptions_if_changed(estate)
+    exc_mod.refresh_exceptions_if_changed(estate)
     figures = view([("groups", [CRIT]), ("overdue", [CRIT])])
     assert figures["by_status"]["excepted"] > 2
     # A new day: only the overdue findings are counted again; the exception expires on day 6.
     for day in range(1, 9):
         estate.clock.advance(days=1)
-        moved = queries.refresh_exceptions_if_changed(estate) and day == 6
+        moved = exc_mod.refresh_exceptions_if_changed(estate) and day == 6
         view([("groups", [CRIT])] * moved + [("overdue", every)])
     # An evaluation counts as it records; the dashboard starts from its counts.
     record(estate, tmp_path, "S3", {HIGH: first_rows(HIGH, 5), MED: first_rows(MED, 200)})
@@ -388,13 +388,12 @@ def test_the_dashboard_counts_again_only_what_a_change_touched(estate, tmp_path,
     workflow.comment(estate, ids["sec-0003"], "still there?", "ada", audit)
     view([("groups", [HIGH]), ("overdue", [HIGH])])
     # In another process (nothing in memory) the same: the recorded counts, then the events since.
-    dashboard._counts.clear()
-    dashboard._cache.clear()
+    estate.memo.counts = estate.memo.posture = None
     view([("groups", [HIGH]), ("overdue", every)])
     # Without recorded counts (an evaluation recorded before they were): everything, once.
     with estate.write() as conn:
         conn.execute(text("DELETE FROM posture_counts"))
-    dashboard._counts.clear()
+    estate.memo.counts = None
     workflow.comment(estate, ids["sec-0003"], "and now?", "ada", audit)
     view([("groups", None), ("overdue", every)])
     workflow.comment(estate, ids["cos-0003"], "and this one?", "ada", audit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +74,14 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     app.url_map.converters["id"] = IdConverter   # before the blueprints add their routes
     app.extensions["dialtone.config"] = config
     app.extensions["dialtone.store"] = store or Store.from_config(config)
+    if not testing:
+        # Pages and the API only read; what expires on a day with no evaluation or action
+        # expires at midnight all the same (engine/store/exceptions.py).
+        from dialtone.engine.store.exceptions import keep_expiring
+
+        stop = threading.Event()
+        keep_expiring(app.extensions["dialtone.store"], stop)
+        app.extensions["dialtone.expiry"] = stop
     csrf = CSRFProtect(app)
 
     from .views import api, auth, finance, pages, runs

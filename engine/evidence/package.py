@@ -37,6 +37,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..gitcli import GitError, git, git_or_none
 from ..store import Store, chain
+from ..store.lifecycle import EXCEPTED, NEEDS_WORK
 from . import oscal
 from .masking import Masker, mask_key
 from .scope import EvidenceData, Scope, gather
@@ -211,11 +212,10 @@ def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list)
             row["state"] = "not evaluated" if row["state"] == "satisfied" else row["state"]
         elif st != "ok":
             row["state"] = "not satisfied"
-    open_statuses = {"open", "in_progress"}
     counts = {
-        "open": sum(1 for f in findings_doc if f["status"] in open_statuses),
-        "excepted": sum(1 for f in findings_doc if f["status"] == "excepted"),
-        "closed": sum(1 for f in findings_doc if f["status"] not in open_statuses | {"excepted"}),
+        "open": sum(1 for f in findings_doc if f["status"] in NEEDS_WORK),
+        "excepted": sum(1 for f in findings_doc if f["status"] in EXCEPTED),
+        "closed": sum(1 for f in findings_doc if f["status"] not in NEEDS_WORK + EXCEPTED),
     }
     html = env.get_template("index.html").render(
         manifest=manifest, data=data, requirements=[reqs[k] for k in sorted(reqs)], counts=counts,

@@ -3,24 +3,28 @@
 ``Store`` opens the database (SQLite by default, PostgreSQL by URL), refuses an
 out-of-date schema, and hands out write and read transactions. Everything that
 reads "now" asks ``Store.now()`` so tests (and replays) can pin the clock.
+
+Reads never write: the read models (``queries``, ``reads``, ``dashboard``) only read, and
+opening a store changes nothing in an existing database. What is kept in memory between
+calls (the dashboard's counts, when exceptions were last brought up to date) is kept on the
+``Store`` object, ``Store.memo``: one per database, gone with it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection
 
 from ..config import DEFAULT_EXCEPTION_MAX_DAYS, DEFAULT_SLA_DAYS, Config
 from .db import StoreError, check_schema, make_engines, reachable
+from .lifecycle import STATUSES
 
-__all__ = ["Store", "StoreError", "iso"]
-
-ACTIVE = ("open", "in_progress", "excepted")
-STATUSES = ("open", "in_progress", "excepted", "resolved", "retired", "false_positive",
-            "not_applicable")
+__all__ = ["STATUSES", "Store", "StoreError", "iso"]
 
 
 def iso(moment: datetime) -> str:
@@ -29,6 +33,24 @@ def iso(moment: datetime) -> str:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class Memo:
+    """What this process keeps about one store between calls; each user documents its entry."""
+
+    #: dashboard: the figures last served, (key, catalogue, figures)
+    posture: tuple | None = None
+    #: dashboard: the counts per policy and status they were computed from
+    counts: object | None = None
+    #: exceptions.refresh_exceptions_if_changed: (chain head, day) as of its last run
+    exceptions_refreshed: tuple | None = None
+    #: guards the entries above
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: held by the one thread counting the figures (the others wait for them)
+    counting: threading.Lock = field(default_factory=threading.Lock)
+    #: held by the one thread bringing the exceptions up to date
+    refreshing: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Store:
@@ -40,6 +62,7 @@ class Store:
         self.sla_days = {**DEFAULT_SLA_DAYS, **(sla_days or {})}
         self.exception_max_days = {**DEFAULT_EXCEPTION_MAX_DAYS, **(exception_max_days or {})}
         self.clock = clock
+        self.memo = Memo()
         self.writer, self.reader = make_engines(url)
         if check:
             try:

@@ -2,7 +2,8 @@
 
 Every finding belongs to one policy, and every figure over findings is a sum, over
 policies, of what is counted per (policy, status): findings, their savings and, of the
-open and in-progress ones, how many are overdue. Those counts are kept in memory with the
+open and in-progress ones, how many are overdue. Those counts are kept in memory (on the
+store object, ``Store.memo``) with the
 position they were read at: the event chain head (sequence and hash) and the latest
 evaluation; the overdue counts also with the date (overdue depends on it).
 
@@ -26,25 +27,19 @@ read each time the figures are rebuilt.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text
 
 from . import Store
+from .lifecycle import EXCEPTED, NEEDS_WORK
 from .tables import evaluations, posture_counts
 
-ACTIVE = ("open", "in_progress")
 #: More events than this since the counts were read: count everything again (one pass).
 MAX_EVENTS_INCREMENTAL = 20_000
 #: Scalar subqueries per statement when counting overdue findings (SQLite: 500 terms at most).
 _PAIRS_PER_QUERY = 200
-
-_cache: dict[tuple, tuple[object, dict]] = {}
-_counts: dict[str, _Counts] = {}
-_lock = threading.Lock()
-_computing = threading.Lock()
 
 
 @dataclass
@@ -71,24 +66,25 @@ def posture(store: Store, catalogue=None) -> dict:
     today = store.today().isoformat()
     with store.read() as conn:
         position = _position(conn)
-    key = (store.url, *position, today)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] is catalogue:
-        return hit[1]
+    key = (*position, today)
+    memo = store.memo
+    with memo.lock:
+        hit = memo.posture
+    if hit is not None and hit[0] == key and hit[1] is catalogue:
+        return hit[2]
     # One thread counts; the others wait for its figures instead of running the same scans
     # side by side on the same cores.
-    with _computing:
-        with _lock:
-            hit = _cache.get(key)
-        if hit is not None and hit[0] is catalogue:
-            return hit[1]
+    with memo.counting:
+        with memo.lock:
+            hit = memo.posture
+        if hit is not None and hit[0] == key and hit[1] is catalogue:
+            return hit[2]
         with store.read() as conn:
-            counts = _current_counts(conn, store.url, position, today)
+            counts = _current_counts(conn, memo.counts, position, today)
             figures = _figures(conn, store, counts, catalogue)
-        with _lock:
-            _cache.clear()
-            _cache[key] = (catalogue, figures)
+        with memo.lock:
+            memo.counts = counts
+            memo.posture = (key, catalogue, figures)
     return figures
 
 
@@ -115,7 +111,7 @@ def _totals(conn: Connection, groups: dict) -> dict:
 
     money = store_totals(conn)
     return {"open": sum(n for statuses in groups.values()
-                        for status, (n, _) in statuses.items() if status in ACTIVE),
+                        for status, (n, _) in statuses.items() if status in NEEDS_WORK),
             "savings_identified": money["identified"], "savings_realised": money["realised"]}
 
 
@@ -130,11 +126,11 @@ def _stored(conn: Connection, evaluation: int | None) -> _Counts | None:
     return _Counts(row.seq, row.hash, evaluation, groups)
 
 
-def _current_counts(conn: Connection, url: str, position: tuple, today: str) -> _Counts:
-    """The counts as of ``position`` (read before them: they may be newer, never older)."""
+def _current_counts(conn: Connection, old: _Counts | None, position: tuple, today: str) -> _Counts:
+    """The counts as of ``position`` (read before them: they may be newer, never older), from
+    ``old`` (the counts kept in memory, if any) where it can."""
     seq, head, evaluation = position
     base, touched = None, None
-    old = _counts.get(url)
     if old is not None and old.evaluation == evaluation:
         touched = _touched_since(conn, old.seq, old.hash, seq, head)
         base = old if touched is not None else None
@@ -155,10 +151,6 @@ def _current_counts(conn: Connection, url: str, position: tuple, today: str) -> 
         counts.today, counts.overdue = today, _overdue(conn, today, sorted(counts.groups))
     elif touched:
         counts.overdue.update(_overdue(conn, today, touched))
-    _counts.pop(url, None)
-    while len(_counts) >= 8:                     # a few stores per process at most (tests: many)
-        _counts.pop(next(iter(_counts)))
-    _counts[url] = counts
     return counts
 
 
@@ -199,7 +191,7 @@ def _overdue(conn: Connection, today: str, policy_ids: list[str]) -> dict[str, i
     """Overdue findings per policy: per (policy, open or in progress), the count of one range
     of ``ix_findings_policy_status_due`` (due_on < today), read from the index alone."""
     out = dict.fromkeys(policy_ids, 0)
-    pairs = [(pid, status) for pid in policy_ids for status in ACTIVE]
+    pairs = [(pid, status) for pid in policy_ids for status in NEEDS_WORK]
     for start in range(0, len(pairs), _PAIRS_PER_QUERY):
         part = pairs[start:start + _PAIRS_PER_QUERY]
         params: dict = {"t": today}
@@ -233,14 +225,14 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
     for pid, statuses in counts.groups.items():
         for status, (n, _) in statuses.items():
             by_status[status] = by_status.get(status, 0) + n
-        n_active = sum(statuses.get(s, (0, None))[0] for s in ACTIVE)
+        n_active = sum(statuses.get(s, (0, None))[0] for s in NEEDS_WORK)
         if n_active and pid in policy_info:
             severity, category = policy_info[pid]
             by_severity[severity] = by_severity.get(severity, 0) + n_active
             by_category[category] = by_category.get(category, 0) + n_active
         if n_active:
             active[pid] = n_active
-        elif statuses.get("excepted", (0,))[0] > 0:
+        elif any(statuses.get(s, (0,))[0] > 0 for s in EXCEPTED):
             excepted_only.add(pid)
     overdue = sum(counts.overdue.values())
     by_framework = {fw: sum(active.get(p, 0) for p in pids) for fw, pids in frameworks.items()}

@@ -5,28 +5,41 @@ repository (``exceptions/*.yaml``, see ``repository_exceptions``) and exceptions
 requested and decided in the product. Both live in the ``exceptions`` table.
 
 Expiry is decided here and only here (``ACTIVE_SQL``): an approved exception is
-in force through its expiry date inclusive, in UTC. ``refresh_exceptions`` —
-run by every evaluation and every command that reads the store — expires what
-is due (reopening its findings) and applies what is in force to open findings.
+in force through its expiry date inclusive, in UTC. ``refresh_exceptions`` expires
+what is due (reopening its findings) and applies what is in force to open findings.
+Writers run it in their own transaction: every evaluation, every decision on an
+exception, every human action on a finding. The date is the one thing that moves
+without a writer, so a long-running process (the web server) runs it at each UTC
+midnight (``keep_expiring``). Reads never run it: reading the store never writes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, insert, select, text, update
 
+from ..errors import DialtoneError
 from ..policy.exception_spec import ExceptionError, ExceptionSpec, check_expiry
 from . import Store, chain
+from .lifecycle import EXCEPTED, NEEDS_WORK, RELEASED_SQL, sql_list
 from .tables import exception_targets, exceptions, policies
 
 #: The one definition of "in force" (``e`` is the exceptions table, ``:today`` UTC).
 ACTIVE_SQL = "e.status = 'approved' AND e.expires_on >= :today"
 
+_NEEDS_WORK = sql_list(NEEDS_WORK)     # what an exception in force applies to
+_EXCEPTED = sql_list(EXCEPTED)         # what an exception that ends releases
+
 _TARGET_MATCH = ("(t.resource_id = f.resource_id OR "
                  "(t.pattern IS NOT NULL AND f.resource_id LIKE t.pattern ESCAPE '\\'))")
+
+
+log = logging.getLogger("dialtone.exceptions")
 
 
 def glob_to_like(pattern: str) -> str:
@@ -143,15 +156,15 @@ def _release(conn: Connection, store: Store, exception_ids: list[int], kind: str
     ids = ", ".join(str(int(i)) for i in exception_ids)
     rows = conn.execute(text(f"""
         SELECT id, exception_id FROM findings
-        WHERE status = 'excepted' AND exception_id IN ({ids})
+        WHERE status IN {_EXCEPTED} AND exception_id IN ({ids})
         ORDER BY policy_id, resource_type, resource_id""")).all()
     if not rows:
         return 0
     now = store.now_text()
     conn.execute(text(f"""
-        UPDATE findings SET status = CASE WHEN assignee IS NULL THEN 'open' ELSE 'in_progress' END,
+        UPDATE findings SET status = {RELEASED_SQL},
             exception_id = NULL, updated_at = :now
-        WHERE status = 'excepted' AND exception_id IN ({ids})"""), {"now": now})
+        WHERE status IN {_EXCEPTED} AND exception_id IN ({ids})"""), {"now": now})
     chain.append(conn, ((now, actor, kind, r.id, r.exception_id, None,
                          chain.canonical_data({"exception": r.exception_id})) for r in rows))
     return len(rows)
@@ -199,14 +212,14 @@ def refresh_exceptions(conn: Connection, store: Store,
             WHERE {ACTIVE_SQL} AND t.exception_id = e.id AND t.resource_id IS NOT NULL
               AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
               AND f.policy_id = e.policy_id AND f.resource_type = y.resource_type
-              AND f.resource_id = t.resource_id AND f.status IN ('open', 'in_progress')
+              AND f.resource_id = t.resource_id AND f.status IN {_NEEDS_WORK}
             UNION ALL
             SELECT f.id, e.id
             FROM exceptions e
             CROSS JOIN exception_targets t
             CROSS JOIN findings f
             WHERE {ACTIVE_SQL} AND t.exception_id = e.id AND t.pattern IS NOT NULL
-              AND f.policy_id = e.policy_id AND f.status IN ('open', 'in_progress')
+              AND f.policy_id = e.policy_id AND f.status IN {_NEEDS_WORK}
               AND f.resource_id LIKE t.pattern ESCAPE '\\')
         SELECT f.id AS finding_id, MIN(m.exception_id) AS exception_id
         FROM matched m JOIN findings f ON f.id = m.finding_id
@@ -224,6 +237,59 @@ def refresh_exceptions(conn: Connection, store: Store,
         counts["excepted"] = len(applied)
         counts["events"] += len(applied)
     return counts
+
+
+def refresh_exceptions_if_changed(store: Store) -> bool:
+    """``refresh_exceptions`` in a transaction of its own, skipped when it cannot do anything.
+
+    What it does depends only on today's date, the exceptions and the findings, and every
+    change to those appends an event to the chain. So once it has run, it is run again only
+    when the date or the chain head has moved: a skip costs one read of the head instead of a
+    write transaction, which would queue behind every other writer (an evaluation holds the
+    write lock for as long as it records). Returns whether it ran.
+    """
+    from .queries import chain_position
+
+    today = store.today().isoformat()
+    memo = store.memo
+    with store.read() as conn:
+        if memo.exceptions_refreshed == (chain_position(conn), today):
+            return False
+    with memo.refreshing:  # one thread refreshes; the others then find the head recorded
+        with store.read() as conn:
+            if memo.exceptions_refreshed == (chain_position(conn), today):
+                return False
+        with store.write() as conn:
+            refresh_exceptions(conn, store)
+            head = chain_position(conn)  # in the same transaction: includes its own events, no one else's
+        memo.exceptions_refreshed = (head, today)
+    return True
+
+
+#: How long ``keep_expiring`` sleeps at most (it wakes at midnight; this bounds a clock jump).
+EXPIRY_CHECK_SECONDS = 3600.0
+
+
+def keep_expiring(store: Store, stop: threading.Event) -> threading.Thread:
+    """A daemon thread that brings the exceptions up to date now and after each UTC midnight,
+    until ``stop`` is set: what expires on a day with no evaluation and no action still
+    expires, without a page view or a read-only command having to write."""
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                refresh_exceptions_if_changed(store)
+            except DialtoneError as exc:     # the store unreachable: try again in a minute
+                log.warning("exceptions not brought up to date: %s", exc)
+                stop.wait(60)
+                continue
+            now = store.now()
+            midnight = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
+            stop.wait(min(EXPIRY_CHECK_SECONDS, (midnight - now).total_seconds() + 1))
+
+    thread = threading.Thread(target=loop, name="dialtone-exception-expiry", daemon=True)
+    thread.start()
+    return thread
 
 
 def _sync_repository(conn: Connection, store: Store, specs: list[ExceptionSpec]) -> int:

@@ -1,10 +1,11 @@
-"""Read models over the store: filtered finding lists, a finding with its history, exceptions."""
+"""Read models over the store: filtered finding lists, a finding with its history, exceptions.
+
+Nothing here writes (see ``reads`` for the other read models)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,10 +13,12 @@ from sqlalchemy import Connection, and_, exists, or_, select, text
 
 from ..errors import DialtoneError
 from . import Store, search_index
-from .exceptions import ACTIVE_SQL, orphaned_sql, refresh_exceptions
+from .exceptions import ACTIVE_SQL, orphaned_sql
+from .lifecycle import EXCEPTED, NEEDS_WORK, STATUSES, sql_list
 from .tables import evaluations, events, findings, policies, policy_requirements, policy_runs
 
-OVERDUE_STATUSES = ("open", "in_progress")
+#: Findings of these statuses are overdue past their due date (awaiting work: lifecycle.NEEDS_WORK).
+OVERDUE_STATUSES = NEEDS_WORK
 #: The longest text a search takes: long enough for any resource id or phrase of a reason, short
 #: enough that no database finds the pattern too complex (SQLite refuses LIKE patterns of more
 #: than 50,000 bytes) and a scan stays cheap.
@@ -36,40 +39,12 @@ def check_search(search: str) -> None:
         raise SearchError(f"the search text can have at most {MAX_SEARCH_LENGTH} characters "
                           f"(this one has {len(search):,})")
 
-_refreshed: dict[str, tuple[tuple[int, str], str]] = {}
-_refresh_lock = threading.Lock()
-
-
 def chain_position(conn: Connection) -> tuple[int, str]:
     """The event chain head (sequence number, hash): it moves whenever findings or exceptions
     change, and the hash tells two databases apart that happen to be at the same length."""
     from .chain import head
 
     return head(conn)
-
-
-def refresh_exceptions_if_changed(store: Store) -> bool:
-    """``exceptions.refresh_exceptions`` (the one expiry rule), skipped when it cannot do anything.
-
-    What it does depends only on today's date, the exceptions and the findings, and every
-    change to those appends an event to the chain. So once it has run, it is run again only
-    when the date or the chain head has moved: a page view then costs one read of the head
-    instead of a write transaction, which would queue behind every other writer (an
-    evaluation holds the write lock for as long as it records). Returns whether it ran.
-    """
-    today = store.today().isoformat()
-    with store.read() as conn:
-        if _refreshed.get(store.url) == (chain_position(conn), today):
-            return False
-    with _refresh_lock:  # one thread refreshes; the others then find the head recorded
-        with store.read() as conn:
-            if _refreshed.get(store.url) == (chain_position(conn), today):
-                return False
-        with store.write() as conn:
-            refresh_exceptions(conn, store)
-            head = chain_position(conn)  # in the same transaction: includes its own events, no one else's
-        _refreshed[store.url] = (head, today)
-    return True
 
 
 @dataclass(frozen=True)
@@ -204,7 +179,7 @@ def _residual(flt: FindingFilter, today: str, params: dict, alias: str = "", *,
     a = f"{alias}." if alias else ""
     conds = []
     if flt.overdue:
-        conds.append(f"{a}status IN ('open', 'in_progress') AND {a}due_on < :today")
+        conds.append(f"{a}status IN {sql_list(OVERDUE_STATUSES)} AND {a}due_on < :today")
         params["today"] = today
     if flt.search:
         rid, reason = ((f"({a}resource_id || '')", f"({a}reason || '')") if unindexed
@@ -240,8 +215,6 @@ def _page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
        else (a search of one or two characters, or a database without trigrams) the
        range is walked to the end, as every range was before.
     """
-    from . import STATUSES
-
     if conn.dialect.name == "postgresql":
         # PostgreSQL guesses how many rows a text filter keeps; guessing few, it prices a page
         # high enough to compile it (JIT), which takes most of a second for a few milliseconds'
@@ -456,7 +429,7 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) ->
         orphans = {r.id for r in conn.execute(text(orphaned_sql()), params)}
         rows = conn.execute(text(f"""
             SELECT e.*, (SELECT COUNT(*) FROM findings f WHERE f.exception_id = e.id
-                         AND f.status = 'excepted') AS excepted_findings
+                         AND f.status IN {sql_list(EXCEPTED)}) AS excepted_findings
             FROM exceptions e WHERE {where} ORDER BY e.id"""), params).all()
         return [{
             "id": r.id, "source": r.source, "key": r.key, "policy_id": r.policy_id,

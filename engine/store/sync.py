@@ -36,8 +36,14 @@ from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
 from . import Store, chain, dashboard, search_index
 from .exceptions import ExceptionSpec, refresh_exceptions
+from .lifecycle import GONE, STANDING, sql_list
 from .staging import StagedFindings
 from .tables import evaluations, policies, policy_requirements, policy_runs
+
+# An evaluation's transitions (lifecycle.TRANSITIONS["evaluation:…"]): a standing finding not
+# seen again is resolved (or retired, when its policy left the set); a gone one seen reopens.
+_STANDING = sql_list(STANDING)
+_GONE = sql_list(GONE)
 
 RAN = ("alarm", "ok")
 _MATCH = ("f.policy_id = s.policy_id AND f.resource_type = s.resource_type "
@@ -213,33 +219,33 @@ def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
         "reopened": f"""
             INSERT INTO dt_changes (finding_id, kind)
             SELECT f.id, 'reopened' FROM findings f JOIN dt_stage s ON {_MATCH}
-            WHERE f.status IN ('resolved', 'retired')""",
+            WHERE f.status IN {_GONE}""",
         # A run of the policy since this finding was last seen could not look (skip/error):
         # an OK run that did not see it would have resolved it.
         "seen_again": f"""
             INSERT INTO dt_changes (finding_id, kind, prev_seen)
             SELECT f.id, 'seen_again', f.last_seen_evaluation
             FROM findings f JOIN dt_stage s ON {_MATCH} JOIN policies p ON p.id = f.policy_id
-            WHERE f.status NOT IN ('resolved', 'retired')
+            WHERE f.status NOT IN {_GONE}
               AND f.last_seen_evaluation < p.last_run_evaluation""",
         # Not seen, but the policy read rows carried from a failed source: not re-checked.
         "held": f"""
             INSERT INTO dt_changes (finding_id, kind, note)
             SELECT f.id, 'not_rechecked', h.note FROM findings f JOIN dt_held h ON h.policy_id = f.policy_id
-            WHERE f.status IN ('open', 'in_progress', 'excepted')
+            WHERE f.status IN {_STANDING}
               AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
         "resolved": f"""
             INSERT INTO dt_changes (finding_id, kind)
             SELECT f.id, 'resolved' FROM findings f JOIN dt_ran r ON r.policy_id = f.policy_id
-            WHERE f.status IN ('open', 'in_progress', 'excepted')
+            WHERE f.status IN {_STANDING}
               AND NOT EXISTS (SELECT 1 FROM dt_held h WHERE h.policy_id = f.policy_id)
               AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
     }
     if retire:
-        statements["retired"] = """
+        statements["retired"] = f"""
             INSERT INTO dt_changes (finding_id, kind)
             SELECT f.id, 'retired' FROM findings f
-            WHERE f.status IN ('open', 'in_progress', 'excepted')
+            WHERE f.status IN {_STANDING}
               AND NOT EXISTS (SELECT 1 FROM dt_set p WHERE p.policy_id = f.policy_id)"""
     counts = {}
     for kind, sql in statements.items():

@@ -1,7 +1,9 @@
 """Human actions on findings: assign, comment, resolve by hand, reopen, review.
 
-Each action is one transaction that changes the finding, appends an event to
-the chain and writes the audit log (who, what, when, from where).
+Each action is one transaction that brings the exceptions up to date (the one expiry rule,
+``exceptions.refresh_exceptions``: the finding is acted on as it stands today), changes the
+finding, appends an event to the chain and writes the audit log (who, what, when, from where).
+Which action applies to which statuses is ``lifecycle.TRANSITIONS``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from ..errors import DialtoneError
 from . import Store, chain
+from .exceptions import refresh_exceptions
+from .lifecycle import REVIEW_OUTCOMES, allowed_from, assigned_status
 from .tables import audit_log, findings
-
-REVIEW_OUTCOMES = ("false_positive", "not_applicable")
 
 
 class WorkflowError(DialtoneError):
@@ -29,6 +31,13 @@ def audit_writer(store: Store, origin: str):
     return write
 
 
+def record(store: Store, audit, actor: str, action: str, target: str, data: dict) -> None:
+    """An audit-log entry on its own (an action that changes nothing in the store, such as an
+    evidence export)."""
+    with store.write() as conn:
+        audit(conn, actor, action, target, data)
+
+
 def _finding(conn: Connection, finding_id: int):
     row = conn.execute(select(findings).where(findings.c.id == finding_id)).first()
     if row is None:
@@ -37,9 +46,13 @@ def _finding(conn: Connection, finding_id: int):
 
 
 def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit, *,
-         allowed: tuple[str, ...] | None = None, values: dict | None = None) -> None:
+         allowed: tuple[str, ...] | None = None, values=None) -> None:
+    """``values``: the finding's new values, or a function of its row giving them."""
     with store.write() as conn:
+        refresh_exceptions(conn, store)
         row = _finding(conn, finding_id)
+        if callable(values):
+            values = values(row)
         if allowed is not None and row.status not in allowed:
             raise WorkflowError(f"finding {finding_id} is {row.status}; {kind.replace('_', ' ')} "
                                 f"applies to {', '.join(allowed)} findings")
@@ -54,13 +67,14 @@ def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit
 
 
 def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> None:
-    with store.read() as conn:
-        row = _finding(conn, finding_id)
-    values = {"assignee": assignee}
-    if row.status == "open":
-        values["status"] = "in_progress"
-    _act(store, finding_id, actor, "assigned", {"assignee": assignee, "previous": row.assignee}, audit,
-         allowed=("open", "in_progress", "excepted"), values=values)
+    data = {"assignee": assignee}
+
+    def values(row) -> dict:
+        data["previous"] = row.assignee
+        changed = assigned_status(row.status)
+        return {"assignee": assignee, **({"status": changed} if changed != row.status else {})}
+
+    _act(store, finding_id, actor, "assigned", data, audit, allowed=allowed_from("assign"), values=values)
 
 
 def comment(store: Store, finding_id: int, body: str, actor: str, audit) -> None:
@@ -74,13 +88,13 @@ def resolve_manual(store: Store, finding_id: int, note: str, actor: str, audit) 
     if not note.strip():
         raise WorkflowError("say how it was fixed (--note)")
     _act(store, finding_id, actor, "resolved", {"manual": True, "note": note}, audit,
-         allowed=("open", "in_progress", "excepted"),
+         allowed=allowed_from("resolve"),
          values={"status": "resolved", "resolved_at": store.now_text(), "review_note": note})
 
 
 def reopen(store: Store, finding_id: int, note: str, actor: str, audit) -> None:
     _act(store, finding_id, actor, "reopened", {"manual": True, "note": note}, audit,
-         allowed=("resolved",) + REVIEW_OUTCOMES,
+         allowed=allowed_from("reopen"),
          values={"status": "open", "resolved_at": None, "review_note": None})
 
 
@@ -91,5 +105,5 @@ def review(store: Store, finding_id: int, outcome: str, justification: str, acto
     if not justification.strip():
         raise WorkflowError("a justification is required")
     _act(store, finding_id, actor, "status_changed", {"to": outcome, "justification": justification},
-         audit, allowed=("open", "in_progress"),
+         audit, allowed=allowed_from("review"),
          values={"status": outcome, "review_note": justification})

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
-from dialtone.engine.store import STATUSES, StoreError, queries, workflow
+from dialtone.engine.store import STATUSES, StoreError, queries, reads, workflow
 
 from ..openapi import HAS_TEXT, spec
 from ..security import ACT, READ, api_error, client_address, public, roles, store_unavailable
@@ -201,67 +201,28 @@ def exceptions():
     view = request.args.get("view", "all")
     if view not in queries.EXCEPTION_VIEWS:
         return _bad(f"view: one of {', '.join(queries.EXCEPTION_VIEWS)}")
-    store = _store()
-    queries.refresh_exceptions_if_changed(store)  # the one expiry rule, when anything can be due
-    return jsonify({"items": queries.list_exceptions(store, view)})
+    return jsonify({"items": queries.list_exceptions(_store(), view)})
 
 
 @bp.route("/policies")
 @roles(*READ)
 def policies():
-    from sqlalchemy import text
-
-    with _store().read() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(text("""
-            SELECT p.id, p.title, p.category, p.severity, p.resource_type, p.policy_hash, p.in_set,
-                   r.status AS last_status, r.finding_count AS last_finding_count,
-                   r.evaluated AS last_evaluated, p.last_run_evaluation
-            FROM policies p LEFT JOIN policy_runs r
-              ON r.policy_id = p.id AND r.evaluation_id = p.last_run_evaluation
-            ORDER BY p.id"""))]
-    for r in rows:
-        r["in_set"] = bool(r["in_set"])
-    return jsonify({"items": rows})
-
-
-def _evaluation_dict(row) -> dict:
-    out = dict(row._mapping)
-    out["summary"] = json.loads(out["summary"] or "{}")
-    out["policies_dirty"] = None if out["policies_dirty"] is None else bool(out["policies_dirty"])
-    return out
+    return jsonify({"items": reads.list_policies(_store())})
 
 
 @bp.route("/evaluations")
 @roles(*READ)
 def evaluations():
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import evaluations as table
-
-    with _store().read() as conn:
-        query = select(table).order_by(table.c.id.desc()).limit(200)
-        rows = [_evaluation_dict(r) for r in conn.execute(query)]
-    return jsonify({"items": rows})
+    return jsonify({"items": reads.list_evaluations(_store())})
 
 
 @bp.route("/evaluations/<id:evaluation_id>")
 @roles(*READ)
 def evaluation(evaluation_id: int):
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import evaluations as table
-    from dialtone.engine.store.tables import policy_runs
-
-    with _store().read() as conn:
-        row = conn.execute(select(table).where(table.c.id == evaluation_id)).first()
-        if row is None:
-            return api_error(404, "not_found", f"no evaluation {evaluation_id}")
-        runs = [dict(r._mapping) for r in conn.execute(
-            select(policy_runs).where(policy_runs.c.evaluation_id == evaluation_id)
-            .order_by(policy_runs.c.policy_id))]
-    for r in runs:
-        r["params"] = json.loads(r["params"] or "{}")
-    return jsonify({**_evaluation_dict(row), "runs": runs})
+    detail = reads.evaluation_detail(_store(), evaluation_id)
+    if detail is None:
+        return api_error(404, "not_found", f"no evaluation {evaluation_id}")
+    return jsonify(detail)
 
 
 @bp.route("/snapshots")

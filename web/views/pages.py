@@ -27,8 +27,9 @@ from werkzeug.datastructures import MultiDict
 from dialtone.engine import csvsafe
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
-from dialtone.engine.store import STATUSES, queries, workflow
+from dialtone.engine.store import STATUSES, queries, reads, workflow
 from dialtone.engine.store import exceptions as exc_mod
+from dialtone.engine.store.lifecycle import STANDING
 
 from ..security import ACT, ADMIN, READ, client_address, roles, safe_next
 from . import fields
@@ -81,18 +82,11 @@ def _catalogue():
     return _catalogues[key]
 
 
-def _refresh() -> None:
-    """Expire what is due before showing anything (the one expiry rule, as every path does);
-    a read of the chain head when nothing has changed since it last ran today."""
-    queries.refresh_exceptions_if_changed(_store())
-
-
 @bp.route("/")
 @roles(*READ)
 def dashboard():
     from dialtone.engine.store.dashboard import posture
 
-    _refresh()
     figures = posture(_store(), _catalogue())
     return render_template("dashboard.html", p=figures, severities=SEVERITIES[::-1],
                            freshness=_freshness())
@@ -142,7 +136,7 @@ def _filter_from(args: MultiDict) -> queries.FindingFilter:
     (an unknown status) are left out; too many values or overlong text are a FieldError (400)."""
     status = fields.filter_values(args, "status", MAX_NAME, STATUSES, strict=False)
     if not status and args.get("all") != "1":
-        status = ("open", "in_progress", "excepted")
+        status = STANDING
     return queries.FindingFilter(
         status=status,
         policy=fields.filter_values(args, "policy", MAX_POLICY),
@@ -160,7 +154,6 @@ def _filter_from(args: MultiDict) -> queries.FindingFilter:
 def findings():
     fmt = request.args.get("format")
     if fmt in ("csv", "json"):
-        _refresh()
         return _download(queries.list_findings(_store(), _filter_from(request.args)), fmt)
     return _findings_page(request.args)
 
@@ -168,7 +161,6 @@ def findings():
 def _findings_page(args: MultiDict, typed: dict | None = None, status: int = 200):
     """The findings page for the filter in ``args``; ``typed``: what the bulk-assign form held
     when it was refused (shown again with the message)."""
-    _refresh()
     flt = _filter_from(args)
     after = fields.cursor_value(args.get("after"), "after")
     rows = queries.list_findings(_store(), queries.FindingFilter(**{**flt.__dict__, "limit": PAGE + 1,
@@ -211,7 +203,7 @@ def bulk_assign():
         assignee = fields.text_value(raw_assignee, "assignee", MAX_NAME).strip()
         if not assignee or not ids:
             raise FieldError("Choose findings and an assignee.")
-        missing = sorted(set(ids) - _existing_findings(ids))
+        missing = sorted(set(ids) - reads.existing_findings(_store(), ids))
         if missing:
             raise FieldError(f"no finding {missing[0]}")
     except FieldError as exc:
@@ -222,15 +214,6 @@ def bulk_assign():
         workflow.assign(_store(), fid, assignee, g.user.username, _audit())
     flash(f"{len(ids)} finding(s) assigned to {assignee}.")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("pages.findings"))
-
-
-def _existing_findings(ids: list[int]) -> set[int]:
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import findings as table
-
-    with _store().read() as conn:
-        return {r[0] for r in conn.execute(select(table.c.id).where(table.c.id.in_(ids)))}
 
 
 def _same_site(url: str | None) -> bool:
@@ -255,45 +238,24 @@ def finding(finding_id: int):
 
 def _finding_page(finding_id: int, typed: dict | None = None, status: int = 200):
     """A finding; ``typed``: what an action's form held when it was refused (shown again)."""
-    _refresh()
     detail = queries.finding_detail(_store(), finding_id)
     if detail is None:
         abort(404)
     others = queries.resource_findings(_store(), detail["resource_type"], detail["resource_id"],
                                        exclude=finding_id)
-    run = _policy_run(detail)
+    run = reads.policy_run(_store(), detail["policy_id"], detail["last_seen_evaluation"])
     return render_template("finding.html", f=detail, others=others, run=run,
                            timeline=_timeline(detail["history"], _exception_requests(detail)),
                            min_expiry=_store().today().isoformat(), typed=typed or {}), status
 
 
 def _exception_requests(detail: dict) -> list[dict]:
-    """Exception requests made in the product that cover this finding but are not in its history.
-
-    Requesting or rejecting an exception writes hash-chained events on the exception, not on
-    the finding; they join the finding's history only once the exception applies to it
-    (``excepted``). Until then the page shows the request from the exceptions tables, marked as
-    outside the finding's chain: nothing is written, and the chain is what it was. Repository
-    exceptions are left out: they arrive approved and reach the history when they apply.
-    """
-    from sqlalchemy import text
-
+    """Exception requests made in the product that cover this finding but are not in its history
+    (they join it once the exception applies): shown from the exceptions, marked as outside the
+    finding's chain."""
     seen = {e["exception_id"] for e in detail["history"] if e.get("exception_id") is not None}
-    with _store().read() as conn:
-        # The same match as exceptions._TARGET_MATCH (an exact id or a LIKE pattern), for one
-        # resource instead of every finding.
-        rows = conn.execute(text("""
-            SELECT e.id, e.status, e.requested_by, e.requested_at, e.justification, e.ticket,
-                   e.expires_on, e.approver, e.decided_at, e.decision_note,
-                   (SELECT MIN(ev.seq) FROM events ev WHERE ev.exception_id = e.id
-                     AND ev.kind = 'exception_requested') AS seq
-            FROM exceptions e
-            WHERE e.policy_id = :policy AND e.source = 'product' AND EXISTS (
-                SELECT 1 FROM exception_targets t WHERE t.exception_id = e.id AND (
-                    t.resource_id = :resource
-                    OR (t.pattern IS NOT NULL AND :resource LIKE t.pattern ESCAPE '\\')))
-            ORDER BY e.id"""), {"policy": detail["policy_id"], "resource": detail["resource_id"]})
-        return [dict(r._mapping) for r in rows if r.id not in seen]
+    return [r for r in reads.exception_requests(_store(), detail["policy_id"], detail["resource_id"])
+            if r["id"] not in seen]
 
 
 def _timeline(history: list[dict], requests: list[dict]) -> list[dict]:
@@ -306,18 +268,6 @@ def _timeline(history: list[dict], requests: list[dict]) -> list[dict]:
             out.append({"request": pending.pop(0)})
         out.append({"event": event})
     return out + [{"request": r} for r in pending]
-
-
-def _policy_run(detail: dict) -> dict | None:
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import policy_runs
-
-    with _store().read() as conn:
-        row = conn.execute(select(policy_runs).where(
-            policy_runs.c.policy_id == detail["policy_id"],
-            policy_runs.c.evaluation_id == detail["last_seen_evaluation"])).first()
-    return dict(row._mapping) if row else None
 
 
 ACTIONS = ("assign", "comment", "resolve", "reopen", "false_positive", "not_applicable", "request_exception")
@@ -374,7 +324,6 @@ def exceptions_page():
 
 def _exceptions_page(view: str, typed: dict | None = None, status: int = 200):
     """The exceptions of one view; ``typed``: the refused decision's note, kept in its form."""
-    _refresh()
     if view not in queries.EXCEPTION_VIEWS:
         view = "all"
     rows = queries.list_exceptions(_store(), view)
@@ -404,21 +353,7 @@ def decide_exception(exception_id: int):
 @bp.route("/policies")
 @roles(*READ)
 def policies_page():
-    from sqlalchemy import text
-
-    with _store().read() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(text("""
-            SELECT p.id, p.title, p.category, p.severity, p.in_set, r.status, r.finding_count, r.evaluated,
-                   (SELECT COUNT(*) FROM findings f WHERE f.policy_id = p.id
-                     AND f.status IN ('open', 'in_progress')) AS open_count
-            FROM policies p LEFT JOIN policy_runs r
-              ON r.policy_id = p.id AND r.evaluation_id = p.last_run_evaluation
-            ORDER BY p.id"""))]
-        frameworks: dict[str, list[str]] = {}
-        for pid, fw in conn.execute(text(
-                "SELECT DISTINCT policy_id, framework FROM policy_requirements ORDER BY 1, 2")):
-            frameworks.setdefault(pid, []).append(fw)
-    return render_template("policies.html", rows=rows, frameworks=frameworks)
+    return render_template("policies.html", rows=reads.list_policies(_store()))
 
 
 @bp.route("/policies/<policy_id>")
@@ -449,38 +384,16 @@ def policy_page(policy_id: str):
 @bp.route("/evaluations")
 @roles(*READ)
 def evaluations_page():
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import evaluations, runs
-
-    with _store().read() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(
-            select(evaluations).order_by(evaluations.c.id.desc()).limit(200))]
-        # Which run recorded each (none for `dialtone evaluate` on its own).
-        by_run = {e: r for r, e in conn.execute(select(runs.c.id, runs.c.evaluation_id).where(
-            runs.c.evaluation_id.in_([r["id"] for r in rows])))} if rows else {}
-    for r in rows:
-        r["summary"] = json.loads(r["summary"] or "{}")
-    return render_template("evaluations.html", rows=rows, by_run=by_run)
+    return render_template("evaluations.html", rows=reads.list_evaluations(_store()))
 
 
 @bp.route("/evaluations/<id:evaluation_id>")
 @roles(*READ)
 def evaluation_page(evaluation_id: int):
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import evaluations, policy_runs
-
-    with _store().read() as conn:
-        ev = conn.execute(select(evaluations).where(evaluations.c.id == evaluation_id)).first()
-        if ev is None:
-            abort(404)
-        runs = [{**r._mapping, "incomplete_inputs": json.loads(r.incomplete_inputs or "[]")}
-                for r in conn.execute(
-                    select(policy_runs).where(policy_runs.c.evaluation_id == evaluation_id)
-                    .order_by(policy_runs.c.policy_id))]
-    return render_template("evaluation.html", ev=dict(ev._mapping), runs=runs,
-                           summary=json.loads(ev.summary or "{}"))
+    detail = reads.evaluation_detail(_store(), evaluation_id)
+    if detail is None:
+        abort(404)
+    return render_template("evaluation.html", ev=detail, runs=detail["runs"], summary=detail["summary"])
 
 
 @bp.route("/snapshots")
@@ -495,16 +408,9 @@ def snapshots_page():
 @bp.route("/audit")
 @roles(*ADMIN)
 def audit_page():
-    from sqlalchemy import select
-
-    from dialtone.engine.store.tables import audit_log
-
     before = request.args.get("before")
-    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(PAGE + 1)
-    if before is not None:
-        query = query.where(audit_log.c.id < fields.id_value(before, "before"))
-    with _store().read() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+    rows = reads.audit_page(_store(), PAGE + 1,
+                            None if before is None else fields.id_value(before, "before"))
     more = len(rows) > PAGE
     return render_template("audit.html", rows=rows[:PAGE], more=more,
                            next_before=rows[PAGE - 1]["id"] if more else None)
@@ -521,12 +427,6 @@ def users_page():
 @bp.route("/evidence", methods=["GET", "POST"])
 @roles(*READ)
 def evidence_page():
-    from sqlalchemy import text
-
-    with _store().read() as conn:
-        frameworks = [r[0] for r in conn.execute(text(
-            "SELECT DISTINCT framework FROM policy_requirements ORDER BY 1"))]
-        span = conn.execute(text("SELECT MIN(snapshot_as_of), MAX(snapshot_as_of) FROM evaluations")).one()
     if request.method == "POST":
         from dialtone.engine.evidence.package import export_evidence
         from dialtone.engine.evidence.scope import Scope
@@ -557,11 +457,11 @@ def evidence_page():
         _log_export(scope, result.export_id)
         name = f"dialtone-evidence-{scope.start}-{scope.end}.zip"
         return send_file(package, mimetype="application/zip", as_attachment=True, download_name=name)
-    return render_template("evidence.html", frameworks=frameworks, span=span,
+    choices = reads.evidence_choices(_store())
+    return render_template("evidence.html", frameworks=choices["frameworks"], span=choices["span"],
                            signing=_config().signing_key is not None)
 
 
 def _log_export(scope, export_id: str) -> None:
-    store = _store()
-    with store.write() as conn:
-        _audit()(conn, g.user.username, "evidence_export", f"export:{export_id}", scope.as_dict())
+    workflow.record(_store(), _audit(), g.user.username, "evidence_export", f"export:{export_id}",
+                    scope.as_dict())
