@@ -81,6 +81,38 @@ def test_exceptions_need_a_second_person(runner, cli, collected, monkeypatch):
     assert exc["approver"] == "carol" and exc["requested_by"] == "alice"
 
 
+def test_reading_never_writes_and_says_when_an_exception_has_lapsed(runner, cli, collected):
+    from datetime import UTC, datetime, timedelta
+
+    runner.invoke(cli, ["evaluate"], catch_exceptions=False)
+    soon = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+    runner.invoke(cli, ["exceptions", "request", "--policy", "cost.zero-usage-lines", "--resource",
+                        "L1", "--justification", "alarm panel", "--expires", soon],
+                  catch_exceptions=False)
+    runner.invoke(cli, ["exceptions", "approve", "1", "--actor", "carol"], catch_exceptions=False)
+    db_path = collected / ".dialtone" / "dialtone.db"
+    db = sqlite3.connect(db_path)
+    with db:  # time passes: the exception's date is behind us and no writer has run since
+        db.execute("UPDATE exceptions SET expires_on = '2026-01-31' WHERE id = 1")
+    head = db.execute("SELECT seq, hash FROM chain_head").fetchall()
+    db.close()
+    for args in (["findings", "list"], ["findings", "show", "1"], ["exceptions", "list"]):
+        read = runner.invoke(cli, args, catch_exceptions=False)
+        assert read.exit_code == 0, read.output
+        assert "1 exception(s) passed their expiry date and are not yet expired" in read.stderr
+    db = sqlite3.connect(db_path)
+    assert db.execute("SELECT seq, hash FROM chain_head").fetchall() == head   # nothing written
+    assert db.execute("SELECT status FROM findings WHERE policy_id = 'cost.zero-usage-lines' "
+                      "AND resource_id = 'L1'").fetchone() == ("excepted",)
+    db.close()
+    refreshed = runner.invoke(cli, ["exceptions", "refresh"], catch_exceptions=False)
+    assert refreshed.exit_code == 0 and "1 expired now" in refreshed.output
+    (row,) = _json(runner, cli, "findings", "list", "--policy", "cost.zero-usage-lines")
+    assert row["status"] == "open"
+    quiet = runner.invoke(cli, ["findings", "list"], catch_exceptions=False)
+    assert "passed their expiry date" not in quiet.stderr
+
+
 def test_audit_verify_detects_a_tampered_store(runner, cli, collected):
     runner.invoke(cli, ["evaluate"], catch_exceptions=False)
     ok = runner.invoke(cli, ["audit", "verify"], catch_exceptions=False)

@@ -239,6 +239,15 @@ def refresh_exceptions(conn: Connection, store: Store,
     return counts
 
 
+def lapsed_count(store: Store) -> int:
+    """Approved exceptions past their expiry date that no writer has expired yet (read only):
+    until one does, their findings still read as excepted."""
+    with store.read() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM exceptions e WHERE e.status = 'approved' AND e.expires_on < :today"),
+            {"today": store.today().isoformat()}).scalar_one()
+
+
 def refresh_exceptions_if_changed(store: Store) -> bool:
     """``refresh_exceptions`` in a transaction of its own, skipped when it cannot do anything.
 

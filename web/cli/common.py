@@ -209,20 +209,42 @@ def warn_exception_problems(problems) -> None:
         click.echo("warning: repository exceptions not synced until these are fixed", err=True)
 
 
-def open_store(ctx: click.Context, *, refresh: bool = True) -> Store:
-    """The configured store, with exceptions synced and expired as of now."""
-    from dialtone.engine.policy.loader import load_policies
+def open_store(ctx: click.Context, *, refresh: bool = False) -> Store:
+    """The configured store. Reading never writes; a command that writes anyway passes
+    ``refresh`` to first sync the repository's exception files and expire and apply exceptions
+    as of today, in a transaction of its own."""
     from dialtone.engine.store import Store
-    from dialtone.engine.store.exceptions import refresh_exceptions
 
     config = configuration(ctx)
     store = Store.from_config(config)
     ctx.call_on_close(store.close)
     if refresh:
-        repo = repository_exceptions(config, load_policies(config.policy_paths))
-        with store.write() as conn:
-            refresh_exceptions(conn, store, repository=repo)
+        bring_exceptions_up_to_date(ctx, store)
     return store
+
+
+def bring_exceptions_up_to_date(ctx: click.Context, store: Store) -> dict[str, int]:
+    """Sync the repository's exception files, expire and apply exceptions as of today."""
+    from dialtone.engine.policy.loader import load_policies
+    from dialtone.engine.store.exceptions import refresh_exceptions
+
+    config = configuration(ctx)
+    repo = repository_exceptions(config, load_policies(config.policy_paths))
+    with store.write() as conn:
+        return refresh_exceptions(conn, store, repository=repo)
+
+
+def warn_if_exceptions_lapsed(store: Store) -> None:
+    """Say so when exceptions have passed their expiry date but not yet been expired (reading
+    never writes): their findings still show as excepted until a writer brings the store up to
+    date (a run, an action, a decision, the web server, or ``dialtone exceptions refresh``)."""
+    from dialtone.engine.store.exceptions import lapsed_count
+
+    n = lapsed_count(store)
+    if n:
+        click.echo(f"warning: {n} exception(s) passed their expiry date and are not yet expired, so "
+                   "their findings still show as excepted: run `dialtone exceptions refresh` (a "
+                   "run, a decision or the web server does it too)", err=True)
 
 
 def audit_writer(store: Store):

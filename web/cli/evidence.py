@@ -33,7 +33,7 @@ def export_evidence_cmd(ctx, framework, policy_ids, start, end, mask_pii, signin
     from dialtone.engine.policy.loader import load_policies
 
     config = configuration(ctx)
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)   # the package says what is in force today
     key = Path(signing_key) if signing_key else config.signing_key
     result = export_evidence(
         store, Scope(start.date(), end.date(), framework, tuple(policy_ids), mask_pii), Path(output),

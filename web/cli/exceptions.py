@@ -6,7 +6,13 @@ import json
 
 import click
 
-from .common import actor_option, audit_writer, open_store
+from .common import (
+    actor_option,
+    audit_writer,
+    bring_exceptions_up_to_date,
+    open_store,
+    warn_if_exceptions_lapsed,
+)
 
 
 @click.group("exceptions")
@@ -29,7 +35,7 @@ def exceptions_request(ctx, policy_id, resources, patterns, justification, expir
     """Request an exception; someone other than the requester must approve it."""
     from dialtone.engine.store.exceptions import ExceptionSpec, request
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     new_id = request(store, ExceptionSpec(
         policy_id=policy_id, justification=justification, expires_on=expires_on.date(),
         requested_by=actor, resources=resources, resource_patterns=patterns, ticket=ticket),
@@ -46,7 +52,7 @@ def _decision(name: str, verb: str):
     def command(ctx, exception_id: int, note: str | None, actor: str) -> None:
         from dialtone.engine.store.exceptions import decide
 
-        store = open_store(ctx)
+        store = open_store(ctx, refresh=True)
         decide(store, exception_id, name, actor, note, audit=audit_writer(store))
         click.echo(f"exception {exception_id} {verb}")
 
@@ -70,7 +76,9 @@ def exceptions_list(ctx, view: str, fmt: str) -> None:
     """List exceptions; 'orphaned' are in force but match no finding."""
     from dialtone.engine.store.queries import list_exceptions
 
-    rows = list_exceptions(open_store(ctx), view)
+    store = open_store(ctx)
+    warn_if_exceptions_lapsed(store)
+    rows = list_exceptions(store, view)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
         return
@@ -81,3 +89,17 @@ def exceptions_list(ctx, view: str, fmt: str) -> None:
         click.echo(f"{r['id']:>5} {r['status']:<10} {r['expires_on']:<11} {r['source']:<11} "
                    f"{r['policy_id']:<40} {covers}{flag}")
     click.echo(f"{len(rows)} exception(s)")
+
+
+@exceptions_group.command("refresh")
+@click.pass_context
+def exceptions_refresh(ctx) -> None:
+    """Sync the repository's exception files, expire what is past its date (reopening its
+    findings) and apply what is in force; for cron where no web server and no run does it."""
+    from dialtone.engine.store.exceptions import lapsed_count
+
+    store = open_store(ctx)
+    lapsed = lapsed_count(store)
+    bring_exceptions_up_to_date(ctx, store)
+    click.echo(f"exceptions up to date as of {store.today().isoformat()} (UTC); "
+               f"{lapsed} expired now")

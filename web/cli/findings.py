@@ -7,11 +7,10 @@ import json
 import click
 
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
+from dialtone.engine.store.lifecycle import STANDING
+from dialtone.engine.store.lifecycle import STATUSES as FINDING_STATUSES
 
-from .common import actor_option, audit_writer, open_store
-
-FINDING_STATUSES = ("open", "in_progress", "excepted", "resolved", "retired", "false_positive",
-                    "not_applicable")
+from .common import actor_option, audit_writer, open_store, warn_if_exceptions_lapsed
 
 
 @click.group("findings")
@@ -43,9 +42,10 @@ def findings_list(ctx, status, policy, severity, category, framework, overdue, a
     if not all_statuses:
         wanted = set(status or ("active",))
         if "active" in wanted:
-            wanted |= {"open", "in_progress", "excepted"}
+            wanted |= set(STANDING)
         statuses = tuple(sorted(wanted - {"active"}))
     store = open_store(ctx)
+    warn_if_exceptions_lapsed(store)
     rows = list_findings(store, FindingFilter(
         status=statuses, policy=policy, severity=severity, category=category, framework=framework,
         overdue=overdue, assignee=assignee, search=search, limit=limit, after_id=after))
@@ -75,7 +75,9 @@ def findings_show(ctx, finding_id: int, fmt: str) -> None:
     from dialtone.engine.store.queries import finding_detail
     from dialtone.engine.store.workflow import WorkflowError
 
-    detail = finding_detail(open_store(ctx), finding_id)
+    store = open_store(ctx)
+    warn_if_exceptions_lapsed(store)
+    detail = finding_detail(store, finding_id)
     if detail is None:
         raise WorkflowError(f"no finding {finding_id}")
     if fmt == "json":
@@ -116,7 +118,7 @@ def findings_assign(ctx, finding_id: int, assignee: str, actor: str) -> None:
     """Assign a finding (an open finding becomes in_progress)."""
     from dialtone.engine.store.workflow import assign
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     assign(store, finding_id, assignee, actor, audit_writer(store))
     click.echo(f"finding {finding_id} assigned to {assignee}")
 
@@ -130,7 +132,7 @@ def findings_comment(ctx, finding_id: int, text: str, actor: str) -> None:
     """Add a comment to a finding's history."""
     from dialtone.engine.store.workflow import comment
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     comment(store, finding_id, text, actor, audit_writer(store))
     click.echo(f"comment added to finding {finding_id}")
 
@@ -144,7 +146,7 @@ def findings_resolve(ctx, finding_id: int, note: str, actor: str) -> None:
     """Mark a finding resolved by hand; the next evaluation reopens it if it still violates."""
     from dialtone.engine.store.workflow import resolve_manual
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     resolve_manual(store, finding_id, note, actor, audit_writer(store))
     click.echo(f"finding {finding_id} resolved")
 
@@ -158,7 +160,7 @@ def findings_reopen(ctx, finding_id: int, note: str, actor: str) -> None:
     """Reopen a resolved, false-positive or not-applicable finding."""
     from dialtone.engine.store.workflow import reopen
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     reopen(store, finding_id, note, actor, audit_writer(store))
     click.echo(f"finding {finding_id} reopened")
 
@@ -173,6 +175,6 @@ def findings_review(ctx, finding_id: int, outcome: str, justification: str, acto
     """Close a finding as a false positive or not applicable (a reviewed outcome, not an exception)."""
     from dialtone.engine.store.workflow import review
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     review(store, finding_id, outcome, justification, actor, audit_writer(store))
     click.echo(f"finding {finding_id} marked {outcome}")

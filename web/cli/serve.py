@@ -37,7 +37,7 @@ def serve_cmd(ctx, host: str, port: int, threads: int, insecure_cookies: bool,
     def say(text: str) -> None:
         click.echo(text, err=True)
 
-    store = open_store(ctx)
+    store = open_store(ctx, refresh=True)
     config = configuration(ctx)
     app, scheduler = build_server(config, store, secure_cookies=not insecure_cookies,
                                   with_scheduler=with_scheduler, say=say)
