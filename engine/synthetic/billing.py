@@ -29,7 +29,8 @@ from .common import (
 
 
 class Billing:
-    """Part of the estate builder (builder.py): billing."""
+    """A part of the estate builder (builder.py). Reads contracts, accounts, rates and lines
+    (with their spikes); writes the contracts table last, since commitments follow spend."""
 
     # -- invoices, charges, disputes, and the contracts' commitments -------------------------
     def _contracted(self, account: np.ndarray, period: np.ndarray, code: np.ndarray) -> np.ndarray:

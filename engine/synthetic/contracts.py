@@ -31,7 +31,8 @@ from .common import (
 
 
 class Contracts:
-    """Part of the estate builder (builder.py): contracts."""
+    """A part of the estate builder (builder.py). Leaves ``con``, ``acct``, ``rates`` and
+    their ids for lines and billing."""
 
     # -- contracts, accounts, rates ---------------------------------------------------------
     def contracts(self) -> None:

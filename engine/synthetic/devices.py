@@ -41,7 +41,8 @@ from .common import (
 
 
 class Devices:
-    """Part of the estate builder (builder.py): devices."""
+    """A part of the estate builder (builder.py). Reads people, lines and locations; leaves
+    ``dev`` and ``device_ids``."""
 
     # -- devices ----------------------------------------------------------------------------
     def devices(self) -> None:

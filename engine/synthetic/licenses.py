@@ -28,7 +28,7 @@ from .common import (
 
 
 class Licenses:
-    """Part of the estate builder (builder.py): licenses."""
+    """A part of the estate builder (builder.py). Reads people and lines."""
 
     # -- subscriptions and licenses ---------------------------------------------------------
     def licenses(self) -> None:

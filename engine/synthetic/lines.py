@@ -68,7 +68,9 @@ from .common import (
 
 
 class Lines:
-    """Part of the estate builder (builder.py): lines."""
+    """A part of the estate builder (builder.py). Reads people, locations, accounts and
+    rates; leaves ``ln`` and ``line_ids`` for every later group, and the spend spikes
+    (``spikes``, ``donors``) for billing."""
 
     # -- lines ------------------------------------------------------------------------------
     def _recurring_by_account(self, account: np.ndarray, plan: np.ndarray, status: np.ndarray,

@@ -27,7 +27,8 @@ from .common import (
 
 
 class Locations:
-    """Part of the estate builder (builder.py): locations."""
+    """A part of the estate builder (builder.py). Leaves ``loc`` (offices per country) and
+    ``loc_ids`` for people, lines and devices."""
 
     # -- e911_locations ---------------------------------------------------------------------
     def locations(self) -> None:

@@ -36,7 +36,8 @@ from .common import (
 
 
 class People:
-    """Part of the estate builder (builder.py): people."""
+    """A part of the estate builder (builder.py). Reads ``loc``; leaves ``ppl`` and
+    ``person_ids`` for lines, records, devices and licenses."""
 
     # -- people -----------------------------------------------------------------------------
     def people(self) -> None:

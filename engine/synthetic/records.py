@@ -35,7 +35,8 @@ from .common import (
 
 
 class Records:
-    """Part of the estate builder (builder.py): records."""
+    """A part of the estate builder (builder.py). Reads people, lines and calls; leaves
+    ``st`` (the stores) and ``holds``."""
 
     # -- retention policies and channels ----------------------------------------------------
     def stores(self) -> None:

@@ -46,7 +46,8 @@ from .common import (
 
 
 class Traffic:
-    """Part of the estate builder (builder.py): traffic."""
+    """A part of the estate builder (builder.py). Reads ``ln``; leaves the calls (``cl``,
+    ``call_ids``, ``call_columns``) for records."""
 
     # -- usage ------------------------------------------------------------------------------
     def usage(self) -> None:
