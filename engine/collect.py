@@ -41,7 +41,7 @@ from .collector_api import RawBatch, RawReject, SourceData, check_settings, coll
 from .config import Config
 from .errors import CollectError, ConfigError, DialtoneError, did_you_mean
 from .estate.model import load_model
-from .identity import resolve_references
+from .identity import IdentityReport, resolve_references
 from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, Snapshot, SnapshotStore, iter_parquet
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
 
@@ -163,6 +163,13 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
     real, large drop). ``progress`` is told, per source, when it starts, how
     many rows have been read and when it ends.
     """
+    names = _selected_sources(config, only, accept_drop)
+    return _Collect(config, names, as_of, now, progress, set(accept_drop)).run()
+
+
+def _selected_sources(config: Config, only: list[str] | None,
+                      accept_drop: t.Collection[str]) -> list[str]:
+    """The sources to collect now, in the configuration's order; unknown names are an error."""
     if not config.sources:
         raise ConfigError("No sources configured: add a 'sources:' section to the configuration.")
     names = list(config.sources)
@@ -175,41 +182,98 @@ def collect(config: Config, only: list[str] | None = None, as_of: dt.date | None
     for n in accept_drop:
         if n not in config.sources:
             raise ConfigError(f"--accept-drop: unknown source '{n}'.{did_you_mean(n, config.sources)}")
-    model = load_model()
-    store = SnapshotStore(config.data_dir)
-    store.clean_abandoned()
-    now = now or dt.datetime.now(dt.UTC)
-    failures: dict[str, str] = {}
-    seconds: dict[str, float] = {}
-    collected = run_collectors(config, names, failures, progress, seconds)
-
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    streamed = {b.entity for data, _ in collected.values() for b in data.batches if b.chunks is not None}
-    work = store.scratch_dir("work")
-    (work / "duckdb").mkdir(parents=True)
-    con.execute(f"SET temp_directory = '{work / 'duckdb'}'")
-    if streamed:
-        con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
-        con.execute("SET enable_progress_bar = false")
-    try:
-        return _collect(config, names, collected, failures, con, store, model, streamed, work,
-                        as_of, now, progress, seconds, set(accept_drop))
-    finally:
-        con.close()
-        shutil.rmtree(work, ignore_errors=True)
+    return names
 
 
-def _collect(config, names, collected, failures, con, store, model, streamed, work, as_of, now,
-             progress, seconds, accept_drop):
-    previous = store.latest()
-    per_entity: dict[str, list[pa.Table]] = {}
-    streams: dict[str, _Streamed] = {}
-    reject_tables: list[pa.Table] = []
-    sources_meta: dict[str, dict] = {}
-    warnings: list[str] = []
-    batch_index = 0
-    for name, (data, meta) in collected.items():
+class _Collect:
+    """One collect, phase by phase: ``read`` the sources, ``validate`` their rows,
+    ``deduplicate`` keys, ``carry_forward`` the rows of sources not read now,
+    ``resolve_identities``, ``write`` the snapshot. ``run`` calls them in that order.
+
+    What the phases share lives on the object: the DuckDB connection and the scratch
+    folder (both gone when ``run`` returns), the previous snapshot, the validated rows
+    per entity (``per_entity`` in memory, ``streams`` on disk, then ``final``), the
+    rejects, and the manifest's entry per source (``sources_meta``).
+    """
+
+    def __init__(self, config: Config, names: list[str], as_of: dt.date | None,
+                 now: dt.datetime | None, progress: Progress | None, accept_drop: set[str]):
+        self.config = config
+        self.names = names
+        self.as_of = as_of
+        self.progress = progress
+        self.accept_drop = accept_drop
+        self.model = load_model()
+        self.store = SnapshotStore(config.data_dir)
+        self.store.clean_abandoned()
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.failures: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self.previous: Snapshot | None = None
+        self.per_entity: dict[str, list[pa.Table]] = {}
+        self.streams: dict[str, _Streamed] = {}
+        self.reject_tables: list[pa.Table] = []
+        self.sources_meta: dict[str, dict] = {}
+        self.warnings: list[str] = []
+        self.batch_index = 0
+        #: The sources read now (the others' rows, if any, are carried forward).
+        self.fresh: list[str] = []
+        #: The sources whose rows the previous snapshot gives: configured, not read now.
+        self.keep: set[str] = set()
+        #: Each entity's rows for the snapshot: a table, or a Parquet file in ``work``.
+        self.final: dict[str, pa.Table | Path] = {}
+
+    def run(self) -> CollectResult:
+        collected = self.read()
+        self._open(collected)
+        try:
+            self.previous = self.store.latest()
+            self.validate(collected)
+            self.deduplicate()
+            self.carry_forward()
+            identity = self.resolve_identities()
+            return self.write(identity)
+        finally:
+            self.con.close()
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def _open(self, collected: dict[str, tuple[SourceData, dict]]) -> None:
+        """The DuckDB connection and the scratch folder it spills to; with streamed entities,
+        a memory limit."""
+        self.con = con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        self.streamed = {b.entity for data, _ in collected.values() for b in data.batches
+                         if b.chunks is not None}
+        self.work = work = self.store.scratch_dir("work")
+        (work / "duckdb").mkdir(parents=True)
+        con.execute(f"SET temp_directory = '{work / 'duckdb'}'")
+        if self.streamed:
+            con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+            con.execute("SET enable_progress_bar = false")
+
+    def read(self) -> dict[str, tuple[SourceData, dict]]:
+        """Run each source's collector (a streamed batch is read later, as it is validated)."""
+        return run_collectors(self.config, self.names, self.failures, self.progress, self.seconds)
+
+    def validate(self, collected: dict[str, tuple[SourceData, dict]]) -> None:
+        """Validate each source's batches; a source that fails half-way is taken back out.
+        Fails the collect when no source could be read; otherwise notes which sources' rows
+        the previous snapshot is to give (``keep``)."""
+        for name, (data, meta) in collected.items():
+            self._validate_source(name, data, meta)
+        self.fresh = [n for n in self.names if n not in self.failures]
+        if not self.fresh:
+            raise CollectError("no source could be collected, so no snapshot was written (the "
+                               "latest one is unchanged):\n  " + "\n  ".join(self.failures.values()))
+        previous = self.previous
+        self.keep = ((set(previous.manifest["sources"]) & set(self.config.sources)) - set(self.fresh)
+                     if previous else set())
+
+    def _validate_source(self, name: str, data: SourceData, meta: dict) -> None:
+        """Validate one source's batches chunk by chunk, its rows kept in memory or, for a
+        streamed entity, on disk; check it is whole (completeness.py)."""
+        streamed = self.streamed
+        per_entity, streams, progress = self.per_entity, self.streams, self.progress
         src_rejects = [_raw_rejects(name, data.rejects)]
         # Where this source's rows start, to take them back out if it fails half-way.
         marks = ({e: len(ts) for e, ts in per_entity.items()},
@@ -219,17 +283,17 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
         started = time.perf_counter()
         try:
             for batch in data.batches:
-                entity = model.entity(batch.entity)
+                entity = self.model.entity(batch.entity)
                 for table in batch.tables():
                     _require_key_columns(entity, table, batch.origin)
                     part = RawBatch(batch.entity, table, batch.origin, batch.options)
                     is_streamed = entity.name in streamed
-                    result = validate_batch(con, entity, part, name, batch_index,
+                    result = validate_batch(self.con, entity, part, name, self.batch_index,
                                             with_origin=not is_streamed)
                     if is_streamed:
                         if entity.name not in streams:
-                            streams[entity.name] = _Streamed(work, entity)
-                        streams[entity.name].write(result.table, batch_index, batch.origin)
+                            streams[entity.name] = _Streamed(self.work, entity)
+                        streams[entity.name].write(result.table, self.batch_index, batch.origin)
                     else:
                         per_entity.setdefault(entity.name, []).append(result.table)
                     src_rejects.append(result.rejects)
@@ -237,95 +301,111 @@ def _collect(config, names, collected, failures, con, store, model, streamed, wo
                     read += table.num_rows
                     if progress:
                         progress(name, "reading", read)
-                batch_index += 1
+                self.batch_index += 1
             completeness.unchanged(data.watched)
-            meta.update(_check_band(name, valid, previous, config.sources[name].completeness,
-                                    name in accept_drop))
+            meta.update(_check_band(name, valid, self.previous, self.config.sources[name].completeness,
+                                    name in self.accept_drop))
         except ConfigError:
             raise
         except (DialtoneError, OSError) as exc:
             _raise_if_disk_full(exc)
-            failures[name] = _failure(name, exc)
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            self.failures[name] = _failure(name, exc)
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
             for e, tables in per_entity.items():
                 del tables[marks[0].get(e, 0):]
             for e, stream in streams.items():
                 stream.discard(name, marks[1].get(e, 0))
             if progress:
                 progress(name, "failed", read)
-            continue
+            return
         # A streamed collector may add rejects and warnings while its chunks are read.
         src_rejects[0] = _raw_rejects(name, data.rejects)
-        warnings += [f"{name}: {w}" for w in data.warnings]
-        reject_tables += src_rejects
-        sources_meta[name] = {**meta, "status": "collected",
-                              "collected_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        self.warnings += [f"{name}: {w}" for w in data.warnings]
+        self.reject_tables += src_rejects
+        self.sources_meta[name] = {**meta, "status": "collected",
+                                   "collected_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
         if progress:
             progress(name, "done", read)
 
-    fresh = [n for n in names if n not in failures]
-    if not fresh:
-        raise CollectError("no source could be collected, so no snapshot was written (the "
-                           "latest one is unchanged):\n  " + "\n  ".join(failures.values()))
-    final: dict[str, pa.Table | Path] = {}
-    for entity_name, tables in per_entity.items():
-        if not tables:
-            continue
-        good, dups = reject_duplicates(con, model.entity(entity_name), pa.concat_tables(tables))
-        final[entity_name] = good
-        reject_tables.append(dups)
+    def deduplicate(self) -> None:
+        """Later rows with a key seen before become rejects. A streamed entity's file is
+        closed here, with the rows of the kept sources carried from the previous snapshot."""
+        for entity_name, tables in self.per_entity.items():
+            if not tables:
+                continue
+            good, dups = reject_duplicates(self.con, self.model.entity(entity_name),
+                                           pa.concat_tables(tables))
+            self.final[entity_name] = good
+            self.reject_tables.append(dups)
+        carry = self.previous if self.keep else None
+        for entity_name, stream in self.streams.items():
+            self.final[entity_name], dups = stream.finish(self.con, carry, self.keep)
+            self.reject_tables.append(dups)
 
-    keep = (set(previous.manifest["sources"]) & set(config.sources)) - set(fresh) if previous else set()
-    carry = previous if keep else None
-    for entity_name, stream in streams.items():
-        final[entity_name], dups = stream.finish(con, carry, keep)
-        reject_tables.append(dups)
-    if carry is not None:
-        _carry_forward(carry, keep, final, sources_meta, model, work, failures, now)
-        reject_tables += _drop_carried_duplicates(con, final, model, fresh, list(config.sources),
-                                                  carry.id, work)
-    for name in failures:
-        if name not in sources_meta:  # never collected: nothing to carry
-            sources_meta[name] = {**source_meta(config, name), "status": "failed",
-                                  "error": failures[name],
-                                  "failed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                  "collected_at": None, "rows": {}, "rejects": 0}
-    for name, meta in sources_meta.items():  # today's limits apply to carried rows too
-        limit = config.sources[name].max_age if name in config.sources else None
-        meta.pop("max_age_seconds", None)
-        if limit is not None:
-            meta["max_age_seconds"] = int(limit.total_seconds())
+    def carry_forward(self) -> None:
+        """The rows of the sources not read now (failed, or not asked for) from the previous
+        snapshot, and a manifest entry for every source; carried rows that share a key with
+        rows read now become rejects as in a full collect."""
+        if self.keep:
+            carry = self.previous
+            _carry_forward(carry, self.keep, self.final, self.sources_meta, self.model, self.work,
+                           self.failures, self.now)
+            self.reject_tables += _drop_carried_duplicates(
+                self.con, self.final, self.model, self.fresh, list(self.config.sources), carry.id,
+                self.work)
+        for name in self.failures:
+            if name not in self.sources_meta:  # never collected: nothing to carry
+                self.sources_meta[name] = {
+                    **source_meta(self.config, name), "status": "failed",
+                    "error": self.failures[name],
+                    "failed_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "collected_at": None, "rows": {}, "rejects": 0}
+        for name, meta in self.sources_meta.items():  # today's limits apply to carried rows too
+            limit = self.config.sources[name].max_age if name in self.config.sources else None
+            meta.pop("max_age_seconds", None)
+            if limit is not None:
+                meta["max_age_seconds"] = int(limit.total_seconds())
 
-    identity = resolve_references(con, final, model, config.identity_keys, work)
-    for name, meta in sources_meta.items():
-        if name in identity.by_source:
-            meta["identity"] = identity.by_source[name]
-        else:
-            meta.pop("identity", None)
+    def resolve_identities(self) -> IdentityReport:
+        """References by e-mail, employee number, phone number or IMEI resolved to ids
+        (engine/identity.py); what is left is reported per source in the manifest."""
+        identity = resolve_references(self.con, self.final, self.model, self.config.identity_keys,
+                                      self.work)
+        for name, meta in self.sources_meta.items():
+            if name in identity.by_source:
+                meta["identity"] = identity.by_source[name]
+            else:
+                meta.pop("identity", None)
+        return identity
 
-    rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
-    rejects = rejects.sort_by([("source", "ascending"), ("entity", "ascending"),
-                               ("origin", "ascending"), ("row", "ascending"),
-                               ("field", "ascending")])
-    counts = {entity: _source_counts(value) for entity, value in final.items()}
-    for name in fresh:
-        sources_meta[name]["rows"] = {
-            entity: n for entity in sorted(final) if (n := counts[entity].get(name, 0))}
-        sources_meta[name]["rejects"] = pc.sum(pc.equal(rejects.column("source"), name)).as_py() or 0
-    snapshot = store.write(final, as_of=as_of or now.date(), sources=sources_meta,
-                           rejects=rejects, now=now, model=model, unresolved=identity.report,
-                           timezone=config.timezone)
-    return CollectResult(
-        snapshot=snapshot,
-        rows={k: sum(c.values()) for k, c in sorted(counts.items())},
-        rejects=rejects.num_rows,
-        warnings=warnings,
-        by_source=sources_meta,
-        failures=failures,
-        seconds=seconds,
-        identity=identity.by_source,
-    )
+    def write(self, identity: IdentityReport) -> CollectResult:
+        """Count each source's rows and rejects into the manifest and write the snapshot."""
+        final, sources_meta = self.final, self.sources_meta
+        reject_tables = self.reject_tables
+        rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
+        rejects = rejects.sort_by([("source", "ascending"), ("entity", "ascending"),
+                                   ("origin", "ascending"), ("row", "ascending"),
+                                   ("field", "ascending")])
+        counts = {entity: _source_counts(value) for entity, value in final.items()}
+        for name in self.fresh:
+            sources_meta[name]["rows"] = {
+                entity: n for entity in sorted(final) if (n := counts[entity].get(name, 0))}
+            sources_meta[name]["rejects"] = pc.sum(
+                pc.equal(rejects.column("source"), name)).as_py() or 0
+        snapshot = self.store.write(final, as_of=self.as_of or self.now.date(), sources=sources_meta,
+                                    rejects=rejects, now=self.now, model=self.model,
+                                    unresolved=identity.report, timezone=self.config.timezone)
+        return CollectResult(
+            snapshot=snapshot,
+            rows={k: sum(c.values()) for k, c in sorted(counts.items())},
+            rejects=rejects.num_rows,
+            warnings=self.warnings,
+            by_source=sources_meta,
+            failures=self.failures,
+            seconds=self.seconds,
+            identity=identity.by_source,
+        )
 
 
 def _require_key_columns(entity, table: pa.Table, origin: str) -> None:

@@ -2,7 +2,7 @@
 
 The demo goes through the same path as a real installation: canonical CSV
 files read by the ``csv`` collector, validated into a snapshot, and evaluated
-with the built-in policies. Only the estate is invented (engine/synthetic.py).
+with the built-in policies. Only the estate is invented (engine/synthetic/).
 Running it again into the same folder overwrites the CSV files and adds a new
 snapshot beside the old ones.
 """

@@ -292,7 +292,7 @@ def test_tables_are_plain_arrow_tables_without_extra_columns(estate):
 
 
 def test_a_seed_whose_first_draw_is_too_small_takes_its_next_draw_the_same_every_time():
-    from dialtone.engine.synthetic import _Builder
+    from dialtone.engine.synthetic.builder import _Builder
 
     with pytest.raises(ValueError, match="too small"):
         _Builder(MIN_LINES, 7, AS_OF).build()

@@ -1,8 +1,8 @@
-"""Catalogues for the synthetic estate (engine/synthetic.py): names, places, products, plans.
+"""Catalogues for the synthetic estate: names, places, products, plans.
 
-Only small, hand-written tables live here; everything per row is drawn in
-``synthetic.py``. Prices are USD list prices, converted with ``FX`` where a
-contract or a subscription is billed in another currency.
+Only small, hand-written tables live here; everything per row is drawn by the
+entity-group modules beside this one. Prices are USD list prices, converted with
+``FX`` where a contract or a subscription is billed in another currency.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from .obligations import load_obligations
+from ..obligations import load_obligations
 
 _OBLIGATIONS = load_obligations()
 
