@@ -17,9 +17,10 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import text
 
-from .savings import PENDING, UNKNOWN_CURRENCY
+from .savings import UNKNOWN_CURRENCY
 from .snapshots import Snapshot
 from .store import Store
+from .store.claims import PENDING
 
 #: For each resource type: how to find its cost centre, vendor and currency in the snapshot.
 _RESOURCE_SQL = {

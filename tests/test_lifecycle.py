@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialtone.engine.savings import PENDING
 from dialtone.engine.store import STATUSES, lifecycle, queries, workflow
+from dialtone.engine.store.claims import PENDING
 from dialtone.web.openapi import spec
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from dialtone.engine.evaluation import PolicyOutcome
 from dialtone.engine.finance import finance_report
-from dialtone.engine.savings import dedup_totals, evaluation_totals, format_totals, store_totals
+from dialtone.engine.savings import dedup_totals, evaluation_totals, format_totals
 from dialtone.engine.store import workflow
+from dialtone.engine.store.claims import store_totals
 from dialtone.engine.store.sync import record_evaluation
 
 from .storekit import POLICIES, PROVENANCE, Clock, evaluation, make_store, policy_set, snapshot, store_url

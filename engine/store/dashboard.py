@@ -107,7 +107,7 @@ def record_counts(conn: Connection, evaluation_id: int) -> dict:
 def _totals(conn: Connection, groups: dict) -> dict:
     """Open (and in progress) findings over every policy; identified and realised savings per
     currency, each billable object counted once (engine/savings.py)."""
-    from ..savings import store_totals
+    from .claims import store_totals
 
     money = store_totals(conn)
     return {"open": sum(n for statuses in groups.values()
