@@ -7,10 +7,12 @@ import pytest
 from dialtone.engine.backends.spark import spark_available
 
 #: One local Spark for the whole test session (root_session() is process-wide): two
-#: cores, a small driver, few shuffle partitions for estates of a few hundred lines.
+#: cores, few shuffle partitions for estates of a few hundred lines, and a 4 GB driver: with
+#: the evaluation contract tests on Spark too, 2 GB ran out of heap in the differential tests
+#: late in a full run (each passes alone).
 SETTINGS = {
     "master": "local[2]",
-    "conf": {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "2"},
+    "conf": {"spark.driver.memory": "4g", "spark.sql.shuffle.partitions": "2"},
 }
 
 
