@@ -31,12 +31,22 @@ from .tables import exception_targets, exceptions, policies
 
 #: The one definition of "in force" (``e`` is the exceptions table, ``:today`` UTC).
 ACTIVE_SQL = "e.status = 'approved' AND e.expires_on >= :today"
+#: Approved but past its date: due to be expired by the next writer.
+LAPSED_SQL = "e.status = 'approved' AND e.expires_on < :today"
 
 _NEEDS_WORK = sql_list(NEEDS_WORK)     # what an exception in force applies to
 _EXCEPTED = sql_list(EXCEPTED)         # what an exception that ends releases
 
-_TARGET_MATCH = ("(t.resource_id = f.resource_id OR "
-                 "(t.pattern IS NOT NULL AND f.resource_id LIKE t.pattern ESCAPE '\\'))")
+
+
+def target_match(resource: str) -> str:
+    """SQL: target ``t`` covers the resource id ``resource`` (a column or a bound parameter):
+    its exact id, or its pattern (``*``/``?`` as a LIKE pattern, escaped)."""
+    return (f"(t.resource_id = {resource} OR "
+            f"(t.pattern IS NOT NULL AND {resource} LIKE t.pattern ESCAPE '\\'))")
+
+
+_TARGET_MATCH = target_match("f.resource_id")
 
 
 log = logging.getLogger("dialtone.exceptions")
@@ -178,7 +188,7 @@ def refresh_exceptions(conn: Connection, store: Store,
         counts["events"] += _sync_repository(conn, store, repository)
     today = store.today().isoformat()
     expired = [r.id for r in conn.execute(text(
-        "SELECT id FROM exceptions e WHERE e.status = 'approved' AND e.expires_on < :today "
+        f"SELECT id FROM exceptions e WHERE {LAPSED_SQL} "
         "ORDER BY id"), {"today": today})]
     if expired:
         conn.execute(update(exceptions).where(exceptions.c.id.in_(expired)).values(status="expired"))
@@ -244,7 +254,7 @@ def lapsed_count(store: Store) -> int:
     until one does, their findings still read as excepted."""
     with store.read() as conn:
         return conn.execute(text(
-            "SELECT count(*) FROM exceptions e WHERE e.status = 'approved' AND e.expires_on < :today"),
+            f"SELECT count(*) FROM exceptions e WHERE {LAPSED_SQL}"),
             {"today": store.today().isoformat()}).scalar_one()
 
 

@@ -14,6 +14,7 @@ import json
 from sqlalchemy import func, select, text
 
 from . import Store
+from .exceptions import target_match
 from .lifecycle import NEEDS_WORK, sql_list
 from .tables import audit_log, evaluations, findings, policy_runs, runs
 
@@ -96,18 +97,15 @@ def exception_requests(store: Store, policy_id: str, resource_id: str) -> list[d
     they join the finding's history only once the exception applies to it. Repository
     exceptions are left out: they arrive approved and reach the history when they apply."""
     with store.read() as conn:
-        # The same match as exceptions._TARGET_MATCH (an exact id or a LIKE pattern), for one
-        # resource instead of every finding.
-        rows = conn.execute(text("""
+        rows = conn.execute(text(f"""
             SELECT e.id, e.status, e.requested_by, e.requested_at, e.justification, e.ticket,
                    e.expires_on, e.approver, e.decided_at, e.decision_note,
                    (SELECT MIN(ev.seq) FROM events ev WHERE ev.exception_id = e.id
                      AND ev.kind = 'exception_requested') AS seq
             FROM exceptions e
             WHERE e.policy_id = :policy AND e.source = 'product' AND EXISTS (
-                SELECT 1 FROM exception_targets t WHERE t.exception_id = e.id AND (
-                    t.resource_id = :resource
-                    OR (t.pattern IS NOT NULL AND :resource LIKE t.pattern ESCAPE '\\')))
+                SELECT 1 FROM exception_targets t WHERE t.exception_id = e.id
+                  AND {target_match(":resource")})
             ORDER BY e.id"""), {"policy": policy_id, "resource": resource_id})
         return [dict(r._mapping) for r in rows]
 
