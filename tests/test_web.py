@@ -41,7 +41,8 @@ def client_as(web, role: str | None):
 PAGES = {
     "/": ROLES, "/findings": ROLES, "/findings/1": ROLES, "/exceptions": ROLES, "/policies": ROLES,
     f"/policies/{'cost.zero-usage-lines'}": ROLES, "/evaluations": ROLES, "/evaluations/1": ROLES,
-    "/snapshots": ROLES, "/evidence": ROLES, "/savings": ROLES, "/audit": ("admin",), "/users": ("admin",),
+    "/snapshots": ROLES, "/evidence": ROLES, "/savings": ROLES, "/audit": ("admin", "auditor"),
+    "/users": ("admin",),
     "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
 }
 

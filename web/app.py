@@ -109,6 +109,17 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     def _globals():
         return {"user": g.get("user"), "trend_chart": trend_chart}
 
+    from . import display
+
+    store_of = app.extensions["dialtone.store"]
+    app.add_template_filter(display.when, "when")
+    app.add_template_filter(display.day, "day")
+    app.add_template_filter(display.num, "num")
+    app.add_template_filter(display.show, "show")
+    # Relative to the store's clock (a test's fixed clock, the server's otherwise).
+    app.add_template_filter(lambda value: display.due(value, store_of.today()), "due")
+    app.add_template_filter(lambda value: display.ago(value, store_of.now()), "ago")
+
     @app.template_filter("money")
     def _money(value) -> str:
         """Amounts per currency (``{"GBP": 1200.0}`` → ``GBP 1,200``), never added together."""

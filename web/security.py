@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 READ = ("admin", "officer", "auditor")
 ACT = ("admin", "officer")
 ADMIN = ("admin",)
+#: Who may read the audit log: administrators, and auditors (read-only, as everything they see).
+AUDIT_LOG = ("admin", "auditor")
 #: Strict-Transport-Security max-age on HTTPS responses: a year.
 HSTS_SECONDS = 365 * 24 * 3600
 

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, render_template
 from dialtone.engine.freshness import describe_age
 from dialtone.engine.runs import HEARTBEAT_SECONDS, current_lock, get_run, list_runs
 
+from ..display import moment
 from ..security import READ, roles
 
 bp = Blueprint("runs", __name__)
@@ -22,16 +23,6 @@ PROBLEMS = ("stale", "failed")
 
 def _store():
     return current_app.extensions["dialtone.store"]
-
-
-def moment(text: str | None) -> dt.datetime | None:
-    """A stored timestamp (``…T…Z``, with or without fractions of a second) as an aware datetime."""
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-    except ValueError:
-        return None
 
 
 def duration(seconds: float | None) -> str:
