@@ -180,6 +180,19 @@ def list_users(store: Store) -> list[dict]:
                    users.c.last_login_at, users.c.locked_until).order_by(users.c.username))]
 
 
+#: The roles that work findings: who a finding can be assigned to.
+ASSIGNABLE_ROLES = ("admin", "officer")
+
+
+def assignable_users(store: Store) -> list[str]:
+    """The usernames a finding can be assigned to: accounts that are not disabled and whose role
+    works findings, in name order (the pages' picker, and what an assignment is checked against)."""
+    with store.read() as conn:
+        return [r.username for r in conn.execute(
+            select(users.c.username).where(users.c.role.in_(ASSIGNABLE_ROLES),
+                                           users.c.disabled.is_(False)).order_by(users.c.username))]
+
+
 @functools.cache
 def _stand_in_hash() -> str:
     """A hash of a random password with the hasher's parameters: verified against when there is
