@@ -1,4 +1,5 @@
-"""What was evaluated: policies, evaluations and snapshots."""
+"""The catalogue of what is evaluated: the policies (each with its parameters, SQL and history)
+and the snapshots."""
 
 from __future__ import annotations
 
@@ -42,21 +43,6 @@ def policy_page(policy_id: str):
     text = Path(policy.abspath).read_text(encoding="utf-8")
     return render_template("policy.html", p=policy, params=params, sql=sql, history=history[:30],
                            text=text)
-
-
-@bp.route("/evaluations")
-@roles(*READ)
-def evaluations_page():
-    return render_template("evaluations.html", rows=reads.list_evaluations(current_store()))
-
-
-@bp.route("/evaluations/<id:evaluation_id>")
-@roles(*READ)
-def evaluation_page(evaluation_id: int):
-    detail = reads.evaluation_detail(current_store(), evaluation_id)
-    if detail is None:
-        abort(404)
-    return render_template("evaluation.html", ev=detail, runs=detail["runs"], summary=detail["summary"])
 
 
 @bp.route("/snapshots")

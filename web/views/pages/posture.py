@@ -8,30 +8,7 @@ from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import SEVERITIES
 
 from ...security import READ, roles
-from . import bp, current_config, current_store
-
-_catalogues: dict[tuple, object] = {}
-
-
-def _catalogue():
-    """The frameworks catalogue, parsed again only when one of its files changed (a stat per
-    file instead of parsing every YAML file on every dashboard view)."""
-    from dialtone.engine.frameworks import framework_dirs, load_catalogue
-
-    paths = current_config().policy_paths
-    stamp = [str(paths)]
-    for folder in framework_dirs(paths):
-        if folder.is_dir():
-            stamp += [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(folder.glob("*.yaml"))]
-    key = tuple(stamp)
-    if key not in _catalogues:
-        try:
-            catalogue = load_catalogue(paths)
-        except DialtoneError:
-            catalogue = None
-        _catalogues.clear()
-        _catalogues[key] = catalogue
-    return _catalogues[key]
+from . import bp, catalogue, current_config, current_store
 
 
 @bp.route("/")
@@ -39,7 +16,7 @@ def _catalogue():
 def dashboard():
     from dialtone.engine.store.dashboard import posture
 
-    figures = posture(current_store(), _catalogue())
+    figures = posture(current_store(), catalogue())
     return render_template("dashboard.html", p=figures, severities=SEVERITIES[::-1],
                            freshness=_freshness())
 
