@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from ..errors import DialtoneError, did_you_mean
-from ..store import Store, chain
+from ..store import Store, chain, reads
 from ..store.tables import (
     evaluations,
     events,
@@ -73,6 +73,12 @@ def say_period(start: date, end: date, joiner: str = "and") -> str:
     return f"{say_date(start, year=not same)} {joiner} {say_date(end)}"
 
 
+def say_span(first: date, last: date, single: str = "on ") -> str:
+    """``from 1 Oct to 2 Nov 2026``, or ``on 2 Nov 2026`` for a single day (``single``: the word
+    before a single day)."""
+    return f"{single}{say_date(first)}" if first == last else f"from {say_period(first, last, joiner='to')}"
+
+
 @dataclass(frozen=True)
 class Scope:
     start: date
@@ -103,18 +109,6 @@ class Scope:
         return f"dialtone-evidence-{what}-{self.start}-to-{self.end}{kind}{masked}.zip"
 
 
-def periods_on_record(conn) -> dict[str, tuple[date, date] | None]:
-    """The first and last day evaluations ran (``RUN``), and the first and last snapshot date
-    evaluated (``SNAPSHOT``); None when no evaluation is recorded."""
-    ran = conn.execute(select(func.min(evaluations.c.started_at), func.max(evaluations.c.started_at))).one()
-    dated = conn.execute(select(func.min(evaluations.c.snapshot_as_of),
-                                func.max(evaluations.c.snapshot_as_of))).one()
-    if ran[0] is None:
-        return {RUN: None, SNAPSHOT: None}
-    return {RUN: (date.fromisoformat(ran[0][:10]), date.fromisoformat(ran[1][:10])),
-            SNAPSHOT: (date.fromisoformat(str(dated[0])[:10]), date.fromisoformat(str(dated[1])[:10]))}
-
-
 def _in_period(scope: Scope):
     if scope.by == SNAPSHOT:
         return and_(evaluations.c.snapshot_as_of >= scope.start.isoformat(),
@@ -129,11 +123,10 @@ def nothing_in_period(scope: Scope, on_record: dict) -> str:
     span = on_record.get(scope.by)
     if scope.by == SNAPSHOT:
         said = f"No evaluation covers a snapshot dated between {say_period(scope.start, scope.end)}."
-        known = (f" The snapshots evaluated are dated from {say_period(*span, joiner='to')}."
-                 if span else "")
+        known = f" The snapshots evaluated are dated {say_span(*span, single='')}." if span else ""
     else:
         said = f"No evaluation ran between {say_period(scope.start, scope.end)}."
-        known = f" Evaluations on record ran from {say_period(*span, joiner='to')}." if span else ""
+        known = f" Evaluations on record ran {say_span(*span)}." if span else ""
     return said + (known or " No evaluation has been recorded yet.")
 
 
@@ -194,7 +187,7 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         data.evaluations = _rows(conn, select(evaluations).where(_in_period(scope))
                                  .order_by(evaluations.c.id))
         if not data.evaluations:
-            raise EvidenceError(nothing_in_period(scope, periods_on_record(conn)))
+            raise EvidenceError(nothing_in_period(scope, reads.evaluation_spans(conn)))
         eids = [e["id"] for e in data.evaluations]
         first, last = eids[0], eids[-1]
         data.runs = _rows(conn, select(policy_runs).where(policy_runs.c.evaluation_id.in_(eids),

@@ -134,3 +134,30 @@ def evidence_choices(store: Store) -> dict:
         span = conn.execute(select(func.min(evaluations.c.snapshot_as_of),
                                    func.max(evaluations.c.snapshot_as_of))).one()
     return {"frameworks": frameworks, "span": tuple(span)}
+
+
+
+def evaluation_spans(conn) -> dict:
+    """On an open read connection: the first and last day evaluations ran (``run``, UTC) and the
+    first and last snapshot date they evaluated (``snapshot``), each a pair of dates; None when no
+    evaluation is recorded. Two MIN/MAX reads (the evidence form, and a refused export's message)."""
+    from datetime import date
+
+    ran = conn.execute(select(func.min(evaluations.c.started_at), func.max(evaluations.c.started_at))).one()
+    dated = conn.execute(select(func.min(evaluations.c.snapshot_as_of),
+                                func.max(evaluations.c.snapshot_as_of))).one()
+    if ran[0] is None:
+        return {"run": None, "snapshot": None}
+    return {"run": (date.fromisoformat(ran[0][:10]), date.fromisoformat(ran[1][:10])),
+            "snapshot": (date.fromisoformat(str(dated[0])[:10]), date.fromisoformat(str(dated[1])[:10]))}
+
+
+def evidence_periods(store: Store) -> dict:
+    """What the evidence form offers: the frameworks policies are mapped to, the days evaluations
+    ran (``ran``) and the snapshot dates they evaluated (``dated``), each a (first, last) pair of
+    dates or None when nothing was evaluated, and ``today`` for the presets."""
+    with store.read() as conn:
+        frameworks = [r[0] for r in conn.execute(text(
+            "SELECT DISTINCT framework FROM policy_requirements ORDER BY 1"))]
+        spans = evaluation_spans(conn)
+    return {"frameworks": frameworks, "ran": spans["run"], "dated": spans["snapshot"], "today": store.today()}
