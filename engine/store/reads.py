@@ -161,3 +161,36 @@ def evidence_periods(store: Store) -> dict:
             "SELECT DISTINCT framework FROM policy_requirements ORDER BY 1"))]
         spans = evaluation_spans(conn)
     return {"frameworks": frameworks, "ran": spans["run"], "dated": spans["snapshot"], "today": store.today()}
+
+
+def audit_entries(store: Store, limit: int, before: int | None = None, action: str | None = None,
+                  actor: str | None = None) -> list[dict]:
+    """Up to ``limit`` audit-log entries, newest first, older than entry ``before`` if given, only
+    of ``action`` and by ``actor`` when given; ``data`` parsed (the text kept when it is not JSON),
+    ``target_kind``/``target_id`` split from ``finding:65``-style targets for links."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    with store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for r in rows:
+        try:
+            parsed = json.loads(r["data"]) if r["data"] else None
+        except ValueError:
+            parsed = r["data"]   # written by hand or by an old version: shown as it is
+        r["data"] = parsed
+        kind, _, ident = r["target"].partition(":")
+        r["target_kind"], r["target_id"] = (kind, ident) if ident else (None, r["target"])
+    return rows
+
+
+def audit_actions(store: Store) -> list[str]:
+    """The actions the audit log holds, for its filter (the log is as long as people's actions,
+    not as the estate)."""
+    with store.read() as conn:
+        query = select(audit_log.c.action).distinct().order_by(audit_log.c.action)
+        return [r[0] for r in conn.execute(query)]
