@@ -173,3 +173,16 @@ def test_the_users_page_fits_and_shows_moments(demo, open_page, size):
     expect(row).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
     assert_accessible(page, f"users at {size['width']}")
     fits(page, size)
+
+
+@SIZES
+def test_the_snapshots_page_fits_with_numbers_for_people(demo, open_page, size):
+    from playwright.sync_api import expect
+
+    page = open_page(demo.url, size)
+    log_in(page, "auditor", PASSWORD)
+    page.goto("/snapshots")
+    rows = page.locator("tbody tr").first.locator("td").nth(3)
+    expect(rows).to_have_text(re.compile(r"^\d{1,3}(,\d{3})+$"))   # 15,838: thousands separated
+    assert_accessible(page, f"snapshots at {size['width']}")
+    fits(page, size)
