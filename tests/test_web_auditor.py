@@ -100,6 +100,7 @@ def test_the_default_period_is_when_evaluations_ran_and_this_quarter_holds_today
     quarter_start = dt.date(demo["ran"].year, 3 * ((demo["ran"].month - 1) // 3) + 1, 1)
     name = f"dialtone-evidence-all-frameworks-{quarter_start}-to-{demo['ran']}.zip"
     assert f"wrote {name}" in result.output
+    assert "by when the evaluations ran" in result.output
     files = members(demo["root"] / name)
     manifest = json.loads(files["manifest.json"])
     assert manifest["period"] == {"from": str(quarter_start), "to": str(demo["ran"]), "by": "run"}

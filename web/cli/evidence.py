@@ -36,7 +36,7 @@ def export_evidence_cmd(ctx, framework, policy_ids, preset, start, end, by, mask
     """Write a verifiable evidence package (zip) for a period."""
     from dialtone.engine.errors import DialtoneError
     from dialtone.engine.evidence.package import export_evidence
-    from dialtone.engine.evidence.scope import Scope, preset_period
+    from dialtone.engine.evidence.scope import PERIOD_KINDS, Scope, preset_period, say_period
     from dialtone.engine.frameworks import load_catalogue
     from dialtone.engine.policy.loader import load_policies
 
@@ -63,6 +63,7 @@ def export_evidence_cmd(ctx, framework, policy_ids, preset, start, end, by, mask
         signing_key=key, catalogue=catalogue)
     click.echo(f"wrote {result.path}: {result.evaluations} evaluation(s), {result.findings} finding(s), "
                f"{result.files} files, " + ("signed" if result.signed else "NOT signed (no signing key)"))
+    click.echo(f"period {say_period(first, last, joiner='to')}, by {PERIOD_KINDS[by]}")
     click.echo(f"export id {result.export_id}")
 
 
