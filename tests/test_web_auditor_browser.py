@@ -186,3 +186,29 @@ def test_the_snapshots_page_fits_with_numbers_for_people(demo, open_page, size):
     expect(rows).to_have_text(re.compile(r"^\d{1,3}(,\d{3})+$"))   # 15,838: thousands separated
     assert_accessible(page, f"snapshots at {size['width']}")
     fits(page, size)
+
+
+@SIZES
+def test_the_packages_index_reads_on_a_phone_and_its_links_open_its_files(demo, open_page, size, tmp_path):
+    import zipfile
+
+    from click.testing import CliRunner
+    from playwright.sync_api import expect
+
+    from dialtone.web.cli import cli
+
+    out = tmp_path / "package.zip"
+    args = ["--config", str(demo.tmp / "dialtone.yaml"), "export", "evidence", "--period", "year-to-date",
+            "--framework", "finra-4511", "-o", str(out)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    page = open_page(demo.url, size)
+    page.goto((tmp_path / "unzipped" / "index.html").as_uri())
+    expect(page.get_by_role("heading", name="Dialtone evidence package")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Six-year default retention")   # a requirement's title
+    assert_accessible(page, f"index.html at {size['width']}")
+    fits(page, size)
+    page.get_by_role("link", name="findings.json").first.click()
+    assert page.url.endswith("/unzipped/findings.json")
