@@ -69,8 +69,10 @@ def _quarter(as_of: str) -> tuple[str, str]:
 def export(demo, name: str, *extra: str) -> Path:
     start, end = _quarter(demo["as_of"])
     out = demo["root"] / name
-    result = demo["runner"].invoke(demo["cli"], ["--config", demo["cfg"], "export", "evidence", "--from",
-                                                 start, "--to", end, "-o", str(out), *extra],
+    # The demo's snapshot is dated in the past and evaluated today: its quarter by snapshot date.
+    result = demo["runner"].invoke(demo["cli"], ["--config", demo["cfg"], "export", "evidence", "--by",
+                                                 "snapshot", "--from", start, "--to", end, "-o", str(out),
+                                                 *extra],
                                    catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out
@@ -234,11 +236,12 @@ def test_masking_pii_is_consistent_and_leaves_no_numbers_or_addresses(demo):
 def test_scope_errors_are_clear(demo):
     runner, cli = demo["runner"], demo["cli"]
     base = ["--config", demo["cfg"], "export", "evidence", "-o", str(demo["root"] / "x.zip")]
-    result = runner.invoke(cli, [*base, "--from", "1999-01-01", "--to", "1999-03-31"])
+    result = runner.invoke(cli, [*base, "--by", "snapshot", "--from", "1999-01-01", "--to", "1999-03-31"])
     assert result.exit_code == 2
-    assert "no evaluation of a snapshot as of 1999-01-01..1999-03-31" in result.output
+    assert "No evaluation covers a snapshot dated between 1 Jan and 31 Mar 1999." in result.output
     start, end = _quarter(demo["as_of"])
-    result = runner.invoke(cli, [*base, "--from", start, "--to", end, "--framework", "finra4511"])
+    result = runner.invoke(cli, [*base, "--by", "snapshot", "--from", start, "--to", end,
+                                 "--framework", "finra4511"])
     assert result.exit_code == 2 and "Did you mean 'finra-4511'" in result.output
 
 

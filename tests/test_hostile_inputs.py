@@ -164,7 +164,8 @@ def package(tmp_path_factory):
     store = Store.from_config(load_config(root / "dialtone.yaml"))
     comment(store, 1, "C" * 1_000_000, "mallory", audit_writer(store, "test"))
     store.close()
-    result = runner.invoke(cli, [*cfg, "export", "evidence", "--from", "2026-06-01", "--to", "2026-06-30",
+    result = runner.invoke(cli, [*cfg, "export", "evidence", "--by", "snapshot", "--from", "2026-06-01",
+                                 "--to", "2026-06-30",
                                  "-o", str(root / "unsigned.zip")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return root
@@ -172,7 +173,8 @@ def package(tmp_path_factory):
 
 def test_masking_pii_in_a_1_mb_comment_takes_seconds(package):
     # W-M1: the EMAIL pattern backtracked quadratically, ~16 minutes for this comment.
-    result = dialtone("export", "evidence", "--from", "2026-06-01", "--to", "2026-06-30", "--mask-pii",
+    result = dialtone("export", "evidence", "--by", "snapshot", "--from", "2026-06-01", "--to", "2026-06-30",
+                      "--mask-pii",
                       "-o", "masked.zip", cwd=package, timeout=20)
     assert result.returncode == 0, result.err
     with zipfile.ZipFile(package / "masked.zip") as zf:

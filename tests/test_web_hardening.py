@@ -460,7 +460,9 @@ def test_a_failed_evidence_export_leaves_no_temporary_file(web, tmp_path, monkey
     login(auditor, "auditor")
     response = auditor.post("/evidence", data={"csrf_token": token_of(auditor, "/evidence"),
                                                "from": "2026-01-01", "to": "2026-12-31"})
-    assert response.status_code == 302 and list(scratch.iterdir()) == []
+    # Refused: the form again (with the reason), not a redirect; nothing left on the disk.
+    assert response.status_code == 400 and list(scratch.iterdir()) == []
+    assert "the export failed" in response.get_data(as_text=True)
 
 
 # -- file modes of the store -----------------------------------------------------------------------

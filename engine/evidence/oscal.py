@@ -53,7 +53,9 @@ def _ts(value: str | None, fallback: str) -> str:
 def _metadata(title: str, data, last_modified: str) -> dict:
     return {"title": title, "last-modified": last_modified, "version": data["export_id"],
             "oscal-version": OSCAL_VERSION,
-            "props": [_prop("period", f"{data['scope']['from']}..{data['scope']['to']}")]}
+            "props": [_prop("period", f"{data['scope']['from']}..{data['scope']['to']}"),
+                      # whether the dates are when the evaluations ran or their snapshots' dates
+                      _prop("period-by", data["scope"].get("by", "snapshot"))]}
 
 
 def build(ctx: dict) -> dict[str, dict]:
@@ -61,6 +63,19 @@ def build(ctx: dict) -> dict[str, dict]:
     exceptions, resources (path → {sha256, media_type, title}), last_modified."""
     ids = Ids(ctx["export_id"])
     last_modified = ctx["last_modified"]
+    # control id -> (framework title, framework id, requirement title, requirement id)
+    named = {}
+    for r in ctx["requirements"]:
+        fw = ctx.get("titles", {}).get(r["framework"], {})
+        named[control_id(r["framework"], r["requirement"])] = (
+            fw.get("title", r["framework"]), r["framework"],
+            fw.get("requirements", {}).get(r["requirement"], r["requirement"]), r["requirement"])
+
+    def target(c: str, state: str, reason: str) -> dict:
+        fw_title, fw, req_title, req = named[c]
+        return {"type": "objective-id", "target-id": c, "title": _text(req_title),
+                "description": _text(f"{fw_title} ({fw}), requirement {req}: {req_title}"),
+                "status": {"state": state, "reason": reason}}
     tool_uuid = ids("component", "dialtone")
     controls = sorted({control_id(r["framework"], r["requirement"]) for r in ctx["requirements"]})
     controls_by_policy: dict[str, list[str]] = {}
@@ -68,6 +83,9 @@ def build(ctx: dict) -> dict[str, dict]:
         controls_by_policy.setdefault(r["policy_id"], []).append(control_id(r["framework"], r["requirement"]))
     reviewed = {"control-selections": [{"include-controls": [{"control-id": c} for c in controls]}]
                 if controls else [{"include-all": {}}]}
+    if controls:
+        # The model has no title on a selected control; the selection's description names them.
+        reviewed["description"] = "\n".join(f"- {c}: {named[c][0]}, {named[c][2]}" for c in controls)
     back_matter = {"resources": [
         {"uuid": ids("file", path), "title": meta["title"],
          "rlinks": [{"href": path, "media-type": meta["media_type"],
@@ -141,10 +159,9 @@ def build(ctx: dict) -> dict[str, dict]:
             for c in controls_by_policy.get(f["policy_id"], []):
                 findings_out.append({
                     "uuid": ids("resource-finding", ev["id"], c, f["id"]),
-                    "title": f"{c}: {f['resource_type']} {f['resource_id']}",
+                    "title": f"{named[c][2]}: {f['resource_type']} {f['resource_id']}",
                     "description": _text(f["reason"]),
-                    "target": {"type": "objective-id", "target-id": c,
-                               "status": {"state": "not-satisfied", "reason": "fail"}},
+                    "target": target(c, "not-satisfied", "fail"),
                     "related-observations": [{"observation-uuid": obs_uuid}],
                     "related-risks": [{"risk-uuid": risk_uuid}]})
         for c in sorted(failing):
@@ -152,11 +169,10 @@ def build(ctx: dict) -> dict[str, dict]:
             related = failing[c] or [ids("run", ev["id"], r["policy_id"]) for r in runs
                                       if c in controls_by_policy.get(r["policy_id"], [])]
             findings_out.append({
-                "uuid": ids("control-finding", ev["id"], c), "title": c,
+                "uuid": ids("control-finding", ev["id"], c), "title": _text(f"{named[c][2]} ({c})"),
                 "description": ("Policies mapped to this requirement found violations or could not run"
                                 if failing[c] else "Every policy mapped to this requirement passed"),
-                "target": {"type": "objective-id", "target-id": c,
-                           "status": {"state": state, "reason": "fail" if failing[c] else "pass"}},
+                "target": target(c, state, "fail" if failing[c] else "pass"),
                 "related-observations": [{"observation-uuid": o} for o in related]})
         result = {
             "uuid": ids("result", ev["id"]),

@@ -4,8 +4,8 @@ DSSE envelope, Ed25519), byte-identical for the same inputs.
 
 Layout::
 
-    manifest.json                      export id, period, scope, tool, chain head, files
-    index.html                         a readable summary and how to verify
+    manifest.json                      export id, period (and how it selects), scope, tool, chain head, files
+    index.html                         a readable summary, requirement titles, the files, how to verify
     evaluations/<id>/evaluation.json   the evaluation record
     evaluations/<id>/runs.json         per policy: status, counts, parameters, compiled SQL
     snapshots/<id>/manifest.json       the snapshot manifest (sources, rows, rejects, file hashes)
@@ -40,7 +40,7 @@ from ..store import Store, chain
 from ..store.lifecycle import EXCEPTED, NEEDS_WORK
 from . import oscal
 from .masking import Masker, mask_key
-from .scope import EvidenceData, Scope, gather
+from .scope import PERIOD_KINDS, EvidenceData, Scope, gather, say_period
 
 MANIFEST = "manifest.json"
 ATTESTATION = "attestation.intoto.dsse.json"
@@ -194,9 +194,31 @@ def sign(files: dict[str, bytes], predicate: dict, key_path: Path) -> bytes:
     return canonical(doc)
 
 
-def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list) -> bytes:
+def _when(value: str | None) -> str:
+    # The store's ``2026-12-06T02:19:57.123456Z`` as people read it, to the second; the engine
+    # keeps its own copy of the web's format (the engine does not import the web layer).
+    return f"{value[:10]} {value[11:19]} UTC" if value and len(value) >= 19 else (value or "—")
+
+
+def requirement_titles(data: EvidenceData, catalogue) -> dict[str, dict]:
+    """The titles of the frameworks and requirements in scope, from the frameworks catalogue:
+    ``{framework: {"title": ..., "requirements": {id: title}}}``; the ids stand in for what the
+    catalogue does not know (or when there is no catalogue)."""
+    out: dict[str, dict] = {}
+    for r in data.requirements:
+        fw = catalogue.frameworks.get(r["framework"]) if catalogue is not None else None
+        entry = out.setdefault(r["framework"], {"title": fw.title if fw else r["framework"],
+                                                "requirements": {}})
+        req = fw.requirement(r["requirement"]) if fw else None
+        entry["requirements"][r["requirement"]] = req.title if req else r["requirement"]
+    return out
+
+
+def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list, titles: dict,
+           paths: list[str]) -> bytes:
     env = Environment(loader=PackageLoader("dialtone.engine.evidence", "templates"),
                       autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
+    env.filters["when"] = _when
     reqs: dict[tuple[str, str], dict] = {}
     status_of = {}
     for run in data.runs:
@@ -204,7 +226,11 @@ def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list)
             status_of[run["policy_id"]] = run["status"]
     for r in data.requirements:
         key = (r["framework"], r["requirement"])
+        fw = titles.get(r["framework"], {})
         row = reqs.setdefault(key, {"framework": r["framework"], "requirement": r["requirement"],
+                                    "framework_title": fw.get("title", r["framework"]),
+                                    "title": fw.get("requirements", {}).get(r["requirement"],
+                                                                           r["requirement"]),
                                     "policies": [], "state": "satisfied"})
         row["policies"].append(r["policy_id"])
         st = status_of.get(r["policy_id"])
@@ -219,14 +245,22 @@ def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list)
     }
     html = env.get_template("index.html").render(
         manifest=manifest, data=data, requirements=[reqs[k] for k in sorted(reqs)], counts=counts,
-        signed=signed, findings=findings_doc[:500], more=max(0, len(findings_doc) - 500))
+        signed=signed, findings=findings_doc[:500], more=max(0, len(findings_doc) - 500),
+        period_text=say_period(data.scope.start, data.scope.end, joiner="to"),
+        period_kind=PERIOD_KINDS[data.scope.by], paths=paths,
+        framework_title=titles.get(data.scope.framework, {}).get("title", data.scope.framework),
+        policy_files={p.removeprefix("policies/").removesuffix(".yaml") for p in paths
+                      if p.startswith("policies/")})
     return html.encode()
 
 
 def export_evidence(store: Store, scope: Scope, out: Path, *, snapshots_dir: Path,
-                    loaded_policies: dict, data_dir: Path, signing_key: Path | None = None
-                    ) -> ExportResult:
+                    loaded_policies: dict, data_dir: Path, signing_key: Path | None = None,
+                    catalogue=None) -> ExportResult:
+    """Write the package for ``scope`` to ``out``; ``catalogue`` (the frameworks catalogue) gives
+    the requirements their titles in index.html and OSCAL."""
     data = gather(store, scope)
+    titles = requirement_titles(data, catalogue)
     export_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://dialtone.dev/evidence/" + json.dumps(
         {"scope": scope.as_dict(), "head": data.head_hash, "seq": data.head_seq}, sort_keys=True)))
     masker = Masker(mask_key(data_dir)) if scope.mask_pii else None
@@ -240,19 +274,23 @@ def export_evidence(store: Store, scope: Scope, out: Path, *, snapshots_dir: Pat
         "export_id": export_id, "scope": scope.as_dict(), "evaluations": data.evaluations,
         "runs": data.runs, "policies": data.policies, "requirements": data.requirements,
         "findings": data.findings, "events": data.events, "exceptions": data.exceptions,
-        "resources": resources, "last_modified": last_modified, "tool_version": tool_version})
+        "resources": resources, "last_modified": last_modified, "tool_version": tool_version,
+        "titles": titles})
     for path, doc in docs.items():
         files[path] = canonical(doc)
     findings_doc = json.loads(files["findings.json"])
     manifest = {
-        "export_id": export_id, "period": {"from": scope.start.isoformat(), "to": scope.end.isoformat()},
+        "export_id": export_id,
+        # ``by``: whether the dates are when the evaluations ran or their snapshots' as-of dates.
+        "period": {"from": scope.start.isoformat(), "to": scope.end.isoformat(), "by": scope.by},
         "scope": scope.as_dict(), "tool": {"name": "dialtone", "version": tool_version},
         "chain_head": {"seq": data.head_seq, "hash": data.head_hash},
         "signed": signing_key is not None,
         "counts": {"evaluations": len(data.evaluations), "findings": len(data.findings),
                    "events": len(data.events), "exceptions": len(data.exceptions)},
     }
-    files["index.html"] = _index(data, manifest, signing_key is not None, findings_doc)
+    files["index.html"] = _index(data, manifest, signing_key is not None, findings_doc, titles,
+                                 sorted([*files, MANIFEST]))
     manifest["files"] = [{"path": p, "sha256": sha256(b), "bytes": len(b), "media_type": media_type(p)}
                          for p, b in sorted(files.items())]
     files[MANIFEST] = canonical(manifest)

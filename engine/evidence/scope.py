@@ -1,21 +1,23 @@
 """What an evidence package covers, read from the store in one consistent transaction.
 
-The period selects evaluations by their snapshot's as-of date (the estate's
-date, inclusive). Policies are all, those mapped to ``--framework``, or those
-named. Findings are those of the policies in scope that were seen or closed by
-an evaluation in the period; each comes with its whole history.
+The period (two dates, inclusive) selects evaluations either by when they ran (``RUN``, the
+default: the dates the control operated, which is what an auditor's period means) or by their
+snapshot's as-of date (``SNAPSHOT``: the estate's date). Policies are all, those mapped to a
+framework, or those named. Findings are those of the policies in scope that were seen or closed
+by an evaluation in the period; each comes with its whole history.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import and_, or_, select
 
 from ..errors import DialtoneError, did_you_mean
-from ..store import Store, chain
+from ..store import Store, chain, reads
 from ..store.tables import (
     evaluations,
     events,
@@ -31,6 +33,52 @@ class EvidenceError(DialtoneError):
     pass
 
 
+#: How a period selects evaluations: by the day they ran (UTC), or by their snapshot's as-of date.
+RUN = "run"
+SNAPSHOT = "snapshot"
+PERIOD_KINDS = {RUN: "when the evaluations ran", SNAPSHOT: "the snapshots' as-of dates"}
+
+#: The periods an auditor usually asks for, relative to today (the store's clock).
+PRESETS = {"last-quarter": "Last quarter", "this-quarter": "This quarter", "year-to-date": "Year to date",
+           "last-year": "Last year"}
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def preset_period(name: str, today: date) -> tuple[date, date]:
+    """The dates of a preset: a whole calendar quarter or year behind ``today``, or from the start
+    of this quarter or year to ``today`` (a period does not reach into the future)."""
+    quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    if name == "last-quarter":
+        end = quarter_start - timedelta(days=1)
+        return date(end.year, end.month - 2, 1), end
+    if name == "this-quarter":
+        return quarter_start, today
+    if name == "year-to-date":
+        return date(today.year, 1, 1), today
+    if name == "last-year":
+        return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
+    raise EvidenceError(f"'{name}' is not a period this tool knows; choose one of "
+                        f"{', '.join(PRESETS)}.{did_you_mean(name, PRESETS)}")
+
+
+def say_date(day: date, year: bool = True) -> str:
+    """``1 Oct 2026``: a date as people write it (no ambiguity between 10/01 and 01/10)."""
+    return f"{day.day} {_MONTHS[day.month - 1]}" + (f" {day.year}" if year else "")
+
+
+def say_period(start: date, end: date, joiner: str = "and") -> str:
+    """``1 Oct and 31 Dec 2026`` (the year once when both dates share it)."""
+    same = start.year == end.year
+    return f"{say_date(start, year=not same)} {joiner} {say_date(end)}"
+
+
+def say_span(first: date, last: date, single: str = "on ") -> str:
+    """``from 1 Oct to 2 Nov 2026``, or ``on 2 Nov 2026`` for a single day (``single``: the word
+    before a single day)."""
+    return f"{single}{say_date(first)}" if first == last else f"from {say_period(first, last, joiner='to')}"
+
+
 @dataclass(frozen=True)
 class Scope:
     start: date
@@ -38,10 +86,48 @@ class Scope:
     framework: str | None = None
     policy_ids: tuple[str, ...] = ()
     mask_pii: bool = False
+    by: str = RUN
 
     def as_dict(self) -> dict:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "framework": self.framework,
-                "policies": sorted(self.policy_ids), "mask_pii": self.mask_pii}
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
+                "framework": self.framework, "policies": sorted(self.policy_ids), "mask_pii": self.mask_pii}
+
+    def file_name(self) -> str:
+        """``dialtone-evidence-finra-4511-2026-10-01-to-2026-12-31.zip``: the period and the framework
+        (or the policies) in the name, so that two exports do not overwrite each other."""
+        if self.framework:
+            what = self.framework
+        elif len(self.policy_ids) == 1:
+            what = self.policy_ids[0]
+        elif self.policy_ids:
+            what = f"{len(self.policy_ids)}-policies"
+        else:
+            what = "all-frameworks"
+        what = re.sub(r"[^A-Za-z0-9._-]+", "-", what).strip(".-")[:80] or "selection"
+        kind = "-by-snapshot-date" if self.by == SNAPSHOT else ""
+        masked = "-masked" if self.mask_pii else ""
+        return f"dialtone-evidence-{what}-{self.start}-to-{self.end}{kind}{masked}.zip"
+
+
+def _in_period(scope: Scope):
+    if scope.by == SNAPSHOT:
+        return and_(evaluations.c.snapshot_as_of >= scope.start.isoformat(),
+                    evaluations.c.snapshot_as_of <= scope.end.isoformat())
+    # started_at is ISO text in UTC, so the day's bounds compare as text (and use the column's order).
+    return and_(evaluations.c.started_at >= f"{scope.start.isoformat()}T00:00:00",
+                evaluations.c.started_at < f"{(scope.end + timedelta(days=1)).isoformat()}T00:00:00")
+
+
+def nothing_in_period(scope: Scope, on_record: dict) -> str:
+    """Why a period holds no evaluation, and which periods would: in the auditor's words."""
+    span = on_record.get(scope.by)
+    if scope.by == SNAPSHOT:
+        said = f"No evaluation covers a snapshot dated between {say_period(scope.start, scope.end)}."
+        known = f" The snapshots evaluated are dated {say_span(*span, single='')}." if span else ""
+    else:
+        said = f"No evaluation ran between {say_period(scope.start, scope.end)}."
+        known = f" Evaluations on record ran {say_span(*span)}." if span else ""
+    return said + (known or " No evaluation has been recorded yet.")
 
 
 @dataclass
@@ -65,8 +151,11 @@ def _rows(conn, query) -> list[dict]:
 
 
 def gather(store: Store, scope: Scope) -> EvidenceData:
+    if scope.by not in PERIOD_KINDS:
+        raise EvidenceError(f"a period is chosen by {' or '.join(PERIOD_KINDS)}, not '{scope.by}'")
     if scope.end < scope.start:
-        raise EvidenceError(f"--to {scope.end} is before --from {scope.start}")
+        raise EvidenceError(f"The period ends on {say_date(scope.end)}, before it starts "
+                            f"({say_date(scope.start)}).")
     with store.read() as conn:
         seq, head = chain.head(conn)
         head_at = conn.execute(select(events.c.at).where(events.c.seq == seq)).scalar()
@@ -95,12 +184,10 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         data.requirements = _rows(conn, reqs.order_by(policy_requirements.c.framework,
                                                       policy_requirements.c.requirement,
                                                       policy_requirements.c.policy_id))
-        data.evaluations = _rows(conn, select(evaluations).where(
-            evaluations.c.snapshot_as_of >= scope.start.isoformat(),
-            evaluations.c.snapshot_as_of <= scope.end.isoformat()).order_by(evaluations.c.id))
+        data.evaluations = _rows(conn, select(evaluations).where(_in_period(scope))
+                                 .order_by(evaluations.c.id))
         if not data.evaluations:
-            raise EvidenceError(f"no evaluation of a snapshot as of {scope.start}..{scope.end} is "
-                                "recorded; run `dialtone evaluate` (without --dry-run) first")
+            raise EvidenceError(nothing_in_period(scope, reads.evaluation_spans(conn)))
         eids = [e["id"] for e in data.evaluations]
         first, last = eids[0], eids[-1]
         data.runs = _rows(conn, select(policy_runs).where(policy_runs.c.evaluation_id.in_(eids),

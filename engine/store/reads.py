@@ -134,3 +134,63 @@ def evidence_choices(store: Store) -> dict:
         span = conn.execute(select(func.min(evaluations.c.snapshot_as_of),
                                    func.max(evaluations.c.snapshot_as_of))).one()
     return {"frameworks": frameworks, "span": tuple(span)}
+
+
+
+def evaluation_spans(conn) -> dict:
+    """On an open read connection: the first and last day evaluations ran (``run``, UTC) and the
+    first and last snapshot date they evaluated (``snapshot``), each a pair of dates; None when no
+    evaluation is recorded. Two MIN/MAX reads (the evidence form, and a refused export's message)."""
+    from datetime import date
+
+    ran = conn.execute(select(func.min(evaluations.c.started_at), func.max(evaluations.c.started_at))).one()
+    dated = conn.execute(select(func.min(evaluations.c.snapshot_as_of),
+                                func.max(evaluations.c.snapshot_as_of))).one()
+    if ran[0] is None:
+        return {"run": None, "snapshot": None}
+    return {"run": (date.fromisoformat(ran[0][:10]), date.fromisoformat(ran[1][:10])),
+            "snapshot": (date.fromisoformat(str(dated[0])[:10]), date.fromisoformat(str(dated[1])[:10]))}
+
+
+def evidence_periods(store: Store) -> dict:
+    """What the evidence form offers: the frameworks policies are mapped to, the days evaluations
+    ran (``ran``) and the snapshot dates they evaluated (``dated``), each a (first, last) pair of
+    dates or None when nothing was evaluated, and ``today`` for the presets."""
+    with store.read() as conn:
+        frameworks = [r[0] for r in conn.execute(text(
+            "SELECT DISTINCT framework FROM policy_requirements ORDER BY 1"))]
+        spans = evaluation_spans(conn)
+    return {"frameworks": frameworks, "ran": spans["run"], "dated": spans["snapshot"], "today": store.today()}
+
+
+def audit_entries(store: Store, limit: int, before: int | None = None, action: str | None = None,
+                  actor: str | None = None) -> list[dict]:
+    """Up to ``limit`` audit-log entries, newest first, older than entry ``before`` if given, only
+    of ``action`` and by ``actor`` when given; ``data`` parsed (the text kept when it is not JSON),
+    ``target_kind``/``target_id`` split from ``finding:65``-style targets for links."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    with store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for r in rows:
+        try:
+            parsed = json.loads(r["data"]) if r["data"] else None
+        except ValueError:
+            parsed = r["data"]   # written by hand or by an old version: shown as it is
+        r["data"] = parsed
+        kind, _, ident = r["target"].partition(":")
+        r["target_kind"], r["target_id"] = (kind, ident) if ident else (None, r["target"])
+    return rows
+
+
+def audit_actions(store: Store) -> list[str]:
+    """The actions the audit log holds, for its filter (the log is as long as people's actions,
+    not as the estate)."""
+    with store.read() as conn:
+        query = select(audit_log.c.action).distinct().order_by(audit_log.c.action)
+        return [r[0] for r in conn.execute(query)]

@@ -17,31 +17,53 @@ def export_group() -> None:
 @export_group.command("evidence")
 @click.option("--framework", help="Only policies mapped to this framework.")
 @click.option("--policy", "policy_ids", multiple=True, help="Only this policy (repeatable).")
-@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="First snapshot as-of date of the period (inclusive).")
-@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="Last snapshot as-of date of the period (inclusive).")
+@click.option("--period", "preset", type=click.Choice(["last-quarter", "this-quarter", "year-to-date",
+                                                       "last-year"]),
+              help="A period relative to today: a whole quarter or year, or up to today.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day of the period (inclusive); with --to, instead of --period.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (inclusive).")
+@click.option("--by", "by", type=click.Choice(["run", "snapshot"]), default="run", show_default=True,
+              help="Select evaluations by the day they ran, or by their snapshot's as-of date.")
 @click.option("--mask-pii", is_flag=True, help="Mask phone numbers, e-mail addresses and names.")
 @click.option("--sign-with", "signing_key", type=click.Path(dir_okay=False, exists=True),
               help="Ed25519 private key (PEM); default: evidence.signing_key in the config.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .zip to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The .zip to write; default: a name with the framework and the period, here.")
 @click.pass_context
-def export_evidence_cmd(ctx, framework, policy_ids, start, end, mask_pii, signing_key, output) -> None:
+def export_evidence_cmd(ctx, framework, policy_ids, preset, start, end, by, mask_pii, signing_key,
+                        output) -> None:
     """Write a verifiable evidence package (zip) for a period."""
+    from dialtone.engine.errors import DialtoneError
     from dialtone.engine.evidence.package import export_evidence
-    from dialtone.engine.evidence.scope import Scope
+    from dialtone.engine.evidence.scope import PERIOD_KINDS, Scope, preset_period, say_period
+    from dialtone.engine.frameworks import load_catalogue
     from dialtone.engine.policy.loader import load_policies
 
+    if preset and (start or end):
+        raise click.UsageError("give --period, or --from and --to, not both")
+    if not preset and not (start and end):
+        raise click.UsageError("give the period: --period (e.g. last-quarter), or --from and --to")
     config = configuration(ctx)
     store = open_store(ctx, refresh=True)   # the package says what is in force today
+    if preset:
+        first, last = preset_period(preset, store.today())
+    else:
+        first, last = start.date(), end.date()
+    scope = Scope(first, last, framework, tuple(policy_ids), mask_pii, by)
     key = Path(signing_key) if signing_key else config.signing_key
+    try:
+        catalogue = load_catalogue(config.policy_paths)
+    except DialtoneError:
+        catalogue = None   # titles fall back to the ids; the catalogue is checked by `frameworks`
     result = export_evidence(
-        store, Scope(start.date(), end.date(), framework, tuple(policy_ids), mask_pii), Path(output),
+        store, scope, Path(output) if output else Path(scope.file_name()),
         snapshots_dir=config.data_dir / "snapshots",
         loaded_policies=load_policies(config.policy_paths).by_id(), data_dir=config.data_dir,
-        signing_key=key)
+        signing_key=key, catalogue=catalogue)
     click.echo(f"wrote {result.path}: {result.evaluations} evaluation(s), {result.findings} finding(s), "
                f"{result.files} files, " + ("signed" if result.signed else "NOT signed (no signing key)"))
+    click.echo(f"period {say_period(first, last, joiner='to')}, by {PERIOD_KINDS[by]}")
     click.echo(f"export id {result.export_id}")
 
 

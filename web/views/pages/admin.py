@@ -1,25 +1,35 @@
-"""The audit log (administrators and auditors) and the accounts (administrators)."""
+"""The audit log (administrators and auditors, read-only) and the accounts (administrators)."""
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import g, render_template, request
 
 from dialtone.engine.store import reads
 
 from ...security import ADMIN, AUDIT_LOG, roles
 from .. import fields
-from . import PAGE, bp, current_store
+from ..fields import MAX_NAME
+from . import PAGE, bp, current_store, single_value
+
+#: The longest action name the audit log stores.
+MAX_ACTION = 40
 
 
 @bp.route("/audit")
 @roles(*AUDIT_LOG)
 def audit_page():
     before = request.args.get("before")
-    rows = reads.audit_page(current_store(), PAGE + 1,
-                            None if before is None else fields.id_value(before, "before"))
+    action = single_value(request.args, "action", MAX_ACTION)
+    actor = single_value(request.args, "actor", MAX_NAME)
+    actor = actor.strip() if actor else None
+    rows = reads.audit_entries(current_store(), PAGE + 1,
+                               None if before is None else fields.id_value(before, "before"),
+                               action=action, actor=actor or None)
     more = len(rows) > PAGE
     return render_template("audit.html", rows=rows[:PAGE], more=more,
-                           next_before=rows[PAGE - 1]["id"] if more else None)
+                           next_before=rows[PAGE - 1]["id"] if more else None,
+                           actions=reads.audit_actions(current_store()), action=action or "",
+                           actor=actor or "", admin=g.user.role in ADMIN)
 
 
 @bp.route("/users")
