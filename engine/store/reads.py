@@ -134,3 +134,57 @@ def evidence_choices(store: Store) -> dict:
         span = conn.execute(select(func.min(evaluations.c.snapshot_as_of),
                                    func.max(evaluations.c.snapshot_as_of))).one()
     return {"frameworks": frameworks, "span": tuple(span)}
+
+
+#: Findings an exception's page lists at most (the count says how many there are in all).
+EXCEPTION_FINDINGS_SHOWN = 200
+
+
+def exception_findings(store: Store, exception_id: int,
+                       limit: int = EXCEPTION_FINDINGS_SHOWN) -> dict | None:
+    """An exception and the findings it covers, for deciding on it or auditing it; None if
+    there is no such exception.
+
+    ``findings``: the findings of its policy that its resources or patterns name, up to
+    ``limit`` by id, each with its status, reason and evidence (``under_it``: excepted under
+    this exception now); ``would_cover``: how many of them await work (open, in progress),
+    which approving it would except; ``total``: how many it names in all, whatever their
+    status. One indexed read per resource it names; a pattern reads its policy's findings."""
+    with store.read() as conn:
+        row = conn.execute(text("SELECT * FROM exceptions WHERE id = :e"), {"e": exception_id}).first()
+        if row is None:
+            return None
+        match = f"""FROM findings f JOIN exception_targets t ON t.exception_id = :e
+                    WHERE f.policy_id = :policy AND {target_match("f.resource_id")}"""
+        params = {"e": exception_id, "policy": row.policy_id}
+        rows = conn.execute(text(f"""
+            SELECT DISTINCT f.id, f.resource_type, f.resource_id, f.status, f.reason, f.evidence,
+                   f.exception_id, f.assignee, f.due_on {match} ORDER BY f.id LIMIT :limit"""),
+            {**params, "limit": limit}).all()
+        counts = conn.execute(text(f"""
+            SELECT COUNT(DISTINCT f.id) AS total,
+                   COUNT(DISTINCT CASE WHEN f.status IN {sql_list(NEEDS_WORK)} THEN f.id END) AS open
+            {match}"""), params).one()
+    detail = dict(row._mapping)
+    detail["selector"] = json.loads(detail["selector"])
+    detail["findings"] = [{**dict(r._mapping), "evidence": json.loads(r.evidence) if r.evidence else {},
+                           "under_it": r.exception_id == exception_id} for r in rows]
+    detail["total"], detail["would_cover"] = counts.total, counts.open
+    return detail
+
+
+def exceptions_would_cover(store: Store, exception_ids: list[int]) -> dict[int, int]:
+    """For each of these exceptions, how many findings awaiting work (open, in progress) of its
+    policy it names: what approving it would except. One grouped read for the lot."""
+    if not exception_ids:
+        return {}
+    ids = ", ".join(str(int(i)) for i in exception_ids)
+    with store.read() as conn:
+        rows = conn.execute(text(f"""
+            SELECT e.id, COUNT(DISTINCT f.id) AS n
+            FROM exceptions e JOIN exception_targets t ON t.exception_id = e.id
+            JOIN findings f ON f.policy_id = e.policy_id AND {target_match("f.resource_id")}
+            WHERE e.id IN ({ids}) AND f.status IN {sql_list(NEEDS_WORK)}
+            GROUP BY e.id""")).all()
+    found = {r.id: r.n for r in rows}
+    return {i: found.get(i, 0) for i in exception_ids}
