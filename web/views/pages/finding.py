@@ -119,7 +119,8 @@ def finding_action(finding_id: int):
             try:
                 expires = date.fromisoformat(typed["expires_on"])
             except ValueError:
-                raise FieldError("Choose the last day the exception is in force.") from None
+                raise FieldError("Give the expiry date, the last day the exception is in force, as "
+                                 "YYYY-MM-DD.") from None
             exception_id = exc_mod.request(store, exc_mod.ExceptionSpec(
                 policy_id=detail["policy_id"], justification=text, expires_on=expires, requested_by=actor,
                 resources=(detail["resource_id"],), ticket=ticket), audit=audit)
