@@ -231,3 +231,22 @@ def test_the_finding_page_shows_values_for_people_and_hashes_behind_verify(web):
     detail = queries.finding_detail(web["store"], 1)
     assert detail["history"][0]["hash"] in verify and detail["history"][0]["hash"][:12] not in history
     assert "['" not in html and "{'" not in html
+
+
+def test_what_an_exception_would_cover_counts_listed_resources_and_patterns_once(web):
+    from dialtone.engine.store import exceptions as exc_mod
+    from dialtone.engine.store import reads
+    from tests.webkit import ZERO
+
+    store, audit = web["store"], workflow.audit_writer(web["store"], "test")
+    until = store.today() + dt.timedelta(days=5)
+    both = exc_mod.request(store, exc_mod.ExceptionSpec(
+        policy_id=ZERO, justification="panels", expires_on=until, requested_by="officer",
+        resources=("L1",), resource_patterns=("L*",)), audit=audit)
+    listed = exc_mod.request(store, exc_mod.ExceptionSpec(
+        policy_id=ZERO, justification="one", expires_on=until, requested_by="officer",
+        resources=("L2", "L404")), audit=audit)
+    assert reads.exceptions_would_cover(store, [both, listed]) == {both: 2, listed: 1}
+    detail = reads.exception_findings(store, both)
+    assert sorted(f["resource_id"] for f in detail["findings"]) == ["L1", "L2"]
+    assert detail["total"] == 2 and detail["would_cover"] == 2

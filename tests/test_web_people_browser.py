@@ -43,8 +43,8 @@ def demo(browser, tmp_path_factory):
     with store.read() as conn:
         ids = [r.id for r in conn.execute(select(findings.c.id).where(
             findings.c.policy_id == POLICY, findings.c.status == "open").order_by(findings.c.id))]
-        owned = [r.id for r in conn.execute(select(findings.c.id, findings.c.evidence).order_by(findings.c.id))
-                 if r.evidence and '"owner.name"' in r.evidence]
+        everything = conn.execute(select(findings.c.id, findings.c.evidence).order_by(findings.c.id))
+        owned = [r.id for r in everything if r.evidence and '"owner.name"' in r.evidence]
     app = create_app(config, store=store, key="browser-test-secret", secure_cookies=False)
     with LiveServer(app) as server:
         yield SimpleNamespace(url=server.url, store=store, open_ids=ids, owned=owned)
