@@ -179,7 +179,7 @@ def test_a_form_sent_after_the_session_ended_comes_back_after_sign_in(web):
     assert signed.headers["Location"] == "/findings/1"
     html = officer.get("/findings/1").get_data(as_text=True)
     assert ">my long comment</textarea>" in html
-    assert "What you typed before signing in again is below" in html
+    assert "The form had expired; what you typed is kept below" in html
     # Read once: the next view is a clean form, and nothing was recorded meanwhile.
     assert ">my long comment</textarea>" not in officer.get("/findings/1").get_data(as_text=True)
     assert [e["kind"] for e in queries.finding_detail(web["store"], 1)["history"]] == ["opened"]

@@ -156,7 +156,7 @@ def test_a_comment_typed_when_the_session_ended_comes_back_after_sign_in(demo, o
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{demo.url}/findings/{finding}")
     expect(page.get_by_label("Comment")).to_have_value("Called the leaver's manager; phone back on Friday.")
-    expect(page.locator(".flash")).to_contain_text("What you typed before signing in again is below")
+    expect(page.locator(".flash")).to_contain_text("The form had expired; what you typed is kept below")
     assert_accessible(page, "finding with the draft restored")
     page.get_by_role("button", name="Add comment").click()
     expect(page.locator(".flash")).to_have_text("Comment added.")

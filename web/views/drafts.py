@@ -98,5 +98,5 @@ def take(path: str) -> dict | None:
         return None
     from flask import flash
 
-    flash("What you typed before signing in again is below: check it and send it.")
+    flash("The form had expired; what you typed is kept below: check it and send it again.")
     return typed
