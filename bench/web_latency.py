@@ -123,6 +123,7 @@ def populate(root: Path, total: int, url: str | None = None) -> dict:
     audit = workflow.audit_writer(store, "bench")
     add_user(store, OFFICER, "officer", PASSWORD)
     add_user(store, APPROVER, "officer", PASSWORD)
+    add_user(store, "carol@example.com", "officer", PASSWORD)   # findings are assigned to accounts only
     token = create_token(store, OFFICER, "bench")
     step = max(1, total // 1000)
     for fid in range(1, total, step):        # ~1,000 findings in progress, spread over the ids

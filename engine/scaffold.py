@@ -37,7 +37,7 @@ params:
   max_monthly_cost:
     default: 150
     description: The most one line may cost a month, in its billing currency
-evidence: [number, plan, monthly_cost, currency, assignee.name, cost_center]
+evidence: [number, plan, monthly_cost, currency, owner.name, cost_center]
 reason: "costs {monthly_cost} a month, above the approved {:max_monthly_cost}"
 savings: (monthly_cost - :max_monthly_cost) * 12
 frameworks:

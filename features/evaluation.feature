@@ -15,8 +15,8 @@ Feature: Evaluating an estate against policies
       | P2 | Alan Turing  | terminated | 2026-03-01    |
     And the policy "cost.leaver-lines-demo" on lines where:
       """
-      status = 'active' AND assignee.status = 'terminated'
-      AND days_since(assignee.terminated_on) > :grace_days
+      status = 'active' AND owner.status = 'terminated'
+      AND days_since(owner.terminated_on) > :grace_days
       """
     And the policy takes the parameter grace_days with default 30
 

@@ -138,7 +138,7 @@ def test_snapshots_list_and_show_json_prints_the_manifest(runner, cli, workspace
 
 def test_schema_prints_the_reference(runner, cli):
     result = runner.invoke(cli, ["schema", "lines"])
-    assert "`assignee` → people" in result.output
+    assert "`owner` → people" in result.output
     assert runner.invoke(cli, ["schema", "linez"]).exit_code == 2
     doc = json.loads(runner.invoke(cli, ["schema", "people", "--format", "json"]).output)
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"

@@ -20,7 +20,7 @@ from dialtone.engine.policy.loader import LoadedPolicies, load_policies, parse_p
 from .conftest import AS_OF, policy_text
 
 IDLE = policy_text("status = 'active' AND monthly_cost > :floor",
-                   extra="params: {floor: {default: 10}}\nevidence: [number, assignee.name]\n")
+                   extra="params: {floor: {default: 10}}\nevidence: [number, owner.name]\n")
 
 
 def _one(text: str) -> LoadedPolicies:

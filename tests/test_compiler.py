@@ -39,7 +39,7 @@ def test_passes_run_in_the_documented_order():
 
 def test_parse_builds_one_tree_per_fragment(make_policy):
     policy = make_policy("status = 'active'", extra="""\
-        evidence: [number, assignee.name]
+        evidence: [number, owner.name]
         reason: "idle for {days_since(activated_on)} days"
         savings: monthly_cost * 12
         """)
@@ -68,12 +68,12 @@ def test_time_functions_become_date_diffs_against_the_bound_snapshot_date(make_p
 
 def test_relations_become_left_joins_with_one_alias_per_path(make_policy):
     ctx = run_passes(make_policy(
-        "assignee.status = 'terminated' AND assignee.office_location.country = 'US'"),
+        "owner.status = 'terminated' AND owner.office_location.country = 'US'"),
         resolve_relations)
     assert not ctx.problems
     assert {a: (j.entity, j.on_alias, j.on_field) for a, j in ctx.joins.items()} == {
-        "assignee": ("people", "lines", "assigned_to"),
-        "assignee__office_location": ("e911_locations", "assignee", "office_location_id"),
+        "owner": ("people", "lines", "assigned_to"),
+        "owner__office_location": ("e911_locations", "owner", "office_location_id"),
     }
     assert ctx.tables_read == {"lines", "people", "e911_locations"}
 
@@ -97,12 +97,12 @@ GOLDEN = [
         },
     ),
     (
-        "assignee.status = 'terminated'",
-        "evidence: [assignee.name]\nsavings: monthly_cost * 12\n",
+        "owner.status = 'terminated'",
+        "evidence: [owner.name]\nsavings: monthly_cost * 12\n",
         {
-            "duckdb": """SELECT CAST("lines"."id" AS TEXT) AS "resource_id", 'A test policy' AS "reason", ROUND(CAST("lines"."monthly_cost" * 12 AS DOUBLE), 2) AS "savings", 'lines:' || CAST("lines"."id" AS TEXT) AS "savings_key", CAST("lines"."currency" AS TEXT) AS "currency", "assignee"."name" AS "ev0" FROM "lines" AS "lines" LEFT JOIN "people" AS "assignee" ON "assignee"."id" = "lines"."assigned_to" WHERE "assignee"."status" = 'terminated' ORDER BY "resource_id\"""",
+            "duckdb": """SELECT CAST("lines"."id" AS TEXT) AS "resource_id", 'A test policy' AS "reason", ROUND(CAST("lines"."monthly_cost" * 12 AS DOUBLE), 2) AS "savings", 'lines:' || CAST("lines"."id" AS TEXT) AS "savings_key", CAST("lines"."currency" AS TEXT) AS "currency", "owner"."name" AS "ev0" FROM "lines" AS "lines" LEFT JOIN "people" AS "owner" ON "owner"."id" = "lines"."assigned_to" WHERE "owner"."status" = 'terminated' ORDER BY "resource_id\"""",
             # round() of a DOUBLE: DuckDB's exact rounding, spelt out (compiler/spark_semantics.py)
-            "spark": """SELECT CAST(`lines`.`id` AS STRING) AS `resource_id`, 'A test policy' AS `reason`, (CASE WHEN NOT (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE) < CAST(4503599627370496.0 AS DOUBLE)) THEN CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE) ELSE (CASE WHEN CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE) < CAST(0 AS DOUBLE) THEN -(CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE) + CASE WHEN ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) > CAST(0.5 AS DOUBLE) OR (((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) = CAST(0.5 AS DOUBLE) AND ((((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)))) * CAST(100.0 AS DOUBLE) - (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) + (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE))))) * CAST(100.0 AS DOUBLE)) >= CAST(0 AS DOUBLE)) THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) ELSE (CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE) + CASE WHEN ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) > CAST(0.5 AS DOUBLE) OR (((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) = CAST(0.5 AS DOUBLE) AND ((((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)))) * CAST(100.0 AS DOUBLE) - (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) + (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE))))) * CAST(100.0 AS DOUBLE)) >= CAST(0 AS DOUBLE)) THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) END) / CAST(100.0 AS DOUBLE) END) AS `savings`, 'lines:' || CAST(`lines`.`id` AS STRING) AS `savings_key`, CAST(`lines`.`currency` AS STRING) AS `currency`, `assignee`.`name` AS `ev0` FROM `lines` AS `lines` LEFT JOIN `people` AS `assignee` ON `assignee`.`id` = `lines`.`assigned_to` WHERE `assignee`.`status` = 'terminated' ORDER BY `resource_id`""",
+            "spark": """SELECT CAST(`lines`.`id` AS STRING) AS `resource_id`, 'A test policy' AS `reason`, (CASE WHEN NOT (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE) < CAST(4503599627370496.0 AS DOUBLE)) THEN CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE) ELSE (CASE WHEN CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE) < CAST(0 AS DOUBLE) THEN -(CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE) + CASE WHEN ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) > CAST(0.5 AS DOUBLE) OR (((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) = CAST(0.5 AS DOUBLE) AND ((((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)))) * CAST(100.0 AS DOUBLE) - (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) + (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE))))) * CAST(100.0 AS DOUBLE)) >= CAST(0 AS DOUBLE)) THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) ELSE (CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE) + CASE WHEN ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) > CAST(0.5 AS DOUBLE) OR (((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE)) - CAST(FLOOR((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) AS DOUBLE)) = CAST(0.5 AS DOUBLE) AND ((((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)))) * CAST(100.0 AS DOUBLE) - (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(100.0 AS DOUBLE))) + (ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ((ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE)) * CAST(134217729.0 AS DOUBLE)) - ABS(CAST(CAST(`lines`.`monthly_cost` * 12 AS DOUBLE) AS DOUBLE))))) * CAST(100.0 AS DOUBLE)) >= CAST(0 AS DOUBLE)) THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) END) / CAST(100.0 AS DOUBLE) END) AS `savings`, 'lines:' || CAST(`lines`.`id` AS STRING) AS `savings_key`, CAST(`lines`.`currency` AS STRING) AS `currency`, `owner`.`name` AS `ev0` FROM `lines` AS `lines` LEFT JOIN `people` AS `owner` ON `owner`.`id` = `lines`.`assigned_to` WHERE `owner`.`status` = 'terminated' ORDER BY `resource_id`""",
         },
     ),
 ]
@@ -137,10 +137,10 @@ HOSTILE = [
     ("count(*) > 1", "aggregate count() is only allowed inside a subquery"),
     ("monthly_cost > :undeclared", "unbound parameter :undeclared"),
     ("statuz = 'active'", "unknown column 'statuz' of lines. Did you mean 'status'?"),
-    ("assigne.name = 'x'", "lines has no relation 'assigne'. Did you mean 'assignee'?"),
-    ("assignee.nmae = 'x'", "unknown column 'nmae' of people. Did you mean 'name'?"),
+    ("ownr.name = 'x'", "lines has no relation 'ownr'. Did you mean 'owner'?"),
+    ("owner.nmae = 'x'", "unknown column 'nmae' of people. Did you mean 'name'?"),
     ("id IN (SELECT id FROM linez)", "unknown table 'linez'. Did you mean 'lines'?"),
-    ("assignee = 'x'", "'assignee' is a relation: write assignee.<field>"),
+    ("owner = 'x'", "'owner' is a relation: write owner.<field>"),
     ("lenght(number) > 3", "function lenght() is not allowed. Did you mean 'length'?"),
 ]
 

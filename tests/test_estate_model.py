@@ -35,7 +35,7 @@ def test_relations_point_at_entities_keyed_by_id():
     for entity in MODEL.entities.values():
         for rel in entity.relations.values():
             assert MODEL.entity(rel.entity).key == ("id",), (entity.name, rel)
-    assert MODEL.entity("lines").relations["assignee"].entity == "people"
+    assert MODEL.entity("lines").relations["owner"].entity == "people"
     assert MODEL.entity("charges").relations["invoice"].field == "invoice_id"
 
 

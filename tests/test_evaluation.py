@@ -34,7 +34,7 @@ IDLE = policy_text(
     "WHERE u.line_id = lines.id), activated_on)) >= :idle_days",
     extra="""\
     params: {idle_days: {default: 90}}
-    evidence: [number, assignee.name]
+    evidence: [number, owner.name]
     reason: "idle for {days_since((SELECT max(u.last_activity_on) FROM usage u
       WHERE u.line_id = lines.id))} days"
     savings: monthly_cost * 12
@@ -70,7 +70,7 @@ def test_a_violating_resource_is_found_with_evidence_reason_and_savings(snapshot
     assert l1 == {
         "resource_type": "lines", "resource_id": "L1", "reason": "idle for 166 days",
         "savings": 480.0, "savings_key": "lines:L1", "currency": None,
-        "evidence": {"number": "+15551230001", "assignee.name": "Ada Lovelace"},
+        "evidence": {"number": "+15551230001", "owner.name": "Ada Lovelace"},
     }
     assert outcome.findings[1]["reason"] == "idle for unknown days"
 
@@ -259,9 +259,9 @@ def test_an_entity_only_evidence_needs_reads_as_empty_instead_of_skipping(tmp_pa
     lines = pa.table({"id": ["L1"], "kind": ["mobile"], "status": ["active"],
                       "assigned_to": ["P1"]})
     snap = SnapshotStore(tmp_path).write({"lines": lines}, as_of=AS_OF, sources={})
-    with_evidence = policy_text("status = 'active'", extra="evidence: [assignee.name]\n")
-    in_condition = policy_text("assignee.status = 'terminated'")
+    with_evidence = policy_text("status = 'active'", extra="evidence: [owner.name]\n")
+    in_condition = policy_text("owner.status = 'terminated'")
     evidence_only, needs_people = evaluate(snap, loaded(with_evidence, in_condition)).outcomes
     assert evidence_only.status == "alarm"
-    assert evidence_only.findings[0]["evidence"] == {"assignee.name": None}
+    assert evidence_only.findings[0]["evidence"] == {"owner.name": None}
     assert (needs_people.status, needs_people.skip_reason) == ("skip", "no source provides people")

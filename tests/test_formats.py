@@ -92,7 +92,7 @@ where: |
   AND days_since(coalesce((SELECT max(u.last_activity_on) FROM usage u
     WHERE u.line_id = lines.id), activated_on)) >= :idle_days
 params: {idle_days: {default: 90}}
-evidence: [number, assignee.name]
+evidence: [number, owner.name]
 reason: "idle for {days_since(activated_on)} days"
 savings: monthly_cost * 12
 frameworks: {tem-practice: [zero-usage]}
@@ -235,7 +235,7 @@ def test_sarif_results_carry_reason_level_locations_fingerprints_and_evidence(ru
         {"kind": "resource", "name": "L1", "fullyQualifiedName": "lines/L1"}]
     assert l1["partialFingerprints"]["dialtoneFindingKey/v1"] == "test.idle|lines|L1"
     assert re.fullmatch(r"[0-9a-f]{16}:1", l1["partialFingerprints"]["primaryLocationLineHash"])
-    assert l1["properties"] == {"evidence": {"number": "+15551230001", "assignee.name": "Ada Lovelace"},
+    assert l1["properties"] == {"evidence": {"number": "+15551230001", "owner.name": "Ada Lovelace"},
                                 "savings": 480.0}
     assert results[2]["level"] == "error"  # critical
     assert run["automationDetails"]["id"].startswith("dialtone/")
@@ -439,7 +439,7 @@ def test_ocsf_emits_a_fail_per_finding_a_pass_per_ok_policy_and_unknown_when_not
     assert l1["message"] == "idle for 902 days"
     assert l1["resources"] == [{"type": "lines", "uid": "L1"}]
     assert l1["evidences"] == [{"name": "policy evidence",
-                                "data": {"number": "+15551230001", "assignee.name": "Ada Lovelace"}}]
+                                "data": {"number": "+15551230001", "owner.name": "Ada Lovelace"}}]
     assert l1["unmapped"]["dialtone"]["savings"] == 480.0
     assert l1["remediation"] == {"desc": "Confirm with the assignee, then cancel the line."}
     assert l1["metadata"]["product"]["name"] == "Dialtone" and l1["metadata"]["version"] == "1.5.0"

@@ -66,7 +66,7 @@ def test_an_old_snapshot_reads_null_for_fields_it_lacks(tmp_path):
         as_of=AS_OF, sources={})
     assert pq.read_schema(snap.parquet("lines")).names == ["id", "kind", "status"]
     text = policy_text("monthly_cost IS NULL AND srtp_enabled IS NULL",
-                       extra="evidence: [features, status_since, assignee.name]\n")
+                       extra="evidence: [features, status_since, owner.name]\n")
     duck, spark = both(snap, loaded(text))
     assert [f["resource_id"] for f in spark.outcomes[0].findings] == ["L1"]
     assert spark.outcomes[0].rows.schema == duck.outcomes[0].rows.schema
@@ -88,8 +88,8 @@ def test_views_have_the_duckdb_views_columns_and_types(session):
 def test_an_entity_only_evidence_needs_reads_as_empty_and_a_condition_entity_skips(tmp_path):
     lines = pa.table({"id": ["L1"], "kind": ["mobile"], "status": ["active"], "assigned_to": ["P1"]})
     snap = SnapshotStore(tmp_path).write({"lines": lines}, as_of=AS_OF, sources={})
-    texts = (policy_text("status = 'active'", extra="evidence: [assignee.name]\n"),
-             policy_text("assignee.status = 'terminated'"))
+    texts = (policy_text("status = 'active'", extra="evidence: [owner.name]\n"),
+             policy_text("owner.status = 'terminated'"))
     duck, spark = both(snap, loaded(*texts))
     assert spark.as_dict()["results"] == duck.as_dict()["results"]
     assert [o.status for o in spark.outcomes] == ["alarm", "skip"]

@@ -339,7 +339,7 @@ def test_assign_comment_and_review_are_history_and_audit_log(store, tmp_path):
     assert [(r.actor, r.action, r.origin) for r in log] == [
         ("alice", "assigned", "test:host"), ("bob", "commented", "test:host"),
         ("alice", "status_changed", "test:host")]
-    with pytest.raises(WorkflowError, match="applies to open, in_progress"):
+    with pytest.raises(WorkflowError, match="only an open or in-progress finding can be closed"):
         review(store, l2, "not_applicable", "again", "alice", audit(store))
 
 
@@ -396,7 +396,7 @@ def test_an_exception_is_approved_then_expires_and_reopens_its_finding(store, tm
 def test_an_exception_cannot_outlive_its_severity_maximum(store, tmp_path):
     run(store, tmp_path, "S1", {ZERO: ["L1"]})
     limit = store.exception_max_days["medium"]
-    with pytest.raises(ExceptionError, match=f"more than {limit} days"):
+    with pytest.raises(ExceptionError, match=f"at most {limit} days"):
         _request(store, resources=("L1",), expires=store.today() + dt.timedelta(days=limit + 1))
 
 

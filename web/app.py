@@ -8,8 +8,9 @@ import os
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, redirect, render_template, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -20,7 +21,8 @@ from dialtone.engine.freshness import describe_age
 from dialtone.engine.store import StoreError
 from dialtone.engine.store.accounts import SESSION_LIFETIME
 
-from .security import load_user, require_declared_roles, security_headers, store_unavailable
+from .security import load_user, require_declared_roles, safe_next, security_headers, store_unavailable
+from .views import drafts
 from .views.fields import IdConverter
 
 SECRET_ENV = "DIALTONE_SECRET_KEY"
@@ -94,6 +96,7 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     csrf.exempt(api.bp)  # bearer tokens only: no ambient cookie to forge requests with
 
     app.before_request(load_user)
+    app.before_request(_keep_expired_draft)
     app.before_request(require_declared_roles)
     app.after_request(security_headers)
     _limit_sign_in(app, config)
@@ -159,11 +162,34 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
+        # The token is checked before the user is loaded: load them to know where to go.
+        load_user()
+        page = drafts.keep()
+        if page is not None:
+            # A form of this site whose token expired: what was typed is kept for the page.
+            if g.user is None:
+                return redirect(url_for("auth.login", next=page))
+            return redirect(page)
+        back = request.referrer if drafts.from_this_site() else None
         return render_template("error.html", title="Form expired",
-                               message="The form was missing its security token or it expired. "
-                                       "Go back, reload the page and try again."), 400
+                               message="This form's security token has expired or is missing (it was open "
+                                       "too long, or was not sent from Dialtone's own page). Open the "
+                                       "page again and send it from there.",
+                               back=safe_next(urlsplit(back).path) if back else None,
+                               sign_in=g.user is None), 400
 
     return app
+
+
+def _keep_expired_draft():
+    """A page's form sent after its session ended (expired, or signed out elsewhere): its draft
+    is kept, and sign-in leads back to the page the form was on rather than to the form's
+    address (web/views/drafts.py)."""
+    if g.user is None and request.method == "POST" and request.blueprint == "pages":
+        page = drafts.keep()
+        if page is not None:
+            return redirect(url_for("auth.login", next=page))
+    return None
 
 
 def check_web_settings(config: Config) -> None:

@@ -1,7 +1,7 @@
 """Pass 4: resolve names against the estate model.
 
 Bare columns belong to the policy's resource; dotted to-one relations
-(``assignee.status``, ``assignee.office_location.country``) become LEFT JOINs
+(``owner.status``, ``owner.office_location.country``) become LEFT JOINs
 with one alias per path; tables in subqueries must be estate entities.
 """
 

@@ -2,7 +2,7 @@
 
 The schema files in ``schemas/`` are the single source of truth. Relations are
 declared on a field as ``"x-relation": {"entity": ..., "name": ...}``; the name
-is what a policy condition writes before the dot (``assignee.status``).
+is what a policy condition writes before the dot (``owner.status``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ HEADER = """# The estate model
 
 Every collector maps its source into these entities. Field names are what
 policy conditions use; a relation (→) is written with a dot in a condition,
-e.g. `assignee.status` on `lines`. Dates are `YYYY-MM-DD`; date-times are
+e.g. `owner.status` on `lines`. Dates are `YYYY-MM-DD`; date-times are
 ISO 8601 in UTC. Lists are written `a;b;c` in CSV and as arrays in JSONL.
 `dialtone schema ENTITY` prints the same reference.
 """

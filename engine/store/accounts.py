@@ -193,6 +193,43 @@ def assignable_users(store: Store) -> list[str]:
                                            users.c.disabled.is_(False)).order_by(users.c.username))]
 
 
+def check_assignee(conn: Connection, name: str) -> str:
+    """The account a finding can be assigned to under ``name``, as the account spells it (an
+    exact match, else the one account matching it case-insensitively); AccountError, in plain
+    words, for anybody else: an unknown name, a disabled account, a role that does not work
+    findings.
+
+    A workspace without any account (used from the command line only) has nobody to check
+    against: the name is taken as given. The first account added turns the check on."""
+    rows = conn.execute(select(users.c.username, users.c.role, users.c.disabled)).all()
+    if not rows:
+        return name
+    exact = [r for r in rows if r.username == name]
+    found = exact or [r for r in rows if r.username.casefold() == name.casefold()]
+    assignable = sorted(r.username for r in rows if r.role in ASSIGNABLE_ROLES and not r.disabled)
+    if len(found) == 1:
+        row = found[0]
+        if row.disabled:
+            raise AccountError(f"{row.username}'s account is disabled: a finding cannot be assigned "
+                               "to it.")
+        if row.role not in ASSIGNABLE_ROLES:
+            raise AccountError(f"{row.username} is an {row.role} and does not work findings: assign it "
+                               "to an officer or an admin.")
+        return row.username
+    import difflib
+
+    close = difflib.get_close_matches(name, assignable, n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    who = (f" It can be assigned to {_names(assignable)}." if assignable
+           else " No officer or admin account is active.")
+    raise AccountError(f"There is no officer or admin called {name!r}.{hint}{who}")
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
 @functools.cache
 def _stand_in_hash() -> str:
     """A hash of a random password with the hasher's parameters: verified against when there is

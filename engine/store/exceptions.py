@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Connection, insert, select, text, update
 
 from ..errors import DialtoneError
-from ..policy.exception_spec import ExceptionError, ExceptionSpec, check_expiry
+from ..policy.exception_spec import ExceptionError, ExceptionSpec
 from . import Store, chain
 from .lifecycle import EXCEPTED, NEEDS_WORK, RELEASED_SQL, sql_list
 from .tables import exception_targets, exceptions, policies
@@ -90,15 +90,36 @@ def policy_severity(conn: Connection, policy_id: str, known: dict[str, str] | No
     return row.severity
 
 
+def expiry_limits(store: Store, severity: str) -> tuple[date, date]:
+    """The first and last expiry dates an exception on a ``severity`` policy may have if asked
+    for or approved today (the configured most days for the severity: ``exceptions.max_days``)."""
+    today = store.today()
+    return today, today + timedelta(days=store.exception_max_days[severity])
+
+
+def _check_expiry(store: Store, expires_on: date, severity: str) -> None:
+    # The repository's files are checked by exception_spec.check_expiry, in their own field names;
+    # a request made in the product is told in the words of its form.
+    first, last = expiry_limits(store, severity)
+    if expires_on < first:
+        raise ExceptionError(f"The expiry date {expires_on.isoformat()} has passed; choose a date from "
+                             f"{first.isoformat()} to {last.isoformat()}.")
+    if expires_on > last:
+        raise ExceptionError(
+            f"The expiry date {expires_on.isoformat()} is too far away: an exception for a {severity} "
+            f"finding can last at most {store.exception_max_days[severity]:,} days, until "
+            f"{last.isoformat()}.")
+
+
 def request(store: Store, spec: ExceptionSpec, *, audit) -> int:
     """A product exception request; returns its id."""
     if not spec.resources and not spec.resource_patterns:
-        raise ExceptionError("name at least one resource or resource pattern")
+        raise ExceptionError("Name at least one resource or resource pattern.")
     if not spec.justification.strip():
-        raise ExceptionError("a justification is required")
+        raise ExceptionError("Give a justification.")
     with store.write() as conn:
         severity = policy_severity(conn, spec.policy_id)
-        check_expiry(spec.expires_on, severity, store.today(), store.exception_max_days)
+        _check_expiry(store, spec.expires_on, severity)
         now = store.now_text()
         exception_id = conn.execute(insert(exceptions).values(
             key=f"product:{uuid.uuid4().hex}", source="product", policy_id=spec.policy_id,
@@ -119,7 +140,7 @@ def request(store: Store, spec: ExceptionSpec, *, audit) -> int:
 def _load(conn: Connection, exception_id: int):
     row = conn.execute(select(exceptions).where(exceptions.c.id == exception_id)).first()
     if row is None:
-        raise ExceptionError(f"no exception {exception_id}")
+        raise ExceptionError(f"There is no exception {exception_id}.")
     return row
 
 
@@ -129,24 +150,23 @@ def decide(store: Store, exception_id: int, decision: str, actor: str, note: str
     with store.write() as conn:
         row = _load(conn, exception_id)
         if row.source == "repository":
-            raise ExceptionError(f"exception {exception_id} comes from {row.key.split(':', 1)[1]}; "
-                                 "change it by pull request in the policy repository")
+            raise ExceptionError(f"Exception {exception_id} comes from {row.key.split(':', 1)[1]} in the "
+                                 "policy repository; it changes by pull request there.")
         if decision in ("approve", "reject"):
             if row.status != "requested":
-                raise ExceptionError(f"exception {exception_id} is {row.status}, not requested")
+                raise ExceptionError(f"Exception {exception_id} is {row.status} already; only a requested "
+                                     "exception can be approved or rejected.")
             if actor == row.requested_by:
                 raise ExceptionError(f"{actor} requested exception {exception_id} and cannot "
-                                     f"{decision} it; another person must")
+                                     f"{decision} it: another officer must.")
         elif decision == "revoke":
             if row.status != "approved":
-                raise ExceptionError(f"exception {exception_id} is {row.status}; only an approved "
-                                     "exception can be revoked")
+                raise ExceptionError(f"Exception {exception_id} is {row.status}; only an approved "
+                                     "exception can be revoked.")
         else:  # pragma: no cover - the CLI offers only the three
             raise ExceptionError(f"unknown decision {decision}")
         if decision == "approve":
-            severity = policy_severity(conn, row.policy_id)
-            check_expiry(date.fromisoformat(row.expires_on), severity, store.today(),
-                         store.exception_max_days)
+            _check_expiry(store, date.fromisoformat(row.expires_on), policy_severity(conn, row.policy_id))
         status = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}[decision]
         values = {"status": status, "decision_note": note}
         if decision != "revoke":

@@ -79,6 +79,33 @@ def allowed_from(action: str) -> tuple[str, ...]:
     return TRANSITIONS[action][0]
 
 
+#: How a status reads in a sentence ("This finding is ..."), and as an adjective in a list.
+STATUS_WORDS = MappingProxyType({
+    "open": ("open", "open"), "in_progress": ("in progress", "in-progress"),
+    "excepted": ("excepted", "excepted"), "resolved": ("resolved", "resolved"),
+    "retired": ("retired (its policy is no longer evaluated)", "retired"),
+    "false_positive": ("closed as a false positive", "false-positive"),
+    "not_applicable": ("closed as not applicable", "not-applicable"),
+})
+
+#: What each person's action does, for its refusal ("... can be reopened").
+_DOES = MappingProxyType({"assign": "assigned", "resolve": "resolved by hand", "reopen": "reopened",
+                          "review": "closed as a false positive or not applicable"})
+
+
+def refusal(action: str, status: str) -> str:
+    """Why ``action`` does not apply to a finding in ``status``, in the user's words: "This
+    finding is open already; only a resolved, false-positive or not-applicable finding can be
+    reopened." (the pages, the API and the command line share it)."""
+    allowed, leaves = TRANSITIONS[action]
+    already = " already" if status in leaves or (action == "reopen" and status in NEEDS_WORK) else ""
+    kinds = [STATUS_WORDS[s][1] for s in allowed]
+    listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+    article = "an" if listed[0] in "aeiou" else "a"
+    return (f"This finding is {STATUS_WORDS[status][0]}{already}; only {article} {listed} finding "
+            f"can be {_DOES[action]}.")
+
+
 def sql_list(statuses: tuple[str, ...]) -> str:
     """``statuses`` as an SQL list literal, ``('open', 'in_progress')`` (known names only)."""
     unknown = set(statuses) - set(STATUSES)

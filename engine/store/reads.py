@@ -194,3 +194,89 @@ def audit_actions(store: Store) -> list[str]:
     with store.read() as conn:
         query = select(audit_log.c.action).distinct().order_by(audit_log.c.action)
         return [r[0] for r in conn.execute(query)]
+
+
+#: Findings an exception's page lists at most (the count says how many there are in all).
+EXCEPTION_FINDINGS_SHOWN = 200
+
+
+def _covered_sql(exception_ids: list[int]) -> str:
+    """SQL of the pairs (exception_id, finding_id): the findings of each exception's policy that
+    its targets name. A listed resource is looked up in the findings' identity index (policy,
+    resource type, resource id), once per resource type the policy's findings have (found by
+    an index seek each, as ``exceptions.refresh_exceptions`` does); a pattern reads its
+    policy's findings. CROSS JOIN keeps SQLite to that order."""
+    ids = ", ".join(str(int(i)) for i in exception_ids)
+    return f"""
+        WITH RECURSIVE pol (policy_id) AS (SELECT DISTINCT policy_id FROM exceptions WHERE id IN ({ids})),
+        types (policy_id, resource_type) AS (
+            SELECT p.policy_id, (SELECT MIN(resource_type) FROM findings WHERE policy_id = p.policy_id)
+            FROM pol p
+            UNION ALL
+            SELECT y.policy_id, (SELECT MIN(resource_type) FROM findings
+                                 WHERE policy_id = y.policy_id AND resource_type > y.resource_type)
+            FROM types y WHERE y.resource_type IS NOT NULL),
+        covered (exception_id, finding_id) AS (
+            SELECT e.id, f.id
+            FROM exceptions e
+            CROSS JOIN exception_targets t
+            CROSS JOIN types y
+            CROSS JOIN findings f
+            WHERE e.id IN ({ids}) AND t.exception_id = e.id AND t.resource_id IS NOT NULL
+              AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
+              AND f.policy_id = e.policy_id AND f.resource_type = y.resource_type
+              AND f.resource_id = t.resource_id
+            UNION
+            SELECT e.id, f.id
+            FROM exceptions e
+            CROSS JOIN exception_targets t
+            CROSS JOIN findings f
+            WHERE e.id IN ({ids}) AND t.exception_id = e.id AND t.pattern IS NOT NULL
+              AND f.policy_id = e.policy_id AND f.resource_id LIKE t.pattern ESCAPE '\\')"""
+
+
+def exception_findings(store: Store, exception_id: int,
+                       limit: int = EXCEPTION_FINDINGS_SHOWN) -> dict | None:
+    """An exception and the findings it covers, for deciding on it or auditing it; None if
+    there is no such exception.
+
+    ``findings``: the findings of its policy that its resources or patterns name, up to
+    ``limit`` by id, each with its status, reason and evidence (``under_it``: excepted under
+    this exception now); ``would_cover``: how many of them await work (open, in progress),
+    which approving it would except; ``total``: how many it names in all, whatever their
+    status."""
+    with store.read() as conn:
+        row = conn.execute(text("SELECT * FROM exceptions WHERE id = :e"), {"e": exception_id}).first()
+        if row is None:
+            return None
+        covered = _covered_sql([exception_id])
+        rows = conn.execute(text(f"""{covered}
+            SELECT f.id, f.resource_type, f.resource_id, f.status, f.reason, f.evidence,
+                   f.exception_id, f.assignee, f.due_on
+            FROM covered c JOIN findings f ON f.id = c.finding_id ORDER BY f.id LIMIT :limit"""),
+            {"limit": limit}).all()
+        counts = conn.execute(text(f"""{covered}
+            SELECT COUNT(*) AS total,
+                   COALESCE(SUM(CASE WHEN f.status IN {sql_list(NEEDS_WORK)} THEN 1 ELSE 0 END), 0) AS open
+            FROM covered c JOIN findings f ON f.id = c.finding_id""")).one()
+    detail = dict(row._mapping)
+    detail["selector"] = json.loads(detail["selector"])
+    detail["findings"] = [{**dict(r._mapping), "evidence": json.loads(r.evidence) if r.evidence else {},
+                           "under_it": r.exception_id == exception_id} for r in rows]
+    detail["total"], detail["would_cover"] = counts.total, counts.open
+    return detail
+
+
+def exceptions_would_cover(store: Store, exception_ids: list[int]) -> dict[int, int]:
+    """For each of these exceptions, how many findings awaiting work (open, in progress) of its
+    policy it names: what approving it would except. One grouped read for the lot."""
+    if not exception_ids:
+        return {}
+    with store.read() as conn:
+        rows = conn.execute(text(f"""{_covered_sql(exception_ids)}
+            SELECT c.exception_id, COUNT(*) AS n
+            FROM covered c JOIN findings f ON f.id = c.finding_id
+            WHERE f.status IN {sql_list(NEEDS_WORK)}
+            GROUP BY c.exception_id""")).all()
+    found = {r.exception_id: r.n for r in rows}
+    return {i: found.get(i, 0) for i in exception_ids}

@@ -12,8 +12,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from ..errors import DialtoneError
 from . import Store, chain
+from .accounts import AccountError, check_assignee
 from .exceptions import refresh_exceptions
-from .lifecycle import REVIEW_OUTCOMES, allowed_from, assigned_status
+from .lifecycle import REVIEW_OUTCOMES, allowed_from, assigned_status, refusal
 from .tables import audit_log, findings
 
 
@@ -41,21 +42,21 @@ def record(store: Store, audit, actor: str, action: str, target: str, data: dict
 def _finding(conn: Connection, finding_id: int):
     row = conn.execute(select(findings).where(findings.c.id == finding_id)).first()
     if row is None:
-        raise WorkflowError(f"no finding {finding_id}")
+        raise WorkflowError(f"There is no finding {finding_id}.")
     return row
 
 
 def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit, *,
-         allowed: tuple[str, ...] | None = None, values=None) -> None:
-    """``values``: the finding's new values, or a function of its row giving them."""
+         action: str | None = None, values=None) -> None:
+    """``action``: its entry in ``lifecycle.TRANSITIONS`` (which statuses it applies to);
+    ``values``: the finding's new values, or a function of its connection and row giving them."""
     with store.write() as conn:
         refresh_exceptions(conn, store)
         row = _finding(conn, finding_id)
+        if action is not None and row.status not in allowed_from(action):
+            raise WorkflowError(refusal(action, row.status))
         if callable(values):
-            values = values(row)
-        if allowed is not None and row.status not in allowed:
-            raise WorkflowError(f"finding {finding_id} is {row.status}; {kind.replace('_', ' ')} "
-                                f"applies to {', '.join(allowed)} findings")
+            values = values(conn, row)
         if values:
             conn.execute(update(findings).where(findings.c.id == finding_id)
                          .values(updated_at=store.now_text(), **values))
@@ -66,44 +67,51 @@ def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit
         audit(conn, actor, kind, f"finding:{finding_id}", data)
 
 
-def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> None:
+def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> str:
+    """Assign to an officer's or admin's account (``accounts.check_assignee``: a name nobody
+    has is refused); returns the name as the account spells it."""
     data = {"assignee": assignee}
 
-    def values(row) -> dict:
+    def values(conn: Connection, row) -> dict:
+        try:
+            data["assignee"] = check_assignee(conn, assignee)
+        except AccountError as exc:
+            raise WorkflowError(str(exc)) from None
         data["previous"] = row.assignee
         changed = assigned_status(row.status)
-        return {"assignee": assignee, **({"status": changed} if changed != row.status else {})}
+        return {"assignee": data["assignee"], **({"status": changed} if changed != row.status else {})}
 
-    _act(store, finding_id, actor, "assigned", data, audit, allowed=allowed_from("assign"), values=values)
+    _act(store, finding_id, actor, "assigned", data, audit, action="assign", values=values)
+    return data["assignee"]
 
 
 def comment(store: Store, finding_id: int, body: str, actor: str, audit) -> None:
     if not body.strip():
-        raise WorkflowError("the comment is empty")
+        raise WorkflowError("The comment is empty.")
     _act(store, finding_id, actor, "commented", {"comment": body}, audit)
 
 
 def resolve_manual(store: Store, finding_id: int, note: str, actor: str, audit) -> None:
     """Fixed outside the snapshot cadence; the next evaluation reopens it if it still violates."""
     if not note.strip():
-        raise WorkflowError("say how it was fixed (--note)")
+        raise WorkflowError("Say how it was fixed.")
     _act(store, finding_id, actor, "resolved", {"manual": True, "note": note}, audit,
-         allowed=allowed_from("resolve"),
+         action="resolve",
          values={"status": "resolved", "resolved_at": store.now_text(), "review_note": note})
 
 
 def reopen(store: Store, finding_id: int, note: str, actor: str, audit) -> None:
     _act(store, finding_id, actor, "reopened", {"manual": True, "note": note}, audit,
-         allowed=allowed_from("reopen"),
+         action="reopen",
          values={"status": "open", "resolved_at": None, "review_note": None})
 
 
 def review(store: Store, finding_id: int, outcome: str, justification: str, actor: str, audit) -> None:
     """Close as false positive or not applicable: a reviewed outcome, not an exception."""
     if outcome not in REVIEW_OUTCOMES:
-        raise WorkflowError(f"outcome must be one of {', '.join(REVIEW_OUTCOMES)}")
+        raise WorkflowError("A finding can be closed as a false positive or as not applicable.")
     if not justification.strip():
-        raise WorkflowError("a justification is required")
+        raise WorkflowError("Give a justification.")
     _act(store, finding_id, actor, "status_changed", {"to": outcome, "justification": justification},
-         audit, allowed=allowed_from("review"),
+         audit, action="review",
          values={"status": outcome, "review_note": justification})

@@ -82,23 +82,25 @@ def open_finding(site: dict, line: str) -> None:
     _get(site, f"/findings/{site['finding']}")
 
 
-def _act(site: dict, **form) -> None:
+def _act(site: dict, said: str, **form) -> None:
+    """Send one of the finding's forms; the page then says what happened (``said``)."""
     fid = site["finding"]
     response = site["client"].post(f"/findings/{fid}/action", data={"csrf_token": csrf(site["page"]), **form},
                                    follow_redirects=True)
     assert response.status_code == 200
     site["page"] = response.get_data(as_text=True)
-    assert "Done." in site["page"], site["page"][:2000]
+    assert said in site["page"], site["page"][:2000]
 
 
 @when(parsers.parse('they comment "{text}"'))
 def comment(site: dict, text: str) -> None:
-    _act(site, action="comment", text=text)
+    _act(site, "Comment added.", action="comment", text=text)
 
 
 @when(parsers.parse('they request an exception "{text}" until "{day}"'))
 def request_exception(site: dict, text: str, day: str) -> None:
-    _act(site, action="request_exception", text=text, expires_on=day)
+    _act(site, "requested; another officer decides on it.", action="request_exception", text=text,
+         expires_on=day)
     site["justification"] = text
 
 
@@ -113,7 +115,7 @@ def _exception_row(site: dict) -> str:
 def awaits_another(site: dict) -> None:
     row = _exception_row(site)
     assert "awaiting another officer" in row and 'value="approve"' not in row
-    exception_id = int(re.search(r"<td>(\d+)</td>", row).group(1))
+    exception_id = int(re.search(r'<a href="/exceptions/(\d+)">', row).group(1))
     refused = site["client"].post(f"/exceptions/{exception_id}/decide", follow_redirects=True,
                                   data={"csrf_token": csrf(site["page"]), "decision": "approve"})
     assert "cannot approve it" in refused.get_data(as_text=True)
@@ -126,7 +128,7 @@ def approves(site: dict, username: str) -> None:
     action = re.search(r'action="(/exceptions/\d+/decide)"', row).group(1)
     response = site["client"].post(action, follow_redirects=True, data={
         "csrf_token": csrf(site["page"]), "decision": "approve", "note": "checked"})
-    assert re.search(r"Exception \d+: approved\.", response.get_data(as_text=True))
+    assert re.search(r"Exception \d+ approved: ", response.get_data(as_text=True))
 
 
 @then(parsers.parse('the finding of line "{line}" is "{status}"'))

@@ -119,8 +119,8 @@ def findings_assign(ctx, finding_id: int, assignee: str, actor: str) -> None:
     from dialtone.engine.store.workflow import assign
 
     store = open_store(ctx, refresh=True)
-    assign(store, finding_id, assignee, actor, audit_writer(store))
-    click.echo(f"finding {finding_id} assigned to {assignee}")
+    assigned = assign(store, finding_id, assignee, actor, audit_writer(store))
+    click.echo(f"finding {finding_id} assigned to {assigned}")
 
 
 @findings_group.command("comment")

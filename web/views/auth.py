@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from dialtone.engine.store.accounts import AccountError, authenticate, end_session, start_session
 
 from ..security import READ, client_address, public, roles, safe_next
+from . import drafts
 from .fields import MAX_LOGIN_PASSWORD, MAX_LOGIN_USERNAME, FieldError, text_value
 
 bp = Blueprint("auth", __name__)
@@ -35,12 +36,16 @@ def login():
         except AccountError as exc:
             error, status = str(exc), 401
         else:
+            draft = session.get(drafts.SESSION_KEY)   # a form's draft waits for this sign-in
             session.clear()
+            if draft is not None:
+                session[drafts.SESSION_KEY] = draft
             session.permanent = True
             session["sid"] = start_session(store, user, client_address())
             session["role"] = user.role
             return redirect(safe_next(request.args.get("next")))
-    return render_template("login.html", error=error, next=request.args.get("next", "")), status
+    return render_template("login.html", error=error, next=request.args.get("next", ""),
+                           draft=drafts.waiting()), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -3,36 +3,60 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from dialtone.engine.errors import DialtoneError
+from dialtone.engine.store import accounts, queries, reads, workflow
 from dialtone.engine.store import exceptions as exc_mod
-from dialtone.engine.store import queries, reads, workflow
 
 from ...security import ACT, READ, roles
-from .. import fields
+from .. import drafts, fields
 from ..fields import MAX_NAME, MAX_TEXT, FieldError
-from . import bp, current_store, web_audit
+from . import bp, current_config, current_store, web_audit
 
 
 @bp.route("/findings/<id:finding_id>")
 @roles(*READ)
 def finding(finding_id: int):
-    return _finding_page(finding_id)
+    # A form sent after the session or its token expired comes back here, after sign-in, as it
+    # was typed (web/views/drafts.py).
+    return _finding_page(finding_id, drafts.take(request.path))
 
 
 def _finding_page(finding_id: int, typed: dict | None = None, status: int = 200):
     """A finding; ``typed``: what an action's form held when it was refused (shown again)."""
-    detail = queries.finding_detail(current_store(), finding_id)
+    store = current_store()
+    detail = queries.finding_detail(store, finding_id)
     if detail is None:
         abort(404)
-    others = queries.resource_findings(current_store(), detail["resource_type"], detail["resource_id"],
+    others = queries.resource_findings(store, detail["resource_type"], detail["resource_id"],
                                        exclude=finding_id)
-    run = reads.policy_run(current_store(), detail["policy_id"], detail["last_seen_evaluation"])
+    run = reads.policy_run(store, detail["policy_id"], detail["last_seen_evaluation"])
+    first, last = exc_mod.expiry_limits(store, detail["severity"])
+    people = accounts.assignable_users(store) if g.user.can_act else []
     return render_template("finding.html", f=detail, others=others, run=run,
                            timeline=_timeline(detail["history"], _exception_requests(detail)),
-                           min_expiry=current_store().today().isoformat(), typed=typed or {}), status
+                           min_expiry=first.isoformat(), max_expiry=last.isoformat(), people=people,
+                           remediation=remediation_advice(detail["policy_id"]), typed=typed or {}), status
+
+
+_advice: dict[tuple, dict[str, str]] = {}
+
+
+def remediation_advice(policy_id: str) -> str | None:
+    """The policy's remediation advice (it lives in the policy files, not in the store), read
+    again only when a policy file changed: one stat per file per view, not a parse."""
+    from dialtone.engine.policy.loader import builtin_policy_dir, load_policies, policy_files
+
+    paths = [Path(p) for p in (current_config().policy_paths or [builtin_policy_dir()])]
+    key = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in policy_files(paths))
+    if key not in _advice:
+        loaded = load_policies(paths)
+        _advice.clear()
+        _advice[key] = {p.id: p.remediation for p in loaded.policies if p.remediation}
+    return _advice[key].get(policy_id)
 
 
 def _exception_requests(detail: dict) -> list[dict]:
@@ -75,28 +99,35 @@ def finding_action(finding_id: int):
         text = fields.text_value(typed["text"], "text", MAX_TEXT, multiline=True).strip()
         if action == "assign":
             assignee = fields.text_value(typed["assignee"], "assignee", MAX_NAME).strip() or actor
-            workflow.assign(store, finding_id, assignee, actor, audit)
+            done = f"Assigned to {workflow.assign(store, finding_id, assignee, actor, audit)}."
         elif action == "comment":
             workflow.comment(store, finding_id, text, actor, audit)
+            done = "Comment added."
         elif action == "resolve":
             workflow.resolve_manual(store, finding_id, text, actor, audit)
+            done = "Resolved by hand; the next evaluation reopens it if it still finds the problem."
         elif action == "reopen":
             workflow.reopen(store, finding_id, text, actor, audit)
+            done = "Reopened."
         elif action in ("false_positive", "not_applicable"):
             workflow.review(store, finding_id, action, text, actor, audit)
+            done = ("Closed as a false positive." if action == "false_positive"
+                    else "Closed as not applicable.")
         else:
             detail = queries.finding_detail(store, finding_id)
             ticket = fields.text_value(typed["ticket"], "ticket", MAX_NAME).strip() or None
             try:
                 expires = date.fromisoformat(typed["expires_on"])
             except ValueError:
-                raise FieldError("Give the expiry date as YYYY-MM-DD.") from None
-            exc_mod.request(store, exc_mod.ExceptionSpec(
+                raise FieldError("Give the expiry date, the last day the exception is in force, as "
+                                 "YYYY-MM-DD.") from None
+            exception_id = exc_mod.request(store, exc_mod.ExceptionSpec(
                 policy_id=detail["policy_id"], justification=text, expires_on=expires, requested_by=actor,
                 resources=(detail["resource_id"],), ticket=ticket), audit=audit)
+            done = f"Exception {exception_id} requested; another officer decides on it."
     except DialtoneError as exc:
         # Refused (a limit, or the workflow's rules): the page again, with what was typed kept.
         flash(str(exc))
         return _finding_page(finding_id, typed, 400)
-    flash("Done.")
+    flash(done)
     return redirect(url_for("pages.finding", finding_id=finding_id))
