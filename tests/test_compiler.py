@@ -139,6 +139,8 @@ HOSTILE = [
     ("statuz = 'active'", "unknown column 'statuz' of lines. Did you mean 'status'?"),
     ("ownr.name = 'x'", "lines has no relation 'ownr'. Did you mean 'owner'?"),
     ("owner.nmae = 'x'", "unknown column 'nmae' of people. Did you mean 'name'?"),
+    # A policy written before the relation was renamed: told what to write now.
+    ("assignee.name = 'x'", "The relation 'assignee' is now called 'owner': write owner.<field>"),
     ("id IN (SELECT id FROM linez)", "unknown table 'linez'. Did you mean 'lines'?"),
     ("owner = 'x'", "'owner' is a relation: write owner.<field>"),
     ("lenght(number) > 3", "function lenght() is not allowed. Did you mean 'length'?"),

@@ -51,6 +51,12 @@ def _field_problem(ctx: CompileContext, entity: str, column: str) -> str | None:
     return f"unknown column '{column}' of {entity}.{hint}"
 
 
+#: Relations renamed in the estate model: old name -> new name. A policy written with the old
+#: name gets an error that says what to write instead (its evidence keys change with it, so the
+#: old name is not quietly accepted).
+RENAMED_RELATIONS = {"assignee": "owner"}
+
+
 def _join_for(ctx: CompileContext, name: str, path: list[str], node: exp.Expr) -> str | None:
     """Register the joins for a relation path and return the final alias."""
     entity, alias = ctx.base, ctx.base
@@ -59,10 +65,13 @@ def _join_for(ctx: CompileContext, name: str, path: list[str], node: exp.Expr) -
         if rel is None:
             rels = ctx.model.entity(entity).relations
             known = ", ".join(sorted(rels)) or "none"
+            renamed = RENAMED_RELATIONS.get(part)
+            hint = (f" The relation '{part}' is now called '{renamed}': write {renamed}.<field> (its "
+                    f"evidence keys read {renamed}.* too)." if renamed in rels
+                    else did_you_mean(part, rels))
             ctx.problem(
                 name,
-                f"{name}: {entity} has no relation '{part}'.{did_you_mean(part, rels)}"
-                f" Relations of {entity}: {known}.",
+                f"{name}: {entity} has no relation '{part}'.{hint} Relations of {entity}: {known}.",
                 node,
             )
             return None
