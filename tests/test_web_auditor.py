@@ -278,6 +278,7 @@ def logged(web):
     workflow.record(store, audit, "auditor", "evidence_export", "export:abc",
                     {"from": "2026-10-01", "to": "2026-12-31", "policies": ["a", "b"], "mask_pii": False})
     add_user(store, "carol", "officer", "a long enough passphrase", actor="admin", audit=audit)
+    workflow.record(store, audit, "officer", "exception_request", "exception:7", {"policy": "p"})
     return app, store
 
 
@@ -287,6 +288,7 @@ def test_the_audit_log_reads_as_text_with_links(logged):
     body = page[page.index("<tbody>"):page.index("</tbody>")]
     assert "2026-11-02 09:00:00 UTC" in body and ".000000Z" not in body
     assert '<a href="/findings/1">finding 1</a>' in body
+    assert '<a href="/exceptions/7">exception 7</a>' in body
     assert "from: 2026-10-01; mask_pii: no; policies: a, b; to: 2026-12-31" in body   # keys as stored
     assert "{&#34;" not in body and '{"' not in body
     # Users are an administrator's page: an auditor sees the name, not a link.
