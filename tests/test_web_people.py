@@ -185,6 +185,22 @@ def test_a_form_sent_after_the_session_ended_comes_back_after_sign_in(web):
     assert [e["kind"] for e in queries.finding_detail(web["store"], 1)["history"]] == ["opened"]
 
 
+def test_a_draft_is_given_back_only_to_the_account_that_typed_it(web):
+    officer = signed_in(web, "officer")
+    token = csrf(officer.get("/findings/1").get_data(as_text=True))
+    from dialtone.engine.store.accounts import set_password
+
+    set_password(web["store"], "officer", PASSWORD)      # the officer's session ends...
+    sent = officer.post("/findings/1/action", headers={"Origin": "http://localhost"},
+                        data={"csrf_token": token, "action": "comment", "text": "the officer's words"})
+    assert sent.headers["Location"] == "/login?next=/findings/1"
+    page = officer.get("/login?next=/findings/1").get_data(as_text=True)   # ...someone else signs in
+    officer.post("/login?next=/findings/1", data={"username": "officer2", "password": PASSWORD,
+                                                  "csrf_token": csrf(page)})
+    html = officer.get("/findings/1").get_data(as_text=True)
+    assert "officer2 (officer)" in html and "the officer&#39;s words" not in html
+
+
 def test_a_stale_token_keeps_the_draft_but_a_cross_site_post_does_not(web):
     officer = signed_in(web, "officer")
     kept = officer.post("/findings/1/action", headers={"Origin": "http://localhost"},

@@ -113,7 +113,12 @@ def load_user() -> None:
     if isinstance(sid, str):
         g.user = session_user(store, sid)
         if g.user is None or session.get("role") != g.user.role:
-            session.clear()  # ended (logout, new password, role change), expired or disabled
+            # Ended (logout, new password, role change), expired or disabled. Who it was stays
+            # noted, so a form sent now keeps its draft for that account only (views/drafts.py).
+            who = session.get("who")
+            session.clear()
+            if isinstance(who, str):
+                session["who"] = who
             g.user = None
     elif session.get("uid") is not None:
         session.clear()      # a cookie from before server-side sessions: log in again

@@ -36,10 +36,11 @@ def login():
         except AccountError as exc:
             error, status = str(exc), 401
         else:
-            draft = session.get(drafts.SESSION_KEY)   # a form's draft waits for this sign-in
+            draft = drafts.kept_for(user.username)   # a form's draft waits for its own author
             session.clear()
             if draft is not None:
                 session[drafts.SESSION_KEY] = draft
+            session[drafts.WHO_KEY] = user.username
             session.permanent = True
             session["sid"] = start_session(store, user, client_address())
             session["role"] = user.role

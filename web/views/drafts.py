@@ -6,7 +6,8 @@ sign in and then back to the page the form was on, where the page shows them aga
 
 Only a form sent from this site is kept: a cross-site post (a forged form) is refused as before
 and leaves the session alone. Only the fields of the pages' forms are kept, each within its
-limit; a draft lives ``LIFETIME`` and is read once.
+limit; a draft lives ``LIFETIME``, is read once, and is given back only to the account that
+typed it (another account signing in in the same browser does not see it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from flask import request, session, url_for
+from flask import g, request, session, url_for
 
 from .fields import MAX_TEXT
 
@@ -26,9 +27,12 @@ LIFETIME = 30 * 60
 #: Drafts kept at most (the oldest go first): memory stays bounded whatever is posted.
 MOST = 1000
 SESSION_KEY = "draft"
+#: The signed session's note of who signed in last in this browser: kept when an ended session is
+#: cleared, so that a draft is given back only to the account that typed it.
+WHO_KEY = "who"
 
 _lock = threading.Lock()
-_drafts: OrderedDict[str, tuple[float, str, dict]] = OrderedDict()
+_drafts: OrderedDict[str, tuple[float, str, dict, str | None]] = OrderedDict()
 
 
 def _finding_draft(args: dict, form) -> tuple[str, dict]:
@@ -65,13 +69,28 @@ def keep() -> str | None:
     token = secrets.token_urlsafe(24)
     now = time.monotonic()
     with _lock:
-        for old in [k for k, (at, _, _) in _drafts.items() if at < now - LIFETIME]:
+        for old in [k for k, (at, *_) in _drafts.items() if at < now - LIFETIME]:
             del _drafts[old]
         while len(_drafts) >= MOST:
             _drafts.popitem(last=False)
-        _drafts[token] = (now, urlsplit(page).path, typed)
+        who = session.get(WHO_KEY)
+        _drafts[token] = (now, urlsplit(page).path, typed, who if isinstance(who, str) else None)
     session[SESSION_KEY] = token
     return page
+
+
+def kept_for(username: str) -> str | None:
+    """At sign-in: the draft key to carry into the new session when the draft was typed by this
+    account; a draft typed by someone else (or by nobody known) in this browser is dropped."""
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        return None
+    with _lock:
+        found = _drafts.get(token)
+        if found is None or found[3] != username:
+            _drafts.pop(token, None)
+            return None
+    return token
 
 
 def waiting() -> bool:
@@ -92,8 +111,11 @@ def take(path: str) -> dict | None:
         if found is None or found[1] != path:
             return None
         del _drafts[token]
+    user = g.get("user")
+    if user is None or found[3] != user.username:
+        return None      # typed by another account in this browser: not shown to this one
     session.pop(SESSION_KEY, None)
-    at, _, typed = found
+    at, _, typed, _ = found
     if at < time.monotonic() - LIFETIME:
         return None
     from flask import flash
