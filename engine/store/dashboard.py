@@ -259,6 +259,10 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
                 states = [last_runs.get(p) for p in pids]
                 if req.out_of_scope:
                     state = "out of scope"
+                elif not trend:
+                    # Before any evaluation nothing is known, covered or not (the policies are
+                    # registered by the first evaluation): say so rather than "not covered".
+                    state = "not evaluated"
                 elif not pids:
                     state = "not covered"
                 elif any(s is None for s in states) or any(s in ("error", "skip") for s in states):
@@ -276,5 +280,5 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
         "by_status": dict(sorted(by_status.items())), "by_severity": dict(sorted(by_severity.items())),
         "by_category": dict(sorted(by_category.items())), "by_framework": dict(sorted(by_framework.items())),
         "overdue": overdue, **_totals(conn, counts.groups),
-        "trend": trend, "grid": grid, "exceptions_expiring": expiring, "exceptions_requested": requested,
+        "evaluated": bool(trend), "trend": trend, "grid": grid, "exceptions_expiring": expiring, "exceptions_requested": requested,
     }
