@@ -64,3 +64,20 @@ def evaluation_totals(outcomes: t.Iterable) -> dict[str, float]:
 def format_totals(totals: dict[str, float]) -> str:
     """``GBP 1,200.00, USD 480.00`` (no currency is ever added to another)."""
     return ", ".join(f"{cur} {amount:,.2f}" for cur, amount in sorted(totals.items())) or "none"
+
+
+def describe_recorded(summary: dict) -> str:
+    """The savings an evaluation left in the store (its summary's ``savings_*``, totalled by
+    ``claims.savings_by_state`` when it was recorded: the figures the dashboard, the savings page
+    and the evaluation page show), as one line: ``identified GBP 1,200.00; realised none``."""
+    parts = []
+    for key, label in (("savings_identified", "identified"), ("savings_excepted", "excepted"),
+                       ("savings_realised", "realised")):
+        value = summary.get(key)
+        if key == "savings_excepted" and not value:
+            continue   # recorded only since it was kept apart; "none" says nothing new
+        if isinstance(value, dict) or value is None:
+            parts.append(f"{label} {format_totals({c: v for c, v in (value or {}).items() if v})}")
+        else:   # evaluations recorded before savings were kept per currency
+            parts.append(f"{label} {value:,.2f} (currencies not told apart)")
+    return "; ".join(parts)
