@@ -20,7 +20,7 @@ from sqlalchemy import text
 from .savings import UNKNOWN_CURRENCY
 from .snapshots import Snapshot
 from .store import Store
-from .store.claims import CLAIMING, PENDING
+from .store.claims import CARRIER_ORDER, CLAIMING
 from .store.lifecycle import sql_list
 
 #: For each resource type: how to find its cost centre, vendor and currency in the snapshot.
@@ -89,11 +89,7 @@ _CLAIMS = f"""
                     WHEN 'open' THEN 'open' WHEN 'in_progress' THEN 'in_progress'
                     ELSE 'excepted' END AS state,
                count(*) OVER w - 1 AS also,
-               row_number() OVER (PARTITION BY f.claim_key, f.currency ORDER BY
-                   CASE WHEN f.status IN {sql_list(PENDING)} THEN 0 WHEN f.status = 'resolved' THEN 1
-                        ELSE 2 END,
-                   f.savings DESC, (f.status = 'in_progress') DESC, f.policy_id, f.resource_id,
-                   f.id) AS pick
+               row_number() OVER (PARTITION BY f.claim_key, f.currency ORDER BY {CARRIER_ORDER}) AS pick
         FROM found f WINDOW w AS (PARTITION BY f.claim_key, f.currency))
     WHERE pick = 1"""
 

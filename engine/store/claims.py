@@ -84,3 +84,42 @@ def store_savings(store) -> dict[str, dict[str, float]]:
     """``savings_by_state`` over ``store`` (a read of its own), for pages."""
     with store.read() as conn:
         return savings_by_state(conn)
+
+
+#: Which finding carries each object's money (the rule above, as engine/finance.py applies it):
+#: awaiting work first, then resolved, then excepted; the largest claim; in progress before open;
+#: then by policy, resource and id, so every reader picks the same one.
+CARRIER_ORDER = f"""
+    CASE WHEN f.status IN {sql_list(PENDING)} THEN 0 WHEN f.status = 'resolved' THEN 1 ELSE 2 END,
+    f.savings DESC, CASE WHEN f.status = 'in_progress' THEN 0 ELSE 1 END,
+    f.policy_id, f.resource_id, f.id"""
+
+
+def carriers_among(conn: Connection, finding_ids: list[int]) -> set[int]:
+    """Of ``finding_ids``, those that carry their object's money in the totals
+    (``savings_by_state``): a download's ``savings_counted`` column. The others on the same
+    object are "also reported" and add nothing."""
+    if not finding_ids:
+        return set()
+    out: set[int] = set()
+    claim = "coalesce(savings_key, resource_type || ':' || resource_id)"
+    money = f"coalesce(currency, '{UNKNOWN_CURRENCY}')"
+    # In slices: a statement holds a bounded number of parameters (SQLite: 32,766).
+    for start in range(0, len(finding_ids), 5_000):
+        part = [int(i) for i in finding_ids[start:start + 5_000]]
+        marks = ", ".join(f":i{n}" for n in range(len(part)))
+        params = {f"i{n}": v for n, v in enumerate(part)}
+        out.update(r[0] for r in conn.execute(text(f"""
+            SELECT id FROM (
+                SELECT f.id, row_number() OVER (PARTITION BY f.claim_key, f.money
+                                                ORDER BY {CARRIER_ORDER}) AS pick
+                FROM (SELECT id, status, savings, policy_id, resource_id,
+                             {claim} AS claim_key, {money} AS money
+                      FROM findings WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}) f
+                WHERE EXISTS (SELECT 1 FROM findings g WHERE g.id IN ({marks})
+                              AND g.savings IS NOT NULL
+                              AND coalesce(g.savings_key, g.resource_type || ':' || g.resource_id)
+                                  = f.claim_key
+                              AND coalesce(g.currency, '{UNKNOWN_CURRENCY}') = f.money)) c
+            WHERE pick = 1 AND id IN ({marks})"""), params))
+    return out
