@@ -242,7 +242,7 @@ def test_the_savings_page_folds_old_spend_states_missing_commitments_and_refuses
     assert re.search(r'<th scope="col" class="num">EUR</th><th scope="col" class="num">GBP</th>'
                      r'<th scope="col" class="num">USD</th>', table)
     # Spend: the latest periods shown, the rest folded away.
-    assert html.count("<details>") == 2 and "Earlier periods" in html
+    assert html.count("<details>") == 2 and "The other rows and earlier periods" in html
     # A contract with no commitment amount says so, never a bare currency.
     renewals = re.search(r'aria-label="Contract renewals".*?</table>', html, re.S).group(0)
     assert "not stated" in renewals and not re.search(r'<td class="num nowrap">\s*[A-Z]{3}\s*</td>', renewals)
