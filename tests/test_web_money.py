@@ -71,7 +71,7 @@ def dashboard_tiles(client) -> tuple[dict, dict]:
 
 def savings_row(html: str, label: str) -> dict[str, float]:
     """The top table of /savings: the row of one state, per currency."""
-    table = re.search(r'<table class="money-totals">(.*?)</table>', html, re.S).group(1)
+    table = re.search(r'<table class="money-totals[^"]*">(.*?)</table>', html, re.S).group(1)
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S):
         head = re.search(r"<th scope=\"row\">(.*?)<small>", row, re.S)
         if head and head.group(1).strip() == label:
