@@ -95,31 +95,36 @@ CARRIER_ORDER = f"""
     f.policy_id, f.resource_id, f.id"""
 
 
+#: Above this many findings asked about, one pass over every claim beats restricting it to theirs.
+ONE_PASS_ABOVE = 5_000
+
+
 def carriers_among(conn: Connection, finding_ids: list[int]) -> set[int]:
     """Of ``finding_ids``, those that carry their object's money in the totals
     (``savings_by_state``): a download's ``savings_counted`` column. The others on the same
     object are "also reported" and add nothing."""
     if not finding_ids:
         return set()
-    out: set[int] = set()
     claim = "coalesce(savings_key, resource_type || ':' || resource_id)"
     money = f"coalesce(currency, '{UNKNOWN_CURRENCY}')"
-    # In slices: a statement holds a bounded number of parameters (SQLite: 32,766).
-    for start in range(0, len(finding_ids), 5_000):
-        part = [int(i) for i in finding_ids[start:start + 5_000]]
-        marks = ", ".join(f":i{n}" for n in range(len(part)))
-        params = {f"i{n}": v for n, v in enumerate(part)}
-        out.update(r[0] for r in conn.execute(text(f"""
-            SELECT id FROM (
-                SELECT f.id, row_number() OVER (PARTITION BY f.claim_key, f.money
-                                                ORDER BY {CARRIER_ORDER}) AS pick
-                FROM (SELECT id, status, savings, policy_id, resource_id,
-                             {claim} AS claim_key, {money} AS money
-                      FROM findings WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}) f
-                WHERE EXISTS (SELECT 1 FROM findings g WHERE g.id IN ({marks})
-                              AND g.savings IS NOT NULL
-                              AND coalesce(g.savings_key, g.resource_type || ':' || g.resource_id)
-                                  = f.claim_key
-                              AND coalesce(g.currency, '{UNKNOWN_CURRENCY}') = f.money)) c
-            WHERE pick = 1 AND id IN ({marks})"""), params))
-    return out
+    ranked = f"""
+        SELECT f.id, row_number() OVER (PARTITION BY f.claim_key, f.money
+                                        ORDER BY {CARRIER_ORDER}) AS pick
+        FROM (SELECT id, status, savings, policy_id, resource_id, {claim} AS claim_key,
+                     {money} AS money
+              FROM findings WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}) f"""
+    if len(finding_ids) > ONE_PASS_ABOVE:
+        # A whole download: rank every claim once (a slice at a time would rank them all again).
+        every = {r[0] for r in conn.execute(text(f"SELECT id FROM ({ranked}) c WHERE pick = 1"))}
+        return every & {int(i) for i in finding_ids}
+    ids = [int(i) for i in finding_ids]
+    marks = ", ".join(f":i{n}" for n in range(len(ids)))
+    params = {f"i{n}": v for n, v in enumerate(ids)}
+    # Only the objects these findings claim are ranked.
+    return {r[0] for r in conn.execute(text(f"""
+        SELECT id FROM ({ranked}
+            WHERE EXISTS (SELECT 1 FROM findings g WHERE g.id IN ({marks}) AND g.savings IS NOT NULL
+                          AND coalesce(g.savings_key, g.resource_type || ':' || g.resource_id)
+                              = f.claim_key
+                          AND coalesce(g.currency, '{UNKNOWN_CURRENCY}') = f.money)) c
+        WHERE pick = 1 AND id IN ({marks})"""), params)}
