@@ -119,12 +119,15 @@ def carriers_among(conn: Connection, finding_ids: list[int]) -> set[int]:
         return every & {int(i) for i in finding_ids}
     ids = [int(i) for i in finding_ids]
     marks = ", ".join(f":i{n}" for n in range(len(ids)))
-    params = {f"i{n}": v for n, v in enumerate(ids)}
-    # Only the objects these findings claim are ranked.
+    params: dict = {f"i{n}": v for n, v in enumerate(ids)}
+    # The objects these findings claim (by primary key), then only the claims on those objects
+    # are ranked (no index on the claim key: one scan that filters, not one that ranks).
+    keys = conn.execute(text(f"SELECT DISTINCT {claim} FROM findings WHERE id IN ({marks}) "
+                             "AND savings IS NOT NULL"), params).scalars().all()
+    if not keys:
+        return set()
+    key_marks = ", ".join(f":k{n}" for n in range(len(keys)))
+    params.update({f"k{n}": k for n, k in enumerate(keys)})
     return {r[0] for r in conn.execute(text(f"""
-        SELECT id FROM ({ranked}
-            WHERE EXISTS (SELECT 1 FROM findings g WHERE g.id IN ({marks}) AND g.savings IS NOT NULL
-                          AND coalesce(g.savings_key, g.resource_type || ':' || g.resource_id)
-                              = f.claim_key
-                          AND coalesce(g.currency, '{UNKNOWN_CURRENCY}') = f.money)) c
+        SELECT id FROM ({ranked} WHERE f.claim_key IN ({key_marks})) c
         WHERE pick = 1 AND id IN ({marks})"""), params)}
