@@ -6,12 +6,14 @@ by four policies saves one line's cost, not four: per object the largest claim w
 the other findings on it are "also reported by". Totals are per currency; amounts in
 different currencies are never added.
 
-The same rule runs in two places, one function each, so every figure agrees to the cent:
-``evaluation_totals`` over an evaluation's findings (the CLI and the demo), and
-``store_totals`` (engine/store/claims.py) over the findings store (the dashboard, the savings
-page, exports and evidence), where an object still claimed by an open or in-progress finding is
-*identified*, and one whose claims are all resolved is *realised*. Excepted findings
-(accepted risk) claim nothing: the organisation chose to keep paying.
+The same rule runs in two places, one function each: ``evaluation_totals`` over an
+evaluation's own findings (what ``dialtone evaluate``'s table says they claim, and a dry run's
+only figure), and ``savings_by_state`` (engine/store/claims.py) over the findings store: the
+figures the dashboard, the savings page, the evaluation pages and the CLI summaries of
+``demo``, ``run`` and ``evaluate`` all show, so they agree to the cent. There an object still
+claimed by an open or in-progress finding is *identified*, one whose claims are all resolved is
+*realised*, and one claimed only by excepted findings (accepted risk: the organisation chose to
+keep paying) is *excepted*, neither identified nor realised.
 """
 
 from __future__ import annotations
