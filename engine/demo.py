@@ -22,7 +22,6 @@ from .config import load_config
 from .errors import DialtoneError
 from .evaluation import Evaluation
 from .policy.model import SEVERITIES
-from .snapshots import Snapshot
 from .synthetic import generate_estate
 
 #: Lines at scale 1.
@@ -95,6 +94,9 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
         if outcome.status == "failed":
             raise DialtoneError(f"the demo run failed: {outcome.error}")
         accounts = demo_accounts(store, config.data_dir)
+        from .store.reads import evaluation_detail
+
+        recorded_summary = evaluation_detail(store, outcome.evaluation_id)["summary"]
     finally:
         store.close()
     result, evaluation, recorded = outcome.collected, outcome.evaluation, outcome.recorded
@@ -113,7 +115,7 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     (workdir / "evaluation.json").write_text(evaluation.to_json(), encoding="utf-8")
     yield ""
     yield from _summary(evaluation, seconds)
-    yield from _savings(evaluation, snapshot)
+    yield from _savings(recorded.evaluation_id, recorded_summary)
     yield ""
     yield f"Findings store ({config.data_dir / 'dialtone.db'}): run {outcome.run_id}, {recorded.line()}"
     yield ""
@@ -195,11 +197,12 @@ def _summary(evaluation: Evaluation, seconds: float) -> Iterator[str]:
             yield f"  {o.finding_count:>8,}  {o.severity:<8}  {o.policy_id:<46} {o.title}"
 
 
-def _savings(evaluation: Evaluation, snapshot: Snapshot) -> Iterator[str]:
-    """Identified savings per currency, each billable object counted once (engine/savings.py)."""
-    from .savings import evaluation_totals, format_totals
+def _savings(evaluation_id: int, summary: dict) -> Iterator[str]:
+    """The savings the evaluation left in the store, per currency, each billable object counted
+    once: the figures the dashboard, the savings page and the evaluation page show
+    (engine/store/claims.py)."""
+    from .savings import describe_recorded
 
     yield ""
-    totals = evaluation_totals(evaluation.outcomes)
-    yield ("Identified savings: " + format_totals(totals) + " a year (each line, seat or "
-           "charge counted once)") if totals else "Identified savings: none"
+    yield (f"Savings a year after evaluation {evaluation_id}: {describe_recorded(summary)} "
+           "(each line, seat or charge counted once; never added across currencies)")

@@ -20,7 +20,8 @@ from sqlalchemy import text
 from .savings import UNKNOWN_CURRENCY
 from .snapshots import Snapshot
 from .store import Store
-from .store.claims import PENDING
+from .store.claims import CARRIER_ORDER, CLAIMING
+from .store.lifecycle import sql_list
 
 #: For each resource type: how to find its cost centre, vendor and currency in the snapshot.
 _RESOURCE_SQL = {
@@ -65,54 +66,74 @@ def _rows(con, sql: str, params: list | None = None) -> list[dict]:
 def _findings_table(store: Store) -> pa.Table:
     with store.read() as conn:
         rows = conn.execute(text(
-            "SELECT policy_id, resource_type, resource_id, status, savings, "
-            "coalesce(savings_key, resource_type || ':' || resource_id), currency FROM findings "
-            "WHERE savings IS NOT NULL AND status IN ('open', 'in_progress', 'resolved')"
+            "SELECT id, policy_id, resource_type, resource_id, status, savings, "
+            "coalesce(savings_key, resource_type || ':' || resource_id), "
+            f"coalesce(currency, '{UNKNOWN_CURRENCY}') FROM findings "
+            f"WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}"
         )).all()
-    cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
-    names = ("policy_id", "resource_type", "resource_id", "status", "savings", "claim_key",
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 8
+    names = ("id", "policy_id", "resource_type", "resource_id", "status", "savings", "claim_key",
              "currency")
-    return pa.table({n: pa.array(c, pa.float64() if n == "savings" else pa.string())
+    types = {"id": pa.int64(), "savings": pa.float64()}
+    return pa.table({n: pa.array(c, types.get(n, pa.string()))
                      for n, c in zip(names, cols, strict=True)})
 
 
-#: The finding that carries each billable object's money: the largest pending claim, or, when
-#: none is pending, the largest resolved one; ``also`` counts the other claims on the object.
+#: The finding that carries each billable object's money, by the rule of engine/store/claims.py
+#: (the one the headline totals use, so the rows below add up to them): the largest claim
+#: awaiting work (in progress before open on a tie), else the largest resolved, else the largest
+#: excepted; ``state`` is where that puts the money and ``also`` counts the other claims.
 _CLAIMS = f"""
     SELECT * FROM (
-        SELECT f.*, bool_or(f.status IN {PENDING}) OVER w AS pending_key,
+        SELECT f.*, CASE f.status WHEN 'resolved' THEN 'realised'
+                    WHEN 'open' THEN 'open' WHEN 'in_progress' THEN 'in_progress'
+                    ELSE 'excepted' END AS state,
                count(*) OVER w - 1 AS also,
-               row_number() OVER (PARTITION BY f.claim_key ORDER BY (f.status IN {PENDING}) DESC,
-                                  f.savings DESC, f.policy_id, f.resource_id) AS pick
-        FROM found f WINDOW w AS (PARTITION BY f.claim_key))
+               row_number() OVER (PARTITION BY f.claim_key, f.currency ORDER BY {CARRIER_ORDER}) AS pick
+        FROM found f WINDOW w AS (PARTITION BY f.claim_key, f.currency))
     WHERE pick = 1"""
+
+#: The breakdowns of the savings page: the name of each row, per carrier and its resource.
+BREAKDOWNS = {"cost_center": "coalesce(f.cost_center, '(none)')",
+              "vendor": "coalesce(f.vendor, '(none)')", "policy": "f.policy_id"}
+#: The states a row's money can be in (engine/store/claims.py), and "identified" for the first two.
+STATE_FILTERS = {"open": ("open",), "in_progress": ("in_progress",), "excepted": ("excepted",),
+                 "realised": ("realised",), "identified": ("open", "in_progress")}
+
+
+def _register(con, store: Store, snapshot: Snapshot) -> None:
+    """The store's claims (``found``) and each resource's cost centre and vendor (``owners``)."""
+    con.register("found", _findings_table(store))
+    known = [t for t in _RESOURCE_SQL if t in snapshot.entities and _has_all(snapshot, t)]
+    union = " UNION ALL ".join(
+        f"SELECT '{t}' AS resource_type, CAST(q.id AS VARCHAR) AS resource_id, "
+        f"CAST(q.cc AS VARCHAR) AS cost_center, CAST(q.vendor AS VARCHAR) AS vendor, "
+        f"CAST(q.currency AS VARCHAR) AS currency "
+        f"FROM ({_RESOURCE_SQL[t]}) AS q(id, cc, vendor, currency)" for t in known) or \
+        "SELECT NULL AS resource_type, NULL AS resource_id, NULL AS cost_center, NULL AS vendor, " \
+        "NULL AS currency WHERE false"
+    con.execute(f"CREATE TEMP VIEW owners AS {union}")
+    con.execute(f"""CREATE TEMP VIEW carriers AS SELECT f.*, o.cost_center, o.vendor
+                    FROM ({_CLAIMS}) f LEFT JOIN owners o
+                      ON o.resource_type = f.resource_type AND o.resource_id = f.resource_id""")
 
 
 def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: int = 180) -> FinanceReport:
     con = _connect(snapshot)
     try:
-        con.register("found", _findings_table(store))
-        known = [t for t in _RESOURCE_SQL if t in snapshot.entities and _has_all(snapshot, t)]
-        union = " UNION ALL ".join(
-            f"SELECT '{t}' AS resource_type, CAST(q.id AS VARCHAR) AS resource_id, "
-            f"CAST(q.cc AS VARCHAR) AS cost_center, CAST(q.vendor AS VARCHAR) AS vendor, "
-            f"CAST(q.currency AS VARCHAR) AS currency "
-            f"FROM ({_RESOURCE_SQL[t]}) AS q(id, cc, vendor, currency)" for t in known) or \
-            "SELECT NULL AS resource_type, NULL AS resource_id, NULL AS cost_center, NULL AS vendor, " \
-            "NULL AS currency WHERE false"
-        con.execute(f"CREATE TEMP VIEW owners AS {union}")
+        _register(con, store, snapshot)
         savings_by = {}
-        for key, expr in (("cost_center", "coalesce(o.cost_center, '(none)')"),
-                          ("vendor", "coalesce(o.vendor, '(none)')"), ("policy", "f.policy_id")):
+        for key, expr in BREAKDOWNS.items():
             savings_by[key] = _rows(con, f"""
-                SELECT {expr} AS name,
-                       coalesce(f.currency, o.currency, '{UNKNOWN_CURRENCY}') AS currency,
-                       sum(CASE WHEN f.pending_key THEN f.savings ELSE 0 END) AS identified,
-                       sum(CASE WHEN NOT f.pending_key THEN f.savings ELSE 0 END) AS realised,
+                SELECT {expr} AS name, f.currency,
+                       sum(CASE WHEN f.state IN ('open', 'in_progress') THEN f.savings ELSE 0 END)
+                         AS identified,
+                       sum(CASE WHEN f.state = 'open' THEN f.savings ELSE 0 END) AS open,
+                       sum(CASE WHEN f.state = 'in_progress' THEN f.savings ELSE 0 END) AS in_progress,
+                       sum(CASE WHEN f.state = 'excepted' THEN f.savings ELSE 0 END) AS excepted,
+                       sum(CASE WHEN f.state = 'realised' THEN f.savings ELSE 0 END) AS realised,
                        count(*) AS findings, sum(f.also) AS also_reported
-                FROM ({_CLAIMS}) f LEFT JOIN owners o
-                  ON o.resource_type = f.resource_type AND o.resource_id = f.resource_id
-                GROUP BY ALL ORDER BY currency, identified DESC, name LIMIT 200""")
+                FROM carriers f GROUP BY ALL ORDER BY name, currency""")
         spend_by_vendor = _rows(con, """
             SELECT coalesce(a.vendor, '(unknown)') AS vendor, i.period, i.currency, sum(i.total) AS total,
                    count(*) AS invoices
@@ -144,5 +165,45 @@ def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: 
     return FinanceReport(savings_by, spend_by_vendor, spend_by_cc, renewals)
 
 
+def savings_findings(store: Store, snapshot: Snapshot, *, by: str | None, name: str | None,
+                     currency: str | None, state: str, limit: int = 500) -> tuple[list[dict], int]:
+    """The findings that carry the money of one row of the savings page (``by`` one of
+    ``BREAKDOWNS`` and its ``name``, or every row when ``by`` is None), in ``currency`` (every
+    currency when None) and ``state`` (one of ``STATE_FILTERS``): at most ``limit``, the largest
+    first, and how many there are in all."""
+    where, params = [f"f.state IN ({', '.join('?' * len(STATE_FILTERS[state]))})"], \
+        list(STATE_FILTERS[state])
+    if by is not None:
+        where.append(f"{BREAKDOWNS[by]} = ?")
+        params.append(name)
+    if currency is not None:
+        where.append("f.currency = ?")
+        params.append(currency)
+    con = _connect(snapshot)
+    try:
+        _register(con, store, snapshot)
+        clause = " AND ".join(where)
+        total = con.execute(f"SELECT count(*) FROM carriers f WHERE {clause}", params).fetchone()[0]
+        rows = _rows(con, f"""
+            SELECT f.id, f.policy_id, f.resource_type, f.resource_id, f.status, f.state, f.savings,
+                   f.currency, f.also, f.cost_center, f.vendor
+            FROM carriers f WHERE {clause} ORDER BY f.savings DESC, f.id LIMIT {int(limit)}""", params)
+    finally:
+        con.close()
+    return rows, total
+
+
 def _has_all(snapshot: Snapshot, entity: str) -> bool:
     return entity in snapshot.entities
+
+
+def currency_columns(rows: list[dict]) -> tuple[list[str], list[dict]]:
+    """The rows of one breakdown (one per name and currency) as one row per name with its
+    currencies side by side: the currencies (sorted, the unknown one last) and, by name,
+    ``{"name", "by_currency": {currency: row}}``. No amount is ever added across currencies."""
+    currencies = sorted({r["currency"] for r in rows}, key=lambda c: (c == UNKNOWN_CURRENCY, c))
+    names: dict[str, dict] = {}
+    for r in rows:
+        names.setdefault(r["name"], {"name": r["name"], "by_currency": {}})["by_currency"][r["currency"]] = r
+    # By name, the row with no cost centre or vendor last.
+    return currencies, sorted(names.values(), key=lambda n: (n["name"] == "(none)", n["name"].lower()))

@@ -6,12 +6,14 @@ by four policies saves one line's cost, not four: per object the largest claim w
 the other findings on it are "also reported by". Totals are per currency; amounts in
 different currencies are never added.
 
-The same rule runs in two places, one function each, so every figure agrees to the cent:
-``evaluation_totals`` over an evaluation's findings (the CLI and the demo), and
-``store_totals`` (engine/store/claims.py) over the findings store (the dashboard, the savings
-page, exports and evidence), where an object still claimed by an open or in-progress finding is
-*identified*, and one whose claims are all resolved is *realised*. Excepted findings
-(accepted risk) claim nothing: the organisation chose to keep paying.
+The same rule runs in two places, one function each: ``evaluation_totals`` over an
+evaluation's own findings (what ``dialtone evaluate``'s table says they claim, and a dry run's
+only figure), and ``savings_by_state`` (engine/store/claims.py) over the findings store: the
+figures the dashboard, the savings page, the evaluation pages and the CLI summaries of
+``demo``, ``run`` and ``evaluate`` all show, so they agree to the cent. There an object still
+claimed by an open or in-progress finding is *identified*, one whose claims are all resolved is
+*realised*, and one claimed only by excepted findings (accepted risk: the organisation chose to
+keep paying) is *excepted*, neither identified nor realised.
 """
 
 from __future__ import annotations
@@ -64,3 +66,20 @@ def evaluation_totals(outcomes: t.Iterable) -> dict[str, float]:
 def format_totals(totals: dict[str, float]) -> str:
     """``GBP 1,200.00, USD 480.00`` (no currency is ever added to another)."""
     return ", ".join(f"{cur} {amount:,.2f}" for cur, amount in sorted(totals.items())) or "none"
+
+
+def describe_recorded(summary: dict) -> str:
+    """The savings an evaluation left in the store (its summary's ``savings_*``, totalled by
+    ``claims.savings_by_state`` when it was recorded: the figures the dashboard, the savings page
+    and the evaluation page show), as one line: ``identified GBP 1,200.00; realised none``."""
+    parts = []
+    for key, label in (("savings_identified", "identified"), ("savings_excepted", "excepted"),
+                       ("savings_realised", "realised")):
+        value = summary.get(key)
+        if key == "savings_excepted" and not value:
+            continue   # recorded only since it was kept apart; "none" says nothing new
+        if isinstance(value, dict) or value is None:
+            parts.append(f"{label} {format_totals({c: v for c, v in (value or {}).items() if v})}")
+        else:   # evaluations recorded before savings were kept per currency
+            parts.append(f"{label} {value:,.2f} (currencies not told apart)")
+    return "; ".join(parts)

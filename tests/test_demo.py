@@ -74,7 +74,7 @@ def test_the_summary_is_readable(demo):
     for category in ("cost", "retention", "regulatory", "security"):
         assert f"\n  {category} " in text
     assert "Top policies by findings:" in text
-    assert "Identified savings: " in text and " a year" in text
+    assert "Savings a year after evaluation 1: identified " in text
     assert f"dialtone --config {workdir / 'dialtone.yaml'} evaluate" in text
     assert "policy show " in text
 
@@ -115,7 +115,7 @@ def test_the_cli_demo_command_prints_the_summary(runner, cli, tmp_path):
     result = runner.invoke(cli, ["demo", "--dir", str(tmp_path / "d"), "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "Collected snapshot" in result.output
-    assert "Identified savings" in result.output
+    assert "Savings a year after evaluation 1: identified " in result.output
 
 
 def test_canonical_csv_values():

@@ -44,6 +44,7 @@ PAGES = {
     "/snapshots": ROLES, "/evidence": ROLES, "/savings": ROLES, "/audit": ("admin", "auditor"),
     "/users": ("admin",),
     "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
+    "/savings.csv": ROLES, "/savings/findings": ROLES,
 }
 
 

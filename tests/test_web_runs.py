@@ -283,7 +283,7 @@ def test_the_runs_page_says_when_this_servers_schedule_runs_next(tmp_path, monke
         client = app.test_client()
         assert login(client, "auditor").status_code == 302
         html = client.get("/runs").get_data(as_text=True)
-        assert re.search(r"the next run is due \d{4}-\d\d-\d\d 03:15 UTC", html)
+        assert re.search(r"the next run is due \d{4}-\d\d-\d\d 03:15:00 UTC", html)
         assert "No runs yet" in html
     finally:
         stop_scheduler(scheduler, store, said.append)

@@ -105,14 +105,15 @@ def record_counts(conn: Connection, evaluation_id: int) -> dict:
 
 
 def _totals(conn: Connection, groups: dict) -> dict:
-    """Open (and in progress) findings over every policy; identified and realised savings per
-    currency, each billable object counted once (engine/savings.py)."""
-    from .claims import store_totals
+    """Open (and in progress) findings over every policy; identified, excepted and realised
+    savings per currency, each billable object counted once (engine/store/claims.py)."""
+    from .claims import savings_by_state
 
-    money = store_totals(conn)
+    money = savings_by_state(conn)
     return {"open": sum(n for statuses in groups.values()
                         for status, (n, _) in statuses.items() if status in NEEDS_WORK),
-            "savings_identified": money["identified"], "savings_realised": money["realised"]}
+            "savings_identified": money["identified"], "savings_realised": money["realised"],
+            "savings_excepted": money["excepted"]}
 
 
 def _stored(conn: Connection, evaluation: int | None) -> _Counts | None:
@@ -259,6 +260,10 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
                 states = [last_runs.get(p) for p in pids]
                 if req.out_of_scope:
                     state = "out of scope"
+                elif not trend:
+                    # Before any evaluation nothing is known, covered or not (the policies are
+                    # registered by the first evaluation): say so rather than "not covered".
+                    state = "not evaluated"
                 elif not pids:
                     state = "not covered"
                 elif any(s is None for s in states) or any(s in ("error", "skip") for s in states):
@@ -276,5 +281,6 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
         "by_status": dict(sorted(by_status.items())), "by_severity": dict(sorted(by_severity.items())),
         "by_category": dict(sorted(by_category.items())), "by_framework": dict(sorted(by_framework.items())),
         "overdue": overdue, **_totals(conn, counts.groups),
-        "trend": trend, "grid": grid, "exceptions_expiring": expiring, "exceptions_requested": requested,
+        "evaluated": bool(trend), "trend": trend, "grid": grid,
+        "exceptions_expiring": expiring, "exceptions_requested": requested,
     }

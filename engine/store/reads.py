@@ -63,7 +63,8 @@ def list_evaluations(store: Store, limit: int = 200) -> list[dict]:
 
 
 def evaluation_detail(store: Store, evaluation_id: int) -> dict | None:
-    """One evaluation with its policy runs (``runs``, by policy id); None if there is none."""
+    """One evaluation with its policy runs (``runs``, by policy id) and the run that recorded it
+    (``run_id``; None for ``dialtone evaluate`` on its own); None if there is none."""
     with store.read() as conn:
         row = conn.execute(select(evaluations).where(evaluations.c.id == evaluation_id)).first()
         if row is None:
@@ -71,7 +72,9 @@ def evaluation_detail(store: Store, evaluation_id: int) -> dict | None:
         policy = [_run_dict(r) for r in conn.execute(
             select(policy_runs).where(policy_runs.c.evaluation_id == evaluation_id)
             .order_by(policy_runs.c.policy_id))]
-    return {**_evaluation_dict(row), "runs": policy}
+        run_id = conn.execute(select(runs.c.id).where(runs.c.evaluation_id == evaluation_id)
+                              .order_by(runs.c.id).limit(1)).scalar()
+    return {**_evaluation_dict(row), "runs": policy, "run_id": run_id}
 
 
 def _run_dict(row) -> dict:

@@ -63,6 +63,13 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, po
                                      provenance=provenance)
         warn_exception_problems(recorded.exception_problems)
         click.echo(recorded.summary.line(), err=True)
+        from dialtone.engine.savings import describe_recorded
+        from dialtone.engine.store.reads import evaluation_detail
+
+        # What the store holds after it, as the dashboard and the evaluation page show it.
+        detail = evaluation_detail(store, recorded.summary.evaluation_id)
+        click.echo(f"savings a year after it: {describe_recorded(detail['summary'])} "
+                   "(each line, seat or charge counted once)", err=True)
     text = {"json": result.to_json, "csv": lambda: _csv(result),
             "table": lambda: _table(result),
             # SARIF 2.1.0, JUnit XML, OCSF 1.5.0 NDJSON: engine/formats/<fmt>.py, imported when chosen.
@@ -108,5 +115,7 @@ def _table(result) -> str:
     undecidable = sum(o.undecidable_count for o in result.outcomes)
     out += ["", f"{total} findings; " + ", ".join(f"{v} {k}" for k, v in counts.items())
             + (f"; {undecidable} resources undecidable (data missing)" if undecidable else "")
-            + (f"; identified savings {format_totals(savings)} a year" if savings else "")]
+            # Claimed by these findings alone; the store's figures (excepted findings left out)
+            # are printed when the evaluation is recorded.
+            + (f"; savings in these findings {format_totals(savings)} a year" if savings else "")]
     return "\n".join(out) + "\n"

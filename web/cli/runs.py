@@ -45,7 +45,7 @@ def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str, accept_drop: tupl
     if fmt == "json":
         click.echo(json.dumps(_outcome_dict(outcome), indent=2, sort_keys=True, default=str))
     else:
-        for line in _outcome_lines(outcome):
+        for line in _outcome_lines(outcome, _recorded_savings(ctx, outcome.evaluation_id)):
             click.echo(line)
     if outcome.status == "failed":
         if fmt == "text":
@@ -63,7 +63,19 @@ def _outcome_dict(outcome) -> dict:
             "sources": outcome.sources, "summary": outcome.summary}
 
 
-def _outcome_lines(outcome) -> list[str]:
+def _recorded_savings(ctx: click.Context, evaluation_id: int | None) -> str | None:
+    """The savings the run's evaluation left in the store, as the dashboard and the evaluation
+    page show them (engine/savings.py ``describe_recorded``)."""
+    if evaluation_id is None:
+        return None
+    from dialtone.engine.savings import describe_recorded
+    from dialtone.engine.store.reads import evaluation_detail
+
+    detail = evaluation_detail(open_store(ctx), evaluation_id)
+    return describe_recorded(detail["summary"]) if detail else None
+
+
+def _outcome_lines(outcome, savings: str | None = None) -> list[str]:
     out = [f"run {outcome.run_id}: {outcome.status}"
            + (f" ({outcome.error})" if outcome.error and outcome.status != "failed" else "")]
     if outcome.snapshot_id:
@@ -73,9 +85,11 @@ def _outcome_lines(outcome) -> list[str]:
     if s.get("policies"):
         p = s["policies"]
         changes = ", ".join(f"{v} {k}" for k, v in sorted(s.get("changes", {}).items()) if v)
-        out.append(f"  evaluation {outcome.evaluation_id}: {s['findings']} findings; "
+        out.append(f"  evaluation {outcome.evaluation_id}: {s['findings']:,} findings; "
                    f"{p['alarm']} alarm, {p['ok']} ok, {p['skip']} skip, {p['error']} error"
                    + (f"; {changes}" if changes else ""))
+    if savings:
+        out.append(f"  savings a year: {savings} (each line, seat or charge counted once)")
     out += [f"  warning: {w}" for w in s.get("warnings", [])]
     return out
 

@@ -1,8 +1,8 @@
-"""Savings and contracts, for telecom and finance analysts."""
+"""Savings and contracts, for telecom and finance analysts: how much, where, what is pending."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 
 from dialtone.engine.errors import DialtoneError
 
@@ -10,18 +10,99 @@ from ..security import READ, roles
 
 bp = Blueprint("finance", __name__)
 
+#: What each state of the money is called on the pages and in the CSV.
+STATE_LABELS = {"open": "not started", "in_progress": "in progress", "identified": "identified",
+                "excepted": "excepted", "realised": "realised"}
+BREAKDOWN_LABELS = {"cost_center": "Cost centre", "vendor": "Vendor", "policy": "Policy"}
+#: Spend rows shown before the rest is folded away: of the latest period, the largest per
+#: currency, this many at most (the demo's 531 rows made the page 23,871 px tall).
+SPEND_ROWS_SHOWN = 15
+
+
+def _snapshot():
+    from dialtone.engine.snapshots import SnapshotStore
+
+    try:
+        return SnapshotStore(current_app.extensions["dialtone.config"].data_dir).get(None)
+    except DialtoneError:
+        return None
+
+
+def _store():
+    return current_app.extensions["dialtone.store"]
+
 
 @bp.route("/savings")
 @roles(*READ)
 def savings():
-    from dialtone.engine.finance import finance_report
-    from dialtone.engine.snapshots import SnapshotStore
+    from dialtone.engine.finance import currency_columns, finance_report
+    from dialtone.engine.store.claims import store_savings
 
-    config = current_app.extensions["dialtone.config"]
-    try:
-        snapshot = SnapshotStore(config.data_dir).get(None)
-    except DialtoneError:
-        return render_template("savings.html", report=None, snapshot=None)
+    snapshot = _snapshot()
+    money = store_savings(_store())
+    if snapshot is None:
+        return render_template("savings.html", report=None, snapshot=None, money=money,
+                               labels=STATE_LABELS)
     # Contract dates are read as of the snapshot, like every policy evaluation.
-    report = finance_report(current_app.extensions["dialtone.store"], snapshot, snapshot.as_of)
-    return render_template("savings.html", report=report, snapshot=snapshot)
+    report = finance_report(_store(), snapshot, snapshot.as_of)
+    tables = {key: currency_columns(report.savings_by[key]) for key in BREAKDOWN_LABELS}
+    return render_template("savings.html", report=report, snapshot=snapshot, money=money,
+                           tables=tables, breakdowns=BREAKDOWN_LABELS, labels=STATE_LABELS,
+                           spend_vendor=_split_periods(report.spend_by_vendor),
+                           spend_cc=_split_periods(report.spend_by_cost_center))
+
+
+def _split_periods(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows shown (the latest period's, by currency, the largest first, at most
+    ``SPEND_ROWS_SHOWN``) and the others, shown folded."""
+    latest = max((str(r["period"]) for r in rows), default=None)
+    current = sorted((r for r in rows if str(r["period"]) == latest),
+                     key=lambda r: (str(r["currency"]), -(r["total"] or 0)))
+    shown = current[:SPEND_ROWS_SHOWN]
+    kept = {id(r) for r in shown}
+    return shown, [r for r in rows if id(r) not in kept]
+
+
+@bp.route("/savings.csv")
+@roles(*READ)
+def savings_csv():
+    """Every savings row of the page: per breakdown, name and currency, the money per state."""
+    from dialtone.engine import csvsafe
+    from dialtone.engine.finance import finance_report
+
+    snapshot = _snapshot()
+    header = ["breakdown", "name", "currency", "not_started", "in_progress", "identified", "excepted",
+              "realised", "objects", "also_reported"]
+    rows = []
+    if snapshot is not None:
+        report = finance_report(_store(), snapshot, snapshot.as_of)
+        for key, label in BREAKDOWN_LABELS.items():
+            rows += [[label.lower(), r["name"], r["currency"],
+                      *(f"{r[s] or 0:.2f}" for s in ("open", "in_progress", "identified", "excepted",
+                                                     "realised")),
+                      r["findings"], r["also_reported"] or 0] for r in report.savings_by[key]]
+    return Response(csvsafe.rows_to_text(header, rows), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=savings.csv"})
+
+
+@bp.route("/savings/findings")
+@roles(*READ)
+def savings_findings():
+    """The findings that carry the money of one row (or cell) of the savings page."""
+    from dialtone.engine.finance import savings_findings as carriers
+
+    by = request.args.get("by") or None
+    name = request.args.get("name")
+    currency = request.args.get("currency") or None
+    state = request.args.get("state") or "identified"
+    if by is not None and (by not in BREAKDOWN_LABELS or name is None):
+        raise DialtoneError("Choose a row of the savings page: by cost centre, vendor or policy.")
+    if state not in STATE_LABELS:
+        raise DialtoneError("Choose the savings not started, in progress, identified, excepted or "
+                            "realised.")
+    snapshot = _snapshot()
+    rows, total = carriers(_store(), snapshot, by=by, name=name, currency=currency, state=state) \
+        if snapshot is not None else ([], 0)
+    return render_template("savings_findings.html", rows=rows, total=total, by=by, name=name,
+                           currency=currency, state=state, labels=STATE_LABELS,
+                           breakdowns=BREAKDOWN_LABELS)
