@@ -48,6 +48,10 @@ def demo(tmp_path_factory):
     runner = CliRunner()
     cfg = str(root / "demo" / "dialtone.yaml")
     env = {"DIALTONE_USER": "alice@example.com"}
+    # Findings are assigned to accounts only: bob is an officer of this workspace.
+    added = runner.invoke(cli, ["--config", cfg, "users", "add", "bob@example.com", "--role", "officer",
+                                "--password-stdin"], input="a long enough passphrase\n", env=env)
+    assert added.exit_code == 0, added.output
     for args in (["findings", "assign", "1", "bob@example.com"],
                  ["findings", "comment", "1", "called +1 212 555 0100 about it"],
                  ["findings", "review", "2", "--outcome", "false_positive", "--justification", "test"],
