@@ -306,7 +306,8 @@ def _word_start(search: str) -> bool:
 SEARCH_COLUMNS = ("resource_id", "reason", "evidence")
 
 
-def search_clause(search: str, dialect: str, params: dict, alias: str = "", *, unindexed: bool = False) -> str:
+def search_clause(search: str, dialect: str, params: dict, alias: str = "", *,
+                  unindexed: bool = False) -> str:
     """SQL: the finding holds ``search`` in its resource id, reason or evidence, case-insensitively
     (A-Z on SQLite), at the start of a word when the text starts with a letter or digit (``liam``
     finds "Liam Moreau", not "Williams"; ``0026`` finds CHG-0026), anywhere otherwise (``-0026``);
@@ -406,7 +407,8 @@ def _sorted_page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[i
                 filled, empty = f"{col} IS NOT NULL AND ({col}, id) {op} (:ak, :aid)", f"{col} IS NULL"
             if filled:
                 terms.append(f"SELECT {i} AS b, 0 AS z, k, id FROM (SELECT {col} AS k, id FROM findings "
-                             f"WHERE {base} AND {filled} ORDER BY {col} {order}, id {order} LIMIT :n) AS r{i}")
+                             f"WHERE {base} AND {filled} ORDER BY {col} {order}, id {order} "
+                             f"LIMIT :n) AS r{i}")
             terms.append(f"SELECT {i} AS b, 1 AS z, NULL AS k, id FROM (SELECT id FROM findings "
                          f"WHERE {base} AND {empty} ORDER BY id {order} LIMIT :n) AS q{i}")
             continue
@@ -537,7 +539,7 @@ def _rest(conn: Connection, flt: FindingFilter, today: str, branches: list, shor
             sql = (f"SELECT f.id FROM findings_fts JOIN findings f ON f.id = findings_fts.rowid "
                    f"WHERE findings_fts MATCH :match AND findings_fts.rowid > :lo{below} "
                    f"AND {residual} AND ({' OR '.join(ranges)}) ORDER BY findings_fts.rowid LIMIT :n")
-        else:  # pg_trgm: the search's regular expression through the GIN indexes, sorted (not the primary key's walk)
+        else:  # pg_trgm: the search's expression through the GIN indexes, sorted (not along the primary key)
             sql = (f"SELECT f.id FROM findings f WHERE f.id > :lo{below} AND {residual} "
                    f"AND ({' OR '.join(ranges)}) ORDER BY f.id + 0 LIMIT :n")
         return [r[0] for r in conn.execute(text(sql), params)]

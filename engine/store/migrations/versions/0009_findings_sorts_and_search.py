@@ -17,7 +17,6 @@ Revises: 0008
 
 import logging
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
