@@ -135,6 +135,9 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
         check_search(flt.search)
     if flt.sort not in SORTS:
         raise SortError(f"sort must be one of {', '.join(SORTS)}")
+    if flt.after_id is not None and flt.after_key is None and flt.sort in ("severity", "policy",
+                                                                          "first_seen"):
+        raise SortError(f"a page of the {flt.sort.replace('_', ' ')} order starts after a value and an id")
     today = store.today().isoformat()
     with store.read() as conn:
         if flt.assignee:
@@ -689,3 +692,41 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) ->
             "in_force": r.status == "approved" and r.expires_on >= params["today"],
             "orphaned": r.id in orphans, "excepted_findings": r.excepted_findings,
         } for r in rows]
+
+
+def policy_frameworks(store: Store) -> dict[str, list[tuple[str, str]]]:
+    """Each policy's (framework, requirement) pairs, in order: one read for a whole download."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    with store.read() as conn:
+        for r in conn.execute(select(policy_requirements).order_by(
+                policy_requirements.c.policy_id, policy_requirements.c.framework,
+                policy_requirements.c.requirement)):
+            out.setdefault(r.policy_id, []).append((r.framework, r.requirement))
+    return out
+
+
+def counted_savings(store: Store, ids: list[int]) -> set[int]:
+    """Which of ``ids`` carry their billable object's money in the store's totals
+    (``claims.store_totals``): per object and currency, the finding with its largest pending
+    claim (identified), or, when the object has no pending claim, the one with its largest
+    resolved claim (realised); ties go to the lowest id. Summing the savings of these per
+    currency gives the dashboard's figures (identified: open and in progress; realised: resolved)."""
+    if not ids:
+        return set()
+    pending, both = sql_list(NEEDS_WORK), sql_list(NEEDS_WORK + ("resolved",))
+    sql = f"""
+        SELECT id FROM (
+            SELECT id, ROW_NUMBER() OVER (PARTITION BY k, c, p ORDER BY savings DESC, id) AS rn, p,
+                   MAX(p) OVER (PARTITION BY k, c) AS any_pending
+            FROM (SELECT id, savings, coalesce(savings_key, resource_type || ':' || resource_id) AS k,
+                         coalesce(currency, '') AS c, CASE WHEN status IN {pending} THEN 1 ELSE 0 END AS p
+                  FROM findings WHERE savings IS NOT NULL AND status IN {both}) AS claims) AS ranked
+        WHERE rn = 1 AND (p = 1 OR any_pending = 0)"""
+    wanted = set(ids)
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(sql)) if r[0] in wanted}
+
+
+def latest_evaluation_id(store: Store) -> int | None:
+    with store.read() as conn:
+        return conn.execute(select(func.max(evaluations.c.id))).scalar()
