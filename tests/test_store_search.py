@@ -522,3 +522,6 @@ def test_a_bad_sort_or_cursor_is_refused(estate):
         queries.list_findings(estate, F(sort="colour", limit=5))
     with pytest.raises(queries.SortError):
         queries.list_findings(estate, F(sort="severity", after_key="bogus", after_id=3, limit=5))
+    assert queries.list_findings(estate, F(sort="policy", after_id=10**9, limit=5)) == []
+    third = queries.list_findings(estate, F(sort="policy", limit=3))
+    assert queries.list_findings(estate, F(sort="policy", after_id=third[1]["id"], limit=1)) == third[2:]

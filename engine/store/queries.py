@@ -135,11 +135,17 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
         check_search(flt.search)
     if flt.sort not in SORTS:
         raise SortError(f"sort must be one of {', '.join(SORTS)}")
-    if flt.after_id is not None and flt.after_key is None and flt.sort in ("severity", "policy",
-                                                                          "first_seen"):
-        raise SortError(f"a page of the {flt.sort.replace('_', ' ')} order starts after a value and an id")
     today = store.today().isoformat()
     with store.read() as conn:
+        if flt.after_id is not None and flt.after_key is None and flt.sort in ("severity", "policy",
+                                                                              "first_seen"):
+            # A cursor of an id alone (the API's ``after`` without ``after_key``): after that
+            # finding's place in the order; a finding that does not exist has none, nothing follows.
+            found = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                                 .where(findings.c.id == flt.after_id)).first()
+            if found is None:
+                return []
+            flt = FindingFilter(**{**flt.__dict__, "after_key": cursor(flt, _finding_dict(found, today))[0]})
         if flt.assignee:
             names = _assignee_names(conn, flt.assignee)
             if not names:
