@@ -176,9 +176,11 @@ FILTERS = [
                                  "REG-00", "Idle FOR", "days", '"days"', "100}", "dAyS"]]
 
 
-@pytest.mark.parametrize("walk", [1, 8, 10**6], ids=["index", "default", "walk-only"])
-def test_pages_and_downloads_return_what_the_filter_means(estate, walk, monkeypatch):
+@pytest.mark.parametrize(("walk", "rare"), [(1, 0), (8, 0), (10**6, 0), (8, 20_000)],
+                         ids=["index", "default", "walk-only", "rare-text-candidates"])
+def test_pages_and_downloads_return_what_the_filter_means(estate, walk, rare, monkeypatch):
     monkeypatch.setattr(queries, "WALK_PER_ROW", walk)
+    monkeypatch.setattr(queries, "RARE_TEXT", rare)     # 0: never from the candidates alone
     for flt in FILTERS:
         shown = {k: v for k, v in flt.__dict__.items() if v}
         expected = oracle(estate, flt)
@@ -472,9 +474,12 @@ def sorted_pages(store, flt: queries.FindingFilter, limit: int) -> list[int]:
     raise AssertionError("paging did not end")
 
 
+@pytest.mark.parametrize("rare", [0, 20_000], ids=["ranges", "candidates"])
 @pytest.mark.parametrize("sort", queries.SORTS)
 @pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
-def test_every_sort_pages_through_what_the_filter_means_in_order(estate, sort, descending):
+def test_every_sort_pages_through_what_the_filter_means_in_order(estate, sort, descending, rare,
+                                                                 monkeypatch):
+    monkeypatch.setattr(queries, "RARE_TEXT", rare)
     for flt in [F(), F(status=ACTIVE), F(severity=("critical", "medium")), F(status=ACTIVE, overdue=True),
                 F(search="reg-00"), F(status=("resolved",), search="0"), F(assignee="CAROL"),
                 F(opened_in=2), F(policy=("ZERO-usage",))]:
