@@ -388,6 +388,9 @@ def main() -> None:
     ap.add_argument("--url", help="an empty PostgreSQL database to populate instead of a SQLite file "
                     "(with --keep, reused while DIR's bench.json names it)")
     ap.add_argument("--keep", type=Path, help="populate the store in DIR once and reuse it on later runs")
+    ap.add_argument("--only-requests", action="store_true",
+                    help="measure the request scenarios only (no dashboard-after-change or during-evaluation "
+                         "phases, which write to the store)")
     args = ap.parse_args()
 
     from dialtone.engine.frameworks import load_catalogue
@@ -490,9 +493,10 @@ def main() -> None:
         for _name, path, is_api, _, _ in scenarios:
             results.append(load(port, path, api_headers if is_api else page_headers, args.requests,
                                 args.concurrency))
-        after_change = dashboard_after_changes(port, page_headers, api_headers, open_ids, args.changes)
-        busy, eval_s, waited_s, after_eval_s = during_evaluation(info, root, port, "/findings", page_headers,
-                                                                 args.concurrency)
+        if not args.only_requests:
+            after_change = dashboard_after_changes(port, page_headers, api_headers, open_ids, args.changes)
+            busy, eval_s, waited_s, after_eval_s = during_evaluation(info, root, port, "/findings",
+                                                                     page_headers, args.concurrency)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -507,7 +511,8 @@ def main() -> None:
         else:   # a page lists and counts
             bases.append(baseline(lambda flt=flt: (queries.list_findings(store, flt),
                                                    queries.count_findings(store, flt)), 30))
-    change_base = posture_after_changes(store, catalogue, max_id, max(3, args.changes // 2))
+    change_base = [] if args.only_requests else posture_after_changes(store, catalogue, max_id,
+                                                                      max(3, args.changes // 2))
     store.close()
 
     kind = "SQLite (WAL)" if info["url"].startswith("sqlite") else "PostgreSQL"
@@ -530,6 +535,10 @@ def main() -> None:
         print(f"{name:<46}{p50:8.1f}{p95:8.1f}{rate:7.0f}   {b50:9.2f} / {b95:8.2f}  "
               f"{p50 / b50 if b50 else float('inf'):8.1f}x {p95 / b95 if b95 else float('inf'):8.1f}x  "
               f"{verdict}")
+    if args.only_requests:
+        if missed:
+            raise SystemExit(f"{missed} target(s) missed")
+        return
     rate = len(busy) / sum(busy) * args.concurrency
     print(f"{'page: findings, first page, DURING an evaluation':<46}{pct(busy, 50):8.1f}"
           f"{pct(busy, 95):8.1f}{rate:7.0f}   max {max(busy) * 1000:.0f} ms over {len(busy)} requests "
