@@ -124,6 +124,8 @@ def oracle(store, flt: queries.FindingFilter) -> list[int]:
     """The filter, decided in Python from every finding (the meaning the SQL must keep)."""
     today = store.today().isoformat()
     meta = {p: POLICIES[p] for p in SET}
+    with store.read() as conn:
+        fold = str.lower if conn.dialect.name == "postgresql" else queries.ascii_lower
     out = []
     for r in _all(store):
         p = meta[r.policy_id]
@@ -132,8 +134,8 @@ def oracle(store, flt: queries.FindingFilter) -> list[int]:
               and (not flt.category or p.category in flt.category)
               and (not flt.overdue or (r.status in ("open", "in_progress") and r.due_on is not None
                                        and r.due_on < today))
-              and (not flt.search or any(text_matches(flt.search, v) for v in (r.resource_id, r.reason,
-                                                                                r.evidence)))
+              and (not flt.search or any(text_matches(flt.search, v, fold) for v in (r.resource_id, r.reason,
+                                                                                      r.evidence)))
               and (flt.opened_in is None or r.first_seen_evaluation == flt.opened_in)
               and (not flt.assignee or (r.assignee or "").lower() == flt.assignee.lower())
               and (not flt.policy or any(p.lower() in r.policy_id.lower() for p in flt.policy))
@@ -143,12 +145,13 @@ def oracle(store, flt: queries.FindingFilter) -> list[int]:
     return out
 
 
-def text_matches(search: str, value: str | None) -> bool:
-    """The search's meaning: case-insensitive (A-Z), at a word start when the text starts with a
-    letter or digit, anywhere otherwise; every character literal."""
+def text_matches(search: str, value: str | None, fold=queries.ascii_lower) -> bool:
+    """The search's meaning: case-insensitive (A-Z on SQLite, every letter on PostgreSQL: ``fold``),
+    at a word start when the text starts with a letter or digit, anywhere otherwise; every
+    character literal."""
     if value is None:
         return False
-    low, within = queries.ascii_lower(search), " " + queries.ascii_lower(value)
+    low, within = fold(search), " " + fold(value)
     if search[:1].isascii() and search[:1].isalnum():
         return re.search("[^a-z0-9]" + re.escape(low), within) is not None
     return low in within
