@@ -7,7 +7,9 @@ Every test runs on SQLite and on PostgreSQL (when DIALTONE_TEST_DATABASE_URL is 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -122,6 +124,8 @@ def oracle(store, flt: queries.FindingFilter) -> list[int]:
     """The filter, decided in Python from every finding (the meaning the SQL must keep)."""
     today = store.today().isoformat()
     meta = {p: POLICIES[p] for p in SET}
+    with store.read() as conn:
+        fold = str.lower if conn.dialect.name == "postgresql" else queries.ascii_lower
     out = []
     for r in _all(store):
         p = meta[r.policy_id]
@@ -130,11 +134,27 @@ def oracle(store, flt: queries.FindingFilter) -> list[int]:
               and (not flt.category or p.category in flt.category)
               and (not flt.overdue or (r.status in ("open", "in_progress") and r.due_on is not None
                                        and r.due_on < today))
-              and (not flt.search or flt.search in r.resource_id or flt.search in (r.reason or ""))
+              and (not flt.search or any(text_matches(flt.search, v, fold) for v in (r.resource_id, r.reason,
+                                                                                      r.evidence)))
+              and (flt.opened_in is None or r.first_seen_evaluation == flt.opened_in)
+              and (not flt.assignee or (r.assignee or "").lower() == flt.assignee.lower())
+              and (not flt.policy or any(p.lower() in r.policy_id.lower() for p in flt.policy))
               and (flt.after_id is None or r.id > flt.after_id))
         if ok:
             out.append(r.id)
     return out
+
+
+def text_matches(search: str, value: str | None, fold=queries.ascii_lower) -> bool:
+    """The search's meaning: case-insensitive (A-Z on SQLite, every letter on PostgreSQL: ``fold``),
+    at a word start when the text starts with a letter or digit, anywhere otherwise; every
+    character literal."""
+    if value is None:
+        return False
+    low, within = fold(search), " " + fold(value)
+    if search[:1].isascii() and search[:1].isalnum():
+        return re.search("[^a-z0-9]" + re.escape(low), within) is not None
+    return low in within
 
 
 def pages(store, flt: queries.FindingFilter, limit: int) -> list[int]:
@@ -155,12 +175,15 @@ FILTERS = [
 ] + [F(search=s) for s in ODD + ["%", "_", "\\", '"', "a%", "%b", "_b-", "zürich", "ZÜRICH", "Zürich",
                                  "upper", "UPPER", "Odd Reason", "odd reason", "100% sure_", "sure_thing",
                                  "(x)", "AND", "x AND", ":umn", "*st", "^", "ic", "rich-1",
-                                 LONG[5:], LONG[10:60], LONG[10:60].replace("much", "mucH")]]
+                                 LONG[5:], LONG[10:60], LONG[10:60].replace("much", "mucH"),
+                                 "REG-00", "Idle FOR", "days", '"days"', "100}", "dAyS"]]
 
 
-@pytest.mark.parametrize("walk", [1, 8, 10**6], ids=["index", "default", "walk-only"])
-def test_pages_and_downloads_return_what_the_filter_means(estate, walk, monkeypatch):
+@pytest.mark.parametrize(("walk", "rare"), [(1, 0), (8, 0), (10**6, 0), (8, 20_000)],
+                         ids=["index", "default", "walk-only", "rare-text-candidates"])
+def test_pages_and_downloads_return_what_the_filter_means(estate, walk, rare, monkeypatch):
     monkeypatch.setattr(queries, "WALK_PER_ROW", walk)
+    monkeypatch.setattr(queries, "RARE_TEXT", rare)     # 0: never from the candidates alone
     for flt in FILTERS:
         shown = {k: v for k, v in flt.__dict__.items() if v}
         expected = oracle(estate, flt)
@@ -197,7 +220,7 @@ def test_overdue_is_strictly_after_the_due_date_and_only_for_open_or_in_progress
         assert [r["id"] for r in queries.list_findings(estate, F(overdue=True))] == sorted(listed)
 
 
-def test_search_is_a_case_sensitive_substring_with_every_character_literal(estate):
+def test_search_is_case_insensitive_from_a_word_start_with_every_character_literal(estate):
     def ids(s):
         return {r["resource_id"] for r in queries.list_findings(estate, F(search=s, limit=500))}
 
@@ -205,13 +228,16 @@ def test_search_is_a_case_sensitive_substring_with_every_character_literal(estat
     assert ids("a_b") == {"a_b-2"}
     assert ids("back\\slash") == {"back\\slash-5"}
     assert ids('quo"te') == {'quo"te-6'}
-    assert ids("NEAR(x)") == {"NEAR(x)-7"}
-    assert ids("Zürich") == {"Zürich-11"}
-    assert ids("UPPER") == {"UPPER-13"} and ids("upper") == {"upper-14"}
-    assert ids("aXb") == {"aXb-4"} and ids("axb") == {"axb-3"}
+    assert ids("NEAR(x)") == {"NEAR(x)-7"} == ids("near(X)")
+    assert ids("Zürich") == {"Zürich-11", "zürich-12"}             # A-Z folded
+    assert ids("UPPER") == {"UPPER-13", "upper-14"} == ids("upper")
+    assert ids("aXb") == {"aXb-4", "axb-3"} == ids("axb")
     assert ids("sure_thing") == set(ODD[8:])                     # in the reason
     assert ids(LONG[3:70]) == {"UPPER-13"} and ids(LONG[3:70] + "!") == set()
-    assert ids("Odd reason") == set()
+    assert ids("Odd reason") == set(ODD[8:])
+    assert ids("ure_thing") == set()                             # not at a word start
+    assert ids("_thing") == set(ODD[8:])                         # not a letter or digit: anywhere
+    assert ids("0012") >= {"reg-0012", "sec-0012"}               # after a hyphen: a word start
 
 
 def test_search_follows_reasons_reworded_by_an_evaluation(estate, tmp_path, monkeypatch):
@@ -417,3 +443,93 @@ def test_the_dashboard_of_another_database_at_the_same_url_is_counted_afresh(url
     workflow.comment(store, 1, "another", "ada", workflow.audit_writer(store, "test"))
     assert check(store, catalogue)["by_status"] == {"open": 3}
     store.close()
+
+
+# -- sorting, counting, new findings ----------------------------------------------------------------
+def sorted_oracle(store, flt: queries.FindingFilter) -> list[int]:
+    """The filter's findings in its sort: empty due dates and savings last whichever the
+    direction, ties by id in the sort's direction."""
+    rows = {r.id: r for r in _all(store)}
+    ids = oracle(store, dataclasses.replace(flt, sort="id", descending=False, after_id=None, after_key=None))
+    if flt.sort == "id":
+        return sorted(ids, reverse=flt.descending)
+
+    def key(i):
+        r = rows[i]
+        return {"due": r.due_on, "savings": r.savings, "first_seen": r.first_seen_at,
+                "severity": queries.SEVERITY_ORDER.index(POLICIES[r.policy_id].severity),
+                "policy": r.policy_id}[flt.sort]
+
+    filled = sorted((i for i in ids if key(i) is not None), key=lambda i: (key(i), i), reverse=flt.descending)
+    return filled + sorted((i for i in ids if key(i) is None), reverse=flt.descending)
+
+
+def sorted_pages(store, flt: queries.FindingFilter, limit: int) -> list[int]:
+    after_key, after_id, out = None, None, []
+    for _ in range(500):
+        page = queries.list_findings(store, dataclasses.replace(flt, limit=limit, after_id=after_id,
+                                                                 after_key=after_key))
+        assert len(page) <= limit
+        if not page:
+            return out
+        out += [r["id"] for r in page]
+        after_key, after_id = queries.cursor(flt, page[-1])
+    raise AssertionError("paging did not end")
+
+
+@pytest.mark.parametrize("rare", [0, 20_000], ids=["ranges", "candidates"])
+@pytest.mark.parametrize("sort", queries.SORTS)
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+def test_every_sort_pages_through_what_the_filter_means_in_order(estate, sort, descending, rare,
+                                                                 monkeypatch):
+    monkeypatch.setattr(queries, "RARE_TEXT", rare)
+    for flt in [F(), F(status=ACTIVE), F(severity=("critical", "medium")), F(status=ACTIVE, overdue=True),
+                F(search="reg-00"), F(status=("resolved",), search="0"), F(assignee="CAROL"),
+                F(opened_in=2), F(policy=("ZERO-usage",))]:
+        flt = dataclasses.replace(flt, sort=sort, descending=descending)
+        expected = sorted_oracle(estate, flt)
+        assert [r["id"] for r in queries.list_findings(estate, flt)] == expected, flt
+        for limit in (1, 7, 50):
+            assert sorted_pages(estate, flt, limit) == expected, (flt, limit)
+
+
+def test_savings_sort_puts_empty_savings_last_both_ways(estate):
+    with estate.write() as conn:
+        conn.execute(text("UPDATE findings SET savings = NULL WHERE id % 4 = 0"))
+    for descending in (False, True):
+        flt = F(sort="savings", descending=descending)
+        got = sorted_pages(estate, flt, 5)
+        assert got == sorted_oracle(estate, flt)
+        tail = [i for i in got if i % 4 == 0]
+        assert got[-len(tail):] == tail
+
+
+def test_the_count_is_exact_up_to_its_cap(estate, monkeypatch):
+    for flt in (F(), F(status=ACTIVE), F(search="reg-00"), F(severity=("critical",), overdue=True),
+                F(assignee="Carol"), F(opened_in=2), F(search="nothing like it")):
+        assert queries.count_findings(estate, flt) == (len(oracle(estate, flt)), True), flt
+    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    assert queries.count_findings(estate, F()) == (10, False)
+    assert queries.count_findings(estate, F(assignee="carol")) == (4, True)
+
+
+def test_policy_framework_and_assignee_filters_ignore_case(estate):
+    assert {r["policy_id"] for r in queries.list_findings(estate, F(policy=("Unencrypted",)))} == {HIGH}
+    assert {r["policy_id"] for r in queries.list_findings(estate, F(policy=("usage", "off-chan")))} \
+        == {MED, CRIT}
+    assert {r["assignee"] for r in queries.list_findings(estate, F(assignee="CaRoL"))} == {"carol"}
+    framework = sorted({fw for p in SET for fw, _ in POLICIES[p].requirements})[0] \
+        if hasattr(POLICIES[CRIT], "requirements") else None
+    if framework:
+        lower = queries.list_findings(estate, F(framework=framework.lower()))
+        assert lower and lower == queries.list_findings(estate, F(framework=framework.upper()))
+
+
+def test_a_bad_sort_or_cursor_is_refused(estate):
+    with pytest.raises(queries.SortError):
+        queries.list_findings(estate, F(sort="colour", limit=5))
+    with pytest.raises(queries.SortError):
+        queries.list_findings(estate, F(sort="severity", after_key="bogus", after_id=3, limit=5))
+    assert queries.list_findings(estate, F(sort="policy", after_id=10**9, limit=5)) == []
+    third = queries.list_findings(estate, F(sort="policy", limit=3))
+    assert queries.list_findings(estate, F(sort="policy", after_id=third[1]["id"], limit=1)) == third[2:]

@@ -251,6 +251,9 @@ def test_a_requested_exception_shows_on_the_findings_timeline_without_touching_i
 def test_bulk_assign(web):
     client = client_as(web, "officer")
     token = csrf(client.get("/findings").get_data(as_text=True))
+    refused = client.post("/findings/bulk-assign", data={"csrf_token": token, "finding": ["1", "2"],
+                                                         "assignee": "carol"})    # not a user
+    assert refused.status_code == 400 and "not someone findings can be assigned to" in refused.text
     client.post("/findings/bulk-assign", data={"csrf_token": token, "finding": ["1", "2"],
                                                "assignee": "officer2"})
     rows = json.loads(client.get("/findings?format=json&assignee=officer2").data)

@@ -7,7 +7,7 @@ from importlib.metadata import version
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
 from dialtone.engine.runs import STATUSES as RUN_STATUSES
 from dialtone.engine.store import STATUSES
-from dialtone.engine.store.queries import EXCEPTION_VIEWS
+from dialtone.engine.store.queries import EXCEPTION_VIEWS, SORTS
 
 from .views.fields import MAX_FILTER_VALUES, MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT
 
@@ -73,7 +73,7 @@ def spec() -> dict:
         "security": [{"bearer": []}],
         "paths": {
             "/findings": {"get": {
-                "summary": "Findings, filtered, in id order (keyset paging with `after`)",
+                "summary": "Findings, filtered and sorted (keyset paging with `after` and `after_key`)",
                 "parameters": [
                     _param("status", {"enum": list(STATUSES)}, many=True),
                     _param("severity", {"enum": list(SEVERITIES)}, many=True),
@@ -82,15 +82,26 @@ def spec() -> dict:
                     _param("framework", _line(MAX_FRAMEWORK)),
                     _param("overdue", {"enum": ["1", "true", "0", "false"]}),
                     _param("assignee", _line(MAX_NAME)),
-                    _param("q", _line(MAX_SEARCH), description="text in the resource id or reason "
-                           "(case-sensitive, every character literal)"),
+                    _param("q", _line(MAX_SEARCH), description="text in the resource id, reason or "
+                           "evidence: any case (A-Z), from the start of a word when it starts with a "
+                           "letter or digit, every character literal"),
+                    _param("opened_in", ID, description="findings first seen by this evaluation"),
+                    _param("sort", {"enum": list(SORTS)}, description="the order (default id); ties by "
+                           "id; empty due dates and savings last"),
+                    _param("dir", {"enum": ["asc", "desc"]}, description="the direction (default asc)"),
+                    _param("after_key", _line(MAX_POLICY), description="with `after`, for a sort other "
+                           "than id: the previous page's `next_after_key`"),
                     _param("limit", LIMIT, description="page size (default 100); at most 500 are returned"),
                     _param("after", {"type": "integer", "format": "int64", "minimum": -(2**63 - 1),
-                                    "maximum": 2**63 - 1}, description="the last id of the previous page"),
+                                    "maximum": 2**63 - 1}, description="the last id of the previous page "
+                           "(with a sort other than id and no `after_key`: after that finding's place in "
+                           "the order; nothing when there is no such finding)"),
                 ],
                 "responses": {"200": _ok({"type": "object", "required": ["items", "next_after"],
                                           "properties": {"items": {"type": "array", "items": ref},
-                                                         "next_after": {"type": ["integer", "null"]}}}),
+                                                         "next_after": {"type": ["integer", "null"]},
+                                                         "next_after_key": {
+                                                             "type": ["string", "number", "null"]}}}),
                               **ERRORS}}},
             "/findings/{finding_id}": {"get": {
                 "summary": "One finding", "parameters": [id_param],

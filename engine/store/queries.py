@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, and_, exists, or_, select, text
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, text, tuple_
 
 from ..errors import DialtoneError
 from . import Store, search_index
@@ -47,8 +47,37 @@ def chain_position(conn: Connection) -> tuple[int, str]:
     return head(conn)
 
 
+#: The orders of a findings list: the finding id (the default), due date, severity (critical
+#: highest), savings, first seen, policy id. Ties go by id, in the same direction.
+SORTS = ("id", "due", "severity", "savings", "first_seen", "policy")
+#: The sorts on a column of the finding itself, and that column. Empty due dates and savings
+#: come last whichever the direction.
+COLUMN_SORTS = {"due": "due_on", "savings": "savings", "first_seen": "first_seen_at"}
+#: Severities in rising order (engine.policy.model.SEVERITIES): the sort key of "severity".
+SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+#: A count stops here: counting further would read every matching finding (seconds at a million)
+#: to print a figure nobody pages through; the page says "more than 10,000".
+COUNT_CAP = 10_000
+#: A search whose trigrams this many findings or fewer hold is answered from those candidates,
+#: sorted (a few milliseconds per thousand); a more common one by walking the ranges in order.
+RARE_TEXT = 20_000
+
+
+class SortError(DialtoneError):
+    """A sort the findings list does not have, or a page cursor that does not fit it."""
+
+
 @dataclass(frozen=True)
 class FindingFilter:
+    """What a findings list shows.
+
+    ``policy``: parts of policy ids (case-insensitive; ``leaver`` matches every policy whose id
+    holds it). ``framework`` and ``assignee``: names, compared case-insensitively.
+    ``opened_in``: findings first seen by that evaluation. ``search``: see ``search_clause``.
+    Paging is by keyset: ``after_id`` (and, for a sort other than id, ``after_key``, the sort
+    value of the previous page's last row; None for an empty due date or saving) starts a page
+    after that row."""
+
     status: tuple[str, ...] = ()
     policy: tuple[str, ...] = ()
     severity: tuple[str, ...] = ()
@@ -59,6 +88,10 @@ class FindingFilter:
     search: str | None = None
     limit: int | None = None
     after_id: int | None = None
+    opened_in: int | None = None
+    sort: str = "id"
+    descending: bool = False
+    after_key: str | float | None = None
 
 
 def _finding_dict(row, today: str) -> dict:
@@ -83,10 +116,11 @@ def _columns():
 
 
 def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
-    """Findings matching ``flt`` in id order; a page (``limit``) costs about the same wherever it is.
+    """Findings matching ``flt`` in its sort order; a page (``limit``) costs about the same
+    wherever it is.
 
-    A page is read set-based through the index on (policy_id, status, id): one ordered
-    range per (policy, status) the filter allows, each cut at ``limit`` rows after
+    In id order, a page is read set-based through the index on (policy_id, status, id): one
+    ordered range per (policy, status) the filter allows, each cut at ``limit`` rows after
     ``after_id``, merged by id. Every range starts where the page starts, so the first
     page, a page a million rows deep and a filter on a rare severity each read a few
     thousand index entries at most, whatever the planner knows about the data (SQLite
@@ -96,62 +130,246 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
     The overdue filter and the text search are tested on the rows themselves: each range
     is walked for a bounded number of rows, which fills the page when they are common,
     and what is still missing is read through an index (see ``_page_ids``).
+
+    Sorted otherwise, the same ranges are read in the sort's order (``_sorted_page_ids``).
+    One assignee's findings, one evaluation's new findings and downloads are one statement.
     """
+    if flt.search:
+        check_search(flt.search)
+    if flt.sort not in SORTS:
+        raise SortError(f"sort must be one of {', '.join(SORTS)}")
+    today = store.today().isoformat()
+    with store.read() as conn:
+        if flt.after_id is not None and flt.after_key is None and flt.sort in ("severity", "policy",
+                                                                              "first_seen"):
+            # A cursor of an id alone (the API's ``after`` without ``after_key``): after that
+            # finding's place in the order; a finding that does not exist has none, nothing follows.
+            found = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                                 .where(findings.c.id == flt.after_id)).first()
+            if found is None:
+                return []
+            flt = FindingFilter(**{**flt.__dict__, "after_key": cursor(flt, _finding_dict(found, today))[0]})
+        if flt.assignee:
+            names = _assignee_names(conn, flt.assignee)
+            if not names:
+                return []
+        else:
+            names = ()
+        plain = (not flt.limit or flt.assignee or flt.opened_in is not None
+                 or (flt.sort == "id" and not flt.descending and not (_needs_ranges(flt) or flt.search)))
+        rare = None
+        if flt.limit and flt.search and not plain and _search_index(conn, flt.search) == "fts":
+            # A text with few candidates in the trigram index (up to RARE_TEXT): the page is the
+            # sorted candidates, whatever the order; a common one is found by walking the ranges.
+            rare = _fts_query(flt.search)
+            found = conn.execute(text("SELECT COUNT(*) FROM (SELECT rowid FROM findings_fts WHERE "
+                                      "findings_fts MATCH :m LIMIT :cap) AS c"),
+                                 {"m": rare, "cap": RARE_TEXT + 1}).scalar()
+            plain = found <= RARE_TEXT
+            if not plain:
+                rare = None
+        if not plain:
+            ids = (_page_ids(conn, flt, today) if flt.sort == "id" and not flt.descending
+                   else _sorted_page_ids(conn, flt, today))
+            if not ids:
+                return []
+            rows = {r.id: r for r in conn.execute(
+                select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                .where(findings.c.id.in_(ids)))}
+            return [_finding_dict(rows[i], today) for i in ids]
+        # everything (a download), one assignee's (its own index), one evaluation's new findings,
+        # or no filter at all
+        query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
+                 .where(*_policy_conds(flt), *_row_conds(flt, today, conn.dialect.name, names),
+                        *_keyset(flt)).order_by(*_order(flt)))
+        status = findings.c.status
+        if rare is not None:
+            query = query.where(findings.c.id.in_(
+                select(text("rowid")).select_from(text("findings_fts"))
+                .where(text("findings_fts MATCH :rare").bindparams(rare=rare))))
+            # status || '': tested on the candidates' rows, not read through the status index
+            # (SQLite would otherwise walk every standing finding and probe the candidates).
+            status = status.concat("")
+        if flt.status:
+            query = query.where(status.in_(flt.status))
+        if flt.limit:
+            query = query.limit(flt.limit)
+        return [_finding_dict(r, today) for r in conn.execute(query)]
+
+
+def count_findings(store: Store, flt: FindingFilter) -> tuple[int, bool]:
+    """How many findings match ``flt`` (its paging and sort aside): (count, exact). Counting stops
+    after COUNT_CAP + 1: (COUNT_CAP, False) means "more than COUNT_CAP"."""
     if flt.search:
         check_search(flt.search)
     today = store.today().isoformat()
     with store.read() as conn:
-        if flt.limit and not flt.assignee and (_needs_ranges(flt) or flt.search):
-            ids = _page_ids(conn, flt, today)
-            if not ids:
-                return []
-            query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-                     .where(findings.c.id.in_(ids)).order_by(findings.c.id))
-        else:  # everything (a download), one assignee's (its own index), or no filter at all
-            query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-                     .where(*_policy_conds(flt), *_row_conds(flt, today)).order_by(findings.c.id))
-            if flt.status:
-                query = query.where(findings.c.status.in_(flt.status))
-            if flt.limit:
-                query = query.limit(flt.limit)
-        return [_finding_dict(r, today) for r in conn.execute(query)]
+        names = _assignee_names(conn, flt.assignee) if flt.assignee else ()
+        if flt.assignee and not names:
+            return 0, True
+        unpaged = FindingFilter(**{**flt.__dict__, "after_id": None, "after_key": None})
+        query = select(findings.c.id)
+        policy_conds = _policy_conds(unpaged)
+        if policy_conds:
+            # The policies first (a few hundred rows), then their findings through the index on
+            # (policy_id, status, id): not every finding read to test its policy.
+            pids = [r[0] for r in conn.execute(select(policies.c.id).where(*policy_conds))]
+            if not pids:
+                return 0, True
+            query = query.where(findings.c.policy_id.in_(pids))
+        if flt.status:
+            query = query.where(findings.c.status.in_(flt.status))
+        # The text last: SQLite tests the cheap policy and status terms first, in the order written.
+        query = query.where(*_row_conds(unpaged, today, conn.dialect.name, names)).limit(COUNT_CAP + 1)
+        if flt.search and _search_index(conn, flt.search) == "fts":
+            # Driven by the trigram index: a rare text is counted from its few candidates.
+            query = query.join(text("findings_fts"), text("findings_fts.rowid = findings.id")).where(
+                text("findings_fts MATCH :match").bindparams(match=_fts_query(flt.search)))
+        n = conn.execute(select(func.count()).select_from(query.subquery())).scalar()
+    return (COUNT_CAP, False) if n > COUNT_CAP else (n, True)
+
+
+def _assignee_names(conn: Connection, assignee: str) -> list[str]:
+    """The assignees spelt as ``assignee`` in any case, from the index of assigned findings
+    (few), so that the list itself still reads one assignee's findings through that index."""
+    return [r[0] for r in conn.execute(
+        select(findings.c.assignee).where(findings.c.assignee.is_not(None),
+                                          func.lower(findings.c.assignee) == ascii_lower(assignee))
+        .distinct())]
+
+
+def _sort_key(flt: FindingFilter):
+    if flt.sort in COLUMN_SORTS:
+        return findings.c[COLUMN_SORTS[flt.sort]]
+    if flt.sort == "severity":
+        return case({s: i for i, s in enumerate(SEVERITY_ORDER)}, value=policies.c.severity, else_=-1)
+    if flt.sort == "policy":
+        return findings.c.policy_id
+    return findings.c.id
+
+
+def _order(flt: FindingFilter) -> list:
+    key, idc = _sort_key(flt), findings.c.id
+    if flt.sort == "id":
+        return [idc.desc() if flt.descending else idc]
+    nulls = [key.is_(None)] if flt.sort in ("due", "savings") else []   # false (0) first: NULLs last
+    return [*nulls, *((key.desc(), idc.desc()) if flt.descending else (key, idc))]
+
+
+def sort_value(flt: FindingFilter, value):
+    """The cursor value of a sort as the store compares it (severity: its rank)."""
+    if flt.sort == "severity":
+        if value not in SEVERITY_ORDER:
+            raise SortError(f"a page of the severity order starts after a severity, not {value!r}")
+        return SEVERITY_ORDER.index(value)
+    if flt.sort == "savings" and value is not None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SortError(f"a page of the savings order starts after an amount, not {value!r}") from None
+    return value
+
+
+def cursor(flt: FindingFilter, row: dict) -> tuple[str | float | None, int]:
+    """(after_key, after_id) of the page after ``row`` (the last of a page) in ``flt``'s sort."""
+    key = {"id": None, "due": "due_on", "savings": "savings", "first_seen": "first_seen_at",
+           "severity": "severity", "policy": "policy_id"}[flt.sort]
+    return (row[key] if key else None), row["id"]
+
+
+def _keyset(flt: FindingFilter) -> list:
+    """The plain statement's page start: after (after_key, after_id) in the sort's order."""
+    if flt.after_id is None:
+        return []
+    idc = findings.c.id
+    after = idc < flt.after_id if flt.descending else idc > flt.after_id
+    if flt.sort == "id":
+        return [after]
+    key = _sort_key(flt)
+    value = sort_value(flt, flt.after_key)
+    nullable = flt.sort in ("due", "savings")
+    if value is None:
+        if not nullable:
+            raise SortError("this order has no empty values to start a page after")
+        return [key.is_(None), after]
+    pair = tuple_(key, idc) < tuple_(literal(value), literal(flt.after_id)) if flt.descending \
+        else tuple_(key, idc) > tuple_(literal(value), literal(flt.after_id))
+    return [or_(and_(key.is_not(None), pair), key.is_(None))] if nullable else [pair]
 
 
 def _policy_conds(flt: FindingFilter) -> list:
-    """The filters that select policies (applied to the policies table)."""
+    """The filters that select policies (applied to the policies table, a few hundred rows)."""
     conds = []
     if flt.policy:
-        conds.append(policies.c.id.in_(flt.policy))
+        conds.append(or_(*(func.lower(policies.c.id).like(search_pattern(ascii_lower(p)), escape="\\")
+                           for p in flt.policy)))
     if flt.severity:
         conds.append(policies.c.severity.in_(flt.severity))
     if flt.category:
         conds.append(policies.c.category.in_(flt.category))
     if flt.framework:
         conds.append(exists().where(and_(policy_requirements.c.policy_id == policies.c.id,
-                                         policy_requirements.c.framework == flt.framework)))
+                                         func.lower(policy_requirements.c.framework)
+                                         == ascii_lower(flt.framework))))
     return conds
 
 
-def _row_conds(flt: FindingFilter, today: str) -> list:
-    """The filters on the finding's own columns, besides status and policy."""
+def _row_conds(flt: FindingFilter, today: str, dialect: str, assignees=()) -> list:
+    """The filters on the finding's own columns, besides status, policy and the page start."""
     conds = []
     if flt.overdue:
         conds += [findings.c.status.in_(OVERDUE_STATUSES), findings.c.due_on < today]
     if flt.assignee:
-        conds.append(findings.c.assignee == flt.assignee)
+        conds.append(findings.c.assignee.in_(assignees))
+    if flt.opened_in is not None:
+        conds.append(findings.c.first_seen_evaluation == flt.opened_in)
     if flt.search:
-        like = search_pattern(flt.search)
-        conds.append(or_(findings.c.resource_id.like(like, escape="\\"),
-                         findings.c.reason.like(like, escape="\\")))
-    if flt.after_id is not None:
-        conds.append(findings.c.id > flt.after_id)  # keyset pagination
+        params: dict = {}
+        conds.append(text(search_clause(flt.search, dialect, params, "findings")).bindparams(**params))
     return conds
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(value: str) -> str:
+    """``value`` with A-Z in lower case, as SQLite's lower() does (other letters unchanged)."""
+    return value.translate(_ASCII_LOWER)
+
+
+def _word_start(search: str) -> bool:
+    return search[:1].isascii() and search[:1].isalnum()
+
+
+#: The text a search looks in: the resource id, the reason and the evidence (its JSON text).
+SEARCH_COLUMNS = ("resource_id", "reason", "evidence")
+
+
+def search_clause(search: str, dialect: str, params: dict, alias: str = "", *,
+                  unindexed: bool = False) -> str:
+    """SQL: the finding holds ``search`` in its resource id, reason or evidence, case-insensitively
+    (A-Z on SQLite), at the start of a word when the text starts with a letter or digit (``liam``
+    finds "Liam Moreau", not "Williams"; ``0026`` finds CHG-0026), anywhere otherwise (``-0026``);
+    every character literal. Adds its parameters to ``params``.
+
+    SQLite: ``' ' || lower(column) GLOB '*[^a-z0-9]text*'`` (the space makes the start of the
+    text a word start); PostgreSQL: a case-insensitive regular expression (``~*``), which
+    pg_trgm's indexes answer. ``unindexed`` (PostgreSQL): matched on ``column || ''`` (see
+    ``_residual``)."""
+    a = f"{alias}." if alias else ""
+    if dialect == "postgresql":
+        body = re.sub(r"([\x20-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e])", r"\\\1", search)
+        params["search_rx"] = ("(^|[^a-zA-Z0-9])" if _word_start(search) else "") + body
+        cols = [f"({a}{c} || '')" if unindexed else f"{a}{c}" for c in SEARCH_COLUMNS]
+        return "(" + " OR ".join(f"{c} ~* :search_rx" for c in cols) + ")"
+    glob = "".join({"*": "[*]", "?": "[?]", "[": "[[]"}.get(ch, ch) for ch in ascii_lower(search))
+    params["search_glob"] = ("*[^a-z0-9]" if _word_start(search) else "*") + glob + "*"
+    return "(" + " OR ".join(f"(' ' || lower({a}{c})) GLOB :search_glob" for c in SEARCH_COLUMNS) + ")"
+
+
 def search_pattern(search: str) -> str:
-    """The LIKE pattern of a text search: the text anywhere, every character literal
-    (``%``, ``_`` and ``\\`` included; escape character ``\\``). LIKE compares case-sensitively
-    on both databases (SQLite runs with ``case_sensitive_like``)."""
+    """The LIKE pattern of ``search`` anywhere, every character literal (``%``, ``_`` and ``\\``
+    included; escape character ``\\``)."""
     return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -169,24 +387,92 @@ def _needs_ranges(flt: FindingFilter) -> bool:
 
 
 def _residual(flt: FindingFilter, today: str, params: dict, alias: str = "", *,
-              unindexed: bool = False) -> str:
+              unindexed: bool = False, dialect: str = "sqlite") -> str:
     """SQL for the filters a range cannot express (overdue, text); adds their parameters.
 
     ``unindexed`` (PostgreSQL, except when the trigram indexes are meant to answer): the text
     is matched on ``column || ''``, the same value (NULL stays NULL) that no index covers, so
-    the planner cannot answer the LIKE from a trigram index in every range's walk, or scan a
-    whole trigram index for a text too short to have a trigram."""
+    the planner cannot answer the search from a trigram index in every range's walk, or scan
+    a whole trigram index for a text too short to have a trigram."""
     a = f"{alias}." if alias else ""
     conds = []
     if flt.overdue:
         conds.append(f"{a}status IN {sql_list(OVERDUE_STATUSES)} AND {a}due_on < :today")
         params["today"] = today
     if flt.search:
-        rid, reason = ((f"({a}resource_id || '')", f"({a}reason || '')") if unindexed
-                       else (f"{a}resource_id", f"{a}reason"))
-        conds.append(f"({rid} LIKE :like ESCAPE :esc OR {reason} LIKE :like ESCAPE :esc)")
-        params["like"], params["esc"] = search_pattern(flt.search), "\\"
+        conds.append(search_clause(flt.search, dialect, params, alias, unindexed=unindexed))
     return " AND ".join(conds)
+
+
+def _sorted_page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
+    """The ids of one page in a sort other than ascending id: the same (policy, status) ranges
+    as ``_page_ids``, each read in the sort's order after the cursor, merged.
+
+    A column sort (due, savings, first seen) reads each range through the index on
+    (policy_id, status, column, id) from the cursor on: its non-empty values, then its empty
+    ones (last whichever the direction). Severity, policy and id sorts have one key per range
+    (its policy's severity or id): ranges before the cursor's key are skipped, the cursor's own
+    ranges start after its id, and each range is read along (policy_id, status, id). The
+    overdue filter and the text search are tested on the rows as each range is read."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    n, desc = flt.limit, flt.descending
+    pols = conn.execute(select(policies.c.id, policies.c.severity).where(*_policy_conds(flt))
+                        .order_by(policies.c.id)).all()
+    statuses = [s for s in (flt.status or STATUSES) if not flt.overdue or s in OVERDUE_STATUSES]
+    branches = [(pid, sev, st) for pid, sev in pols for st in statuses]
+    params: dict = {"n": n}
+    pg = conn.dialect.name == "postgresql"
+    residual = _residual(flt, today, params, unindexed=pg, dialect=conn.dialect.name)
+    extra = f" AND {residual}" if residual else ""
+    order, op = ("DESC", "<") if desc else ("ASC", ">")
+    has_cursor = flt.after_id is not None
+    if has_cursor:
+        params["aid"] = flt.after_id
+    key_value = sort_value(flt, flt.after_key) if has_cursor and flt.sort != "id" else None
+    terms: list[str] = []
+    keys: dict[int, object] = {}
+    for i, (pid, sev, st) in enumerate(branches):
+        params[f"p{i}"], params[f"s{i}"] = pid, st
+        base = f"policy_id = :p{i} AND status = :s{i}{extra}"
+        if flt.sort in COLUMN_SORTS:
+            col = COLUMN_SORTS[flt.sort]
+            if not has_cursor:
+                filled, empty = f"{col} IS NOT NULL", f"{col} IS NULL"
+            elif key_value is None:
+                filled, empty = None, f"{col} IS NULL AND id {op} :aid"
+            else:
+                params["ak"] = key_value
+                filled, empty = f"{col} IS NOT NULL AND ({col}, id) {op} (:ak, :aid)", f"{col} IS NULL"
+            if filled:
+                terms.append(f"SELECT {i} AS b, 0 AS z, k, id FROM (SELECT {col} AS k, id FROM findings "
+                             f"WHERE {base} AND {filled} ORDER BY {col} {order}, id {order} "
+                             f"LIMIT :n) AS r{i}")
+            terms.append(f"SELECT {i} AS b, 1 AS z, NULL AS k, id FROM (SELECT id FROM findings "
+                         f"WHERE {base} AND {empty} ORDER BY id {order} LIMIT :n) AS q{i}")
+            continue
+        key = {"severity": SEVERITY_ORDER.index(sev) if sev in SEVERITY_ORDER else -1,
+               "policy": pid}.get(flt.sort, 0)
+        keys[i] = key
+        start = ""
+        if has_cursor:
+            if flt.sort != "id" and key != key_value:
+                if (key < key_value) != desc:       # the whole range comes before the cursor
+                    continue
+            else:
+                start = f" AND id {op} :aid"
+        terms.append(f"SELECT {i} AS b, 0 AS z, NULL AS k, id FROM (SELECT id FROM findings "
+                     f"WHERE {base}{start} ORDER BY id {order} LIMIT :n) AS r{i}")
+    found: list[tuple] = []
+    for at in range(0, len(terms), _BRANCHES_PER_QUERY):
+        found += conn.execute(text(" UNION ALL ".join(terms[at:at + _BRANCHES_PER_QUERY])), params).all()
+    if flt.sort in COLUMN_SORTS:
+        filled_rows = sorted(((k, fid) for _, z, k, fid in found if z == 0), reverse=desc)
+        empty_rows = sorted((fid for _, z, _, fid in found if z == 1), reverse=desc)
+        ids = [fid for _, fid in filled_rows] + empty_rows
+    else:
+        ids = [fid for _, fid in sorted(((keys[b], fid) for b, _, _, fid in found), reverse=desc)]
+    return ids[:n]
 
 
 def _branch_sql(branch, i: int, params: dict, alias: str = "", prefix: str = "") -> str:
@@ -233,7 +519,8 @@ def _page_ids(conn: Connection, flt: FindingFilter, today: str) -> list[int]:
     if flt.after_id is not None:
         after = " AND id > :after"
         params["after"] = flt.after_id
-    residual = _residual(flt, today, params, unindexed=conn.dialect.name == "postgresql")
+    residual = _residual(flt, today, params, unindexed=conn.dialect.name == "postgresql",
+                         dialect=conn.dialect.name)
     hits: dict[int, list[int]] = {}
     ends: dict[int, int] = {}
     if residual:
@@ -284,18 +571,19 @@ def _rest(conn: Connection, flt: FindingFilter, today: str, branches: list, shor
         for j, (b, end) in enumerate(sorted(short.items())):
             params[f"e{j}"] = end
             ranges.append(f"({_branch_sql(branches[b], j, params, 'f', 'r')} AND f.id > :e{j})")
-        residual = _residual(flt, today, params, "f")
+        residual = _residual(flt, today, params, "f", dialect=conn.dialect.name)
         params["lo"] = min(short.values())
         if index == "fts":
             params["match"] = _fts_query(flt.search)
             sql = (f"SELECT f.id FROM findings_fts JOIN findings f ON f.id = findings_fts.rowid "
                    f"WHERE findings_fts MATCH :match AND findings_fts.rowid > :lo{below} "
-                   f"AND {residual} AND ({' OR '.join(ranges)}) ORDER BY findings_fts.rowid LIMIT :n")
-        else:  # pg_trgm: LIKE '%text%' through the GIN indexes, sorted (not the primary key's walk)
+                   f"AND ({' OR '.join(ranges)}) AND {residual} ORDER BY findings_fts.rowid LIMIT :n")
+        else:  # pg_trgm: the search's expression through the GIN indexes, sorted (not along the primary key)
             sql = (f"SELECT f.id FROM findings f WHERE f.id > :lo{below} AND {residual} "
                    f"AND ({' OR '.join(ranges)}) ORDER BY f.id + 0 LIMIT :n")
         return [r[0] for r in conn.execute(text(sql), params)]
-    residual = _residual(flt, today, params, "f", unindexed=conn.dialect.name == "postgresql")
+    residual = _residual(flt, today, params, "f", unindexed=conn.dialect.name == "postgresql",
+                         dialect=conn.dialect.name)
     terms = []
     for j, (b, end) in enumerate(sorted(short.items())):
         params[f"e{j}"] = end
@@ -328,8 +616,9 @@ def _search_index(conn: Connection, search: str) -> str | None:
             return None
         found = conn.execute(text("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'findings' "
                                   "AND indexname IN ('ix_findings_resource_id_trgm', "
-                                  "'ix_findings_reason_trgm') AND schemaname = current_schema()")).scalar()
-        return "trgm" if found == 2 else None
+                                  "'ix_findings_reason_trgm', 'ix_findings_evidence_trgm') "
+                                  "AND schemaname = current_schema()")).scalar()
+        return "trgm" if found == 3 else None
     return None
 
 
@@ -439,3 +728,41 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) ->
             "in_force": r.status == "approved" and r.expires_on >= params["today"],
             "orphaned": r.id in orphans, "excepted_findings": r.excepted_findings,
         } for r in rows]
+
+
+def policy_frameworks(store: Store) -> dict[str, list[tuple[str, str]]]:
+    """Each policy's (framework, requirement) pairs, in order: one read for a whole download."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    with store.read() as conn:
+        for r in conn.execute(select(policy_requirements).order_by(
+                policy_requirements.c.policy_id, policy_requirements.c.framework,
+                policy_requirements.c.requirement)):
+            out.setdefault(r.policy_id, []).append((r.framework, r.requirement))
+    return out
+
+
+def counted_savings(store: Store, ids: list[int]) -> set[int]:
+    """Which of ``ids`` carry their billable object's money in the store's totals
+    (``claims.store_totals``): per object and currency, the finding with its largest pending
+    claim (identified), or, when the object has no pending claim, the one with its largest
+    resolved claim (realised); ties go to the lowest id. Summing the savings of these per
+    currency gives the dashboard's figures (identified: open and in progress; realised: resolved)."""
+    if not ids:
+        return set()
+    pending, both = sql_list(NEEDS_WORK), sql_list(NEEDS_WORK + ("resolved",))
+    sql = f"""
+        SELECT id FROM (
+            SELECT id, ROW_NUMBER() OVER (PARTITION BY k, c, p ORDER BY savings DESC, id) AS rn, p,
+                   MAX(p) OVER (PARTITION BY k, c) AS any_pending
+            FROM (SELECT id, savings, coalesce(savings_key, resource_type || ':' || resource_id) AS k,
+                         coalesce(currency, '') AS c, CASE WHEN status IN {pending} THEN 1 ELSE 0 END AS p
+                  FROM findings WHERE savings IS NOT NULL AND status IN {both}) AS claims) AS ranked
+        WHERE rn = 1 AND (p = 1 OR any_pending = 0)"""
+    wanted = set(ids)
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(sql)) if r[0] in wanted}
+
+
+def latest_evaluation_id(store: Store) -> int | None:
+    with store.read() as conn:
+        return conn.execute(select(func.max(evaluations.c.id))).scalar()

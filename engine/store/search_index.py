@@ -1,7 +1,8 @@
 """The SQLite text-search index of the findings list, brought up to date after each evaluation.
 
-``findings_fts`` (migration 0006) is an FTS5 table with the case-sensitive trigram tokenizer
-over each finding's ``resource_id`` and ``reason``, rowid = the finding's id. It keeps its own
+``findings_fts`` (migration 0006, made case-insensitive and given the evidence in 0009) is an
+FTS5 table with the case-insensitive trigram tokenizer over each finding's ``resource_id``,
+``reason`` and ``evidence`` (its JSON text), rowid = the finding's id. It keeps its own
 copy of the text it indexed, so a row can be re-indexed whatever the finding says now.
 
 Why it is not kept in step by triggers inside the evaluation's transaction: many built-in
@@ -16,7 +17,7 @@ statuses and history) should not wait for. So:
   otherwise, for the few seconds of a refresh or after one failed, it scans, which is slower
   and gives the same answer. The next refresh repairs whatever a failed one left.
 
-Only an evaluation changes a finding's resource id or reason; every human action leaves both.
+Only an evaluation changes a finding's resource id, reason or evidence; every human action leaves both.
 PostgreSQL does not need any of this: its trigram GIN indexes are kept by the database.
 """
 
@@ -70,12 +71,12 @@ def refresh(store: Store) -> Refresh | None:
         return None
 
 
-#: The table's definition (migration 0006 creates the same): the case-sensitive trigram
-#: tokenizer, as the search is case-sensitive; no positions (detail=none) and no column sizes,
+#: The table's definition (migration 0009 creates the same): the case-insensitive trigram
+#: tokenizer, as the search is case-insensitive; no positions (detail=none) and no column sizes,
 #: as a search looks its text up as the set of its trigrams and checks the candidates with
-#: LIKE, which needs neither.
-CREATE_TABLE = (f"CREATE VIRTUAL TABLE {TABLE} USING fts5(resource_id, reason, "
-                "tokenize='trigram case_sensitive 1', detail=none, columnsize=0)")
+#: its own condition (queries.search_clause), which needs neither.
+CREATE_TABLE = (f"CREATE VIRTUAL TABLE {TABLE} USING fts5(resource_id, reason, evidence, "
+                "tokenize='trigram case_sensitive 0', detail=none, columnsize=0)")
 #: Re-index row by row up to this share of the findings; above it, build the index afresh
 #: (taking a row out costs about as much as indexing it, and dropping the index almost nothing).
 REBUILD_SHARE = 0.25
@@ -89,7 +90,8 @@ def bring_up_to_date(conn: Connection) -> Refresh:
     conn.execute(text(f"""
         CREATE TEMPORARY TABLE dt_fts_stale AS
         SELECT t.rowid AS id FROM {TABLE} t LEFT JOIN findings f ON f.id = t.rowid
-        WHERE f.id IS NULL OR f.resource_id IS NOT t.resource_id OR f.reason IS NOT t.reason"""))
+        WHERE f.id IS NULL OR f.resource_id IS NOT t.resource_id OR f.reason IS NOT t.reason
+           OR f.evidence IS NOT t.evidence"""))
     stale = conn.execute(text("SELECT COUNT(*) FROM dt_fts_stale")).scalar()
     indexed = conn.execute(text(f"SELECT COUNT(*) FROM {TABLE}")).scalar()
     total = conn.execute(text("SELECT COUNT(*) FROM findings")).scalar()
@@ -103,8 +105,8 @@ def bring_up_to_date(conn: Connection) -> Refresh:
     conn.exec_driver_sql("DROP TABLE temp.dt_fts_stale")
     # Every finding without an index row: new, or just taken out.
     added = conn.execute(text(f"""
-        INSERT INTO {TABLE} (rowid, resource_id, reason)
-        SELECT id, resource_id, reason FROM findings
+        INSERT INTO {TABLE} (rowid, resource_id, reason, evidence)
+        SELECT id, resource_id, reason, evidence FROM findings
         WHERE id NOT IN (SELECT rowid FROM {TABLE})""")).rowcount
     conn.execute(text(f"UPDATE {STATE} SET evaluation_id = (SELECT MAX(id) FROM evaluations)"))
     return Refresh(removed, added)

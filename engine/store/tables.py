@@ -122,12 +122,19 @@ findings = Table(
     Index("ix_findings_resource", "resource_type", "resource_id"),
     # The overdue findings of one policy and status: one range, due_on < today (0006).
     Index("ix_findings_policy_status_due", "policy_id", "status", "due_on", "id"),
-    # Text search (LIKE '%text%') on PostgreSQL: trigram GIN indexes, where pg_trgm could be
-    # created (0006). On SQLite the same search uses ``findings_fts`` (below).
+    # The list sorted by savings or first seen: one ordered range per (policy, status) (0009); by
+    # due date, ix_findings_policy_status_due. One evaluation's new findings (opened_in, 0009).
+    Index("ix_findings_policy_status_savings", "policy_id", "status", "savings", "id"),
+    Index("ix_findings_policy_status_first_seen", "policy_id", "status", "first_seen_at", "id"),
+    Index("ix_findings_first_seen_evaluation", "first_seen_evaluation", "id"),
+    # Text search (queries.search_clause) on PostgreSQL: trigram GIN indexes, where pg_trgm could
+    # be created (0006; evidence 0009). On SQLite the same search uses ``findings_fts`` (below).
     Index("ix_findings_resource_id_trgm", "resource_id", postgresql_using="gin",
           postgresql_ops={"resource_id": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
     Index("ix_findings_reason_trgm", "reason", postgresql_using="gin",
           postgresql_ops={"reason": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+    Index("ix_findings_evidence_trgm", "evidence", postgresql_using="gin",
+          postgresql_ops={"evidence": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
 )
 
 #: The dashboard's counts of findings (and their savings) per policy and status, as the

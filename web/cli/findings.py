@@ -9,6 +9,7 @@ import click
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
 from dialtone.engine.store.lifecycle import STANDING
 from dialtone.engine.store.lifecycle import STATUSES as FINDING_STATUSES
+from dialtone.engine.store.queries import SORTS
 
 from .common import actor_option, audit_writer, open_store, warn_if_exceptions_lapsed
 
@@ -21,22 +22,31 @@ def findings_group() -> None:
 @findings_group.command("list")
 @click.option("--status", multiple=True, type=click.Choice(FINDING_STATUSES + ("active",)),
               help="Repeatable; 'active' = open, in_progress, excepted. Default: active.")
-@click.option("--policy", multiple=True, help="Policy id (repeatable).")
+@click.option("--policy", multiple=True, help="Part of a policy id, any case (repeatable): 'leaver'.")
 @click.option("--severity", multiple=True, type=click.Choice(SEVERITIES))
 @click.option("--category", multiple=True, type=click.Choice(CATEGORIES))
 @click.option("--framework", help="Only policies mapped to this framework.")
 @click.option("--overdue", is_flag=True, help="Only open/in-progress findings past their due date.")
 @click.option("--assignee")
-@click.option("--search", help="Text in the resource id or the reason.")
+@click.option("--search", help="Text in the resource id, reason or evidence: any case, from the start of a "
+              "word when it starts with a letter or digit.")
+@click.option("--opened-in", type=click.IntRange(1), help="Only findings first seen by this evaluation.")
+@click.option("--sort", type=click.Choice(SORTS), default="id", show_default=True,
+              help="Order (ties by id; empty due dates and savings last).")
+@click.option("--desc", is_flag=True, help="Descending order (with --sort severity: critical first).")
 @click.option("--all", "all_statuses", is_flag=True, help="Every status.")
 @click.option("--limit", type=click.IntRange(1), help="At most N findings.")
 @click.option("--after", type=int, help="Only findings with an id above this (keyset paging).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.pass_context
 def findings_list(ctx, status, policy, severity, category, framework, overdue, assignee, search,
-                  all_statuses, limit, after, fmt) -> None:
+                  opened_in, sort, desc, all_statuses, limit, after, fmt) -> None:
     """List findings (default: the active ones)."""
     from dialtone.engine.store.queries import FindingFilter, list_findings
+
+    if after is not None and (sort != "id" or desc):
+        raise click.UsageError("--after pages the id order only; with --sort, narrow the filter or "
+                               "use the web page or the API (after_key)")
 
     statuses: tuple[str, ...] = ()
     if not all_statuses:
@@ -48,7 +58,8 @@ def findings_list(ctx, status, policy, severity, category, framework, overdue, a
     warn_if_exceptions_lapsed(store)
     rows = list_findings(store, FindingFilter(
         status=statuses, policy=policy, severity=severity, category=category, framework=framework,
-        overdue=overdue, assignee=assignee, search=search, limit=limit, after_id=after))
+        overdue=overdue, assignee=assignee, search=search, limit=limit, after_id=after, opened_in=opened_in,
+        sort=sort, descending=desc))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False))
     elif fmt == "csv":

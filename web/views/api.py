@@ -116,11 +116,19 @@ def findings():
         category=fields.filter_values(args, "category", MAX_NAME, CATEGORIES),
         framework=_single("framework", MAX_FRAMEWORK), overdue=args.get("overdue") in ("1", "true"),
         assignee=_single("assignee", MAX_NAME), search=_single("q", MAX_SEARCH),
-        limit=limit + 1, after_id=fields.cursor_value(args.get("after"), "after"))
+        opened_in=fields.id_value(args["opened_in"], "opened_in") if "opened_in" in args else None,
+        sort=args.get("sort") or "id", descending=args.get("dir") == "desc",
+        limit=limit + 1, after_id=fields.cursor_value(args.get("after"), "after"),
+        after_key=_single("after_key", MAX_POLICY))
+    if args.get("dir", "asc") not in ("asc", "desc"):
+        return _bad("dir: one of asc, desc")
     rows = queries.list_findings(_store(), flt)
     more = len(rows) > limit
     rows = rows[:limit]
-    return jsonify({"items": rows, "next_after": rows[-1]["id"] if more else None})
+    key, last = queries.cursor(flt, rows[-1]) if more else (None, None)
+    # The page the same filter and sort gives on the findings page; next_after_key goes with
+    # next_after as after_key (null: an empty due date or saving, or the id order).
+    return jsonify({"items": rows, "next_after": last, "next_after_key": key})
 
 
 def _limit(default: int) -> int:
