@@ -742,25 +742,13 @@ def policy_frameworks(store: Store) -> dict[str, list[tuple[str, str]]]:
 
 
 def counted_savings(store: Store, ids: list[int]) -> set[int]:
-    """Which of ``ids`` carry their billable object's money in the store's totals
-    (``claims.store_totals``): per object and currency, the finding with its largest pending
-    claim (identified), or, when the object has no pending claim, the one with its largest
-    resolved claim (realised); ties go to the lowest id. Summing the savings of these per
-    currency gives the dashboard's figures (identified: open and in progress; realised: resolved)."""
-    if not ids:
-        return set()
-    pending, both = sql_list(NEEDS_WORK), sql_list(NEEDS_WORK + ("resolved",))
-    sql = f"""
-        SELECT id FROM (
-            SELECT id, ROW_NUMBER() OVER (PARTITION BY k, c, p ORDER BY savings DESC, id) AS rn, p,
-                   MAX(p) OVER (PARTITION BY k, c) AS any_pending
-            FROM (SELECT id, savings, coalesce(savings_key, resource_type || ':' || resource_id) AS k,
-                         coalesce(currency, '') AS c, CASE WHEN status IN {pending} THEN 1 ELSE 0 END AS p
-                  FROM findings WHERE savings IS NOT NULL AND status IN {both}) AS claims) AS ranked
-        WHERE rn = 1 AND (p = 1 OR any_pending = 0)"""
-    wanted = set(ids)
+    """Which of ``ids`` carry their billable object's money in the store's totals: the rule of
+    ``claims.carriers_among`` (the one the dashboard, the savings page and the CLI count by), so
+    summing a download's counted savings per currency gives their figures."""
+    from .claims import carriers_among
+
     with store.read() as conn:
-        return {r[0] for r in conn.execute(text(sql)) if r[0] in wanted}
+        return carriers_among(conn, list(ids))
 
 
 def latest_evaluation_id(store: Store) -> int | None:
