@@ -66,6 +66,8 @@ TARGET_P95_MS = 200.0
 PASSWORD = "bench officer passphrase"
 OFFICER = "officer@example.com"
 APPROVER = "approver@example.com"
+#: The officer the bench's in-progress findings are assigned to.
+ASSIGNEE = "carol@example.com"
 
 #: (policy, share of the findings): every category and severity, a dozen frameworks; the big
 #: cost policies dominate as in a real estate, the critical ones are rare.
@@ -127,12 +129,12 @@ def populate(root: Path, total: int, url: str | None = None) -> dict:
     audit = workflow.audit_writer(store, "bench")
     add_user(store, OFFICER, "officer", PASSWORD)
     add_user(store, APPROVER, "officer", PASSWORD)
-    add_user(store, "carol@example.com", "officer", PASSWORD)   # findings are assigned to accounts only
+    add_user(store, ASSIGNEE, "officer", PASSWORD)   # findings are assigned to accounts only
     token = create_token(store, OFFICER, "bench")
     step = max(1, total // 1000)
     for fid in range(1, total, step):        # ~1,000 findings in progress, spread over the ids
         with contextlib.suppress(workflow.WorkflowError):   # resolved in the second evaluation
-            workflow.assign(store, fid, "carol@example.com", OFFICER, audit)
+            workflow.assign(store, fid, ASSIGNEE, OFFICER, audit)
     today = store.today()
     specs = [
         exc_mod.ExceptionSpec(MIX[0][0], "panel lines, kept for emergencies", today + dt.timedelta(days=60),
@@ -223,7 +225,7 @@ def dashboard_after_changes(port: int, page_headers: dict, api_headers: dict, op
     for i in range(changes):
         fid = open_ids[(i * 7919) % len(open_ids)]
         if i % 2:
-            _post(port, f"/api/v1/findings/{fid}/assignment", {"assignee": "dave@example.com"}, api_headers)
+            _post(port, f"/api/v1/findings/{fid}/assignment", {"assignee": ASSIGNEE}, api_headers)
         else:
             _post(port, f"/api/v1/findings/{fid}/comments", {"text": f"bench change {i}"}, api_headers)
         t0 = time.perf_counter()
@@ -248,6 +250,18 @@ def posture_after_changes(store: Store, catalogue, max_id: int, changes: int) ->
     return out
 
 
+def _ensure_assignee(url: str) -> None:
+    """A kept store populated before findings took accounts only gets the account they are
+    assigned to."""
+    from dialtone.engine.store import Store
+    from dialtone.engine.store.accounts import AccountError, add_user
+
+    store = Store(url)
+    with contextlib.suppress(AccountError):
+        add_user(store, ASSIGNEE, "officer", PASSWORD)
+    store.close()
+
+
 def open_or_populate(root: Path, total: int, url: str | None = None) -> dict:
     marker = root / "bench.json"
     if marker.exists():
@@ -259,6 +273,7 @@ def open_or_populate(root: Path, total: int, url: str | None = None) -> dict:
             upgrade(writer)          # a kept store from before a new migration
             writer.dispose()
             reader.dispose()
+            _ensure_assignee(info["url"])
             info["reused"] = True
             return info
     root.mkdir(parents=True, exist_ok=True)
