@@ -84,6 +84,7 @@ def _temp_tables(conn: Connection) -> None:
         "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
         "dt_held": "policy_id VARCHAR(200) PRIMARY KEY, note TEXT",
+        "dt_gone": "finding_id INTEGER PRIMARY KEY, note TEXT",
     }
     for name, cols in specs.items():
         if not pg:
@@ -288,8 +289,14 @@ def _hold_unseen_resources(conn: Connection, snapshot) -> int:
     finally:
         con.close()
     if gone:
-        conn.execute(text("UPDATE dt_changes SET kind = 'not_rechecked', note = :n "
-                          "WHERE finding_id = :f AND kind = 'resolved'"), gone)
+        # Set-based: dt_changes has no index, and a source that vanished can leave a hundred
+        # thousand findings to hold; one UPDATE per finding would scan it once each.
+        conn.execute(text("INSERT INTO dt_gone (finding_id, note) VALUES (:f, :n)"), gone)
+        conn.execute(text("""
+            UPDATE dt_changes
+            SET kind = 'not_rechecked',
+                note = (SELECT g.note FROM dt_gone g WHERE g.finding_id = dt_changes.finding_id)
+            WHERE kind = 'resolved' AND finding_id IN (SELECT finding_id FROM dt_gone)"""))
     return len(gone)
 
 
