@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.browserkit import LiveServer, assert_accessible, log_in, new_page
-from tests.webkit import PASSWORD
+from tests.webkit import PASSWORD, demo_workspace
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -25,19 +25,11 @@ SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone
 def demo(browser, tmp_path_factory):
     """The demo workspace (seed 7), its users given a known password, one evidence export and one
     comment in the audit log."""
-    from dialtone.engine.config import load_config
-    from dialtone.engine.demo import run_demo
-    from dialtone.engine.store import Store, workflow
-    from dialtone.engine.store.accounts import set_password
+    from dialtone.engine.store import workflow
     from dialtone.web.app import create_app
 
-    workdir = tmp_path_factory.mktemp("auditor-demo")
-    for _ in run_demo(workdir, scale=1, seed=7):
-        pass
-    config = load_config(workdir / "dialtone.yaml")
-    store = Store.from_config(config)
-    for username in ("admin", "officer", "auditor"):
-        set_password(store, username, PASSWORD)
+    config, store = demo_workspace(tmp_path_factory, "auditor-demo", ("admin", "officer", "auditor"))
+    workdir = config.path.parent
     audit = workflow.audit_writer(store, "browser-test")
     workflow.comment(store, 1, "called the owner about this line", "officer", audit)
     app = create_app(config, store=store, key="browser-test-secret", secure_cookies=False)

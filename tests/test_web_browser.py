@@ -16,28 +16,18 @@ from types import SimpleNamespace
 import pytest
 
 from tests.browserkit import LiveServer, assert_accessible, log_in, log_out, new_page, resource_row
-from tests.webkit import HOSTILE, PASSWORD
+from tests.webkit import HOSTILE, PASSWORD, demo_workspace
 
 POLICY = "cost.leaver-lines"   # high severity; several findings in the seed-7 demo estate
-DEMO_USERS = ("admin", "officer", "officer2", "auditor")
 
 
 @pytest.fixture(scope="module")
 def demo(browser, tmp_path_factory):
     """The demo workspace (`dialtone demo --scale 1 --seed 7`), its users given a known password."""
-    from dialtone.engine.config import load_config
-    from dialtone.engine.demo import run_demo
-    from dialtone.engine.store import Store
-    from dialtone.engine.store.accounts import create_token, set_password
+    from dialtone.engine.store.accounts import create_token
     from dialtone.web.app import create_app
 
-    workdir = tmp_path_factory.mktemp("demo")
-    for _ in run_demo(workdir, scale=1, seed=7):
-        pass
-    config = load_config(workdir / "dialtone.yaml")
-    store = Store.from_config(config)
-    for username in DEMO_USERS:
-        set_password(store, username, PASSWORD)
+    config, store = demo_workspace(tmp_path_factory, "demo")
     tokens = {name: create_token(store, name) for name in ("officer", "auditor")}
     # The demo's own run is run 1; record a second like `dialtone run` would when a source failed
     # (its data carried forward), and a third in progress, for the runs pages.

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.browserkit import LiveServer, assert_accessible, log_in
-from tests.webkit import PASSWORD
+from tests.webkit import PASSWORD, demo_workspace
 
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
@@ -26,20 +26,10 @@ SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "hei
 def demo(browser, tmp_path_factory):
     """The seed-7 demo after an officer's morning: one finding in progress, one resolved by hand,
     one excepted, so the savings page has money in every state."""
-    from dialtone.engine.config import load_config
-    from dialtone.engine.demo import run_demo
-    from dialtone.engine.store import Store
-    from dialtone.engine.store.accounts import set_password
     from dialtone.web.app import create_app
     from tests.test_web_money import _act_on_the_demo
 
-    workdir = tmp_path_factory.mktemp("money-demo")
-    for _ in run_demo(workdir, scale=1, seed=7):
-        pass
-    config = load_config(workdir / "dialtone.yaml")
-    store = Store.from_config(config)
-    for username in ("auditor", "officer", "officer2"):
-        set_password(store, username, PASSWORD)
+    config, store = demo_workspace(tmp_path_factory, "money-demo", ("auditor", "officer", "officer2"))
     acted = _act_on_the_demo(store)
     app = create_app(config, store=store, key="browser-test-secret", secure_cookies=False)
     with LiveServer(app) as server:

@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.browserkit import LiveServer, assert_accessible, log_in, new_page
-from tests.webkit import PASSWORD
+from tests.webkit import PASSWORD, demo_workspace
 
 POLICY = "cost.leaver-lines"   # high severity; several open findings in the seed-7 demo estate
-DEMO_USERS = ("admin", "officer", "officer2", "auditor")
 PHONE = {"width": 390, "height": 844}
 SIZES = ["desktop", "phone"]
 
@@ -26,20 +25,10 @@ SIZES = ["desktop", "phone"]
 @pytest.fixture(scope="module")
 def demo(browser, tmp_path_factory):
     """The demo workspace (`dialtone demo --scale 1 --seed 7`), its users given a known password."""
-    from dialtone.engine.config import load_config
-    from dialtone.engine.demo import run_demo
-    from dialtone.engine.store import Store
-    from dialtone.engine.store.accounts import set_password
     from dialtone.engine.store.tables import findings
     from dialtone.web.app import create_app
 
-    workdir = tmp_path_factory.mktemp("demo-people")
-    for _ in run_demo(workdir, scale=1, seed=7):
-        pass
-    config = load_config(workdir / "dialtone.yaml")
-    store = Store.from_config(config)
-    for username in DEMO_USERS:
-        set_password(store, username, PASSWORD)
+    config, store = demo_workspace(tmp_path_factory, "demo-people")
     with store.read() as conn:
         ids = [r.id for r in conn.execute(select(findings.c.id).where(
             findings.c.policy_id == POLICY, findings.c.status == "open").order_by(findings.c.id))]

@@ -14,26 +14,14 @@ from types import SimpleNamespace
 import pytest
 
 from dialtone.engine.store import queries
-from tests.webkit import PASSWORD, csrf, login
-
-DEMO_USERS = ("admin", "officer", "officer2", "auditor")
+from tests.webkit import csrf, demo_workspace, login
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from dialtone.engine.config import load_config
-    from dialtone.engine.demo import run_demo
-    from dialtone.engine.store import Store
-    from dialtone.engine.store.accounts import set_password
     from dialtone.web.app import create_app
 
-    workdir = tmp_path_factory.mktemp("triage-demo")
-    for _ in run_demo(workdir, scale=1, seed=7):
-        pass
-    config = load_config(workdir / "dialtone.yaml")
-    store = Store.from_config(config)
-    for username in DEMO_USERS:
-        set_password(store, username, PASSWORD)
+    config, store = demo_workspace(tmp_path_factory, "triage-demo")
     app = create_app(config, store=store, key="triage-test-secret", secure_cookies=False)
     yield SimpleNamespace(app=app, store=store, clients={})
     store.close()

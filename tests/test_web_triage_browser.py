@@ -12,26 +12,16 @@ from types import SimpleNamespace
 import pytest
 
 from tests.browserkit import LiveServer, assert_accessible, log_in, new_page
-from tests.webkit import PASSWORD
+from tests.webkit import PASSWORD, demo_workspace
 
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 @pytest.fixture(scope="module")
 def demo(browser, tmp_path_factory):
-    from dialtone.engine.config import load_config
-    from dialtone.engine.demo import run_demo
-    from dialtone.engine.store import Store
-    from dialtone.engine.store.accounts import set_password
     from dialtone.web.app import create_app
 
-    workdir = tmp_path_factory.mktemp("triage-browser")
-    for _ in run_demo(workdir, scale=1, seed=7):
-        pass
-    config = load_config(workdir / "dialtone.yaml")
-    store = Store.from_config(config)
-    for username in ("officer", "auditor"):
-        set_password(store, username, PASSWORD)
+    config, store = demo_workspace(tmp_path_factory, "triage-browser", ("officer", "auditor"))
     app = create_app(config, store=store, key="triage-browser-secret", secure_cookies=False)
     with LiveServer(app) as server:
         yield SimpleNamespace(url=server.url, store=store)

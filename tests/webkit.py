@@ -18,6 +18,35 @@ ZERO = "cost.zero-usage-lines"
 ORPHAN = "cost.orphan-lines"
 
 
+DEMO_USERS = ("admin", "officer", "officer2", "auditor")
+_demo_template = None
+
+
+def demo_workspace(tmp_path_factory, name: str, users=DEMO_USERS):
+    """A fresh copy of the demo workspace (`dialtone demo --scale 1 --seed 7`), built once per
+    test session and copied for each caller (each may change its own store), with ``users``
+    given PASSWORD. Returns its configuration and an open store."""
+    import shutil
+
+    from dialtone.engine.demo import run_demo
+    from dialtone.engine.store import Store
+    from dialtone.engine.store.accounts import set_password
+
+    global _demo_template
+    if _demo_template is None:
+        template = tmp_path_factory.mktemp("demo-template")
+        for _ in run_demo(template, scale=1, seed=7):
+            pass
+        _demo_template = template
+    workdir = tmp_path_factory.mktemp(name)
+    shutil.copytree(_demo_template, workdir, dirs_exist_ok=True)
+    config = load_config(workdir / "dialtone.yaml")
+    store = Store.from_config(config)
+    for username in users:
+        set_password(store, username, PASSWORD)
+    return config, store
+
+
 def build(tmp_path):
     (tmp_path / "dialtone.yaml").write_text("sources: {}\n", encoding="utf-8")
     config = load_config(tmp_path / "dialtone.yaml")
