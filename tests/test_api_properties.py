@@ -44,12 +44,23 @@ def error_shape(ctx, response, case) -> None:
     return None
 
 
+def _without_after_key(case):
+    if case.query:
+        case.query.pop("after_key", None)
+    return case
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("name", OPERATIONS)
 def test_the_api_conforms_to_its_openapi_document(api, name, mode):
     schema, token = api
     method, path = name.split(" ")
     strategy = schema[path][method].as_strategy(generation_mode=mode)
+    if mode == GenerationMode.POSITIVE and name == "GET /findings":
+        # A valid after_key is one the server issued (the previous page's next_after_key, whose
+        # form depends on the sort: an amount, a date, ...), which the document cannot express;
+        # made-up keys are checked in the negative mode and in test_web_triage.
+        strategy = strategy.map(_without_after_key)
 
     @given(case=strategy)
     @settings(max_examples=40, derandomize=True, deadline=None, database=None,

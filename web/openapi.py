@@ -119,7 +119,10 @@ def spec() -> dict:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["assignee"],
                     "properties": {"assignee": NAME}}}}},
-                "responses": {"200": _ok({"type": "object"}), **ERRORS}}},
+                "responses": {"200": _ok({"type": "object"}), **ERRORS,
+                              "409": {"$ref": "#/components/responses/Error",
+                                      "description": "the assignee is not an active officer or admin "
+                                                     "account (code not_assignable)"}}}},
             "/exceptions": {"get": {
                 "summary": "Exceptions", "parameters": [_param("view", {"enum": list(EXCEPTION_VIEWS)})],
                 "responses": {"200": _ok(_list("Exception")), **ERRORS}}},

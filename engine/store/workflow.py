@@ -67,6 +67,10 @@ def _act(store: Store, finding_id: int, actor: str, kind: str, data: dict, audit
         audit(conn, actor, kind, f"finding:{finding_id}", data)
 
 
+class NotAssignable(WorkflowError):
+    """The assignee is not an account that works findings (unknown, disabled, an auditor)."""
+
+
 def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> str:
     """Assign to an officer's or admin's account (``accounts.check_assignee``: a name nobody
     has is refused); returns the name as the account spells it."""
@@ -76,7 +80,7 @@ def assign(store: Store, finding_id: int, assignee: str, actor: str, audit) -> s
         try:
             data["assignee"] = check_assignee(conn, assignee)
         except AccountError as exc:
-            raise WorkflowError(str(exc)) from None
+            raise NotAssignable(str(exc)) from None
         data["previous"] = row.assignee
         changed = assigned_status(row.status)
         return {"assignee": data["assignee"], **({"status": changed} if changed != row.status else {})}

@@ -199,7 +199,12 @@ def assign(finding_id: int):
         return _bad("assignee: a non-empty string is required")
     if queries.finding_detail(_store(), finding_id) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
-    workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit())
+    try:
+        workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit())
+    except workflow.NotAssignable as exc:
+        # A well-formed name that is not an account working findings now: it conflicts with the
+        # accounts as they are (another may be added), not with the request's form.
+        return api_error(409, "not_assignable", str(exc))
     return jsonify({"ok": True})
 
 
