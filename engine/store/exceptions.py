@@ -219,40 +219,11 @@ def refresh_exceptions(conn: Connection, store: Store,
         reopened = _release(conn, store, expired, "exception_expired", "system")
         counts["exception_expired"] = reopened
         counts["events"] += reopened
-    # Driven by the exceptions in force (few) rather than by the open findings (up to millions);
-    # CROSS JOIN fixes that order on SQLite, whose planner has no statistics (PostgreSQL plans
-    # it from its own). A listed resource is looked up in the findings' identity index
-    # (policy, resource type, resource id), once per resource type the policy's findings have
-    # (``types``: found by one index seek each); a pattern reads the open findings of its
-    # policy only.
-    applied = conn.execute(text(f"""
-        WITH RECURSIVE types (policy_id, resource_type) AS (
-            SELECT p.policy_id, (SELECT MIN(resource_type) FROM findings WHERE policy_id = p.policy_id)
-            FROM (SELECT DISTINCT e.policy_id FROM exceptions e WHERE {ACTIVE_SQL}) p
-            UNION ALL
-            SELECT y.policy_id, (SELECT MIN(resource_type) FROM findings
-                                 WHERE policy_id = y.policy_id AND resource_type > y.resource_type)
-            FROM types y WHERE y.resource_type IS NOT NULL),
-        matched (finding_id, exception_id) AS (
-            SELECT f.id, e.id
-            FROM exceptions e
-            CROSS JOIN exception_targets t
-            CROSS JOIN types y
-            CROSS JOIN findings f
-            WHERE {ACTIVE_SQL} AND t.exception_id = e.id AND t.resource_id IS NOT NULL
-              AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
-              AND f.policy_id = e.policy_id AND f.resource_type = y.resource_type
-              AND f.resource_id = t.resource_id AND f.status IN {_NEEDS_WORK}
-            UNION ALL
-            SELECT f.id, e.id
-            FROM exceptions e
-            CROSS JOIN exception_targets t
-            CROSS JOIN findings f
-            WHERE {ACTIVE_SQL} AND t.exception_id = e.id AND t.pattern IS NOT NULL
-              AND f.policy_id = e.policy_id AND f.status IN {_NEEDS_WORK}
-              AND f.resource_id LIKE t.pattern ESCAPE '\\')
+    # The open findings the exceptions in force name (driven by those exceptions: coverage_sql).
+    covered = coverage_sql(ACTIVE_SQL, f"f.status IN {_NEEDS_WORK}")
+    applied = conn.execute(text(f"""{covered}
         SELECT f.id AS finding_id, MIN(m.exception_id) AS exception_id
-        FROM matched m JOIN findings f ON f.id = m.finding_id
+        FROM covered m JOIN findings f ON f.id = m.finding_id
         GROUP BY f.id, f.policy_id, f.resource_type, f.resource_id
         ORDER BY f.policy_id, f.resource_type, f.resource_id"""), {"today": today}).all()
     if applied:
@@ -267,6 +238,45 @@ def refresh_exceptions(conn: Connection, store: Store,
         counts["excepted"] = len(applied)
         counts["events"] += len(applied)
     return counts
+
+
+def coverage_sql(selected: str, finding_condition: str = "1 = 1", *, distinct: bool = False) -> str:
+    """The ``WITH`` clause of ``covered (exception_id, finding_id)``: the findings of each
+    selected exception's policy that its targets name (``selected``: a condition on
+    ``exceptions e``; ``finding_condition``: one on ``findings f``). Without ``distinct`` a
+    pair appears twice when a resource and a pattern both name it.
+
+    Driven by the selected exceptions (few) rather than by the findings (up to millions); CROSS
+    JOIN fixes that order on SQLite, whose planner has no statistics (PostgreSQL plans it from
+    its own). A listed resource is looked up in the findings' identity index (policy, resource
+    type, resource id), once per resource type the policy's findings have (``types``: one index
+    seek each); a pattern reads its policy's findings only."""
+    return f"""
+        WITH RECURSIVE types (policy_id, resource_type) AS (
+            SELECT p.policy_id, (SELECT MIN(resource_type) FROM findings WHERE policy_id = p.policy_id)
+            FROM (SELECT DISTINCT e.policy_id FROM exceptions e WHERE {selected}) p
+            UNION ALL
+            SELECT y.policy_id, (SELECT MIN(resource_type) FROM findings
+                                 WHERE policy_id = y.policy_id AND resource_type > y.resource_type)
+            FROM types y WHERE y.resource_type IS NOT NULL),
+        covered (exception_id, finding_id) AS (
+            SELECT e.id, f.id
+            FROM exceptions e
+            CROSS JOIN exception_targets t
+            CROSS JOIN types y
+            CROSS JOIN findings f
+            WHERE {selected} AND t.exception_id = e.id AND t.resource_id IS NOT NULL
+              AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
+              AND f.policy_id = e.policy_id AND f.resource_type = y.resource_type
+              AND f.resource_id = t.resource_id AND {finding_condition}
+            {"UNION" if distinct else "UNION ALL"}
+            SELECT e.id, f.id
+            FROM exceptions e
+            CROSS JOIN exception_targets t
+            CROSS JOIN findings f
+            WHERE {selected} AND t.exception_id = e.id AND t.pattern IS NOT NULL
+              AND f.policy_id = e.policy_id AND {finding_condition}
+              AND f.resource_id LIKE t.pattern ESCAPE '\\')"""
 
 
 def lapsed_count(store: Store) -> int:

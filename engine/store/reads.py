@@ -14,7 +14,7 @@ import json
 from sqlalchemy import func, select, text
 
 from . import Store
-from .exceptions import target_match
+from .exceptions import coverage_sql, target_match
 from .lifecycle import NEEDS_WORK, sql_list
 from .tables import audit_log, evaluations, findings, policy_runs, runs
 
@@ -204,38 +204,11 @@ EXCEPTION_FINDINGS_SHOWN = 200
 
 
 def _covered_sql(exception_ids: list[int]) -> str:
-    """SQL of the pairs (exception_id, finding_id): the findings of each exception's policy that
-    its targets name. A listed resource is looked up in the findings' identity index (policy,
-    resource type, resource id), once per resource type the policy's findings have (found by
-    an index seek each, as ``exceptions.refresh_exceptions`` does); a pattern reads its
-    policy's findings. CROSS JOIN keeps SQLite to that order."""
+    """SQL of the pairs ``covered (exception_id, finding_id)``, each once: the findings of each
+    exception's policy that its targets name, whatever their status (``coverage_sql``, the
+    matching the store applies exceptions by)."""
     ids = ", ".join(str(int(i)) for i in exception_ids)
-    return f"""
-        WITH RECURSIVE pol (policy_id) AS (SELECT DISTINCT policy_id FROM exceptions WHERE id IN ({ids})),
-        types (policy_id, resource_type) AS (
-            SELECT p.policy_id, (SELECT MIN(resource_type) FROM findings WHERE policy_id = p.policy_id)
-            FROM pol p
-            UNION ALL
-            SELECT y.policy_id, (SELECT MIN(resource_type) FROM findings
-                                 WHERE policy_id = y.policy_id AND resource_type > y.resource_type)
-            FROM types y WHERE y.resource_type IS NOT NULL),
-        covered (exception_id, finding_id) AS (
-            SELECT e.id, f.id
-            FROM exceptions e
-            CROSS JOIN exception_targets t
-            CROSS JOIN types y
-            CROSS JOIN findings f
-            WHERE e.id IN ({ids}) AND t.exception_id = e.id AND t.resource_id IS NOT NULL
-              AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
-              AND f.policy_id = e.policy_id AND f.resource_type = y.resource_type
-              AND f.resource_id = t.resource_id
-            UNION
-            SELECT e.id, f.id
-            FROM exceptions e
-            CROSS JOIN exception_targets t
-            CROSS JOIN findings f
-            WHERE e.id IN ({ids}) AND t.exception_id = e.id AND t.pattern IS NOT NULL
-              AND f.policy_id = e.policy_id AND f.resource_id LIKE t.pattern ESCAPE '\\')"""
+    return coverage_sql(f"e.id IN ({ids})", distinct=True)
 
 
 def exception_findings(store: Store, exception_id: int,
