@@ -256,6 +256,9 @@ def test_the_savings_page_folds_old_spend_states_missing_commitments_and_refuses
     assert refused.status_code == 400
     assert "Choose a row of the savings page" in refused.get_data(as_text=True)
     assert demo.client.get("/savings/findings?state=pending").status_code == 400
+    # A row name or currency longer than any there can be is refused, not searched for.
+    assert demo.client.get("/savings/findings?by=vendor&name=" + "x" * 5000).status_code == 400
+    assert demo.client.get("/savings/findings?currency=" + "Y" * 50).status_code == 400
     csv_response = demo.client.get("/savings.csv")
     assert csv_response.mimetype == "text/csv"
     assert "savings.csv" in csv_response.headers["Content-Disposition"]

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from dialtone.engine.errors import DialtoneError
 
 from ..security import READ, roles
+from . import fields
 
 bp = Blueprint("finance", __name__)
 
@@ -91,9 +92,14 @@ def savings_findings():
     """The findings that carry the money of one row (or cell) of the savings page."""
     from dialtone.engine.finance import savings_findings as carriers
 
+    # Each value bounded as every filter is (views/fields.py): a row's name is a cost centre,
+    # vendor or policy id; a currency is an ISO 4217 code (or "unknown").
     by = request.args.get("by") or None
-    name = request.args.get("name")
+    raw_name = request.args.get("name")
+    name = None if raw_name is None else fields.text_value(raw_name, "name", fields.MAX_NAME)
     currency = request.args.get("currency") or None
+    if currency is not None:
+        currency = fields.text_value(currency, "currency", 20)
     state = request.args.get("state") or "identified"
     if by is not None and (by not in BREAKDOWN_LABELS or name is None):
         raise DialtoneError("Choose a row of the savings page: by cost centre, vendor or policy.")
