@@ -67,7 +67,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 import typing as t
 from pathlib import Path
@@ -79,6 +78,7 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from dialtone.engine import secrets as _secrets
 from dialtone.engine.errors import CollectError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -95,46 +95,14 @@ USER_AGENT = "dialtone-collector"
 
 
 # -- secrets ---------------------------------------------------------------------------------
-def secret_setting_names(name: str) -> tuple[str, str]:
-    """The two settings that may point at the secret ``name``."""
-    return f"{name}_env", f"{name}_file"
-
-
-def secret_schema(name: str, what: str) -> dict[str, dict]:
-    """Schema properties for the two ways of giving the secret ``name``."""
-    env, file = secret_setting_names(name)
-    return {
-        env: {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
-              "description": f"Environment variable holding the {what}"},
-        file: {"type": "string", "minLength": 1,
-               "description": f"File holding the {what} (relative to the configuration file)"},
-    }
+# One definition for collectors and notification targets (engine/secrets.py).
+secret_setting_names = _secrets.secret_setting_names
+secret_schema = _secrets.secret_schema
 
 
 def secret(settings: dict, name: str, source: str, base_dir: Path) -> str:
     """The secret ``name`` of a source, from ``<name>_env`` or ``<name>_file``."""
-    env, file = secret_setting_names(name)
-    where = f"sources.{source}"
-    if env in settings and file in settings:
-        raise ConfigError(f"{where}: give either '{env}' or '{file}', not both.")
-    if env in settings:
-        var = settings[env]
-        value = os.environ.get(var, "").strip()
-        if not value:
-            raise ConfigError(f"{where}.{env}: the environment variable {var} is not set or empty.")
-        return value
-    if file in settings:
-        path = base_dir / settings[file]
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise ConfigError(f"{where}.{file}: cannot read {path}: {reason}.") from None
-        if not value:
-            raise ConfigError(f"{where}.{file}: {path} is empty.")
-        return value
-    raise ConfigError(f"{where}: no {name.replace('_', ' ')}: set '{env}' (an environment variable's "
-                      f"name) or '{file}' (a file holding it).")
+    return _secrets.read_secret(settings, name, f"sources.{source}", base_dir)
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .completeness import Completeness
 from .errors import ConfigError, PolicyError, did_you_mean
 from .freshness import DURATION_PATTERN, parse_duration
 from .limits import EvaluationLimits as EvaluationLimits  # part of the configuration's API
+from .notify import settings as notify_settings
 from .policy.model import SEVERITIES
 from .yamlio import load_yaml_file
 
@@ -123,6 +124,8 @@ SCHEMA = {
                 "concurrency": {"type": "integer", "minimum": 1, "maximum": 16},
             },
         },
+        # Routing findings to people: targets and rules (docs/notifications.md).
+        "notifications": notify_settings.SCHEMA,
         "web": {  # dialtone serve (docs/web.md)
             "type": "object",
             "additionalProperties": False,
@@ -216,6 +219,8 @@ class Config:
     schedule: Schedule | None = None
     timezone: str = "UTC"
     web: WebSettings = field(default_factory=WebSettings)
+    notifications: notify_settings.NotifySettings = field(
+        default_factory=notify_settings.NotifySettings)
 
     @property
     def store_url(self) -> str:
@@ -328,6 +333,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
                                                DEFAULT_MISFIRE_GRACE_SECONDS),
             jitter_seconds=schedule.get("jitter_seconds", 0)) if schedule else None,
         web=_web_settings(data.get("web") or {}, path),
+        notifications=notify_settings.parse(data.get("notifications"), doc, path),
     )
 
 

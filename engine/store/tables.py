@@ -306,3 +306,77 @@ run_lock = Table(
     Column("acquired_at", TS, nullable=False),
     Column("heartbeat_at", TS, nullable=False),
 )
+
+#: Notifications (engine/notify, store/outbox.py). One row per message to send: written by
+#: routing in the transaction that reads the events (or the clock) that cause it, sent in ``id``
+#: order per target, retried with backoff, ``dead`` after the configured attempts. ``dedupe_key``
+#: makes routing idempotent: the same event, rule, target and recipient never give two rows (0010).
+notify_outbox = Table(
+    "notify_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", TS, nullable=False),
+    Column("rule", String(200)),                              # None: ticket upkeep, a test message
+    Column("target", String(200), nullable=False),
+    # new reopened due_soon overdue exception_expiring run_failed source_stale digest test
+    # ticket_open ticket_comment ticket_close ticket_reopen
+    Column("kind", String(30), nullable=False),
+    Column("recipient", String(320)),
+    Column("dedupe_key", String(600), nullable=False, unique=True),
+    Column("finding_id", Integer),
+    Column("ticket_id", Integer),
+    Column("payload", Text, nullable=False),                  # JSON: what the message is about
+    Column("status", String(12), nullable=False),             # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", TS, nullable=False),                 # next attempt; a digest's period end
+    Column("last_error", Text),
+    Column("sent_at", TS),
+    Column("ref", String(400)),                               # what the target answered
+    Index("ix_notify_outbox_due", "status", "target", "id"),
+    Index("ix_notify_outbox_finding", "finding_id"),
+)
+
+#: The findings a digest message lists (one message per rule, target, recipient and period).
+notify_items = Table(
+    "notify_items", metadata,
+    Column("message_id", Integer, ForeignKey("notify_outbox.id"), primary_key=True),
+    Column("finding_id", Integer, primary_key=True),
+    Column("kind", String(30), primary_key=True),
+)
+
+#: Tickets on trackers, one per finding or per group of findings (a rule's ``ticket_per``).
+#: ``state``: ``open``; ``claimed`` (closed on the tracker while its findings stand: the next
+#: evaluation confirms the fix or reopens it); ``closed`` (its findings resolved, excepted or
+#: closed by review, or the fix confirmed).
+notify_tickets = Table(
+    "notify_tickets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(200), nullable=False),
+    Column("group_key", String(600), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("key", String(200)),                               # TEL-12; None until created
+    Column("url", Text),
+    Column("remote_id", String(200)),
+    Column("state", String(12), nullable=False),
+    Column("remote_status", String(100)),
+    Column("opened_at", TS, nullable=False),
+    Column("claimed_at", TS),
+    Column("closed_at", TS),
+    Column("polled_at", TS),
+    Column("comment_cursor", String(200)),                    # the last tracker comment mirrored
+    UniqueConstraint("target", "group_key", name="uq_notify_tickets_group"),
+    Index("ix_notify_tickets_state", "target", "state"),
+)
+
+notify_ticket_findings = Table(
+    "notify_ticket_findings", metadata,
+    Column("ticket_id", Integer, ForeignKey("notify_tickets.id"), primary_key=True),
+    Column("finding_id", Integer, primary_key=True),
+    Index("ix_notify_ticket_findings_finding", "finding_id"),
+)
+
+#: Named cursors: ``routed`` is the last event of the history routing has read.
+notify_state = Table(
+    "notify_state", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
