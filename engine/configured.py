@@ -55,6 +55,19 @@ def evaluate_configured(
         compile_cache=config.compile_cache_dir if trust_cache else None)
 
 
+def _router(config: Config, store: Store, snapshot):
+    """The notifications an evaluation's events call for, routed in its transaction (none
+    when no rule is configured)."""
+    if not config.notifications.enabled:
+        return None
+    from .notify.routing import route_events
+
+    def route(conn, evaluation_id: int):
+        return route_events(conn, config.notifications, now=store.now_text(), snapshot=snapshot,
+                            evaluation_id=evaluation_id)
+    return route
+
+
 @dataclass
 class Recorded:
     summary: RecordSummary
@@ -76,5 +89,6 @@ def record_configured(config: Config, store: Store, evaluation: Evaluation,
     summary = record_evaluation(
         store, evaluation, loaded,
         provenance=provenance or policy_set_version(config.policy_paths, loaded),
-        actor=actor, repository=None if problems else specs)
+        actor=actor, repository=None if problems else specs,
+        route=_router(config, store, evaluation.snapshot))
     return Recorded(summary, list(problems))

@@ -17,28 +17,12 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import text
 
+from . import resource_attributes
 from .savings import UNKNOWN_CURRENCY
 from .snapshots import Snapshot
 from .store import Store
 from .store.claims import CARRIER_ORDER, CLAIMING
 from .store.lifecycle import sql_list
-
-#: For each resource type: how to find its cost centre, vendor and currency in the snapshot.
-_RESOURCE_SQL = {
-    "lines": "SELECT id, cost_center, vendor, currency FROM lines",
-    "charges": """SELECT c.id, l.cost_center, a.vendor, c.currency FROM charges c
-                  LEFT JOIN lines l ON l.id = c.line_id LEFT JOIN invoices i ON i.id = c.invoice_id
-                  LEFT JOIN accounts a ON a.id = i.account_id""",
-    "invoices": """SELECT i.id, NULL AS cost_center, a.vendor, i.currency FROM invoices i
-                   LEFT JOIN accounts a ON a.id = i.account_id""",
-    "licenses": """SELECT x.id, p.cost_center, x.product AS vendor, x.currency FROM licenses x
-                   LEFT JOIN people p ON p.id = x.assigned_to""",
-    "devices": """SELECT d.id, coalesce(l.cost_center, p.cost_center), l.vendor, l.currency FROM devices d
-                  LEFT JOIN lines l ON l.id = d.line_id LEFT JOIN people p ON p.id = d.assigned_to""",
-    "subscriptions": "SELECT id, NULL, product, currency FROM subscriptions",
-    "contracts": "SELECT id, NULL, vendor, currency FROM contracts",
-    "accounts": "SELECT id, NULL, vendor, currency FROM accounts",
-}
 
 
 @dataclass
@@ -50,11 +34,7 @@ class FinanceReport:
 
 
 def _connect(snapshot: Snapshot) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for entity in snapshot.entities:
-        path = str(snapshot.parquet(entity)).replace("'", "''")
-        con.execute(f'CREATE VIEW "{entity}" AS SELECT * FROM read_parquet(\'{path}\')')
-    return con
+    return resource_attributes.connect(snapshot)
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict]:
@@ -104,15 +84,7 @@ STATE_FILTERS = {"open": ("open",), "in_progress": ("in_progress",), "excepted":
 def _register(con, store: Store, snapshot: Snapshot) -> None:
     """The store's claims (``found``) and each resource's cost centre and vendor (``owners``)."""
     con.register("found", _findings_table(store))
-    known = [t for t in _RESOURCE_SQL if t in snapshot.entities and _has_all(snapshot, t)]
-    union = " UNION ALL ".join(
-        f"SELECT '{t}' AS resource_type, CAST(q.id AS VARCHAR) AS resource_id, "
-        f"CAST(q.cc AS VARCHAR) AS cost_center, CAST(q.vendor AS VARCHAR) AS vendor, "
-        f"CAST(q.currency AS VARCHAR) AS currency "
-        f"FROM ({_RESOURCE_SQL[t]}) AS q(id, cc, vendor, currency)" for t in known) or \
-        "SELECT NULL AS resource_type, NULL AS resource_id, NULL AS cost_center, NULL AS vendor, " \
-        "NULL AS currency WHERE false"
-    con.execute(f"CREATE TEMP VIEW owners AS {union}")
+    resource_attributes.create_view(con, snapshot, "owners", types=resource_attributes.MONEY_TYPES)
     con.execute(f"""CREATE TEMP VIEW carriers AS SELECT f.*, o.cost_center, o.vendor
                     FROM ({_CLAIMS}) f LEFT JOIN owners o
                       ON o.resource_type = f.resource_type AND o.resource_id = f.resource_id""")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import socket
 import threading
@@ -31,6 +32,8 @@ from .config import Config
 from .errors import DialtoneError
 from .store import Store, iso
 from .store.tables import run_lock, run_sources, runs
+
+log = logging.getLogger(__name__)
 
 LOCK = "run"
 #: How often a running run beats its heartbeat into the lock.
@@ -57,6 +60,7 @@ class RunOutcome:
     evaluation: t.Any = None   # engine.evaluation.Evaluation, when the run got that far
     collected: t.Any = None    # engine.collect.CollectResult, when the run got that far
     recorded: t.Any = None     # engine.store.sync.RecordSummary
+    notified: t.Any = None     # engine.notify.delivery.DeliverySummary, when targets are configured
 
 
 #: Progress callback of a run: (stage, message). Stages: collect, evaluate, record.
@@ -194,6 +198,28 @@ def _finish(store: Store, run_id: int, outcome: RunOutcome) -> None:
         conn.execute(delete(run_lock).where(run_lock.c.name == LOCK, run_lock.c.run_id == run_id))
 
 
+def notify_after_run(config: Config, store: Store, outcome: RunOutcome):
+    """Send the notifications the run calls for (its findings, its failure or stale sources,
+    what is due today), after the run is recorded: a target that is down never fails the run;
+    its messages wait in the outbox for the next one."""
+    if not config.notifications.targets:
+        return None
+    from .notify.delivery import DeliverySummary, notify
+    from .snapshots import SnapshotStore
+
+    snapshot = outcome.collected.snapshot if outcome.collected is not None else None
+    try:
+        if snapshot is None:
+            snapshot = SnapshotStore(config.data_dir).get(None)
+    except DialtoneError:
+        snapshot = None
+    try:
+        return notify(store, config, snapshot)
+    except DialtoneError as exc:
+        log.warning("notifications after run %s: %s", outcome.run_id, exc)
+        return DeliverySummary(errors=[str(exc)])
+
+
 def source_rows(result) -> list[dict]:
     """Per-source rows for ``run_sources`` from a CollectResult."""
     out = []
@@ -246,6 +272,7 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
             raise
         beat.stop()
         _finish(store, run_id, outcome)
+        outcome.notified = notify_after_run(config, store, outcome)
         return outcome
     finally:
         if own_store:

@@ -16,8 +16,8 @@ Two kinds:
 A target raises :class:`DeliveryError` when a delivery fails: ``retryable`` (the service is
 down, throttled, timed out) leaves the message in the outbox for a later attempt, after
 ``retry_after`` seconds when the service said so; not retryable (refused credentials, a
-request the service rejects) counts as an attempt all the same, so that a message the
-service will never take ends as a dead letter rather than blocking the target.
+request the service rejects) makes the message a dead letter at once, so that a message the
+service will never take does not hold up the target's others.
 
 Secrets come from ``<name>_env`` / ``<name>_file`` settings (``engine/secrets.py``); a
 target never logs or returns one, and its error messages name the setting, never the value.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -151,8 +152,12 @@ def _register_policies(conn: Connection, loaded: LoadedPolicies, evaluation: Eva
 
 def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolicies, *,
                       provenance: dict, actor: str = "system",
-                      repository: list[ExceptionSpec] | None = None) -> RecordSummary:
-    """Record ``evaluation`` and sync the findings; one transaction, all or nothing."""
+                      repository: list[ExceptionSpec] | None = None,
+                      route: Callable[[Connection, int], object] | None = None) -> RecordSummary:
+    """Record ``evaluation`` and sync the findings; one transaction, all or nothing.
+
+    ``route(conn, evaluation_id)``, when given, runs in the same transaction after the
+    findings' events are written: the notifications they call for are committed with them."""
     started = store.now_text()
     today = store.today()
     with store.write() as conn:
@@ -201,6 +206,8 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
         summary = RecordSummary(eid, changes, events + exc.get("events", 0),
                                 retirement_skipped=bool(loaded.failures))
         summary.changes.pop("events", None)
+        if route is not None:
+            route(conn, eid)
         # The dashboard's counts as this evaluation leaves the findings (the web application
         # starts from them rather than counting every finding on its first view after it),
         # and from them the posture after this evaluation, for the dashboard's trend.

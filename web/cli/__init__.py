@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "frameworks": ("frameworks:frameworks_group", "The frameworks catalogue and its coverage by policies."),
     "init": ("workspace:init_cmd", "Create a policy repository: config, a custom pack with a tested example "
              "policy, an override of a built-in policy, exceptions/, .gitignore and a CI workflow."),
+    "notify": ("notify:notify_group",
+               "Notifications: send the outbox, list it, send a test message to a target."),
     "policy": ("policy:policy_group", "Validate, inspect and test policies."),
     "run": ("runs:run_cmd", "Collect every source, evaluate the policies and record the findings, once "
             "(for cron or CI)."),

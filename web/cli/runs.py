@@ -60,7 +60,10 @@ def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str, accept_drop: tupl
 def _outcome_dict(outcome) -> dict:
     return {"run": outcome.run_id, "status": outcome.status, "error": outcome.error,
             "snapshot": outcome.snapshot_id, "evaluation": outcome.evaluation_id,
-            "sources": outcome.sources, "summary": outcome.summary}
+            "sources": outcome.sources, "summary": outcome.summary,
+            "notifications": None if outcome.notified is None else {
+                "sent": outcome.notified.sent, "retrying": outcome.notified.retrying,
+                "dead": outcome.notified.dead, "errors": outcome.notified.errors}}
 
 
 def _recorded_savings(ctx: click.Context, evaluation_id: int | None) -> str | None:
@@ -91,6 +94,9 @@ def _outcome_lines(outcome, savings: str | None = None) -> list[str]:
     if savings:
         out.append(f"  savings a year: {savings} (each line, seat or charge counted once)")
     out += [f"  warning: {w}" for w in s.get("warnings", [])]
+    if outcome.notified is not None:
+        out.append(f"  {outcome.notified.line()}")
+        out += [f"  warning: {e}" for e in outcome.notified.errors]
     return out
 
 

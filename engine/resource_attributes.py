@@ -1,0 +1,78 @@
+"""Who and what a resource belongs to, read from a snapshot: its cost centre, vendor, currency
+and owner (the person its ``owner`` relation names, and their e-mail address).
+
+One definition for the savings page's breakdowns (``finance.py``) and for routing findings to
+people (``notify/routing.py``): a finding about a charge belongs to the charged line's cost centre
+and owner, a recording to its line's, and so on. Resource types with no such attributes are
+left out, and so is a type whose entities are missing from the snapshot: its findings have no
+cost centre, vendor or owner (never a guess).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .snapshots import Snapshot
+
+#: resource type → (the entities its query reads, the query: id, cost_center, vendor, currency,
+#: owner_id).
+ATTRIBUTE_SQL: dict[str, tuple[tuple[str, ...], str]] = {
+    "lines": (("lines",), "SELECT id, cost_center, vendor, currency, assigned_to FROM lines"),
+    "charges": (("charges", "lines", "invoices", "accounts"), """
+        SELECT c.id, l.cost_center, a.vendor, c.currency, l.assigned_to FROM charges c
+        LEFT JOIN lines l ON l.id = c.line_id LEFT JOIN invoices i ON i.id = c.invoice_id
+        LEFT JOIN accounts a ON a.id = i.account_id"""),
+    "invoices": (("invoices", "accounts"), """
+        SELECT i.id, NULL, a.vendor, i.currency, NULL FROM invoices i
+        LEFT JOIN accounts a ON a.id = i.account_id"""),
+    "licenses": (("licenses", "people"), """
+        SELECT x.id, p.cost_center, x.product, x.currency, x.assigned_to FROM licenses x
+        LEFT JOIN people p ON p.id = x.assigned_to"""),
+    "devices": (("devices", "lines", "people"), """
+        SELECT d.id, coalesce(l.cost_center, p.cost_center), l.vendor, l.currency,
+               coalesce(d.assigned_to, l.assigned_to) FROM devices d
+        LEFT JOIN lines l ON l.id = d.line_id LEFT JOIN people p ON p.id = d.assigned_to"""),
+    "subscriptions": (("subscriptions",), "SELECT id, NULL, product, currency, NULL FROM subscriptions"),
+    "contracts": (("contracts",), "SELECT id, NULL, vendor, currency, NULL FROM contracts"),
+    "accounts": (("accounts",), "SELECT id, NULL, vendor, currency, NULL FROM accounts"),
+    "people": (("people",), "SELECT id, cost_center, NULL, NULL, id FROM people"),
+    "recordings": (("recordings", "lines"), """
+        SELECT r.id, l.cost_center, l.vendor, l.currency, l.assigned_to FROM recordings r
+        LEFT JOIN lines l ON l.id = r.line_id"""),
+    "calls": (("calls", "lines"), """
+        SELECT c.id, l.cost_center, l.vendor, l.currency, l.assigned_to FROM calls c
+        LEFT JOIN lines l ON l.id = c.line_id"""),
+}
+
+#: The resource types whose savings the savings page breaks down (finance.py).
+MONEY_TYPES = ("lines", "charges", "invoices", "licenses", "devices", "subscriptions", "contracts",
+               "accounts")
+
+
+def connect(snapshot: Snapshot) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a view per entity of ``snapshot``."""
+    con = duckdb.connect()
+    for entity in snapshot.entities:
+        path = str(snapshot.parquet(entity)).replace("'", "''")
+        con.execute(f'CREATE VIEW "{entity}" AS SELECT * FROM read_parquet(\'{path}\')')
+    return con
+
+
+def create_view(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, name: str, *,
+                types: tuple[str, ...] | None = None) -> None:
+    """``name`` (resource_type, resource_id, cost_center, vendor, currency, owner_id,
+    owner_email) over the entity views of ``con``, for ``types`` (default: all)."""
+    usable = [t for t, (reads, _) in ATTRIBUTE_SQL.items()
+              if (types is None or t in types) and all(e in snapshot.entities for e in reads)]
+    union = " UNION ALL ".join(
+        f"SELECT '{t}' AS resource_type, CAST(q.id AS VARCHAR) AS resource_id, "
+        "CAST(q.cc AS VARCHAR) AS cost_center, CAST(q.vendor AS VARCHAR) AS vendor, "
+        "CAST(q.currency AS VARCHAR) AS currency, CAST(q.owner AS VARCHAR) AS owner_id "
+        f"FROM ({ATTRIBUTE_SQL[t][1]}) AS q(id, cc, vendor, currency, owner)" for t in usable)
+    if not union:
+        union = ("SELECT NULL::VARCHAR AS resource_type, NULL::VARCHAR AS resource_id, "
+                 "NULL::VARCHAR AS cost_center, NULL::VARCHAR AS vendor, NULL::VARCHAR AS currency, "
+                 "NULL::VARCHAR AS owner_id WHERE false")
+    email = ("(SELECT lower(CAST(p.email AS VARCHAR)) FROM people p WHERE CAST(p.id AS VARCHAR) = a.owner_id)"
+             if "people" in snapshot.entities else "NULL::VARCHAR")
+    con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT a.*, {email} AS owner_email FROM ({union}) a')
