@@ -269,7 +269,8 @@ def test_recipients_come_from_the_estate_with_a_fallback(store, tmp_path):
     pq.write_table(pa.table({"id": ["L1", "L2", "L3"], "assigned_to": ["P1", None, None],
                              "cost_center": ["CC-1", "CC-7", None], "vendor": ["Acme"] * 3,
                              "currency": ["USD"] * 3}), snap.path / "lines.parquet")
-    pq.write_table(pa.table({"id": ["P1"], "email": ["Liam.Moreau@Example.com"]}), snap.path / "people.parquet")
+    pq.write_table(pa.table({"id": ["P1"], "email": ["Liam.Moreau@Example.com"]}),
+                   snap.path / "people.parquet")
     snap.manifest["entities"]["people"] = {"file": "people.parquet", "rows": 1, "sources": [], "sha256": ""}
     record_evaluation(store, ev, policy_set(ZERO), provenance=PROVENANCE,
                       route=lambda conn, eid: route_events(conn, cfg.notifications, now=store.now_text(),
