@@ -198,6 +198,20 @@ def _finish(store: Store, run_id: int, outcome: RunOutcome) -> None:
         conn.execute(delete(run_lock).where(run_lock.c.name == LOCK, run_lock.c.run_id == run_id))
 
 
+def read_trackers_before_run(config: Config, store: Store):
+    """Tickets closed on their trackers since the last run become fix claims before this run
+    evaluates, so that its evaluation confirms or refutes them."""
+    if not config.notifications.targets:
+        return None
+    from .notify.delivery import DeliverySummary, read_trackers
+
+    try:
+        return read_trackers(store, config)
+    except DialtoneError as exc:
+        log.warning("reading the trackers before the run: %s", exc)
+        return DeliverySummary(errors=[str(exc)])
+
+
 def notify_after_run(config: Config, store: Store, outcome: RunOutcome):
     """Send the notifications the run calls for (its findings, its failure or stale sources,
     what is due today), after the run is recorded: a target that is down never fails the run;
@@ -258,6 +272,7 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
         beat = _Heartbeat(store, run_id, heartbeat_seconds)
         beat.start()
         outcome = RunOutcome(run_id, "running")
+        trackers = read_trackers_before_run(config, store)
         try:
             _run(config, store, actor, outcome, progress or (lambda stage, message: None), as_of,
                  accept_drop)
@@ -273,6 +288,10 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
         beat.stop()
         _finish(store, run_id, outcome)
         outcome.notified = notify_after_run(config, store, outcome)
+        if outcome.notified is not None and trackers is not None:
+            outcome.notified.claimed += trackers.claimed
+            outcome.notified.comments += trackers.comments
+            outcome.notified.errors[:0] = trackers.errors
         return outcome
     finally:
         if own_store:

@@ -116,6 +116,21 @@ def notify(store: Store, config: Config, snapshot: Snapshot | None, *, only_targ
     return summary
 
 
+def read_trackers(store: Store, config: Config, *,
+                  targets: dict[str, Target] | None = None) -> DeliverySummary:
+    """Only read the trackers: a run does this before it evaluates, so that a ticket closed
+    there since the last run is a claim this run's evaluation confirms or refutes."""
+    summary = DeliverySummary()
+    if not config.notifications.targets:
+        return summary
+    made = _Targets(config, targets)
+    try:
+        _sync_tickets(store, config.notifications, made, summary, None)
+    finally:
+        made.close()
+    return summary
+
+
 # -- sending --------------------------------------------------------------------------------------
 def _send(store: Store, config: Config, made: _Targets, summary: DeliverySummary,
           only_target: str | None) -> None:
