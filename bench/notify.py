@@ -38,10 +38,10 @@ from sqlalchemy import text  # noqa: E402
 
 from dialtone.engine.config import Config  # noqa: E402
 from dialtone.engine.evaluation import Evaluation  # noqa: E402
+from dialtone.engine.notifier_api import Target, notifiers  # noqa: E402
 from dialtone.engine.notify import delivery  # noqa: E402
 from dialtone.engine.notify.routing import route_events  # noqa: E402
-from dialtone.engine.notify.settings import NotifySettings, Rule, TargetSettings  # noqa: E402
-from dialtone.engine.notify.targets import Target, notifiers  # noqa: E402
+from dialtone.engine.notify_settings import NotifySettings, Rule, TargetSettings  # noqa: E402
 from dialtone.engine.policy.loader import LoadedPolicies, load_policies  # noqa: E402
 from dialtone.engine.store import Store  # noqa: E402
 from dialtone.engine.store.sync import record_evaluation  # noqa: E402

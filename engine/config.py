@@ -15,12 +15,12 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from . import notify_settings
 from .completeness import SCHEMA as COMPLETENESS_SCHEMA
 from .completeness import Completeness
 from .errors import ConfigError, PolicyError, did_you_mean
 from .freshness import DURATION_PATTERN, parse_duration
 from .limits import EvaluationLimits as EvaluationLimits  # part of the configuration's API
-from .notify import settings as notify_settings
 from .policy.model import SEVERITIES
 from .yamlio import load_yaml_file
 

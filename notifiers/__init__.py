@@ -1,4 +1,4 @@
-"""The built-in notification targets (the protocol: ``engine/notify/targets.py``).
+"""The built-in notification targets (the protocol: ``engine/notifier_api.py``).
 
 - ``email.py``: SMTP with STARTTLS or TLS, HTML and text bodies;
 - ``chat.py``: chat and push services through Apprise (Slack, Microsoft Teams, …);

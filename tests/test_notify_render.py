@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from dialtone.engine.evaluation import PolicyOutcome
 from dialtone.engine.evidence.masking import Masker
+from dialtone.engine.notifier_api import Target, notifiers
 from dialtone.engine.notify.render import Renderer
 from dialtone.engine.notify.routing import route_events
-from dialtone.engine.notify.settings import NotifySettings, Rule, TargetSettings
-from dialtone.engine.notify.targets import Target, notifiers
+from dialtone.engine.notify_settings import NotifySettings, Rule, TargetSettings
 from dialtone.engine.store.sync import record_evaluation
 from dialtone.engine.store.tables import notify_outbox
 from tests.storekit import POLICIES, PROVENANCE, Clock, evaluation, make_store, policy_set, snapshot

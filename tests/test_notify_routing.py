@@ -18,10 +18,7 @@ import pytest
 from sqlalchemy import select, text
 
 from dialtone.engine.config import Config
-from dialtone.engine.notify import delivery
-from dialtone.engine.notify.routing import route_events
-from dialtone.engine.notify.settings import NotifySettings, Rule, TargetSettings
-from dialtone.engine.notify.targets import (
+from dialtone.engine.notifier_api import (
     DeliveryError,
     RemoteComment,
     RemoteTicket,
@@ -30,6 +27,9 @@ from dialtone.engine.notify.targets import (
     TicketTarget,
     notifiers,
 )
+from dialtone.engine.notify import delivery
+from dialtone.engine.notify.routing import route_events
+from dialtone.engine.notify_settings import NotifySettings, Rule, TargetSettings
 from dialtone.engine.store.sync import record_evaluation
 from dialtone.engine.store.tables import events, notify_outbox, notify_tickets
 from dialtone.engine.store.workflow import audit_writer, comment

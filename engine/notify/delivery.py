@@ -28,14 +28,14 @@ from sqlalchemy import select, text, update
 
 from ..config import Config
 from ..evidence.masking import Masker, mask_key
+from ..notifier_api import DeliveryError, Message, Target, Ticket, TicketTarget, notifiers
+from ..notify_settings import NotifySettings
 from ..snapshots import Snapshot
 from ..store import Store, chain, iso, outbox
 from ..store.lifecycle import NEEDS_WORK, STANDING, sql_list
 from ..store.tables import notify_outbox, notify_tickets
 from .render import Renderer
 from .routing import RouteSummary, route_clock, route_events
-from .settings import NotifySettings
-from .targets import DeliveryError, Message, Target, Ticket, TicketTarget, notifiers
 
 log = logging.getLogger(__name__)
 

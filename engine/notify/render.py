@@ -16,8 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import Connection, text
 
 from ..evidence.masking import Masker
-from .settings import NotifySettings, TargetSettings
-from .targets import FindingRef, Message
+from ..notifier_api import FindingRef, Message
+from ..notify_settings import NotifySettings, TargetSettings
 
 SCHEMA_ID = "dialtone.notification/1"
 #: Findings listed in one message (a digest's others are counted and linked).

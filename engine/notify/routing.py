@@ -29,11 +29,11 @@ import pyarrow as pa
 from sqlalchemy import Connection, insert, text, update
 
 from .. import resource_attributes
+from ..notify_settings import NotifySettings, Rule
 from ..snapshots import Snapshot
 from ..store import chain, outbox
 from ..store.lifecycle import NEEDS_WORK, STANDING, sql_list
 from ..store.tables import notify_outbox, notify_tickets
-from .settings import NotifySettings, Rule
 
 #: History events routing reads, and what each means for rules (a trigger) or tickets.
 _TRIGGER_OF_EVENT = {"opened": "new", "reopened": "reopened"}
@@ -545,12 +545,12 @@ def _needs_work_counts(conn: Connection, ticket_ids: list[int]) -> dict[int, int
 
 
 def _target_kind(type_name: str) -> str:
-    from .targets import notifiers
+    from ..notifier_api import notifiers
 
     return notifiers.get(type_name).kind
 
 
 def _addressed(type_name: str) -> bool:
-    from .targets import notifiers
+    from ..notifier_api import notifiers
 
     return notifiers.get(type_name).addressed

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from ..config import Config
 from ..errors import ConfigError, RegistryError
 from ..evidence.masking import Masker, mask_key
+from ..notifier_api import DeliveryError, TicketTarget, notifiers
 from ..store import Store
 from .render import Renderer
-from .targets import DeliveryError, TicketTarget, notifiers
 
 #: The correlation id asked for when a tracker is tried: no ticket has it.
 PROBE = "dialtone-connection-test"

@@ -32,8 +32,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from ..errors import ConfigError, DialtoneError
-from ..registry import Registry
+from .errors import ConfigError, DialtoneError
+from .registry import Registry
 
 #: Evidence a target's messages may carry: all of it, masked as in an evidence package
 #: (people's names, e-mail addresses and phone numbers as stable tokens), or none.
@@ -184,7 +184,7 @@ COMMON_SETTINGS = {
 def check_target_settings(name: str, settings: dict, position: t.Callable[[list], int | None],
                           file: str) -> type[Target]:
     """The target class for ``settings['type']``, its settings checked against its schema."""
-    from ..errors import RegistryError
+    from .errors import RegistryError
 
     where = ["notifications", "targets", name]
     try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..policy.model import SEVERITIES
+from .errors import ConfigError
+from .policy.model import SEVERITIES
 
 #: What a rule can fire on. Events of the history: a finding opened or reopened. Checked on a
 #: clock by ``dialtone notify send`` and every run: due within N days, overdue, an exception
@@ -125,7 +125,7 @@ class NotifySettings:
 def parse(section: dict | None, doc, path: Path) -> NotifySettings:
     """The section as validated by the configuration's schema, its targets checked against
     their plugins and its rules against its targets."""
-    from .targets import check_target_settings
+    from .notifier_api import check_target_settings
 
     if not section:
         return NotifySettings()
@@ -178,6 +178,6 @@ def parse(section: dict | None, doc, path: Path) -> NotifySettings:
 
 
 def _ticket_types() -> set[str]:
-    from .targets import notifiers
+    from .notifier_api import notifiers
 
     return {name for name in notifiers.names() if notifiers.get(name).kind == "ticket"}
