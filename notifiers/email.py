@@ -196,7 +196,9 @@ class EmailTarget(Target):
         elif isinstance(exc, smtplib.SMTPNotSupportedError):
             what, retryable = f"does not support what is needed: {exc}", False
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
-            what = "closed the connection"
+            # smtplib reports a read that timed out as a disconnection: say which it was.
+            timed_out = isinstance(exc.__context__, TimeoutError)
+            what = f"did not answer within {self.timeout:g} s" if timed_out else "closed the connection"
         elif isinstance(exc, TimeoutError):
             what = f"did not answer within {self.timeout:g} s"
         elif isinstance(exc, OSError):

@@ -94,12 +94,15 @@ class WebhookTarget(Target):
         self.clock = clock
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": USER_AGENT, **extra})
+        # Passed with each request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE and
+        # CURL_CA_BUNDLE in the environment, a request's does not.
+        self._verify: str | bool = True
         ca_file = settings.get("ca_file")
         if ca_file:
             path = base_dir / ca_file
             if not path.is_file():
                 raise ConfigError(f"{self.where}.ca_file: {path} is not a file.")
-            self._session.verify = str(path)
+            self._verify = str(path)
 
     def send(self, message: Message) -> str | None:
         body = canonical_json(message.payload)
@@ -109,7 +112,7 @@ class WebhookTarget(Target):
         where = f"{self.where}: POST {self.shown}"
         try:
             resp = self._session.post(self.url, data=body, headers=headers, timeout=self.timeout,
-                                      allow_redirects=False)
+                                      allow_redirects=False, verify=self._verify)
         except requests.exceptions.SSLError as exc:
             raise DeliveryError(f"{where}: TLS failed ({_tls_reason(exc)}); for a private CA set "
                                 "ca_file to its CA bundle", retryable=False) from None
