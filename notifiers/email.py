@@ -118,9 +118,15 @@ class EmailTarget(Target):
         if not recipients:
             raise DeliveryError(f"{self.where}: message {message.id} has no recipient and the target "
                                 "has no 'to' addresses to send it to.", retryable=False)
-        mail = self.build(message, recipients)
         try:
-            refused = self._connection().send_message(mail, from_addr=self.sender, to_addrs=recipients)
+            mail = self.build(message, recipients)
+        except (ValueError, TypeError) as exc:   # e.g. a line break in an address from the estate
+            raise DeliveryError(f"{self.where}: message {message.id} cannot be written as an e-mail: "
+                                f"{short(str(exc))}", retryable=False) from None
+        # The envelope takes bare addresses; the To header keeps any display names.
+        envelope = [parseaddr(r)[1] or r for r in recipients]
+        try:
+            refused = self._connection().send_message(mail, from_addr=self.sender, to_addrs=envelope)
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise self._error(exc) from None

@@ -105,7 +105,11 @@ class WebhookTarget(Target):
             self._verify = str(path)
 
     def send(self, message: Message) -> str | None:
-        body = canonical_json(message.payload)
+        try:
+            body = canonical_json(message.payload)
+        except (TypeError, ValueError) as exc:
+            raise DeliveryError(f"{self.where}: message {message.id}'s payload is not JSON: {exc}",
+                                retryable=False) from None
         timestamp = int(self.clock())
         headers = {"Content-Type": "application/json", DELIVERY_HEADER: str(message.id),
                    TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(self._key, timestamp, body)}

@@ -261,6 +261,24 @@ def test_a_message_without_recipient_goes_to_the_targets_to_list(tmp_path, smtp_
     assert not err.value.retryable
 
 
+def test_display_names_stay_in_the_header_and_line_breaks_are_refused(tmp_path, smtp_server):
+    box = Mailbox()
+    server = smtp_server(box)
+    target = email_target(tmp_path, server.port)
+    target.send(message(recipient="Jane Owner <jane@example.com>"))
+    assert box.envelopes[0].rcpt_tos == ["jane@example.com"]
+    assert box.mail()["To"] == "Jane Owner <jane@example.com>"
+    with pytest.raises(DeliveryError, match="message 42 cannot be written as an e-mail") as err:
+        target.send(message(recipient="jane@example.com\nBcc: all@example.com"))
+    assert not err.value.retryable and len(box.envelopes) == 1
+
+
+def test_a_missing_ca_file_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"notifications.targets.mail.ca_file: cannot read a CA bundle from "
+                                          r".*missing.pem"):
+        EmailTarget("mail", {"host": "h", "from": "a@b.c", "ca_file": "missing.pem"}, tmp_path)
+
+
 def test_starttls_then_login_with_a_private_ca(tmp_path, smtp_server, pki, monkeypatch):
     box = Mailbox()
     server = smtp_server(box, tls_context=server_context(pki), require_starttls=True,
