@@ -124,6 +124,8 @@ class WebhookTarget(Target):
             raise DeliveryError(f"{where}: no answer within {self.timeout:g} s") from None
         except requests.ConnectionError as exc:
             raise DeliveryError(f"{where}: cannot connect: {_network_reason(exc)}") from None
+        except requests.exceptions.ChunkedEncodingError:
+            raise DeliveryError(f"{where}: the connection broke off during the answer") from None
         except requests.RequestException as exc:
             raise DeliveryError(f"{where}: {type(exc).__name__}", retryable=False) from None
         status = resp.status_code

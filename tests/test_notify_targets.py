@@ -42,7 +42,9 @@ from dialtone.notifiers.email import EmailTarget
 from dialtone.notifiers.webhook import WebhookTarget, canonical_json
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "notifications-targets.md"
+#: This area's part of the docs; once merged into docs/notifications.md the tests read that.
+DOCS = next(p for p in (ROOT / "docs" / "notifications.md", ROOT / "docs" / "notifications-targets.md")
+            if p.exists())
 PAYLOAD_SCHEMA = ROOT / "notifiers" / "schemas" / "webhook-payload.json"
 PASSWORD = "pw-Sup3rSecret-0000"
 HOOK_KEY = "hook-key-0123456789abcdef"
@@ -159,6 +161,7 @@ class Mailbox:
 
     def __init__(self, rcpt_reply: str | None = None, data_reply: str | None = None) -> None:
         self.envelopes: list = []
+        self.peers: list = []           # the client's (address, port): one per connection
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
 
@@ -172,6 +175,7 @@ class Mailbox:
         if self.data_reply:
             return self.data_reply
         self.envelopes.append(envelope)
+        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
     def mail(self, i: int = 0) -> email.message.EmailMessage:
@@ -244,6 +248,7 @@ def test_the_message_id_is_stable_for_a_redelivery_and_differs_per_server(tmp_pa
     other = target.send(message(id=43))
     target.close()
     assert first == again != other
+    assert len(set(box.peers)) == 1         # one connection kept for the round
     assert box.mail(0)["Message-ID"] == box.mail(1)["Message-ID"]
     elsewhere = email_target(tmp_path, server.port, host="localhost")
     assert elsewhere.message_id(message()) != first
@@ -494,7 +499,8 @@ def test_the_url_is_a_secret_setting(tmp_path, monkeypatch):
 # -- the webhook -----------------------------------------------------------------------------
 def docs_receiver():
     """The receiver example of the docs, run as written."""
-    block, = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    block, = [b for b in re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+              if "def verify(" in b]
     scope: dict = {}
     exec(compile(block, str(DOCS), "exec"), scope)
     return scope["verify"]
@@ -722,7 +728,10 @@ def test_every_documented_target_example_passes_its_schema():
     blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
     seen = set()
     for block in blocks:
-        for name, spec in safe_load(block)["notifications"]["targets"].items():
+        targets = (safe_load(block).get("notifications") or {}).get("targets") or {}
+        for name, spec in targets.items():
+            if spec["type"] not in ("email", "apprise", "webhook"):
+                continue
             assert check_target_settings(name, spec, lambda at: 1, str(DOCS)) is notifiers.get(spec["type"])
             seen.add(spec["type"])
             schema_keys = set(notifiers.get(spec["type"]).settings_schema["properties"])
@@ -732,5 +741,6 @@ def test_every_documented_target_example_passes_its_schema():
 
 
 def test_the_documented_payload_example_matches_the_schema(validator):
-    block, = re.findall(r"```json\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    block, = [b for b in re.findall(r"```json\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+              if '"schema": "dialtone.notification/1"' in b]
     assert list(validator.iter_errors(json.loads(block))) == []
