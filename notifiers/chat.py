@@ -10,8 +10,10 @@ message carries what Apprise logged, with every URL and token taken out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import typing as t
 import warnings
 from pathlib import Path
 
@@ -67,7 +69,7 @@ class AppriseTarget(Target):
         if self._apprise is None:
             ap = apprise.Apprise()
             for i, url in enumerate(self._urls, 1):
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _apprise_logs_kept_in():
                     # Apprise's e-mail plugin imports the deprecated imghdr module when its plugins
                     # load (on the first add); that is Apprise's affair, not a warning for our users.
                     warnings.filterwarnings("ignore", message="'imghdr' is deprecated",
@@ -92,12 +94,13 @@ class AppriseTarget(Target):
     def send(self, message: Message) -> str | None:
         services = self.services()
         title = f"{self.title_prefix}{message.subject}"
-        with apprise.LogCapture(level=logging.WARNING) as logs:
+        with _apprise_logs_kept_in(), apprise.LogCapture(level=logging.WARNING) as logs:
             ok = services.notify(body=self.body(message), title=title,
                                  body_format=BODY_FORMATS[self.body_format])
             said = logs.getvalue()
         if not ok:
             detail = self._clean(said)
+            log.warning("%s: message %d not delivered: %s", self.where, message.id, detail)
             raise DeliveryError(f"{self.where}: Apprise could not deliver message {message.id} to "
                                 f"every service ({len(services)} URL(s))"
                                 + (f": {detail}" if detail else "."), retryable=True)
@@ -111,6 +114,27 @@ class AppriseTarget(Target):
         # enough to be one, wherever Apprise quoted it.
         pieces = [p for url in self._urls for p in re.split(r"[/:@?&=#.]+", url) if len(p) >= 6]
         return short(scrub(text, [*self._urls, *pieces]))
+
+
+#: Loggers that quote a service's URL (tokens included) at debug level: Apprise's own, and
+#: urllib3's connection pool under it ("POST /services/T000/B000/token").
+_QUOTING_LOGGERS = ("apprise", "urllib3")
+
+
+@contextlib.contextmanager
+def _apprise_logs_kept_in() -> t.Iterator[None]:
+    """While Apprise reads URLs and sends, its log lines and urllib3's stay out of Dialtone's
+    logs; what Apprise said comes back through LogCapture and is logged scrubbed instead.
+    (Deliveries run one at a time, so switching propagation off for the call is safe.)"""
+    loggers = [logging.getLogger(name) for name in _QUOTING_LOGGERS]
+    before = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, was in zip(loggers, before, strict=True):
+            logger.propagate = was
 
 
 def markdown_body(message: Message) -> str:

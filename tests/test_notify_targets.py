@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import re
 import socket
 import ssl
@@ -460,6 +461,18 @@ def test_apprise_failure_is_retryable_and_hides_the_url_and_its_tokens(tmp_path,
     assert "500" in text
     for piece in ("pa55w0rd", "T0KEN-abcdef123456", "abcdef123456", str(httpserver.port), "json://"):
         assert piece not in text
+
+
+def test_apprise_never_logs_the_url_even_at_debug_level(tmp_path, httpserver, caplog):
+    httpserver.expect_request("/hooks/T0KEN-abcdef123456").respond_with_data("boom", status=500)
+    caplog.set_level(logging.DEBUG)
+    target = apprise_target(tmp_path, f"json://127.0.0.1:{httpserver.port}/hooks/T0KEN-abcdef123456")
+    with pytest.raises(DeliveryError):
+        target.send(message())
+    ours = [r.getMessage() for r in caplog.records if r.name != "werkzeug"]   # not the test server's
+    assert any("message 42 not delivered" in line for line in ours)
+    assert not [line for line in ours if "T0KEN" in line or "abcdef123456" in line]
+    assert logging.getLogger("apprise").propagate and logging.getLogger("urllib3").propagate
 
 
 def test_apprise_with_the_service_down_is_retryable(tmp_path):
