@@ -19,7 +19,7 @@ from pathlib import Path
 
 import apprise
 
-from dialtone.engine.notify.targets import DeliveryError, FindingRef, Message, Target
+from dialtone.engine.notifier_api import DeliveryError, FindingRef, Message, Target
 from dialtone.engine.secrets import read_secret, secret_schema
 
 from .transport import scrub, short

@@ -25,7 +25,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from dialtone.engine.errors import ConfigError
-from dialtone.engine.notify.targets import DeliveryError, Message, Target
+from dialtone.engine.notifier_api import DeliveryError, Message, Target
 from dialtone.engine.secrets import read_secret, secret_schema
 
 from .transport import is_loopback, scrub, short, tls_context

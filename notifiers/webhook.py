@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from dialtone.engine.errors import ConfigError
-from dialtone.engine.notify.targets import DeliveryError, Message, Target
+from dialtone.engine.notifier_api import DeliveryError, Message, Target
 from dialtone.engine.secrets import read_secret, secret_schema
 
 from .transport import is_loopback, scrub, short, shown_url

@@ -85,3 +85,17 @@ def test_html_is_escaped_and_links_go_to_the_finding(routed):
     assert message.subject == f"[Dialtone] New {POLICIES[ZERO].severity} finding: {POLICIES[ZERO].title} — L1"
     assert message.payload["schema"] == "dialtone.notification/1" and message.payload["findings_total"] == 1
     assert [h["kind"] for h in message.payload["findings"][0]["history"]] == ["opened"]
+
+
+def test_the_rendered_payload_is_the_documented_webhook_schema(routed):
+    import json
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    store, settings = routed
+    schema = json.loads((Path(__file__).resolve().parents[1] / "notifiers" / "schemas" /
+                         "webhook-payload.json").read_text(encoding="utf-8"))
+    for mode in ("masked", "full", "none"):
+        payload = _render(store, settings, mode).payload
+        Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(payload)
