@@ -158,8 +158,7 @@ def parse(section: dict | None, doc, path: Path) -> NotifySettings:
                 raise ConfigError(
                     f"{path}:{line([*where, 'recipients', j])}: notifications.rules[{i}].recipients: "
                     f"'{who}' is neither an e-mail address nor one of {', '.join(DERIVED_RECIPIENTS)}")
-        if spec.get("delivery") == "digest" and any(
-                targets[x].type in _ticket_types() for x in spec["targets"]):
+        if spec.get("delivery") == "digest" and any(_is_tracker(targets[x].type) for x in spec["targets"]):
             raise ConfigError(f"{path}:{line([*where, 'delivery'])}: notifications.rules[{i}]: a "
                               "digest cannot go to a ticket tracker; use ticket_per to group "
                               "findings into one ticket")
@@ -177,7 +176,7 @@ def parse(section: dict | None, doc, path: Path) -> NotifySettings:
         cost_center_owners=dict(section.get("cost_center_owners") or {}))
 
 
-def _ticket_types() -> set[str]:
+def _is_tracker(type_name: str) -> bool:
     from .notifier_api import notifiers
 
-    return {name for name in notifiers.names() if notifiers.get(name).kind == "ticket"}
+    return notifiers.get(type_name).kind == "ticket"
