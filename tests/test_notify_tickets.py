@@ -204,8 +204,8 @@ def test_jira_close_and_reopen_go_through_the_workflow_transitions(jira, secrets
     texts = [adf_text(c["body"]) for c in jira.issues["TEL-1"]["comments"]]
     assert texts == ["[Dialtone] Resolved: the line was ceased.",
                      "[Dialtone] Still firing after run 5: evidence attached."]
-    posted = [body for method, path, body in jira.log if path.endswith("/transitions") and method == "POST"]
-    assert len(posted) == 2
+    posted = [body for _, _, _, body in jira.requests("POST", "/rest/api/3/issue/TEL-1/transitions")]
+    assert posted == [{"transition": {"id": "31"}}, {"transition": {"id": "41"}}]
 
 
 def test_jira_closing_a_ticket_already_done_only_comments(jira, secrets):
@@ -239,6 +239,7 @@ def test_jira_poll_sees_closed_tickets_and_new_people_comments_once(jira, secret
     jira.person_move("TEL-1", "Done")
     first = jira.person_comment("TEL-1", "Ceased the line today.")
     jira.person_comment("TEL-1", "[Dialtone] pasted from the bot")          # a bot-style text: skipped
+    jira.bot_comment("TEL-1", "typed by hand as the bot")                   # our account: skipped
     second = jira.person_comment("TEL-1", "Order ref 4471.")
     seen = {rt.key: rt for rt in target.poll(tickets, {})}
     assert set(seen) == {"TEL-1", "TEL-2", "TEL-3"}
@@ -246,8 +247,8 @@ def test_jira_poll_sees_closed_tickets_and_new_people_comments_once(jira, secret
     assert (seen["TEL-2"].closed, seen["TEL-2"].status) == (False, "To Do")
     assert [(c.id, c.author, c.body) for c in seen["TEL-1"].comments] == [
         (first, "Mia Krystof", "Ceased the line today."), (second, "Mia Krystof", "Order ref 4471.")]
-    # The comment pages are two long: four comments on TEL-1 were read in two requests.
-    assert len(jira.requests("GET", "/rest/api/3/issue/TEL-1/comment")) == 2
+    # The comment pages are two long: five comments on TEL-1 were read in three requests.
+    assert len(jira.requests("GET", "/rest/api/3/issue/TEL-1/comment")) == 3
     # With the cursor at the last comment mirrored, nothing comes back twice; a new one comes once.
     cursors = {"TEL-1": second}
     assert all(not rt.comments for rt in target.poll(tickets, cursors))
@@ -255,6 +256,14 @@ def test_jira_poll_sees_closed_tickets_and_new_people_comments_once(jira, secret
     (again,) = [rt for rt in target.poll(tickets, cursors) if rt.comments]
     assert [c.id for c in again.comments] == [third]
     assert len(jira.requests("GET", "/rest/api/3/myself")) == 1            # asked once per target
+
+
+def test_jira_poll_asks_for_at_most_fifty_keys_per_search(jira, secrets):
+    target = jira_target(jira)
+    tickets = [Ticket(key=jira.add_issue([f"dialtone-t-{n}"])) for n in range(51)]
+    assert len(target.poll(tickets, {})) == 51
+    searched = {body["jql"] for _, path, _, body in jira.requests("POST", "/rest/api/3/search/jql")}
+    assert searched == {f"key in ({', '.join(f'TEL-{n}' for n in range(1, 51))})", "key in (TEL-51)"}
 
 
 def test_jira_poll_skips_an_issue_deleted_on_the_tracker(jira, secrets):
@@ -330,6 +339,36 @@ def test_refused_credentials_are_not_retryable_and_never_show_the_secret(jira, m
     assert str(err.value) == (f"notifications.targets.jira: create ticket: POST {jira.url}/rest/api/3/issue: "
                               "HTTP 401 UNAUTHORIZED: Client must be authenticated to access this resource.")
     assert "wrong-token-value" not in str(err.value) and JIRA_TOKEN not in str(err.value)
+
+
+def test_a_read_timeout_is_retried_for_a_read_but_never_resent_for_a_write():
+    # A listening socket that never answers: the request goes out, no response comes back.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        waits: list[float] = []
+        client = TrackerClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.2, max_retries=2,
+                               where="notifications.targets.snow", auth=("u", "p"), sleep=waits.append)
+        with pytest.raises(DeliveryError) as err:
+            client.get("/api/now/table/incident", op="poll tickets")
+        assert err.value.retryable and waits == [1.0, 2.0]
+        assert str(err.value).endswith("/api/now/table/incident: no answer within 0.2 s (after 3 attempts)")
+        waits.clear()
+        with pytest.raises(DeliveryError) as err:
+            client.post("/api/now/table/incident", {}, op="create ticket")
+        # The tracker may have created the record: no resend; the next attempt looks first.
+        assert err.value.retryable and waits == []
+
+
+def test_a_tracker_echoing_a_credential_does_not_get_it_into_the_message(httpserver):
+    httpserver.expect_request("/api/now/table/incident").respond_with_json(
+        {"error": {"message": "Bad password 'hunter2-s3cret' for user u", "detail": None},
+         "status": "failure"}, status=401)
+    client = TrackerClient(httpserver.url_for("/"), where="notifications.targets.snow",
+                           auth=("u", "hunter2-s3cret"), secrets=("hunter2-s3cret",))
+    with pytest.raises(DeliveryError) as err:
+        client.get("/api/now/table/incident", op="find ticket t-1")
+    assert "hunter2" not in str(err.value) and "Bad password '***' for user u" in str(err.value)
 
 
 def test_a_refused_connection_is_retried_then_retryable(secrets):

@@ -35,7 +35,8 @@ class FakeTracker:
     page_size = 2
 
     def __init__(self) -> None:
-        self.log: list[tuple[str, str, dict]] = []
+        #: (method, path, query arguments, JSON body or None) of every request, in order.
+        self.log: list[tuple[str, str, dict, t.Any]] = []
         self._faults: deque[tuple[int, str | None]] = deque()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -58,13 +59,14 @@ class FakeTracker:
         """The next ``times`` requests answer ``status`` (429 throttled, 503 down…)."""
         self._faults.extend([(status, retry_after)] * times)
 
-    def requests(self, method: str | None = None, path: str | None = None) -> list[tuple[str, str, dict]]:
+    def requests(self, method: str | None = None, path: str | None = None) -> list[tuple]:
         return [r for r in self.log if (method is None or r[0] == method) and (path is None or r[1] == path)]
 
     def _wsgi(self, environ: dict, start_response: t.Callable) -> t.Iterable[bytes]:
         request = Request(environ)
         with self.lock:
-            self.log.append((request.method, request.path, request.args.to_dict()))
+            self.log.append((request.method, request.path, request.args.to_dict(),
+                             request.get_json(silent=True)))
             if self._faults:
                 status, retry_after = self._faults.popleft()
                 response = self.fault(status, retry_after)
@@ -140,6 +142,11 @@ class FakeJira(FakeTracker):
     def person_comment(self, key: str, text: str) -> str:
         with self.lock:
             return self._add_comment(key, self.person, _adf(text))["id"]
+
+    def bot_comment(self, key: str, text: str) -> str:
+        """A comment by the target's own account, written by hand (no [Dialtone] prefix)."""
+        with self.lock:
+            return self._add_comment(key, self.bot, _adf(text))["id"]
 
     def add_issue(self, labels: list[str], summary: str = "copied by hand") -> str:
         """An issue created in Jira by someone (e.g. a copy that kept the labels)."""
