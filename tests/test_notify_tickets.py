@@ -4,6 +4,7 @@ against stateful fake trackers on the loopback interface (tests/ticket_servers.p
 from __future__ import annotations
 
 import email.utils
+import re
 import socket
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from dialtone.engine.notify.targets import (
     check_target_settings,
     notifiers,
 )
+from dialtone.engine.yamlio import safe_load
 from dialtone.notifiers.http import TrackerClient
 from dialtone.notifiers.jira import JiraTarget, adf_document, adf_text
 from dialtone.notifiers.servicenow import ServiceNowTarget
@@ -515,3 +517,22 @@ def test_servicenow_down_is_retryable(snow, secrets):
         snow_target(snow, waits).poll([Ticket(key="INC0010001", remote_id="0" * 32)], {})
     assert err.value.retryable and waits == [1.0, 2.0, 4.0, 8.0]
     assert "notifications.targets.snow: poll tickets: GET " in str(err.value)
+
+
+# -- the documentation -------------------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[1] / "docs" / "notifications-tickets.md"
+
+
+def test_the_documented_examples_are_valid_settings():
+    blocks = [safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)]
+    targets = [(name, s) for b in blocks for name, s in b["notifications"]["targets"].items()]
+    assert {s["type"] for _, s in targets} == {"jira", "servicenow"} and len(targets) == 3
+    for name, settings in targets:
+        check_target_settings(name, settings, lambda path: None, "docs/notifications-tickets.md")
+
+
+@pytest.mark.parametrize("cls", [JiraTarget, ServiceNowTarget])
+def test_every_setting_is_documented(cls):
+    text = DOC.read_text(encoding="utf-8")
+    for key in cls.settings_schema["properties"]:
+        assert f"| `{key}` |" in text, key
