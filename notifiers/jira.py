@@ -205,7 +205,9 @@ class JiraTarget(TicketTarget):
 
     def _comments(self, key: str, cursor: str | None) -> t.Iterator[RemoteComment]:
         """People's comments on ``key`` after the comment id ``cursor``, oldest first."""
-        after = int(cursor) if cursor and cursor.isdigit() else -1
+        if cursor is not None and not cursor.isdigit():
+            raise ValueError(f"{key}: comment cursor {cursor!r} is not a Jira comment id")
+        after = int(cursor) if cursor is not None else -1
         me = self._myself()
         start = 0
         while True:

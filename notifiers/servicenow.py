@@ -52,6 +52,8 @@ PAGE_SIZE = 100
 #: Urgency and impact (1 high … 3 low) by the first finding's severity.
 URGENCY = {"critical": "1", "high": "2"}
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]+$")
+#: A comment's id and cursor: ``<sys_created_on>|<sys_id>`` (UTC, as the Table API gives it).
+_CURSOR = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\|[0-9a-f]{32}$")
 _STATE = {"type": "string", "pattern": "^-?[0-9]+$"}
 
 
@@ -224,6 +226,9 @@ class ServiceNowTarget(TicketTarget):
     def _comments(self, key: str, sys_id: str, cursor: str | None) -> t.Iterator[RemoteComment]:
         """People's comments on the record after ``cursor`` (``<sys_created_on>|<sys_id>`` of
         the last one seen), oldest first; a comment's id is its cursor."""
+        if cursor is not None and not _CURSOR.match(cursor):
+            # It goes into an encoded query: anything else could change the query's meaning.
+            raise ValueError(f"{key}: comment cursor {cursor!r} is not '<sys_created_on>|<sys_id>'")
         since, _, last = (cursor or "").partition("|")
         query = f"element_id={sys_id}^element=comments"
         if since:

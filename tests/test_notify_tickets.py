@@ -536,3 +536,12 @@ def test_every_setting_is_documented(cls):
     text = DOC.read_text(encoding="utf-8")
     for key in cls.settings_schema["properties"]:
         assert f"| `{key}` |" in text, key
+
+
+def test_a_malformed_cursor_is_refused_before_it_reaches_a_query(jira, snow, secrets):
+    jt, st = jira_target(jira), snow_target(snow)
+    with pytest.raises(ValueError, match="is not a Jira comment id"):
+        jt.poll([jt.create("t-1", message())], {"TEL-1": "10100^x"})
+    ticket = st.create("t-1", message())
+    with pytest.raises(ValueError, match=re.escape("is not '<sys_created_on>|<sys_id>'")):
+        st.poll([ticket], {ticket.key: "2026-12-06 05:00:00^ORDERBYvalue|" + "0" * 32})
