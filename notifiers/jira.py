@@ -45,6 +45,8 @@ from .http import TrackerClient, TrackerError, check_base_url
 PREFIX = "[Dialtone]"
 #: Jira caps a summary at 255 characters.
 SUMMARY_LIMIT = 255
+#: Jira refuses a description over 32,767 characters; leave room for the ADF around the text.
+DESCRIPTION_LIMIT = 30_000
 #: Keys per ``key in (...)`` search: keeps the JQL well under Jira's query length limits.
 POLL_CHUNK = 50
 PAGE_SIZE = 100
@@ -116,7 +118,7 @@ class JiraTarget(TicketTarget):
             "project": {"key": self.project},
             "issuetype": {"name": self.issue_type},
             "summary": _one_line(message.subject)[:SUMMARY_LIMIT],
-            "description": adf_document(message.text, message.findings),
+            "description": adf_document(_cut(message.text, DESCRIPTION_LIMIT), message.findings),
             "labels": list(dict.fromkeys(["dialtone", self.label(correlation), *self.labels])),
         }
         severity = message.findings[0].severity if message.findings else None
@@ -147,10 +149,14 @@ class JiraTarget(TicketTarget):
         for start in range(0, len(keys), POLL_CHUNK):
             statuses.update(self._statuses(keys[start:start + POLL_CHUNK]))
         seen = []
-        for key in keys:
-            if key not in statuses:
+        for tk in tickets:
+            # An issue moved to another project has a new key; its id stays.
+            status = statuses.get(tk.key)
+            if status is None:
+                status = statuses.get(f"id:{tk.remote_id}")
+            if status is None:
                 continue            # deleted on the tracker, or moved where we may not look
-            status = statuses[key]
+            key = tk.key
             category = (status.get("statusCategory") or {}).get("key")
             seen.append(RemoteTicket(key=key, closed=category in self.done_categories,
                                      status=status.get("name", ""),
@@ -185,13 +191,16 @@ class JiraTarget(TicketTarget):
     def _statuses(self, keys: list[str]) -> dict[str, dict]:
         jql = f"key in ({', '.join(keys)})"
         try:
-            return {issue["key"]: (issue.get("fields") or {}).get("status") or {}
-                    for issue in self._search(jql, ["status"], op="poll tickets")}
+            found: dict[str, dict] = {}
+            for issue in self._search(jql, ["status"], op="poll tickets"):
+                status = (issue.get("fields") or {}).get("status") or {}
+                found[issue["key"]] = found[f"id:{issue['id']}"] = status
+            return found
         except TrackerError as exc:
             if exc.status != 400:
                 raise
         # Jira refuses the whole search when one key no longer exists: look at each instead.
-        found = {}
+        each: dict[str, dict] = {}
         for key in keys:
             try:
                 issue = self.client.get(f"/rest/api/3/issue/{key}", {"fields": "status"},
@@ -200,8 +209,8 @@ class JiraTarget(TicketTarget):
                 if exc.status == 404:
                     continue
                 raise
-            found[key] = (issue.get("fields") or {}).get("status") or {}
-        return found
+            each[key] = each[f"id:{issue.get('id')}"] = (issue.get("fields") or {}).get("status") or {}
+        return each
 
     def _comments(self, key: str, cursor: str | None) -> t.Iterator[RemoteComment]:
         """People's comments on ``key`` after the comment id ``cursor``, oldest first."""
@@ -325,4 +334,8 @@ def _adf_text(node: dict) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 

@@ -545,3 +545,21 @@ def test_a_malformed_cursor_is_refused_before_it_reaches_a_query(jira, snow, sec
     ticket = st.create("t-1", message())
     with pytest.raises(ValueError, match=re.escape("is not '<sys_created_on>|<sys_id>'")):
         st.poll([ticket], {ticket.key: "2026-12-06 05:00:00^ORDERBYvalue|" + "0" * 32})
+
+
+def test_jira_poll_follows_an_issue_moved_to_another_project_by_its_id(jira, secrets):
+    target = jira_target(jira)
+    ticket = target.create("t-1", message())
+    moved = jira.issues.pop("TEL-1")
+    jira.issues["OPS-7"] = {**moved, "key": "OPS-7"}
+    jira.aliases["TEL-1"] = "OPS-7"            # Jira still answers to the old key
+    jira.person_move("OPS-7", "Done")
+    (seen,) = target.poll([ticket], {})
+    assert (seen.key, seen.closed, seen.status) == ("TEL-1", True, "Done")
+
+
+def test_jira_a_long_text_is_cut_to_what_jira_takes(jira, secrets):
+    long = Message(id=1, kind="ticket_open", rule=None, recipient=None, subject="s", text="x" * 40_000,
+                   html="", payload={}, findings=())
+    jira_target(jira).create("t-1", long)
+    assert len(adf_text(jira.issues["TEL-1"]["fields"]["description"])) == 30_000

@@ -127,11 +127,16 @@ class FakeJira(FakeTracker):
         self.priorities = {"Highest", "High", "Medium", "Low", "Lowest"}
         self.workflow = {k: list(v) for k, v in WORKFLOW.items()}
         self.issues: dict[str, dict] = {}
+        #: Old key → new key of issues moved to another project (Jira answers to both).
+        self.aliases: dict[str, str] = {}
         self._ids = itertools.count(10001)
         self._numbers = itertools.count(1)
         self._comment_ids = itertools.count(10100)
         self._tokens: dict[str, tuple[str, int]] = {}
         self._clock = dt.datetime(2026, 12, 6, 5, 0, tzinfo=dt.UTC)
+
+    def issue(self, key: str) -> dict:
+        return self.issues[self.aliases.get(key, key)]
 
     # -- helpers for tests ---------------------------------------------------------------------
     def person_move(self, key: str, status: str) -> None:
@@ -141,7 +146,7 @@ class FakeJira(FakeTracker):
 
     def person_comment(self, key: str, text: str) -> str:
         with self.lock:
-            return self._add_comment(key, self.person, _adf(text))["id"]
+            return self._add_comment(self.aliases.get(key, key), self.person, _adf(text))["id"]
 
     def bot_comment(self, key: str, text: str) -> str:
         """A comment by the target's own account, written by hand (no [Dialtone] prefix)."""
@@ -183,18 +188,18 @@ class FakeJira(FakeTracker):
         if (m, p) == ("POST", "/rest/api/3/issue"):
             return self._post_issue(body or {})
         if match := re.fullmatch(r"/rest/api/3/issue/([A-Z]+-\d+)", p):
-            issue = self.issues[match[1]]
+            issue = self.issue(match[1])
             if m == "GET":
                 return json_response(self._issue_json(issue, request.args.get("fields", "").split(",")))
         if match := re.fullmatch(r"/rest/api/3/issue/([A-Z]+-\d+)/transitions", p):
-            issue = self.issues[match[1]]
+            issue = self.issue(match[1])
             if m == "GET":
                 return json_response({"transitions": [self._transition_json(tr)
                                                       for tr in self.workflow[issue["status"]]]})
             if m == "POST":
                 return self._transition(issue, body or {})
         if match := re.fullmatch(r"/rest/api/3/issue/([A-Z]+-\d+)/comment", p):
-            issue = self.issues[match[1]]
+            issue = self.issue(match[1])
             if m == "GET":
                 return self._comments(issue, request.args)
             if m == "POST":
@@ -311,7 +316,8 @@ class FakeJira(FakeTracker):
             elif m := re.fullmatch(r'labels\s*=\s*"?([^"]+)"?', clause, re.I):
                 tests.append(lambda i, v=m[1]: v in i["fields"].get("labels", []))
             elif m := re.fullmatch(r"(?:key|issue)\s+in\s*\(([^)]*)\)", clause, re.I):
-                keys = {k.strip().strip('"') for k in m[1].split(",") if k.strip()}
+                keys = {self.aliases.get(k, k) for k in (k.strip().strip('"') for k in m[1].split(","))
+                        if k}
                 for k in sorted(keys):
                     if k not in self.issues:
                         raise ValueError(f"An issue with key '{k}' does not exist for field 'key'.")
