@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from dialtone.engine.errors import ConfigError
-from dialtone.engine.notify.targets import DeliveryError
+from dialtone.engine.notifier_api import DeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import time
 import typing as t
 from pathlib import Path
 
-from dialtone.engine.notify.targets import (
+from dialtone.engine.notifier_api import (
     DeliveryError,
     Message,
     RemoteComment,

@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from dialtone.engine.errors import ConfigError
-from dialtone.engine.notify.targets import (
+from dialtone.engine.notifier_api import (
     DeliveryError,
     Message,
     RemoteComment,

@@ -120,3 +120,26 @@ def test_a_crash_between_recording_and_sending_delivers_once_on_the_next_send(wo
     again = runner.invoke(cli, ["--config", cfg, "notify", "send"])
     assert "0 sent" in again.stdout
     assert len(receiver.accepted) == 3
+
+
+def test_notify_test_sends_a_sample_and_names_unknown_targets(workspace, httpserver):
+    receiver = Receiver()
+    receiver.down = False
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(receiver)
+    from dialtone.web.cli import cli
+
+    runner = CliRunner()
+    cfg = str(workspace / "dialtone.yaml")
+    result = runner.invoke(cli, ["--config", cfg, "notify", "test", "hook"])
+    assert result.exit_code == 0, result.output
+    assert "hook: test message sent (HTTP 204)." in result.stdout
+    [sample] = receiver.accepted
+    assert sample["kind"] == "test" and sample["findings"] == []
+    assert sample["subject"] == "[Dialtone] Test message"
+    typo = runner.invoke(cli, ["--config", cfg, "notify", "test", "hok"])
+    assert typo.exit_code == 2 and "No target named 'hok'. Did you mean 'hook'?" in typo.output
+    receiver.down = True
+    down = runner.invoke(cli, ["--config", cfg, "notify", "test", "hook"])
+    assert down.exit_code == 2 and "HTTP 503" in down.output and KEY not in down.output
+    log = runner.invoke(cli, ["--config", cfg, "audit", "log", "--format", "json"])
+    assert [e["action"] for e in json.loads(log.stdout)].count("notify_test") == 2

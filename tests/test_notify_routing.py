@@ -334,6 +334,9 @@ def test_a_ticket_closed_on_the_tracker_is_a_claim_the_next_evaluation_checks(st
     assert Tracker.log[-1][:2] == ("reopen", "TEL-1") and not Tracker.tickets["TEL-1"]["closed"]
     assert "still finds it" in Tracker.log[-1][2] and "L1" in Tracker.log[-1][2]
     assert len(history(store, "fix_refuted")) == 1
+    with store.read() as conn:    # the tracker was read after the reopen went through: no new claim
+        assert conn.execute(select(notify_tickets.c.state)).scalar() == "open"
+    assert len(history(store, "fix_claimed")) == 1
     Tracker.tickets["TEL-1"]["closed"] = True                # closed again, and this time fixed
     delivery.notify(store, cfg, None)
     evaluate(store, cfg, tmp_path, "s3", {ZERO: []})

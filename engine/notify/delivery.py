@@ -2,8 +2,9 @@
 
 ``notify(store, config, snapshot)`` is what ``dialtone run``, the scheduler and ``dialtone
 notify send`` call: route the history's new events and what the date brings (one transaction),
-read the trackers (tickets closed there → "fix claimed"; people's comments → the finding's
-history), then send what is due.
+send what is due, then read the trackers (tickets closed there → "fix claimed"; people's
+comments → the finding's history). A ticket with an update still waiting in the outbox is not
+read until the update is through. A run also reads the trackers before it evaluates.
 
 Delivery is in ``id`` order per target: a message that fails with a retryable error waits
 (``retry_seconds``, doubled at each attempt up to ``max_retry_seconds``, or the service's own
@@ -109,8 +110,10 @@ def notify(store: Store, config: Config, snapshot: Snapshot | None, *, only_targ
         summary.routed = route(store, settings, snapshot)
     made = _Targets(config, targets)
     try:
-        _sync_tickets(store, settings, made, summary, only_target)
+        # Sent first, so that the trackers show what Dialtone asked of them (a ticket reopened)
+        # before they are read back.
         _send(store, config, made, summary, only_target)
+        _sync_tickets(store, settings, made, summary, only_target)
     finally:
         made.close()
     return summary
@@ -250,9 +253,14 @@ def _sync_tickets(store: Store, settings: NotifySettings, made: _Targets, summar
         if cls.kind != "ticket":
             continue
         with store.read() as conn:
+            # A ticket with an update still in the outbox is not read: the tracker does not yet
+            # show what Dialtone asked (a reopened ticket would read as still closed).
+            waiting = select(notify_outbox.c.ticket_id).where(notify_outbox.c.status == "pending",
+                                                              notify_outbox.c.ticket_id.is_not(None))
             rows = conn.execute(select(notify_tickets).where(
                 notify_tickets.c.target == name, notify_tickets.c.state == "open",
-                notify_tickets.c.key.is_not(None)).order_by(notify_tickets.c.id)).all()
+                notify_tickets.c.key.is_not(None), notify_tickets.c.id.not_in(waiting))
+                .order_by(notify_tickets.c.id)).all()
         if not rows:
             continue
         try:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from pytest_bdd import given, parsers, then, when
+
 from tests.ticket_servers import FakeJira
 
 from .source_steps import _config
@@ -78,8 +79,9 @@ def _issue(world: dict) -> dict:
 def jira_has_ticket(world: dict, n: int, line: str) -> None:
     assert len(world["jira"].issues) == n
     issue = _issue(world)
-    assert line in issue["summary"] and "dialtone" in issue["labels"]
-    assert any(label.startswith("dialtone-t") for label in issue["labels"])
+    fields = issue["fields"]
+    assert line in fields["summary"] and "dialtone" in fields["labels"]
+    assert any(label.startswith("dialtone-t") for label in fields["labels"])
     assert world["run"]["notifications"]["sent"] == 1
 
 
