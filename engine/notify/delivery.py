@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, text, update
 
 from ..config import Config
+from ..errors import ConfigError
 from ..evidence.masking import Masker, mask_key
 from ..notifier_api import DeliveryError, Message, Target, Ticket, TicketTarget, notifiers
 from ..notify_settings import NotifySettings
@@ -181,10 +182,13 @@ def _send_one(store: Store, settings: NotifySettings, renderer: Renderer, target
         ticket = _ticket(conn, row.ticket_id) if row.ticket_id is not None else None
     try:
         ref, opened = _dispatch(target, row, message, ticket)
-    except DeliveryError as exc:
+    except (DeliveryError, ConfigError, ValueError) as exc:
+        # A target's own configuration problem or a value it refuses will not pass by waiting.
+        retryable = isinstance(exc, DeliveryError) and exc.retryable
         attempts = row.attempts + 1
-        dead = not exc.retryable or attempts >= settings.max_attempts
-        wait = exc.retry_after if exc.retry_after is not None else \
+        dead = not retryable or attempts >= settings.max_attempts
+        asked = getattr(exc, "retry_after", None)
+        wait = asked if asked is not None else \
             min(settings.retry_seconds * 2 ** (attempts - 1), settings.max_retry_seconds)
         with store.write() as conn:
             outbox.mark_failed(conn, mid, error=str(exc), dead=dead,
@@ -267,7 +271,7 @@ def _sync_tickets(store: Store, settings: NotifySettings, made: _Targets, summar
             target = made.get(name)
             remote = target.poll([Ticket(r.key, r.url, r.remote_id) for r in rows],
                                  {r.key: r.comment_cursor for r in rows})
-        except DeliveryError as exc:
+        except (DeliveryError, ConfigError, ValueError) as exc:
             summary.errors.append(f"reading tickets from {name}: {exc}")
             continue
         by_key = {r.key: r for r in rows}
