@@ -21,9 +21,10 @@ TRIGGERS = ("new", "reopened", "due_soon", "overdue", "exception_expiring", "run
 #: Triggers about findings (the others are about exceptions and runs).
 FINDING_TRIGGERS = ("new", "reopened", "due_soon", "overdue")
 #: Who a message is for, derived from the estate: the person the resource belongs to (the
-#: ``owner`` relation: a line's, device's or licence's assignee, or the person), and the owner of
-#: the resource's cost centre (``notifications.cost_center_owners``).
-DERIVED_RECIPIENTS = ("owner", "cost_center_owner")
+#: ``owner`` relation: a line's, device's or licence's assignee, or the person), that person's
+#: manager (``people.manager_id``), and the owner of the resource's cost centre
+#: (``notifications.cost_center_owners``).
+DERIVED_RECIPIENTS = ("owner", "manager", "cost_center_owner")
 DELIVERIES = ("each", "digest")
 DIGEST_PERIODS = ("run", "day", "week")
 TICKET_GROUPS = ("finding", "policy", "resource")

@@ -1,5 +1,5 @@
 """Who and what a resource belongs to, read from a snapshot: its cost centre, vendor, currency
-and owner (the person its ``owner`` relation names, and their e-mail address).
+and owner (the person its ``owner`` relation names, their e-mail address and their manager's).
 
 One definition for the savings page's breakdowns (``finance.py``) and for routing findings to
 people (``notify/routing.py``): a finding about a charge belongs to the charged line's cost centre
@@ -61,7 +61,7 @@ def connect(snapshot: Snapshot) -> duckdb.DuckDBPyConnection:
 def create_view(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, name: str, *,
                 types: tuple[str, ...] | None = None) -> None:
     """``name`` (resource_type, resource_id, cost_center, vendor, currency, owner_id,
-    owner_email) over the entity views of ``con``, for ``types`` (default: all)."""
+    owner_email, manager_email) over the entity views of ``con``, for ``types`` (default: all)."""
     usable = [t for t, (reads, _) in ATTRIBUTE_SQL.items()
               if (types is None or t in types) and all(e in snapshot.entities for e in reads)]
     union = " UNION ALL ".join(
@@ -73,6 +73,15 @@ def create_view(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, name: str, *
         union = ("SELECT NULL::VARCHAR AS resource_type, NULL::VARCHAR AS resource_id, "
                  "NULL::VARCHAR AS cost_center, NULL::VARCHAR AS vendor, NULL::VARCHAR AS currency, "
                  "NULL::VARCHAR AS owner_id WHERE false")
-    email = ("(SELECT lower(CAST(p.email AS VARCHAR)) FROM people p WHERE CAST(p.id AS VARCHAR) = a.owner_id)"
-             if "people" in snapshot.entities else "NULL::VARCHAR")
-    con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT a.*, {email} AS owner_email FROM ({union}) a')
+    if "people" not in snapshot.entities:
+        con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT a.*, NULL::VARCHAR AS owner_email, '
+                    f'NULL::VARCHAR AS manager_email FROM ({union}) a')
+        return
+    columns = {r[0] for r in con.execute("DESCRIBE people").fetchall()}
+    # Snapshots written before people had a manager have no such column: no manager, not an error.
+    manager = ("(SELECT lower(CAST(m.email AS VARCHAR)) FROM people m "
+               "WHERE CAST(m.id AS VARCHAR) = CAST(o.manager_id AS VARCHAR))"
+               if "manager_id" in columns else "NULL::VARCHAR")
+    con.execute(f"""CREATE TEMP VIEW "{name}" AS
+        SELECT a.*, lower(CAST(o.email AS VARCHAR)) AS owner_email, {manager} AS manager_email
+        FROM ({union}) a LEFT JOIN people o ON CAST(o.id AS VARCHAR) = a.owner_id""")

@@ -386,3 +386,24 @@ def test_first_use_does_not_announce_the_past(store, tmp_path):
     evaluate(store, cfg, tmp_path, "s2", {ZERO: ["L1", "L2"]})
     delivery.notify(store, cfg, None)
     assert [m.findings[0].resource_id for m in Inbox.sent] == ["L2"]
+
+
+def test_the_owners_manager_is_a_recipient(store, tmp_path):
+    rule = Rule(name="managers", when=("new",), targets=("inbox",), recipients=("manager",),
+                fallback="telecom@example.com")
+    cfg = config(tmp_path, rule)
+    snap = snapshot(tmp_path, "s1", store.today())
+    ev = evaluation(snap, [outcome(ZERO, ["L1", "L2"])])
+    pq.write_table(pa.table({"id": ["L1", "L2"], "assigned_to": ["P1", "P9"], "cost_center": ["CC-1"] * 2,
+                             "vendor": ["Acme"] * 2, "currency": ["USD"] * 2}), snap.path / "lines.parquet")
+    pq.write_table(pa.table({"id": ["P1", "P9"], "email": ["liam@example.com", "boss@example.com"],
+                             "manager_id": ["P9", None]}), snap.path / "people.parquet")
+    snap.manifest["entities"]["people"] = {"file": "people.parquet", "rows": 2, "sources": [], "sha256": ""}
+    record_evaluation(store, ev, policy_set(ZERO), provenance=PROVENANCE,
+                      route=lambda conn, eid: route_events(conn, cfg.notifications, now=store.now_text(),
+                                                           snapshot=snap, evaluation_id=eid))
+    with store.read() as conn:
+        got = conn.execute(text("SELECT f.resource_id, o.recipient FROM notify_outbox o "
+                                "JOIN findings f ON f.id = o.finding_id ORDER BY 1")).all()
+    # L1's owner reports to P9; P9 has no manager on file: the fallback.
+    assert [tuple(r) for r in got] == [("L1", "boss@example.com"), ("L2", "telecom@example.com")]

@@ -96,12 +96,14 @@ class _Router:
             if self._needs_attributes() and self.snapshot is not None:
                 types = tuple(sorted({c[7] for c in candidates if c[7]}))
                 resource_attributes.create_view(con, self.snapshot, "attrs", types=types)
-                con.execute("""CREATE TEMP TABLE rows AS SELECT c.*, a.cost_center, a.vendor, a.owner_email
+                con.execute("""CREATE TEMP TABLE rows AS SELECT c.*, a.cost_center, a.vendor, a.owner_email,
+                                      a.manager_email
                                FROM cand c LEFT JOIN attrs a
                                  ON a.resource_type = c.resource_type AND a.resource_id = c.resource_id""")
             else:
                 con.execute("CREATE TEMP TABLE rows AS SELECT c.*, NULL::VARCHAR AS cost_center, "
-                            "NULL::VARCHAR AS vendor, NULL::VARCHAR AS owner_email FROM cand c")
+                            "NULL::VARCHAR AS vendor, NULL::VARCHAR AS owner_email, "
+                            "NULL::VARCHAR AS manager_email FROM cand c")
             out = []
             for rule in self.settings.rules:
                 where, params = _rule_condition(rule)
@@ -116,7 +118,8 @@ class _Router:
 
     def _needs_attributes(self) -> bool:
         return any(set(r.match) & {"cost_center", "vendor", "owner"}
-                   or set(r.recipients) & {"owner", "cost_center_owner"} for r in self.settings.rules)
+                   or set(r.recipients) & {"owner", "manager", "cost_center_owner"}
+                   for r in self.settings.rules)
 
     def _frameworks(self) -> pa.Table:
         rows = self.conn.execute(text("SELECT policy_id, framework FROM policy_requirements")).all()
@@ -139,9 +142,9 @@ class _Router:
             return [None]
         found: list[str] = []
         for who in rule.recipients:
-            if who == "owner":
-                if row.get("owner_email"):
-                    found.append(row["owner_email"])
+            if who in ("owner", "manager"):
+                if row.get(f"{who}_email"):
+                    found.append(row[f"{who}_email"])
             elif who == "cost_center_owner":
                 address = self.settings.cost_center_owners.get(row.get("cost_center") or "")
                 if address:
