@@ -245,7 +245,7 @@ def test_the_outbox_page_shows_dead_letters_first_and_the_messages_escaped(site)
     html = client_for(app, "officer").get("/notifications").get_data(as_text=True)
     assert HOSTILE not in html and "&lt;script&gt;" in html
     cards = html[html.index('aria-label="Messages by status"'):]
-    assert cards.index("dead letters") < cards.index("waiting to be sent") < cards.index("sent</a>")
+    assert cards.index("dead letter") < cards.index("waiting to be sent") < cards.index("sent</a>")
     assert 'class="card alert"' in html
     assert f'href="/notifications/{dead}"' in html
     assert "550" in html and "ann@example.com" in html
