@@ -149,7 +149,7 @@ def test_before_notifications_are_turned_on_the_page_says_how(empty_site, open_p
 
 @SIZES
 @pytest.mark.parametrize("role", ["officer", "auditor"])
-def test_a_findings_tickets_and_notifications(site, open_page, size, role):
+def test_a_findings_tickets_and_notifications(site, open_page, size, role, screenshots):
     from playwright.sync_api import expect
 
     page = open_page(site.url, size)
@@ -168,3 +168,4 @@ def test_a_findings_tickets_and_notifications(site, open_page, size, role):
         expect(messages).to_have_count(0)
     assert_accessible(page, f"a finding's tickets for an {role} at {size['width']}")
     fits(page, size)
+    section.screenshot(path=str(screenshots / f"finding-tickets-{role}-{size['width']}.png"))
