@@ -344,6 +344,16 @@ def test_a_finding_page_shows_its_tickets_to_everyone_and_its_messages_to_office
     assert "Tickets and notifications" not in plain
 
 
+def test_a_ticket_address_that_is_not_a_web_address_is_not_linked(site):
+    app, store, _ = site
+    tid = add_ticket(store, [4], key="TEL-66")
+    with store.write() as conn:
+        conn.execute(notify_tickets.update().where(notify_tickets.c.id == tid)
+                     .values(url="javascript:alert(1)"))
+    html = client_for(app, "auditor").get("/findings/4").get_data(as_text=True)
+    assert "TEL-66" in html and "javascript:" not in html
+
+
 # --- the API and the downloads -------------------------------------------------------------
 
 
