@@ -44,7 +44,7 @@ PAGES = {
     "/snapshots": ROLES, "/evidence": ROLES, "/savings": ROLES, "/audit": ("admin", "auditor"),
     "/users": ("admin",),
     "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
-    "/savings.csv": ROLES, "/savings/findings": ROLES,
+    "/savings.csv": ROLES, "/savings/findings": ROLES, "/notifications": ("admin", "officer"),
 }
 
 
@@ -53,8 +53,10 @@ def test_every_view_declares_who_may_use_it(shared):
                   if name != "static" and getattr(view, "allowed_roles", None) is None]
     assert undeclared == []
     rules = {r.rule for r in shared["app"].url_map.iter_rules() if "GET" in r.methods}
-    # /exceptions/<id> needs an exception: tests/test_web_people.py opens it for each role.
-    covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>", "/exceptions/1"}
+    # /exceptions/<id> needs an exception: tests/test_web_people.py opens it for each role;
+    # /notifications/<id> a message: tests/test_notify_web.py does.
+    covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>", "/exceptions/1",
+                                                  "/notifications/1"}
     pages = {r for r in rules if not r.startswith("/api/")}
     normalized = {re.sub(r"<id:\w+>", "1", r).replace("<policy_id>", "cost.zero-usage-lines")
                   for r in pages}

@@ -7,6 +7,7 @@ from importlib.metadata import version
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
 from dialtone.engine.runs import STATUSES as RUN_STATUSES
 from dialtone.engine.store import STATUSES
+from dialtone.engine.store.outbox_reads import OUTBOX_STATUSES, TICKET_STATES
 from dialtone.engine.store.queries import EXCEPTION_VIEWS, SORTS
 
 from .views.fields import MAX_FILTER_VALUES, MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT
@@ -57,6 +58,36 @@ NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
 def _line(limit: int) -> dict:
     """A one-line text parameter of at most ``limit`` characters."""
     return {"type": "string", "maxLength": limit, "pattern": f"^{_LINE_CHAR}*$"}
+
+
+def _notification() -> dict:
+    nullable_str = {"type": ["string", "null"]}
+    nullable_int = {"type": ["integer", "null"]}
+    props = {"id": {"type": "integer"}, "created_at": {"type": "string"}, "rule": nullable_str,
+             "target": {"type": "string"}, "kind": {"type": "string"}, "recipient": nullable_str,
+             "finding_id": nullable_int, "ticket_id": nullable_int,
+             "status": {"enum": list(OUTBOX_STATUSES)}, "attempts": {"type": "integer"},
+             "not_before": {"type": "string"}, "last_error": nullable_str, "sent_at": nullable_str,
+             "ref": nullable_str, "findings": {"type": "integer", "description": "how many findings "
+                                               "it is about"},
+             "ticket_key": nullable_str, "ticket_url": nullable_str}
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+def _notification_detail() -> dict:
+    base = _notification()
+    props = {k: v for k, v in base["properties"].items() if k not in ("ticket_key", "ticket_url")}
+    props |= {"subject": {"type": ["string", "null"]},
+              "ticket": {"anyOf": [{"type": "null"}, {
+                  "type": "object", "required": ["key", "url", "state"],
+                  "properties": {"key": {"type": ["string", "null"]}, "url": {"type": ["string", "null"]},
+                                 "state": {"enum": list(TICKET_STATES)}}}]},
+              "finding_list": {"type": "array", "maxItems": 200, "items": {
+                  "type": "object", "required": ["id", "policy_id", "resource_type", "resource_id", "status"],
+                  "properties": {"id": {"type": "integer"}, "policy_id": {"type": "string"},
+                                 "resource_type": {"type": "string"}, "resource_id": {"type": "string"},
+                                 "status": {"enum": list(STATUSES)}}}}}
+    return {"type": "object", "required": list(props), "properties": props}
 
 
 def spec() -> dict:
@@ -151,6 +182,26 @@ def spec() -> dict:
                 "summary": "One run with what it collected from each source",
                 "parameters": [_param("run_id", ID, "path")],
                 "responses": {"200": _ok({"$ref": "#/components/schemas/Run"}), **ERRORS}}},
+            "/notifications": {"get": {
+                "summary": "The notifications outbox, newest first (officer, admin; keyset paging with "
+                           "`after`)",
+                "parameters": [
+                    _param("status", {"enum": list(OUTBOX_STATUSES)}),
+                    _param("target", _line(MAX_NAME), description="the target's name in dialtone.yaml"),
+                    _param("limit", LIMIT, description="page size (default 100); at most 500 are returned"),
+                    _param("after", {"type": "integer", "format": "int64", "minimum": -(2**63 - 1),
+                                    "maximum": 2**63 - 1},
+                           description="the previous page's `next_after`: messages older than it"),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["items", "next_after"],
+                                          "properties": {"items": {"type": "array", "items": {
+                                              "$ref": "#/components/schemas/Notification"}},
+                                              "next_after": {"type": ["integer", "null"]}}}),
+                              **ERRORS}}},
+            "/notifications/{message_id}": {"get": {
+                "summary": "One message with its findings (the first 200 by id; officer, admin)",
+                "parameters": [_param("message_id", ID, "path")],
+                "responses": {"200": _ok({"$ref": "#/components/schemas/NotificationDetail"}), **ERRORS}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -175,7 +226,17 @@ def spec() -> dict:
                                            "savings_key": nullable_str, "currency": nullable_str,
                                            "recheck_note": nullable_str,
                                            "due_on": nullable_str, "overdue": {"type": "boolean"},
-                                           "assignee": nullable_str}},
+                                           "assignee": nullable_str,
+                                           "tickets": {"type": "array", "items": {
+                                               "$ref": "#/components/schemas/TicketRef"}}}},
+                "TicketRef": {"type": "object", "required": ["target", "key", "url", "state"],
+                              "description": "A ticket on a tracker about the finding; `key` is null "
+                                             "until the tracker gave one; `claimed`: closed on the "
+                                             "tracker while the finding still stands",
+                              "properties": {"target": {"type": "string"}, "key": nullable_str,
+                                             "url": nullable_str, "state": {"enum": list(TICKET_STATES)}}},
+                "Notification": _notification(),
+                "NotificationDetail": _notification_detail(),
                 "Event": {"type": "object", "required": ["seq", "at", "actor", "kind", "data", "hash"],
                           "properties": {"seq": {"type": "integer"}, "at": {"type": "string"},
                                          "actor": {"type": "string"}, "kind": {"type": "string"},

@@ -26,6 +26,9 @@ ACT = ("admin", "officer")
 ADMIN = ("admin",)
 #: Who may read the audit log: administrators, and auditors (read-only, as everything they see).
 AUDIT_LOG = ("admin", "auditor")
+#: Who may read the notifications outbox (its recipients are people's addresses: personal data
+#: auditors have no need for; they see a finding's tickets on its page and in evidence packages).
+NOTIFICATIONS = ("admin", "officer")
 #: Strict-Transport-Security max-age on HTTPS responses: a year.
 HSTS_SECONDS = 365 * 24 * 3600
 

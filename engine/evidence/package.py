@@ -10,7 +10,7 @@ Layout::
     evaluations/<id>/runs.json         per policy: status, counts, parameters, compiled SQL
     snapshots/<id>/manifest.json       the snapshot manifest (sources, rows, rejects, file hashes)
     policies/<policy id>.yaml          the policy text evaluated (when it can be recovered)
-    findings.json                      the findings in scope with status, dates, exception
+    findings.json                      the findings in scope with status, dates, exception, tickets
     evidence/findings.jsonl            the evidence rows behind each finding
     exceptions.json                    the exceptions involved, with their approvals
     events/events.jsonl                the findings' full history: the hash-chained events
@@ -36,7 +36,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..gitcli import GitError, git, git_or_none
-from ..store import Store, chain
+from ..store import Store, chain, outbox_reads
 from ..store.lifecycle import EXCEPTED, NEEDS_WORK
 from . import oscal
 from .masking import Masker, mask_key
@@ -99,8 +99,13 @@ def _policy_text(policy_id: str, policy_hash: str | None, evaluation: dict, sour
     return None
 
 
+#: What the package says of a finding's ticket: closure evidence auditors ask for (as the
+#: store holds it when the package is written).
+TICKET_FIELDS = ("target", "key", "url", "state", "remote_status", "opened_at", "claimed_at", "closed_at")
+
+
 def _files(data: EvidenceData, export_id: str, snapshots_dir: Path, loaded_policies: dict,
-           masker: Masker | None) -> dict[str, bytes]:
+           masker: Masker | None, tickets: dict[int, list[dict]]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for ev in data.evaluations:
         files[f"evaluations/{ev['id']}/evaluation.json"] = canonical(ev)
@@ -124,7 +129,9 @@ def _files(data: EvidenceData, export_id: str, snapshots_dir: Path, loaded_polic
     for f in data.findings:
         rid = mask_text(f["resource_id"])
         findings_doc.append({k: (mask_text(v) if k in ("reason", "review_note") else v)
-                             for k, v in f.items() if k != "evidence"} | {"resource_id": rid})
+                             for k, v in f.items() if k != "evidence"}
+                            | {"resource_id": rid, "tickets": [{k: t[k] for k in TICKET_FIELDS}
+                                                              for t in tickets.get(f["id"], [])]})
         evidence_rows.append({"finding_id": f["id"], "policy_id": f["policy_id"],
                               "resource_type": f["resource_type"], "resource_id": rid,
                               "reason": mask_text(f["reason"]), "savings": f["savings"],
@@ -264,7 +271,8 @@ def export_evidence(store: Store, scope: Scope, out: Path, *, snapshots_dir: Pat
     export_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://dialtone.dev/evidence/" + json.dumps(
         {"scope": scope.as_dict(), "head": data.head_hash, "seq": data.head_seq}, sort_keys=True)))
     masker = Masker(mask_key(data_dir)) if scope.mask_pii else None
-    files = _files(data, export_id, snapshots_dir, loaded_policies, masker)
+    tickets = outbox_reads.tickets_for_findings(store, [f["id"] for f in data.findings])
+    files = _files(data, export_id, snapshots_dir, loaded_policies, masker, tickets)
     tool_version = package_version("dialtone")
     last_modified = data.head_at or f"{scope.end.isoformat()}T23:59:59Z"
     resources = {

@@ -14,10 +14,10 @@ from werkzeug.exceptions import HTTPException
 
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
-from dialtone.engine.store import STATUSES, StoreError, queries, reads, workflow
+from dialtone.engine.store import STATUSES, StoreError, outbox_reads, queries, reads, workflow
 
 from ..openapi import HAS_TEXT, spec
-from ..security import ACT, READ, api_error, client_address, public, roles, store_unavailable
+from ..security import ACT, NOTIFICATIONS, READ, api_error, client_address, public, roles, store_unavailable
 from . import fields
 from .fields import MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT, FieldError
 
@@ -125,6 +125,7 @@ def findings():
     rows = queries.list_findings(_store(), flt)
     more = len(rows) > limit
     rows = rows[:limit]
+    _with_tickets(rows)
     key, last = queries.cursor(flt, rows[-1]) if more else (None, None)
     # The page the same filter and sort gives on the findings page; next_after_key goes with
     # next_after as after_key (null: an empty due date or saving, or the id order).
@@ -148,7 +149,19 @@ def finding(finding_id: int):
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     detail.pop("history")
+    _with_tickets([detail])
     return jsonify(detail)
+
+
+def _with_tickets(rows: list[dict]) -> None:
+    """Each finding's tickets on trackers (``[{target, key, url, state}]``), in one read."""
+    found = outbox_reads.tickets_for_findings(_store(), [r["id"] for r in rows])
+    for r in rows:
+        r["tickets"] = [{k: t[k] for k in TICKET_FIELDS} for t in found.get(r["id"], [])]
+
+
+#: What the API says of a finding's ticket.
+TICKET_FIELDS = ("target", "key", "url", "state")
 
 
 @bp.route("/findings/<id:finding_id>/events")
@@ -266,4 +279,29 @@ def run(run_id: int) -> Response:
     found = get_run(_store(), run_id)
     if found is None:
         return api_error(404, "not_found", f"no run {run_id}")
+    return jsonify(found)
+
+
+@bp.route("/notifications")
+@roles(*NOTIFICATIONS)
+def notifications():
+    """The outbox, newest first: keyset paged by ``after`` (the previous page's ``next_after``)."""
+    status = _single("status", MAX_NAME)
+    if status is not None and status not in outbox_reads.OUTBOX_STATUSES:
+        return _bad(f"status: one of {', '.join(outbox_reads.OUTBOX_STATUSES)}")
+    limit = _limit(100)
+    rows = outbox_reads.outbox_page(_store(), status=status, target=_single("target", MAX_NAME),
+                                    after_id=fields.cursor_value(request.args.get("after"), "after"),
+                                    limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"items": rows, "next_after": rows[-1]["id"] if more else None})
+
+
+@bp.route("/notifications/<id:message_id>")
+@roles(*NOTIFICATIONS)
+def notification(message_id: int):
+    found = outbox_reads.outbox_message(_store(), message_id)
+    if found is None:
+        return api_error(404, "not_found", f"no notification {message_id}")
     return jsonify(found)

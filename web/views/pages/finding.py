@@ -8,10 +8,10 @@ from pathlib import Path
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from dialtone.engine.errors import DialtoneError
-from dialtone.engine.store import accounts, queries, reads, workflow
+from dialtone.engine.store import accounts, outbox_reads, queries, reads, workflow
 from dialtone.engine.store import exceptions as exc_mod
 
-from ...security import ACT, READ, roles
+from ...security import ACT, NOTIFICATIONS, READ, roles
 from .. import drafts, fields
 from ..fields import MAX_NAME, MAX_TEXT, FieldError
 from . import bp, current_config, current_store, web_audit
@@ -36,7 +36,12 @@ def _finding_page(finding_id: int, typed: dict | None = None, status: int = 200)
     run = reads.policy_run(store, detail["policy_id"], detail["last_seen_evaluation"])
     first, last = exc_mod.expiry_limits(store, detail["severity"])
     people = accounts.assignable_users(store) if g.user.can_act else []
+    # Tickets for everyone who reads findings (closure evidence); the messages only for those who
+    # read the outbox (their recipients are people's addresses).
+    tickets = outbox_reads.tickets_for_finding(store, finding_id)
+    messages = outbox_reads.messages_for_finding(store, finding_id) if g.user.role in NOTIFICATIONS else []
     return render_template("finding.html", f=detail, others=others, run=run,
+                           tickets=tickets, messages=messages,
                            timeline=_timeline(detail["history"], _exception_requests(detail)),
                            min_expiry=first.isoformat(), max_expiry=last.isoformat(), people=people,
                            remediation=remediation_advice(detail["policy_id"]), typed=typed or {}), status

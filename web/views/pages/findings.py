@@ -13,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 from dialtone.engine import csvsafe
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
-from dialtone.engine.store import STATUSES, queries, reads, workflow
+from dialtone.engine.store import STATUSES, outbox_reads, queries, reads, workflow
 from dialtone.engine.store import exceptions as exc_mod
 from dialtone.engine.store.accounts import assignable_users
 from dialtone.engine.store.lifecycle import STANDING
@@ -173,16 +173,19 @@ def _sort_links(flt: queries.FindingFilter, link_args: dict) -> dict:
 #: The findings download's columns.
 DOWNLOAD_COLUMNS = ("id", "title", "policy_id", "severity", "category", "resource_type", "resource_id",
                     "status", "reason", "savings", "currency", "savings_counted", "due_on", "overdue",
-                    "assignee", "frameworks", "first_seen_at", "last_seen_at")
+                    "assignee", "frameworks", "first_seen_at", "last_seen_at", "tickets")
 
 
 def _download(rows: list[dict], fmt: str, args: MultiDict) -> Response:
     store = current_store()
     counted = queries.counted_savings(store, [r["id"] for r in rows])
     name = _file_name(args, store.today(), fmt)
+    tickets = outbox_reads.tickets_for_findings(store, [r["id"] for r in rows])
     if fmt == "json":
         for r in rows:
             r["savings_counted"] = r["id"] in counted
+            r["tickets"] = [{k: t[k] for k in ("target", "key", "url", "state")}
+                            for t in tickets.get(r["id"], [])]
         body = json.dumps(rows, indent=2, sort_keys=True, ensure_ascii=False)
         return Response(body, mimetype="application/json",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
@@ -197,6 +200,7 @@ def _download(rows: list[dict], fmt: str, args: MultiDict) -> Response:
         "frameworks": "; ".join(f"{fw}: {req}" for fw, req in frameworks.get(r["policy_id"], [])),
         "first_seen_at": display.when(r["first_seen_at"]), "last_seen_at": display.when(r["last_seen_at"]),
         "due_on": r["due_on"] or "",
+        "tickets": outbox_reads.ticket_summary(tickets.get(r["id"], [])),
     } for r in rows]
     # The one CSV writer: formula-like cells neutralised, every text cell quoted (a CR inside a
     # value cannot start a row).
