@@ -141,5 +141,41 @@ def test_notify_test_sends_a_sample_and_names_unknown_targets(workspace, httpser
     receiver.down = True
     down = runner.invoke(cli, ["--config", cfg, "notify", "test", "hook"])
     assert down.exit_code == 2 and "HTTP 503" in down.output and KEY not in down.output
-    log = runner.invoke(cli, ["--config", cfg, "audit", "log", "--format", "json"])
-    assert [e["action"] for e in json.loads(log.stdout)].count("notify_test") == 2
+    log = runner.invoke(cli, ["--config", cfg, "audit", "log"])
+    assert [line.split()[2] for line in log.stdout.splitlines()].count("notify_test") == 2
+
+
+def test_a_dead_letter_is_retried_or_cancelled_from_the_command_line(workspace, httpserver):
+    refusing = {"on": True}
+    receiver = Receiver()
+    receiver.down = False
+
+    def handle(request: Request) -> Response:
+        if refusing["on"]:
+            return Response(json.dumps({"error": "unknown channel"}), status=404,
+                            content_type="application/json")
+        return receiver(request)
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(handle)
+    from dialtone.web.cli import cli
+
+    runner = CliRunner()
+    cfg = str(workspace / "dialtone.yaml")
+    assert runner.invoke(cli, ["--config", cfg, "collect"]).exit_code == 0
+    runner.invoke(cli, ["--config", cfg, "evaluate"])
+    sent = runner.invoke(cli, ["--config", cfg, "notify", "send"])
+    assert sent.exit_code == 3 and "3 dead letters" in sent.stdout and "unknown channel" in sent.output
+    dead = json.loads(runner.invoke(cli, ["--config", cfg, "notify", "list", "--status", "dead",
+                                          "--format", "json"]).stdout)
+    assert len(dead) == 3
+    first, second, third = sorted(m["id"] for m in dead)
+    refusing["on"] = False
+    assert runner.invoke(cli, ["--config", cfg, "notify", "retry", str(first)]).exit_code == 0
+    assert runner.invoke(cli, ["--config", cfg, "notify", "cancel", str(second)]).exit_code == 0
+    assert "1 sent" in runner.invoke(cli, ["--config", cfg, "notify", "send"]).stdout
+    assert [m["delivery"] for m in receiver.accepted] == [first]
+    again = runner.invoke(cli, ["--config", cfg, "notify", "cancel", str(first)])
+    assert again.exit_code == 1 and "sent already" in again.output
+    statuses = {m["id"]: m["status"] for m in json.loads(
+        runner.invoke(cli, ["--config", cfg, "notify", "list", "--format", "json"]).stdout)}
+    assert statuses == {first: "sent", second: "cancelled", third: "dead"}

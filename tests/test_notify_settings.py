@@ -54,7 +54,7 @@ def test_a_full_section_is_read(tmp_path):
     ("    - {name: r, when: [yesterday], targets: [hook]}\n",
      r"dialtone.yaml:6: notifications.rules.0.when.0: 'yesterday' is not one of"),
     ("    - {name: r, when: [new], targets: [mail], recipients: [the owner]}\n",
-     r"recipients: 'the owner' is neither an e-mail address nor one of owner, cost_center_owner"),
+     r"recipients: 'the owner' is neither an e-mail address nor one of owner, manager, cost_center_owner"),
     ("    - {name: r, when: [new], targets: [hook]}\n    - {name: r, when: [new], targets: [hook]}\n",
      r"dialtone.yaml:7: notifications.rules\[1\].name: a rule named 'r' is defined twice"),
     ("    - {name: r, when: [new], targets: [hook], match: {severity: [urgent]}}\n",

@@ -17,7 +17,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, insert, select
 
-from dialtone.engine.notify.settings import NotifySettings, Rule
+from dialtone.engine.notify_settings import NotifySettings, Rule
 from dialtone.engine.store import outbox_actions, outbox_reads, workflow
 from dialtone.engine.store.tables import (
     audit_log,

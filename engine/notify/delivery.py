@@ -191,7 +191,7 @@ def _send_one(store: Store, settings: NotifySettings, renderer: Renderer, target
         wait = asked if asked is not None else \
             min(settings.retry_seconds * 2 ** (attempts - 1), settings.max_retry_seconds)
         with store.write() as conn:
-            outbox.mark_failed(conn, mid, error=str(exc), dead=dead,
+            outbox.mark_failed(conn, mid, error=str(exc), dead=dead, subject=message.subject,
                                not_before=iso(store.now() + dt.timedelta(seconds=wait)))
         summary.errors.append(f"message {mid} to {target.name}: {exc}")
         if dead:
@@ -200,7 +200,7 @@ def _send_one(store: Store, settings: NotifySettings, renderer: Renderer, target
         summary.retrying += 1
         return False
     with store.write() as conn:
-        outbox.mark_sent(conn, mid, now=store.now_text(), ref=ref)
+        outbox.mark_sent(conn, mid, now=store.now_text(), ref=ref, subject=message.subject)
         if opened is not None:
             conn.execute(update(notify_tickets).where(notify_tickets.c.id == row.ticket_id).values(
                 key=opened.key, url=opened.url, remote_id=opened.remote_id))

@@ -9,6 +9,7 @@ finding), so routing the same events or the same day twice adds nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, Table, insert, select, update
@@ -85,16 +86,30 @@ def add_items(conn: Connection, items: list[tuple[int, int, str]]) -> int:
                          [{"message_id": m, "finding_id": f, "kind": k} for m, f, k in dict.fromkeys(items)])
 
 
-def mark_sent(conn: Connection, message_id: int, *, now: str, ref: str | None) -> None:
+def _with_subject(conn: Connection, message_id: int, subject: str | None) -> dict:
+    """The row's payload with the subject it was sent under (shown on the message's page)."""
+    if subject is None:
+        return {}
+    raw = conn.execute(select(notify_outbox.c.payload).where(notify_outbox.c.id == message_id)).scalar()
+    payload = json.loads(raw or "{}")
+    payload["subject"] = subject
+    return {"payload": json.dumps(payload, sort_keys=True)}
+
+
+def mark_sent(conn: Connection, message_id: int, *, now: str, ref: str | None,
+              subject: str | None = None) -> None:
+    """Sent: recorded as such even if an administrator cancelled it while it went out."""
     conn.execute(update(notify_outbox).where(notify_outbox.c.id == message_id).values(
         status="sent", sent_at=now, ref=(ref or "")[:400] or None, last_error=None,
-        attempts=notify_outbox.c.attempts + 1))
+        attempts=notify_outbox.c.attempts + 1, **_with_subject(conn, message_id, subject)))
 
 
-def mark_failed(conn: Connection, message_id: int, *, error: str, not_before: str, dead: bool) -> None:
-    conn.execute(update(notify_outbox).where(notify_outbox.c.id == message_id).values(
+def mark_failed(conn: Connection, message_id: int, *, error: str, not_before: str, dead: bool,
+                subject: str | None = None) -> None:
+    conn.execute(update(notify_outbox).where(notify_outbox.c.id == message_id,
+                                             notify_outbox.c.status == "pending").values(
         status="dead" if dead else "pending", last_error=error[:2000], not_before=not_before,
-        attempts=notify_outbox.c.attempts + 1))
+        attempts=notify_outbox.c.attempts + 1, **_with_subject(conn, message_id, subject)))
 
 
 def record_delivery(conn: Connection, *, now: str, message_id: int, target: str, kind: str,

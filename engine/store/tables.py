@@ -341,6 +341,8 @@ notify_items = Table(
     Column("message_id", Integer, ForeignKey("notify_outbox.id"), primary_key=True),
     Column("finding_id", Integer, primary_key=True),
     Column("kind", String(30), primary_key=True),
+    # The messages about one finding (its page).
+    Index("ix_notify_items_finding", "finding_id", "message_id"),
 )
 
 #: Tickets on trackers, one per finding or per group of findings (a rule's ``ticket_per``).

@@ -11,7 +11,10 @@ from .common import audit_writer, configuration, default_actor, open_store
 
 @click.group("notify")
 def notify_group() -> None:
-    """Notifications: send the outbox, list it, send a test message to a target."""
+    """Notifications: send the outbox, list it, send a test message to a target.
+
+    Dead letters can be sent again (`retry`) or given up (`cancel`), here or on the
+    Notifications page."""
 
 
 def _latest_snapshot(config):
@@ -70,6 +73,33 @@ def list_cmd(ctx: click.Context, status: str | None, target: str | None, limit: 
         tail = r["last_error"] if r["status"] != "sent" and r["last_error"] else (r["recipient"] or "")
         click.echo(f"{r['id']:>6}  {r['created_at'][:19]:20}  {r['target'][:12]:12}  {r['kind'][:18]:18}  "
                    f"{r['status']:9}  {r['attempts']:>5}  {tail}")
+
+
+@notify_group.command("retry")
+@click.argument("message_id", type=int)
+@click.pass_context
+def retry_cmd(ctx: click.Context, message_id: int) -> None:
+    """Send a dead letter again: back to pending, its attempts at 0 (after fixing what failed)."""
+    _act(ctx, "retry", message_id)
+
+
+@notify_group.command("cancel")
+@click.argument("message_id", type=int)
+@click.pass_context
+def cancel_cmd(ctx: click.Context, message_id: int) -> None:
+    """Never send this pending message or dead letter (it stays in the outbox, cancelled)."""
+    _act(ctx, "cancel", message_id)
+
+
+def _act(ctx: click.Context, action: str, message_id: int) -> None:
+    from dialtone.engine.store import outbox_actions
+
+    store = open_store(ctx)
+    try:
+        getattr(outbox_actions, action)(store, message_id, default_actor(), audit_writer(store))
+    except outbox_actions.OutboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"message {message_id}: " + ("back to pending" if action == "retry" else "cancelled"))
 
 
 @notify_group.command("test")

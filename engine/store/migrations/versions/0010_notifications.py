@@ -2,7 +2,7 @@
 
 - ``notify_outbox``: one row per message, unique by ``dedupe_key`` (routing is idempotent),
   sent in ``id`` order per target, retried until ``not_before``, ``dead`` after the attempts.
-- ``notify_items``: the findings each digest lists.
+- ``notify_items``: the findings each digest lists (indexed by finding, for its page).
 - ``notify_tickets`` and ``notify_ticket_findings``: a ticket per finding or group on a
   tracker, its key, its state (open, claimed, closed), the last comment mirrored from it.
 - ``notify_state``: routing's cursor in the history (the last event read).
@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("finding_id", sa.Integer, primary_key=True),
         sa.Column("kind", sa.String(30), primary_key=True),
     )
+    op.create_index("ix_notify_items_finding", "notify_items", ["finding_id", "message_id"])
     op.create_table(
         "notify_tickets",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -88,6 +89,7 @@ def downgrade() -> None:
     op.drop_table("notify_ticket_findings")
     op.drop_index("ix_notify_tickets_state", "notify_tickets")
     op.drop_table("notify_tickets")
+    op.drop_index("ix_notify_items_finding", "notify_items")
     op.drop_table("notify_items")
     op.drop_index("ix_notify_outbox_finding", "notify_outbox")
     op.drop_index("ix_notify_outbox_due", "notify_outbox")
