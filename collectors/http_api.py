@@ -79,7 +79,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from dialtone.engine import secrets as _secrets
-from dialtone.engine.errors import CollectError, ConfigError
+from dialtone.engine.errors import CollectError, ConfigError, wrapped
 
 log = logging.getLogger(__name__)
 
@@ -383,18 +383,9 @@ def network_reason(exc: requests.RequestException, timeout: float) -> str:
         return f"no answer within {timeout:g} s"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS handshake failed"
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in wrapped(exc):
         if isinstance(e, OSError) and e.strerror:
             return e.strerror.lower()
-        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "reason", None))
-                  if isinstance(c, BaseException)]
-        stack += [a for a in e.args if isinstance(a, BaseException)]
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return type(exc).__name__

@@ -8,7 +8,7 @@ the file, line and column so editors and CI logs can jump to them.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 
@@ -62,3 +62,19 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A ' Did you mean X?' suffix for a near-miss name, or '' when nothing is close."""
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps, each once (requests → urllib3 → socket: the socket's
+    own reason, without the URL the outer messages put in their text)."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "reason", None))
+                  if isinstance(c, BaseException)]
+        stack += [a for a in e.args if isinstance(a, BaseException)]

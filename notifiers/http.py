@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from dialtone.engine.errors import ConfigError
+from dialtone.engine.errors import ConfigError, wrapped
 from dialtone.engine.notifier_api import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def network_reason(exc: requests.RequestException, timeout: float) -> str:
     """One line on a failed connection, without the URL requests puts in its text."""
     if isinstance(exc, requests.Timeout):
         return f"no answer within {timeout:g} s"
-    for e in _chain(exc):
+    for e in wrapped(exc):
         if isinstance(e, OSError) and e.strerror:
             return e.strerror.lower()
     return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
@@ -230,22 +230,8 @@ def without_query(url: str) -> str:
 
 
 def _refused(exc: BaseException) -> bool:
-    return any(isinstance(e, ConnectionRefusedError) for e in _chain(exc))
+    return any(isinstance(e, ConnectionRefusedError) for e in wrapped(exc))
 
-
-def _chain(exc: BaseException) -> t.Iterator[BaseException]:
-    """``exc`` and every exception it wraps (requests → urllib3 → socket)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "reason", None))
-                  if isinstance(c, BaseException)]
-        stack += [a for a in e.args if isinstance(a, BaseException)]
 
 
 def _retry_after(value: str | None) -> float | None:

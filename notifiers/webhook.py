@@ -29,6 +29,7 @@ from dialtone.engine.errors import ConfigError
 from dialtone.engine.notifier_api import DeliveryError, Message, Target
 from dialtone.engine.secrets import read_secret, secret_schema
 
+from .http import network_reason
 from .transport import is_loopback, scrub, short, shown_url
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class WebhookTarget(Target):
         except requests.Timeout:
             raise DeliveryError(f"{where}: no answer within {self.timeout:g} s") from None
         except requests.ConnectionError as exc:
-            raise DeliveryError(f"{where}: cannot connect: {_network_reason(exc)}") from None
+            raise DeliveryError(f"{where}: cannot connect: {network_reason(exc, self.timeout)}") from None
         except requests.exceptions.ChunkedEncodingError:
             raise DeliveryError(f"{where}: the connection broke off during the answer") from None
         except requests.RequestException as exc:
@@ -193,19 +194,3 @@ def _tls_reason(exc: requests.exceptions.SSLError) -> str:
                     "hostname mismatch": "the certificate is for another host"}[known]
     return "handshake failed"
 
-
-def _network_reason(exc: requests.ConnectionError) -> str:
-    """Why a connection failed, without the URL requests puts in its text."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.strerror:
-            return e.strerror.lower()
-        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "reason", None))
-                  if isinstance(c, BaseException)]
-        stack += [a for a in e.args if isinstance(a, BaseException)]
-    return "connection failed"
