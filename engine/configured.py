@@ -9,6 +9,7 @@ provenance are taken from the configuration in one place, the same way for each.
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ from .errors import did_you_mean
 from .evaluation import Evaluation, evaluate
 from .policy.loader import LoadedPolicies
 from .snapshots import Snapshot
+
+log = logging.getLogger(__name__)
 
 if t.TYPE_CHECKING:
     from .store import Store
@@ -60,11 +63,20 @@ def _router(config: Config, store: Store, snapshot):
     when no rule is configured)."""
     if not config.notifications.enabled:
         return None
-    from .notify.routing import route_events
+    from .notify import routing
 
     def route(conn, evaluation_id: int):
-        return route_events(conn, config.notifications, now=store.now_text(), snapshot=snapshot,
-                            evaluation_id=evaluation_id)
+        # In a savepoint: a routing failure must not lose the evaluation. Its events stay
+        # unrouted (the cursor did not move) and the next send routes them, or says why not.
+        routing.start_cursor(conn, evaluation_id)
+        try:
+            with conn.begin_nested():
+                return routing.route_events(conn, config.notifications, now=store.now_text(),
+                                            snapshot=snapshot, evaluation_id=evaluation_id)
+        except Exception:
+            log.warning("notifications: routing evaluation %s failed; `dialtone notify send` "
+                        "routes its events again", evaluation_id, exc_info=True)
+            return None
     return route
 
 

@@ -229,8 +229,9 @@ def notify_after_run(config: Config, store: Store, outcome: RunOutcome):
         snapshot = None
     try:
         return notify(store, config, snapshot)
-    except DialtoneError as exc:
-        log.warning("notifications after run %s: %s", outcome.run_id, exc)
+    except Exception as exc:  # the run is recorded: notifications failing never undo or crash it
+        log.warning("notifications after run %s: %s", outcome.run_id, exc,
+                    exc_info=not isinstance(exc, DialtoneError))
         return DeliverySummary(errors=[str(exc)])
 
 

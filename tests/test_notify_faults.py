@@ -179,3 +179,34 @@ def test_a_dead_letter_is_retried_or_cancelled_from_the_command_line(workspace, 
     statuses = {m["id"]: m["status"] for m in json.loads(
         runner.invoke(cli, ["--config", cfg, "notify", "list", "--format", "json"]).stdout)}
     assert statuses == {first: "sent", second: "cancelled", third: "dead"}
+
+
+def test_a_routing_failure_never_loses_the_evaluation_and_the_next_send_routes_it(workspace, httpserver,
+                                                                                   monkeypatch, caplog):
+    receiver = Receiver()
+    receiver.down = False
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(receiver)
+    from dialtone.engine.notify import routing
+    from dialtone.web.cli import cli
+
+    real = routing.route_events
+
+    def broken(*args, **kwargs):
+        real(*args, **kwargs)                       # writes rows and moves the cursor...
+        raise RuntimeError("routing bug")           # ... then fails: all of it must roll back
+
+    monkeypatch.setattr(routing, "route_events", broken)
+    runner = CliRunner()
+    cfg = str(workspace / "dialtone.yaml")
+    assert runner.invoke(cli, ["--config", cfg, "collect"]).exit_code == 0
+    result = runner.invoke(cli, ["--config", cfg, "evaluate"])
+    assert result.exit_code in (0, 1), result.output
+    assert "routing evaluation 1 failed" in caplog.text
+    listed = runner.invoke(cli, ["--config", cfg, "findings", "list", "--format", "json"])
+    assert len([f for f in json.loads(listed.stdout) if f["policy_id"] == "cost.leaver-lines"]) == 3
+    outbox = runner.invoke(cli, ["--config", cfg, "notify", "list", "--format", "json"])
+    assert json.loads(outbox.stdout) == []
+    monkeypatch.setattr(routing, "route_events", real)
+    sent = runner.invoke(cli, ["--config", cfg, "notify", "send"])
+    assert "3 sent" in sent.stdout, sent.output
+    assert sorted(m["findings"][0]["resource"]["id"] for m in receiver.accepted) == ["L1", "L2", "L3"]

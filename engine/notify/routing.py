@@ -344,13 +344,7 @@ def route_events(conn: Connection, settings: NotifySettings, *, now: str, snapsh
     claims it disproves); moves the cursor to the history's head."""
     router = _Router(conn, settings, now, snapshot)
     head, _ = chain.head(conn)
-    start = outbox.cursor(conn, "routed")
-    if start is None:
-        # First use: only what happens from now on (this evaluation's own events included);
-        # earlier history is not announced.
-        first = conn.execute(text("SELECT min(seq) FROM events WHERE evaluation_id = :e"),
-                             {"e": evaluation_id}).scalar() if evaluation_id is not None else None
-        start = (first - 1) if first is not None else head
+    start = start_cursor(conn, evaluation_id)
     if head > start:
         events = conn.execute(text(f"""
             SELECT e.seq, e.kind, e.actor, e.data, e.finding_id, e.evaluation_id
@@ -367,6 +361,18 @@ def route_events(conn: Connection, settings: NotifySettings, *, now: str, snapsh
         router.refute_claims(evaluation_id)
     outbox.set_cursor(conn, "routed", head)
     return router.summary
+
+
+def start_cursor(conn: Connection, evaluation_id: int | None = None) -> int:
+    """Where routing reads the history from; on first use, only what happens from now on (an
+    evaluation being recorded included: its own events are announced), recorded at once."""
+    start = outbox.cursor(conn, "routed")
+    if start is None:
+        first = conn.execute(text("SELECT min(seq) FROM events WHERE evaluation_id = :e"),
+                             {"e": evaluation_id}).scalar() if evaluation_id is not None else None
+        start = (first - 1) if first is not None else chain.head(conn)[0]
+        outbox.set_cursor(conn, "routed", start)
+    return start
 
 
 def route_clock(conn: Connection, settings: NotifySettings, *, now: str, today: date,
