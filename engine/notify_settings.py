@@ -18,8 +18,6 @@ from .policy.model import SEVERITIES
 #: expiring within N days; and each run's outcome: failed, or a source stale or failed.
 TRIGGERS = ("new", "reopened", "due_soon", "overdue", "exception_expiring", "run_failed",
             "source_stale")
-#: Triggers about findings (the others are about exceptions and runs).
-FINDING_TRIGGERS = ("new", "reopened", "due_soon", "overdue")
 #: Who a message is for, derived from the estate: the person the resource belongs to (the
 #: ``owner`` relation: a line's, device's or licence's assignee, or the person), that person's
 #: manager (``people.manager_id``), and the owner of the resource's cost centre

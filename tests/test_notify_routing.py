@@ -407,3 +407,15 @@ def test_the_owners_manager_is_a_recipient(store, tmp_path):
                                 "JOIN findings f ON f.id = o.finding_id ORDER BY 1")).all()
     # L1's owner reports to P9; P9 has no manager on file: the fallback.
     assert [tuple(r) for r in got] == [("L1", "boss@example.com"), ("L2", "telecom@example.com")]
+
+
+def test_a_long_tracker_comment_is_cut_to_a_dialtone_comments_length(store, tmp_path):
+    cfg = config(tmp_path, TICKETS)
+    evaluate(store, cfg, tmp_path, "s1", {ZERO: ["L1"]})
+    delivery.notify(store, cfg, None)
+    Tracker.tickets["TEL-1"]["comments"].append(RemoteComment("10001", "Bob Ops", "x" * 50_000))
+    delivery.notify(store, cfg, None)
+    body = json.loads(history(store, "commented")[-1].data)["comment"]
+    assert body.startswith("x" * delivery.COMMENT_LIMIT)
+    assert body.endswith("(cut: the comment on TEL-1 is longer)")
+    assert len(body) < delivery.COMMENT_LIMIT + 100

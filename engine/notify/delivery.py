@@ -41,6 +41,10 @@ from .routing import RouteSummary, route_clock, route_events
 
 log = logging.getLogger(__name__)
 
+#: A tracker comment copied into a finding's history is cut to the length of a comment typed in
+#: Dialtone (web/views/fields.MAX_TEXT): a tracker's text is not ours to bound.
+COMMENT_LIMIT = 10_000
+
 
 @dataclass
 class DeliverySummary:
@@ -288,8 +292,10 @@ def _sync_tickets(store: Store, settings: NotifySettings, made: _Targets, summar
                 values: dict = {"polled_at": now, "remote_status": seen.status[:100]}
                 events = []
                 for c in seen.comments:
-                    data = chain.canonical_data({"comment": c.body, "via": name, "ticket": seen.key,
-                                                 "author": c.author})
+                    body = c.body if len(c.body) <= COMMENT_LIMIT else \
+                        c.body[:COMMENT_LIMIT] + f" … (cut: the comment on {seen.key} is longer)"
+                    data = chain.canonical_data({"comment": body, "via": name, "ticket": seen.key,
+                                                 "author": c.author[:200]})
                     events += [(now, f"{name}:{c.author}"[:200], "commented", m.id, None, None, data)
                                for m in members]
                     values["comment_cursor"] = c.id

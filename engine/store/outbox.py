@@ -18,11 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import chain
 from .tables import notify_items, notify_outbox, notify_state, notify_ticket_findings, notify_tickets
 
-#: Statuses of an outbox message. ``cancelled``: an administrator gave up on it.
-MESSAGE_STATUSES = ("pending", "sent", "dead", "cancelled")
-#: Statuses of a ticket (see tables.notify_tickets).
-TICKET_STATES = ("open", "claimed", "closed")
-
 
 def dedupe_key(kind: str, *parts: object) -> str:
     """A message's identity: the same parts always give the same key (fits the column)."""
