@@ -120,7 +120,7 @@ def test_a_carrier_export_in_its_own_words_loads_in_canonical_values(tmp_path):
      ["teams", "zoom", "BlueJeans"]),
     ("charges", "charge_type", ["MRC", "Sales Tax", "USF", "Late Payment Charge", "NRC"],
      ["recurring", "tax", "surcharge", "late_fee", "one_time"]),
-    ("disputes", "status", ["Closed Won", "In Review", "Denied"], ["credited", "open", "rejected"]),
+    ("disputes", "status", ["Closed Won", "In Review", "Denied"], ["credited", "open", "denied"]),
     ("recordings", "purpose", ["QA", "MiFID", "PCI"], ["quality", "regulatory", "payment"]),
     ("retention_policies", "action", ["KeepAndDelete", "Keep", "Delete"],
      ["keep_and_delete", "keep", "delete"]),
