@@ -15,7 +15,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import notify_settings
+from . import dispute_settings, notify_settings
 from .completeness import SCHEMA as COMPLETENESS_SCHEMA
 from .completeness import Completeness
 from .errors import ConfigError, PolicyError, did_you_mean
@@ -126,6 +126,7 @@ SCHEMA = {
         },
         # Routing findings to people: targets and rules (docs/notifications.md).
         "notifications": notify_settings.SCHEMA,
+        "disputes": dispute_settings.SCHEMA,
         "web": {  # dialtone serve (docs/web.md)
             "type": "object",
             "additionalProperties": False,
@@ -221,6 +222,8 @@ class Config:
     web: WebSettings = field(default_factory=WebSettings)
     notifications: notify_settings.NotifySettings = field(
         default_factory=notify_settings.NotifySettings)
+    disputes: dispute_settings.DisputeSettings = field(
+        default_factory=dispute_settings.DisputeSettings)
 
     @property
     def store_url(self) -> str:
@@ -334,6 +337,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             jitter_seconds=schedule.get("jitter_seconds", 0)) if schedule else None,
         web=_web_settings(data.get("web") or {}, path),
         notifications=notify_settings.parse(data.get("notifications"), doc, path),
+        disputes=dispute_settings.parse(data.get("disputes")),
     )
 
 

@@ -382,3 +382,82 @@ notify_state = Table(
     Column("name", String(40), primary_key=True),
     Column("seq", Integer, nullable=False),
 )
+
+#: Billing disputes with carriers (engine/store/disputes.py, docs/disputes.md), opened from
+#: findings: ``draft`` → ``filed`` → ``acknowledged`` → ``credited`` | ``partially_credited`` |
+#: ``denied`` | ``withdrawn``. Every change is an event in the history of each disputed finding.
+#: A decision that writes money off (denied, withdrawn once filed, a partial credit accepted) is
+#: requested by one person and approved by another (``writeoff_*``) (0011).
+disputes = Table(
+    "disputes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(40), nullable=False, unique=True),   # DSP-000001
+    Column("account_id", ID, nullable=False),
+    Column("vendor", String(200)),
+    Column("currency", String(3)),
+    Column("status", String(20), nullable=False),
+    Column("claimed_total", Float, nullable=False),
+    Column("credited_total", Float, nullable=False, default=0.0),
+    Column("bill_date", DATE),                  # the earliest disputed bill
+    Column("window_days", Integer, nullable=False),
+    Column("deadline", DATE),                   # bill_date + window_days: the last day to file
+    Column("carrier_reference", String(200)),
+    Column("note", Text),
+    Column("snapshot_id", String(64)),          # the snapshot its charges were read from
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("filed_at", TS),
+    Column("acknowledged_at", TS),
+    Column("closed_at", TS),
+    Column("writeoff_action", String(20)),      # a pending request: deny | withdraw | accept
+    Column("writeoff_note", Text),
+    Column("writeoff_requested_by", String(200)),
+    Column("writeoff_requested_at", TS),
+    Column("writeoff_approved_by", String(200)),
+    Index("ix_disputes_status", "status", "id"),
+    Index("ix_disputes_account", "account_id", "status"),
+)
+
+#: The disputed charges: one per finding and charge, with the amounts claimed and credited.
+dispute_items = Table(
+    "dispute_items", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dispute_id", Integer, ForeignKey("disputes.id"), nullable=False),
+    Column("finding_id", Integer),
+    Column("policy_id", String(200)),
+    Column("charge_id", ID),
+    Column("invoice_id", ID),
+    Column("invoice_number", String(200)),
+    Column("bill_date", DATE),
+    Column("line_id", ID),
+    Column("charge_code", String(200)),
+    Column("description", Text),
+    Column("billed_amount", Float),
+    Column("contracted_amount", Float),
+    Column("claimed_amount", Float, nullable=False),
+    Column("credited_amount", Float, nullable=False, default=0.0),
+    Column("reason", Text),
+    Index("ix_dispute_items_dispute", "dispute_id", "id"),
+    Index("ix_dispute_items_finding", "finding_id"),
+    Index("ix_dispute_items_charge", "charge_id"),
+)
+
+#: Credits on later bills matched to a dispute (``basis``: ``reference`` where the carrier echoed
+#: the dispute's reference, else ``account_code_amount``); a credit line matches once.
+dispute_credits = Table(
+    "dispute_credits", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dispute_id", Integer, ForeignKey("disputes.id"), nullable=False),
+    Column("item_id", Integer),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("charge_id", ID, nullable=False, unique=True),
+    Column("invoice_id", ID),
+    Column("invoice_number", String(200)),
+    Column("bill_date", DATE),
+    Column("amount", Float, nullable=False),            # positive: the money credited
+    Column("currency", String(3)),
+    Column("basis", String(30), nullable=False),
+    Column("matched_at", TS, nullable=False),
+    Index("ix_dispute_credits_dispute", "dispute_id", "id"),
+)

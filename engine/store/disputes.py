@@ -1,0 +1,383 @@
+"""Billing disputes: a claim to a carrier built from findings, worked until credited or written off.
+
+States (``TRANSITIONS``)::
+
+    draft ──file──▶ filed ──acknowledge──▶ acknowledged
+      │               │                        │
+      └─withdraw      ├── credits matched on later bills ──▶ credited | partially_credited
+                      └── deny | withdraw | accept (a partial credit): written off, approved
+
+A decision that writes money off (the carrier denied it, it is withdrawn once filed, a partial
+credit is accepted as final) is *requested* by one person and *approved* by another, as for
+exceptions; until then the dispute keeps its state. A draft is withdrawn at once: nothing was
+claimed from the carrier yet.
+
+Each change is one transaction that updates the dispute, appends an event to the history of every
+disputed finding (``dispute_*`` kinds, data naming the dispute's reference) and writes the audit
+log. Disputes never change a finding's status: the finding stands while the billing error does
+(engine/store/history_state.py lists the kinds that do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from ..errors import DialtoneError
+from . import Store, chain
+from .tables import dispute_credits, dispute_items, disputes
+
+STATUSES = ("draft", "filed", "acknowledged", "credited", "partially_credited", "denied", "withdrawn")
+#: Disputes still worth money to the organisation: credits can still be matched to them.
+LIVE = ("draft", "filed", "acknowledged", "partially_credited")
+#: With the carrier: a credit on a later bill is matched to these.
+WITH_CARRIER = ("filed", "acknowledged", "partially_credited")
+#: Which states each action applies to.
+TRANSITIONS = {
+    "file": ("draft",),
+    "acknowledge": ("filed",),
+    "set_reference": ("filed", "acknowledged", "partially_credited"),
+    "withdraw": LIVE,
+    "deny": ("filed", "acknowledged", "partially_credited"),
+    "accept": ("partially_credited",),
+}
+#: Write-off decisions and the state each leaves the dispute in once approved.
+WRITEOFFS = {"deny": "denied", "withdraw": "withdrawn", "accept": "partially_credited"}
+
+
+class DisputeError(DialtoneError):
+    """A dispute action that cannot be done as asked (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One disputed charge, as read from a finding and the snapshot (engine/disputes/build.py)."""
+
+    finding_id: int | None
+    policy_id: str | None
+    charge_id: str | None
+    invoice_id: str | None
+    invoice_number: str | None
+    bill_date: str | None          # YYYY-MM-DD
+    line_id: str | None
+    charge_code: str | None
+    description: str | None
+    billed_amount: float | None
+    contracted_amount: float | None
+    claimed_amount: float
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class CreditMatch:
+    """A credit line of a bill matched to a disputed charge (engine/disputes/credits.py)."""
+
+    dispute_id: int
+    item_id: int | None
+    charge_id: str
+    invoice_id: str | None
+    invoice_number: str | None
+    bill_date: str | None
+    amount: float                  # positive
+    currency: str | None
+    basis: str                     # reference | account_code_amount
+
+
+def reference_of(dispute_id: int) -> str:
+    return f"DSP-{dispute_id:06d}"
+
+
+def _events(conn: Connection, store: Store, dispute_id: int, actor: str, kind: str,
+            data: dict) -> None:
+    """One event per disputed finding (an item without a finding: one event with none)."""
+    ref = conn.execute(select(disputes.c.reference).where(disputes.c.id == dispute_id)).scalar_one()
+    finding_ids = sorted({r for (r,) in conn.execute(
+        select(dispute_items.c.finding_id).where(dispute_items.c.dispute_id == dispute_id))
+        if r is not None}) or [None]
+    at = store.now_text()
+    body = chain.canonical_data({"dispute": ref, **data})
+    chain.append(conn, [(at, actor, kind, fid, None, None, body) for fid in finding_ids])
+
+
+def _get(conn: Connection, dispute_id: int):
+    row = conn.execute(select(disputes).where(disputes.c.id == dispute_id)).first()
+    if row is None:
+        raise DisputeError(f"There is no dispute {reference_of(dispute_id)}.")
+    return row
+
+
+def _check(row, action: str) -> None:
+    if row.status not in TRANSITIONS[action]:
+        allowed = ", ".join(TRANSITIONS[action])
+        raise DisputeError(f"Dispute {row.reference} is {row.status}; it can be {_DONE[action]} "
+                           f"only when {allowed}.")
+    if row.writeoff_action and action not in ("set_reference",):
+        raise DisputeError(f"Dispute {row.reference} has a {row.writeoff_action} request awaiting "
+                           "approval; approve or reject it first.")
+
+
+_DONE = {"file": "filed", "acknowledge": "acknowledged", "set_reference": "given a carrier reference",
+         "withdraw": "withdrawn", "deny": "recorded as denied", "accept": "accepted as final"}
+
+
+def parse_id(text: str | int) -> int:
+    """``12``, ``DSP-000012`` or ``dsp-12`` → 12; anything else is a DisputeError."""
+    if isinstance(text, int):
+        return text
+    value = text.strip()
+    if value.upper().startswith("DSP-"):
+        value = value[4:]
+    if not value.isdigit():
+        raise DisputeError(f"'{text}' is not a dispute (expected a number or DSP-000012).")
+    return int(value)
+
+
+def open_dispute(store: Store, items: t.Sequence[ItemSpec], *, account_id: str, vendor: str | None,
+                 currency: str | None, window_days: int, actor: str, audit, note: str | None = None,
+                 snapshot_id: str | None = None) -> int:
+    """A draft dispute of ``items`` (one account, one currency); returns its id.
+
+    A charge already in a live dispute, or a finding already disputed in one, is refused: the
+    same money is never claimed twice."""
+    if not items:
+        raise DisputeError("A dispute needs at least one disputed charge.")
+    bad = [i for i in items if not (i.claimed_amount and i.claimed_amount > 0)]
+    if bad:
+        raise DisputeError(f"Nothing to claim on {_describe(bad[0])}: the claimed amount must be "
+                           "more than zero.")
+    dates = sorted(i.bill_date for i in items if i.bill_date)
+    bill_date = dates[0] if dates else None
+    deadline = ((dt.date.fromisoformat(bill_date) + dt.timedelta(days=window_days)).isoformat()
+                if bill_date else None)
+    with store.write() as conn:
+        _refuse_double_claims(conn, items)
+        now = store.now_text()
+        dispute_id = conn.execute(insert(disputes).values(
+            reference=f"pending-{now}", account_id=account_id, vendor=vendor, currency=currency,
+            status="draft", claimed_total=round(sum(i.claimed_amount for i in items), 2),
+            credited_total=0.0, bill_date=bill_date, window_days=window_days, deadline=deadline,
+            note=note, snapshot_id=snapshot_id, created_at=now, created_by=actor, updated_at=now,
+        )).inserted_primary_key[0]
+        ref = reference_of(dispute_id)
+        conn.execute(update(disputes).where(disputes.c.id == dispute_id).values(reference=ref))
+        conn.execute(insert(dispute_items), [
+            {"dispute_id": dispute_id, "credited_amount": 0.0, **i.__dict__} for i in items])
+        _events(conn, store, dispute_id, actor, "dispute_opened", {
+            "account": account_id, "currency": currency, "claimed": round(
+                sum(i.claimed_amount for i in items), 2), "deadline": deadline,
+            "charges": [i.charge_id for i in items]})
+        audit(conn, actor, "dispute_opened", f"dispute:{ref}",
+              {"account": account_id, "findings": [i.finding_id for i in items]})
+    return dispute_id
+
+
+def _describe(item: ItemSpec) -> str:
+    if item.finding_id is not None:
+        return f"finding {item.finding_id}"
+    return f"charge {item.charge_id}"
+
+
+def _refuse_double_claims(conn: Connection, items: t.Sequence[ItemSpec]) -> None:
+    charges = [i.charge_id for i in items if i.charge_id]
+    found = [i.finding_id for i in items if i.finding_id is not None]
+    live = select(dispute_items.c.charge_id, dispute_items.c.finding_id, disputes.c.reference).join(
+        disputes, disputes.c.id == dispute_items.c.dispute_id).where(disputes.c.status.in_(LIVE))
+    for charge_id, finding_id, ref in conn.execute(live.where(
+            dispute_items.c.charge_id.in_(charges) | dispute_items.c.finding_id.in_(found))):
+        what = f"charge {charge_id}" if charge_id in charges else f"finding {finding_id}"
+        raise DisputeError(f"The {what} is already disputed in {ref}.")
+
+
+def _act(store: Store, dispute_id: int, action: str, actor: str, audit, kind: str, data: dict,
+         values: dict) -> None:
+    with store.write() as conn:
+        row = _get(conn, dispute_id)
+        _check(row, action)
+        conn.execute(update(disputes).where(disputes.c.id == dispute_id)
+                     .values(updated_at=store.now_text(), **values))
+        _events(conn, store, dispute_id, actor, kind, {"from": row.status, **data})
+        audit(conn, actor, kind, f"dispute:{row.reference}", data)
+
+
+def file(store: Store, dispute_id: int, actor: str, audit, *, carrier_reference: str | None = None,
+         today: dt.date | None = None) -> bool:
+    """Filed with the carrier; returns False when filed after the deadline (recorded as late)."""
+    today = today or store.today()
+    with store.read() as conn:
+        row = _get(conn, dispute_id)
+    in_time = row.deadline is None or today.isoformat() <= row.deadline
+    data = {"carrier_reference": carrier_reference, "in_window": in_time, "deadline": row.deadline}
+    _act(store, dispute_id, "file", actor, audit, "dispute_filed", data,
+         {"status": "filed", "filed_at": store.now_text(),
+          **({"carrier_reference": carrier_reference} if carrier_reference else {})})
+    return in_time
+
+
+def acknowledge(store: Store, dispute_id: int, actor: str, audit, *,
+                carrier_reference: str | None = None) -> None:
+    """The carrier accepted the claim for review (a credit promised)."""
+    _act(store, dispute_id, "acknowledge", actor, audit, "dispute_acknowledged",
+         {"carrier_reference": carrier_reference},
+         {"status": "acknowledged", "acknowledged_at": store.now_text(),
+          **({"carrier_reference": carrier_reference} if carrier_reference else {})})
+
+
+def set_reference(store: Store, dispute_id: int, carrier_reference: str, actor: str, audit) -> None:
+    if not carrier_reference.strip():
+        raise DisputeError("The carrier's reference is empty.")
+    _act(store, dispute_id, "set_reference", actor, audit, "dispute_reference_set",
+         {"carrier_reference": carrier_reference.strip()},
+         {"carrier_reference": carrier_reference.strip()})
+
+
+def request_writeoff(store: Store, dispute_id: int, action: str, note: str, actor: str, audit) -> bool:
+    """Ask to deny, withdraw or accept (a partial credit as final). Returns True when done at once
+    (withdrawing a draft), False when it awaits another person's approval."""
+    if action not in WRITEOFFS:
+        raise DisputeError(f"'{action}' is not a write-off (deny, withdraw or accept).")
+    if not note.strip():
+        raise DisputeError("Say why: the note is kept in the history.")
+    with store.read() as conn:
+        row = _get(conn, dispute_id)
+    if action == "withdraw" and row.status == "draft":
+        _act(store, dispute_id, "withdraw", actor, audit, "dispute_withdrawn", {"note": note},
+             {"status": "withdrawn", "closed_at": store.now_text()})
+        return True
+    _act(store, dispute_id, action, actor, audit, "dispute_writeoff_requested",
+         {"action": action, "note": note, "unrecovered": round(row.claimed_total - row.credited_total, 2)},
+         {"writeoff_action": action, "writeoff_note": note, "writeoff_requested_by": actor,
+          "writeoff_requested_at": store.now_text()})
+    return False
+
+
+def decide_writeoff(store: Store, dispute_id: int, approve: bool, actor: str, audit,
+                    note: str = "") -> None:
+    """Approve or reject a pending write-off; the requester can never decide their own."""
+    with store.write() as conn:
+        row = _get(conn, dispute_id)
+        if not row.writeoff_action:
+            raise DisputeError(f"Dispute {row.reference} has no write-off awaiting approval.")
+        if row.writeoff_requested_by == actor:
+            raise DisputeError("A write-off must be approved by someone other than who asked for it.")
+        clear = {"writeoff_action": None, "writeoff_note": None, "writeoff_requested_by": None,
+                 "writeoff_requested_at": None}
+        if approve:
+            status = WRITEOFFS[row.writeoff_action]
+            values = {**clear, "status": status, "closed_at": store.now_text(),
+                      "writeoff_approved_by": actor}
+            kind = f"dispute_{'accepted' if row.writeoff_action == 'accept' else status}"
+            data = {"from": row.status, "requested_by": row.writeoff_requested_by,
+                    "request_note": row.writeoff_note, "approver_note": note,
+                    "unrecovered": round(row.claimed_total - row.credited_total, 2)}
+        else:
+            values, kind = clear, "dispute_writeoff_rejected"
+            data = {"action": row.writeoff_action, "requested_by": row.writeoff_requested_by,
+                    "note": note}
+        conn.execute(update(disputes).where(disputes.c.id == dispute_id)
+                     .values(updated_at=store.now_text(), **values))
+        _events(conn, store, dispute_id, actor, kind, data)
+        audit(conn, actor, kind, f"dispute:{row.reference}", data)
+
+
+def apply_credits(store: Store, matches: t.Sequence[CreditMatch], snapshot_id: str, *,
+                  tolerance: float = 0.01, actor: str = "dialtone") -> int:
+    """Record credits matched on a snapshot's bills, in one transaction; a credit line already
+    recorded is skipped (matching the same snapshot again changes nothing). A dispute whose
+    credits reach its claim (within ``tolerance``) is ``credited``, else ``partially_credited``.
+    Returns how many credits were recorded."""
+    if not matches:
+        return 0
+    with store.write() as conn:
+        known = {c for (c,) in conn.execute(select(dispute_credits.c.charge_id).where(
+            dispute_credits.c.charge_id.in_([m.charge_id for m in matches])))}
+        fresh = [m for m in matches if m.charge_id not in known]
+        if not fresh:
+            return 0
+        now = store.now_text()
+        conn.execute(insert(dispute_credits), [
+            {**m.__dict__, "snapshot_id": snapshot_id, "matched_at": now} for m in fresh])
+        for dispute_id in sorted({m.dispute_id for m in fresh}):
+            row = _get(conn, dispute_id)
+            mine = [m for m in fresh if m.dispute_id == dispute_id]
+            for m in mine:
+                if m.item_id is not None:
+                    conn.execute(update(dispute_items).where(dispute_items.c.id == m.item_id).values(
+                        credited_amount=dispute_items.c.credited_amount + m.amount))
+            total = conn.execute(select(func.coalesce(func.sum(dispute_credits.c.amount), 0.0)).where(
+                dispute_credits.c.dispute_id == dispute_id)).scalar_one()
+            whole = total >= row.claimed_total - tolerance
+            status = "credited" if whole else "partially_credited"
+            values = {"credited_total": round(total, 2), "status": status, "updated_at": now}
+            if whole:
+                values["closed_at"] = now
+            conn.execute(update(disputes).where(disputes.c.id == dispute_id).values(**values))
+            _events(conn, store, dispute_id, actor, "dispute_credited", {
+                "from": row.status, "to": status, "credited_total": round(total, 2),
+                "credits": [{"charge": m.charge_id, "invoice": m.invoice_number, "amount": m.amount,
+                             "basis": m.basis} for m in mine]})
+        return len(fresh)
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+def get(store: Store, dispute_id: int) -> dict:
+    """The dispute, its items and its credits, as plain dicts."""
+    with store.read() as conn:
+        row = _get(conn, dispute_id)
+        items = conn.execute(select(dispute_items).where(dispute_items.c.dispute_id == dispute_id)
+                             .order_by(dispute_items.c.id)).mappings().all()
+        credits = conn.execute(select(dispute_credits).where(dispute_credits.c.dispute_id == dispute_id)
+                               .order_by(dispute_credits.c.id)).mappings().all()
+    return {**row._mapping, "items": [dict(i) for i in items], "credits": [dict(c) for c in credits]}
+
+
+def list_disputes(store: Store, *, status: t.Sequence[str] | None = None, account_id: str | None = None,
+                  limit: int = 100, offset: int = 0) -> list[dict]:
+    query = select(disputes).order_by(disputes.c.id.desc()).limit(limit).offset(offset)
+    if status:
+        query = query.where(disputes.c.status.in_(list(status)))
+    if account_id:
+        query = query.where(disputes.c.account_id == account_id)
+    with store.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def for_findings(store: Store, finding_ids: t.Sequence[int]) -> dict[int, list[dict]]:
+    """The disputes each finding is in (reference, status, claimed on it), by finding id."""
+    if not finding_ids:
+        return {}
+    query = (select(dispute_items.c.finding_id, disputes.c.id, disputes.c.reference, disputes.c.status,
+                    dispute_items.c.claimed_amount, dispute_items.c.credited_amount, disputes.c.currency)
+             .join(disputes, disputes.c.id == dispute_items.c.dispute_id)
+             .where(dispute_items.c.finding_id.in_(list(finding_ids))).order_by(disputes.c.id))
+    out: dict[int, list[dict]] = {}
+    with store.read() as conn:
+        for r in conn.execute(query).mappings():
+            out.setdefault(r["finding_id"], []).append(dict(r))
+    return out
+
+
+def history(store: Store, dispute_id: int) -> list[dict]:
+    """The dispute's events (one per change: the copies on its other findings left out)."""
+    from .tables import events
+
+    with store.read() as conn:
+        ref = _get(conn, dispute_id).reference
+        finding_ids = [r for (r,) in conn.execute(select(dispute_items.c.finding_id).where(
+            dispute_items.c.dispute_id == dispute_id)) if r is not None]
+        query = select(events.c.seq, events.c.at, events.c.actor, events.c.kind, events.c.data).where(
+            events.c.kind.like("dispute%"))
+        query = query.where(events.c.finding_id == min(finding_ids)) if finding_ids else \
+            query.where(events.c.finding_id.is_(None))
+        rows = conn.execute(query.order_by(events.c.seq)).mappings().all()
+    import json
+
+    out = []
+    for r in rows:
+        data = json.loads(r["data"] or "{}")
+        if data.get("dispute") == ref:
+            out.append({**r, "data": data})
+    return out
