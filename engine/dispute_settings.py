@@ -27,9 +27,6 @@ SCHEMA = {
         # A credit without the dispute's reference matches a disputed charge when its amount is
         # within this much of the claimed amount (absolute, in the charge's currency).
         "credit_tolerance": {"type": "number", "minimum": 0, "maximum": 1000},
-        # Bills on the account after filing with no matched credit before the dispute is a
-        # finding (cost.dispute-credit-missing, DOMAIN C30).
-        "credit_bills": {"type": "integer", "minimum": 1, "maximum": 24},
     },
 }
 
@@ -39,7 +36,6 @@ class DisputeSettings:
     window_days: int = DEFAULT_WINDOW_DAYS
     windows: dict[str, int] = field(default_factory=dict)
     credit_tolerance: float = 0.01
-    credit_bills: int = 2
 
     def window_for(self, vendor: str | None, account_days: int | None = None) -> int:
         """The account's own window, else the vendor's, else the default."""
@@ -59,5 +55,4 @@ def parse(section: dict | None) -> DisputeSettings:
         window_days=section.get("window_days", DEFAULT_WINDOW_DAYS),
         windows=dict(section.get("windows") or {}),
         credit_tolerance=float(section.get("credit_tolerance", 0.01)),
-        credit_bills=section.get("credit_bills", 2),
     )

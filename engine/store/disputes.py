@@ -153,6 +153,10 @@ def open_dispute(store: Store, items: t.Sequence[ItemSpec], *, account_id: str, 
     deadline = ((dt.date.fromisoformat(bill_date) + dt.timedelta(days=window_days)).isoformat()
                 if bill_date else None)
     with store.write() as conn:
+        # Hold the history's head first: two requests for the same charge then run one after
+        # the other, and the second sees the first's dispute (PostgreSQL; SQLite's writer
+        # already holds the database).
+        chain.head(conn, lock=True)
         _refuse_double_claims(conn, items)
         now = store.now_text()
         dispute_id = conn.execute(insert(disputes).values(
