@@ -14,6 +14,7 @@ from dialtone.engine.store import Store, chain, workflow
 from dialtone.engine.store import disputes as store_disputes
 from dialtone.engine.store.disputes import CreditMatch, DisputeError
 from dialtone.engine.store.history_state import check as check_history
+from dialtone.engine.store.tables import disputes as disputes_table
 from dialtone.engine.store.tables import events, findings
 from tests.billkit import write_estate
 
@@ -115,3 +116,19 @@ def test_a_resolved_finding_or_an_unknown_one_is_not_disputed(billed):
         plan(store, snap, [late], config.disputes)
     with pytest.raises(DisputeError, match="There is no finding 999"):
         plan(store, snap, [999], config.disputes)
+
+
+def test_audit_verify_finds_a_dispute_edited_around_its_history(billed, runner, cli):
+    config, store, snap = billed
+    audit = workflow.audit_writer(store, "test")
+    [did] = open_from_findings(store, snap, [_finding(store, ABOVE), _finding(store, LATE)],
+                               config.disputes, "olivia", audit)
+    store_disputes.file(store, did, "olivia", audit)
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 0 and "disputes OK: 1 agree with their history" in result.output
+    # Marking it credited by hand, with no credit on any bill, is what the check is for.
+    with store.write() as conn:
+        conn.execute(disputes_table.update().values(status="credited", credited_total=45.0))
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "dispute DSP-000001: status is 'credited', its history says 'filed'" in result.output

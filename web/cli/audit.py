@@ -15,14 +15,15 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.pass_context
 def audit_verify(ctx: click.Context) -> None:
-    """Recompute the event chain and check every finding against its history; exit 1 naming the
-    first bad event and the findings whose status, assignee or exception disagree."""
-    from dialtone.engine.store import chain, history_state
+    """Recompute the event chain and check every finding and dispute against its history; exit 1
+    naming the first bad event and the findings or disputes that disagree."""
+    from dialtone.engine.store import chain, dispute_state, history_state
 
     store = open_store(ctx, refresh=False)
     with store.read() as conn:
         report = chain.verify(conn)
         state = history_state.check(conn)
+        claims = dispute_state.check(conn)
     if report.ok:
         click.echo(f"chain OK: {report.events} events; head #{report.head_seq} {report.head_hash}")
     elif report.first_bad_seq is None:
@@ -40,7 +41,14 @@ def audit_verify(ctx: click.Context) -> None:
             click.echo(f"  {d}", err=True)
     else:
         click.echo(f"findings OK: {state.findings:,} agree with their history")
-    if not (report.ok and state.ok):
+    if claims.count:
+        click.echo(f"disputes BROKEN: {claims.count:,} of {claims.disputes:,} disagree with their "
+                   "history", err=True)
+        for line in claims.disagreeing:
+            click.echo(f"  {line}", err=True)
+    elif claims.disputes:
+        click.echo(f"disputes OK: {claims.disputes:,} agree with their history")
+    if not (report.ok and state.ok and claims.ok):
         ctx.exit(1)
 
 
