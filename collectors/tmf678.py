@@ -420,30 +420,30 @@ class Tmf678Collector:
     def _collect_files(self, run: _Run) -> None:
         assert self.path is not None
         files = input_files(self.source, self.path, self.pattern)
-        rates: list[tuple[str, int, str, dict]] = []   # read after every bill is known
         for f in files:
             origin = f.relative_to(self.path).as_posix() if self.path.is_dir() else f.name
             run.data.watch(f)
             run.data.inputs[origin] = sha256_file(f)
-            items: list[tuple[int, str, t.Any]] = []
+            # Items are mapped as they are read, so memory holds rows, not the parsed file; a file
+            # that turns out not to be JSON is refused whole, what was mapped from it taken back.
+            mark = run.mark()
+            kinds: set[str] = set()
             try:
                 for index, item in json_items(f):
-                    items.append((1 if index is None else index + 1,
-                                  "" if index is None else _pointer(index), item))
-            except JsonSyntaxError as exc:
-                run.reject(origin, None, "", "", f"{exc}; nothing of the file was read", "invoices")
-                continue
-            except UnicodeDecodeError as exc:
-                run.reject(origin, None, "", "", f"not UTF-8 text (byte {exc.start}); nothing of the "
-                           "file was read", "invoices")
-                continue
-            for row, ptr, item in items:
-                if _is_rate(item):
-                    rates.append((origin, row, ptr, item))
-                else:
-                    run.bill(item, origin, row, ptr, f"{origin}#{ptr}")
-        for origin, row, ptr, item in rates:
-            run.rate(item, origin, row, ptr, f"{origin}#{ptr}", None)
+                    ptr = "" if index is None else _pointer(index)
+                    row = 1 if index is None else index + 1
+                    if _is_rate(item):
+                        kinds.add("charges")
+                        run.rate(item, origin, row, ptr, f"{origin}#{ptr}", None)
+                    else:
+                        kinds.add("invoices")
+                        run.bill(item, origin, row, ptr, f"{origin}#{ptr}")
+            except (JsonSyntaxError, UnicodeDecodeError) as exc:
+                run.back_to(mark)
+                what = (f"not UTF-8 text (byte {exc.start})" if isinstance(exc, UnicodeDecodeError)
+                        else str(exc))
+                run.reject(origin, None, "", "", f"{what}; nothing of the file was read",
+                           "charges" if kinds == {"charges"} else "invoices")
 
     def _collect_api(self, run: _Run) -> None:
         assert self.url is not None
@@ -536,9 +536,24 @@ class _Run:
         self.data = data
         self.rows: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)   # entity → rows
         self.bills: dict[str, _Bill] = {}
-        self.accounts: set[str] = set()
+        self.accounts: dict[str, None] = {}   # ordered, for back_to
         self.not_billed = 0
         self.status_files: set[str] = set()
+
+    def mark(self) -> tuple:
+        """Where the run is, to go back to if a file must be refused whole."""
+        return ({e: len(r) for e, r in self.rows.items()}, len(self.bills), len(self.accounts),
+                len(self.data.rejects), self.not_billed, set(self.status_files))
+
+    def back_to(self, mark: tuple) -> None:
+        lengths, bills, accounts, rejected, self.not_billed, self.status_files = mark
+        for entity, kept in self.rows.items():
+            del kept[lengths.get(entity, 0):]
+        for bill_id in list(self.bills)[bills:]:
+            del self.bills[bill_id]
+        for account_id in list(self.accounts)[accounts:]:
+            del self.accounts[account_id]
+        del self.data.rejects[rejected:]
 
     def reject(self, origin: str, row: int | None, ptr: str, value: t.Any, reason: str,
                entity: str) -> None:
@@ -559,7 +574,7 @@ class _Run:
         self.bills[bill.id] = bill
         self.rows["invoices"].append((origin, row, invoice))
         if account["id"] not in self.accounts:
-            self.accounts.add(account["id"])
+            self.accounts[account["id"]] = None
             self.rows["accounts"].append((origin, row, account))
 
     def _bill(self, item: t.Any, ptr: str, position: str, origin: str,
@@ -609,11 +624,7 @@ class _Run:
         except Bad as bad:
             self.reject(origin, row, bad.pointer, bad.value, bad.reason, "charges")
             return
-        for charge in charges:
-            self.rows["charges"].append((origin, row, charge))
-            bill = self.bills.get(charge["invoice_id"])
-            if bill is not None:
-                bill.charges.append(charge)
+        self.rows["charges"] += [(origin, row, charge) for charge in charges]
 
     def _rate(self, item: t.Any, ptr: str, position: str, bill_id: str | None) -> list[dict]:
         if not isinstance(item, dict):
@@ -638,18 +649,20 @@ class _Run:
             if charge_type is None:
                 raise Bad(ptr + "/type", word, f"unknown charge type '{word}': map it to one of "
                           f"{', '.join(CHARGE_TYPES)} in the source's charge_types")
-        bill = self.bills.get(invoice_id)
-        currency = bill.currency if bill is not None else None
+        # The bill's currency is checked once every bill is read (finish): a file of rates may
+        # come before the file of their bills.
+        currency: str | None = None
+        unit_at = ""
 
         def money(obj: dict, key: str, where: str) -> Decimal | None:
-            nonlocal currency
+            nonlocal currency, unit_at
             got = _money(obj, key, where)
             if got is None:
                 return None
             if currency is not None and got[1] != currency:
-                whose = f"bill {invoice_id}'s currency" if bill is not None else "the rate's other amounts"
-                raise Bad(where + _pointer(key, "unit"), got[1], f"{got[1]} is not {currency}, {whose}")
-            currency = got[1]
+                raise Bad(where + _pointer(key, "unit"), got[1],
+                          f"{got[1]} is not {currency}, the unit of the rate's other amounts")
+            currency, unit_at = got[1], unit_at or where + _pointer(key, "unit")
             return got[0]
 
         excluded = money(item, "taxExcludedAmount", ptr)
@@ -678,7 +691,7 @@ class _Run:
         code = (_text(offering, "id", f"{ptr}/productOffering")
                 or _text(offering, "name", f"{ptr}/productOffering") or _text(item, "name", ptr))
         coverage = _object(item, "periodCoverage", ptr) or {}
-        base = {"invoice_id": invoice_id, "line_id": self._line(item, traits, ptr),
+        base = {"invoice_id": invoice_id, "line_id": self._line(item, traits, ptr), "_unit_at": unit_at,
                 "currency": currency,
                 "period_start": _date(coverage, "startDateTime", ptr + "/periodCoverage"),
                 "period_end": _date(coverage, "endDateTime", ptr + "/periodCoverage", end=True),
@@ -726,6 +739,11 @@ class _Run:
     # -- reconciliation and the batches ----------------------------------------------------------
     def finish(self) -> SourceData:
         data = self.data
+        self._check_currencies()
+        for _, _, charge in self.rows.get("charges", []):
+            bill = self.bills.get(charge["invoice_id"])
+            if bill is not None:
+                bill.charges.append(charge)
         refused: set[str] = set()
         unread = 0
         for bill in self.bills.values():
@@ -773,6 +791,20 @@ class _Run:
                 table[ROW_COLUMN] = pa.array([n for n, _ in rows], pa.int64())
                 data.batches.append(RawBatch(entity, pa.table(table), origin))
         return data
+
+    def _check_currencies(self) -> None:
+        """A rate in another currency than its bill is a reject (with its taxes)."""
+        refused: set[tuple[str, int]] = set()
+        for origin, row, charge in self.rows.get("charges", []):
+            bill = self.bills.get(charge["invoice_id"])
+            if (bill is None or bill.currency is None or charge["currency"] == bill.currency
+                    or (origin, row) in refused):
+                continue
+            refused.add((origin, row))
+            self.reject(origin, row, charge["_unit_at"], charge["currency"],
+                        f"{charge['currency']} is not {bill.currency}, bill {bill.id}'s currency", "charges")
+        if refused:
+            self.rows["charges"] = [r for r in self.rows["charges"] if (r[0], r[1]) not in refused]
 
     def _reconcile(self, bill: _Bill) -> list[str]:
         """What does not add up between a bill's amounts and its charges."""

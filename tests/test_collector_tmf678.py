@@ -178,8 +178,9 @@ def test_a_bill_that_does_not_add_up_is_a_warning_naming_both_figures(tmp_path):
 def test_with_unreconciled_reject_the_bill_and_its_charges_are_rejects(tmp_path):
     bills = sample("v4-bills.json")
     bills[1]["taxExcludedAmount"]["value"] = 25
-    write_json(tmp_path / "bills.json", bills)
-    shutil.copy(SAMPLES / "v4-rates.json", tmp_path / "rates.json")
+    # The rates' file comes first: bills are matched to their charges once all is read.
+    write_json(tmp_path / "2-bills.json", bills)
+    shutil.copy(SAMPLES / "v4-rates.json", tmp_path / "1-rates.json")
     write_config(tmp_path, "path: .\nunreconciled: reject\ntolerance: 0.005\n")
     result = run(tmp_path)
     assert [r["id"] for r in rows(result, "invoices")] == [BILL_1]
@@ -187,10 +188,10 @@ def test_with_unreconciled_reject_the_bill_and_its_charges_are_rejects(tmp_path)
     got = sorted((r["entity"] != "invoices", r["entity"], r["origin"], r["row"], r["value"], r["reason"])
                  for r in rejects(result))
     got = [g[1:] for g in got]
-    assert got[0] == ("invoices", "bills.json", "2", BILL_2,
+    assert got[0] == ("invoices", "2-bills.json", "2", BILL_2,
                       f"bill {BILL_2} does not reconcile: the charges without taxes add up to 21.00 EUR, "
                       "its taxExcludedAmount is 25.00 EUR")
-    assert got[1:] == [("charges", "rates.json", row, cid, f"its bill {BILL_2} does not reconcile")
+    assert got[1:] == [("charges", "1-rates.json", row, cid, f"its bill {BILL_2} does not reconcile")
                        for row, cid in (("7", "ACBR-7"), ("7", "ACBR-7:tax:1"), ("8", "ACBR-8"),
                                         ("8", "ACBR-8:tax"))]
 
@@ -259,7 +260,8 @@ def test_a_charge_type_word_is_mapped_by_configuration(tmp_path):
 
 
 def test_invalid_json_is_one_reject_with_line_and_column_and_other_files_are_read(tmp_path):
-    (tmp_path / "a-broken.json").write_text('[\n  {"id": "B9", "billNo": "9"}\n  {"id": "B10"}\n]\n',
+    # A good bill, then a missing comma: the file is refused whole, its good bill too.
+    (tmp_path / "a-broken.json").write_text(f'[\n  {json.dumps(bill("B9"))}\n  {{"id": "B10"}}\n]\n',
                                             encoding="utf-8")
     write_json(tmp_path / "b-bills.json", [bill("B1")])
     write_config(tmp_path, "path: .\n")
