@@ -35,11 +35,12 @@ import re
 import time
 import typing as t
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from requests.auth import HTTPBasicAuth
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, settings_schema
@@ -91,6 +92,13 @@ _DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{
                         r"(?:[Zz]|[+-]\d{2}:?\d{2})?)?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 READ_SIZE = 1 << 20
+#: Charges are kept as Arrow tables of this many rows: columns of text take a fraction of the
+#: memory the same rows take as Python dicts.
+CHUNK_ROWS = 50_000
+#: Charge columns kept while reading: the estate's, and where the rate's currency was read.
+CHARGE_FIELDS = (*CHARGE_COLUMNS, "_unit_at")
+#: Money is summed exactly, as decimals of this type (a value with more places is a reject).
+SUM_TYPE = pa.decimal128(38, 18)
 
 
 class Bad(Exception):
@@ -250,6 +258,10 @@ def _money(obj: dict, key: str, ptr: str) -> tuple[Decimal, str] | None:
         raise Bad(where + "/value", None, f"'{key}' has no 'value'")
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise Bad(where + "/value", value, f"expected a number, got a JSON {_kind(value)}")
+    exponent = Decimal(value).as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -SUM_TYPE.scale:
+        raise Bad(where + "/value", str(value), f"expected an amount, with at most {SUM_TYPE.scale} "
+                  "decimal places")
     unit = money.get("unit")
     if not isinstance(unit, str) or not _CURRENCY.fullmatch(unit):
         raise Bad(where + "/unit", unit, "expected an ISO 4217 currency code (e.g. EUR)")
@@ -298,7 +310,6 @@ class _Bill:
     row: int
     currency: str | None
     amounts: dict[str, Decimal]
-    charges: list[dict] = field(default_factory=list)
 
 
 class Tmf678Collector:
@@ -444,6 +455,8 @@ class Tmf678Collector:
                         else str(exc))
                 run.reject(origin, None, "", "", f"{what}; nothing of the file was read",
                            "charges" if kinds == {"charges"} else "invoices")
+            else:
+                run.commit()
 
     def _collect_api(self, run: _Run) -> None:
         assert self.url is not None
@@ -462,6 +475,7 @@ class Tmf678Collector:
                 for index, rate in enumerate(rates):
                     run.rate(rate, origin, index + 1, _pointer(index), f"{origin}#{_pointer(index)}",
                              bill_id)
+                run.commit()
 
     def _listing(self, api: ApiClient, resource: str, query: dict) -> t.Iterator[t.Any]:
         """Every item of a TMF list, ``offset``/``limit`` page by page until ``X-Total-Count``
@@ -534,7 +548,8 @@ class _Run:
     def __init__(self, c: Tmf678Collector, data: SourceData) -> None:
         self.c = c
         self.data = data
-        self.rows: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)   # entity → rows
+        self.rows: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)   # invoices, accounts
+        self.charges = _Charges()
         self.bills: dict[str, _Bill] = {}
         self.accounts: dict[str, None] = {}   # ordered, for back_to
         self.not_billed = 0
@@ -554,6 +569,11 @@ class _Run:
         for account_id in list(self.accounts)[accounts:]:
             del self.accounts[account_id]
         del self.data.rejects[rejected:]
+        self.charges.drop()
+
+    def commit(self) -> None:
+        """What was read since the last commit (a file, a list) is whole: keep it."""
+        self.charges.commit()
 
     def reject(self, origin: str, row: int | None, ptr: str, value: t.Any, reason: str,
                entity: str) -> None:
@@ -624,7 +644,7 @@ class _Run:
         except Bad as bad:
             self.reject(origin, row, bad.pointer, bad.value, bad.reason, "charges")
             return
-        self.rows["charges"] += [(origin, row, charge) for charge in charges]
+        self.charges.add(origin, row, charges)
 
     def _rate(self, item: t.Any, ptr: str, position: str, bill_id: str | None) -> list[dict]:
         if not isinstance(item, dict):
@@ -739,77 +759,91 @@ class _Run:
     # -- reconciliation and the batches ----------------------------------------------------------
     def finish(self) -> SourceData:
         data = self.data
-        self._check_currencies()
-        for _, _, charge in self.rows.get("charges", []):
-            bill = self.bills.get(charge["invoice_id"])
-            if bill is not None:
-                bill.charges.append(charge)
+        self.charges.commit()
+        tables = self._same_currency(self.charges.tables)
+        sums = _sums(tables)
         refused: set[str] = set()
-        unread = 0
         for bill in self.bills.values():
-            if not bill.charges:
-                unread += 1
-                continue
-            for problem in self._reconcile(bill):
+            for problem in self._reconcile(bill, *sums.get(bill.id, (None, None))):
                 if self.c.unreconciled == "reject":
                     refused.add(bill.id)
                     self.reject(bill.origin, bill.row, "", bill.id, problem, "invoices")
                 else:
                     data.warnings.append(f"{bill.position}: {problem}")
         if refused:
-            kept: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
-            for entity, rows in self.rows.items():
-                for origin, row, record in rows:
-                    bill_id = record["invoice_id"] if entity == "charges" else record["id"]
-                    if entity != "accounts" and bill_id in refused:
-                        if entity == "charges":
-                            self.reject(origin, row, "", record["id"],
-                                        f"its bill {bill_id} does not reconcile", "charges")
-                        continue
-                    kept[entity].append((origin, row, record))
-            self.rows = kept
+            tables = self._refuse(tables, refused)
+        unread = sum(1 for b in self.bills if b not in sums)
         if unread:
             data.warnings.append(f"{unread} bill(s) with no applied billing rates read: their totals "
                                  "are not reconciled")
-        orphans = {r["invoice_id"] for _, _, r in self.rows.get("charges", []) if r["invoice_id"] not in
-                   self.bills}
+        orphans = sorted(set(sums) - set(self.bills))
         if orphans:
             data.warnings.append(f"charges of {len(orphans)} bill(s) that were not read: "
-                                 f"{', '.join(sorted(orphans)[:5])}{'…' if len(orphans) > 5 else ''}")
+                                 f"{', '.join(orphans[:5])}{'…' if len(orphans) > 5 else ''}")
         if self.not_billed:
             data.warnings.append(f"{self.not_billed} applied billing rate(s) with isBilled false left "
                                  "out: they are on no bill yet")
         for origin in sorted(self.status_files):
             data.warnings.append(f"{origin}: bills give their state as 'status' (TMF678 says 'state'); "
                                  "read as the state")
-        for entity, columns in COLUMNS.items():
+        for entity in ("invoices", "accounts"):
             by_origin: dict[str, list[tuple[int, dict]]] = defaultdict(list)
             for origin, row, record in self.rows.get(entity, []):
-                by_origin[origin].append((row, record))
+                if entity == "accounts" or record["id"] not in refused:
+                    by_origin[origin].append((row, record))
             for origin, rows in by_origin.items():
-                table = {c: pa.array([r[c] for _, r in rows], pa.string()) for c in columns}
+                table = {c: pa.array([r[c] for _, r in rows], pa.string()) for c in COLUMNS[entity]}
                 table[ROW_COLUMN] = pa.array([n for n, _ in rows], pa.int64())
                 data.batches.append(RawBatch(entity, pa.table(table), origin))
+        by_file: dict[str, list[pa.Table]] = defaultdict(list)
+        for origin, table in tables:
+            by_file[origin].append(table.drop_columns(["_unit_at"]))
+        for origin, parts in by_file.items():
+            data.batches.append(RawBatch("charges", pa.concat_tables(parts), origin))
         return data
 
-    def _check_currencies(self) -> None:
-        """A rate in another currency than its bill is a reject (with its taxes)."""
-        refused: set[tuple[str, int]] = set()
-        for origin, row, charge in self.rows.get("charges", []):
-            bill = self.bills.get(charge["invoice_id"])
-            if (bill is None or bill.currency is None or charge["currency"] == bill.currency
-                    or (origin, row) in refused):
+    def _same_currency(self, tables: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:
+        """The charges without the rates in another currency than their bill; those are rejects
+        (one per rate, its taxes go with it)."""
+        if not self.bills:
+            return tables
+        ids = pa.array(list(self.bills), pa.string())
+        currencies = pa.array([b.currency for b in self.bills.values()], pa.string())
+        out = []
+        for origin, table in tables:
+            expected = pc.take(currencies, pc.index_in(table["invoice_id"], value_set=ids))
+            wrong = pc.fill_null(pc.not_equal(table["currency"], expected), False)
+            if not pc.any(wrong).as_py():
+                out.append((origin, table))
                 continue
-            refused.add((origin, row))
-            self.reject(origin, row, charge["_unit_at"], charge["currency"],
-                        f"{charge['currency']} is not {bill.currency}, bill {bill.id}'s currency", "charges")
-        if refused:
-            self.rows["charges"] = [r for r in self.rows["charges"] if (r[0], r[1]) not in refused]
+            rows: dict[int, None] = {}
+            for r in table.filter(wrong).to_pylist():
+                if r[ROW_COLUMN] not in rows:
+                    rows[r[ROW_COLUMN]] = None
+                    bill = self.bills[r["invoice_id"]]
+                    self.reject(origin, r[ROW_COLUMN], r["_unit_at"], r["currency"],
+                                f"{r['currency']} is not {bill.currency}, bill {bill.id}'s currency",
+                                "charges")
+            dropped = pc.is_in(table[ROW_COLUMN], value_set=pa.array(list(rows), pa.int64()))
+            out.append((origin, table.filter(pc.invert(dropped))))
+        return out
 
-    def _reconcile(self, bill: _Bill) -> list[str]:
-        """What does not add up between a bill's amounts and its charges."""
-        everything = sum((Decimal(c["amount"]) for c in bill.charges), Decimal(0))
-        untaxed = sum((Decimal(c["amount"]) for c in bill.charges if c["charge_type"] != "tax"), Decimal(0))
+    def _refuse(self, tables: list[tuple[str, pa.Table]], refused: set[str]) -> list[tuple[str, pa.Table]]:
+        """The charges without those of bills refused; each of those is a reject."""
+        out = []
+        value_set = pa.array(sorted(refused), pa.string())
+        for origin, table in tables:
+            mask = pc.is_in(table["invoice_id"], value_set=value_set)
+            for r in table.filter(mask).select(["id", "invoice_id", ROW_COLUMN]).to_pylist():
+                self.reject(origin, r[ROW_COLUMN], "", r["id"],
+                            f"its bill {r['invoice_id']} does not reconcile", "charges")
+            out.append((origin, table.filter(pc.invert(mask))))
+        return out
+
+    def _reconcile(self, bill: _Bill, everything: Decimal | None, untaxed: Decimal | None) -> list[str]:
+        """What does not add up between a bill's amounts and its charges (none read: nothing)."""
+        if everything is None or untaxed is None:
+            return []
         checks = [("taxIncludedAmount", everything, "the charges with their taxes")]
         if self.c.taxes == "items":
             checks.append(("taxExcludedAmount", untaxed, "the charges without taxes"))
@@ -821,6 +855,58 @@ class _Run:
                                 f"{_figure(got)} {bill.currency}, its {name} is "
                                 f"{_figure(want)} {bill.currency}")
         return problems
+
+
+class _Charges:
+    """The charge rows read so far, as Arrow tables with their origin. Rows of the file being
+    read are staged until it is read whole (``commit``), or dropped with it (``drop``)."""
+
+    def __init__(self) -> None:
+        self.tables: list[tuple[str, pa.Table]] = []
+        self._staged: list[tuple[str, pa.Table]] = []
+        self._buffer: list[tuple] = []
+        self._origin = ""
+
+    def add(self, origin: str, row: int, charges: list[dict]) -> None:
+        if origin != self._origin:
+            self._flush()
+            self._origin = origin
+        self._buffer += [(*(c[f] for f in CHARGE_FIELDS), row) for c in charges]
+        if len(self._buffer) >= CHUNK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        columns = list(zip(*self._buffer, strict=True))
+        arrays = [pa.array(c, pa.string()) for c in columns[:-1]] + [pa.array(columns[-1], pa.int64())]
+        self._staged.append((self._origin, pa.Table.from_arrays(arrays, [*CHARGE_FIELDS, ROW_COLUMN])))
+        self._buffer = []
+
+    def commit(self) -> None:
+        self._flush()
+        self.tables += self._staged
+        self._staged = []
+
+    def drop(self) -> None:
+        self._buffer = []
+        self._staged = []
+
+
+def _sums(tables: list[tuple[str, pa.Table]]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per bill, the sum of its charges and of those that are no tax, exactly (set-based)."""
+    if not tables:
+        return {}
+    whole = pa.concat_tables([t.select(["invoice_id", "charge_type", "amount"]) for _, t in tables])
+    whole = whole.append_column("tax", pc.fill_null(pc.equal(whole["charge_type"], "tax"), False))
+    whole = whole.append_column("value", pc.cast(whole["amount"], SUM_TYPE))
+    sums: dict[str, list[Decimal]] = {}
+    for r in whole.group_by(["invoice_id", "tax"]).aggregate([("value", "sum")]).to_pylist():
+        got = sums.setdefault(r["invoice_id"], [Decimal(0), Decimal(0)])
+        got[0] += r["value_sum"]
+        if not r["tax"]:
+            got[1] += r["value_sum"]
+    return {k: (a.normalize(), b.normalize()) for k, (a, b) in sums.items()}
 
 
 def _rate_text(tax: dict) -> str | None:
