@@ -38,6 +38,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -470,8 +471,9 @@ class Tmf678Collector:
             for bill_id in list(run.bills):
                 query = {"bill.id": bill_id}
                 rates = list(self._listing(api, "appliedCustomerBillingRate", query))
-                origin = f"{api.base_url}/appliedCustomerBillingRate?bill.id={bill_id}"
-                run.data.inputs[f"appliedCustomerBillingRate?bill.id={bill_id}"] = response_fingerprint(rates)
+                listed = f"appliedCustomerBillingRate?{urlencode(query)}"
+                origin = f"{api.base_url}/{listed}"
+                run.data.inputs[listed] = response_fingerprint(rates)
                 for index, rate in enumerate(rates):
                     run.rate(rate, origin, index + 1, _pointer(index), f"{origin}#{_pointer(index)}",
                              bill_id)
@@ -482,6 +484,7 @@ class Tmf678Collector:
         items are read; without that header, until a page comes back short."""
         shown = f"GET {api.base_url}/{resource}"
         offset, total = 0, None
+        before: list = []
         while True:
             items, headers = api.get_json_list(resource, {**query, "offset": offset, "limit": self.page_size},
                                                parse_float=Decimal)
@@ -494,6 +497,12 @@ class Tmf678Collector:
                 raise CollectError(f"source '{self.source}': {shown}: X-Total-Count changed from {total} "
                                    f"to {page_total} while the list was read; collect again")
             total = page_total if page_total is not None else total
+            ids = [i.get("id") for i in items if isinstance(i, dict)]
+            if offset and ids and ids == before:
+                # A service that ignores offset would give the first page for ever.
+                raise CollectError(f"source '{self.source}': {shown}: the page at offset {offset} is "
+                                   f"the page before it again: the service does not page by offset")
+            before = ids
             yield from items
             offset += len(items)
             if total is None:

@@ -327,6 +327,8 @@ class FakeTmf678:
         self.faults: dict[tuple[str, int], Response] = {}
         #: resource → the X-Total-Count to announce instead of the true one.
         self.announce: dict[str, int] = {}
+        #: False: no X-Total-Count nor X-Result-Count (the headers are optional in TMF630).
+        self.counts = True
         httpserver.expect_request("/oauth2/token", method="POST").respond_with_handler(self.token)
         for resource in ("customerBill", "appliedCustomerBillingRate"):
             httpserver.expect_request(f"{API}/{resource}", method="GET").respond_with_handler(
@@ -357,8 +359,8 @@ class FakeTmf678:
             items = [r for r in self.rates if r["bill"]["id"] == query["bill.id"]]
         chunk = items[offset:offset + limit]
         total = self.announce.get(resource, len(items))
-        return Response(json.dumps(chunk), 206 if len(chunk) < total else 200,
-                        headers={"X-Total-Count": str(total), "X-Result-Count": str(len(chunk))},
+        headers = {"X-Total-Count": str(total), "X-Result-Count": str(len(chunk))} if self.counts else {}
+        return Response(json.dumps(chunk), 206 if len(chunk) < total else 200, headers=headers,
                         content_type="application/json;charset=utf-8")
 
 
@@ -426,6 +428,28 @@ def test_fewer_items_than_x_total_count_is_an_error_not_a_truncation(tmp_path, h
     with pytest.raises(CollectError, match=r"source 'bills': GET http://localhost:\d+/tmf-api/"
                                            r"customerBillManagement/v4/customerBill: the service stopped "
                                            r"at 3 of the 5 items its X-Total-Count announced \(short read\)"):
+        run(tmp_path)
+
+
+def test_without_counts_the_list_ends_at_a_short_page(tmp_path, httpserver, monkeypatch, tmf):
+    tmf.counts = False
+    write_api_config(tmp_path, httpserver, monkeypatch)
+    result = run(tmp_path)
+    assert result.rows == {"accounts": 3, "charges": 13, "invoices": 3}
+    # Bill 1 has 5 billed rates and one unbilled: pages of 2, 2, 2, then an empty one ends it.
+    assert [q["offset"] for r, q in tmf.requests
+            if r == "appliedCustomerBillingRate" and q["bill.id"] == BILL_1] == ["0", "2", "4", "6"]
+
+
+def test_a_service_that_ignores_offset_is_an_error_not_an_endless_loop(tmp_path, httpserver, monkeypatch,
+                                                                       tmf):
+    tmf.counts = False
+    first = json.dumps(sample("v4-bills.json"))
+    for offset in (2, 4):
+        tmf.faults[("customerBill", offset)] = Response(first, 200, content_type="application/json")
+    write_api_config(tmp_path, httpserver, monkeypatch)
+    with pytest.raises(CollectError, match="the page at offset 2 is the page before it again: the service "
+                                           "does not page by offset"):
         run(tmp_path)
 
 
