@@ -395,8 +395,9 @@ class Tmf678Collector:
         self.types = dict(DEFAULT_CHARGE_TYPES)
         self.types.update({k.lower(): v for k, v in (settings.get("charge_types") or {}).items()})
         self.taxes = settings.get("taxes", "items")
-        self.line_names = {n.lower() for n in settings.get("line_characteristics",
-                                                           DEFAULT_LINE_CHARACTERISTICS)}
+        # In the order given: the first one a rate has is its line.
+        self.line_names = tuple(dict.fromkeys(n.lower() for n in settings.get(
+            "line_characteristics", DEFAULT_LINE_CHARACTERISTICS)))
         self.line_from_product = settings.get("line_from_product", "id")
         self.dispute_name = settings.get("dispute_characteristic", "disputeReference").lower()
         self.states = {s.lower(): s for s in (*BILL_STATES, *settings.get("extra_states", ()))}
