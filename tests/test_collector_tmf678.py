@@ -461,6 +461,20 @@ def test_a_page_whose_x_result_count_disagrees_is_an_error(tmp_path, httpserver,
         run(tmp_path)
 
 
+@pytest.mark.parametrize("answer, message", [
+    (Response(json.dumps({"code": "60", "reason": "Not found", "message": "no such resource"}), 404,
+              content_type="application/json"), r"customerBill: HTTP 404 NOT FOUND: 60: no such resource$"),
+    (Response(json.dumps({"customerBill": []}), 200, content_type="application/json"),
+     r"customerBill: HTTP 200, but the response is a JSON dict, not an array$"),
+])
+def test_a_failing_or_odd_answer_fails_the_source_with_the_services_words(tmp_path, httpserver, monkeypatch,
+                                                                          tmf, answer, message):
+    tmf.faults[("customerBill", 0)] = answer
+    write_api_config(tmp_path, httpserver, monkeypatch)
+    with pytest.raises(CollectError, match=message):
+        run(tmp_path)
+
+
 def test_a_refused_token_is_a_clear_error_without_the_secret(tmp_path, httpserver, monkeypatch, tmf):
     write_api_config(tmp_path, httpserver, monkeypatch)
     monkeypatch.setenv(SECRET_ENV, "not-the-secret")
