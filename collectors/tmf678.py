@@ -809,7 +809,8 @@ class _Run:
         for origin, table in tables:
             by_file[origin].append(table.drop_columns(["_unit_at"]))
         for origin, parts in by_file.items():
-            data.batches.append(RawBatch("charges", pa.concat_tables(parts), origin))
+            # Streamed: the engine checks a chunk at a time and keeps the checked rows on disk.
+            data.batches.append(RawBatch.streamed("charges", origin, lambda parts=parts: iter(parts)))
         return data
 
     def _same_currency(self, tables: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:

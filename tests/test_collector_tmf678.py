@@ -505,7 +505,7 @@ def test_an_unknown_charge_type_in_the_settings_is_refused():
 def test_what_the_collector_emits_is_what_it_declares_it_fills():
     data = Tmf678Collector("bills", {"vendor": "v", "path": str(SAMPLES), "files": "v4-*.json"},
                            ROOT).collect()
-    emitted = {b.entity: set(b.table.column_names) - {"__row"} for b in data.batches}
+    emitted = {b.entity: set(table.column_names) - {"__row"} for b in data.batches for table in b.tables()}
     assert emitted == {e: set(f) for e, f in Tmf678Collector.fills.items()}
 
 
