@@ -29,6 +29,7 @@ to its amount is reported (docs/collectors/tmf678.md, "Reconciliation").
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import re
@@ -201,6 +202,25 @@ def json_items(path: Path) -> t.Iterator[tuple[int | None, t.Any]]:
                 base_col = base_col + len(done) if nl < 0 else len(done) - nl - 1
                 base_line += done.count("\n")
                 buf, pos = buf[pos:], 0
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8: its byte offset and line (the text reader only knows the
+    offset in its own buffer)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    done, lines = 0, 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(READ_SIZE):
+            pending = decoder.getstate()[0]   # the start of a character cut by the last read
+            try:
+                decoder.decode(chunk, final=len(chunk) < READ_SIZE)
+            except UnicodeDecodeError as exc:   # exc.start counts from the pending bytes
+                lines += (pending + chunk)[:exc.start].count(b"\n")
+                return (f"not UTF-8 text: byte {done - len(pending) + exc.start} (line {lines}): "
+                        f"{exc.reason}")
+            done += len(chunk)
+            lines += chunk.count(b"\n")
+    return "not UTF-8 text"
 
 
 # -- reading values ---------------------------------------------------------------------------
@@ -453,8 +473,7 @@ class Tmf678Collector:
                         run.bill(item, origin, row, ptr, f"{origin}#{ptr}")
             except (JsonSyntaxError, UnicodeDecodeError) as exc:
                 run.back_to(mark)
-                what = (f"not UTF-8 text (byte {exc.start})" if isinstance(exc, UnicodeDecodeError)
-                        else str(exc))
+                what = _not_utf8(f) if isinstance(exc, UnicodeDecodeError) else str(exc)
                 run.reject(origin, None, "", "", f"{what}; nothing of the file was read",
                            "charges" if kinds == {"charges"} else "invoices")
             else:

@@ -273,6 +273,23 @@ def test_invalid_json_is_one_reject_with_line_and_column_and_other_files_are_rea
         "invalid JSON at line 3, column 3: Expecting ',' delimiter; nothing of the file was read")
 
 
+@pytest.mark.parametrize("size", [5, 6, 7, 1 << 20])   # multi-byte characters cut by reads too
+def test_a_file_that_is_not_utf8_is_one_reject_saying_where(tmp_path, monkeypatch, size):
+    monkeypatch.setattr(tmf678_module, "READ_SIZE", size)
+    bills = [bill("B1", billNo="Né1"), bill("B2", billNo="N°2")]
+    text = json.dumps(bills, indent=2, ensure_ascii=False).encode()
+    broken = text.replace("N°2".encode(), "N°2".encode("latin-1"))   # byte 0xb0 alone
+    (tmp_path / "bills.json").write_bytes(broken)
+    write_config(tmp_path, "path: .\n")
+    result = run(tmp_path)
+    (reject,) = rejects(result)
+    offset = broken.index(b"\xb0")
+    line = broken[:offset].count(b"\n") + 1
+    assert reject["reason"] == (f"not UTF-8 text: byte {offset} (line {line}): invalid start byte; "
+                                "nothing of the file was read")
+    assert "invoices" not in result.rows
+
+
 @pytest.mark.parametrize("text", [
     '[{"a": 1}, {"b": [1, 2, {"c": "x"}]}, 3, "s", null, 4.50]',
     ' \n[\n]\n',
