@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import functools
 import json
 import re
 import time
@@ -297,15 +298,23 @@ def _date(obj: dict, key: str, ptr: str, end: bool = False) -> str | None:
     value = obj.get(key)
     if value is None or value == "":
         return None
-    match = _DATE_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    day = _day(value, end) if isinstance(value, str) else None
+    if day is None:
+        raise Bad(ptr + _pointer(key), value, "expected an RFC 3339 date-time or a date")
+    return day
+
+
+@functools.lru_cache(maxsize=1024)   # the rates of a bill share a few periods
+def _day(value: str, end: bool) -> str | None:
+    match = _DATE_TIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    y, m, d, hh, mm, ss, frac = (int(g) if g else 0 for g in match.groups())
     try:
-        if match is None:
-            raise ValueError
-        y, m, d, hh, mm, ss, frac = (int(g) if g else 0 for g in match.groups())
         day = dt.date(y, m, d)
         dt.time(hh, mm, ss)
     except ValueError:
-        raise Bad(ptr + _pointer(key), value, "expected an RFC 3339 date-time or a date") from None
+        return None
     if end and match.group(4) is not None and not (hh or mm or ss or frac):
         day -= dt.timedelta(days=1)
     return day.isoformat()
