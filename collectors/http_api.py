@@ -51,6 +51,10 @@ Public interface (kept stable: several collectors build on it):
     Twilio ``code``/``message``/``more_info``, OAuth
     ``error``/``error_description``); never a token or a secret.
 
+    ``get_json_list(url_or_path, params=None, **json_options) -> (list, headers)`` GETs a list
+    that is a JSON array (TM Forum's APIs) and returns it with the response headers, where such
+    APIs give their paging counts (``X-Total-Count``, ``X-Result-Count``).
+
     ``get_download(url_or_path, params=None) -> bytes`` GETs a file the service
     hands out by redirecting (Graph's usage reports answer ``302 Found`` with a
     pre-authenticated link, often on another host): the first request carries
@@ -239,6 +243,17 @@ class ApiClient:
 
     def get_json(self, url_or_path: str, params: dict | None = None) -> dict:
         """One GET, retried as needed; the response's JSON object."""
+        return self._get_json(url_or_path, params, dict, "an object")[0]
+
+    def get_json_list(self, url_or_path: str, params: dict | None = None,
+                      **json_options: t.Any) -> tuple[list, t.Mapping[str, str]]:
+        """One GET of a list that is a JSON array (TM Forum's APIs), retried as needed; the array
+        and the response's headers (paging counts such as ``X-Total-Count`` travel in them).
+        ``json_options`` go to ``json.loads`` (``parse_float=decimal.Decimal`` for money)."""
+        return self._get_json(url_or_path, params, list, "an array", **json_options)
+
+    def _get_json(self, url_or_path: str, params: dict | None, kind: type, what: str,
+                  **json_options: t.Any) -> tuple[t.Any, t.Mapping[str, str]]:
         url = self.url(url_or_path)
         shown = _without_query(url)
         resp = self._send(url, params, shown, authenticated=True)
@@ -247,16 +262,16 @@ class ApiClient:
             # A redirect is not what a JSON call expects: say so with the service's words.
             raise self._failure(resp, shown, 0)
         try:
-            body = resp.json()
+            body = json.loads(resp.content, **json_options) if json_options else resp.json()
         except ValueError:
             raise self._error(shown, f"HTTP {status}, but the response is not JSON "
                               f"(Content-Type {resp.headers.get('Content-Type', 'none')})",
                               status) from None
-        if not isinstance(body, dict):
+        if not isinstance(body, kind):
             raise self._error(shown, f"HTTP {status}, but the response is a JSON "
-                              f"{type(body).__name__}, not an object", status)
+                              f"{type(body).__name__}, not {what}", status)
         self.pages += 1
-        return body
+        return body, resp.headers
 
     def get_download(self, url_or_path: str, params: dict | None = None) -> bytes:
         """A file the service serves directly or through one redirect to a pre-authenticated
