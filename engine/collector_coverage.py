@@ -29,6 +29,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "msgraph": ("docs/collectors/msgraph.md", "../policies"),
     "zoom": ("docs/collectors/zoom.md", "../policies"),
     "twilio": ("docs/collectors/twilio.md", "../policies"),
+    "tmf678": ("docs/collectors/tmf678.md", "../policies"),
 }
 BEGIN = ("<!-- what-it-feeds: generated from the collector's `fills` and the built-in policies by "
          "`python -m dialtone.engine.collector_coverage`; do not edit by hand -->")
