@@ -13,6 +13,11 @@ References to people, lines and devices made by other keys (e-mail, employee
 number, phone number, IMEI) are resolved to ids before the snapshot is written
 (engine/identity.py); what cannot be resolved is reported, never dropped.
 
+The store's disputes are written into the snapshot's ``disputes`` entity by the built-in
+source ``dialtone-disputes`` (engine/disputes/snapshot_source.py), so that policies judge
+them from the snapshot alone; it is read afresh on every collect, never carried forward, and a
+store that is absent, empty or unreadable never stops a collect.
+
 Streamed batches (large call detail records) are validated chunk by chunk and
 their rows kept in Parquet files on disk until the snapshot is written, so a
 collect's memory does not grow with the size of such a source.
