@@ -40,6 +40,8 @@ from ..store.disputes import WITH_CARRIER, CreditMatch, apply_credits
 from ..store.tables import dispute_credits, dispute_items, disputes
 
 REFERENCE, ACCOUNT_CODE_AMOUNT = "reference", "account_code_amount"
+#: Unmatched credits named in the one-line summary.
+SHOWN = 3
 #: A cent: amounts are compared to it after rounding, whatever the tolerance.
 CENT = 0.005
 
@@ -66,8 +68,10 @@ class CreditReport:
             money = ", ".join(f"{c} {v:,.2f}" for c, v in sorted(totals.items()))
             text = (f"{len(fresh)} credit{'s' if len(fresh) != 1 else ''} matched to {disputes_n} "
                     f"dispute{'s' if disputes_n != 1 else ''} ({money})")
-        if self.unmatched:
-            text += f"; {len(self.unmatched)} not matched: " + "; ".join(self.unmatched)
+        if self.unmatched:   # the first few in the summary line; all of them in .unmatched
+            shown = self.unmatched[:SHOWN]
+            more = f"; and {len(self.unmatched) - SHOWN} more" if len(self.unmatched) > SHOWN else ""
+            text += f"; {len(self.unmatched)} not matched: " + "; ".join(shown) + more
         return text
 
 
