@@ -201,6 +201,9 @@ def test_the_stores_disputes_are_in_the_snapshot_one_row_per_disputed_charge(bil
         "currency": "USD", "credited_amount": 0.0, "credited_on": None, "status": "filed"}
     meta = snap.manifest["sources"][SOURCE]
     assert (meta["collector"], meta["status"], meta["rows"]) == (SOURCE, "collected", {"disputes": 1})
+    shown = bills.runner.invoke(bills.cli, ["snapshots", "show", "latest"])
+    assert shown.exit_code == 0, shown.output
+    assert f"{SOURCE} [{SOURCE}] sha256:" in shown.output and "store:disputes  sha256:" in shown.output
     # Once credited, the next snapshot says so.
     add_bill(bills.est, 3, credit=20.0, reference="DSP-000001")
     bills.match()

@@ -23,6 +23,8 @@ the entry is ``failed`` with the error, and the collect's warnings say so.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -116,7 +118,10 @@ def read(config: Config, now: dt.datetime) -> tuple[SourceData, dict] | None:
     from ..store import Store
 
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    meta = {"collector": SOURCE, "settings_fingerprint": None}
+    from ..collect import settings_fingerprint
+
+    # No settings: the fingerprint only says which built-in this is, like a configured source's.
+    meta = {"collector": SOURCE, "settings_fingerprint": settings_fingerprint({"builtin": SOURCE}, ())}
     try:
         store = Store.from_config(config, check=False)
         try:
@@ -136,4 +141,6 @@ def read(config: Config, now: dt.datetime) -> tuple[SourceData, dict] | None:
     table = pa.table({**{c: pa.array([r[c] for r in found], pa.string()) for c in COLUMNS},
                       ROW_COLUMN: pa.array(range(1, len(found) + 1), pa.int64())})
     data = SourceData(batches=[RawBatch("disputes", table, "store:disputes")])
-    return data, {**meta, "inputs": {"store:disputes": f"{len(found)} disputed charges"}}
+    # What the store gave, hashed like a source's input file: same disputes, same digest.
+    digest = hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()
+    return data, {**meta, "inputs": {"store:disputes": digest}}
