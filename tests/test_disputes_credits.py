@@ -259,3 +259,13 @@ def test_a_store_that_cannot_be_read_leaves_the_collect_going(tmp_path, runner, 
     snap = SnapshotStore(load_config(tmp_path / "dialtone.yaml").data_dir).get(None)
     meta = snap.manifest["sources"][SOURCE]
     assert meta["status"] == "failed" and "charges" in snap.entities
+
+
+def test_the_configuration_example_in_the_docs_sets_the_tolerance(tmp_path):
+    from pathlib import Path
+
+    from tests.test_docs import yaml_blocks
+
+    [block] = yaml_blocks(Path(__file__).parent.parent / "docs" / "disputes-credits.md")
+    (tmp_path / "dialtone.yaml").write_text(block, encoding="utf-8")
+    assert load_config(tmp_path / "dialtone.yaml").disputes.credit_tolerance == 0.5
