@@ -273,15 +273,15 @@ class Billing:
         undated = np.zeros(nd, bool)
         undated[self.some(self.rng("disputes.undecidable"), np.flatnonzero((status == 0) & ~d_planted),
                           0.01)] = True
-        # A few more billing errors were disputed and filed with the carrier just after the
-        # bill three months back, and no credit came on the two bills since
-        # (cost.dispute-credit-missing); filed more than 60 days ago, they are open too long as
-        # well. Appended after the others, which stay as drawn.
+        # A few more billing errors were disputed and filed with the carrier the day before the
+        # bill two months back, and no credit came on that bill nor the next
+        # (cost.dispute-credit-missing). Filed under 60 days ago they are not yet open too long
+        # (unless the as-of day makes them so). Appended after the others, which stay as drawn.
         free = np.flatnonzero(~np.isin(np.arange(len(errors)), rows) & (overbilled > 0.01)
                               & (inv_period[e_inv] <= M - 3))
         extra = self.plant(self.rng("disputes.filed"), free, 0.0, cat.DISPUTE_CREDIT_MISSING)
         k = len(extra)
-        filed_on = np.r_[np.zeros(nd, np.int64), issued[inv_account[e_inv[extra]] * M + M - 3] + 1]
+        filed_on = np.r_[np.zeros(nd, np.int64), issued[inv_account[e_inv[extra]] * M + M - 2] - 1]
         opened = np.r_[opened, np.minimum(issued[e_inv[extra]] + 3, filed_on[nd:])]
         status = np.r_[status, np.full(k, 3, status.dtype)]
         credited_on = np.r_[credited_on, np.zeros(k, credited_on.dtype)]
