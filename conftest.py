@@ -9,7 +9,7 @@ import pytest
 pytest_plugins = ["features.steps.policy_steps", "features.steps.findings_steps"]
 pytest_plugins += ["features.steps.collector_steps", "features.steps.source_steps",
                    "features.steps.completeness_steps", "features.steps.officer_steps",
-                   "features.steps.notify_steps"]
+                   "features.steps.notify_steps", "features.steps.dispute_steps"]
 # Real-browser fixtures (one Chromium per session), shared by tests/ and features/.
 pytest_plugins += ["tests.browserkit", "features.steps.web_steps"]
 

@@ -13,6 +13,11 @@ References to people, lines and devices made by other keys (e-mail, employee
 number, phone number, IMEI) are resolved to ids before the snapshot is written
 (engine/identity.py); what cannot be resolved is reported, never dropped.
 
+The store's disputes are written into the snapshot's ``disputes`` entity by the built-in
+source ``dialtone-disputes`` (engine/disputes/snapshot_source.py), so that policies judge
+them from the snapshot alone; it is read afresh on every collect, never carried forward, and a
+store that is absent, empty or unreadable never stops a collect.
+
 Streamed batches (large call detail records) are validated chunk by chunk and
 their rows kept in Parquet files on disk until the snapshot is written, so a
 collect's memory does not grow with the size of such a source.
@@ -222,6 +227,8 @@ class _Collect:
         self.keep: set[str] = set()
         #: Each entity's rows for the snapshot: a table, or a Parquet file in ``work``.
         self.final: dict[str, pa.Table | Path] = {}
+        #: The built-in source ``dialtone-disputes`` (engine/disputes/snapshot_source.py).
+        self.builtin: tuple[SourceData, dict] | None = None
 
     def run(self) -> CollectResult:
         collected = self.read()
@@ -252,8 +259,13 @@ class _Collect:
             con.execute("SET enable_progress_bar = false")
 
     def read(self) -> dict[str, tuple[SourceData, dict]]:
-        """Run each source's collector (a streamed batch is read later, as it is validated)."""
-        return run_collectors(self.config, self.names, self.failures, self.progress, self.seconds)
+        """Run each source's collector (a streamed batch is read later, as it is validated),
+        and read the store's disputes (the built-in source ``dialtone-disputes``)."""
+        from .disputes import snapshot_source
+
+        collected = run_collectors(self.config, self.names, self.failures, self.progress, self.seconds)
+        self.builtin = snapshot_source.read(self.config, self.now)
+        return collected
 
     def validate(self, collected: dict[str, tuple[SourceData, dict]]) -> None:
         """Validate each source's batches; a source that fails half-way is taken back out.
@@ -268,6 +280,27 @@ class _Collect:
         previous = self.previous
         self.keep = ((set(previous.manifest["sources"]) & set(self.config.sources)) - set(self.fresh)
                      if previous else set())
+        self._validate_builtin()
+
+    def _validate_builtin(self) -> None:
+        """The store's disputes, validated like a source's rows; never carried forward (the
+        store is read on every collect) and never a reason for the collect to fail."""
+        if self.builtin is None:
+            return
+        from .disputes.snapshot_source import SOURCE
+
+        data, meta = self.builtin
+        if meta.get("status") != "failed":
+            self._validate_source(SOURCE, data, meta)
+            if SOURCE not in self.failures:
+                self.fresh.append(SOURCE)
+                return
+            error = self.failures.pop(SOURCE)
+            meta = {**meta, "status": "failed", "error": error, "collected_at": None, "rows": {},
+                    "rejects": 0, "failed_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            data = SourceData(warnings=[error])
+        self.sources_meta[SOURCE] = meta
+        self.warnings += data.warnings
 
     def _validate_source(self, name: str, data: SourceData, meta: dict) -> None:
         """Validate one source's batches chunk by chunk, its rows kept in memory or, for a
@@ -303,8 +336,10 @@ class _Collect:
                         progress(name, "reading", read)
                 self.batch_index += 1
             completeness.unchanged(data.watched)
-            meta.update(_check_band(name, valid, self.previous, self.config.sources[name].completeness,
-                                    name in self.accept_drop))
+            if name in self.config.sources:   # the store's disputes have no band to keep
+                meta.update(_check_band(name, valid, self.previous,
+                                        self.config.sources[name].completeness,
+                                        name in self.accept_drop))
         except ConfigError:
             raise
         except (DialtoneError, OSError) as exc:

@@ -299,6 +299,23 @@ def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
             store.close()
 
 
+def match_credits_in_run(config: Config, store: Store, snapshot, actor: str) -> dict:
+    """Credits on the new snapshot's bills matched to the disputes with the carrier, before the
+    policies are evaluated (engine/disputes/credits.py). A failure is logged and reported in the
+    run's summary; it never fails the run nor loses the snapshot, and the next run matches the
+    credits (matching is idempotent)."""
+    from .disputes.credits import match_credits
+
+    try:
+        report = match_credits(store, snapshot, config.disputes, actor=actor)
+    except Exception as exc:  # the snapshot is written: a matching failure must not undo the run
+        log.warning("matching credits to disputes on snapshot %s: %s", snapshot.id, exc,
+                    exc_info=not isinstance(exc, DialtoneError))
+        return {"recorded": 0, "error": f"credits were not matched to disputes: {exc}",
+                "text": "not matched (see the warning)"}
+    return {"recorded": report.recorded, "unmatched": report.unmatched, "text": str(report)}
+
+
 def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
          progress: RunProgress, as_of: dt.date | None, accept_drop: t.Collection[str]) -> None:
     from .collect import collect
@@ -316,6 +333,8 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
         conn.execute(update(runs).where(runs.c.id == outcome.run_id).values(
             snapshot_id=result.snapshot.id))
     outcome.sources = source_rows(result)
+    credits = match_credits_in_run(config, store, result.snapshot, actor)
+    progress("collect", f"credits: {credits['text']}")
     loaded = load_policies(config.policy_paths)
     total = len(loaded.policies)
     warnings = unknown_param_warnings(config, loaded)
@@ -337,6 +356,7 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
         "rows": result.rows,
         "exception_files_invalid": len(problems),
         "warnings": warnings,
+        "credits": credits,
     }
     degraded = ([f"{len(result.failures)} source(s) failed or incomplete: "
                  + ", ".join(sorted(result.failures))] if result.failures else [])

@@ -136,11 +136,14 @@ def test_every_built_in_policy_gets_at_least_three_planted_resources_that_exist(
 
 def test_each_planted_resource_breaks_one_rule_only(estate, policies):
     """Planted sets are disjoint per resource type; with the exact-match test below this means
-    each planted resource violates its own policy and no other, bar the documented overlap."""
+    each planted resource violates its own policy and no other, bar the documented overlap.
+    cost.unallocated-charges is not planted but recorded as drawn (the orphan lines' charges
+    and the late fees on no line make it), so it may share an invoice with another invoice
+    rule: it is left out here."""
     resource = {p.id: p.resource for p in policies}
     seen: dict[tuple[str, str], str] = {}
     both = []
-    for policy_id in sorted(estate.planted):
+    for policy_id in sorted(set(estate.planted) - {"cost.unallocated-charges"}):
         for rid in estate.planted[policy_id]:
             key = (resource[policy_id], rid)
             if key in seen:

@@ -91,6 +91,11 @@ def _outcome_lines(outcome, savings: str | None = None) -> list[str]:
         out.append(f"  evaluation {outcome.evaluation_id}: {s['findings']:,} findings; "
                    f"{p['alarm']} alarm, {p['ok']} ok, {p['skip']} skip, {p['error']} error"
                    + (f"; {changes}" if changes else ""))
+    credits = s.get("credits") or {}
+    if credits.get("recorded") or credits.get("unmatched"):
+        out.append(f"  credits: {credits['text']}")
+    if credits.get("error"):
+        out.append(f"  warning: {credits['error']}")
     if savings:
         out.append(f"  savings a year: {savings} (each line, seat or charge counted once)")
     out += [f"  warning: {w}" for w in s.get("warnings", [])]
