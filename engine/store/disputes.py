@@ -307,9 +307,7 @@ def apply_credits(store: Store, matches: t.Sequence[CreditMatch], snapshot_id: s
             row = _get(conn, dispute_id)
             mine = [m for m in fresh if m.dispute_id == dispute_id]
             for m in mine:
-                if m.item_id is not None:
-                    conn.execute(update(dispute_items).where(dispute_items.c.id == m.item_id).values(
-                        credited_amount=dispute_items.c.credited_amount + m.amount))
+                _credit_items(conn, dispute_id, m)
             total = conn.execute(select(func.coalesce(func.sum(dispute_credits.c.amount), 0.0)).where(
                 dispute_credits.c.dispute_id == dispute_id)).scalar_one()
             whole = total >= row.claimed_total - tolerance
@@ -323,6 +321,27 @@ def apply_credits(store: Store, matches: t.Sequence[CreditMatch], snapshot_id: s
                 "credits": [{"charge": m.charge_id, "invoice": m.invoice_number, "amount": m.amount,
                              "basis": m.basis} for m in mine]})
         return len(fresh)
+
+
+def _credit_items(conn: Connection, dispute_id: int, match: CreditMatch) -> None:
+    """Credit the matched charge; a credit paying the dispute as a whole (no charge named) is
+    shared over its charges in order, each up to what is left of its claim."""
+    items = conn.execute(select(dispute_items.c.id, dispute_items.c.claimed_amount,
+                                dispute_items.c.credited_amount)
+                         .where(dispute_items.c.dispute_id == dispute_id)
+                         .order_by(dispute_items.c.id)).all()
+    if match.item_id is not None:
+        shares = {match.item_id: match.amount}
+    else:
+        shares, rest = {}, match.amount
+        for item_id, claimed, credited in items:
+            share = min(rest, max(claimed - credited, 0.0))
+            if share > 0:
+                shares[item_id] = share
+                rest -= share
+    for item_id, amount in shares.items():
+        conn.execute(update(dispute_items).where(dispute_items.c.id == item_id).values(
+            credited_amount=dispute_items.c.credited_amount + round(amount, 2)))
 
 
 # -- reads --------------------------------------------------------------------------------------
