@@ -77,23 +77,17 @@ def rows(store) -> list[dict]:
             func.sum(dispute_credits.c.amount).label("amount"),
             func.max(dispute_credits.c.bill_date).label("last"),
         ).group_by(dispute_credits.c.dispute_id, dispute_credits.c.item_id)).all()
-    per_item = {(c.dispute_id, c.item_id): c for c in credits if c.item_id is not None}
-    # Credits matched to a dispute as a whole (one credit line quoting the reference for
-    # several charges) are shared out over its charges, in order, each up to its claim.
-    whole = {c.dispute_id: [float(c.amount or 0.0), c.last] for c in credits if c.item_id is None}
+    # What each charge was credited is the store's (apply_credits shares a credit paying the
+    # dispute as a whole over its charges); the day is that of the latest credit on the
+    # charge, or on the dispute as a whole.
+    last_on = {(c.dispute_id, c.item_id): c.last for c in credits}
     out = []
     for item in items:
         head = heads[item.dispute_id]
-        mine = per_item.get((item.dispute_id, item.id))
-        credited = float(mine.amount) if mine else 0.0
-        last = mine.last if mine else None
-        pool = whole.get(item.dispute_id)
-        if pool and pool[0] > 0:
-            share = min(pool[0], max(item.claimed_amount - credited, 0.0))
-            if share > 0:
-                pool[0] -= share
-                credited += share
-                last = max(filter(None, (last, pool[1])), default=None)
+        credited = float(item.credited_amount or 0.0)
+        last = max(filter(None, (last_on.get((item.dispute_id, item.id)),
+                                 last_on.get((item.dispute_id, None)) if credited else None)),
+                   default=None)
         out.append({
             "id": f"{head.reference}/{item.id}", "reference": head.reference,
             "carrier_reference": head.carrier_reference, "account_id": head.account_id,
