@@ -94,4 +94,4 @@ def single_value(args: MultiDict, name: str, limit: int) -> str | None:
 
 
 # The routes, registered on ``bp`` as each module is imported.
-from . import admin, catalog, evaluations, evidence, exceptions, finding, findings, notifications, posture  # noqa: E402,F401
+from . import admin, catalog, disputes, evaluations, evidence, exceptions, finding, findings, notifications, posture  # noqa: E402,F401,E501
