@@ -96,7 +96,8 @@ def text(response) -> str:
 
 def open_one(site, username: str = "officer", findings=("1",)) -> str:
     c = client(site, username)
-    response = c.post("/disputes", data={"csrf_token": token_of(c), "finding": list(findings), "confirm": "1"})
+    response = c.post("/disputes", data={"csrf_token": token_of(c), "finding": list(findings),
+                                         "confirm": "1"})
     assert response.status_code == 302, text(response)
     return response.headers["Location"].rsplit("/", 1)[-1]
 
@@ -129,8 +130,8 @@ def test_auditors_read_but_cannot_open_or_act_and_see_no_buttons(site):
     token = token_of(auditor)
     assert auditor.post("/disputes", data={"csrf_token": token, "finding": "2"}).status_code == 403
     for action in ("file", "acknowledge", "reference", "withdraw", "deny", "accept", "approve", "reject"):
-        assert auditor.post(f"/disputes/{ref}/{action}",
-                            data={"csrf_token": token, "note": "n", "carrier_reference": "R"}).status_code == 403
+        form = {"csrf_token": token, "note": "n", "carrier_reference": "R"}
+        assert auditor.post(f"/disputes/{ref}/{action}", data=form).status_code == 403
     page = auditor.get(f"/disputes/{ref}").get_data(as_text=True)
     assert "Record as filed" not in page and "Withdraw" not in page
     finding = auditor.get("/findings/2").get_data(as_text=True)
@@ -343,7 +344,7 @@ def test_the_printable_page_is_escaped_and_loads_nothing(site):
     page = text(response)
     assert "Billing dispute DSP-000001" in page and "111-222 (A1)" in page
     assert "to be filed by 2026-08-03" in page and "Total claimed (USD) 45.00" in page
-    assert f"Findings: 1, 2" in page and f"Policies: {ABOVE}, {LATE}" in page
+    assert "Findings: 1, 2" in page and f"Policies: {ABOVE}, {LATE}" in page
 
 
 def test_the_zip_holds_both_files(site):
@@ -370,7 +371,8 @@ def test_the_api_opens_lists_shows_and_acts(site):
     [d] = created.json["items"]
     assert (d["reference"], d["status"], d["claimed_total"], d["note"]) == ("DSP-000001", "draft", 45.0,
                                                                             "from a script")
-    assert [i["charge_id"] for i in d["items"]] == ["C1", "C3"] and d["history"][0]["kind"] == "dispute_opened"
+    assert [i["charge_id"] for i in d["items"]] == ["C1", "C3"]
+    assert d["history"][0]["kind"] == "dispute_opened"
     again = api(site, "post", "/disputes", json={"findings": [1]})
     assert again.status_code == 409 and "already disputed in DSP-000001" in again.json["error"]["message"]
     assert api(site, "post", "/disputes", json={"findings": [99]}).status_code == 404
