@@ -116,7 +116,8 @@ def test_package_writes_the_csv_and_the_printable_page(billed, tmp_path):
         rows = list(csv.DictReader(fh))
     assert [(r["account_number"], r["invoice_number"], r["charge_code"], r["billed_amount"],
              r["contracted_amount"], r["claimed_amount"]) for r in rows] == [
-        ("111-222", "INV-1", "PLAN", "60.0", "40.0", "20.0"), ("111-222", "INV-1", "LATE", "25.0", "", "25.0")]
+        ("111-222", "INV-1", "PLAN", "60.0", "40.0", "20.0"),
+        ("111-222", "INV-1", "LATE", "25.0", "", "25.0")]
     page = (tmp_path / "claim" / "claim-DSP-000001.html").read_text(encoding="utf-8")
     assert "Billing dispute DSP-000001" in page and "Verizon" in page
     blocked = tmp_path / "a-file"
