@@ -151,3 +151,30 @@ def test_match_calls_the_credit_matcher_on_the_latest_snapshot(billed, monkeypat
     result = billed("match")
     assert result.exit_code == 0 and result.output.strip() == "1 credit matched (USD 20.00) on 1 dispute"
     assert len(calls) == 1 and calls[0][1] == 90
+
+
+# -- the user guide stays true -----------------------------------------------------------------
+
+def test_the_guide_shows_every_command_and_endpoint_and_a_valid_settings_example(cli, tmp_path):
+    import re
+    from pathlib import Path
+
+    import click
+
+    from dialtone.engine.config import load_config
+    from dialtone.web.openapi import spec
+
+    guide = (Path(__file__).parent.parent / "docs" / "disputes.md").read_text(encoding="utf-8")
+    group = cli.commands["disputes"]
+    for name in group.list_commands(click.Context(group)):
+        assert f"dialtone disputes {name}" in guide, name
+    for path, item in spec()["paths"].items():
+        if path.startswith("/disputes"):
+            for method in item:
+                example = path.replace("{ref}", "DSP-000001").replace("{action}", "<action>")
+                shown = f"{method.upper()} /api/v1{example}"
+                assert shown in guide, shown
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "disputes:" in b]
+    (tmp_path / "dialtone.yaml").write_text(block, encoding="utf-8")
+    settings = load_config(tmp_path / "dialtone.yaml").disputes
+    assert (settings.window_days, settings.window_for("verizon"), settings.credit_bills) == (90, 120, 2)
