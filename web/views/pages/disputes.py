@@ -182,9 +182,14 @@ def _from_filter(raw: str) -> tuple[list[int], list[str]]:
     if skipped:
         notes.append(f"{skipped:,} finding(s) of the filter left out: not on a charge or invoice, or "
                      "not open or in progress.")
-    if len(ids) > MAX_FINDINGS or len(rows) > MAX_FINDINGS * 4:
+    if len(ids) > MAX_FINDINGS:
         raise FieldError(f"The filter has more than {MAX_FINDINGS:,} findings that could be disputed; "
                          "narrow it (by policy, severity or search) and try again.")
+    if len(rows) > MAX_FINDINGS * 4:
+        # Read no further than this: the findings that could be disputed are a part of them.
+        raise FieldError(f"The filter matches more than {MAX_FINDINGS * 4:,} findings; narrow it (by "
+                         "policy, severity or search) to at most "
+                         f"{MAX_FINDINGS:,} that could be disputed and try again.")
     return ids, notes
 
 
