@@ -45,6 +45,7 @@ PAGES = {
     "/users": ("admin",),
     "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
     "/savings.csv": ROLES, "/savings/findings": ROLES, "/notifications": ("admin", "officer"),
+    "/disputes": ROLES,
 }
 
 
@@ -54,9 +55,11 @@ def test_every_view_declares_who_may_use_it(shared):
     assert undeclared == []
     rules = {r.rule for r in shared["app"].url_map.iter_rules() if "GET" in r.methods}
     # /exceptions/<id> needs an exception: tests/test_web_people.py opens it for each role;
-    # /notifications/<id> a message: tests/test_notify_web.py does.
+    # /notifications/<id> a message: tests/test_notify_web.py does; a dispute and its claim
+    # package: tests/test_disputes_web.py.
     covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>", "/exceptions/1",
-                                                  "/notifications/1"}
+                                                  "/notifications/1", "/disputes/<string:ref>",
+                                                  "/disputes/<string:ref>/package/<string:fmt>"}
     pages = {r for r in rules if not r.startswith("/api/")}
     normalized = {re.sub(r"<id:\w+>", "1", r).replace("<policy_id>", "cost.zero-usage-lines")
                   for r in pages}

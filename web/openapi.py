@@ -7,6 +7,7 @@ from importlib.metadata import version
 from dialtone.engine.policy.model import CATEGORIES, SEVERITIES
 from dialtone.engine.runs import STATUSES as RUN_STATUSES
 from dialtone.engine.store import STATUSES
+from dialtone.engine.store.disputes import STATUSES as DISPUTE_STATUSES
 from dialtone.engine.store.outbox_reads import OUTBOX_STATUSES, TICKET_STATES
 from dialtone.engine.store.queries import EXCEPTION_VIEWS, SORTS
 
@@ -90,6 +91,121 @@ def _notification_detail() -> dict:
     return {"type": "object", "required": list(props), "properties": props}
 
 
+#: A dispute's reference in a path: DSP-000012 or 12.
+DISPUTE_REF = {"type": "string", "pattern": "^(DSP-[0-9]{1,19}|[0-9]{1,19})$",
+               "description": "the dispute's reference (DSP-000012) or its number"}
+#: A note: multi-line text, possibly empty, or null.
+NOTE = {"type": ["string", "null"], "maxLength": MAX_TEXT, "pattern": f"^{_TEXT_CHAR}*$"}
+DISPUTE_ACTIONS = ("file", "acknowledge", "reference", "withdraw", "deny", "accept", "approve", "reject")
+
+
+def _dispute() -> dict:
+    text = {"type": ["string", "null"]}
+    money = {"type": "number"}
+    props = {"id": {"type": "integer"}, "reference": {"type": "string"}, "account_id": {"type": "string"},
+             "vendor": text, "currency": text, "status": {"enum": list(DISPUTE_STATUSES)},
+             "claimed_total": money, "credited_total": money,
+             "bill_date": {**text, "description": "the earliest disputed bill (YYYY-MM-DD)"},
+             "window_days": {"type": "integer"},
+             "deadline": {**text, "description": "the last day to file it with the carrier"},
+             "carrier_reference": text, "note": text, "snapshot_id": text,
+             "created_at": {"type": "string"}, "created_by": {"type": "string"},
+             "updated_at": {"type": "string"}, "filed_at": text, "acknowledged_at": text, "closed_at": text,
+             "writeoff_action": {"enum": [None, "deny", "withdraw", "accept"],
+                                 "description": "a write-off awaiting another person's approval"},
+             "writeoff_note": text, "writeoff_requested_by": text, "writeoff_requested_at": text,
+             "writeoff_approved_by": text}
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+def _dispute_detail() -> dict:
+    base = _dispute()
+    number = {"type": ["number", "null"]}
+    text = {"type": ["string", "null"]}
+    item = {"type": "object", "required": ["id", "finding_id", "claimed_amount", "credited_amount"],
+            "properties": {"id": {"type": "integer"}, "dispute_id": {"type": "integer"},
+                           "finding_id": {"type": ["integer", "null"]}, "policy_id": text,
+                           "charge_id": text, "invoice_id": text, "invoice_number": text, "bill_date": text,
+                           "line_id": text, "charge_code": text, "description": text,
+                           "billed_amount": number, "contracted_amount": number,
+                           "claimed_amount": {"type": "number"}, "credited_amount": {"type": "number"},
+                           "reason": text}}
+    credit = {"type": "object", "required": ["charge_id", "amount", "basis"],
+              "properties": {"id": {"type": "integer"}, "dispute_id": {"type": "integer"},
+                             "item_id": {"type": ["integer", "null"]}, "snapshot_id": {"type": "string"},
+                             "charge_id": {"type": "string"}, "invoice_id": text, "invoice_number": text,
+                             "bill_date": text, "amount": {"type": "number"}, "currency": text,
+                             "basis": {"type": "string", "description": "reference (the carrier echoed "
+                                       "the dispute's reference) or account_code_amount"},
+                             "matched_at": {"type": "string"}}}
+    event = {"type": "object", "required": ["seq", "at", "actor", "kind", "data"],
+             "properties": {"seq": {"type": "integer"}, "at": {"type": "string"},
+                            "actor": {"type": "string"}, "kind": {"type": "string"},
+                            "data": {"type": "object"}}}
+    props = {**base["properties"], "items": {"type": "array", "items": item},
+             "credits": {"type": "array", "items": credit}, "history": {"type": "array", "items": event}}
+    return {"type": "object", "required": [*base["required"], "items", "credits", "history"],
+            "properties": props}
+
+
+def _dispute_paths() -> dict:
+    detail = {"$ref": "#/components/schemas/DisputeDetail"}
+    ref_param = _param("ref", DISPUTE_REF, "path")
+    conflict = {"$ref": "#/components/responses/Error",
+                "description": "the dispute's state, or the rule that a write-off is approved by "
+                               "someone other than who asked, refuses it (code conflict)"}
+    return {
+        "/disputes": {
+            "get": {
+                "summary": "Billing disputes, newest first (keyset paging with `after`)",
+                "parameters": [
+                    _param("status", {"enum": list(DISPUTE_STATUSES)}, many=True),
+                    _param("account", _line(MAX_NAME), description="the billing account's id"),
+                    _param("limit", LIMIT, description="page size (default 100); at most 500 are returned"),
+                    _param("after", {"type": "integer", "format": "int64", "minimum": -(2**63 - 1),
+                                    "maximum": 2**63 - 1},
+                           description="the previous page's `next_after`: disputes older than it"),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["items", "next_after"],
+                                          "properties": {"items": {"type": "array", "items": {
+                                              "$ref": "#/components/schemas/Dispute"}},
+                                              "next_after": {"type": ["integer", "null"]}}}),
+                              **ERRORS}},
+            "post": {
+                "summary": "Open draft disputes from findings on charges or invoices, one per billing "
+                           "account and currency; all or nothing (officer, admin)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["findings"],
+                    "properties": {"findings": {"type": "array", "minItems": 1, "maxItems": 500,
+                                                "items": ID},
+                                   "note": NOTE}}}}},
+                "responses": {"201": _ok({"type": "object", "required": ["items"], "properties": {
+                    "items": {"type": "array", "items": detail}}}, "Created"), **ERRORS,
+                    "409": {"$ref": "#/components/responses/Error",
+                            "description": "the findings cannot be disputed as things stand: not a "
+                                           "billing error on a charge or invoice, not open or in "
+                                           "progress, already claimed in a live dispute, or no snapshot "
+                                           "with their bills (code not_disputable)"}}},
+        },
+        "/disputes/{ref}": {"get": {
+            "summary": "One dispute with its charges, credits and history", "parameters": [ref_param],
+            "responses": {"200": _ok(detail), **ERRORS}}},
+        "/disputes/{ref}/{action}": {"post": {
+            "summary": "Act on a dispute (officer, admin): file, acknowledge, reference (set the "
+                       "carrier's reference), withdraw / deny / accept (a write-off: needs a note, and "
+                       "another person's approval once filed), approve / reject (a pending write-off, "
+                       "not your own)",
+            "parameters": [ref_param, _param("action", {"enum": list(DISPUTE_ACTIONS)}, "path")],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "note": NOTE,
+                    "carrier_reference": {**_line(MAX_NAME), "type": ["string", "null"]}}}}}},
+            "responses": {"200": _ok({"type": "object", "required": ["message", "dispute"],
+                                      "properties": {"message": {"type": "string"}, "dispute": detail}}),
+                          **ERRORS, "409": conflict}}},
+    }
+
+
 def spec() -> dict:
     ref = {"$ref": "#/components/schemas/Finding"}
     id_param = _param("finding_id", ID, "path")
@@ -98,7 +214,8 @@ def spec() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "Dialtone API", "version": version("dialtone"),
                  "description": "Findings, their remediation history, exceptions, policies, evaluations, "
-                                "snapshots and runs. Authenticate with `Authorization: Bearer <token>` "
+                                "snapshots, runs and billing disputes. Authenticate with "
+                                "`Authorization: Bearer <token>` "
                                 "(`dialtone tokens create USERNAME`)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
@@ -202,6 +319,7 @@ def spec() -> dict:
                 "summary": "One message with its findings (the first 200 by id; officer, admin)",
                 "parameters": [_param("message_id", ID, "path")],
                 "responses": {"200": _ok({"$ref": "#/components/schemas/NotificationDetail"}), **ERRORS}}},
+            **_dispute_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -228,7 +346,10 @@ def spec() -> dict:
                                            "due_on": nullable_str, "overdue": {"type": "boolean"},
                                            "assignee": nullable_str,
                                            "tickets": {"type": "array", "items": {
-                                               "$ref": "#/components/schemas/TicketRef"}}}},
+                                               "$ref": "#/components/schemas/TicketRef"}},
+                                           "disputes": {"type": "array", "items": {"type": "string"},
+                                                        "description": "references of the billing "
+                                                        "disputes the finding is in"}}},
                 "TicketRef": {"type": "object", "required": ["target", "key", "url", "state"],
                               "description": "A ticket on a tracker about the finding; `key` is null "
                                              "until the tracker gave one; `claimed`: closed on the "
@@ -236,6 +357,8 @@ def spec() -> dict:
                               "properties": {"target": {"type": "string"}, "key": nullable_str,
                                              "url": nullable_str, "state": {"enum": list(TICKET_STATES)}}},
                 "Notification": _notification(),
+                "Dispute": _dispute(),
+                "DisputeDetail": _dispute_detail(),
                 "NotificationDetail": _notification_detail(),
                 "Event": {"type": "object", "required": ["seq", "at", "actor", "kind", "data", "hash"],
                           "properties": {"seq": {"type": "integer"}, "at": {"type": "string"},

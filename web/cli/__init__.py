@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("db:db_group", "The operational store's schema."),
     "demo": ("workspace:demo_cmd", "Write a demo workspace, collect it, evaluate the built-in policies, "
              "summarise, and serve the UI."),
+    "disputes": ("disputes:disputes_group",
+                 "Billing disputes with carriers: open from findings, file, track, write off, "
+                 "claim package."),
     "evaluate": ("evaluate:evaluate_cmd",
                  "Evaluate policies against a snapshot and record the findings (unless --dry-run)."),
     "evidence": ("evidence:evidence_group", "Verify evidence packages; create a signing key."),

@@ -126,6 +126,7 @@ def findings():
     more = len(rows) > limit
     rows = rows[:limit]
     _with_tickets(rows)
+    _with_disputes(rows)
     key, last = queries.cursor(flt, rows[-1]) if more else (None, None)
     # The page the same filter and sort gives on the findings page; next_after_key goes with
     # next_after as after_key (null: an empty due date or saving, or the id order).
@@ -150,6 +151,7 @@ def finding(finding_id: int):
         return api_error(404, "not_found", f"no finding {finding_id}")
     detail.pop("history")
     _with_tickets([detail])
+    _with_disputes([detail])
     return jsonify(detail)
 
 
@@ -158,6 +160,15 @@ def _with_tickets(rows: list[dict]) -> None:
     found = outbox_reads.tickets_for_findings(_store(), [r["id"] for r in rows])
     for r in rows:
         r["tickets"] = [{k: t[k] for k in TICKET_FIELDS} for t in found.get(r["id"], [])]
+
+
+def _with_disputes(rows: list[dict]) -> None:
+    """Each finding's disputes with carriers (their references, oldest first), in one read."""
+    from dialtone.engine.store.disputes import for_findings
+
+    found = for_findings(_store(), [r["id"] for r in rows])
+    for r in rows:
+        r["disputes"] = [d["reference"] for d in found.get(r["id"], [])]
 
 
 #: What the API says of a finding's ticket.
@@ -305,3 +316,117 @@ def notification(message_id: int):
     if found is None:
         return api_error(404, "not_found", f"no notification {message_id}")
     return jsonify(found)
+
+
+# -- disputes -------------------------------------------------------------------------------
+
+#: Findings in one request to open disputes (as on the pages: web/views/pages/disputes.py).
+MAX_DISPUTE_FINDINGS = 500
+
+
+def _dispute_json(dispute_id: int) -> dict | None:
+    from dialtone.engine.store import disputes as sd
+
+    try:
+        return {**sd.get(_store(), dispute_id), "history": sd.history(_store(), dispute_id)}
+    except sd.DisputeError:
+        return None
+
+
+@bp.route("/disputes")
+@roles(*READ)
+def disputes():
+    """Disputes newest first: keyset paged by ``after`` (the previous page's ``next_after``)."""
+    from dialtone.engine.disputes.reads import page
+    from dialtone.engine.store.disputes import STATUSES as DISPUTE_STATUSES
+
+    status = fields.filter_values(request.args, "status", MAX_NAME, DISPUTE_STATUSES)
+    limit = _limit(100)
+    rows = page(_store(), status=status, account_id=_single("account", MAX_NAME),
+                before_id=fields.cursor_value(request.args.get("after"), "after"), limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"items": rows, "next_after": rows[-1]["id"] if more else None})
+
+
+@bp.route("/disputes/<string:ref>")
+@roles(*READ)
+def dispute(ref: str):
+    from dialtone.engine.disputes.reads import dispute_id
+
+    found = None if dispute_id(ref) is None else _dispute_json(dispute_id(ref))
+    if found is None:
+        return api_error(404, "not_found", f"no dispute {ref}")
+    return jsonify(found)
+
+
+@bp.route("/disputes", methods=["POST"])
+@roles(*ACT)
+def open_disputes():
+    """Open draft disputes from findings (one per account and currency); all or nothing."""
+    from dialtone.engine.disputes.build import open_from_findings
+    from dialtone.engine.snapshots import SnapshotStore
+
+    body = _body()
+    raw = body.get("findings")
+    # JSON has one number type: 12.0 is the id 12 (as the document's integer says).
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_DISPUTE_FINDINGS or not all(
+            isinstance(i, int | float) and not isinstance(i, bool) and float(i).is_integer()
+            and 1 <= i <= fields.MAX_ID for i in raw):
+        return _bad(f"findings: a list of 1 to {MAX_DISPUTE_FINDINGS} finding ids is required")
+    raw = [int(i) for i in raw]
+    if "note" in body and body["note"] is not None and not isinstance(body["note"], str):
+        return _bad("note: a string")
+    note = (fields.json_text(body, "note", MAX_TEXT, multiline=True) or "").strip() or None
+    ids = list(dict.fromkeys(raw))
+    missing = sorted(set(ids) - reads.existing_findings(_store(), ids))
+    if missing:
+        return api_error(404, "not_found", f"no finding {missing[0]}")
+    config = current_app.extensions["dialtone.config"]
+    try:
+        snapshot = SnapshotStore(config.data_dir).get(None)
+        opened = open_from_findings(_store(), snapshot, ids, config.disputes, g.user.username, _audit(),
+                                    note)
+    except StoreError:
+        raise
+    except DialtoneError as exc:
+        # Well-formed, but these findings cannot be disputed as things stand (not a billing
+        # error, no longer open, already claimed, no snapshot with their bills).
+        return api_error(409, "not_disputable", str(exc))
+    return jsonify({"items": [_dispute_json(i) for i in opened]}), 201
+
+
+#: The actions on a dispute; those that need a note or a reference.
+DISPUTE_ACTIONS = ("file", "acknowledge", "reference", "withdraw", "deny", "accept", "approve", "reject")
+
+
+@bp.route("/disputes/<string:ref>/<string:action>", methods=["POST"])
+@roles(*ACT)
+def dispute_action(ref: str, action: str):
+    from dialtone.engine.disputes.reads import dispute_id
+    from dialtone.engine.store.disputes import DisputeError
+
+    from .pages.disputes import perform
+
+    if action not in DISPUTE_ACTIONS:
+        return api_error(404, "not_found", f"no action {action!r}; one of {', '.join(DISPUTE_ACTIONS)}")
+    found = dispute_id(ref)
+    if found is None or _dispute_json(found) is None:
+        return api_error(404, "not_found", f"no dispute {ref}")
+    body = _body() if request.get_data(cache=True) else {}
+    for name in ("note", "carrier_reference"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            return _bad(f"{name}: a string")
+    note = (fields.json_text(body, "note", MAX_TEXT, multiline=True) or "").strip()
+    carrier_ref = (fields.json_text(body, "carrier_reference", MAX_NAME) or "").strip() or None
+    if action in ("withdraw", "deny", "accept") and not note:
+        return _bad("note: say why (a non-empty string; the approver reads it)")
+    if action == "reference" and not carrier_ref:
+        return _bad("carrier_reference: a non-empty string is required")
+    try:
+        done = perform(found, action, g.user.username, _audit(), note=note, carrier_reference=carrier_ref)
+    except DisputeError as exc:
+        # The dispute's state or the approval rule refuses it: a conflict with the dispute as it
+        # stands, not a malformed request.
+        return api_error(409, "conflict", str(exc))
+    return jsonify({"message": done, "dispute": _dispute_json(found)})

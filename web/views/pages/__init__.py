@@ -94,4 +94,15 @@ def single_value(args: MultiDict, name: str, limit: int) -> str | None:
 
 
 # The routes, registered on ``bp`` as each module is imported.
-from . import admin, catalog, evaluations, evidence, exceptions, finding, findings, notifications, posture  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    admin,
+    catalog,
+    disputes,
+    evaluations,
+    evidence,
+    exceptions,
+    finding,
+    findings,
+    notifications,
+    posture,
+)
