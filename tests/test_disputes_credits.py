@@ -266,6 +266,7 @@ def test_the_configuration_example_in_the_docs_sets_the_tolerance(tmp_path):
 
     from tests.test_docs import yaml_blocks
 
-    [block] = yaml_blocks(Path(__file__).parent.parent / "docs" / "disputes-credits.md")
+    [block] = [b for b in yaml_blocks(Path(__file__).parent.parent / "docs" / "disputes.md")
+               if "credit_tolerance: 0.50" in b]
     (tmp_path / "dialtone.yaml").write_text(block, encoding="utf-8")
     assert load_config(tmp_path / "dialtone.yaml").disputes.credit_tolerance == 0.5
