@@ -1,0 +1,169 @@
+"""The savings ledger (engine/disputes/ledger.py): each state read from findings, disputes and the
+bills of a real snapshot; money counted once per resource and period, never across currencies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dialtone.engine.disputes.ledger import ledger
+from dialtone.engine.store import disputes as store_disputes
+from dialtone.engine.store import workflow
+from dialtone.engine.store.claims import savings_by_state
+from tests import ledgerkit
+from tests.ledgerkit import ABOVE, IDLE, LATE, LEAVER, ORPHAN, SEATS
+
+TODAY = dt.date(2026, 7, 10)
+
+
+@pytest.fixture
+def story(tmp_path, runner, cli, monkeypatch):
+    ws = ledgerkit.build(tmp_path, runner, cli, monkeypatch)
+    yield ws
+    ws.store.close()
+
+
+def _rows(book, state):
+    return [r for r in book.table.to_pylist() if r["state"] == state]
+
+
+def test_identified_is_the_stores_de_duplicated_claim_of_open_findings_currencies_apart(story):
+    book = ledger(story.store, story.snapshot, TODAY)
+    with story.store.read() as conn:
+        assert book.totals["identified"] == savings_by_state(conn)["identified"]
+    # C1's 240.00 and C3's 25.00 a year in dollars; L9's 100.00 in euros, never added to them.
+    assert book.totals["identified"] == {"EUR": 100.0, "USD": 265.0}
+    assert {r["period"] for r in _rows(book, "identified")} == {"2026-07"}
+
+
+def test_disputed_is_what_a_filed_dispute_still_claims_in_the_month_of_the_disputed_bill(tmp_path, runner,
+                                                                                         cli, monkeypatch):
+    ws = ledgerkit.build(tmp_path, runner, cli, monkeypatch, credited=False)
+    try:
+        book = ledger(ws.store, ws.snapshot, TODAY)
+        assert book.totals["disputed"] == {"USD": 45.0}
+        disputed = {(r["resource_id"], r["period"], r["amount"], r["policy_id"])
+                    for r in _rows(book, "disputed")}
+        assert disputed == {("C1", "2026-04", 20.0, ABOVE), ("C3", "2026-04", 25.0, LATE)}
+        assert book.totals["recovered"] == {} and book.totals["written_off"] == {}
+    finally:
+        ws.store.close()
+
+
+def test_a_draft_claims_nothing_from_the_carrier_yet(tmp_path, runner, cli, monkeypatch):
+    config, snap = ledgerkit.collect(tmp_path, runner, cli, monkeypatch)
+    store = ledgerkit.make_store(ledgerkit.store_url("sqlite", tmp_path),
+                                 ledgerkit.Clock(dt.datetime(2026, 5, 10, 9, tzinfo=dt.UTC)))
+    try:
+        ids = ledgerkit.record_findings(store, tmp_path)
+        audit = workflow.audit_writer(store, "test")
+        spec = store_disputes.ItemSpec(ids[(LATE, "C3")], LATE, "C3", "I1", "INV-1", "2026-04-05", None,
+                                       "LATE", None, 25.0, None, 25.0, "late fee")
+        store_disputes.open_dispute(store, [spec], account_id="A1", vendor="Verizon", currency="USD",
+                                    window_days=90, actor="olivia", audit=audit)
+        assert ledger(store, snap, TODAY).totals["disputed"] == {}
+    finally:
+        store.close()
+
+
+def test_recovered_is_the_matched_credit_in_the_month_of_the_bill_that_carried_it(story):
+    book = ledger(story.store, story.snapshot, TODAY)
+    assert book.totals["recovered"] == {"USD": 20.0}
+    [row] = _rows(book, "recovered")
+    assert (row["resource_type"], row["resource_id"], row["period"], row["policy_id"]) == \
+        ("charges", "C1", "2026-06", ABOVE)
+    # The charge is L1's: its cost centre; the account's carrier; what the credit rests on.
+    assert (row["cost_center"], row["vendor"]) == ("CC-1", "Verizon")
+    assert "DSP-000001" in row["detail"] and "INV-3" in row["detail"] and "reference" in row["detail"]
+    # What the carrier has not credited yet stays disputed: the late fee.
+    assert book.totals["disputed"] == {"USD": 25.0}
+
+
+def test_written_off_is_what_an_accepted_partial_credit_leaves_unrecovered(story):
+    audit = workflow.audit_writer(story.store, "test")
+    story.store.clock.set_day(dt.date(2026, 7, 2))
+    store_disputes.request_writeoff(story.store, story.dispute, "accept", "the carrier will not move",
+                                    "olivia", audit)
+    # Until a second person approves it, the claim is still with the carrier.
+    assert ledger(story.store, story.snapshot, TODAY).totals["disputed"] == {"USD": 25.0}
+    store_disputes.decide_writeoff(story.store, story.dispute, True, "adam", audit)
+    book = ledger(story.store, story.snapshot, TODAY)
+    assert book.totals["written_off"] == {"USD": 25.0}
+    assert book.totals["disputed"] == {} and book.totals["recovered"] == {"USD": 20.0}
+    [row] = _rows(book, "written_off")
+    assert (row["resource_id"], row["period"]) == ("C3", "2026-07")
+
+
+def test_a_denied_dispute_writes_off_all_it_did_not_recover(tmp_path, runner, cli, monkeypatch):
+    ws = ledgerkit.build(tmp_path, runner, cli, monkeypatch, credited=False)
+    try:
+        audit = workflow.audit_writer(ws.store, "test")
+        store_disputes.request_writeoff(ws.store, ws.dispute, "deny", "carrier says the rate is right",
+                                        "olivia", audit)
+        store_disputes.decide_writeoff(ws.store, ws.dispute, True, "adam", audit)
+        book = ledger(ws.store, ws.snapshot, TODAY)
+        assert book.totals["written_off"] == {"USD": 45.0} and book.totals["disputed"] == {}
+    finally:
+        ws.store.close()
+
+
+def test_avoided_counts_each_month_the_account_was_billed_without_the_cancelled_line_once(story):
+    book = ledger(story.store, story.snapshot, TODAY)
+    # L2 was billed 40.00 on bill 2, resolved on 2026-05-20, absent from bills 3 and 4: two months
+    # at 40.00, once although two policies claimed it.
+    assert book.totals["avoided"] == {"USD": 80.0}
+    rows = _rows(book, "avoided")
+    assert sorted((r["resource_id"], r["period"], r["amount"]) for r in rows) == \
+        [("L2", "2026-06", 40.0), ("L2", "2026-07", 40.0)]
+    assert {r["policy_id"] for r in rows} <= {LEAVER, IDLE} and {r["cost_center"] for r in rows} == {"CC-2"}
+    checks = {r["object_id"]: r for r in book.checks.to_pylist()}
+    l2 = checks["L2"]
+    assert (l2["outcome"], l2["months"], l2["last_bill"]) == ("avoided", 2, "I2")
+    # L1 was resolved as well, but the bills after it still charge it: not avoided.
+    assert checks["L1"]["outcome"] == "still_billed"
+    assert "L1" not in {r["resource_id"] for r in rows}
+
+
+def test_avoided_waits_for_a_bill_issued_after_the_resolution(story):
+    book = ledger(story.store, story.snapshot, dt.date(2026, 5, 31))
+    assert book.totals["avoided"] == {}
+    assert {r["object_id"]: r["outcome"] for r in book.checks.to_pylist()}["L2"] == "awaiting_bill"
+
+
+def test_a_seat_no_bill_shows_is_unverified_apart_never_avoided(story):
+    book = ledger(story.store, story.snapshot, TODAY)
+    assert book.totals["unverified"] == {"EUR": 120.0}
+    assert "EUR" not in book.totals["avoided"]
+    [row] = _rows(book, "unverified")
+    assert (row["resource_type"], row["resource_id"], row["period"], row["policy_id"]) == \
+        ("licenses", "S1", "2026-05", SEATS)
+
+
+def test_without_charges_in_the_snapshot_a_cancelled_line_is_unverified(story, tmp_path):
+    from dialtone.engine.snapshots import SnapshotStore
+
+    bare = SnapshotStore(tmp_path / "bare").write({}, as_of=TODAY, sources={})
+    book = ledger(story.store, bare, TODAY)
+    assert book.totals["avoided"] == {}
+    assert book.totals["unverified"] == {"EUR": 120.0, "USD": 780.0}   # L2 480 + L1 300, seat S1 EUR
+    assert {r["object_id"] for r in book.checks.to_pylist() if r["outcome"] == "unverified"} == \
+        {"L1", "L2", "S1"}
+
+
+def test_the_breakdowns_add_up_to_the_totals_per_currency(story):
+    book = ledger(story.store, story.snapshot, TODAY)
+    for by in ("cost_center", "vendor", "policy", "period"):
+        rows = book.rows(by)
+        for state, totals in book.totals.items():
+            summed: dict[str, float] = {}
+            for r in rows:
+                summed[r["currency"]] = summed.get(r["currency"], 0.0) + r[state]
+            assert {c: round(v, 2) for c, v in summed.items() if round(v, 2)} == totals, (by, state)
+    by_cc = {(r["name"], r["currency"]): r for r in book.rows("cost_center")}
+    assert by_cc[("CC-2", "USD")]["avoided"] == 80.0 and by_cc[("CC-1", "USD")]["recovered"] == 20.0
+    by_policy = {(r["name"], r["currency"]): r for r in book.rows("policy")}
+    # L1's orphan claim was resolved but the bills still charge L1: no money in any state.
+    assert (ORPHAN, "USD") not in by_policy
+    with pytest.raises(Exception, match="broken down by"):
+        book.rows("colour")
