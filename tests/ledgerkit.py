@@ -121,3 +121,16 @@ def build(tmp_path: Path, runner, cli, monkeypatch, *, credited: bool = True) ->
         store.clock.set_day(dt.date(2026, 6, 8))
         credit_c1(store, did)
     return SimpleNamespace(config=config, snapshot=snap, store=store, ids=ids, dispute=did)
+
+
+def client(ws: SimpleNamespace):
+    """A signed-in auditor's test client of the web application over ``ws``."""
+    from dialtone.engine.store.accounts import add_user
+    from dialtone.web.app import create_app
+    from tests.webkit import PASSWORD, login
+
+    add_user(ws.store, "auditor", "auditor", PASSWORD)
+    app = create_app(ws.config, store=ws.store, testing=True, key="k", secure_cookies=False)
+    c = app.test_client()
+    assert login(c, "auditor").status_code == 302
+    return c

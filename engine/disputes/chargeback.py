@@ -41,7 +41,7 @@ _JOURNAL_SQL = f"""
         LEFT JOIN {{invoices}} i ON CAST(i.id AS VARCHAR) = CAST(c.invoice_id AS VARCHAR)
         LEFT JOIN {{accounts}} a ON CAST(a.id AS VARCHAR) = CAST(i.account_id AS VARCHAR))
     WHERE $period IS NULL OR period = $period
-    GROUP BY ALL
+    GROUP BY period, cost_center, vendor, account, currency
     -- The unallocated row last in each period, as a journal's suspense line is.
     ORDER BY period, cost_center = '{UNALLOCATED}', cost_center, vendor, account, currency"""
 

@@ -29,7 +29,7 @@ def chargeback_cmd(ctx: click.Context, period: str | None, snapshot_id: str | No
     table = journal(snap, period)
     body = csv_bytes(table)
     if out is None:
-        click.get_binary_stream("stdout").write(body)
+        click.echo(body.decode("utf-8"), nl=False)
     else:
         Path(out).write_bytes(body)
     what = f"period {period}" if period else "every period"
