@@ -4,6 +4,7 @@ bills of a real snapshot; money counted once per resource and period, never acro
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -167,3 +168,44 @@ def test_the_breakdowns_add_up_to_the_totals_per_currency(story):
     assert (ORPHAN, "USD") not in by_policy
     with pytest.raises(Exception, match="broken down by"):
         book.rows("colour")
+
+
+def _bills_row(html: str, label: str) -> dict[str, float]:
+    from tests.test_web_money import totals_in
+
+    table = re.search(r'<table class="money-bills[^"]*">(.*?)</table>', html, re.S).group(1)
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S):
+        head = re.search(r'<th scope="row">(.*?)<small>', row, re.S)
+        if head and head.group(1).strip() == label:
+            return totals_in(row.split("</th>", 1)[1])
+    raise AssertionError(f"no {label!r} row")
+
+
+def test_the_savings_page_and_the_dashboard_show_the_money_seen_on_the_bills(story):
+    from tests import ledgerkit
+    from tests.test_web_money import totals_in
+
+    story.store.clock.set_day(TODAY)
+    client = ledgerkit.client(story)
+    html = client.get("/savings").get_data(as_text=True)
+    book = ledger(story.store, story.snapshot, TODAY)
+    for label, state in (("Recovered", "recovered"), ("Avoided", "avoided"), ("Disputed", "disputed"),
+                         ("Written off", "written_off"), ("Unverified", "unverified")):
+        assert _bills_row(html, label) == book.totals[state], label
+    assert _bills_row(html, "Avoided") == {"USD": 80.0} and _bills_row(html, "Recovered") == {"USD": 20.0}
+    assert "Recovered and avoided money is real saving" in html
+    # Realised stays, labelled for what it is: a claimed fix, not money seen on a bill.
+    assert "It is a claimed fix, not money seen on a bill" in html
+    # What the bills showed for each resolved object, and the money by period (open) and cost centre.
+    assert "1 gone from the next bills (avoided)" in html and "1 still charged on a later bill" in html
+    assert "1 no bill can show it (unverified)" in html
+    by_period = re.search(r'aria-label="Money seen on the bills by period".*?</table>', html, re.S).group(0)
+    assert re.search(r"<th scope=\"row\">2026-06</th>.*?recovered</small> USD 20\.00.*?avoided</small> "
+                     r"USD 40\.00", by_period, re.S)
+
+    dashboard = client.get("/").get_data(as_text=True)
+    cards = re.findall(r'<a class="card money bills"[^>]*>(.*?)</a>', dashboard, re.S)
+    assert totals_in(next(c for c in cards if "recovered from carriers" in c)) == {"USD": 20.0}
+    assert totals_in(next(c for c in cards if "avoided:" in c)) == {"USD": 80.0}
+    assert totals_in(next(c for c in cards if "disputed with carriers" in c)) == {"USD": 25.0}
+    assert "claimed fixes not yet seen on a bill" in dashboard
