@@ -209,3 +209,70 @@ def test_the_savings_page_and_the_dashboard_show_the_money_seen_on_the_bills(sto
     assert totals_in(next(c for c in cards if "avoided:" in c)) == {"USD": 80.0}
     assert totals_in(next(c for c in cards if "disputed with carriers" in c)) == {"USD": 25.0}
     assert "claimed fixes not yet seen on a bill" in dashboard
+
+
+def test_the_evidence_package_holds_the_disputes_and_the_ledger_signed_and_masked(tmp_path, runner, cli,
+                                                                                   monkeypatch):
+    import json
+    import zipfile
+
+    from dialtone.engine.disputes.build import open_from_findings
+    from dialtone.engine.store import Store
+    from dialtone.engine.store.disputes import CreditMatch
+
+    config, snap = ledgerkit.collect(tmp_path, runner, cli, monkeypatch)
+    assert runner.invoke(cli, ["evaluate", "--policy", ABOVE, "--policy", LATE]).exit_code == 0
+    assert runner.invoke(cli, ["evidence", "keygen", "--out", str(tmp_path / "org")]).exit_code == 0
+    store = Store.from_config(config)
+    try:
+        audit = workflow.audit_writer(store, "test")
+        with store.read() as conn:
+            ids = [r for (r,) in conn.exec_driver_sql("SELECT id FROM findings ORDER BY id")]
+        [did] = open_from_findings(store, snap, ids, config.disputes, "olivia", audit,
+                                   note="agreed with the carrier on +1 212 555 0100")
+        store_disputes.file(store, did, "olivia", audit, carrier_reference="VZ-77")
+        c1 = next(i for i in store_disputes.get(store, did)["items"] if i["charge_id"] == "C1")
+        store_disputes.apply_credits(store, [CreditMatch(did, c1["id"], "C3-CR", "I3", "INV-3", "2026-06-05",
+                                                         20.0, "USD", "reference")], snap.id)
+    finally:
+        store.close()
+
+    def export(name, *extra):
+        out = tmp_path / name
+        result = runner.invoke(cli, ["export", "evidence", "--by", "snapshot", "--from", "2026-07-01",
+                                     "--to", "2026-07-31", "-o", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        with zipfile.ZipFile(out) as zf:
+            return out, {n: zf.read(n) for n in zf.namelist()}
+
+    out, files = export("signed.zip", "--sign-with", str(tmp_path / "org.pem"))
+    manifest = json.loads(files["manifest.json"])
+    listed = {f["path"] for f in manifest["files"]}
+    assert {"disputes.json", "savings-ledger.json"} <= listed
+    verified = runner.invoke(cli, ["evidence", "verify", str(out), "--key", str(tmp_path / "org.pub.pem")])
+    assert verified.exit_code == 0, verified.output
+    envelope = json.loads(files["attestation.intoto.dsse.json"])
+    import base64
+
+    subjects = {s["name"] for s in json.loads(base64.b64decode(envelope["payload"]))["subject"]}
+    assert {"disputes.json", "savings-ledger.json"} <= subjects
+
+    [dispute] = json.loads(files["disputes.json"])
+    assert (dispute["reference"], dispute["status"], dispute["claimed_total"], dispute["credited_total"]) == \
+        ("DSP-000001", "partially_credited", 45.0, 20.0)
+    assert {i["charge_id"]: i["claimed_amount"] for i in dispute["items"]} == {"C1": 20.0, "C3": 25.0}
+    [credit] = dispute["credits"]
+    assert (credit["invoice_number"], credit["bill_date"], credit["amount"], credit["basis"]) == \
+        ("INV-3", "2026-06-05", 20.0, "reference")
+    book = json.loads(files["savings-ledger.json"])
+    assert (book["as_of"], book["snapshot"]) == ("2026-07-31", snap.id)
+    assert book["totals"]["recovered"] == {"USD": 20.0} and book["totals"]["disputed"] == {"USD": 25.0}
+    index = files["index.html"].decode()
+    assert 'href="disputes.json"' in index and 'href="savings-ledger.json"' in index
+    assert "DSP-000001" in index and "20.00 on INV-3 (reference)" in index
+
+    # Masked as the rest of the package is: the phone number in the dispute's note is a token.
+    assert "212 555 0100" in files["disputes.json"].decode()
+    _, masked = export("masked.zip", "--mask-pii")
+    assert "212 555 0100" not in masked["disputes.json"].decode()
+    assert "[phone:" in json.loads(masked["disputes.json"])[0]["note"]
