@@ -276,3 +276,23 @@ def test_the_evidence_package_holds_the_disputes_and_the_ledger_signed_and_maske
     _, masked = export("masked.zip", "--mask-pii")
     assert "212 555 0100" not in masked["disputes.json"].decode()
     assert "[phone:" in json.loads(masked["disputes.json"])[0]["note"]
+
+
+def test_the_dashboards_figures_follow_a_credit_matched_after_they_were_shown(tmp_path, runner, cli,
+                                                                               monkeypatch):
+    from tests.test_web_money import totals_in
+
+    ws = ledgerkit.build(tmp_path, runner, cli, monkeypatch, credited=False)
+    try:
+        client = ledgerkit.client(ws)
+
+        def recovered():
+            html = client.get("/").get_data(as_text=True)
+            cards = re.findall(r'<a class="card money bills"[^>]*>(.*?)</a>', html, re.S)
+            return totals_in(next(c for c in cards if "recovered from carriers" in c))
+
+        assert recovered() == {}
+        ledgerkit.credit_c1(ws.store, ws.dispute)
+        assert recovered() == {"USD": 20.0}
+    finally:
+        ws.store.close()

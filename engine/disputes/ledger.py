@@ -28,6 +28,7 @@ tables and meet the snapshot's Parquet files there; no Python loop runs over the
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import typing as t
 from dataclasses import dataclass
 
@@ -285,3 +286,31 @@ def ledger(store: Store, snapshot: Snapshot, today: dt.date) -> Ledger:
         con.close()
     return Ledger(table.cast(_ROW_SCHEMA) if table.num_rows else _ROW_SCHEMA.empty_table(),
                   checks, today)
+
+
+#: The dashboard's totals, per store: (key, totals). A dashboard is served often and the ledger
+#: reads every charge of the snapshot (a second for a million charges): it is counted again only
+#: when the snapshot, the day, the history (every change to a finding or a dispute appends an
+#: event) or the latest evaluation (new savings figures) changes.
+_TOTALS: dict[str, tuple[tuple, dict]] = {}
+_TOTALS_LOCK = threading.Lock()
+
+
+def cached_totals(store: Store, snapshot: Snapshot, today: dt.date) -> dict[str, dict[str, float]]:
+    """``ledger(store, snapshot, today).totals``, remembered until anything they count changes."""
+    from sqlalchemy import func
+
+    from ..store.queries import chain_position
+    from ..store.tables import evaluations
+
+    with store.read() as conn:
+        key = (snapshot.id, today, *chain_position(conn),
+               conn.execute(select(func.max(evaluations.c.id))).scalar())
+    with _TOTALS_LOCK:
+        hit = _TOTALS.get(store.url)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    totals = ledger(store, snapshot, today).totals
+    with _TOTALS_LOCK:
+        _TOTALS[store.url] = (key, totals)
+    return totals

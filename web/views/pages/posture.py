@@ -24,14 +24,14 @@ def dashboard():
 def _bills_money() -> dict | None:
     """The savings ledger's totals (engine/disputes/ledger.py): the money seen on the latest
     snapshot's bills; None before any snapshot."""
-    from dialtone.engine.disputes.ledger import ledger
+    from dialtone.engine.disputes.ledger import cached_totals
     from dialtone.engine.snapshots import SnapshotStore
 
     try:
         snap = SnapshotStore(current_config().data_dir).get(None)
     except DialtoneError:
         return None
-    return ledger(current_store(), snap, current_store().today()).totals
+    return cached_totals(current_store(), snap, current_store().today())
 
 
 def _freshness() -> dict | None:
