@@ -203,6 +203,8 @@ def test_the_savings_page_and_the_dashboard_show_the_money_seen_on_the_bills(sto
     assert re.search(r"<th scope=\"row\">2026-06</th>.*?recovered</small> USD 20\.00.*?avoided</small> "
                      r"USD 40\.00", by_period, re.S)
 
+    realised = client.get("/savings/findings?state=realised").get_data(as_text=True)
+    assert "Realised savings are claimed fixes" in realised
     dashboard = client.get("/").get_data(as_text=True)
     cards = re.findall(r'<a class="card money bills"[^>]*>(.*?)</a>', dashboard, re.S)
     assert totals_in(next(c for c in cards if "recovered from carriers" in c)) == {"USD": 20.0}
