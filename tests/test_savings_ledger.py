@@ -94,6 +94,13 @@ def test_written_off_is_what_an_accepted_partial_credit_leaves_unrecovered(story
     assert book.totals["disputed"] == {} and book.totals["recovered"] == {"USD": 20.0}
     [row] = _rows(book, "written_off")
     assert (row["resource_id"], row["period"]) == ("C3", "2026-07")
+    # The dashboard says it too, and no longer shows money as disputed.
+    from tests.test_web_money import totals_in
+
+    dashboard = ledgerkit.client(story).get("/").get_data(as_text=True)
+    cards = re.findall(r'<a class="card money bills"[^>]*>(.*?)</a>', dashboard, re.S)
+    assert totals_in(next(c for c in cards if "written off" in c)) == {"USD": 25.0}
+    assert not [c for c in cards if "disputed with carriers" in c]
 
 
 def test_a_denied_dispute_writes_off_all_it_did_not_recover(tmp_path, runner, cli, monkeypatch):
