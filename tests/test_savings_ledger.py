@@ -217,7 +217,7 @@ def test_the_savings_page_and_the_dashboard_show_the_money_seen_on_the_bills(sto
     assert totals_in(next(c for c in cards if "recovered from carriers" in c)) == {"USD": 20.0}
     assert totals_in(next(c for c in cards if "avoided:" in c)) == {"USD": 80.0}
     assert totals_in(next(c for c in cards if "disputed with carriers" in c)) == {"USD": 25.0}
-    assert "claimed fixes not yet seen on a bill" in dashboard
+    assert "claimed fixes, not money seen on a bill" in dashboard
 
 
 def test_the_evidence_package_holds_the_disputes_and_the_ledger_signed_and_masked(tmp_path, runner, cli,

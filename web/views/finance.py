@@ -67,7 +67,7 @@ def savings():
     tables = {key: currency_columns(report.savings_by[key]) for key in BREAKDOWN_LABELS}
     book = ledger(_store(), snapshot, _store().today())
     bills = {"totals": book.totals, "states": BILL_STATES, "outcomes": _outcomes(book),
-             "outcome_labels": OUTCOME_LABELS, "breakdowns": LEDGER_BREAKDOWNS,
+             "breakdowns": LEDGER_BREAKDOWNS,
              "tables": {key: currency_columns(_on_bills(book.rows(key))) for key in LEDGER_BREAKDOWNS}}
     return render_template("savings.html", report=report, snapshot=snapshot, money=money,
                            tables=tables, breakdowns=BREAKDOWN_LABELS, labels=STATE_LABELS, bills=bills,
@@ -82,12 +82,14 @@ def _on_bills(rows: list[dict]) -> list[dict]:
     return [r for r in rows if any(r[k] for k in keys)]
 
 
-def _outcomes(book) -> dict[str, int]:
-    """How many resolved lines, seats and subscriptions had each outcome on the bills."""
+def _outcomes(book) -> list[tuple[int, str]]:
+    """How many resolved lines, seats and subscriptions had each outcome on the bills, and the
+    outcome as the page says it (those that none had left out)."""
     import pyarrow.compute as pc
 
     counted = pc.value_counts(book.checks.column("outcome")).to_pylist()
-    return {c["values"]: c["counts"] for c in counted}
+    counts = {c["values"]: c["counts"] for c in counted}
+    return [(counts[k], label) for k, label in OUTCOME_LABELS.items() if counts.get(k)]
 
 
 def _split_periods(rows: list[dict]) -> tuple[list[dict], list[dict]]:
