@@ -45,6 +45,7 @@ PAGES = {
     "/users": ("admin",),
     "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
     "/savings.csv": ROLES, "/savings/findings": ROLES, "/notifications": ("admin", "officer"),
+    "/savings/chargeback.csv": ROLES,
 }
 
 

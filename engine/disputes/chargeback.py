@@ -23,6 +23,11 @@ from ..snapshots import Snapshot
 
 UNALLOCATED = "(unallocated)"
 COLUMNS = ("period", "cost_center", "vendor", "account", "currency", "amount", "charges")
+SCHEMA = pa.schema([("period", pa.string()), ("cost_center", pa.string()), ("vendor", pa.string()),
+                    ("account", pa.string()), ("currency", pa.string()), ("amount", pa.decimal128(18, 2)),
+                    ("charges", pa.int64())])
+#: The journal of a snapshot without charges: its header alone.
+EMPTY = SCHEMA.empty_table()
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 _JOURNAL_SQL = f"""
@@ -69,18 +74,15 @@ def journal(snapshot: Snapshot, period: str | None = None) -> pa.Table:
     """The journal of ``snapshot``'s charges (columns ``COLUMNS``), for one ``period`` (YYYY-MM)
     or every period. A snapshot without charges has an empty journal."""
     period = check_period(period)
-    schema = pa.schema([("period", pa.string()), ("cost_center", pa.string()), ("vendor", pa.string()),
-                        ("account", pa.string()), ("currency", pa.string()),
-                        ("amount", pa.decimal128(18, 2)), ("charges", pa.int64())])
     if "charges" not in snapshot.entities:
-        return schema.empty_table()
+        return EMPTY
     con = resource_attributes.connect(snapshot)
     try:
         names = {e: (f'"{e}"' if e in snapshot.entities else _EMPTY[e]) for e in _EMPTY}
         table = con.sql(_JOURNAL_SQL.format(**names), params={"period": period}).to_arrow_table()
     finally:
         con.close()
-    return table.cast(schema)
+    return table.cast(SCHEMA)
 
 
 def to_csv(table: pa.Table, out: Path | io.BytesIO) -> None:

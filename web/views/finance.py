@@ -157,13 +157,13 @@ def savings_findings():
 @roles(*READ)
 def chargeback_csv():
     """The chargeback journal of the latest snapshot's charges, one period (``period=YYYY-MM``)
-    or every period (engine/disputes/chargeback.py)."""
-    from dialtone.engine.disputes.chargeback import check_period, csv_bytes, journal
+    or every period (engine/disputes/chargeback.py). Before any snapshot, the header alone (as
+    the savings rows' CSV)."""
+    from dialtone.engine.disputes.chargeback import EMPTY, check_period, csv_bytes, journal
 
     period = check_period(request.args.get("period") or None)
     snapshot = _snapshot()
-    if snapshot is None:
-        raise DialtoneError("No snapshot yet, so no charges to allocate: run `dialtone collect`.")
-    name = f"chargeback-{period or 'all'}-{snapshot.id}.csv"
-    return Response(csv_bytes(journal(snapshot, period)), mimetype="text/csv",
+    table = journal(snapshot, period) if snapshot is not None else EMPTY
+    name = f"chargeback-{period or 'all'}-{snapshot.id if snapshot else 'no-snapshot'}.csv"
+    return Response(csv_bytes(table), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={name}"})
