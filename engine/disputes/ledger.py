@@ -152,16 +152,18 @@ def _bill_views(con: duckdb.DuckDBPyConnection, snapshot: Snapshot) -> None:
         con.execute("""CREATE TEMP VIEW bill_invoices AS
             SELECT CAST(id AS VARCHAR) AS id, CAST(account_id AS VARCHAR) AS account_id,
                    CAST(issued_on AS DATE) AS issued,
-                   coalesce(CAST(period AS VARCHAR), strftime(CAST(issued_on AS DATE), '%Y-%m')) AS period
+                   coalesce(CAST(period AS VARCHAR), strftime(CAST(issued_on AS DATE), '%Y-%m')) AS period,
+                   CAST(currency AS VARCHAR) AS currency
             FROM invoices""")
     else:
         con.execute("""CREATE TEMP VIEW bill_invoices AS SELECT NULL::VARCHAR AS id,
-            NULL::VARCHAR AS account_id, NULL::DATE AS issued, NULL::VARCHAR AS period WHERE false""")
+            NULL::VARCHAR AS account_id, NULL::DATE AS issued, NULL::VARCHAR AS period,
+            NULL::VARCHAR AS currency WHERE false""")
     if "charges" in snapshot.entities and "invoices" in snapshot.entities:
         con.execute("""CREATE TEMP VIEW bill_charges AS
             SELECT CAST(c.line_id AS VARCHAR) AS line_id, CAST(c.amount AS DOUBLE) AS amount,
-                   CAST(c.currency AS VARCHAR) AS currency, i.account_id, i.id AS invoice_id, i.issued,
-                   i.period
+                   coalesce(CAST(c.currency AS VARCHAR), i.currency) AS currency, i.account_id,
+                   i.id AS invoice_id, i.issued, i.period
             FROM charges c JOIN bill_invoices i ON i.id = CAST(c.invoice_id AS VARCHAR)
             WHERE c.line_id IS NOT NULL AND c.amount > 0 AND coalesce(c.charge_type, '') <> 'credit'""")
     else:
@@ -189,7 +191,8 @@ _CHECK_STEPS = (
                                    ORDER BY max(b.issued) DESC, b.invoice_id DESC) = 1""",
     """CREATE TEMP TABLE still AS
         SELECT DISTINCT r.claim_key FROM resolved r JOIN bill_charges b
-          ON r.object_type = 'lines' AND b.line_id = r.object_id AND b.issued > r.resolved_on""",
+          ON r.object_type = 'lines' AND b.line_id = r.object_id AND b.issued > r.resolved_on
+         AND b.issued <= $today""",
     # The months of the bills of the same account issued since the resolution, up to today.
     """CREATE TEMP TABLE after_months AS
         SELECT DISTINCT r.claim_key, i.period
@@ -201,7 +204,7 @@ _CHECK_STEPS = (
         SELECT r.claim_key, r.object_type, r.object_id, r.policy_id, r.resolved_on, r.claim,
                r.claim_currency, b.invoice_id AS last_bill, b.account_id, b.monthly,
                coalesce(b.currency, r.claim_currency) AS currency, coalesce(m.months, 0) AS months,
-               CASE WHEN r.object_type <> 'lines' OR NOT (SELECT count(*) > 0 FROM bill_charges)
+               CASE WHEN r.object_type <> 'lines' OR NOT EXISTS (SELECT 1 FROM bill_charges)
                          THEN 'unverified'
                     WHEN r.resolved_on IS NULL THEN 'undated'
                     WHEN b.claim_key IS NULL THEN 'never_billed'
