@@ -31,6 +31,8 @@ def _bills_money() -> dict | None:
         snap = SnapshotStore(current_config().data_dir).get(None)
     except DialtoneError:
         return None
+    if any(not meta.get("file") for meta in snap.entities.values()):
+        return None   # a manifest without its data files: no bills to read (the freshness note still shows)
     return cached_totals(current_store(), snap, current_store().today())
 
 
