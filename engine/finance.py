@@ -48,12 +48,14 @@ def _findings_table(store: Store) -> pa.Table:
         rows = conn.execute(text(
             "SELECT id, policy_id, resource_type, resource_id, status, savings, "
             "coalesce(savings_key, resource_type || ':' || resource_id), "
-            f"coalesce(currency, '{UNKNOWN_CURRENCY}') FROM findings "
+            f"coalesce(currency, '{UNKNOWN_CURRENCY}'), resolved_at FROM findings "
             f"WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}"
         )).all()
-    cols = list(zip(*rows, strict=True)) if rows else [[]] * 8
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 9
+    # ``resolved_at``: when a resolved claim was resolved (the savings ledger, engine/disputes/
+    # ledger.py, looks for its charges on the bills issued after it).
     names = ("id", "policy_id", "resource_type", "resource_id", "status", "savings", "claim_key",
-             "currency")
+             "currency", "resolved_at")
     types = {"id": pa.int64(), "savings": pa.float64()}
     return pa.table({n: pa.array(c, types.get(n, pa.string()))
                      for n, c in zip(names, cols, strict=True)})
@@ -81,8 +83,10 @@ STATE_FILTERS = {"open": ("open",), "in_progress": ("in_progress",), "excepted":
                  "realised": ("realised",), "identified": ("open", "in_progress")}
 
 
-def _register(con, store: Store, snapshot: Snapshot) -> None:
-    """The store's claims (``found``) and each resource's cost centre and vendor (``owners``)."""
+def register_claims(con, store: Store, snapshot: Snapshot) -> None:
+    """The store's claims (``found``), each resource's cost centre and vendor (``owners``) and,
+    per billable object, the finding that carries its money with its ``state``, ``cost_center``
+    and ``vendor`` (``carriers``), on ``con``."""
     con.register("found", _findings_table(store))
     resource_attributes.create_view(con, snapshot, "owners", types=resource_attributes.MONEY_TYPES)
     con.execute(f"""CREATE TEMP VIEW carriers AS SELECT f.*, o.cost_center, o.vendor
@@ -93,7 +97,7 @@ def _register(con, store: Store, snapshot: Snapshot) -> None:
 def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: int = 180) -> FinanceReport:
     con = _connect(snapshot)
     try:
-        _register(con, store, snapshot)
+        register_claims(con, store, snapshot)
         savings_by = {}
         for key, expr in BREAKDOWNS.items():
             savings_by[key] = _rows(con, f"""
@@ -153,7 +157,7 @@ def savings_findings(store: Store, snapshot: Snapshot, *, by: str | None, name: 
         params.append(currency)
     con = _connect(snapshot)
     try:
-        _register(con, store, snapshot)
+        register_claims(con, store, snapshot)
         clause = " AND ".join(where)
         total = con.execute(f"SELECT count(*) FROM carriers f WHERE {clause}", params).fetchone()[0]
         rows = _rows(con, f"""

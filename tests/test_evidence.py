@@ -373,7 +373,7 @@ def _first_listed(package: Path, path: str) -> dict:
     ("manifest.json", lambda m: {**m, "files": [{**f, "bytes": "12"} for f in m["files"]]},
      "manifest.json is not a valid manifest (files[0] needs"),
     ("manifest.json", lambda m: {**m, "files": m["files"] + m["files"][:1]},
-     "manifest.json is not a valid manifest (evaluations/1/evaluation.json is listed twice)"),
+     "manifest.json is not a valid manifest (disputes.json is listed twice)"),
     ("manifest.json", lambda m: [m], "manifest.json is not a valid manifest (expected an object"),
     ("events/events.jsonl", b"[1,2,3]\n", "events/events.jsonl line 1: expected an object"),
     ("events/events.jsonl", lambda lines: [{k: v for k, v in lines[0].items() if k != "at"}] + lines[1:],

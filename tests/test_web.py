@@ -46,6 +46,7 @@ PAGES = {
     "/findings?format=csv": ROLES, "/findings?format=json": ROLES, "/runs": ROLES, "/runs/1": ROLES,
     "/savings.csv": ROLES, "/savings/findings": ROLES, "/notifications": ("admin", "officer"),
     "/disputes": ROLES,
+    "/savings/chargeback.csv": ROLES,
 }
 
 

@@ -13,6 +13,8 @@ Layout::
     findings.json                      the findings in scope with status, dates, exception, tickets
     evidence/findings.jsonl            the evidence rows behind each finding
     exceptions.json                    the exceptions involved, with their approvals
+    disputes.json                      the disputes of the findings, their charges and credits
+    savings-ledger.json                the savings ledger of the policies in scope (money.py)
     events/events.jsonl                the findings' full history: the hash-chained events
     events/chain.jsonl                 the whole chain up to its head: (seq, prev_hash, hash)
     events/chain-head.json             the head, and the chain verified at export time
@@ -38,7 +40,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ..gitcli import GitError, git, git_or_none
 from ..store import Store, chain, outbox_reads
 from ..store.lifecycle import EXCEPTED, NEEDS_WORK
-from . import oscal
+from . import money, oscal
 from .masking import Masker, mask_key
 from .scope import PERIOD_KINDS, EvidenceData, Scope, gather, say_period
 
@@ -222,7 +224,7 @@ def requirement_titles(data: EvidenceData, catalogue) -> dict[str, dict]:
 
 
 def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list, titles: dict,
-           paths: list[str]) -> bytes:
+           paths: list[str], money: dict | None = None) -> bytes:
     env = Environment(loader=PackageLoader("dialtone.engine.evidence", "templates"),
                       autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
     env.filters["when"] = _when
@@ -256,6 +258,7 @@ def _index(data: EvidenceData, manifest: dict, signed: bool, findings_doc: list,
         period_text=say_period(data.scope.start, data.scope.end, joiner="to"),
         period_kind=PERIOD_KINDS[data.scope.by], paths=paths,
         framework_title=titles.get(data.scope.framework, {}).get("title", data.scope.framework),
+        money=money or {"disputes": [], "ledger": {}},
         policy_files={p.removeprefix("policies/").removesuffix(".yaml") for p in paths
                       if p.startswith("policies/")})
     return html.encode()
@@ -273,6 +276,12 @@ def export_evidence(store: Store, scope: Scope, out: Path, *, snapshots_dir: Pat
     masker = Masker(mask_key(data_dir)) if scope.mask_pii else None
     tickets = outbox_reads.tickets_for_findings(store, [f["id"] for f in data.findings])
     files = _files(data, export_id, snapshots_dir, loaded_policies, masker, tickets)
+    disputes_doc = money.disputes_doc(store, {f["id"] for f in data.findings})
+    ledger_doc = money.ledger_doc(store, data, data_dir)
+    if masker:   # as the findings' evidence and history are: phone numbers, e-mails, names
+        disputes_doc, ledger_doc = masker.value("disputes", disputes_doc), masker.value("ledger", ledger_doc)
+    files["disputes.json"] = canonical(disputes_doc)
+    files["savings-ledger.json"] = canonical(ledger_doc)
     tool_version = package_version("dialtone")
     last_modified = data.head_at or f"{scope.end.isoformat()}T23:59:59Z"
     resources = {
@@ -298,7 +307,8 @@ def export_evidence(store: Store, scope: Scope, out: Path, *, snapshots_dir: Pat
                    "events": len(data.events), "exceptions": len(data.exceptions)},
     }
     files["index.html"] = _index(data, manifest, signing_key is not None, findings_doc, titles,
-                                 sorted([*files, MANIFEST]))
+                                 sorted([*files, MANIFEST]), money={"disputes": disputes_doc,
+                                                                   "ledger": ledger_doc})
     manifest["files"] = [{"path": p, "sha256": sha256(b), "bytes": len(b), "media_type": media_type(p)}
                          for p, b in sorted(files.items())]
     files[MANIFEST] = canonical(manifest)

@@ -15,6 +15,7 @@ from .common import DialtoneGroup
 #: name -> ("module:attribute", the first paragraph of the command's help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit:audit_group", "Verify the remediation history; read the audit log."),
+    "chargeback": ("chargeback:chargeback_cmd", "A chargeback journal (CSV) per cost centre and period."),
     "collect": ("estate:collect_cmd", "Read every configured source and write a new snapshot."),
     "collectors": ("collectors:collectors_group",
                    "The collectors installed (built-in and plugins) and their settings."),

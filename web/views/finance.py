@@ -14,6 +14,23 @@ bp = Blueprint("finance", __name__)
 #: What each state of the money is called on the pages and in the CSV.
 STATE_LABELS = {"open": "not started", "in_progress": "in progress", "identified": "identified",
                 "excepted": "excepted", "realised": "realised"}
+#: The savings ledger's money seen on bills (engine/disputes/ledger.py), as the page names it, in
+#: the order it shows it, with what each means.
+BILL_STATES = (
+    ("recovered", "Recovered", "credits on later bills matched to disputes"),
+    ("avoided", "Avoided", "a cancelled line's charges gone from its account's next bills, a month each"),
+    ("disputed", "Disputed", "claimed from the carrier, not yet credited"),
+    ("written_off", "Written off", "denied, withdrawn or settled for less: not recovered"),
+)
+#: What the bills showed for each resolved line, seat or subscription (``Ledger.checks``).
+OUTCOME_LABELS = {"avoided": "gone from the next bills (avoided)",
+                  "still_billed": "still charged on a later bill",
+                  "awaiting_bill": "no bill of its account issued since",
+                  "never_billed": "never charged on a bill before it was resolved",
+                  "undated": "resolved before resolution dates were kept",
+                  "unverified": "no bill can show it (unverified)"}
+LEDGER_BREAKDOWNS = {"period": "Period", "cost_center": "Cost centre", "vendor": "Vendor",
+                     "policy": "Policy"}
 BREAKDOWN_LABELS = {"cost_center": "Cost centre", "vendor": "Vendor", "policy": "Policy"}
 #: Spend rows shown before the rest is folded away: of the latest period, the largest per
 #: currency, this many at most (the demo's 531 rows made the page 23,871 px tall).
@@ -36,6 +53,7 @@ def _store():
 @bp.route("/savings")
 @roles(*READ)
 def savings():
+    from dialtone.engine.disputes.ledger import ledger
     from dialtone.engine.finance import currency_columns, finance_report
     from dialtone.engine.store.claims import store_savings
 
@@ -43,14 +61,35 @@ def savings():
     money = store_savings(_store())
     if snapshot is None:
         return render_template("savings.html", report=None, snapshot=None, money=money,
-                               labels=STATE_LABELS)
+                               labels=STATE_LABELS, bills=None)
     # Contract dates are read as of the snapshot, like every policy evaluation.
     report = finance_report(_store(), snapshot, snapshot.as_of)
     tables = {key: currency_columns(report.savings_by[key]) for key in BREAKDOWN_LABELS}
+    book = ledger(_store(), snapshot, _store().today())
+    bills = {"totals": book.totals, "states": BILL_STATES, "outcomes": _outcomes(book),
+             "breakdowns": LEDGER_BREAKDOWNS,
+             "tables": {key: currency_columns(_on_bills(book.rows(key))) for key in LEDGER_BREAKDOWNS}}
     return render_template("savings.html", report=report, snapshot=snapshot, money=money,
-                           tables=tables, breakdowns=BREAKDOWN_LABELS, labels=STATE_LABELS,
+                           tables=tables, breakdowns=BREAKDOWN_LABELS, labels=STATE_LABELS, bills=bills,
                            spend_vendor=_split_periods(report.spend_by_vendor),
                            spend_cc=_split_periods(report.spend_by_cost_center))
+
+
+def _on_bills(rows: list[dict]) -> list[dict]:
+    """The ledger's rows with money seen on bills (or unverified): identified money has its own
+    tables on the page."""
+    keys = [k for k, _, _ in BILL_STATES] + ["unverified"]
+    return [r for r in rows if any(r[k] for k in keys)]
+
+
+def _outcomes(book) -> list[tuple[int, str]]:
+    """How many resolved lines, seats and subscriptions had each outcome on the bills, and the
+    outcome as the page says it (those that none had left out)."""
+    import pyarrow.compute as pc
+
+    counted = pc.value_counts(book.checks.column("outcome")).to_pylist()
+    counts = {c["values"]: c["counts"] for c in counted}
+    return [(counts[k], label) for k, label in OUTCOME_LABELS.items() if counts.get(k)]
 
 
 def _split_periods(rows: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -112,3 +151,19 @@ def savings_findings():
     return render_template("savings_findings.html", rows=rows, total=total, by=by, name=name,
                            currency=currency, state=state, labels=STATE_LABELS,
                            breakdowns=BREAKDOWN_LABELS)
+
+
+@bp.route("/savings/chargeback.csv")
+@roles(*READ)
+def chargeback_csv():
+    """The chargeback journal of the latest snapshot's charges, one period (``period=YYYY-MM``)
+    or every period (engine/disputes/chargeback.py). Before any snapshot, the header alone (as
+    the savings rows' CSV)."""
+    from dialtone.engine.disputes.chargeback import EMPTY, check_period, csv_bytes, journal
+
+    period = check_period(request.args.get("period") or None)
+    snapshot = _snapshot()
+    table = journal(snapshot, period) if snapshot is not None else EMPTY
+    name = f"chargeback-{period or 'all'}-{snapshot.id if snapshot else 'no-snapshot'}.csv"
+    return Response(csv_bytes(table), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})

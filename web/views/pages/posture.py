@@ -18,7 +18,22 @@ def dashboard():
 
     figures = posture(current_store(), catalogue())
     return render_template("dashboard.html", p=figures, severities=SEVERITIES[::-1],
-                           freshness=_freshness())
+                           freshness=_freshness(), bills=_bills_money())
+
+
+def _bills_money() -> dict | None:
+    """The savings ledger's totals (engine/disputes/ledger.py): the money seen on the latest
+    snapshot's bills; None before any snapshot."""
+    from dialtone.engine.disputes.ledger import cached_totals
+    from dialtone.engine.snapshots import SnapshotStore
+
+    try:
+        snap = SnapshotStore(current_config().data_dir).get(None)
+    except DialtoneError:
+        return None
+    if any(not meta.get("file") for meta in snap.entities.values()):
+        return None   # a manifest without its data files: no bills to read (the freshness note still shows)
+    return cached_totals(current_store(), snap, current_store().today())
 
 
 def _freshness() -> dict | None:
