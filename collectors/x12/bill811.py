@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawReject
 from dialtone.engine.phone import normalise_numbers
@@ -51,7 +52,8 @@ def _el(el: list[str], i: int) -> str:
 
 
 def _text(d: Decimal | None) -> str | None:
-    return None if d is None else format(d.normalize() if d == d.to_integral() else d, "f")
+    # Amounts are read from plain decimals (no exponent), so str() writes them plainly.
+    return None if d is None else str(d)
 
 
 @dataclass
@@ -139,8 +141,8 @@ class Bills:
             "AMT": self._amt, "TXI": self._txi, "ITA": self._ita, "SAC": self._sac, "TDS": self._tds,
             "SI": self._si, "TCD": self._tcd,
         }
-        # An unreadable value is a reject naming its element, never a traceback.
-        self.handlers = {tag: self._guard(fn) for tag, fn in handlers.items()}
+        self.handlers = handlers
+        self._types: dict[tuple[str | None, str | None], str | None] = {}
         self._codes = profile.charge_code_qualifiers
 
     # -- rejects --------------------------------------------------------------------------------
@@ -163,7 +165,10 @@ class Bills:
     def segment(self, position: int, set_position: int, el: list[str]) -> None:
         handler = self.handlers.get(el[0])
         if handler is not None:
-            handler(position, set_position, el)
+            try:
+                handler(position, set_position, el)
+            except _Bad as bad:   # an unreadable value: a reject naming its element, no traceback
+                self._bad(bad)
         elif el[0] not in KNOWN:
             self.reject(position, el[0], self._show(el),
                         f"segment {el[0]} is not a segment of the 811 transaction set; not read (the "
@@ -313,7 +318,13 @@ class Bills:
                 if item.kind != "LX":     # an LX without an amount is a description of a service
                     self._unread(f"{item.kind} without an amount")
                 return
-        kind = self.profile.type_of(item.code, item.description) or item.kind_hint
+        key = (item.code, item.description)
+        kind = self._types.get(key, "?")
+        if kind == "?":
+            if len(self._types) > 100_000:    # descriptions may be unique per line: stay bounded
+                self._types.clear()
+            kind = self._types[key] = self.profile.type_of(item.code, item.description)
+        kind = kind or item.kind_hint
         if kind is None:
             kind = ("credit" if amount < 0 else
                     "usage" if item.unit in self.profile.usage_units else "recurring")
@@ -339,8 +350,10 @@ class Bills:
         cols = list(zip(*rows, strict=True))
         n = len(rows)
         lines = pa.array(cols[1], pa.string())
+        positions = pa.array(cols[11], pa.int64())
         table = pa.table({
-            "id": [f"{invoice}:{p}" for p in cols[0]],
+            "id": pc.binary_join_element_wise(invoice, pc.cast(pa.array(cols[0], pa.int64()), pa.string()),
+                                              ":"),
             "invoice_id": [invoice] * n,
             "line_id": normalise_numbers(lines, self.region),
             "charge_code": pa.array(cols[2], pa.string()),
@@ -353,8 +366,9 @@ class Bills:
             "period_start": pa.array(cols[8], pa.string()),
             "period_end": pa.array(cols[9], pa.string()),
             "dispute_reference": pa.array(cols[10], pa.string()),
-            "source_position": [f"{self.origin}:segment {p}" for p in cols[11]],
-            ROW_COLUMN: pa.array(cols[11], pa.int64()),
+            "source_position": pc.binary_join_element_wise(f"{self.origin}:segment",
+                                                           pc.cast(positions, pa.string()), " "),
+            ROW_COLUMN: positions,
         }, schema=CHARGE_SCHEMA)
         self.pending.add(bill.tag, table)
 
@@ -400,18 +414,13 @@ class Bills:
         raise _Bad(pos, f"{el[0]}{i:02d}", text, "expected a date, CCYYMMDD; the date is not read",
                    kills=False)
 
-    def _guard(self, fn: t.Callable[[int, int, list[str]], None]):
-        def run(pos: int, set_pos: int, el: list[str]) -> None:
-            try:
-                fn(pos, set_pos, el)
-            except _Bad as bad:
-                item = self.item
-                lost = ""
-                if bad.kills and item is not None:
-                    self.item = None   # the charge cannot be read: rejected, not summed
-                    lost = f"; the {item.kind} charge at segment {item.pos} is not kept"
-                self.reject(bad.pos, bad.field, bad.value, bad.reason + lost)
-        return run
+    def _bad(self, bad: _Bad) -> None:
+        item = self.item
+        lost = ""
+        if bad.kills and item is not None:
+            self.item = None   # the charge cannot be read: rejected, not summed
+            lost = f"; the {item.kind} charge at segment {item.pos} is not kept"
+        self.reject(bad.pos, bad.field, bad.value, bad.reason + lost)
 
     # -- heading --------------------------------------------------------------------------------
     def _big(self, pos: int, set_pos: int, el: list[str]) -> None:
