@@ -61,6 +61,10 @@ class X12811Collector:
                                       "invoice ids"},
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$",
                          "description": "ISO 4217 currency of bills without a CUR segment"},
+            "dispute_window_days": {"type": "integer", "minimum": 0,
+                                    "description": "Days the carrier allows for billing disputes, "
+                                                   "counted from the bill date (accounts.dispute_"
+                                                   "window_days)"},
             "profile": PROFILE_SCHEMA,
             "default_region": {**REGION_SCHEMA,
                                "description": "Region of the service numbers written without a "
@@ -72,7 +76,7 @@ class X12811Collector:
     secret_settings = ()
     #: What a collect can fill (docs/collectors/x12-811.md, "What it feeds").
     fills: t.ClassVar[dict[str, tuple[str, ...]]] = {
-        "accounts": ACCOUNT_COLUMNS,
+        "accounts": ACCOUNT_COLUMNS + ("dispute_window_days",),
         "invoices": INVOICE_COLUMNS,
         "charges": CHARGE_COLUMNS,
     }
@@ -83,6 +87,7 @@ class X12811Collector:
         self.pattern = settings.get("files")
         self.vendor = settings["vendor"]
         self.currency = settings.get("currency")
+        self.window = settings.get("dispute_window_days")
         self.profile = load_profile(source, settings.get("profile"))
         self.region = check_region(source, settings.get("default_region", "US"))
         self.encoding = check_encoding(source, settings.get("encoding", "utf-8"))
@@ -113,9 +118,13 @@ class X12811Collector:
             # file) before its invoices, and every file before the accounts.
             data.batches.append(RawBatch.streamed("charges", f.name, reading.charges))
             data.batches.append(RawBatch.streamed("invoices", f.name, reading.invoices))
-        data.batches.append(RawBatch.streamed("accounts", self.path.name,
-                                              lambda: [_table(ACCOUNT_COLUMNS, list(accounts.values()))]))
+        data.batches.append(RawBatch.streamed("accounts", self.path.name, lambda: [self._accounts(accounts)]))
         return data
+
+    def _accounts(self, accounts: dict[str, dict]) -> pa.Table:
+        table = _table(ACCOUNT_COLUMNS, list(accounts.values()))
+        window = None if self.window is None else str(self.window)
+        return table.append_column("dispute_window_days", pa.array([window] * table.num_rows, pa.string()))
 
 
 class _File:

@@ -111,6 +111,13 @@ def test_charge_ids_are_stable_across_reads_of_the_same_file(tmp_path):
     assert "acme:8001001:INV-2024-07-001:14" in first   # invoice id : position in the set
 
 
+def test_the_dispute_window_setting_fills_the_accounts(tmp_path):
+    text, _ = interchange()
+    result = run(tmp_path, {"bill.edi": text}, "    dispute_window_days: 90\n    currency: EUR\n")
+    assert {a["dispute_window_days"] for a in rows(result, "accounts")} == {90}
+    assert {a["currency"] for a in rows(result, "accounts")} == {"USD"}     # the bill's CUR wins
+
+
 def test_other_delimiters_are_taken_from_the_isa(tmp_path):
     text, _ = interchange(element="|", terminator="'")
     assert sniff(text[:200], "x").__getitem__(0).element == "|"

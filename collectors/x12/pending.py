@@ -65,7 +65,8 @@ class Pending:
             self.writer = None
             path, spilled = self.path, self.spilled
             try:
-                with pa.memory_map(path) as source:
+                # Read, not mapped: mapped pages would count in the resident set as they are read.
+                with pa.OSFile(path) as source:
                     reader = pa.ipc.open_file(source)
                     for i, tag in enumerate(spilled):
                         if tag not in refused:
