@@ -284,6 +284,14 @@ def test_an_unknown_allowance_indicator_rejects_that_allowance(tmp_path):
     assert {(r["row"], r["field"]) for r in rejects(result)} >= {(str(at), "ITA01")}
 
 
+def test_a_negative_amount_is_a_credit_whatever_its_description(tmp_path):
+    text, _ = interchange()
+    text = text.replace("PID*F****Billing adjustment", "PID*F****Late payment charge reversed")
+    charges = rows(run(tmp_path, {"bill.edi": text}), "charges")
+    reversed_ = [c for c in charges if c["description"] == "Late payment charge reversed"]
+    assert reversed_ and {c["charge_type"] for c in reversed_} == {"credit"}
+
+
 # -- the profile ------------------------------------------------------------------------------------
 
 def test_a_carrier_profile_from_the_settings_changes_the_mapping(tmp_path):

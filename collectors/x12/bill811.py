@@ -142,7 +142,7 @@ class Bills:
             "SI": self._si, "TCD": self._tcd,
         }
         self.handlers = handlers
-        self._types: dict[tuple[str | None, str | None], str | None] = {}
+        self._types: dict[tuple[str | None, str | None, bool], str | None] = {}
         self._codes = profile.charge_code_qualifiers
 
     # -- rejects --------------------------------------------------------------------------------
@@ -318,16 +318,15 @@ class Bills:
                 if item.kind != "LX":     # an LX without an amount is a description of a service
                     self._unread(f"{item.kind} without an amount")
                 return
-        key = (item.code, item.description)
+        key = (item.code, item.description, amount < 0)
         kind = self._types.get(key, "?")
         if kind == "?":
             if len(self._types) > 100_000:    # descriptions may be unique per line: stay bounded
                 self._types.clear()
-            kind = self._types[key] = self.profile.type_of(item.code, item.description)
+            kind = self._types[key] = self.profile.type_of(*key)
         kind = kind or item.kind_hint
         if kind is None:
-            kind = ("credit" if amount < 0 else
-                    "usage" if item.unit in self.profile.usage_units else "recurring")
+            kind = "usage" if item.unit in self.profile.usage_units else "recurring"
         start = item.start or (parent.start if parent else None) or bill.start
         end = item.end or (parent.end if parent else None) or bill.end
         dispute = item.dispute or (parent.dispute if parent and amount < 0 else None)

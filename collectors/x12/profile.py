@@ -73,9 +73,13 @@ class Profile:
     charge_types: dict[str, str]
     description_types: tuple[tuple[re.Pattern[str], str], ...]
 
-    def type_of(self, code: str | None, description: str | None) -> str | None:
+    def type_of(self, code: str | None, description: str | None, negative: bool = False) -> str | None:
+        """The charge type the carrier's code says, else (for an amount billed, not credited)
+        the first description pattern that matches; None when neither decides."""
         if code and code in self.charge_types:
             return self.charge_types[code]
+        if negative:   # a reversed late fee is a credit, whatever its description says
+            return "credit"
         if description:
             for pattern, kind in self.description_types:
                 if pattern.search(description):
