@@ -120,7 +120,7 @@ def test_the_dispute_window_setting_fills_the_accounts(tmp_path):
 
 def test_other_delimiters_are_taken_from_the_isa(tmp_path):
     text, _ = interchange(element="|", terminator="'")
-    assert sniff(text[:200], "x").__getitem__(0).element == "|"
+    assert sniff(text[:200], "x").element == "|"
     result = run(tmp_path, {"bill.x12": text})
     assert rejects(result) == [] and result.rows["charges"] == 39
 
@@ -206,6 +206,20 @@ def test_every_envelope_fault_is_a_reject_naming_its_position(tmp_path, fault, f
     assert lost <= named
     charges = rows(result, "charges") if result.rows.get("charges") else []
     assert {c["invoice_id"].rsplit(":", 1)[1] for c in charges} == invoices
+
+
+def test_a_broken_interchange_refuses_only_itself_the_rest_of_the_file_is_kept(tmp_path):
+    first, _ = interchange(control=1)
+    second, _ = interchange(control=2)
+    second = _isa_short(second.replace("INV-2024-07-", "INV-2024-08-"))
+    text = first + second
+    result = run(tmp_path, {"bill.edi": text})
+    (isa06,) = [r for r in rejects(result) if r["field"] == "ISA06"]
+    assert isa06["row"] == str(position(text, "ISA", 2))
+    assert "expected 15" in isa06["reason"] and "its 3 invoices are not kept" in isa06["reason"]
+    assert set(by_invoice(result)) == {a.invoice for a in ACCOUNTS}
+    assert {r["value"] for r in rejects(result) if r["field"] == "ST"} == {
+        a.invoice.replace("-07-", "-08-") for a in ACCOUNTS}
 
 
 def test_a_cut_short_file_refuses_its_interchange(tmp_path):

@@ -75,8 +75,8 @@ class Listener(t.Protocol):
     def notice(self, message: str) -> None: ...
 
 
-def sniff(head: str, origin: str) -> tuple[Delimiters, list[Fault]]:
-    """The delimiters of a file from its first characters, and what is wrong with its ISA."""
+def sniff(head: str, origin: str) -> Delimiters:
+    """The delimiters of a file from its first characters."""
     text = head.lstrip("\ufeff" + _BLANK)
     if text.startswith("ISA"):
         element = text[3:4]
@@ -85,22 +85,29 @@ def sniff(head: str, origin: str) -> tuple[Delimiters, list[Fault]]:
             raise CollectError(f"{origin}: segment 1: the ISA header is cut short: expected 16 "
                                "elements, a component separator and a segment terminator")
         isa16, terminator = parts[16][0], parts[16][1]
-        faults = [Fault(1, f"ISA{i:02d}", parts[i],
-                        f"ISA{i:02d} is {len(parts[i])} characters long, expected {w} "
-                        f"(the ISA has a fixed length of {ISA_LENGTH} characters)")
-                  for i, w in enumerate(ISA_WIDTHS[:15], start=1) if len(parts[i]) != w]
         version = parts[12]
         repetition = parts[11] if version >= "00402" and not parts[11].isalnum() else None
-        return Delimiters(element, terminator, isa16, repetition), faults
+        return Delimiters(element, terminator, isa16, repetition)
     if text[:2] in ("ST", "GS") and len(text) > 3 and not text[2].isalnum():
         element = text[2]
         # The terminator is the first character after the tag that can be neither data
         # (letters, digits, spaces) nor the element separator.
         for ch in text[3:]:
             if not (ch.isalnum() or ch == " " or ch == element):
-                return Delimiters(element, ch), []
+                return Delimiters(element, ch)
     raise CollectError(f"{origin}: not an X12 interchange: expected it to start with an ISA "
                        "segment (or a bare GS or ST segment)")
+
+
+def isa_faults(position: int, el: list[str]) -> list[Fault]:
+    """What is wrong with the widths of an ISA's elements (the header has a fixed length)."""
+    if len(el) != len(ISA_WIDTHS) + 1:
+        return [Fault(position, "ISA", "", f"the ISA has {len(el) - 1} elements, expected "
+                      f"{len(ISA_WIDTHS)}")]
+    return [Fault(position, f"ISA{i:02d}", el[i],
+                  f"ISA{i:02d} is {len(el[i])} characters long, expected {w} (the ISA has a fixed "
+                  f"length of {ISA_LENGTH} characters)")
+            for i, w in enumerate(ISA_WIDTHS, start=1) if len(el[i]) != w]
 
 
 def segments(path: Path, encoding: str = "utf-8", block: int = BLOCK,
@@ -116,9 +123,7 @@ def segments(path: Path, encoding: str = "utf-8", block: int = BLOCK,
         position = 0
         try:
             buffer = fh.read(max(block, 4 * ISA_LENGTH))
-            delimiters, isa_faults = sniff(buffer, origin)
-            if faults is not None:
-                faults.extend(isa_faults)
+            delimiters = sniff(buffer, origin)
             term, sep = delimiters.segment, delimiters.element
             while buffer:
                 parts = buffer.split(term)
@@ -143,11 +148,6 @@ def segments(path: Path, encoding: str = "utf-8", block: int = BLOCK,
                                     f"the file ends inside segment {position}: expected it to end "
                                     f"with the segment terminator '{term}' (is the file cut short?)"))
             yield position, tail.split(sep)
-
-
-def delimiters_of(path: Path, encoding: str = "utf-8") -> Delimiters:
-    with path.open(encoding=encoding, newline="") as fh:
-        return sniff(fh.read(4 * ISA_LENGTH), path.name)[0]
 
 
 def _el(elements: list[str], i: int) -> str:
@@ -189,7 +189,6 @@ class _Walker:
         self.gs: _Group | None = None
         self.st: _Set | None = None
         self.bare_sets = 0          # sets read outside any interchange (a bare ST … SE file)
-        self.isa_faults: list[Fault] = []
 
     # -- closing what was left open ------------------------------------------------------------
     def close_set(self, at: int, why: str) -> None:
@@ -303,8 +302,8 @@ class _Walker:
         self.close_set(position, why)
         self.close_group(position, why)
         self.close_interchange(position, why)
-        self.ix = _Interchange(position, _el(el, 13), faults=self.isa_faults)
-        self.isa_faults = []
+        # A malformed header refuses its interchange, when the interchange closes.
+        self.ix = _Interchange(position, _el(el, 13), faults=isa_faults(position, el))
 
     def iea(self, position: int, el: list[str]) -> None:
         why = f"the interchange ends (IEA) at segment {position}"
@@ -341,10 +340,7 @@ def walk(path: Path, listener: Listener, encoding: str = "utf-8", block: int = B
     for position, el in segments(path, encoding, block, read_faults):
         if read_faults:
             for f in read_faults:
-                if f.field.startswith("ISA") and f.position == 1:
-                    w.isa_faults.append(f)   # a malformed header refuses its interchange
-                else:
-                    listener.fault(f)
+                listener.fault(f)
             read_faults.clear()
         handler = envelope.get(el[0])
         if handler is None:
