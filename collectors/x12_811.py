@@ -110,10 +110,11 @@ class X12811Collector:
     def collect(self) -> SourceData:
         data = SourceData()
         accounts: dict[str, dict] = {}
+        seen: dict[str, str] = {}
         for f in self.files():
             data.watch(f)
             data.inputs[f.name] = sha256_file(f)
-            reading = _File(self, f, data, accounts)
+            reading = _File(self, f, data, accounts, seen)
             # The engine reads a source's batches in order: a file's charges (which reads the
             # file) before its invoices, and every file before the accounts.
             data.batches.append(RawBatch.streamed("charges", f.name, reading.charges))
@@ -131,14 +132,14 @@ class _File:
     """One 811 file, read once: its charges as they are released, then its invoices."""
 
     def __init__(self, collector: X12811Collector, path: Path, data: SourceData,
-                 accounts: dict[str, dict]):
-        self.c, self.path, self.data, self.accounts = collector, path, data, accounts
+                 accounts: dict[str, dict], seen: dict[str, str]):
+        self.c, self.path, self.data, self.accounts, self.seen = collector, path, data, accounts, seen
         self.bills: Bills | None = None
 
     def charges(self) -> t.Iterator[pa.Table]:
         c = self.c
         bills = self.bills = Bills(self.path.name, c.vendor, c.profile, c.currency, c.region,
-                                   self.data.rejects, self.data.warnings)
+                                   self.data.rejects, self.data.warnings, self.seen)
         for _ in walk(self.path, bills, c.encoding, transaction="811"):
             while bills.ready:
                 yield from bills.ready.popleft()

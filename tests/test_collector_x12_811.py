@@ -134,6 +134,16 @@ def test_a_folder_of_bills_keeps_each_account_once(tmp_path):
     assert result.rows["invoices"] == 6 and result.rows["accounts"] == 3
 
 
+def test_a_bill_sent_twice_is_kept_once(tmp_path):
+    text, _ = interchange(control=1)
+    again, _ = interchange(control=2)
+    result = run(tmp_path, {"a.edi": text, "b.edi": again})
+    dup = [r for r in rejects(result) if r["field"] == "BIG02"]
+    assert {(r["origin"], r["value"]) for r in dup} == {("b.edi", a.invoice) for a in ACCOUNTS}
+    assert all("already read at a.edi:segment" in r["reason"] for r in dup)
+    assert result.rows["invoices"] == 3 and result.rows["charges"] == 39
+
+
 # -- the shared samples: structure-only, and not consistent ---------------------------------------
 
 def test_the_samples_are_read_and_their_inconsistencies_reported_with_positions(tmp_path):

@@ -118,8 +118,12 @@ class Bills:
     """The reader's listener for one 811 file: charges, invoices and accounts, rejects."""
 
     def __init__(self, origin: str, vendor: str, profile: Profile, currency: str | None,
-                 region: str | None, rejects: list[RawReject], warnings: list[str]):
+                 region: str | None, rejects: list[RawReject], warnings: list[str],
+                 seen: dict[str, str] | None = None):
         self.origin, self.vendor, self.profile = origin, vendor, profile
+        #: Invoice id → where it was read, across the files of a collect: a bill sent twice is
+        #: kept once (its second copy's charges would otherwise be counted again).
+        self.seen = {} if seen is None else seen
         self.currency, self.region = currency, region
         self.rejects, self.warnings = rejects, warnings
         self.pending = Pending(CHARGE_SCHEMA)
@@ -190,6 +194,11 @@ class Bills:
                                   f"expected a REF with qualifier {quals} in the heading or in an "
                                   "account-level HL loop before the first charge (profile "
                                   "account_qualifiers)"))
+        first = self.seen.get(bill.invoice_id or "")
+        if read and first:
+            refusals.append(Fault(bill.pos, "BIG02", bill.number or "",
+                                  f"invoice {bill.number} of account {bill.account} was already read at "
+                                  f"{first}: this copy is not kept"))
         if read:
             self._reconcile(bill, position, kept=not refusals)
         if refusals:
@@ -241,6 +250,7 @@ class Bills:
 
     def _hold(self, bill: _Bill) -> None:
         assert bill.invoice_id is not None and bill.account is not None
+        self.seen[bill.invoice_id] = f"{self.origin}:segment {bill.pos}"
         currency = bill.currency or self.currency
         period = (bill.start or bill.issued or "")[:7] or None
         due = bill.due
