@@ -316,6 +316,13 @@ def test_a_negative_amount_is_a_credit_whatever_its_description(tmp_path):
     assert reversed_ and {c["charge_type"] for c in reversed_} == {"credit"}
 
 
+def test_a_composite_unit_of_measure_is_read_by_its_first_component(tmp_path):
+    text, _ = interchange()
+    text = text.replace("SLN*1**A*2*EA*2.50", "SLN*1**A*2*MJ>1*2.50")    # C001: unit > multiplier
+    charges = rows(run(tmp_path, {"bill.edi": text}), "charges")
+    assert {c["charge_type"] for c in charges if c["charge_code"] == "FEAT1"} == {"usage"}
+
+
 # -- the profile ------------------------------------------------------------------------------------
 
 def test_a_carrier_profile_from_the_settings_changes_the_mapping(tmp_path):

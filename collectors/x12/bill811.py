@@ -566,7 +566,9 @@ class Bills:
         if parent is not None and item.line is None:
             item.line = parent.line
         item.quantity = self._decimal(el, 4, pos)
-        item.unit = _el(el, 5)
+        unit = _el(el, 5)
+        # SLN05 is a composite (C001): its first component is the unit of measure.
+        item.unit = unit if unit.isalnum() else re.split(r"[^A-Za-z0-9]", unit, maxsplit=1)[0]
         item.rate = self._decimal(el, 6, pos)
         item.code = self._code(el, 9)
 
