@@ -30,6 +30,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "zoom": ("docs/collectors/zoom.md", "../policies"),
     "twilio": ("docs/collectors/twilio.md", "../policies"),
     "tmf678": ("docs/collectors/tmf678.md", "../policies"),
+    "x12-811": ("docs/collectors/x12-811.md", "../policies"),
 }
 BEGIN = ("<!-- what-it-feeds: generated from the collector's `fills` and the built-in policies by "
          "`python -m dialtone.engine.collector_coverage`; do not edit by hand -->")
