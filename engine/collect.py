@@ -264,7 +264,9 @@ class _Collect:
         from .disputes import snapshot_source
 
         collected = run_collectors(self.config, self.names, self.failures, self.progress, self.seconds)
-        self.builtin = snapshot_source.read(self.config, self.now)
+        # No settings: the fingerprint only says which built-in this is, like a source's.
+        self.builtin = snapshot_source.read(
+            self.config, self.now, settings_fingerprint({"builtin": snapshot_source.SOURCE}, ()))
         return collected
 
     def validate(self, collected: dict[str, tuple[SourceData, dict]]) -> None:

@@ -540,5 +540,5 @@ def test_the_documented_examples_are_valid_settings_and_every_setting_is_documen
             check_settings(Tmf678Collector, name, {k: v for k, v in source.items() if k != "collector"})
     for setting in Tmf678Collector.config_schema["properties"]:
         assert f"`{setting}`" in doc, f"docs/collectors/tmf678.md does not document {setting}"
-    entry = (ROOT / "docs" / "collectors-tmf678-entry.md").read_text(encoding="utf-8")
+    entry = (ROOT / "docs" / "collectors.md").read_text(encoding="utf-8")
     assert "collectors/tmf678.md" in entry

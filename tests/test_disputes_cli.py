@@ -174,7 +174,7 @@ def test_the_guide_shows_every_command_and_endpoint_and_a_valid_settings_example
                 example = path.replace("{ref}", "DSP-000001").replace("{action}", "<action>")
                 shown = f"{method.upper()} /api/v1{example}"
                 assert shown in guide, shown
-    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "disputes:" in b]
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "windows:" in b]
     (tmp_path / "dialtone.yaml").write_text(block, encoding="utf-8")
     settings = load_config(tmp_path / "dialtone.yaml").disputes
     assert (settings.window_days, settings.window_for("verizon")) == (90, 120)

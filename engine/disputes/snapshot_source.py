@@ -101,7 +101,7 @@ def rows(store) -> list[dict]:
     return sorted(out, key=lambda r: (r["reference"], int(r["id"].rsplit("/", 1)[1])))
 
 
-def read(config: Config, now: dt.datetime) -> tuple[SourceData, dict] | None:
+def read(config: Config, now: dt.datetime, fingerprint: str) -> tuple[SourceData, dict] | None:
     """The source's data and manifest entry, or None when there is nothing to add (no store
     yet, an empty one, or a configured source already named ``dialtone-disputes``).
 
@@ -112,10 +112,7 @@ def read(config: Config, now: dt.datetime) -> tuple[SourceData, dict] | None:
     from ..store import Store
 
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    from ..collect import settings_fingerprint
-
-    # No settings: the fingerprint only says which built-in this is, like a configured source's.
-    meta = {"collector": SOURCE, "settings_fingerprint": settings_fingerprint({"builtin": SOURCE}, ())}
+    meta = {"collector": SOURCE, "settings_fingerprint": fingerprint}
     try:
         store = Store.from_config(config, check=False)
         try:
