@@ -311,7 +311,9 @@ def match_credits_in_run(config: Config, store: Store, snapshot, actor: str) -> 
     except Exception as exc:  # the snapshot is written: a matching failure must not undo the run
         log.warning("matching credits to disputes on snapshot %s: %s", snapshot.id, exc,
                     exc_info=not isinstance(exc, DialtoneError))
-        return {"recorded": 0, "error": f"credits were not matched to disputes: {exc}",
+        # A database error's text carries its SQL and parameters: the summary says only what.
+        why = str(exc) if isinstance(exc, DialtoneError) else type(exc).__name__
+        return {"recorded": 0, "error": f"credits were not matched to disputes: {why}",
                 "text": "not matched (see the warning)"}
     return {"recorded": report.recorded, "unmatched": report.unmatched, "text": str(report)}
 

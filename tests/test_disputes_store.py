@@ -132,3 +132,44 @@ def test_audit_verify_finds_a_dispute_edited_around_its_history(billed, runner, 
     result = runner.invoke(cli, ["audit", "verify"])
     assert result.exit_code == 1
     assert "dispute DSP-000001: status is 'credited', its history says 'filed'" in result.output
+
+
+def test_a_claim_edited_around_its_history_and_a_stale_write_off_are_caught(billed, runner, cli):
+    config, store, snap = billed
+    audit = workflow.audit_writer(store, "test")
+    [did] = open_from_findings(store, snap, [_finding(store, LATE)], config.disputes, "olivia", audit)
+    store_disputes.file(store, did, "olivia", audit)
+    # A deny asked for, then the carrier pays in full: the request is void, the charge claimed.
+    store_disputes.request_writeoff(store, did, "deny", "carrier says no", "olivia", audit)
+    item = store_disputes.get(store, did)["items"][0]["id"]
+    store_disputes.apply_credits(store, [CreditMatch(did, item, "CR9", "I3", "INV-3", "2026-06-05", 25.0,
+                                                     "USD", "reference")], "S3")
+    d = store_disputes.get(store, did)
+    assert (d["status"], d["writeoff_action"]) == ("credited", None)
+    with pytest.raises(DisputeError, match="no write-off awaiting approval"):
+        store_disputes.decide_writeoff(store, did, True, "adam", audit)
+    with pytest.raises(DisputeError, match="already disputed in DSP-000001"):
+        open_from_findings(store, snap, [_finding(store, LATE)], config.disputes, "olivia", audit)
+    assert runner.invoke(cli, ["audit", "verify"]).exit_code == 0
+    with store.write() as conn:
+        conn.execute(disputes_table.update().values(claimed_total=250.0))
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1 and "claims 250.0, its history says 25.0" in result.output
+
+
+def test_an_accepted_partial_credit_is_closed_for_good(billed):
+    config, store, snap = billed
+    audit = workflow.audit_writer(store, "test")
+    [did] = open_from_findings(store, snap, [_finding(store, ABOVE), _finding(store, LATE)],
+                               config.disputes, "olivia", audit)
+    store_disputes.file(store, did, "olivia", audit)
+    item = store_disputes.get(store, did)["items"][0]["id"]
+    store_disputes.apply_credits(store, [CreditMatch(did, item, "CR1", "I3", "INV-3", "2026-06-05", 20.0,
+                                                     "USD", "reference")], "S3")
+    store_disputes.request_writeoff(store, did, "accept", "the fee stays", "olivia", audit)
+    store_disputes.decide_writeoff(store, did, True, "adam", audit)
+    d = store_disputes.get(store, did)
+    assert (d["status"], d["credited_total"], d["closed_at"] is not None) == ("accepted", 20.0, True)
+    assert "accepted" not in store_disputes.WITH_CARRIER
+    with pytest.raises(DisputeError, match="accepted; it can be recorded as denied only when"):
+        store_disputes.request_writeoff(store, did, "deny", "again", "olivia", audit)

@@ -1,9 +1,10 @@
-"""A dispute's charges, read from findings and the snapshot the findings were found in.
+"""A dispute's charges, read from findings and the latest snapshot (the bills as last collected).
 
 Only billing errors are disputed: findings on a charge (overbilled against the contract, a
-duplicate, billed after cancellation, a late fee, a service not in the inventory) or on an
-invoice. A finding about a line, a seat or a contract is a cancellation or a negotiation, not a
-claim on a bill, and is refused with that reason.
+duplicate, billed after cancellation, a late fee, a service not in the inventory). A finding
+about a line, a seat or a contract is a cancellation or a negotiation, not a claim on a bill; one
+about a whole invoice (a tax share or a spend spike) names no charge nor amount: both are refused
+with the reason.
 
 What is claimed is what the bill got wrong on that charge: the ``overbilled`` amount the finding's
 evidence names where there is one (a rate above contract), else the charge's amount. Never the
@@ -29,7 +30,7 @@ from ..store.disputes import DisputeError, ItemSpec, open_dispute
 from ..store.tables import findings
 
 #: Resource types a dispute can be opened on.
-DISPUTABLE = ("charges", "invoices")
+DISPUTABLE = ("charges",)
 #: Finding statuses that can still be disputed (a resolved or excepted finding is not a claim).
 ACTIVE = ("open", "in_progress")
 
@@ -109,8 +110,9 @@ def plan(store: Store, snapshot: Snapshot, finding_ids: t.Sequence[int],
         if r.resource_type not in DISPUTABLE:
             raise DisputeError(
                 f"Finding {r.id} is about {r.resource_type} ({r.policy_id}): only billing errors on "
-                "charges or invoices are disputed with a carrier; this one is fixed by cancelling or "
-                "changing the service.")
+                "charges are disputed with a carrier; "
+                + ("dispute the charges of the invoice it points to." if r.resource_type == "invoices"
+                   else "this one is fixed by cancelling or changing the service."))
         if r.status not in ACTIVE:
             raise DisputeError(f"Finding {r.id} is {r.status}: only open or in-progress findings are "
                                "disputed.")

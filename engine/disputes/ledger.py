@@ -53,10 +53,9 @@ BREAKDOWNS = {"cost_center": "coalesce(cost_center, '(none)')", "vendor": "coale
 #: Resolved objects the ledger looks for on bills: lines, seats (licenses) and subscriptions.
 AVOIDABLE = ("lines", "licenses", "subscriptions")
 #: A dispute's state → where its unrecovered money is: with the carrier or written off.
-DISPUTED_SQL = """(status IN ('filed', 'acknowledged')
-                   OR (status = 'partially_credited' AND closed_at IS NULL))"""
+DISPUTED_SQL = """(status IN ('filed', 'acknowledged', 'partially_credited'))"""
 WRITTEN_OFF_SQL = """((status IN ('denied', 'withdrawn') AND filed_at IS NOT NULL)
-                      OR (status = 'partially_credited' AND closed_at IS NOT NULL))"""
+                      OR status = 'accepted')"""
 
 _ROW_SCHEMA = pa.schema([
     ("state", pa.string()), ("resource_type", pa.string()), ("resource_id", pa.string()),
@@ -193,12 +192,14 @@ _CHECK_STEPS = (
         SELECT DISTINCT r.claim_key FROM resolved r JOIN bill_charges b
           ON r.object_type = 'lines' AND b.line_id = r.object_id AND b.issued > r.resolved_on
          AND b.issued <= $today""",
-    # The months of the bills of the same account issued since the resolution, up to today.
+    # The months of the bills of the same account issued since the resolution, up to today,
+    # that itemise charges: a bill read without its charges (a summary) proves nothing gone.
     """CREATE TEMP TABLE after_months AS
         SELECT DISTINCT r.claim_key, i.period
         FROM resolved r JOIN (SELECT DISTINCT claim_key, account_id FROM before) a USING (claim_key)
         JOIN bill_invoices i ON i.account_id = a.account_id
-         AND i.issued > r.resolved_on AND i.issued <= $today""",
+         AND i.issued > r.resolved_on AND i.issued <= $today
+        WHERE EXISTS (SELECT 1 FROM bill_charges x WHERE x.invoice_id = i.id)""",
     """CREATE TEMP TABLE checks AS
         WITH months AS (SELECT claim_key, count(*) AS months FROM after_months GROUP BY ALL)
         SELECT r.claim_key, r.object_type, r.object_id, r.policy_id, r.resolved_on, r.claim,

@@ -30,9 +30,14 @@ from ..errors import DialtoneError
 from . import Store, chain
 from .tables import dispute_credits, dispute_items, disputes
 
-STATUSES = ("draft", "filed", "acknowledged", "credited", "partially_credited", "denied", "withdrawn")
+STATUSES = ("draft", "filed", "acknowledged", "credited", "partially_credited", "accepted", "denied",
+            "withdrawn")
 #: Disputes still worth money to the organisation: credits can still be matched to them.
 LIVE = ("draft", "filed", "acknowledged", "partially_credited")
+#: Disputes that hold a claim on their charges: a charge in one of these is never claimed again
+#: (a credited or accepted charge was paid, or its rest written off). Only a charge whose dispute
+#: was withdrawn or denied may be disputed anew.
+CLAIMING = LIVE + ("credited", "accepted")
 #: With the carrier: a credit on a later bill is matched to these.
 WITH_CARRIER = ("filed", "acknowledged", "partially_credited")
 #: Which states each action applies to.
@@ -41,11 +46,12 @@ TRANSITIONS = {
     "acknowledge": ("filed",),
     "set_reference": ("filed", "acknowledged", "partially_credited"),
     "withdraw": LIVE,
+    "withdraw_draft": ("draft",),
     "deny": ("filed", "acknowledged", "partially_credited"),
     "accept": ("partially_credited",),
 }
 #: Write-off decisions and the state each leaves the dispute in once approved.
-WRITEOFFS = {"deny": "denied", "withdraw": "withdrawn", "accept": "partially_credited"}
+WRITEOFFS = {"deny": "denied", "withdraw": "withdrawn", "accept": "accepted"}
 
 
 class DisputeError(DialtoneError):
@@ -120,7 +126,8 @@ def _check(row, action: str) -> None:
 
 
 _DONE = {"file": "filed", "acknowledge": "acknowledged", "set_reference": "given a carrier reference",
-         "withdraw": "withdrawn", "deny": "recorded as denied", "accept": "accepted as final"}
+         "withdraw": "withdrawn", "withdraw_draft": "withdrawn at once", "deny": "recorded as denied",
+         "accept": "accepted as final"}
 
 
 def parse_id(text: str | int) -> int:
@@ -188,7 +195,7 @@ def _refuse_double_claims(conn: Connection, items: t.Sequence[ItemSpec]) -> None
     charges = [i.charge_id for i in items if i.charge_id]
     found = [i.finding_id for i in items if i.finding_id is not None]
     live = select(dispute_items.c.charge_id, dispute_items.c.finding_id, disputes.c.reference).join(
-        disputes, disputes.c.id == dispute_items.c.dispute_id).where(disputes.c.status.in_(LIVE))
+        disputes, disputes.c.id == dispute_items.c.dispute_id).where(disputes.c.status.in_(CLAIMING))
     for charge_id, finding_id, ref in conn.execute(live.where(
             dispute_items.c.charge_id.in_(charges) | dispute_items.c.finding_id.in_(found))):
         what = f"charge {charge_id}" if charge_id in charges else f"finding {finding_id}"
@@ -198,6 +205,7 @@ def _refuse_double_claims(conn: Connection, items: t.Sequence[ItemSpec]) -> None
 def _act(store: Store, dispute_id: int, action: str, actor: str, audit, kind: str, data: dict,
          values: dict) -> None:
     with store.write() as conn:
+        chain.head(conn, lock=True)   # one change to a dispute at a time (PostgreSQL)
         row = _get(conn, dispute_id)
         _check(row, action)
         conn.execute(update(disputes).where(disputes.c.id == dispute_id)
@@ -247,7 +255,9 @@ def request_writeoff(store: Store, dispute_id: int, action: str, note: str, acto
     with store.read() as conn:
         row = _get(conn, dispute_id)
     if action == "withdraw" and row.status == "draft":
-        _act(store, dispute_id, "withdraw", actor, audit, "dispute_withdrawn", {"note": note},
+        # Checked again under the lock: filed meanwhile, this refuses rather than withdraw a
+        # claim with the carrier without a second person.
+        _act(store, dispute_id, "withdraw_draft", actor, audit, "dispute_withdrawn", {"note": note},
              {"status": "withdrawn", "closed_at": store.now_text()})
         return True
     _act(store, dispute_id, action, actor, audit, "dispute_writeoff_requested",
@@ -261,18 +271,22 @@ def decide_writeoff(store: Store, dispute_id: int, approve: bool, actor: str, au
                     note: str = "") -> None:
     """Approve or reject a pending write-off; the requester can never decide their own."""
     with store.write() as conn:
+        chain.head(conn, lock=True)
         row = _get(conn, dispute_id)
         if not row.writeoff_action:
             raise DisputeError(f"Dispute {row.reference} has no write-off awaiting approval.")
         if row.writeoff_requested_by == actor:
             raise DisputeError("A write-off must be approved by someone other than who asked for it.")
+        if approve and row.status not in TRANSITIONS[row.writeoff_action]:
+            raise DisputeError(f"Dispute {row.reference} is {row.status} now; the {row.writeoff_action} "
+                               "asked for no longer applies: reject it.")
         clear = {"writeoff_action": None, "writeoff_note": None, "writeoff_requested_by": None,
                  "writeoff_requested_at": None}
         if approve:
             status = WRITEOFFS[row.writeoff_action]
             values = {**clear, "status": status, "closed_at": store.now_text(),
                       "writeoff_approved_by": actor}
-            kind = f"dispute_{'accepted' if row.writeoff_action == 'accept' else status}"
+            kind = f"dispute_{status}"
             data = {"from": row.status, "requested_by": row.writeoff_requested_by,
                     "request_note": row.writeoff_note, "approver_note": note,
                     "unrecovered": round(row.claimed_total - row.credited_total, 2)}
@@ -295,6 +309,7 @@ def apply_credits(store: Store, matches: t.Sequence[CreditMatch], snapshot_id: s
     if not matches:
         return 0
     with store.write() as conn:
+        chain.head(conn, lock=True)   # two matchers at once: the second sees the first's credits
         known = {c for (c,) in conn.execute(select(dispute_credits.c.charge_id).where(
             dispute_credits.c.charge_id.in_([m.charge_id for m in matches])))}
         fresh = [m for m in matches if m.charge_id not in known]
@@ -313,11 +328,17 @@ def apply_credits(store: Store, matches: t.Sequence[CreditMatch], snapshot_id: s
             whole = total >= row.claimed_total - tolerance
             status = "credited" if whole else "partially_credited"
             values = {"credited_total": round(total, 2), "status": status, "updated_at": now}
+            cancelled = None
             if whole:
                 values["closed_at"] = now
+                if row.writeoff_action:   # paid in full: nothing is left to write off
+                    cancelled = row.writeoff_action
+                    values.update(writeoff_action=None, writeoff_note=None, writeoff_requested_by=None,
+                                  writeoff_requested_at=None)
             conn.execute(update(disputes).where(disputes.c.id == dispute_id).values(**values))
             _events(conn, store, dispute_id, actor, "dispute_credited", {
                 "from": row.status, "to": status, "credited_total": round(total, 2),
+                **({"writeoff_cancelled": cancelled} if cancelled else {}),
                 "credits": [{"charge": m.charge_id, "invoice": m.invoice_number, "amount": m.amount,
                              "basis": m.basis} for m in mine]})
         return len(fresh)

@@ -65,7 +65,8 @@ def open_cmd(ctx: click.Context, finding_ids: tuple[int, ...], note: str | None,
 
 @disputes_group.command("list")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(
-    ["draft", "filed", "acknowledged", "credited", "partially_credited", "denied", "withdrawn"]),
+    ["draft", "filed", "acknowledged", "credited", "partially_credited", "accepted", "denied",
+     "withdrawn"]),
     help="Only disputes in this state (repeatable).")
 @click.option("--account", help="Only this billing account's disputes.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000))

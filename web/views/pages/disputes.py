@@ -195,7 +195,7 @@ def _from_filter(raw: str) -> tuple[list[int], list[str]]:
 
 def _without_live(ids: list[int]) -> tuple[list[int], list[str]]:
     """Leave out findings already in a live dispute (the store would refuse the whole request)."""
-    live = {fid: [d["reference"] for d in ds if d["status"] in sd.LIVE]
+    live = {fid: [d["reference"] for d in ds if d["status"] in sd.CLAIMING]
             for fid, ds in sd.for_findings(current_store(), ids).items()}
     taken = {fid: refs for fid, refs in live.items() if refs}
     notes = [f"Finding {fid} is already disputed in {', '.join(refs)}: left out." for fid, refs in
@@ -290,4 +290,4 @@ def disputable(f: dict, in_disputes: list[dict]) -> bool:
     """Whether the finding page offers "Dispute": a billing error, still standing, not already
     claimed in a live dispute."""
     return (f["resource_type"] in DISPUTABLE and f["status"] in ACTIVE
-            and not any(d["status"] in sd.LIVE for d in in_disputes))
+            and not any(d["status"] in sd.CLAIMING for d in in_disputes))
