@@ -275,7 +275,9 @@ def test_the_evidence_package_holds_the_disputes_and_the_ledger_signed_and_maske
         ("INV-3", "2026-06-05", 20.0, "reference")
     book = json.loads(files["savings-ledger.json"])
     assert (book["as_of"], book["snapshot"]) == ("2026-07-31", snap.id)
-    assert book["totals"]["recovered"] == {"USD": 20.0} and book["totals"]["disputed"] == {"USD": 25.0}
+    # As of the period's end: the credit's bill (June) is in it; the dispute was filed today, after
+    # the period, so as of July nothing was with the carrier yet.
+    assert book["totals"]["recovered"] == {"USD": 20.0} and book["totals"]["disputed"] == {}
     index = files["index.html"].decode()
     assert 'href="disputes.json"' in index and 'href="savings-ledger.json"' in index
     assert "DSP-000001" in index and "20.00 on INV-3 (reference)" in index
@@ -292,6 +294,7 @@ def test_the_dashboards_figures_follow_a_credit_matched_after_they_were_shown(tm
     from tests.test_web_money import totals_in
 
     ws = ledgerkit.build(tmp_path, runner, cli, monkeypatch, credited=False)
+    ws.store.clock.set_day(dt.date(2026, 7, 10))   # the day of the snapshot: bill 3 (June) is out
     try:
         client = ledgerkit.client(ws)
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import resource_attributes
 from ..errors import DialtoneError
@@ -137,10 +137,16 @@ def _store_rows(store: Store) -> tuple[pa.Table, pa.Table]:
             d.id, d.reference, d.status, d.filed_at, d.closed_at, d.currency, d.vendor, d.claimed_total,
             d.credited_total, i.id, i.policy_id, i.charge_id, i.invoice_id, i.bill_date, i.claimed_amount,
             i.credited_amount).join(dispute_items, i.dispute_id == d.id)).all()
+        # A credit paying the dispute as a whole is put on its first charge (its policy and
+        # cost centre), so that no recovered money is left without a policy.
+        firsts = dispute_items.alias("firsts")
+        first_item = (select(func.min(firsts.c.id)).where(firsts.c.dispute_id == c.dispute_id)
+                      .correlate(dispute_credits).scalar_subquery())
         credits = conn.execute(select(
             d.id, d.reference, d.currency, d.vendor, c.charge_id, c.invoice_number, c.bill_date, c.amount,
             c.currency, c.basis, i.policy_id, i.charge_id, i.invoice_id)
-            .join(disputes, d.id == c.dispute_id).outerjoin(dispute_items, i.id == c.item_id)).all()
+            .join(disputes, d.id == c.dispute_id)
+            .outerjoin(dispute_items, i.id == func.coalesce(c.item_id, first_item))).all()
     return _arrow(items, _ITEMS_SCHEMA), _arrow(credits, _CREDITS_SCHEMA)
 
 
@@ -276,8 +282,15 @@ def ledger(store: Store, snapshot: Snapshot, today: dt.date) -> Ledger:
     con = resource_attributes.connect(snapshot)
     try:
         register_claims(con, store, snapshot)
-        con.register("items", items)
-        con.register("credits", credits)
+        # As of ``today``: credits on bills issued by then, disputes filed (or drafted) by then.
+        # A dispute's state is today's (its history has the dates of each change).
+        con.register("all_items", items)
+        con.register("all_credits", credits)
+        day = today.isoformat()   # a date's own text (a view takes no parameters)
+        con.execute("CREATE TEMP VIEW items AS SELECT * FROM all_items "
+                    f"WHERE filed_at IS NULL OR substr(filed_at, 1, 10) <= '{day}'")
+        con.execute("CREATE TEMP VIEW credits AS SELECT * FROM all_credits "
+                    f"WHERE bill_date IS NULL OR bill_date <= '{day}'")
         _bill_views(con, snapshot)
         for step in _CHECK_STEPS:
             con.execute(step, {"today": today} if "$today" in step else None)
