@@ -232,6 +232,16 @@ def test_a_broken_interchange_refuses_only_itself_the_rest_of_the_file_is_kept(t
         a.invoice.replace("-07-", "-08-") for a in ACCOUNTS}
 
 
+def test_a_corrected_copy_of_a_refused_interchange_is_kept(tmp_path):
+    broken, _ = interchange(control=1)
+    broken = replace(broken, position(broken, "IEA"), "IEA*1*000000999")
+    corrected, _ = interchange(control=2)
+    result = run(tmp_path, {"a.edi": broken, "b.edi": corrected})
+    assert any(r["field"] == "IEA02" and r["origin"] == "a.edi" for r in rejects(result))
+    assert not [r for r in rejects(result) if r["field"] == "BIG02"]   # not "already read"
+    assert set(by_invoice(result)) == {a.invoice for a in ACCOUNTS}
+
+
 def test_a_cut_short_file_refuses_its_interchange(tmp_path):
     text, _ = interchange()
     cut = text[: text.index("GE*")].rstrip("~\n")

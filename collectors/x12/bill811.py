@@ -243,6 +243,8 @@ class Bills:
             self.reject(f.position, f.field, f.value,
                         f"{f.reason}; {why}: its {len(alive)} invoices are not kept", "invoices")
         for row in alive:
+            # Not kept, so not "already read": a corrected copy sent later is taken.
+            self.seen.pop(row["id"], None)
             st = int(row["source_position"].rsplit(" ", 1)[1])
             self.reject(st, "ST", row["invoice_number"], f"invoice {row['invoice_number']} is not kept: "
                         f"{why} (see segment {faults[0].position})", "invoices")
