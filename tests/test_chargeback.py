@@ -105,3 +105,25 @@ def test_the_savings_page_offers_the_journal_for_download(tmp_path, runner, cli,
         assert bad.status_code == 400 and "is not a month" in bad.get_data(as_text=True)
     finally:
         ws.store.close()
+
+
+def test_a_line_without_a_cost_centre_is_charged_to_its_holders(tmp_path, runner, cli, monkeypatch):
+    from dialtone.engine.config import load_config
+    from dialtone.engine.snapshots import SnapshotStore
+    from tests.billkit import write_estate
+    from tests.conftest import write_csv
+
+    monkeypatch.chdir(tmp_path)
+    est = write_estate(tmp_path)
+    write_csv(est, "people", ["id", "email", "status", "cost_center"],
+              [["P1", "p1@example.com", "active", "CC-9"]])
+    write_csv(est, "lines", ["id", "kind", "status", "number", "vendor", "account_id", "cost_center",
+                             "assigned_to"],
+              [["L1", "mobile", "active", "+15550000001", "Verizon", "A1", "CC-1", ""],
+               ["L2", "mobile", "active", "+15550000002", "Verizon", "A1", " ", "P1"]])
+    result = runner.invoke(cli, ["collect", "--as-of", "2026-05-10"])
+    assert result.exit_code == 0, result.output
+    snap = SnapshotStore(load_config(tmp_path / "dialtone.yaml").data_dir).get(None)
+    # L2's own cost centre is blank: its holder's (CC-9) carries its 40.00, as the policy reads it.
+    assert [(r[1], r[5]) for r in _rows(journal(snap, "2026-04"))] == [
+        ("CC-1", 60.0), ("CC-9", 40.0), ("(unallocated)", 25.0)]

@@ -36,13 +36,16 @@ _JOURNAL_SQL = f"""
     FROM (
         SELECT coalesce(CAST(i.period AS VARCHAR), strftime(CAST(i.issued_on AS DATE), '%Y-%m'),
                         strftime(CAST(c.period_start AS DATE), '%Y-%m'), '(undated)') AS period,
-               coalesce(CAST(l.cost_center AS VARCHAR), '{UNALLOCATED}') AS cost_center,
+               -- The line's cost centre, else its holder's (as cost.unallocated-charges reads it).
+               coalesce(nullif(trim(CAST(l.cost_center AS VARCHAR)), ''),
+                        nullif(trim(CAST(p.cost_center AS VARCHAR)), ''), '{UNALLOCATED}') AS cost_center,
                coalesce(CAST(a.vendor AS VARCHAR), '(unknown)') AS vendor,
                coalesce(CAST(i.account_id AS VARCHAR), '(unknown)') AS account,
                coalesce(CAST(c.currency AS VARCHAR), CAST(i.currency AS VARCHAR), '(unknown)') AS currency,
                CAST(c.amount AS DOUBLE) AS amount
         FROM charges c
         LEFT JOIN {{lines}} l ON CAST(l.id AS VARCHAR) = CAST(c.line_id AS VARCHAR)
+        LEFT JOIN {{people}} p ON CAST(p.id AS VARCHAR) = CAST(l.assigned_to AS VARCHAR)
         LEFT JOIN {{invoices}} i ON CAST(i.id AS VARCHAR) = CAST(c.invoice_id AS VARCHAR)
         LEFT JOIN {{accounts}} a ON CAST(a.id AS VARCHAR) = CAST(i.account_id AS VARCHAR))
     WHERE $period IS NULL OR period = $period
@@ -52,7 +55,9 @@ _JOURNAL_SQL = f"""
 
 #: Stand-ins for entities a snapshot lacks (charges are then allocated to nobody, but kept).
 _EMPTY = {
-    "lines": "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS cost_center WHERE false)",
+    "lines": "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS cost_center, NULL::VARCHAR AS assigned_to "
+             "WHERE false)",
+    "people": "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS cost_center WHERE false)",
     "invoices": "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS account_id, NULL::VARCHAR AS period, "
                 "NULL::DATE AS issued_on, NULL::VARCHAR AS currency WHERE false)",
     "accounts": "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS vendor WHERE false)",
