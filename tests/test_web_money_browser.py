@@ -179,7 +179,7 @@ def test_the_evaluation_page_links_its_run_policies_and_findings(seen):
     page.get_by_role("link", name=re.compile(r"findings of cost.leaver-lines$")).click()
     expect(page).to_have_url(re.compile(r"/findings\?policy=cost.leaver-lines"))
     page.goto("/evaluations/1")
-    page.get_by_role("link", name="259 opened").click()
+    page.get_by_role("link", name="272 opened").click()
     expect(page).to_have_url(re.compile(r"/findings\?opened_in=1"))
 
 
