@@ -95,6 +95,9 @@ _DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{
                         r"(?:[Zz]|[+-]\d{2}:?\d{2})?)?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 READ_SIZE = 1 << 20
+#: The largest bill or rate one item may be: far above any real one, and it bounds what a file
+#: with a broken item makes the reader hold before it says where.
+MAX_ITEM = 64 * READ_SIZE
 #: Charges are kept as Arrow tables of this many rows: columns of text take a fraction of the
 #: memory the same rows take as Python dicts.
 CHUNK_ROWS = 50_000
@@ -142,9 +145,9 @@ def json_items(path: Path) -> t.Iterator[tuple[int | None, t.Any]]:
         def fail(pos: int, message: str) -> t.NoReturn:
             raise JsonSyntaxError(*where(pos), message)
 
-        def more() -> bool:
+        def more(size: int = READ_SIZE) -> bool:
             nonlocal buf, eof
-            chunk = "" if eof else fh.read(READ_SIZE)
+            chunk = "" if eof else fh.read(size)
             eof = not chunk
             buf += chunk
             return bool(chunk)
@@ -158,11 +161,14 @@ def json_items(path: Path) -> t.Iterator[tuple[int | None, t.Any]]:
 
         def decode(pos: int) -> tuple[t.Any, int]:
             # An item may straddle the end of what was read: read on until it decodes whole.
+            # What is read doubles each time, so an item is decoded a few times, not once a block.
             while True:
+                if len(buf) - pos > MAX_ITEM:
+                    fail(pos, f"an item longer than {MAX_ITEM:,} characters (a broken or runaway value)")
                 try:
                     value, end = decoder.raw_decode(buf, pos)
                 except json.JSONDecodeError as exc:
-                    if more():
+                    if more(max(READ_SIZE, len(buf) - pos)):
                         continue
                     fail(exc.pos, exc.msg)
                 if end < len(buf) or not more():   # a number at the very end may go on
@@ -172,7 +178,7 @@ def json_items(path: Path) -> t.Iterator[tuple[int | None, t.Any]]:
         if pos >= len(buf):
             fail(pos, "the file is empty")
         if buf[pos] != "[":
-            while more():   # one value: a single bill is small, read it whole
+            while len(buf) - pos <= MAX_ITEM and more():   # one value: a single bill is small
                 pass
             value, end = decode(pos)
             if skip(end) < len(buf):

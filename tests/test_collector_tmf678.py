@@ -542,3 +542,14 @@ def test_the_documented_examples_are_valid_settings_and_every_setting_is_documen
         assert f"`{setting}`" in doc, f"docs/collectors/tmf678.md does not document {setting}"
     entry = (ROOT / "docs" / "collectors.md").read_text(encoding="utf-8")
     assert "collectors/tmf678.md" in entry
+
+
+def test_an_item_that_never_ends_is_refused_at_its_start_not_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(tmf678_module, "READ_SIZE", 64)
+    monkeypatch.setattr(tmf678_module, "MAX_ITEM", 1000)
+    path = tmp_path / "bills.json"
+    path.write_text('[{"id": "B1"},\n {"id": "' + "x" * 5000 + "\n", encoding="utf-8")
+    items = json_items(path)
+    assert next(items) == (0, {"id": "B1"})
+    with pytest.raises(JsonSyntaxError, match="at line 2, column 2: an item longer than 1,000 characters"):
+        next(items)

@@ -432,3 +432,17 @@ def test_the_holding_area_spills_to_disk_and_gives_back_only_the_sets_not_refuse
     path = held.path
     assert [v for t in held.release() for v in t.column("v").to_pylist()] == [10, 11, 30, 31]
     assert not os.path.exists(path)
+
+
+def test_text_without_the_declared_terminator_is_refused_not_read_whole(tmp_path, monkeypatch):
+    import dialtone.collectors.x12.reader as reader_module
+    from dialtone.engine.errors import CollectError
+
+    text, _ = interchange()
+    isa = text[:106]
+    path = tmp_path / "bill.edi"
+    path.write_text(isa + "BIG*20240701*" + "9" * 5000, encoding="utf-8")   # the '~' never comes
+    monkeypatch.setattr(reader_module, "MAX_SEGMENT", 1000)
+    with pytest.raises(CollectError, match="segment 2 runs past 1,000 characters without the segment "
+                                           "terminator"):
+        list(reader_module.segments(path, block=256))

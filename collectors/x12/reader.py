@@ -32,6 +32,9 @@ ISA_LENGTH = 3 + sum(ISA_WIDTHS) + len(ISA_WIDTHS) + 1
 VERSIONS = ("004010", "005010")
 #: Characters read at once.
 BLOCK = 1 << 20
+#: Longer than any segment of a bill: more text without a terminator means the terminator is not
+#: what the file uses, and reading on would hold the whole file.
+MAX_SEGMENT = 4 * BLOCK
 ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 _BLANK = " \t\r\n"
 
@@ -133,6 +136,11 @@ def segments(path: Path, encoding: str = "utf-8", block: int = BLOCK,
                     if raw:
                         position += 1
                         yield position, raw.split(sep)
+                if len(buffer) > MAX_SEGMENT:
+                    raise CollectError(
+                        f"{origin}: segment {position + 1} runs past {MAX_SEGMENT:,} characters without "
+                        f"the segment terminator '{term}' the interchange header declares: is this an "
+                        "X12 file, whole and uncorrupted?")
                 more = fh.read(block)
                 if not more:
                     break
