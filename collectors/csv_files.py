@@ -47,6 +47,8 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,9 @@ _STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
 
 #: Bytes pyarrow's CSV reader takes at a time: a cell must fit in one block.
 CSV_BLOCK_BYTES = 64 << 20
+#: CSV files larger than this are streamed: read a block at a time, validated chunk by chunk and
+#: written to disk as they go (engine/collect.py), so a collect's memory does not grow with them.
+STREAM_ABOVE_BYTES = 16 << 20
 
 
 def _as_tuple(value) -> tuple[str, ...]:
@@ -268,6 +273,18 @@ class CsvCollector:
                     raise ConfigError(
                         f"sources.{self.source}.columns: '{header}' maps to unknown field "
                         f"'{target}' of {entity.name}.{did_you_mean(target, entity.field_names)}")
+        if path.suffix.lower() != ".jsonl" and path.stat().st_size > STREAM_ABOVE_BYTES:
+            header = self._header(path)
+            if header:
+                rename = self._rename(data, path, entity, header, mapping)
+
+                def chunks():
+                    for table in self._stream_csv(data, path, entity, header):
+                        yield self._numbers(entity, self._mapped_values(
+                            entity, _renamed(table, rename)))
+
+                data.batches.append(RawBatch.streamed(entity.name, path.name, chunks, self.options))
+                return
         if path.suffix.lower() == ".jsonl":
             table = self._read_jsonl(data, path, entity)
         else:
@@ -310,7 +327,8 @@ class CsvCollector:
         return table
 
     # -- CSV -------------------------------------------------------------------------------
-    def _read_csv(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:
+    def _header(self, path: Path) -> list[str]:
+        """The file's header, checked: decodable, no column named twice."""
         try:
             with path.open(encoding=self.encoding, newline="") as fh:
                 header = next(csv.reader(fh, delimiter=self.delimiter), None)
@@ -318,13 +336,15 @@ class CsvCollector:
             raise CollectError(
                 f"{path.name}: cannot decode the header as {self.encoding}: {exc.reason}."
                 " Set 'encoding:' for this source.") from None
-        if not header:
-            return pa.table({ROW_COLUMN: pa.array([], pa.int64())})
-        if len(set(header)) != len(header):
+        if header and len(set(header)) != len(header):
             dup = sorted({h for h in header if header.count(h) > 1})
             raise CollectError(f"{path.name}: duplicate column(s) in the header: {', '.join(dup)}")
-        bad_rows: list[int] = []
+        return header or []
 
+    def _csv_options(self, data: SourceData, path: Path, entity: Entity, header: list[str],
+                     bad_rows: list[int]) -> dict:
+        """pyarrow's options for this source's CSV: every column text, rows with the wrong
+        number of columns rejected (their row numbers noted in ``bad_rows``)."""
         def on_invalid(row) -> str:
             bad_rows.append(row.number)
             data.rejects.append(RawReject(
@@ -333,29 +353,38 @@ class CsvCollector:
                 entity.name))
             return "skip"
 
-        try:
-            table = pacsv.read_csv(
-                path,
-                # Blocks large enough for an outsized cell (validation rejects the row it is in).
-                read_options=pacsv.ReadOptions(encoding=self.encoding, use_threads=False,
-                                               block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=self.delimiter, invalid_row_handler=on_invalid,
-                    newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={h: pa.string() for h in header},
-                    strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""]),
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            if "straddl" in str(exc):
-                raise CollectError(f"{path.name}: cannot read as CSV: a value is longer than "
-                                   f"{CSV_BLOCK_BYTES >> 20} MB") from None
-            raise CollectError(f"{path.name}: cannot read as CSV: {exc}") from None
-        # Spreadsheet row numbers: the header is row 1. Skipped rows keep the numbering true.
-        rows = np.arange(2, table.num_rows + 2, dtype=np.int64)
-        for skipped in sorted(r for r in bad_rows if r is not None):
-            rows[rows >= skipped] += 1
-        return table.append_column(ROW_COLUMN, pa.array(rows))
+        return {
+            # Blocks large enough for an outsized cell (validation rejects the row it is in).
+            "read_options": pacsv.ReadOptions(encoding=self.encoding, use_threads=False,
+                                              block_size=CSV_BLOCK_BYTES),
+            "parse_options": pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid,
+                                                newlines_in_values=True),
+            "convert_options": pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""]),
+        }
+
+    def _read_csv(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:
+        header = self._header(path)
+        if not header:
+            return pa.table({ROW_COLUMN: pa.array([], pa.int64())})
+        bad_rows: list[int] = []
+        with _csv_errors(path):
+            table = pacsv.read_csv(path, **self._csv_options(data, path, entity, header, bad_rows))
+        return table.append_column(ROW_COLUMN, _row_numbers(0, table.num_rows, bad_rows))
+
+    def _stream_csv(self, data: SourceData, path: Path, entity: Entity,
+                    header: list[str]) -> Iterator[pa.Table]:
+        """The file's rows a block at a time, each with its spreadsheet row numbers."""
+        bad_rows: list[int] = []
+        read = 0
+        with _csv_errors(path):
+            reader = pacsv.open_csv(path, **self._csv_options(data, path, entity, header, bad_rows))
+            for batch in reader:
+                # A block's invalid rows are reported while it is parsed, before its batch comes.
+                rows = _row_numbers(read, batch.num_rows, bad_rows)
+                read += batch.num_rows
+                yield pa.Table.from_batches([batch]).append_column(ROW_COLUMN, rows)
 
     # -- JSONL -----------------------------------------------------------------------------
     def _read_jsonl(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:
@@ -398,27 +427,58 @@ class CsvCollector:
         return pa.table(arrays)
 
     # -- mapping ---------------------------------------------------------------------------
-    def _canonical_columns(self, data: SourceData, path: Path, entity: Entity, table: pa.Table,
-                           mapping: dict[str, str] | None) -> pa.Table:
-        present = [c for c in table.column_names if c != ROW_COLUMN]
+    def _rename(self, data: SourceData, path: Path, entity: Entity, present: list[str],
+                mapping: dict[str, str] | None) -> dict[str, str]:
+        """Each column kept and the field it feeds (``columns:`` or the canonical names); the
+        file's other columns are ignored with a warning."""
         if mapping:
             missing = [h for h in mapping if h not in present]
             if missing:
                 raise CollectError(
                     f"{path.name}: mapped column(s) not in the file: {', '.join(missing)}."
                     f" The file has: {', '.join(present)}")
-            rename = {h: mapping[h] for h in present if h in mapping}
-        else:
-            rename = {}
-            for h in present:
-                if h in entity.field_names:
-                    rename[h] = h
-                else:
-                    data.warnings.append(
-                        f"{path.name}: ignored unknown column '{h}'."
-                        f"{did_you_mean(h, entity.field_names)}")
+            return {h: mapping[h] for h in present if h in mapping}
+        rename = {}
+        for h in present:
+            if h in entity.field_names:
+                rename[h] = h
+            else:
+                data.warnings.append(
+                    f"{path.name}: ignored unknown column '{h}'."
+                    f"{did_you_mean(h, entity.field_names)}")
+        return rename
+
+    def _canonical_columns(self, data: SourceData, path: Path, entity: Entity, table: pa.Table,
+                           mapping: dict[str, str] | None) -> pa.Table:
+        present = [c for c in table.column_names if c != ROW_COLUMN]
+        rename = self._rename(data, path, entity, present, mapping)
         if not table.num_rows and not present:
             return table
-        keep = {new: table.column(old) for old, new in rename.items()}
-        keep[ROW_COLUMN] = table.column(ROW_COLUMN)
-        return pa.table(keep)
+        return _renamed(table, rename)
+
+
+def _renamed(table: pa.Table, rename: dict[str, str]) -> pa.Table:
+    keep = {new: table.column(old) for old, new in rename.items()}
+    keep[ROW_COLUMN] = table.column(ROW_COLUMN)
+    return pa.table(keep)
+
+
+def _row_numbers(start: int, count: int, skipped: list[int | None]) -> pa.Array:
+    """Spreadsheet row numbers (the header is row 1) of ``count`` rows after the first ``start``
+    read; the rows skipped as invalid keep the numbering true."""
+    rows = np.arange(start + 2, start + count + 2, dtype=np.int64)
+    for line in sorted(r for r in skipped if r is not None):
+        rows[rows >= line] += 1
+    return pa.array(rows)
+
+
+@contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """pyarrow's failures to read a CSV file as one clear message."""
+    try:
+        yield
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "straddl" in str(exc):
+            raise CollectError(f"{path.name}: cannot read as CSV: a value is longer than "
+                               f"{CSV_BLOCK_BYTES >> 20} MB") from None
+        raise CollectError(f"{path.name}: cannot read as CSV: {exc}") from None

@@ -1,0 +1,100 @@
+"""Large CSV files are streamed (read a block at a time, validated chunk by chunk, written to disk
+as they go): the snapshot, its rejects with their row numbers and the source's warnings are the
+same as when the file is read whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import dialtone.collectors.csv_files as csv_files
+from dialtone.engine.collect import collect
+from dialtone.engine.config import load_config
+
+from .test_csv_collector import rejects, rows
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+def _workspace(tmp_path):
+    estate = tmp_path / "estate"
+    estate.mkdir(parents=True)
+    lines = ["Line ID,kind,Line Status,number,monthly_cost,activated_on,remarks"]
+    for i in range(1, 3001):
+        status = "Suspended - Lost/Stolen" if i % 7 == 0 else "active"
+        cost = "abc" if i % 997 == 0 else f"{20 + i % 30}.50"
+        lines.append(f'L{i},mobile,{status},+1555{i:07d},{cost},2024-01-10,"note {i}"')
+        if i in (5, 1500, 2999):
+            lines.append(f"L{i}x,mobile,active")                          # too few columns
+        if i == 2000:
+            lines.append('L2000b,mobile,active,+15559990000,10,2024-01-10,"two\nlines"')
+        if i == 2500:
+            lines.append("L2500,mobile,active,+15559990001,10,2024-01-10,duplicate key")
+    (estate / "lines.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources:\n"
+        "  inventory:\n"
+        "    collector: csv\n"
+        "    path: ./estate/lines.csv\n"
+        "    entity: lines\n"
+        "    columns: {Line ID: id, kind: kind, Line Status: status, number: number,\n"
+        "              monthly_cost: monthly_cost, activated_on: activated_on}\n"
+        "    values: {status: {'Suspended - Lost/Stolen': suspended}}\n"
+        "    default_region: US\n", encoding="utf-8")
+    return load_config(tmp_path / "dialtone.yaml")
+
+
+def _collected(tmp_path, monkeypatch, *, stream: bool):
+    monkeypatch.setattr(csv_files, "STREAM_ABOVE_BYTES", 0 if stream else 1 << 40)
+    # Small blocks, so the file is read in many pieces.
+    monkeypatch.setattr(csv_files, "CSV_BLOCK_BYTES", 16 << 10)
+    result = collect(_workspace(tmp_path), as_of=AS_OF)
+    snapshot = result.snapshot
+    return (sorted(rows(snapshot, "lines"), key=lambda r: r["id"]),
+            sorted((int(r["row"]), r["field"], r["reason"]) for r in rejects(snapshot)),
+            snapshot.manifest["sources"]["inventory"], result)
+
+
+def test_a_streamed_csv_gives_the_snapshot_rejects_and_warnings_of_a_whole_read(tmp_path, monkeypatch):
+    whole_rows, whole_rejects, whole_meta, _ = _collected(tmp_path / "whole", monkeypatch, stream=False)
+    streamed_rows, streamed_rejects, streamed_meta, result = _collected(tmp_path / "streamed", monkeypatch,
+                                                                       stream=True)
+    assert streamed_rows == whole_rows
+    assert streamed_rejects == whole_rejects
+    assert streamed_meta["rows"] == whole_meta["rows"] == {"lines": 3001 - 3}
+    # The values mapping and the numbers' E.164 form applied to every block.
+    by_id = {r["id"]: r for r in streamed_rows}
+    assert by_id["L7"]["status"] == "suspended" and by_id["L7"]["number"] == "+15550000007"
+    assert by_id["L2000b"]["id"] == "L2000b"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_row_numbers_of_rejects_count_the_skipped_and_multi_line_rows(tmp_path, monkeypatch, stream):
+    _, rejected, _, _ = _collected(tmp_path, monkeypatch, stream=stream)
+    # The header is row 1 and L1 row 2; a short row follows L5, L1500 and L2999, a record with a
+    # line break in a value follows L2000, and L2500 comes again right after itself: each pushes
+    # the rows after it one further down (Li is row i + 2 after L5, i + 3 after L1500, ...).
+    assert rejected == [
+        (7, "", "expected 7 columns, found 3"),
+        (999, "monthly_cost", "expected a number"),                        # L997
+        (1503, "", "expected 7 columns, found 3"),
+        (1997, "monthly_cost", "expected a number"),                       # L1994
+        (2505, "id", "duplicate key (first seen in lines.csv row 2504)"),
+        (2996, "monthly_cost", "expected a number"),                       # L2991
+        (3005, "", "expected 7 columns, found 3"),
+    ]
+
+
+def test_a_large_file_is_streamed_and_its_unknown_columns_are_warned_of_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_files, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(csv_files, "CSV_BLOCK_BYTES", 16 << 10)
+    _workspace(tmp_path)
+    path = tmp_path / "estate" / "lines.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("Line ID,kind,Line Status", "id,kind,status", 1),
+                    encoding="utf-8")
+    collector = csv_files.CsvCollector("inventory", {"path": "./estate"}, tmp_path)
+    data = collector.collect()
+    assert [b.chunks is not None for b in data.batches] == [True]
+    assert sum(1 for _ in data.batches[0].tables()) > 5
+    assert data.warnings == ["lines.csv: ignored unknown column 'remarks'."]
