@@ -110,7 +110,8 @@ def test_restore_refuses_a_store_that_is_not_empty_unless_forced(demo, tmp_path)
 def test_a_cut_short_or_foreign_file_is_refused_and_nothing_is_restored(demo, tmp_path):
     path = tmp_path / "b.jsonl.gz"
     assert dialtone(demo, "db", "backup", str(path)).exit_code == 0
-    lines = gzip.open(path, "rt", encoding="utf-8").read().splitlines()
+    with gzip.open(path, "rt", encoding="utf-8") as kept:
+        lines = kept.read().splitlines()
     cut = tmp_path / "cut.jsonl.gz"
     with gzip.open(cut, "wt", encoding="utf-8") as out:
         out.write("\n".join(lines[:-40]) + "\n")          # the end line and the last rows lost

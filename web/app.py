@@ -225,7 +225,8 @@ def _schema_gate():
         current, problem = False, "the store cannot be reached"
     if current:
         return None
-    response = jsonify({"error": {"status": 503, "code": "not_ready", "message": f"Dialtone is not ready: {problem}"}})
+    response = jsonify({"error": {"status": 503, "code": "not_ready",
+                                  "message": f"Dialtone is not ready: {problem}"}})
     response.status_code = 503
     response.headers["Retry-After"] = "30"
     return response

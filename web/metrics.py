@@ -109,8 +109,9 @@ class StoreCollector(Collector):
         age = GaugeMetricFamily("dialtone_source_age_seconds",
                                 "Seconds since each source's data was last collected successfully.",
                                 labels=["source"])
-        for source, collected in conn.execute(select(run_sources.c.source, func.max(run_sources.c.collected_at))
-                                              .group_by(run_sources.c.source).order_by(run_sources.c.source)):
+        latest = (select(run_sources.c.source, func.max(run_sources.c.collected_at))
+                  .group_by(run_sources.c.source).order_by(run_sources.c.source))
+        for source, collected in conn.execute(latest):
             when = parse_time(collected)
             if when is not None:
                 age.add_metric([source], max(0.0, (now - when).total_seconds()))
@@ -136,7 +137,8 @@ class StoreCollector(Collector):
                                    func.sum(disputes.c.claimed_total - disputes.c.credited_total))
                             .where(disputes.c.status.in_(live))
                             .group_by(disputes.c.status, disputes.c.currency)).all()
-        count = GaugeMetricFamily("dialtone_disputes_open", "Disputes still open, by status.", labels=["status"])
+        count = GaugeMetricFamily("dialtone_disputes_open", "Disputes still open, by status.",
+                                  labels=["status"])
         stake = GaugeMetricFamily("dialtone_disputes_money_at_stake",
                                   "Claimed and not yet credited on open disputes, per currency.",
                                   labels=["currency"])
@@ -144,7 +146,8 @@ class StoreCollector(Collector):
         by_currency: dict[str, float] = {}
         for status, currency, n, outstanding in rows:
             by_status[status] += n
-            by_currency[currency or "unknown"] = by_currency.get(currency or "unknown", 0.0) + (outstanding or 0.0)
+            key = currency or "unknown"
+            by_currency[key] = by_currency.get(key, 0.0) + (outstanding or 0.0)
         for status, n in by_status.items():
             count.add_metric([status], n)
         for currency, amount in sorted(by_currency.items()):
@@ -160,7 +163,8 @@ class AppMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(store))
         self.latency = Histogram("dialtone_http_request_duration_seconds",
-                                 "Time to answer a request, by endpoint (the view's name), method and status.",
+                                 "Time to answer a request, by endpoint (the view's name), method and "
+                                 "status.",
                                  ["endpoint", "method", "status"], buckets=LATENCY_BUCKETS,
                                  registry=self.registry)
 

@@ -167,7 +167,7 @@ class _Reader:
         self.path = path
         self.number = 0
         try:
-            self._file = gzip.open(path, "rt", encoding="utf-8")
+            self._file = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115 - closed by close()
             self._lines = iter(self._file)
         except OSError as exc:
             raise BackupError(f"{path}: cannot read: {exc.strerror}") from None
@@ -242,7 +242,8 @@ def restore(store: Store, path: Path, *, force: bool = False) -> Summary:
             target = current_revision(conn)
             has_tables = bool(_tables(conn))
         if target is None and has_tables:
-            raise BackupError("the store holds tables Dialtone did not create; restore into an empty database")
+            raise BackupError("the store holds tables Dialtone did not create; restore into an empty "
+                              "database")
         if target is not None and target != revision:
             raise BackupError(f"the store is at schema revision {target}, the backup at {revision}: "
                               "restore into an empty database (it is created at the backup's revision "
@@ -276,7 +277,8 @@ def _load(reader: _Reader, conn: Connection, tables: dict[str, Table]) -> tuple[
     item = reader.next()
     while True:
         if not isinstance(item, dict):
-            raise reader.error("expected a table's line ({\"table\": ..., \"columns\": [...]}) or the end line")
+            raise reader.error("expected a table's line ({\"table\": ..., \"columns\": [...]}) or the "
+                               "end line")
         if "end" in item:
             end = item["end"]
             if not isinstance(end, dict) or end.get("rows") != rows or end.get("tables") != len(seen):
@@ -284,7 +286,8 @@ def _load(reader: _Reader, conn: Connection, tables: dict[str, Table]) -> tuple[
                                    f"{rows} rows; nothing was restored")
             missing = sorted(set(tables) - seen)
             if missing:
-                raise reader.error(f"tables missing from the backup: {', '.join(missing)}; nothing was restored")
+                raise reader.error(f"tables missing from the backup: {', '.join(missing)}; nothing was "
+                                   "restored")
             return len(seen), rows
         name, columns = item.get("table"), item.get("columns")
         if name not in tables:

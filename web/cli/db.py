@@ -85,5 +85,5 @@ def db_restore(ctx: click.Context, path: Path, force: bool) -> None:
     store = Store(config.store_url, check=False)
     ctx.call_on_close(store.close)
     summary = restore(store, path, force=force)
-    click.echo(f"restored {summary.rows:,} rows of {summary.tables} tables (schema {summary.schema_revision}) "
-               f"from {summary.path}; the store is now at the current schema")
+    click.echo(f"restored {summary.rows:,} rows of {summary.tables} tables (schema "
+               f"{summary.schema_revision}) from {summary.path}; the store is now at the current schema")

@@ -110,7 +110,8 @@ def metrics():
     except DialtoneError as exc:
         # A misconfigured token never opens the endpoint.
         log.error("metrics: %s", exc)
-        return _plain(503, "metrics unavailable: the metrics token cannot be read (the server's log says why)")
+        return _plain(503, "metrics unavailable: the metrics token cannot be read (the server's log says "
+                           "why)")
     if token is not None:
         header = request.headers.get("Authorization", "")
         given = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
