@@ -85,7 +85,7 @@ def test_dockerfile_is_multi_stage_and_runs_slim_and_not_as_root():
     # The build context: everything excluded, then only the package's sources let back in.
     rules = [line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
              if line and not line.startswith("#")]
-    assert rules[0] == "**" and {"!engine/", "!web/", "!docker/", "!pyproject.toml"} <= set(rules)
+    assert rules[0] == "*" and {"!engine/", "!web/", "!docker/", "!pyproject.toml"} <= set(rules)
     assert not any(rule.startswith(("!.git", "!tests", "!.venv", "!secrets")) for rule in rules)
 
 

@@ -125,6 +125,14 @@ def test_serve_without_wait_for_upgrade_still_refuses_an_old_schema(tmp_path, mo
     assert "run `dialtone db upgrade`" in result.output
 
 
+def test_wait_for_upgrade_serves_the_web_application_only(tmp_path):
+    (tmp_path / "dialtone.yaml").write_text("sources: {}\nschedule: {cron: '0 2 * * *'}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "dialtone.yaml"), "serve", "--port", "1",
+                                      "--wait-for-upgrade", "--with-scheduler"])
+    assert result.exit_code == 2
+    assert "--wait-for-upgrade runs the web application only" in result.output
+
+
 def test_readyz_checks_the_last_completed_runs_age_against_ops_max_run_age(web):
     app, store, _tokens = web        # run 1 (degraded) finished at the store's clock
     ready = with_ops(app, store, max_run_age=dt.timedelta(hours=36)).test_client()
@@ -279,6 +287,7 @@ def test_ops_settings_are_checked_with_the_line(tmp_path):
 def json_log(web):
     """The application with ``ops.log_format: json``, its log lines captured."""
     app, store, tokens = web
+    level = logging.getLogger().level
     json_app = with_ops(app, store, log_format="json")
     root = logging.getLogger()
     handler = next(h for h in root.handlers if h.get_name() == _HANDLER_NAME)
@@ -286,6 +295,7 @@ def json_log(web):
     handler.setStream(stream)
     yield json_app, store, tokens, stream
     root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def test_json_logs_carry_one_line_per_request_and_no_secret_or_personal_data(json_log):
