@@ -56,8 +56,8 @@ def install(app: Flask, config: Config) -> None:
 
 
 def use_json_logs(stream=None) -> logging.Handler:
-    """The root logger writes JSON lines (``time``, ``level``, ``logger``, ``message`` and a
-    record's extra fields) to ``stream`` (standard error), at INFO and above."""
+    """The root logger writes JSON lines (``level``, ``logger``, ``message``, a record's extra
+    fields and ``time``) to ``stream`` (standard error), at INFO and above."""
     from pythonjsonlogger.json import JsonFormatter
 
     root = logging.getLogger()
@@ -65,9 +65,9 @@ def use_json_logs(stream=None) -> logging.Handler:
         root.removeHandler(old)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{message}", style="{",
-                                       rename_fields={"asctime": "time", "levelname": "level",
-                                                      "name": "logger"}))
+    # time: ISO 8601 in UTC, whatever the container's time zone.
+    handler.setFormatter(JsonFormatter("{levelname}{name}{message}", style="{", timestamp="time",
+                                       rename_fields={"levelname": "level", "name": "logger"}))
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
