@@ -113,6 +113,20 @@ def test_readyz_fails_while_migrations_are_behind_and_passes_after_db_upgrade(tm
     old.close()
 
 
+def test_readyz_tells_a_schema_newer_than_this_version_from_one_behind(tmp_path):
+    from sqlalchemy import text
+
+    (tmp_path / "dialtone.yaml").write_text("sources: {}\n", encoding="utf-8")
+    store = Store(f"sqlite:///{tmp_path / 'new.db'}")
+    with store.write() as conn:       # as a later version's migration would leave it
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    app = create_app(load_config(tmp_path / "dialtone.yaml"), store=store, testing=True, key="k",
+                     secure_cookies=False, schema_gate=True)
+    detail = app.test_client().get("/readyz").get_json()["checks"]["schema"]["detail"]
+    assert detail == "schema 9999 is newer than this version of Dialtone: run the newer version"
+    store.close()
+
+
 def test_serve_without_wait_for_upgrade_still_refuses_an_old_schema(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = Store(url, check=False)

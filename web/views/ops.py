@@ -44,7 +44,14 @@ def schema_state(app) -> tuple[bool, str | None]:
         if start is not None:
             start()
         return True, None
-    return False, SCHEMA_BEHIND if revision is not None else "store empty: run `dialtone db upgrade`"
+    if revision is None:
+        return False, "store empty: run `dialtone db upgrade`"
+    from dialtone.engine.store.backup import known_revision
+
+    if not known_revision(revision):
+        # Upgrading cannot help: the store was migrated by a newer Dialtone than this one.
+        return False, f"schema {revision} is newer than this version of Dialtone: run the newer version"
+    return False, SCHEMA_BEHIND
 
 
 @bp.route("/healthz")
