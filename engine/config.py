@@ -141,6 +141,18 @@ SCHEMA = {
                 "token_lifetime": {"type": "string", "pattern": DURATION_PATTERN},
             },
         },
+        "ops": {  # health, readiness, metrics and request logs (docs/operations.md)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                # json: one JSON line per request, and the server's other messages as JSON.
+                "log_format": {"enum": ["text", "json"]},
+                # /readyz fails when the last completed run is older than this (unset: not checked).
+                "max_run_age": {"type": "string", "pattern": DURATION_PATTERN},
+                # A file holding the bearer token /metrics requires ($DIALTONE_METRICS_TOKEN wins).
+                "metrics_token_file": {"type": "string", "minLength": 1},
+            },
+        },
     },
     "$defs": {
         "days_by_severity": {
@@ -157,6 +169,8 @@ DEFAULT_SLA_DAYS = {"critical": 7, "high": 30, "medium": 90, "low": 180, "info":
 DEFAULT_EXCEPTION_MAX_DAYS = {"critical": 30, "high": 90, "medium": 180, "low": 365, "info": 365}
 #: Overrides ``store.url`` (keeps a password out of the config file).
 DATABASE_URL_ENV = "DIALTONE_DATABASE_URL"
+#: The bearer token /metrics requires; overrides ``ops.metrics_token_file``.
+METRICS_TOKEN_ENV = "DIALTONE_METRICS_TOKEN"
 #: In ``policies:``, the built-in packs (alongside an organisation's own folders).
 BUILTIN = "builtin"
 
@@ -186,6 +200,31 @@ class WebSettings:
     sign_in_limit_per_account: str = "10 per minute; 100 per hour"
     rate_limit_storage: str = "memory://"
     token_lifetime: dt.timedelta = dt.timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """``ops:``: request logs, what /readyz checks and who may scrape /metrics (docs/operations.md)."""
+    log_format: str = "text"
+    max_run_age: dt.timedelta | None = None
+    metrics_token_file: Path | None = None
+
+    def metrics_token(self) -> str | None:
+        """The token /metrics requires, or None when it is public. Read on each call, so a
+        rotated file is used without a restart; an unreadable file is a ConfigError, never
+        an open endpoint."""
+        if os.environ.get(METRICS_TOKEN_ENV):
+            return os.environ[METRICS_TOKEN_ENV].strip()
+        if self.metrics_token_file is None:
+            return None
+        try:
+            token = self.metrics_token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"ops.metrics_token_file: cannot read {self.metrics_token_file}: "
+                              f"{exc.strerror}") from None
+        if not token:
+            raise ConfigError(f"ops.metrics_token_file: {self.metrics_token_file} is empty")
+        return token
 
 
 @dataclass(frozen=True)
@@ -220,6 +259,7 @@ class Config:
     schedule: Schedule | None = None
     timezone: str = "UTC"
     web: WebSettings = field(default_factory=WebSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     notifications: notify_settings.NotifySettings = field(
         default_factory=notify_settings.NotifySettings)
     disputes: dispute_settings.DisputeSettings = field(
@@ -336,6 +376,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
                                                DEFAULT_MISFIRE_GRACE_SECONDS),
             jitter_seconds=schedule.get("jitter_seconds", 0)) if schedule else None,
         web=_web_settings(data.get("web") or {}, path),
+        ops=_ops_settings(data.get("ops") or {}, base, path),
         notifications=notify_settings.parse(data.get("notifications"), doc, path),
         disputes=dispute_settings.parse(data.get("disputes")),
     )
@@ -346,6 +387,14 @@ def _web_settings(web: dict, path: Path) -> WebSettings:
     if "token_lifetime" in web:
         settings["token_lifetime"] = parse_duration(web["token_lifetime"], f"{path}: web.token_lifetime")
     return WebSettings(**settings)
+
+
+def _ops_settings(ops: dict, base: Path, path: Path) -> OpsSettings:
+    return OpsSettings(
+        log_format=ops.get("log_format", "text"),
+        max_run_age=parse_duration(ops["max_run_age"], f"{path}: ops.max_run_age")
+        if "max_run_age" in ops else None,
+        metrics_token_file=(base / ops["metrics_token_file"]) if "metrics_token_file" in ops else None)
 
 
 def _check_sources(sources: dict[str, SourceConfig], doc, path: Path) -> None:

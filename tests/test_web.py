@@ -57,10 +57,11 @@ def test_every_view_declares_who_may_use_it(shared):
     rules = {r.rule for r in shared["app"].url_map.iter_rules() if "GET" in r.methods}
     # /exceptions/<id> needs an exception: tests/test_web_people.py opens it for each role;
     # /notifications/<id> a message: tests/test_notify_web.py does; a dispute and its claim
-    # package: tests/test_disputes_web.py.
+    # package: tests/test_disputes_web.py; /healthz, /readyz and /metrics: tests/test_ops_web.py.
     covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>", "/exceptions/1",
                                                   "/notifications/1", "/disputes/<string:ref>",
-                                                  "/disputes/<string:ref>/package/<string:fmt>"}
+                                                  "/disputes/<string:ref>/package/<string:fmt>",
+                                                  "/healthz", "/readyz", "/metrics"}
     pages = {r for r in rules if not r.startswith("/api/")}
     normalized = {re.sub(r"<id:\w+>", "1", r).replace("<policy_id>", "cost.zero-usage-lines")
                   for r in pages}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import os
@@ -57,8 +58,12 @@ def ensure_secret_key(config: Config) -> Path | None:
 
 
 def create_app(config: Config, *, store=None, testing: bool = False, key: str | None = None,
-               secure_cookies: bool = True) -> Flask:
+               secure_cookies: bool = True, schema_gate: bool = False) -> Flask:
+    """The application. ``schema_gate``: the store may be behind this version's schema (opened
+    unchecked); /healthz answers, /readyz and every other page answer 503 until ``dialtone db
+    upgrade`` has run (docs/operations.md)."""
     from dialtone.engine.store import Store
+    from dialtone.engine.store.db import head_revision
 
     check_web_settings(config)
     app = Flask(__name__, static_folder="static", template_folder="templates")
@@ -75,19 +80,29 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     )
     app.url_map.converters["id"] = IdConverter   # before the blueprints add their routes
     app.extensions["dialtone.config"] = config
-    app.extensions["dialtone.store"] = store or Store.from_config(config)
+    app.extensions["dialtone.store"] = store or Store.from_config(config, check=not schema_gate)
+    app.extensions["dialtone.head_revision"] = head_revision()
+    app.extensions["dialtone.schema_current"] = not schema_gate   # else web/views/ops.py checks
+    from .metrics import AppMetrics
+
+    app.extensions["dialtone.metrics"] = AppMetrics(app.extensions["dialtone.store"])
     if not testing:
         # Pages and the API only read; what expires on a day with no evaluation or action
         # expires at midnight all the same (engine/store/exceptions.py).
         from dialtone.engine.store.exceptions import keep_expiring
 
         stop = threading.Event()
-        keep_expiring(app.extensions["dialtone.store"], stop)
         app.extensions["dialtone.expiry"] = stop
+        if schema_gate:   # it writes: not before the schema is current (web/views/ops.py)
+            app.extensions["dialtone.when_schema_current"] = functools.partial(
+                keep_expiring, app.extensions["dialtone.store"], stop)
+        else:
+            keep_expiring(app.extensions["dialtone.store"], stop)
     csrf = CSRFProtect(app)
 
-    from .views import api, auth, finance, pages, runs
+    from .views import api, auth, finance, ops, pages, runs
 
+    app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(finance.bp)
@@ -95,8 +110,13 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     csrf.exempt(api.bp)  # bearer tokens only: no ambient cookie to forge requests with
 
-    app.before_request(load_user)
-    app.before_request(_keep_expired_draft)
+    from . import request_log
+
+    request_log.install(app, config)   # first: it times whatever the other hooks do
+    if schema_gate:
+        app.before_request(_schema_gate)
+    app.before_request(_not_for_ops(load_user))
+    app.before_request(_not_for_ops(_keep_expired_draft))
     app.before_request(require_declared_roles)
     app.after_request(security_headers)
     _limit_sign_in(app, config)
@@ -179,6 +199,37 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
                                sign_in=g.user is None), 400
 
     return app
+
+
+def _not_for_ops(hook):
+    """``hook``, skipped for /healthz, /readyz and /metrics: they read no session and no user
+    (a health check must not touch the store, and none of them has a user)."""
+    @functools.wraps(hook)
+    def wrapped():
+        return None if request.blueprint == "ops" else hook()
+    return wrapped
+
+
+def _schema_gate():
+    """Under ``schema_gate``: every page but the ops endpoints answers 503 while the schema is
+    behind (checked per request until it is current, then never again)."""
+    from flask import current_app, jsonify
+
+    from .views.ops import schema_state
+
+    if request.blueprint == "ops" or request.endpoint == "static":
+        return None
+    try:
+        current, problem = schema_state(current_app)
+    except StoreError:
+        current, problem = False, "the store cannot be reached"
+    if current:
+        return None
+    response = jsonify({"error": {"status": 503, "code": "not_ready",
+                                  "message": f"Dialtone is not ready: {problem}"}})
+    response.status_code = 503
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 def _keep_expired_draft():

@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("estate:collect_cmd", "Read every configured source and write a new snapshot."),
     "collectors": ("collectors:collectors_group",
                    "The collectors installed (built-in and plugins) and their settings."),
-    "db": ("db:db_group", "The operational store's schema."),
+    "db": ("db:db_group", "The operational store: its schema, backup and restore."),
     "demo": ("workspace:demo_cmd", "Write a demo workspace, collect it, evaluate the built-in policies, "
              "summarise, and serve the UI."),
     "disputes": ("disputes:disputes_group",

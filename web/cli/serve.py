@@ -28,19 +28,32 @@ if t.TYPE_CHECKING:
 @click.option("--with-scheduler", is_flag=True,
               help="Also run the configuration's `schedule:` in this process (instead of a "
                    "separate `dialtone scheduler`).")
+@click.option("--wait-for-upgrade", is_flag=True,
+              help="Start even when the store's schema is behind this version (instead of refusing): "
+                   "/healthz answers, /readyz and every page answer 503 until `dialtone db upgrade` "
+                   "has run elsewhere (the container image's `web` command; docs/operations.md).")
 @click.pass_context
 def serve_cmd(ctx, host: str, port: int, threads: int, insecure_cookies: bool,
-              with_scheduler: bool) -> None:
+              with_scheduler: bool, wait_for_upgrade: bool) -> None:
     """Run the web application with a production WSGI server (waitress)."""
     from waitress import serve
 
     def say(text: str) -> None:
         click.echo(text, err=True)
 
-    store = open_store(ctx, refresh=True)
     config = configuration(ctx)
+    if wait_for_upgrade:
+        from dialtone.engine.store import Store
+
+        if with_scheduler:
+            raise click.UsageError("--wait-for-upgrade runs the web application only: run "
+                                   "`dialtone scheduler` once the schema is current")
+        store = Store.from_config(config, check=False)   # the exceptions' expiry waits for it too
+        ctx.call_on_close(store.close)
+    else:
+        store = open_store(ctx, refresh=True)
     app, scheduler = build_server(config, store, secure_cookies=not insecure_cookies,
-                                  with_scheduler=with_scheduler, say=say)
+                                  with_scheduler=with_scheduler, say=say, schema_gate=wait_for_upgrade)
     options = server_options(config)
     click.echo(f"Dialtone on http://{host}:{port}/ (Ctrl-C to stop)")
     if config.web.trusted_proxy:
@@ -77,7 +90,8 @@ def server_options(config: Config) -> dict:
 
 
 def build_server(config: Config, store: Store, *, secure_cookies: bool = True, with_scheduler: bool = False,
-                 say: Callable[[str], None] = print) -> tuple[Flask, BackgroundScheduler | None]:
+                 say: Callable[[str], None] = print,
+                 schema_gate: bool = False) -> tuple[Flask, BackgroundScheduler | None]:
     """The application and, ``with_scheduler``, the configured schedule running beside it.
 
     The scheduler is built (a missing ``schedule:`` is a ConfigError) before the application,
@@ -96,7 +110,7 @@ def build_server(config: Config, store: Store, *, secure_cookies: bool = True, w
         from dialtone.engine.scheduler import build_scheduler
 
         scheduler = build_scheduler(config)
-    app = create_app(config, store=store, secure_cookies=secure_cookies)
+    app = create_app(config, store=store, secure_cookies=secure_cookies, schema_gate=schema_gate)
     if scheduler is not None:
         from dialtone.engine.runs import recover_abandoned
         from dialtone.engine.scheduler import JOB_ID
