@@ -1,6 +1,6 @@
 """The container image's files, checked where no container engine runs (docs/operations.md):
-compose.yaml against the Compose Specification's official JSON Schema (vendored in
-tests/schemas/, see its README), the Dockerfile's shape, and docker/entrypoint.sh run as a plain
+compose.yaml against the Compose Specification's official JSON Schema (the copy check-jsonschema
+ships and keeps up to date), the Dockerfile's shape, and docker/entrypoint.sh run as a plain
 script against a temporary workspace, its `web` command serving a real waitress server.
 
 Building and starting the image itself needs a container engine: docker/smoke.sh does it where
@@ -16,11 +16,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
 import pytest
 import yaml
-from jsonschema import Draft7Validator
+from jsonschema.validators import validator_for
 
 from dialtone.engine.store import Store
 from dialtone.engine.store.backup import upgrade_to
@@ -29,7 +30,9 @@ from tests.test_ops_web import previous_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
-SCHEMA = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json")
+                    .read_text(encoding="utf-8"))
+Validator = validator_for(SCHEMA)
 
 
 def compose() -> dict:
@@ -38,8 +41,8 @@ def compose() -> dict:
 
 # -- compose.yaml ---------------------------------------------------------------------------------
 def test_compose_file_validates_against_the_compose_specification_schema():
-    Draft7Validator.check_schema(SCHEMA)
-    errors = sorted(Draft7Validator(SCHEMA).iter_errors(compose()), key=lambda e: list(e.absolute_path))
+    Validator.check_schema(SCHEMA)
+    errors = sorted(Validator(SCHEMA).iter_errors(compose()), key=lambda e: list(e.absolute_path))
     assert [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors] == []
 
 
@@ -47,7 +50,7 @@ def test_the_schema_is_live_a_wrong_compose_file_fails_it():
     broken = compose()
     broken["services"]["web"]["healthcheck"]["tets"] = ["CMD", "true"]          # a typo
     broken["services"]["web"]["depends_on"]["upgrade"]["condition"] = "service_finished"
-    messages = [e.message for e in Draft7Validator(SCHEMA).iter_errors(broken)]
+    messages = [e.message for e in Validator(SCHEMA).iter_errors(broken)]
     assert messages, "the schema accepted a wrong compose file"
 
 
