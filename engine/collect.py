@@ -30,6 +30,7 @@ import errno
 import hashlib
 import json
 import shutil
+import tempfile
 import time
 import typing as t
 import uuid
@@ -48,14 +49,14 @@ from .errors import CollectError, ConfigError, DialtoneError, did_you_mean
 from .estate.model import load_model
 from .identity import IdentityReport, resolve_references
 from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, Snapshot, SnapshotStore, iter_parquet
+from .sqltext import literal
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
 
 #: Where stateful collectors keep what they remember between runs, per source.
 STATE_DIR = "collector-state"
-#: Memory DuckDB may use while checking streamed entities; beyond it, it spills to disk.
-STREAM_MEMORY_LIMIT = "512MB"
-#: … and while looking for duplicate keys among all their rows (a hash table that would
-#: otherwise grow with the number of rows).
+#: Memory DuckDB may use while looking for duplicate keys among all of a streamed entity's rows
+#: (a hash table that would otherwise grow with the number of rows); the rest of the collect
+#: has ``collect.memory_limit``.
 DUPLICATES_MEMORY_LIMIT = "128MB"
 
 
@@ -205,6 +206,7 @@ class _Collect:
                  now: dt.datetime | None, progress: Progress | None, accept_drop: set[str]):
         self.config = config
         self.names = names
+        self.spill: Path | None = None
         self.as_of = as_of
         self.progress = progress
         self.accept_drop = accept_drop
@@ -243,20 +245,31 @@ class _Collect:
         finally:
             self.con.close()
             shutil.rmtree(self.work, ignore_errors=True)
+            if self.spill is not None:
+                shutil.rmtree(self.spill, ignore_errors=True)
 
     def _open(self, collected: dict[str, tuple[SourceData, dict]]) -> None:
-        """The DuckDB connection and the scratch folder it spills to; with streamed entities,
-        a memory limit."""
+        """The DuckDB connection under ``collect.memory_limit``, and the folder it spills to
+        (its own, in ``collect.temp_directory`` or the working folder)."""
         self.con = con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         self.streamed = {b.entity for data, _ in collected.values() for b in data.batches
                          if b.chunks is not None}
         self.work = work = self.store.scratch_dir("work")
-        (work / "duckdb").mkdir(parents=True)
-        con.execute(f"SET temp_directory = '{work / 'duckdb'}'")
-        if self.streamed:
-            con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
-            con.execute("SET enable_progress_bar = false")
+        settings = self.config.collect
+        if settings.temp_directory is not None:
+            try:
+                settings.temp_directory.mkdir(parents=True, exist_ok=True)
+                self.spill = Path(tempfile.mkdtemp(prefix="dialtone-collect-", dir=settings.temp_directory))
+            except OSError as exc:
+                raise ConfigError(f"collect.temp_directory: cannot use {settings.temp_directory}: "
+                                  f"{exc.strerror or exc}") from None
+        else:
+            self.spill = work / "duckdb"
+            self.spill.mkdir(parents=True)
+        con.execute(f"SET temp_directory = {literal(str(self.spill))}")
+        con.execute(f"SET memory_limit = {literal(settings.memory_limit)}")
 
     def read(self) -> dict[str, tuple[SourceData, dict]]:
         """Run each source's collector (a streamed batch is read later, as it is validated),
@@ -377,7 +390,8 @@ class _Collect:
             self.reject_tables.append(dups)
         carry = self.previous if self.keep else None
         for entity_name, stream in self.streams.items():
-            self.final[entity_name], dups = stream.finish(self.con, carry, self.keep)
+            self.final[entity_name], dups = stream.finish(self.con, carry, self.keep,
+                                                               self.config.collect.memory_limit)
             self.reject_tables.append(dups)
 
     def carry_forward(self) -> None:
@@ -525,9 +539,11 @@ class _Streamed:
             self.discarded.append((start, self.rows))
         self.failed.add(source)
 
-    def finish(self, con, previous: Snapshot | None, keep: set[str]) -> tuple[Path, pa.Table]:
+    def finish(self, con, previous: Snapshot | None, keep: set[str],
+               memory_limit: str) -> tuple[Path, pa.Table]:
         """Close the file, leaving out later duplicates and the rows of sources that failed;
-        add the rows of the ``keep`` sources carried from ``previous``."""
+        add the rows of the ``keep`` sources carried from ``previous`` (``memory_limit``: the
+        collect's, put back after the duplicate check)."""
         if self.keys_writer is not None:
             self.keys_writer.close()
             con.execute(f"SET memory_limit = '{DUPLICATES_MEMORY_LIMIT}'")
@@ -535,7 +551,7 @@ class _Streamed:
                 drop, dups = find_duplicates(con, self.entity, self.keys_path, self.origins,
                                              exclude_sources=sorted(self.failed))
             finally:
-                con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+                con.execute(f"SET memory_limit = {literal(memory_limit)}")
         else:
             drop, dups = pa.array([], pa.int64()), REJECT_SCHEMA.empty_table()
         if self.discarded:

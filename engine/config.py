@@ -113,6 +113,14 @@ SCHEMA = {
                 "max_days": {"$ref": "#/$defs/days_by_severity"},
             },
         },
+        "collect": {  # the collect's own DuckDB (engine/collect.py, docs/configuration.md)
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "memory_limit": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[KMGT]i?B$"},
+                "temp_directory": {"type": "string", "minLength": 1},
+            },
+        },
         "evaluation": {
             "type": "object",
             "additionalProperties": False,
@@ -228,6 +236,14 @@ class OpsSettings:
 
 
 @dataclass(frozen=True)
+class CollectSettings:
+    #: What the collect's DuckDB may hold in memory before it spills to ``temp_directory``.
+    memory_limit: str = "512MB"
+    #: Where it spills; None: a folder in the collect's working folder (in the data directory).
+    temp_directory: Path | None = None
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     url: str | None = None  # None: a SQLite file in the data directory
     sla_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_DAYS))
@@ -251,6 +267,7 @@ class Config:
     #: Backend name → its own section of the file (``spark:``), checked against its schema.
     backend_settings: dict[str, dict] = field(default_factory=dict)
     limits: EvaluationLimits = field(default_factory=EvaluationLimits)
+    collect: CollectSettings = field(default_factory=CollectSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     exceptions_dir: Path | None = None  # repository exceptions (exceptions/*.yaml)
     signing_key: Path | None = None     # Ed25519 private key (PEM) that signs evidence packages
@@ -358,6 +375,11 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             memory_limit=ev.get("memory_limit"),
             threads=ev.get("threads"),
             concurrency=ev.get("concurrency", 2),
+        ),
+        collect=CollectSettings(
+            memory_limit=(data.get("collect") or {}).get("memory_limit", CollectSettings.memory_limit),
+            temp_directory=(base / data["collect"]["temp_directory"]).resolve()
+            if (data.get("collect") or {}).get("temp_directory") else None,
         ),
         store=StoreSettings(
             url=url,

@@ -98,3 +98,38 @@ def test_a_large_file_is_streamed_and_its_unknown_columns_are_warned_of_once(tmp
     assert [b.chunks is not None for b in data.batches] == [True]
     assert sum(1 for _ in data.batches[0].tables()) > 5
     assert data.warnings == ["lines.csv: ignored unknown column 'remarks'."]
+
+
+def test_the_collect_runs_under_its_memory_limit_and_spills_where_it_is_told(tmp_path, monkeypatch):
+    import dialtone.engine.collect as collect_module
+
+    config = _workspace(tmp_path)
+    (tmp_path / "dialtone.yaml").write_text(
+        (tmp_path / "dialtone.yaml").read_text(encoding="utf-8")
+        + "collect: {memory_limit: 96MB, temp_directory: ./spill}\n", encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    seen = {}
+    opened = collect_module._Collect._open
+
+    def spy(self, collected):
+        opened(self, collected)
+        seen["settings"] = self.con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()[0]
+
+    monkeypatch.setattr(collect_module._Collect, "_open", spy)
+    monkeypatch.setattr(csv_files, "STREAM_ABOVE_BYTES", 0)
+    result = collect(config, as_of=AS_OF)
+    assert result.rows == {"lines": 2998}
+    limit, spill = seen["settings"]
+    assert limit == "91.5 MiB"                              # 96 MB as DuckDB prints it
+    assert spill.startswith(str(tmp_path / "spill" / "dialtone-collect-"))
+    # Each collect spills into a folder of its own, removed afterwards.
+    assert list((tmp_path / "spill").iterdir()) == []
+
+
+def test_a_wrong_collect_memory_limit_is_refused_with_the_key(tmp_path):
+    from dialtone.engine.errors import ConfigError
+
+    (tmp_path / "dialtone.yaml").write_text("collect: {memory_limit: lots}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="collect.memory_limit"):
+        load_config(tmp_path / "dialtone.yaml")
