@@ -81,6 +81,9 @@ CSV_BLOCK_BYTES = 64 << 20
 #: CSV files larger than this are streamed: read a block at a time, validated chunk by chunk and
 #: written to disk as they go (engine/collect.py), so a collect's memory does not grow with them.
 STREAM_ABOVE_BYTES = 16 << 20
+#: The blocks a streamed file is read in (small blocks parse fastest); a value longer than one
+#: makes the reader start over with CSV_BLOCK_BYTES.
+STREAM_BLOCK_BYTES = 4 << 20
 
 
 def _as_tuple(value) -> tuple[str, ...]:
@@ -342,10 +345,15 @@ class CsvCollector:
         return header or []
 
     def _csv_options(self, data: SourceData, path: Path, entity: Entity, header: list[str],
-                     bad_rows: list[int]) -> dict:
+                     bad_rows: list[int], block_size: int = CSV_BLOCK_BYTES) -> dict:
         """pyarrow's options for this source's CSV: every column text, rows with the wrong
-        number of columns rejected (their row numbers noted in ``bad_rows``)."""
+        number of columns rejected (their row numbers noted in ``bad_rows``, once each)."""
+        seen = set(bad_rows)
+
         def on_invalid(row) -> str:
+            if row.number is not None and row.number in seen:
+                return "skip"             # reported before a streamed read started over
+            seen.add(row.number)
             bad_rows.append(row.number)
             data.rejects.append(RawReject(
                 path.name, row.number, "", (row.text or "")[:200],
@@ -354,9 +362,8 @@ class CsvCollector:
             return "skip"
 
         return {
-            # Blocks large enough for an outsized cell (validation rejects the row it is in).
             "read_options": pacsv.ReadOptions(encoding=self.encoding, use_threads=False,
-                                              block_size=CSV_BLOCK_BYTES),
+                                              block_size=block_size),
             "parse_options": pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid,
                                                 newlines_in_values=True),
             "convert_options": pacsv.ConvertOptions(
@@ -370,21 +377,40 @@ class CsvCollector:
             return pa.table({ROW_COLUMN: pa.array([], pa.int64())})
         bad_rows: list[int] = []
         with _csv_errors(path):
+            # Blocks large enough for an outsized cell (validation rejects the row it is in).
             table = pacsv.read_csv(path, **self._csv_options(data, path, entity, header, bad_rows))
         return table.append_column(ROW_COLUMN, _row_numbers(0, table.num_rows, bad_rows))
 
     def _stream_csv(self, data: SourceData, path: Path, entity: Entity,
                     header: list[str]) -> Iterator[pa.Table]:
-        """The file's rows a block at a time, each with its spreadsheet row numbers."""
+        """The file's rows a block at a time, each with its spreadsheet row numbers.
+
+        Small blocks read fastest; a value longer than a block makes the reader start over
+        with blocks large enough for it, skipping the rows it has already given."""
         bad_rows: list[int] = []
         read = 0
+        block = min(STREAM_BLOCK_BYTES, CSV_BLOCK_BYTES)
         with _csv_errors(path):
-            reader = pacsv.open_csv(path, **self._csv_options(data, path, entity, header, bad_rows))
-            for batch in reader:
-                # A block's invalid rows are reported while it is parsed, before its batch comes.
-                rows = _row_numbers(read, batch.num_rows, bad_rows)
-                read += batch.num_rows
-                yield pa.Table.from_batches([batch]).append_column(ROW_COLUMN, rows)
+            while True:
+                skip = read
+                try:
+                    reader = pacsv.open_csv(path, **self._csv_options(data, path, entity, header, bad_rows,
+                                                                      block))
+                    for batch in reader:
+                        if skip:
+                            if batch.num_rows <= skip:
+                                skip -= batch.num_rows
+                                continue
+                            batch, skip = batch.slice(skip), 0
+                        # A block's invalid rows are reported while it is parsed, before its batch.
+                        rows = _row_numbers(read, batch.num_rows, bad_rows)
+                        read += batch.num_rows
+                        yield pa.Table.from_batches([batch]).append_column(ROW_COLUMN, rows)
+                    return
+                except pa.ArrowInvalid as exc:
+                    if "straddl" not in str(exc) or block >= CSV_BLOCK_BYTES:
+                        raise
+                    block = CSV_BLOCK_BYTES
 
     # -- JSONL -----------------------------------------------------------------------------
     def _read_jsonl(self, data: SourceData, path: Path, entity: Entity) -> pa.Table:

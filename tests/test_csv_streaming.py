@@ -133,3 +133,23 @@ def test_a_wrong_collect_memory_limit_is_refused_with_the_key(tmp_path):
     (tmp_path / "dialtone.yaml").write_text("collect: {memory_limit: lots}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="collect.memory_limit"):
         load_config(tmp_path / "dialtone.yaml")
+
+
+def test_a_value_longer_than_a_block_restarts_the_stream_without_repeating_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_files, "STREAM_BLOCK_BYTES", 16 << 10)
+    config = _workspace(tmp_path)
+    path = tmp_path / "estate" / "lines.csv"
+    text = path.read_text(encoding="utf-8")
+    # A 40 kB remark on L1800: longer than a streamed block, shorter than CSV_BLOCK_BYTES.
+    path.write_text(text.replace('"note 1800"', '"' + "x" * 40_000 + '"', 1), encoding="utf-8")
+    monkeypatch.setattr(csv_files, "STREAM_ABOVE_BYTES", 1 << 40)
+    whole = collect(config, as_of=AS_OF).snapshot
+    monkeypatch.setattr(csv_files, "STREAM_ABOVE_BYTES", 0)
+    streamed = collect(config, as_of=AS_OF).snapshot
+    assert sorted(rows(streamed, "lines"), key=lambda r: r["id"]) == \
+        sorted(rows(whole, "lines"), key=lambda r: r["id"])
+    assert len(rows(streamed, "lines")) == 2998
+    assert sorted(rejects(streamed), key=lambda r: int(r["row"])) == \
+        sorted(rejects(whole), key=lambda r: int(r["row"]))
+    short = [r["row"] for r in rejects(streamed) if r["reason"].startswith("expected 7")]
+    assert short == ["7", "1503", "3005"]
