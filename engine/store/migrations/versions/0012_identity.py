@@ -25,26 +25,23 @@ TS = sa.String(32)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("auth_source", sa.String(10), nullable=False, server_default="local"))
-        batch.add_column(sa.Column("external_subject", sa.String(600)))
+    # Plain ADD COLUMNs (with a default where NOT NULL): SQLite adds them in place, where a batch
+    # would copy the users table, which the other tables' foreign keys forbid dropping.
+    op.add_column("users", sa.Column("auth_source", sa.String(10), nullable=False, server_default="local"))
+    op.add_column("users", sa.Column("external_subject", sa.String(600)))
     op.create_index("ux_users_external_subject", "users", ["external_subject"], unique=True)
-    with op.batch_alter_table("web_sessions") as batch:
-        batch.add_column(sa.Column("last_seen_at", TS))
-        batch.add_column(sa.Column("refreshed_at", TS))
-        batch.add_column(sa.Column("oidc_tokens", sa.Text))
-    with op.batch_alter_table("api_tokens") as batch:
-        batch.add_column(sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("web_sessions", sa.Column("last_seen_at", TS))
+    op.add_column("web_sessions", sa.Column("refreshed_at", TS))
+    op.add_column("web_sessions", sa.Column("oidc_tokens", sa.Text))
+    op.add_column("api_tokens", sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_tokens") as batch:
-        batch.drop_column("read_only")
-    with op.batch_alter_table("web_sessions") as batch:
-        batch.drop_column("oidc_tokens")
-        batch.drop_column("refreshed_at")
-        batch.drop_column("last_seen_at")
+    # Plain DROP COLUMNs (SQLite 3.35 and later, PostgreSQL), for the reason upgrade adds them so.
+    op.drop_column("api_tokens", "read_only")
+    op.drop_column("web_sessions", "oidc_tokens")
+    op.drop_column("web_sessions", "refreshed_at")
+    op.drop_column("web_sessions", "last_seen_at")
     op.drop_index("ux_users_external_subject", table_name="users")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("external_subject")
-        batch.drop_column("auth_source")
+    op.drop_column("users", "external_subject")
+    op.drop_column("users", "auth_source")
