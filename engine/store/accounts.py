@@ -202,7 +202,8 @@ def list_users(store: Store) -> list[dict]:
     with store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(
             select(users.c.id, users.c.username, users.c.role, users.c.disabled, users.c.created_at,
-                   users.c.last_login_at, users.c.locked_until).order_by(users.c.username))]
+                   users.c.last_login_at, users.c.locked_until, users.c.auth_source)
+            .order_by(users.c.username))]
 
 
 #: The roles that work findings: who a finding can be assigned to.
