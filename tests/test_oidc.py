@@ -248,8 +248,11 @@ def standin(tmp_path, monkeypatch, httpserver):
     issuer = httpserver.url_for("/").rstrip("/")
     httpserver.expect_request("/.well-known/openid-configuration").respond_with_json({
         "issuer": issuer, "authorization_endpoint": issuer + "/auth", "token_endpoint": issuer + "/token",
-        "jwks_uri": issuer + "/jwks", "id_token_signing_alg_values_supported": ["RS256"]})
+        "jwks_uri": issuer + "/jwks", "userinfo_endpoint": issuer + "/userinfo",
+        "id_token_signing_alg_values_supported": ["RS256"]})
     httpserver.expect_request("/jwks").respond_with_json({"keys": [KEY.as_dict(private=False)]})
+    # Like Entra ID's: userinfo without the groups (they are in the ID token only).
+    httpserver.expect_request("/userinfo").respond_with_json({"sub": "u-1"})
     app, store = workspace(tmp_path, monkeypatch, issuer)
     yield app, store, issuer, httpserver
     store.close()
@@ -266,11 +269,11 @@ def id_token(issuer: str, nonce: str, *, now: dt.datetime, key=KEY, alg="RS256",
     return jwt.encode({"alg": alg, "kid": key.kid}, claims, key)
 
 
-def answer_with(server, token: str) -> None:
+def answer_with(server, token: str, **more) -> None:
     server.clear_handler_errors()
     server.handlers[:] = [h for h in server.handlers if h.matcher.uri != "/token"]
     server.expect_request("/token", method="POST").respond_with_json(
-        {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": token})
+        {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": token, **more})
 
 
 def crafted_sign_in(standin, make_token):
@@ -371,3 +374,34 @@ def test_the_client_secret_is_never_in_the_configuration_object(tmp_path, monkey
         create_app(config, store=store, testing=True, key="k", secure_cookies=False)
     store.close()
 
+
+
+def test_groups_missing_from_userinfo_are_re_read_from_a_refreshed_id_token(standin):
+    """Entra ID's userinfo carries no groups: at the refresh the server uses the refresh token
+    and reads the new ID token's; a group removed there deprovisions the account."""
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()), refresh_token="rt-1")
+    assert callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock(), groups=["dialtone-auditors"]))
+    assert "eve (auditor)" in client.get("/findings").get_data(as_text=True)
+    grants = [req.get_data(as_text=True) for req, _ in server.log if req.path == "/token"]
+    assert "grant_type=refresh_token" in grants[-1] and "refresh_token=rt-1" in grants[-1]
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock(), groups=[]))
+    assert client.get("/findings").status_code == 302
+    assert account(store, "eve").disabled
+
+
+def test_without_a_refresh_token_a_session_that_cannot_re_read_its_groups_ends(standin):
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()))
+    assert callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    store.clock.advance(minutes=5)
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "eve").disabled          # not deprovisioned: signs in again
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["eve"]

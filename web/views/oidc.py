@@ -11,7 +11,8 @@ role; an account is made or updated (engine/store/accounts.py ``provision``).
 
 Groups are re-read every ``refresh_interval``: on the first request after it the server asks
 the provider's userinfo endpoint with the session's access token (and, once that has expired,
-gets a new one with the refresh token). The provider's tokens are kept in the server-side
+gets a new one with the refresh token; the same when userinfo does not carry the groups claim,
+reading it from the new ID token). The provider's tokens are kept in the server-side
 session row, encrypted with a key derived from the application's secret key: never in the
 cookie. A person left in no mapped group loses the account at that request: it is disabled, its
 sessions end and its API tokens are revoked. A provider that cannot be reached then ends the
@@ -345,18 +346,23 @@ def refresh(store, sid: str, live: accounts.LiveSession) -> accounts.User | None
     if not due:
         return user
     tokens = unseal(live.oidc_tokens)
+    claim = prov.settings.groups_claim
     try:
         info = prov.userinfo(tokens["access_token"]) if tokens.get("access_token") else None
         renewed = None
-        if info is None and tokens.get("refresh_token"):
+        # The access token has expired, or userinfo does not carry the groups (Entra ID's does
+        # not): a new ID token from the refresh token says them.
+        if info is None or claim not in info:
+            if not tokens.get("refresh_token"):
+                why = "refused the access token" if info is None else f"has no {claim!r} claim"
+                raise OidcError("cannot re-read the groups", f"no refresh token, and userinfo {why}")
             try:
                 renewed = {**tokens, **prov.refreshed(tokens["refresh_token"])}
             except Exception as exc:     # refused (invalid_grant) or unreachable: sign in again
                 raise OidcError("refresh refused", f"refresh token refused: {exc}"[:300]) from None
-            info = prov.userinfo(renewed["access_token"])
-        if info is None:
-            raise OidcError("session expired", "the provider no longer accepts the session's tokens")
-        groups = _groups(info.get(prov.settings.groups_claim))
+            claims = prov.id_token_claims(renewed["id_token"], None, now) if renewed.get("id_token") else {}
+            info = {**claims, **(prov.userinfo(renewed["access_token"]) or {})}
+        groups = _groups(info.get(claim))
     except OidcError as exc:
         log.warning("OpenID session of %s ended at refresh: %s", user.username, exc.reason)
         accounts.end_session(store, sid, audit=audit, actor=user.username)
