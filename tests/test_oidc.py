@@ -211,6 +211,10 @@ def test_logging_out_ends_the_session_and_signs_out_at_the_provider(site, provid
     replay.set_cookie("dialtone_session", cookie)
     assert replay.get("/findings").status_code == 302
     assert [r.actor for r in audit_rows(store, "sign_out")] == ["ada"]
+    from dialtone.engine.store.tables import web_sessions
+
+    with store.read() as conn:    # the provider's tokens are erased with the session
+        assert conn.execute(select(web_sessions.c.oidc_tokens)).scalars().all() == [None]
 
 
 def test_local_accounts_off_leaves_administrators_a_break_glass_password(tmp_path, monkeypatch, provider):

@@ -131,9 +131,10 @@ def _user_row(conn: Connection, username: str):
 
 
 def _end_sessions(conn: Connection, store: Store, user_id: int) -> int:
+    # An ended session keeps no provider token (web/views/oidc.py).
     return conn.execute(update(web_sessions).where(web_sessions.c.user_id == user_id,
                                                    web_sessions.c.ended_at.is_(None))
-                        .values(ended_at=store.now_text())).rowcount
+                        .values(ended_at=store.now_text(), oidc_tokens=None)).rowcount
 
 
 def add_user(store: Store, username: str, role: str, password: str, *, audit: Audit | None = None,
@@ -406,7 +407,7 @@ def end_session(store: Store, token: str, *, audit: Audit | None = None, actor: 
     with store.write() as conn:
         ended = conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token),
                                                         web_sessions.c.ended_at.is_(None))
-                             .values(ended_at=store.now_text())).rowcount
+                             .values(ended_at=store.now_text(), oidc_tokens=None)).rowcount
         if ended and actor:
             _audit(audit, conn, actor, "sign_out", f"user:{actor}", {})
 
