@@ -82,7 +82,7 @@ class Provider:
         self.settings, self._secret = settings, secret
         self._metadata: dict | None = None
         self._keys: KeySet | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # keys() may fetch the metadata first
 
     def _get(self, url: str, **kwargs) -> requests.Response:
         try:
