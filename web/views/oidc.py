@@ -42,7 +42,7 @@ from joserfc.jwk import KeySet
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.oidc_settings import OidcSettings
 from dialtone.engine.store import accounts
-from dialtone.engine.store.workflow import audit_writer
+from dialtone.engine.store.workflow import audit_writer, record
 
 from ..security import client_address, public, safe_next
 from . import drafts
@@ -252,11 +252,8 @@ def _audit():
 
 
 def _refuse(exc: OidcError, who: str = ""):
-    store = current_app.extensions["dialtone.store"]
-    audit = _audit()
-    with store.write() as conn:
-        audit(conn, who[:200] or "-", "sign_in_failed", f"user:{who[:200]}" if who else "oidc",
-              {"method": "oidc", "reason": exc.reason})
+    record(current_app.extensions["dialtone.store"], _audit(), who[:200] or "-", "sign_in_failed",
+           f"user:{who[:200]}" if who else "oidc", {"method": "oidc", "reason": exc.reason})
     return render_template("oidc_refused.html", message=str(exc)), exc.status
 
 
@@ -317,9 +314,8 @@ def callback():
         user = accounts.provision(store, identity.subject, identity.username, role, audit=audit)
     except accounts.SignInRefused as exc:
         return _refuse(OidcError(str(exc), exc.reason, 403), identity.username)
-    with store.write() as conn:
-        audit(conn, user.username, "sign_in", f"user:{user.username}",
-              {"method": "oidc", "role": user.role, "groups": identity.groups})
+    record(store, audit, user.username, "sign_in", f"user:{user.username}",
+           {"method": "oidc", "role": user.role, "groups": identity.groups})
     draft = drafts.kept_for(user.username)
     session.clear()
     if draft is not None:
