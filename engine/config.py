@@ -184,7 +184,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """``web:``: the web application behind a proxy, its sign-in rate limits, API token lifetime."""
+    """``web:``: the web application behind a proxy, its sign-in rate limits, API token lifetime,
+    how long a page session lasts and may sit idle."""
     trusted_proxy: str | None = None
     trusted_proxy_count: int = 1
     sign_in_limit_per_address: str = "30 per minute; 300 per hour"
