@@ -30,7 +30,6 @@ import errno
 import hashlib
 import json
 import shutil
-import tempfile
 import time
 import typing as t
 import uuid
@@ -48,7 +47,15 @@ from .config import Config
 from .errors import CollectError, ConfigError, DialtoneError, did_you_mean
 from .estate.model import load_model
 from .identity import IdentityReport, resolve_references
-from .snapshots import SNAPSHOT_COMPRESSION, SOURCE_COLUMN, Snapshot, SnapshotStore, iter_parquet
+from .snapshots import (
+    SNAPSHOT_COMPRESSION,
+    SOURCE_COLUMN,
+    Snapshot,
+    SnapshotStore,
+    clean_abandoned,
+    iter_parquet,
+    new_scratch_dir,
+)
 from .sqltext import literal
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
 
@@ -234,8 +241,9 @@ class _Collect:
 
     def run(self) -> CollectResult:
         collected = self.read()
-        self._open(collected)
+        self.con = self.work = None
         try:
+            self._open(collected)
             self.previous = self.store.latest()
             self.validate(collected)
             self.deduplicate()
@@ -243,8 +251,10 @@ class _Collect:
             identity = self.resolve_identities()
             return self.write(identity)
         finally:
-            self.con.close()
-            shutil.rmtree(self.work, ignore_errors=True)
+            if self.con is not None:
+                self.con.close()
+            if self.work is not None:
+                shutil.rmtree(self.work, ignore_errors=True)
             if self.spill is not None:
                 shutil.rmtree(self.spill, ignore_errors=True)
 
@@ -261,7 +271,8 @@ class _Collect:
         if settings.temp_directory is not None:
             try:
                 settings.temp_directory.mkdir(parents=True, exist_ok=True)
-                self.spill = Path(tempfile.mkdtemp(prefix="dialtone-collect-", dir=settings.temp_directory))
+                clean_abandoned(settings.temp_directory)
+                self.spill = new_scratch_dir(settings.temp_directory, "spill")
             except OSError as exc:
                 raise ConfigError(f"collect.temp_directory: cannot use {settings.temp_directory}: "
                                   f"{exc.strerror or exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -385,11 +386,7 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
             threads=ev.get("threads"),
             concurrency=ev.get("concurrency", 2),
         ),
-        collect=CollectSettings(
-            memory_limit=(data.get("collect") or {}).get("memory_limit", CollectSettings.memory_limit),
-            temp_directory=(base / data["collect"]["temp_directory"]).resolve()
-            if (data.get("collect") or {}).get("temp_directory") else None,
-        ),
+        collect=_collect_settings(data.get("collect") or {}, base, doc, path),
         store=StoreSettings(
             url=url,
             sla_days={**DEFAULT_SLA_DAYS, **((data.get("findings") or {}).get("sla_days") or {})},
@@ -431,6 +428,25 @@ def _ops_settings(ops: dict, base: Path, path: Path) -> OpsSettings:
         max_run_age=parse_duration(ops["max_run_age"], f"{path}: ops.max_run_age")
         if "max_run_age" in ops else None,
         metrics_token_file=(base / ops["metrics_token_file"]) if "metrics_token_file" in ops else None)
+
+
+#: The least memory a collect may be given (DuckDB cannot validate a batch in less).
+MIN_COLLECT_MEMORY = 64 * 1000 ** 2
+#: … and the most (DuckDB refuses more than some petabytes).
+MAX_COLLECT_MEMORY = 1000 ** 5
+_UNITS = {"KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3, "TB": 1000 ** 4,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def _collect_settings(collect: dict, base: Path, doc, path: Path) -> CollectSettings:
+    limit = collect.get("memory_limit", CollectSettings.memory_limit)
+    number, unit = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B)", limit).groups()
+    if not MIN_COLLECT_MEMORY <= float(number) * _UNITS[unit.upper()] <= MAX_COLLECT_MEMORY:
+        line, _ = doc.position(["collect", "memory_limit"])
+        raise ConfigError(f"{path}:{line}: collect.memory_limit: {limit} is outside what a collect "
+                          "can run in (64MB to 1000TB)")
+    temp = collect.get("temp_directory")
+    return CollectSettings(memory_limit=limit, temp_directory=(base / temp).resolve() if temp else None)
 
 
 def _check_sources(sources: dict[str, SourceConfig], doc, path: Path) -> None:

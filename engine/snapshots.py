@@ -113,7 +113,7 @@ def _rows_and_sources(path: Path) -> tuple[int, set[str]]:
 #: Scratch folders (a collect's working files, a snapshot being written) are named
 #: ``.<kind>-<pid>@<host>-<random>`` so a later collect can tell an abandoned one (its process
 #: is gone) from one in use, and remove it.
-_SCRATCH = re.compile(r"^\.(work|tmp)-(\d+)@(.+)-[0-9a-f]{8,}$")
+_SCRATCH = re.compile(r"^\.(work|tmp|spill)-(\d+)@(.+)-[0-9a-f]{8,}$")
 #: A scratch folder of another machine is taken to be abandoned after this long.
 SCRATCH_STALE_SECONDS = 24 * 3600
 
@@ -129,37 +129,11 @@ class SnapshotStore:
         from .private_files import make_private_dir
 
         make_private_dir(self.root)
-        path = self.root / f".{kind}-{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
-        path.mkdir(mode=0o700)
-        return path
+        return new_scratch_dir(self.root, kind)
 
     def clean_abandoned(self) -> list[Path]:
-        """Remove scratch folders left by collects that were killed; returns what it removed.
-
-        A folder of this machine is abandoned when its process is gone; one of
-        another machine (a shared data directory) after ``SCRATCH_STALE_SECONDS``."""
-        if not self.root.exists():
-            return []
-        removed = []
-        host = socket.gethostname()
-        now = dt.datetime.now().timestamp()
-        for path in self.root.iterdir():
-            m = _SCRATCH.match(path.name)
-            if not m or not path.is_dir():
-                continue
-            pid, owner = int(m.group(2)), m.group(3)
-            if owner == host:
-                if pid == os.getpid() or _alive(pid):
-                    continue
-            else:
-                try:
-                    if now - path.stat().st_mtime < SCRATCH_STALE_SECONDS:
-                        continue
-                except OSError:
-                    continue
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-        return removed
+        """Remove scratch folders left by collects that were killed; returns what it removed."""
+        return clean_abandoned(self.root)
 
     def ids(self) -> list[str]:
         if not self.root.exists():
@@ -284,6 +258,42 @@ class SnapshotStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return self.get(snapshot_id)
+
+
+def new_scratch_dir(folder: Path, kind: str) -> Path:
+    """A new private folder in ``folder`` named after this process and machine, so that
+    ``clean_abandoned`` can tell when it was left behind."""
+    path = folder / f".{kind}-{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+    path.mkdir(mode=0o700)
+    return path
+
+
+def clean_abandoned(folder: Path) -> list[Path]:
+    """Remove the scratch folders in ``folder`` left by processes that were killed; returns what
+    it removed. A folder of this machine is abandoned when its process is gone; one of another
+    machine (a shared folder) after ``SCRATCH_STALE_SECONDS``."""
+    if not folder.exists():
+        return []
+    removed = []
+    host = socket.gethostname()
+    now = dt.datetime.now().timestamp()
+    for path in folder.iterdir():
+        m = _SCRATCH.match(path.name)
+        if not m or not path.is_dir():
+            continue
+        pid, owner = int(m.group(2)), m.group(3)
+        if owner == host:
+            if pid == os.getpid() or _alive(pid):
+                continue
+        else:
+            try:
+                if now - path.stat().st_mtime < SCRATCH_STALE_SECONDS:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _alive(pid: int) -> bool:

@@ -122,17 +122,44 @@ def test_the_collect_runs_under_its_memory_limit_and_spills_where_it_is_told(tmp
     assert result.rows == {"lines": 2998}
     limit, spill = seen["settings"]
     assert limit == "91.5 MiB"                              # 96 MB as DuckDB prints it
-    assert spill.startswith(str(tmp_path / "spill" / "dialtone-collect-"))
+    assert spill.startswith(str(tmp_path / "spill" / ".spill-"))
     # Each collect spills into a folder of its own, removed afterwards.
     assert list((tmp_path / "spill").iterdir()) == []
 
 
-def test_a_wrong_collect_memory_limit_is_refused_with_the_key(tmp_path):
+@pytest.mark.parametrize(("value", "message"), [
+    ("lots", "collect.memory_limit: 'lots' does not match"),
+    ("1KB", ":1: collect.memory_limit: 1KB is outside what a collect can run in (64MB to 1000TB)"),
+    ("99999999TB", ":1: collect.memory_limit: 99999999TB is outside what a collect can run in"),
+])
+def test_a_wrong_collect_memory_limit_is_refused_with_the_key(tmp_path, value, message):
     from dialtone.engine.errors import ConfigError
 
-    (tmp_path / "dialtone.yaml").write_text("collect: {memory_limit: lots}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="collect.memory_limit"):
+    (tmp_path / "dialtone.yaml").write_text(f"collect: {{memory_limit: {value}}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
         load_config(tmp_path / "dialtone.yaml")
+    assert message in str(refused.value)
+
+
+def test_spill_folders_left_by_a_killed_collect_are_swept_and_live_ones_kept(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    config = _workspace(tmp_path)
+    (tmp_path / "dialtone.yaml").write_text(
+        (tmp_path / "dialtone.yaml").read_text(encoding="utf-8") + "collect: {temp_directory: ./spill}\n",
+        encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    gone = subprocess.Popen(["true"])
+    gone.wait()                                   # a process id that no longer runs
+    host = socket.gethostname()
+    dead = tmp_path / "spill" / f".spill-{gone.pid}@{host}-0123456789ab"
+    live = tmp_path / "spill" / f".spill-{os.getppid()}@{host}-0123456789ab"
+    for folder in (dead, live):
+        (folder / "duckdb_temp").mkdir(parents=True)
+    collect(config, as_of=AS_OF)
+    assert not dead.exists() and live.exists()
 
 
 def test_a_value_longer_than_a_block_restarts_the_stream_without_repeating_rows(tmp_path, monkeypatch):
