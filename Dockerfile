@@ -24,8 +24,8 @@ RUN /opt/dialtone/bin/pip install --no-deps . && /opt/dialtone/bin/dialtone --he
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 dialtone \
  && useradd --system --uid 10001 --gid dialtone --home-dir /var/lib/dialtone --shell /usr/sbin/nologin dialtone \
- && mkdir -p /var/lib/dialtone /etc/dialtone \
- && chown dialtone:dialtone /var/lib/dialtone && chmod 0700 /var/lib/dialtone
+ && mkdir -p /var/lib/dialtone /etc/dialtone /run/dialtone \
+ && chown dialtone:dialtone /var/lib/dialtone /run/dialtone && chmod 0700 /var/lib/dialtone /run/dialtone
 COPY --from=builder /opt/dialtone /opt/dialtone
 COPY docker/dialtone.yaml /etc/dialtone/dialtone.yaml
 COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/dialtone-entrypoint
@@ -37,8 +37,10 @@ USER 10001:10001
 WORKDIR /var/lib/dialtone
 VOLUME ["/var/lib/dialtone"]
 EXPOSE 8080
-# The process answers (/healthz needs no store); compose.yaml checks /readyz for the web service.
+# Every container of the image inherits this check, whatever its command: the entrypoint's
+# `healthcheck` polls /healthz for `web` only, and for `scheduler`, `run` and `upgrade` checks that
+# their process runs (docker/entrypoint.sh). compose.yaml checks /readyz for the web service.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('DIALTONE_PORT', '8080'), timeout=4)"]
+    CMD ["dialtone-entrypoint", "healthcheck"]
 ENTRYPOINT ["dialtone-entrypoint"]
 CMD ["web"]

@@ -8,8 +8,9 @@
 #
 # It builds `dialtone:smoke`, checks the image runs as a non-root user and answers `--help`,
 # then starts compose.yaml under a throw-away project name on port $SMOKE_PORT (18080), waits
-# for the web service to be healthy (its healthcheck is /readyz), checks /healthz, /readyz and
-# /metrics, and removes the project and its volumes again.
+# for every service to be healthy (the web's healthcheck is /readyz, the scheduler's its process),
+# checks /healthz, /readyz and /metrics (401 without the token, 200 with it), and removes the
+# project and its volumes again.
 set -eu
 cd "$(dirname "$0")/.."
 PORT=${SMOKE_PORT:-18080}
@@ -32,14 +33,20 @@ trap cleanup EXIT INT TERM
 cp compose.yaml "$work/compose.yaml"
 mkdir -p "$work/secrets"
 python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$work/secrets/postgres_password"
+python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$work/secrets/metrics_token"
 # The image just built, on a free port, without building again in the copy's folder.
 sed -i -e "s#^  build: \.#  build: $(pwd)#" -e "s#image: dialtone:latest#image: dialtone:smoke#" \
-    -e "s#\"8080:8080\"#\"127.0.0.1:$PORT:8080\"#" "$work/compose.yaml"
+    -e "s#\"127.0.0.1:8080:8080\"#\"127.0.0.1:$PORT:8080\"#" "$work/compose.yaml"
 
 docker compose -p "$PROJECT" -f "$work/compose.yaml" up -d --wait --wait-timeout 180
 curl -fsS "http://127.0.0.1:$PORT/healthz" | grep -q '"ok"' || { echo "FAIL: /healthz" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$PORT/readyz" | grep -q '"ready"' || { echo "FAIL: /readyz" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -q '^# TYPE dialtone_findings gauge' || { echo "FAIL: /metrics" >&2; exit 1; }
+status=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")
+[ "$status" = 401 ] || { echo "FAIL: /metrics without the token answered $status, not 401" >&2; exit 1; }
+curl -fsS -H "Authorization: Bearer $(cat "$work/secrets/metrics_token")" "http://127.0.0.1:$PORT/metrics" \
+    | grep -q '^# TYPE dialtone_findings gauge' || { echo "FAIL: /metrics" >&2; exit 1; }
+health=$(docker inspect -f '{{.State.Health.Status}}' "$(docker compose -p "$PROJECT" -f "$work/compose.yaml" ps -q scheduler)")
+[ "$health" = healthy ] || { echo "FAIL: the scheduler is $health" >&2; exit 1; }
 docker compose -p "$PROJECT" -f "$work/compose.yaml" run --rm upgrade | grep -q "already at" \
     || { echo "FAIL: a second upgrade" >&2; exit 1; }
 echo "smoke test passed: image dialtone:smoke, compose project $PROJECT"

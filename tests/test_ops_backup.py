@@ -10,10 +10,11 @@ import stat
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect
 
 from dialtone.engine.store import Store
 from dialtone.engine.store.accounts import add_user
-from dialtone.engine.store.backup import iter_rows, read_header
+from dialtone.engine.store.backup import MAX_LINE, iter_rows, read_header
 from dialtone.engine.store.db import head_revision
 from dialtone.web.cli import cli
 from tests.storekit import reset_postgres, store_url
@@ -148,3 +149,86 @@ def test_backup_never_overwrites_a_file(demo, tmp_path):
     assert refused.exit_code == 2 and "already exists" in refused.output
     assert path.read_text(encoding="utf-8") == "keep me"
     assert not (tmp_path / "b.jsonl.gz.partial").exists()
+
+
+def test_a_planted_symbolic_link_or_a_left_over_partial_file_is_never_written_through(demo, tmp_path):
+    """The temporary name is created new (O_EXCL|O_NOFOLLOW): a link planted there is not followed,
+    so the file it points at is neither truncated nor filled with the store."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    path = tmp_path / "b.jsonl.gz"
+    partial = tmp_path / "b.jsonl.gz.partial"
+    partial.symlink_to(victim)
+    refused = dialtone(demo, "db", "backup", str(path))
+    assert refused.exit_code == 2
+    assert f"{partial}: already exists" in refused.output and "remove it" in refused.output
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert partial.is_symlink() and not path.exists()
+
+    partial.unlink()
+    partial.write_text("another backup's", encoding="utf-8")
+    assert dialtone(demo, "db", "backup", str(path)).exit_code == 2
+    assert partial.read_text(encoding="utf-8") == "another backup's"
+    partial.unlink()
+    made = dialtone(demo, "db", "backup", str(path))
+    assert made.exit_code == 0, made.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not partial.exists()
+
+
+def test_a_line_longer_than_the_documented_maximum_is_refused_naming_it(demo, tmp_path):
+    """A gzip bomb: 100 kB that decompress to one line of more than 64 MiB. The restore reads at
+    most MAX_LINE bytes of it, says which line, and restores nothing."""
+    assert MAX_LINE == 64 * 1024 * 1024
+    path = tmp_path / "b.jsonl.gz"
+    assert dialtone(demo, "db", "backup", str(path)).exit_code == 0
+    with gzip.open(path, "rb") as kept:
+        lines = kept.read().splitlines(keepends=True)
+    bomb = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(bomb, "wb") as out:
+        out.writelines(lines[:2])
+        out.write(b"[" + b'"x",' * 8)
+        chunk = b"0," * (1024 * 1024)
+        for _ in range(33):                                   # 66 MiB on one line
+            out.write(chunk)
+        out.write(b"0]\n")
+        out.writelines(lines[2:])
+    assert bomb.stat().st_size < 1024 * 1024
+    target = tmp_path / "target.db"
+    refused = dialtone(demo, "db", "restore", str(bomb), url=f"sqlite:///{target}")
+    assert refused.exit_code == 2
+    assert (f"{bomb}:3: the line is longer than a backup line may be (67,108,864 bytes decompressed)"
+            in refused.output)
+    assert tables_in(f"sqlite:///{target}") == []
+
+
+def tables_in(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        return sorted(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_failed_restore_into_an_empty_database_leaves_it_empty(demo, tmp_path, kind):
+    """The schema is created in the restore's one transaction: a file that fails half-way (a row
+    that does not fit its table) leaves no table behind, not even alembic_version."""
+    path = tmp_path / "b.jsonl.gz"
+    assert dialtone(demo, "db", "backup", str(path)).exit_code == 0
+    with gzip.open(path, "rt", encoding="utf-8") as kept:
+        lines = kept.read().splitlines()
+    users = next(i for i, line in enumerate(lines) if line.startswith('{"table": "users"'))
+    broken = tmp_path / "broken.jsonl.gz"
+    with gzip.open(broken, "wt", encoding="utf-8") as out:
+        out.write("\n".join(lines[:users + 1] + ["[1]"] + lines[users + 1:]) + "\n")
+    url = store_url(kind, tmp_path)
+    assert tables_in(url) == []
+    refused = dialtone(demo, "db", "restore", str(broken), url=url)
+    assert refused.exit_code == 2
+    assert f"{broken}:{users + 2}: table users: a row of 1 values" in refused.output
+    assert tables_in(url) == []
+    # And the database takes the good backup afterwards.
+    assert dialtone(demo, "db", "restore", str(path), url=url).exit_code == 0
+    assert dialtone(demo, "audit", "verify", url=url).exit_code == 0
+    if kind == "postgresql":
+        reset_postgres(url)

@@ -65,11 +65,40 @@ def test_compose_runs_postgresql_a_one_shot_upgrade_the_web_and_the_scheduler():
         assert depends["db"] == {"condition": "service_healthy"}
         assert "data:/var/lib/dialtone" in services[name]["volumes"]
         # Secrets from files, never a password in the file.
-        assert services[name]["secrets"] == ["postgres_password"]
+        assert "postgres_password" in services[name]["secrets"]
         assert "password" not in services[name]["environment"]["DIALTONE_DATABASE_URL"]
+        assert services[name]["environment"]["DIALTONE_DATABASE_PASSWORD_FILE"] == \
+            "/run/secrets/postgres_password"
     assert services["scheduler"]["command"] == ["scheduler"]
     assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
     assert compose()["secrets"]["postgres_password"] == {"file": "./secrets/postgres_password"}
+
+
+def test_compose_closes_metrics_with_a_token_secret_and_publishes_on_loopback_only():
+    services = compose()["services"]
+    web = services["web"]
+    assert web["secrets"] == ["postgres_password", "metrics_token"]
+    assert web["environment"]["DIALTONE_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
+    assert compose()["secrets"]["metrics_token"] == {"file": "./secrets/metrics_token"}
+    # Only the web serves /metrics: the others do not get the token.
+    for name in ("scheduler", "upgrade"):
+        assert services[name]["secrets"] == ["postgres_password"]
+        assert "DIALTONE_METRICS_TOKEN_FILE" not in services[name]["environment"]
+    assert web["ports"] == ["127.0.0.1:8080:8080"]
+
+
+def test_no_service_inherits_an_http_health_check_it_cannot_answer():
+    """The image's one HEALTHCHECK is the entrypoint's, which knows the command; only `web`
+    answers HTTP, so only the web's own check may poll a URL; the one-off upgrade has none."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    checks = re.findall(r"^HEALTHCHECK .*\n\s+CMD (.+)$", dockerfile, flags=re.M)
+    assert checks == ['["dialtone-entrypoint", "healthcheck"]']
+    services = compose()["services"]
+    for name in ("scheduler", "upgrade"):
+        test = " ".join(services[name].get("healthcheck", {}).get("test", []))
+        assert "http" not in test and "healthz" not in test
+    assert services["upgrade"]["healthcheck"] == {"disable": True}
+    assert "healthcheck" not in services["scheduler"]      # the image's: its process
 
 
 # -- Dockerfile -----------------------------------------------------------------------------------
@@ -100,6 +129,7 @@ def workspace(tmp_path):
         encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIALTONE_")}
     env.update(DIALTONE_CONFIG=str(tmp_path / "dialtone.yaml"), DIALTONE_PYTHON=sys.executable,
+               DIALTONE_HEALTH_FILE=str(tmp_path / "health"),
                DIALTONE_BIN=f"{sys.executable} -m dialtone.web.cli", PYTHONUNBUFFERED="1")
     return tmp_path, env
 
@@ -193,11 +223,74 @@ def test_entrypoint_web_serves_readyz_503_until_upgrade_then_200(workspace):
         status, body = get(f"{base}/readyz")
         assert status == 503 and body["failed"] == ["schema"]
 
+        # The image's health check for this container: /healthz, on loopback (it listens on the
+        # address given); a command exec'd beside it (`upgrade` here) leaves its record alone.
         upgraded = entrypoint(env, "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
         status, body = get(f"{base}/readyz")
         assert (status, body["status"]) == (200, "ready")
+        health = entrypoint(env, "healthcheck")
+        assert (health.returncode, health.stdout.strip()) == \
+            (0, f"healthy: web answers 200 on http://127.0.0.1:{port}/healthz")
     finally:
         server.terminate()
         server.wait(timeout=30)
         server.stderr.close()
+    health = entrypoint(env, "healthcheck")
+    assert health.returncode == 1
+    assert health.stdout.strip() == f"unhealthy: web (pid {server.pid}) is not running"
+
+
+def test_entrypoint_healthcheck_of_a_web_that_does_not_answer_is_unhealthy(workspace):
+    """A web process that runs but does not answer /healthz: the check says what it tried."""
+    tmp_path, env = workspace
+    port = free_port()                                  # nothing listens there
+    stand_in = tmp_path / "stand-in"
+    stand_in.write_text("#!/bin/sh\nexec sleep 600\n", encoding="utf-8")   # a process, not a server
+    stand_in.chmod(0o755)
+    process = subprocess.Popen(["sh", str(ENTRYPOINT), "web"],
+                               env={**env, "DIALTONE_BIN": str(stand_in), "DIALTONE_PORT": str(port)})
+    try:
+        health = entrypoint(env, "healthcheck")
+        while health.stdout.startswith("unhealthy: no command"):     # the record is written before exec
+            health = entrypoint(env, "healthcheck")
+        assert health.returncode == 1
+        assert health.stdout.startswith(f"unhealthy: web: http://127.0.0.1:{port}/healthz: ")
+        assert "Connection refused" in health.stdout
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def test_entrypoint_healthcheck_of_the_scheduler_is_its_process_not_http(workspace):
+    """The scheduler answers no HTTP: healthy while `dialtone scheduler` runs, unhealthy once it
+    has stopped; never a poll of :8080 that could only fail."""
+    tmp_path, env = workspace
+    assert entrypoint(env, "upgrade").returncode == 0
+    missing = entrypoint({**env, "DIALTONE_HEALTH_FILE": str(tmp_path / "none")}, "healthcheck")
+    assert (missing.returncode, missing.stdout.strip()) == \
+        (1, f"unhealthy: no command started by this entrypoint ({tmp_path / 'none'} missing)")
+
+    scheduler = subprocess.Popen(["sh", str(ENTRYPOINT), "scheduler"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # The scheduler says so once it has started (with its next run).
+        logged = []
+        for line in scheduler.stderr:
+            logged.append(line)
+            if "scheduler started" in line:
+                break
+        assert scheduler.poll() is None, "".join(logged)
+        health = entrypoint(env, "healthcheck")
+        assert (health.returncode, health.stdout.strip()) == \
+            (0, f"healthy: scheduler (pid {scheduler.pid}) is running")
+        # A one-off command exec'd in the same container does not take the record over.
+        assert entrypoint(env, "db", "status").returncode == 0
+        assert entrypoint(env, "healthcheck").stdout.startswith("healthy: scheduler")
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
+        scheduler.stderr.close()
+    health = entrypoint(env, "healthcheck")
+    assert (health.returncode, health.stdout.strip()) == \
+        (1, f"unhealthy: scheduler (pid {scheduler.pid}) is not running")

@@ -21,7 +21,14 @@ text-search index (``findings_fts*``), rebuilt from the findings after a restore
 
 Restore: into an empty database (created at the backup's schema revision, then upgraded to this
 version's), or with ``force`` into one at the same revision whose rows are all deleted first.
-Everything happens in one transaction: a restore that fails leaves the store as it was.
+Everything happens in one transaction, the schema's creation and migrations included (DDL is
+transactional on PostgreSQL, and on SQLite, whose writer begins its transactions explicitly):
+a restore that fails leaves the store as it was, an empty database empty.
+
+A line of a backup holds at most ``MAX_LINE`` bytes (64 MiB) once decompressed: the restore
+reads no more than that into memory for one line, so a file that decompresses to one endless
+line (a gzip bomb) is refused, naming the line, instead of exhausting memory. The backup
+refuses to write a row that would not fit, so every backup it writes can be restored.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ FORMAT = "dialtone-backup"
 VERSION = 1
 #: Rows per INSERT batch and per fetch: bounded memory whatever the store's size.
 BATCH = 1000
+#: The longest line (bytes, decompressed) a backup may hold; docs/operations.md documents it.
+MAX_LINE = 64 * 1024 * 1024
 
 
 class BackupError(DialtoneError):
@@ -73,8 +82,9 @@ def known_revision(revision: str) -> bool:
         return False
 
 
-def upgrade_to(engine, revision: str) -> None:
-    """Run the migrations up to ``revision`` (``head``: all of them)."""
+def migrate(conn: Connection, revision: str) -> None:
+    """Run the migrations up to ``revision`` on ``conn``, inside its transaction (alembic joins
+    the transaction it finds open rather than committing its own)."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -82,9 +92,14 @@ def upgrade_to(engine, revision: str) -> None:
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def upgrade_to(engine, revision: str) -> None:
+    """Run the migrations up to ``revision`` (``head``: all of them), committed."""
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        migrate(conn, revision)
 
 
 def _skipped(name: str) -> bool:
@@ -110,14 +125,19 @@ def backup(store: Store, path: Path, *, now: dt.datetime | None = None) -> Summa
     if path.exists():
         raise BackupError(f"{path}: already exists; choose another name or remove it first")
     partial = path.with_name(path.name + ".partial")
+    # A new file only: never through a symbolic link planted under the temporary name, never
+    # truncating a file that is there (another backup's, or anyone's).
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        raise BackupError(f"{partial}: already exists (a backup still being written, or one that was "
+                          "interrupted): remove it if no backup is running, then try again") from None
     except OSError as exc:
         raise BackupError(f"{path}: cannot write here: {exc.strerror}") from None
     os.fchmod(fd, PRIVATE_FILE_MODE)
     tables = rows = 0
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as out, \
+        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wb") as out, \
                 reachable(store.url), store.reader.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -134,22 +154,24 @@ def backup(store: Store, path: Path, *, now: dt.datetime | None = None) -> Summa
                     result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
                         select(table).order_by(*_order(table)))
                     for row in result:
-                        out.write(json.dumps(list(row), ensure_ascii=False, allow_nan=False,
-                                             default=_unsupported(table.name)))
-                        out.write("\n")
+                        line = json.dumps(list(row), ensure_ascii=False, allow_nan=False,
+                                          default=_unsupported(table.name)).encode("utf-8") + b"\n"
+                        if len(line) > MAX_LINE:
+                            raise BackupError(f"table {table.name}: a row of {len(line):,} bytes as JSON, "
+                                              f"more than a backup line may hold ({MAX_LINE:,} bytes)")
+                        out.write(line)
                         rows += 1
                     tables += 1
                 _line(out, {"end": {"tables": tables, "rows": rows}})
         os.replace(partial, path)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)   # ours: created above with O_EXCL
         raise
     return Summary(path, revision, tables, rows)
 
 
-def _line(out: IO[str], value: dict) -> None:
-    out.write(json.dumps(value, ensure_ascii=False))
-    out.write("\n")
+def _line(out: IO[bytes], value: dict) -> None:
+    out.write(json.dumps(value, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
 def _unsupported(table: str):
@@ -167,8 +189,7 @@ class _Reader:
         self.path = path
         self.number = 0
         try:
-            self._file = gzip.open(path, "rt", encoding="utf-8")  # noqa: SIM115 - closed by close()
-            self._lines = iter(self._file)
+            self._file = gzip.open(path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise BackupError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -177,14 +198,23 @@ class _Reader:
 
     def next(self):
         try:
-            line = next(self._lines)
-        except StopIteration:
+            # At most MAX_LINE bytes (+1 to tell a line of exactly that length from a longer one).
+            raw = self._file.readline(MAX_LINE + 1)
+        except (OSError, EOFError) as exc:
+            raise BackupError(f"{self.path}: not a readable gzip file ({exc}); nothing was "
+                              "restored") from None
+        if not raw:
             raise self.error("the file ends before its last line ({\"end\": ...}): it was cut "
-                             "short; nothing was restored") from None
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise BackupError(f"{self.path}: not a readable gzip file of UTF-8 text ({exc}); "
-                              "nothing was restored") from None
+                             "short; nothing was restored")
         self.number += 1
+        if len(raw) > MAX_LINE:
+            raise self.error(f"the line is longer than a backup line may be ({MAX_LINE:,} bytes "
+                             "decompressed): not a backup Dialtone wrote; nothing was restored")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.error(f"not UTF-8 text ({exc.reason} at byte {exc.start + 1}); nothing was "
+                             "restored") from None
         try:
             return json.loads(line)
         except ValueError as exc:
@@ -238,19 +268,19 @@ def restore(store: Store, path: Path, *, force: bool = False) -> Summary:
     try:
         head = _header(reader)
         revision = head["schema_revision"]
-        with reachable(store.url), store.writer.connect() as conn:
-            target = current_revision(conn)
-            has_tables = bool(_tables(conn))
-        if target is None and has_tables:
-            raise BackupError("the store holds tables Dialtone did not create; restore into an empty "
-                              "database")
-        if target is not None and target != revision:
-            raise BackupError(f"the store is at schema revision {target}, the backup at {revision}: "
-                              "restore into an empty database (it is created at the backup's revision "
-                              "and then upgraded)")
-        if target is None:
-            upgrade_to(store.writer, revision)
+        # One transaction from the schema's creation to the last migration: a failure anywhere
+        # rolls back the tables it created too, and an empty database stays empty.
         with reachable(store.url), store.writer.begin() as conn:
+            target = current_revision(conn)
+            if target is None and _tables(conn):
+                raise BackupError("the store holds tables Dialtone did not create; restore into an empty "
+                                  "database")
+            if target is not None and target != revision:
+                raise BackupError(f"the store is at schema revision {target}, the backup at {revision}: "
+                                  "restore into an empty database (it is created at the backup's "
+                                  "revision and then upgraded)")
+            if target is None:
+                migrate(conn, revision)
             tables = {t.name: t for t in _tables(conn)}
             holding = {name: n for name, n in row_counts(conn).items() if n}
             if holding and not force:
@@ -264,7 +294,7 @@ def restore(store: Store, path: Path, *, force: bool = False) -> Summary:
             count_tables, count_rows = _load(reader, conn, tables)
             if conn.dialect.name == "postgresql":
                 _reset_sequences(conn, tables.values())
-        upgrade_to(store.writer, "head")
+            migrate(conn, "head")
         search_index.refresh(store)   # SQLite: rebuilt from the restored findings
     finally:
         reader.close()
