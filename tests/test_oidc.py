@@ -527,6 +527,17 @@ def test_userinfo_refusing_a_fresh_access_token_deprovisions(standin):
     assert reason.endswith("userinfo refused a fresh access token")
 
 
+def test_userinfo_forbidding_a_fresh_access_token_only_ends_the_session(standin):
+    """403 insufficient_scope: the provider's configuration, not a leaver."""
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock()))
+    serve(server, "/userinfo", json={"error": "insufficient_scope"}, status=403)
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "eve").disabled
+
+
 @pytest.mark.parametrize("answer", [{"data": "upstream down", "status": 503},
                                    {"json": {"error": "server_error"}, "status": 500}])
 def test_a_failing_provider_ends_the_session_but_keeps_the_account_and_its_tokens(standin, answer):

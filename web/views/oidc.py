@@ -152,13 +152,14 @@ class Provider:
         return dict(self.client().refresh_token(self.metadata()["token_endpoint"],
                                                 refresh_token=refresh_token))
 
-    def userinfo(self, access_token: str) -> dict | None:
-        """The userinfo claims; None when the access token is no longer accepted."""
+    def userinfo(self, access_token: str, refused: tuple[int, ...] = (401, 403)) -> dict | None:
+        """The userinfo claims; None when the access token is no longer accepted (answered with a
+        status in ``refused``)."""
         endpoint = self.metadata().get("userinfo_endpoint")
         if not endpoint:
             return {}
         response = self._get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
-        if response.status_code in (401, 403):
+        if response.status_code in refused:
             return None
         if response.status_code != 200:
             raise OidcError("The sign-in provider's userinfo failed.",
@@ -409,7 +410,9 @@ def _reread(prov: Provider, tokens: dict, subject: str | None,
             raise OidcError("refresh failed", f"refresh token: {type(exc).__name__}") from None
         claims = prov.id_token_claims(renewed["id_token"], None, now) if renewed.get("id_token") else {}
         _same_subject(claims, subject, "the refreshed ID token")
-        fresh = prov.userinfo(renewed["access_token"]) if renewed.get("access_token") else {}
+        # Only 401 (invalid_token) says the person is gone; a 403 (insufficient_scope) is the
+        # provider's configuration, and must not disable anybody.
+        fresh = prov.userinfo(renewed["access_token"], refused=(401,)) if renewed.get("access_token") else {}
         if fresh is None:
             # An access token issued this instant, refused: the provider no longer knows them.
             raise ProviderRefused("userinfo refused", "userinfo refused a fresh access token")
