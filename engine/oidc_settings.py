@@ -25,6 +25,9 @@ from .secrets import read_secret, secret_schema
 ROLE_RANK = ("admin", "officer", "auditor")
 assert set(ROLE_RANK) == set(ROLES)
 
+#: ``token_confirmation``'s default: an OpenID account's API tokens stop a day after the provider
+#: last confirmed the account.
+TOKEN_CONFIRMATION = dt.timedelta(hours=24)
 DEFAULT_SCOPES = ("openid", "profile", "email")
 DEFAULT_USERNAME_CLAIMS = ("preferred_username", "email")
 
@@ -53,6 +56,9 @@ SCHEMA = {
         "clock_skew_seconds": {"type": "integer", "minimum": 0, "maximum": 600},
         # How often a signed-in session re-reads the person's groups from the provider.
         "refresh_interval": {"type": "string", "pattern": DURATION_PATTERN},
+        # How long an OpenID account's API tokens keep working without the provider confirming
+        # the account (a sign-in, or a session's successful group re-read).
+        "token_confirmation": {"type": "string", "pattern": DURATION_PATTERN},
         "local_accounts": {"type": "boolean"},
         "button_label": {"type": "string", "minLength": 1, "maxLength": 100},
         "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
@@ -75,6 +81,7 @@ class OidcSettings:
     username_claims: tuple[str, ...] = DEFAULT_USERNAME_CLAIMS
     clock_skew_seconds: int = 60
     refresh_interval: dt.timedelta = dt.timedelta(minutes=5)
+    token_confirmation: dt.timedelta = TOKEN_CONFIRMATION
     local_accounts: bool = True
     button_label: str = "Sign in with your organisation"
     timeout_seconds: float = 10.0
@@ -115,9 +122,9 @@ def parse(section: dict | None, base_dir: Path, where: str) -> OidcSettings | No
             raise ConfigError(f"{where}: oidc.scopes: must include 'openid'.")
     if "username_claims" in section:
         optional["username_claims"] = tuple(section["username_claims"])
-    if "refresh_interval" in section:
-        optional["refresh_interval"] = parse_duration(section["refresh_interval"],
-                                                      f"{where}: oidc.refresh_interval")
+    for key in ("refresh_interval", "token_confirmation"):
+        if key in section:
+            optional[key] = parse_duration(section[key], f"{where}: oidc.{key}")
     if "timeout_seconds" in section:
         optional["timeout_seconds"] = float(section["timeout_seconds"])
     return OidcSettings(issuer=section["issuer"], client_id=section["client_id"],

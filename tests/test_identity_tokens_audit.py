@@ -186,3 +186,38 @@ def test_migration_0012_keeps_accounts_local_tokens_full_and_sessions_live(kind,
     assert upgrade(writer) == ("0011", head_revision())
     writer.dispose()
     reader.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0012_counts_open_sessions_as_seen_at_the_upgrade(kind, tmp_path):
+    """A session opened two hours before the upgrade and used since (0011 kept no last request)
+    is not ended as idle at the first request after it."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from dialtone.engine.store import accounts, iso
+    from dialtone.engine.store.db import _alembic_config, make_engines, upgrade
+    from tests.storekit import Clock, make_store, store_url
+
+    url = store_url(kind, tmp_path)
+    # The migration stamps the real time: the store's clock starts there.
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    writer, reader = make_engines(url)
+    cfg = _alembic_config()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0011")
+        conn.execute(text("INSERT INTO users (id, username, role, password_hash, disabled, failed_logins, "
+                          "created_at) VALUES (1, 'ada', 'officer', 'x', false, 0, '2026-01-01T00:00:00Z')"))
+        conn.execute(text("INSERT INTO web_sessions (id, user_id, created_at, expires_at, origin) VALUES "
+                          "(:s, 1, :c, :e, 'x')"),
+                     {"s": accounts._digest("cookie"), "c": iso(now - dt.timedelta(hours=2)),
+                      "e": iso(now + dt.timedelta(hours=6))})
+    upgrade(writer)
+    store = make_store(url, Clock(now + dt.timedelta(minutes=1)))
+    assert accounts.session_user(store, "cookie").username == "ada"
+    store.close()
+    writer.dispose()
+    reader.dispose()

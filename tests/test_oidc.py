@@ -8,6 +8,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
+import socket
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -41,9 +44,10 @@ def provider(tmp_path_factory):
     op.stop()
 
 
-def workspace(tmp_path, monkeypatch, issuer: str, **oidc):
+def workspace(tmp_path, monkeypatch, issuer: str, web: dict | None = None, **oidc):
     monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
-    (tmp_path / "dialtone.yaml").write_text(config_text(issuer, BASE, **oidc), encoding="utf-8")
+    text = config_text(issuer, BASE, **oidc) + (f"web: {json.dumps(web)}\n" if web else "")
+    (tmp_path / "dialtone.yaml").write_text(text, encoding="utf-8")
     config = load_config(tmp_path / "dialtone.yaml")
     # The provider dates its tokens by the real clock: the store's starts there and is moved by hand.
     clock = Clock(dt.datetime.now(dt.UTC).replace(microsecond=0))
@@ -135,7 +139,8 @@ def test_a_user_in_no_mapped_group_is_refused_with_a_clear_page_and_no_account(s
     assert client.get("/findings").status_code == 302
 
 
-def test_a_replayed_state_is_refused(site, provider):
+def test_a_replayed_state_is_refused(site, provider, caplog):
+    caplog.set_level(logging.INFO)
     app, store = site
     provider.set_accounts({"ada": ["dialtone-officers"]})
     client = app.test_client()
@@ -146,12 +151,17 @@ def test_a_replayed_state_is_refused(site, provider):
         response = callback(browser, answer)
         assert response.status_code == 400
         assert "used already" in response.get_data(as_text=True)
-    reasons = [json.loads(r.data)["reason"] for r in audit_rows(store, "sign_in_failed")]
-    assert reasons == ["state missing, unknown or replayed"] * 2
-    # A forged state with a sign-in under way is refused too.
+    # With no sign-in under way nobody is to account for it: logged, not audited (anyone can send
+    # it, and the audit log must not grow with each).
+    assert audit_rows(store, "sign_in_failed") == []
+    assert [r.getMessage() for r in caplog.records if "without a sign-in under way" in r.getMessage()] \
+        == ["OpenID callback without a sign-in under way from 127.0.0.1"] * 2
+    # A forged state with a sign-in under way is refused, and audited.
     other = app.test_client()
     state = query(start(other))["state"]
     assert callback(other, f"{BASE}/oidc/callback?code=x&state={state}x").status_code == 400
+    reasons = [json.loads(r.data)["reason"] for r in audit_rows(store, "sign_in_failed")]
+    assert reasons == ["state missing, unknown or replayed"]
 
 
 def test_a_removed_group_loses_access_at_the_next_request_after_the_refresh(site, provider):
@@ -409,3 +419,235 @@ def test_without_a_refresh_token_a_session_that_cannot_re_read_its_groups_ends(s
     assert client.get("/findings").status_code == 302
     assert not account(store, "eve").disabled          # not deprovisioned: signs in again
     assert [r.actor for r in audit_rows(store, "sign_out")] == ["eve"]
+
+
+# -- review fixes (session 11) ---------------------------------------------------------------------
+def serve(server, uri: str, **respond) -> None:
+    """``uri`` answers as ``respond`` says from now on (respond_with_json's or _data's arguments)."""
+    server.handlers[:] = [h for h in server.handlers if h.matcher.uri != uri]
+    request = server.expect_request(uri)
+    if "json" in respond:
+        request.respond_with_json(respond["json"], status=respond.get("status", 200))
+    else:
+        request.respond_with_data(respond.get("data", ""), status=respond.get("status", 200))
+
+
+def signed_in_with_refresh(standin):
+    """Eve signed in through the stand-in, holding a refresh token (rt-1)."""
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()), refresh_token="rt-1")
+    assert callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    return client
+
+
+def bearer(app, token: str):
+    return app.test_client().get("/api/v1/findings", headers={"Authorization": f"Bearer {token}"})
+
+
+def token_grants(server) -> int:
+    return sum(1 for req, _ in server.log if req.path == "/token" and b"refresh_token" in req.get_data())
+
+
+@pytest.fixture
+def blackhole():
+    """A TCP port that accepts connections (the kernel's backlog) and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def finishes(call, seconds: float = 20):
+    """``call()``'s result, asserting it returned within ``seconds`` (a hang fails, not blocks)."""
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still waiting after {seconds} s: no timeout on the provider call"
+    return out[0]
+
+
+def test_a_provider_that_never_answers_times_out_the_sign_in_and_the_refresh(tmp_path, monkeypatch,
+                                                                            httpserver, blackhole):
+    issuer = httpserver.url_for("/").rstrip("/")
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json({
+        "issuer": issuer, "authorization_endpoint": issuer + "/auth", "token_endpoint": blackhole + "/token",
+        "jwks_uri": issuer + "/jwks", "userinfo_endpoint": issuer + "/userinfo"})
+    app, store = workspace(tmp_path, monkeypatch, issuer, timeout_seconds=1)
+    client = app.test_client()
+    state = query(start(client))["state"]
+    response = finishes(lambda: callback(client, f"{BASE}/oidc/callback?code=c&state={state}"))
+    assert response.status_code == 400 and "start again" in response.get_data(as_text=True)
+    assert last_reason(store).startswith("code exchange failed")
+    # A session whose groups are due for a re-read, with only a refresh token: the refresh grant
+    # times out, the session ends, the account stays (the provider did not refuse anybody).
+    from dialtone.engine.store import accounts
+    from dialtone.web.views.oidc import seal
+
+    with app.test_request_context():
+        user = accounts.provision(store, f"{issuer} u-1", "eve", "officer")
+        sid = accounts.start_session(store, user, "t", oidc_tokens=seal({"refresh_token": "rt-1"}))
+    with client.session_transaction() as cookie:
+        cookie.update(sid=sid, role="officer", who="eve")
+    store.clock.advance(minutes=5)
+    response = finishes(lambda: client.get("/findings"))
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert not account(store, "eve").disabled
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["eve"]
+    store.close()
+
+
+def test_a_refresh_token_refused_with_invalid_grant_deprovisions_the_leaver(standin):
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    token = issue_token(store, "eve", "script").token
+    store.clock.advance(minutes=5)
+    serve(server, "/token", json={"error": "invalid_grant", "error_description": "grant revoked"}, status=400)
+    response = client.get("/findings")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert account(store, "eve").disabled
+    assert bearer(app, token).status_code == 401
+    gone = [json.loads(r.data) for r in audit_rows(store, "user_deprovision")]
+    assert gone == [{"reason": "refused by the provider at session refresh: refresh token refused: "
+                               "invalid_grant", "sessions_ended": 1, "tokens_revoked": 1}]
+
+
+def test_userinfo_refusing_a_fresh_access_token_deprovisions(standin):
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock()))
+    serve(server, "/userinfo", json={"error": "invalid_token"}, status=401)
+    assert client.get("/findings").status_code == 302
+    assert account(store, "eve").disabled
+    reason = json.loads(audit_rows(store, "user_deprovision")[-1].data)["reason"]
+    assert reason.endswith("userinfo refused a fresh access token")
+
+
+def test_userinfo_forbidding_a_fresh_access_token_only_ends_the_session(standin):
+    """403 insufficient_scope: the provider's configuration, not a leaver."""
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock()))
+    serve(server, "/userinfo", json={"error": "insufficient_scope"}, status=403)
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "eve").disabled
+
+
+@pytest.mark.parametrize("answer", [{"data": "upstream down", "status": 503},
+                                   {"json": {"error": "server_error"}, "status": 500}])
+def test_a_failing_provider_ends_the_session_but_keeps_the_account_and_its_tokens(standin, answer):
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    token = issue_token(store, "eve", "script").token
+    store.clock.advance(minutes=5)
+    serve(server, "/token", **answer)
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "eve").disabled
+    assert audit_rows(store, "user_deprovision") == []
+    assert bearer(app, token).status_code == 200
+
+
+def test_a_refreshed_id_token_for_another_subject_ends_the_session(standin):
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock(), sub="u-2"))
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "eve").disabled
+    with store.read() as conn:
+        assert conn.execute(select(users.c.external_subject)
+                            .where(users.c.username == "eve")).scalar() == f"{issuer} u-1"
+
+
+def test_an_oidc_accounts_token_stops_when_the_provider_has_not_confirmed_it(standin):
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    token = issue_token(store, "eve", "script").token
+    local = issue_token(store, "olivia", "local").token
+    # A session re-read 5 minutes after the sign-in confirms the account then.
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock()))
+    assert client.get("/findings").status_code == 200
+    store.clock.advance(hours=24, minutes=-3)      # 24 h 2 min after the sign-in, 23 h 57 after the re-read
+    assert bearer(app, token).status_code == 200
+    store.clock.advance(minutes=3)                 # 24 h after the re-read
+    refused = bearer(app, token)
+    assert refused.status_code == 401
+    assert refused.get_json()["error"]["code"] == "token_unconfirmed"
+    assert "sign in through your organisation to keep using this token" in \
+        refused.get_json()["error"]["message"]
+    assert bearer(app, local).status_code == 200     # local accounts' tokens are not the provider's
+    # Signing in again confirms the account: the same token works again.
+    params = query(start(app.test_client()))
+    fresh = app.test_client()
+    params = query(start(fresh))
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()))
+    assert callback(fresh, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    assert bearer(app, token).status_code == 200
+
+
+def test_token_confirmation_is_a_setting(tmp_path, monkeypatch, httpserver):
+    issuer = httpserver.url_for("/").rstrip("/")
+    app, store = workspace(tmp_path, monkeypatch, issuer, token_confirmation="2h")
+    assert app.extensions["dialtone.config"].oidc.token_confirmation == dt.timedelta(hours=2)
+    store.close()
+
+
+def test_a_state_with_non_ascii_characters_is_refused_not_a_server_error(standin):
+    app, store, _, _ = standin
+    client = app.test_client()
+    start(client)
+    response = client.get("/oidc/callback?code=c&state=%C3%A9")
+    assert response.status_code == 400
+    assert last_reason(store) == "state missing, unknown or replayed"
+
+
+@pytest.mark.parametrize("path", ["/oidc/callback?state=x", "/oidc/login"])
+def test_the_openid_sign_in_is_rate_limited_per_address(standin, path):
+    app, store, _, _ = standin
+    client = app.test_client()
+    answers = [client.get(path).status_code for _ in range(31)]   # web.sign_in_limit_per_address: 30/min
+    assert 429 not in answers[:30] and answers[30] == 429
+    assert audit_rows(store, "sign_in_failed") == []
+
+
+def test_only_one_of_concurrent_requests_re_reads_and_static_files_none(standin):
+    app, store, issuer, server = standin
+    client = signed_in_with_refresh(standin)
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock()))
+    with client.get("/static/dialtone.css") as sheet:
+        assert sheet.status_code == 200
+    assert token_grants(server) == 0
+    # Two requests that both found the re-read due: only the first to claim it calls the provider.
+    from dialtone.engine.store import accounts
+
+    with client.session_transaction() as cookie:
+        sid = cookie["sid"]
+    seen = accounts.live_session(store, sid).refreshed_at
+    assert accounts.claim_refresh(store, sid, seen) is True
+    assert accounts.claim_refresh(store, sid, seen) is False
+    assert client.get("/findings").status_code == 200      # the claim moved refreshed_at: not due
+    assert token_grants(server) == 0
+    store.clock.advance(minutes=5)
+    assert client.get("/findings").status_code == 200
+    assert token_grants(server) == 1
+
+
+def test_logging_out_after_the_default_idle_timeout_still_signs_out_at_the_provider(tmp_path, monkeypatch,
+                                                                                   provider):
+    app, store = workspace(tmp_path, monkeypatch, provider.issuer, web={"idle_timeout": "3h"})
+    provider.set_accounts({"ada": ["dialtone-officers"]})
+    client = app.test_client()
+    assert sign_in(client, provider, "ada").status_code == 302
+    token = csrf(client.get("/findings").get_data(as_text=True))
+    store.clock.advance(minutes=90)      # idle past the default hour, within the configured 3
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(provider.issuer + "/session/end?")
+    store.close()

@@ -262,10 +262,10 @@ def _account_key() -> str:
 
 
 def _limit_sign_in(app: Flask, config: Config) -> None:
-    """Rate limits on login attempts (POST /login), per client address and per account, from
-    ``web.sign_in_limit_per_*`` (Flask-Limiter; its storage: ``web.rate_limit_storage``,
-    in memory by default). Each attempt costs an Argon2 verification: without a limit, a flood of
-    attempts takes the CPU from everybody else. A limit reached answers 429."""
+    """Rate limits on login attempts (POST /login; /oidc/login and /oidc/callback per address), per
+    client address and per account, from ``web.sign_in_limit_per_*`` (Flask-Limiter; its storage:
+    ``web.rate_limit_storage``, in memory by default). Each attempt costs an Argon2 verification:
+    without a limit, a flood of attempts takes the CPU from everybody else. A limit reached answers 429."""
     from limits.errors import ConfigurationError
 
     web = config.web
@@ -281,6 +281,11 @@ def _limit_sign_in(app: Flask, config: Config) -> None:
     login = limiter.limit(web.sign_in_limit_per_address, methods=["POST"])(login)
     login = limiter.limit(web.sign_in_limit_per_account, key_func=_account_key, methods=["POST"])(login)
     app.view_functions["auth.login"] = login
+    # The OpenID sign-in's two steps, per address: each may call the provider, and a callback
+    # flood would otherwise cost a provider round trip (or a log line) apiece.
+    for endpoint in ("oidc.login", "oidc.callback"):
+        app.view_functions[endpoint] = limiter.limit(web.sign_in_limit_per_address)(
+            app.view_functions[endpoint])
     app.extensions["dialtone.limiter"] = limiter
 
 

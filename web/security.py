@@ -110,17 +110,26 @@ READ_ONLY_METHODS = ("GET", "HEAD")
 
 
 def load_user():
-    from dialtone.engine.store.accounts import live_session, user_for_token
+    from dialtone.engine.oidc_settings import TOKEN_CONFIRMATION
+    from dialtone.engine.store.accounts import TokenUnconfirmed, live_session, user_for_token
 
     store = current_app.extensions["dialtone.store"]
     config = current_app.extensions["dialtone.config"]
     local_accounts = config.oidc is None or config.oidc.local_accounts
     g.user = None
+    if request.endpoint == "static":
+        return None      # a stylesheet needs nobody, and must not re-read groups at the provider
     if request.blueprint == "api":
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            g.user = user_for_token(store, header[len("Bearer "):].strip(), origin=client_address(),
-                                    local_accounts=local_accounts)
+            # OpenID accounts' tokens last while the provider confirms the account (also once
+            # OpenID sign-in is turned off: nothing confirms them then).
+            confirmation = config.oidc.token_confirmation if config.oidc else TOKEN_CONFIRMATION
+            try:
+                g.user = user_for_token(store, header[len("Bearer "):].strip(), origin=client_address(),
+                                        local_accounts=local_accounts, confirmation=confirmation)
+            except TokenUnconfirmed as exc:
+                return api_error(401, "token_unconfirmed", str(exc))
         if g.user is not None and g.user.read_only and request.method not in READ_ONLY_METHODS:
             return api_error(403, "read_only_token",
                              "this API token is read-only: it can only read (GET and HEAD)")

@@ -79,6 +79,11 @@ class AccountError(DialtoneError):
     pass
 
 
+class TokenUnconfirmed(AccountError):
+    """An OpenID account's API token whose account the provider has not confirmed (a sign-in, a
+    group re-read) for longer than ``oidc.token_confirmation``."""
+
+
 class SignInRefused(AccountError):
     """A refused sign-in: the message is the same for every cause; ``reason`` (for the audit
     log, never shown) says which."""
@@ -340,6 +345,7 @@ class LiveSession:
     user: User
     refreshed_at: str | None
     oidc_tokens: str | None     # encrypted (web/views/oidc.py), None for a password sign-in
+    subject: str | None = None  # the account's OpenID subject ("<issuer> <sub>")
 
 
 def start_session(store: Store, user: User, origin: str, lifetime: timedelta = SESSION_LIFETIME, *,
@@ -366,7 +372,7 @@ def live_session(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOU
         row = conn.execute(
             select(users.c.id, users.c.username, users.c.role, users.c.auth_source,
                    web_sessions.c.last_seen_at, web_sessions.c.created_at, web_sessions.c.refreshed_at,
-                   web_sessions.c.oidc_tokens)
+                   web_sessions.c.oidc_tokens, users.c.external_subject)
             .join(web_sessions, web_sessions.c.user_id == users.c.id)
             .where(web_sessions.c.id == _digest(token), web_sessions.c.ended_at.is_(None),
                    web_sessions.c.expires_at > iso(now), users.c.disabled.is_(False))).first()
@@ -384,7 +390,7 @@ def live_session(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOU
         except (SQLAlchemyError, StoreError) as exc:
             log.info("a session's last request was not recorded (%s)", exc)
     return LiveSession(User(row.id, row.username, row.role, row.auth_source), row.refreshed_at,
-                       row.oidc_tokens)
+                       row.oidc_tokens, row.external_subject)
 
 
 def session_user(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOUT) -> User | None:
@@ -393,13 +399,30 @@ def session_user(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOU
     return None if live is None else live.user
 
 
+def claim_refresh(store: Store, token: str, seen_refreshed_at: str | None) -> bool:
+    """Take the session's due group re-read for this request: True for the one request that moves
+    ``refreshed_at`` on from the value it saw (a compare-and-set), False for the others running at
+    the same time, which go on as they are instead of all calling the provider at once (a
+    provider rotating refresh tokens would take the second use for a stolen token)."""
+    same = (web_sessions.c.refreshed_at.is_(None) if seen_refreshed_at is None
+            else web_sessions.c.refreshed_at == seen_refreshed_at)
+    with store.write() as conn:
+        return conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token), same,
+                                                       web_sessions.c.ended_at.is_(None))
+                            .values(refreshed_at=store.now_text())).rowcount == 1
+
+
 def session_refreshed(store: Store, token: str, oidc_tokens: str | None) -> None:
-    """Record that the session's groups were re-read now (and the provider's new tokens)."""
+    """Record that the session's groups were re-read now (and the provider's new tokens): the
+    provider confirmed the account (its API tokens go on working)."""
     values: dict = {"refreshed_at": store.now_text()}
     if oidc_tokens is not None:
         values["oidc_tokens"] = oidc_tokens
     with store.write() as conn:
         conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token)).values(**values))
+        conn.execute(update(users).where(users.c.id.in_(
+            select(web_sessions.c.user_id).where(web_sessions.c.id == _digest(token))))
+            .values(oidc_confirmed_at=store.now_text()))
 
 
 def end_session(store: Store, token: str, *, audit: Audit | None = None, actor: str = "") -> None:
@@ -432,13 +455,14 @@ def provision(store: Store, subject: str, username: str, role: str, *, audit: Au
             new_id = conn.execute(insert(users).values(
                 username=username, role=role, password_hash=_stand_in_hash(), disabled=False,
                 failed_logins=0, created_at=store.now_text(), last_login_at=store.now_text(),
-                auth_source="oidc", external_subject=subject)).inserted_primary_key[0]
+                auth_source="oidc", external_subject=subject,
+                oidc_confirmed_at=store.now_text())).inserted_primary_key[0]
             _audit(audit, conn, username, "user_provision", f"user:{username}",
                    {"role": role, "subject": subject})
             return User(new_id, username, role, "oidc")
         if row.disabled:
             raise SignInRefused("your Dialtone account is disabled: ask an administrator", "disabled")
-        values: dict = {"last_login_at": store.now_text()}
+        values: dict = {"last_login_at": store.now_text(), "oidc_confirmed_at": store.now_text()}
         if row.role != role:
             values["role"] = role
             ended = _end_sessions(conn, store, row.id)
@@ -545,16 +569,17 @@ def revoke_token(store: Store, token_id: int, *, audit: Audit | None = None, act
 
 
 def user_for_token(store: Store, token: str, origin: str | None = None, *,
-                   local_accounts: bool = True) -> User | None:
+                   local_accounts: bool = True, confirmation: timedelta | None = None) -> User | None:
     """The user of a live token (not revoked, not expired, the account active); records the use
     from ``origin`` (and an audit-log entry ``token_use``) when the recorded one is older than a
     minute or from elsewhere. With ``local_accounts`` off, tokens of local accounts other than
-    administrators' are refused."""
+    administrators' are refused. With ``confirmation``, an OpenID account's token is refused
+    (TokenUnconfirmed) when the provider last confirmed the account longer ago than that."""
     now = store.now()
     # A read: API requests must not queue behind an evaluation holding the write lock.
     with store.read() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.role, users.c.auth_source,
+            select(users.c.id, users.c.username, users.c.role, users.c.auth_source, users.c.oidc_confirmed_at,
                    api_tokens.c.id.label("token_id"), api_tokens.c.read_only,
                    api_tokens.c.expires_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
@@ -564,6 +589,11 @@ def user_for_token(store: Store, token: str, origin: str | None = None, *,
         return None
     if not local_accounts and row.auth_source == "local" and row.role != "admin":
         return None
+    if confirmation is not None and row.auth_source == "oidc" and (
+            row.oidc_confirmed_at is None or row.oidc_confirmed_at <= iso(now - confirmation)):
+        raise TokenUnconfirmed("sign in through your organisation to keep using this token: the "
+                               "organisation's sign-in has not confirmed this account for longer than "
+                               "oidc.token_confirmation")
     if origin is not None and (
             row.last_used_at is None or row.last_used_from != origin
             or row.last_used_at < iso(now - timedelta(seconds=TOKEN_USE_WRITE_SECONDS))):

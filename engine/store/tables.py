@@ -235,6 +235,9 @@ users = Table(
     Column("auth_source", String(10), nullable=False, server_default="local"),
     # oidc: "<issuer> <sub>", the provider's own name for the person, unique (0012).
     Column("external_subject", String(600)),
+    # When the OpenID provider last confirmed the account (a sign-in or a group re-read): its
+    # API tokens stop working oidc.token_confirmation after it.
+    Column("oidc_confirmed_at", TS),
     Index("ux_users_external_subject", "external_subject", unique=True),
 )
 

@@ -70,7 +70,8 @@ def logout():
     sid = session.get("sid")
     provider_logout = None
     if isinstance(sid, str):
-        provider_logout = oidc.logout_url(live_session(store, sid))
+        idle = current_app.extensions["dialtone.config"].web.idle_timeout
+        provider_logout = oidc.logout_url(live_session(store, sid, idle))
         end_session(store, sid, audit=audit_writer(store, f"web:{client_address()}"),
                     actor=g.user.username)
     session.clear()

@@ -15,8 +15,13 @@ gets a new one with the refresh token; the same when userinfo does not carry the
 reading it from the new ID token). The provider's tokens are kept in the server-side
 session row, encrypted with a key derived from the application's secret key: never in the
 cookie. A person left in no mapped group loses the account at that request: it is disabled, its
-sessions end and its API tokens are revoked. A provider that cannot be reached then ends the
+sessions end and its API tokens are revoked; so does a definitive refusal by the provider (it
+answers ``invalid_grant`` to the refresh token, or refuses a just-issued access token at
+userinfo): the person has left. A provider that cannot be reached, or fails (5xx), only ends the
 session (the next sign-in waits for the provider): access is never kept on an unchecked answer.
+Of several requests arriving once the re-read is due, one re-reads (web/store: claim_refresh);
+the others go on as they are. The re-read's ID token and userinfo must name the account's own
+subject (OpenID Connect Core 12.2).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -55,6 +61,8 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 #: The session cookie's key for the sign-in under way.
 PENDING = "oidc_pending"
+NO_SIGN_IN = ("This sign-in answer does not belong to a sign-in started here, or was used already: "
+              "start again.")
 #: The longest a sign-in may take at the provider (its state is refused after that).
 PENDING_SECONDS = 15 * 60
 
@@ -65,6 +73,11 @@ class OidcError(DialtoneError):
     def __init__(self, message: str, reason: str, status: int = 400) -> None:
         super().__init__(message)
         self.reason, self.status = reason, status
+
+
+class ProviderRefused(OidcError):
+    """At a session refresh, the provider refused the person definitively (not a failure to
+    reach it): the account is deprovisioned."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +133,7 @@ class Provider:
     def client(self, **kwargs) -> OAuth2Session:
         return OAuth2Session(self.settings.client_id, self._secret, scope=" ".join(self.settings.scopes),
                              redirect_uri=self.settings.redirect_uri, code_challenge_method="S256",
-                             timeout=self.settings.timeout_seconds, **kwargs)
+                             default_timeout=self.settings.timeout_seconds, **kwargs)
 
     def authorization_url(self, state: str, nonce: str, verifier: str) -> str:
         url, _ = self.client().create_authorization_url(
@@ -139,13 +152,14 @@ class Provider:
         return dict(self.client().refresh_token(self.metadata()["token_endpoint"],
                                                 refresh_token=refresh_token))
 
-    def userinfo(self, access_token: str) -> dict | None:
-        """The userinfo claims; None when the access token is no longer accepted."""
+    def userinfo(self, access_token: str, refused: tuple[int, ...] = (401, 403)) -> dict | None:
+        """The userinfo claims; None when the access token is no longer accepted (answered with a
+        status in ``refused``)."""
         endpoint = self.metadata().get("userinfo_endpoint")
         if not endpoint:
             return {}
         response = self._get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
-        if response.status_code in (401, 403):
+        if response.status_code in refused:
             return None
         if response.status_code != 200:
             raise OidcError("The sign-in provider's userinfo failed.",
@@ -283,11 +297,16 @@ def callback():
         return redirect(url_for("auth.login"))
     # Taken out at once: a state (and its nonce and verifier) serves one answer only.
     pending = session.pop(PENDING, None)
+    if not isinstance(pending, dict):
+        # Nobody to hold to account and nothing under way: logged, not audited (anyone can send
+        # this as often as the rate limit lets them; the audit log must not grow with it).
+        log.info("OpenID callback without a sign-in under way from %s", client_address())
+        return render_template("oidc_refused.html", message=NO_SIGN_IN), 400
     try:
-        if not isinstance(pending, dict) or not secrets.compare_digest(
-                str(pending.get("state", "")), request.args.get("state", "")):
-            raise OidcError("This sign-in answer does not belong to a sign-in started here, or was "
-                            "used already: start again.", "state missing, unknown or replayed")
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500).
+        if not secrets.compare_digest(str(pending.get("state", "")).encode(),
+                                      request.args.get("state", "").encode()):
+            raise OidcError(NO_SIGN_IN, "state missing, unknown or replayed")
         if store.now().timestamp() - pending["at"] > PENDING_SECONDS:
             raise OidcError("This sign-in took too long: start again.", "sign-in older than 15 minutes")
         if request.args.get("error"):
@@ -342,28 +361,19 @@ def refresh(store, sid: str, live: accounts.LiveSession) -> accounts.User | None
         accounts.end_session(store, sid)    # OpenID sign-in turned off: its sessions end
         return None
     due = live.refreshed_at is None or live.refreshed_at <= _iso(now - prov.settings.refresh_interval)
-    if not due:
-        return user
+    if not due or not accounts.claim_refresh(store, sid, live.refreshed_at):
+        return user      # not due, or another request of this session is re-reading just now
     tokens = unseal(live.oidc_tokens)
-    claim = prov.settings.groups_claim
     try:
-        info = prov.userinfo(tokens["access_token"]) if tokens.get("access_token") else None
-        renewed = None
-        # The access token has expired, or userinfo does not carry the groups (Entra ID's does
-        # not): a new ID token from the refresh token says them.
-        if info is None or claim not in info:
-            if not tokens.get("refresh_token"):
-                why = "refused the access token" if info is None else f"has no {claim!r} claim"
-                raise OidcError("cannot re-read the groups", f"no refresh token, and userinfo {why}")
-            try:
-                renewed = {**tokens, **prov.refreshed(tokens["refresh_token"])}
-            except Exception as exc:     # refused (invalid_grant) or unreachable: sign in again
-                raise OidcError("refresh refused", f"refresh token refused: {exc}"[:300]) from None
-            claims = prov.id_token_claims(renewed["id_token"], None, now) if renewed.get("id_token") else {}
-            info = {**claims, **(prov.userinfo(renewed["access_token"]) or {})}
-        groups = _groups(info.get(claim))
+        groups, renewed = _reread(prov, tokens, live.subject, now)
+    except ProviderRefused as exc:
+        # Logged by account id: a username is often an e-mail address (no personal data in logs).
+        log.warning("OpenID account %s deprovisioned at refresh: %s", user.id, exc.reason)
+        accounts.deprovision(store, user, f"refused by the provider at session refresh: {exc.reason}",
+                             audit=audit)
+        return None
     except OidcError as exc:
-        log.warning("OpenID session of %s ended at refresh: %s", user.username, exc.reason)
+        log.warning("OpenID session of account %s ended at refresh: %s", user.id, exc.reason)
         accounts.end_session(store, sid, audit=audit, actor=user.username)
         return None
     role = prov.settings.role_for(groups)
@@ -373,6 +383,50 @@ def refresh(store, sid: str, live: accounts.LiveSession) -> accounts.User | None
     user = accounts.refresh_role(store, user, role, audit=audit)
     accounts.session_refreshed(store, sid, seal(renewed) if renewed else None)
     return user
+
+
+def _reread(prov: Provider, tokens: dict, subject: str | None,
+            now: datetime) -> tuple[list[str], dict | None]:
+    """The person's groups as the provider says them now, and its renewed tokens (None when the
+    access token still served). ProviderRefused when the provider refuses the person
+    definitively; OidcError when it cannot answer (unreachable, 5xx, an answer that fails its
+    checks)."""
+    claim = prov.settings.groups_claim
+    info = prov.userinfo(tokens["access_token"]) if tokens.get("access_token") else None
+    renewed = None
+    # The access token has expired, or userinfo does not carry the groups (Entra ID's does
+    # not): a new ID token from the refresh token says them.
+    if info is None or claim not in info:
+        if not tokens.get("refresh_token"):
+            why = "refused the access token" if info is None else f"has no {claim!r} claim"
+            raise OidcError("cannot re-read the groups", f"no refresh token, and userinfo {why}")
+        try:
+            renewed = {**tokens, **prov.refreshed(tokens["refresh_token"])}
+        except OAuthError as exc:
+            if exc.error == "invalid_grant":     # RFC 6749 5.2: revoked, or the person is gone
+                raise ProviderRefused("refresh refused", "refresh token refused: invalid_grant") from None
+            raise OidcError("refresh failed", f"refresh token: {exc.error}"[:300]) from None
+        except Exception as exc:     # unreachable, timed out, an unreadable answer: sign in again
+            raise OidcError("refresh failed", f"refresh token: {type(exc).__name__}") from None
+        claims = prov.id_token_claims(renewed["id_token"], None, now) if renewed.get("id_token") else {}
+        _same_subject(claims, subject, "the refreshed ID token")
+        # Only 401 (invalid_token) says the person is gone; a 403 (insufficient_scope) is the
+        # provider's configuration, and must not disable anybody.
+        fresh = prov.userinfo(renewed["access_token"], refused=(401,)) if renewed.get("access_token") else {}
+        if fresh is None:
+            # An access token issued this instant, refused: the provider no longer knows them.
+            raise ProviderRefused("userinfo refused", "userinfo refused a fresh access token")
+        info = {**claims, **fresh}
+    _same_subject(info, subject, "userinfo")
+    return _groups(info.get(claim)), renewed
+
+
+def _same_subject(claims: dict, subject: str | None, where: str) -> None:
+    """OpenID Connect Core 12.2 and 5.3.2: a re-read speaks of the person who signed in, or of nobody."""
+    if subject is None or "sub" not in claims:
+        return
+    if subject.split(" ", 1)[-1] != claims["sub"]:
+        raise OidcError("another person", f"{where} names another subject")
 
 
 def logout_url(live: accounts.LiveSession | None) -> str | None:

@@ -3,6 +3,8 @@
 - ``users.auth_source`` (local | oidc) and ``users.external_subject`` ("<issuer> <sub>",
   unique): accounts made at an OpenID sign-in are found again by the provider's subject, never
   by a username someone could choose. Existing accounts are local.
+- ``users.oidc_confirmed_at``: when the provider last confirmed an OpenID account (a sign-in or
+  a group re-read); its API tokens stop working ``oidc.token_confirmation`` after it.
 - ``web_sessions.last_seen_at``: the idle timeout counts from it; ``refreshed_at`` and
   ``oidc_tokens`` (the provider's tokens, encrypted with a key derived from the application's
   secret key) let a session re-read the person's groups from the provider.
@@ -12,6 +14,8 @@
 Revision ID: 0012
 Revises: 0011
 """
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,8 +33,14 @@ def upgrade() -> None:
     # would copy the users table, which the other tables' foreign keys forbid dropping.
     op.add_column("users", sa.Column("auth_source", sa.String(10), nullable=False, server_default="local"))
     op.add_column("users", sa.Column("external_subject", sa.String(600)))
+    op.add_column("users", sa.Column("oidc_confirmed_at", TS))
     op.create_index("ux_users_external_subject", "users", ["external_subject"], unique=True)
     op.add_column("web_sessions", sa.Column("last_seen_at", TS))
+    # Sessions open at the upgrade count as seen now: the idle timeout would otherwise count from
+    # their creation and end them all at the first request.
+    sessions = sa.table("web_sessions", sa.column("last_seen_at", TS))
+    op.execute(sessions.update().values(
+        last_seen_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))   # the store's iso()
     op.add_column("web_sessions", sa.Column("refreshed_at", TS))
     op.add_column("web_sessions", sa.Column("oidc_tokens", sa.Text))
     op.add_column("api_tokens", sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()))
@@ -43,5 +53,6 @@ def downgrade() -> None:
     op.drop_column("web_sessions", "refreshed_at")
     op.drop_column("web_sessions", "last_seen_at")
     op.drop_index("ux_users_external_subject", table_name="users")
+    op.drop_column("users", "oidc_confirmed_at")
     op.drop_column("users", "external_subject")
     op.drop_column("users", "auth_source")
