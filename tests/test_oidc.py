@@ -500,30 +500,38 @@ def test_a_provider_that_never_answers_times_out_the_sign_in_and_the_refresh(tmp
     store.close()
 
 
-def test_a_refresh_token_refused_with_invalid_grant_deprovisions_the_leaver(standin):
+def test_a_refresh_token_refused_with_invalid_grant_stops_the_account_until_it_signs_in_again(standin):
+    # A leaver and a refresh token past the provider's own lifetime answer alike: every session
+    # ends and the API tokens stop at once; only a new sign-in through the provider restores them.
     app, store, issuer, server = standin
     client = signed_in_with_refresh(standin)
     token = issue_token(store, "eve", "script").token
+    assert bearer(app, token).status_code == 200
     store.clock.advance(minutes=5)
     serve(server, "/token", json={"error": "invalid_grant", "error_description": "grant revoked"}, status=400)
     response = client.get("/findings")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
-    assert account(store, "eve").disabled
-    assert bearer(app, token).status_code == 401
-    gone = [json.loads(r.data) for r in audit_rows(store, "user_deprovision")]
+    assert not account(store, "eve").disabled
+    refused = bearer(app, token)
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "token_unconfirmed"
+    gone = [json.loads(r.data) for r in audit_rows(store, "user_unconfirmed")]
     assert gone == [{"reason": "refused by the provider at session refresh: refresh token refused: "
-                               "invalid_grant", "sessions_ended": 1, "tokens_revoked": 1}]
+                               "invalid_grant", "sessions_ended": 1}]
+    assert audit_rows(store, "user_deprovision") == []
+    signed_in_with_refresh(standin)                       # the person signs in again
+    assert bearer(app, token).status_code == 200
 
 
-def test_userinfo_refusing_a_fresh_access_token_deprovisions(standin):
+def test_userinfo_refusing_a_fresh_access_token_stops_the_account(standin):
     app, store, issuer, server = standin
     client = signed_in_with_refresh(standin)
+    token = issue_token(store, "eve", "script").token
     store.clock.advance(minutes=5)
     answer_with(server, id_token(issuer, "", now=store.clock()))
     serve(server, "/userinfo", json={"error": "invalid_token"}, status=401)
     assert client.get("/findings").status_code == 302
-    assert account(store, "eve").disabled
-    reason = json.loads(audit_rows(store, "user_deprovision")[-1].data)["reason"]
+    assert not account(store, "eve").disabled and bearer(app, token).status_code == 401
+    reason = json.loads(audit_rows(store, "user_unconfirmed")[-1].data)["reason"]
     assert reason.endswith("userinfo refused a fresh access token")
 
 

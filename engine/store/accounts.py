@@ -497,6 +497,18 @@ def deprovision(store: Store, user: User, reason: str, *, audit: Audit | None = 
     return data
 
 
+def withdraw_confirmation(store: Store, user: User, reason: str, *, audit: Audit | None = None) -> dict:
+    """The provider refused the person's tokens at a session refresh: a leaver, or a refresh token
+    past the provider's own lifetime (the two answer alike). End the account's sessions and stop
+    its API tokens until the person signs in through the provider again, audited
+    ``user_unconfirmed``; the account stays enabled, so that sign-in restores it."""
+    with store.write() as conn:
+        conn.execute(update(users).where(users.c.id == user.id).values(oidc_confirmed_at=None))
+        data = {"reason": reason, "sessions_ended": _end_sessions(conn, store, user.id)}
+        _audit(audit, conn, user.username, "user_unconfirmed", f"user:{user.username}", data)
+    return data
+
+
 # -- API tokens -----------------------------------------------------------------------------------
 def issue_token(store: Store, username: str, label: str | None = None, *,
                 expires_at: datetime | None = None, lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,

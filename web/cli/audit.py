@@ -60,7 +60,8 @@ COLUMNS = ("id", "at", "actor", "action", "target", "origin", "data")
 @audit_group.command("log")
 @click.option("--actor", "who", help="Only this actor.")
 @click.option("--action", help="Only this action (sign_in, sign_in_failed, sign_out, user_role, "
-                               "user_provision, user_deprovision, token_create, token_use, …).")
+                               "user_provision, user_deprovision, user_unconfirmed, token_create, "
+                               "token_use, …).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="Only entries from this day (UTC) on.")
 @click.option("--limit", type=click.IntRange(1), default=None,

@@ -76,8 +76,8 @@ class OidcError(DialtoneError):
 
 
 class ProviderRefused(OidcError):
-    """At a session refresh, the provider refused the person definitively (not a failure to
-    reach it): the account is deprovisioned."""
+    """At a session refresh, the provider refused the person's tokens (not a failure to reach
+    it): their sessions end and their API tokens stop until they sign in again."""
 
 
 @dataclass(frozen=True)
@@ -368,9 +368,9 @@ def refresh(store, sid: str, live: accounts.LiveSession) -> accounts.User | None
         groups, renewed = _reread(prov, tokens, live.subject, now)
     except ProviderRefused as exc:
         # Logged by account id: a username is often an e-mail address (no personal data in logs).
-        log.warning("OpenID account %s deprovisioned at refresh: %s", user.id, exc.reason)
-        accounts.deprovision(store, user, f"refused by the provider at session refresh: {exc.reason}",
-                             audit=audit)
+        log.warning("OpenID account %s unconfirmed at refresh: %s", user.id, exc.reason)
+        accounts.withdraw_confirmation(store, user, f"refused by the provider at session refresh: "
+                                                    f"{exc.reason}", audit=audit)
         return None
     except OidcError as exc:
         log.warning("OpenID session of account %s ended at refresh: %s", user.id, exc.reason)
