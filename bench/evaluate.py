@@ -29,6 +29,14 @@ generating a new one (the planted violations are kept beside it in
 
 Each measurement is the best of ``--repeat`` runs, so the page cache and
 DuckDB's Parquet metadata are warm for every contender alike.
+
+``--profile N`` (default 15) runs each policy's compiled SQL once more on the
+plain baseline connection with DuckDB's JSON profiling on (never on the
+engine's sandboxed connection) and prints the N slowest policies with their
+time, CPU time, rows and bytes scanned and Parquet row groups read of those
+they could read, then the totals: where an evaluation's time goes. The
+target line prints the machine's load average: on a shared 2-core machine
+the wall time is only comparable between runs made at the same load.
 """
 
 from __future__ import annotations
