@@ -3,7 +3,7 @@
     python bench/layout.py --keep DIR [--lines 1000000] [--seed 7] [--repeat 2] [--regroup-only]
 
 Takes the snapshot ``bench/evaluate.py --keep DIR`` kept for ``--lines``/``--seed``, copies it
-beside itself and rewrites the copy's large files in the layout of engine/snapshot_layout.py
+beside itself and rewrites the copy's large files in the layout of bench/snapshot_layout.py
 (sorted on ``SORT_KEYS``, row groups of ``ROW_GROUP_ROWS``; ``--regroup-only`` keeps the order
 and only regroups). Then every built-in policy's compiled SQL runs on a plain DuckDB connection
 over each of the two snapshots, alternately, ``--repeat`` times, and the bench prints each
@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from evaluate import _raw_connection, _reusable, profile_policies, results_digest
+    from snapshot_layout import rewrite_parquet  # bench/, beside this script
 
     from dialtone.engine.compiler import SNAPSHOT_DATE, SNAPSHOT_TIMEZONE, compile_policy
     from dialtone.engine.evaluation import evaluate, resolve_params
     from dialtone.engine.policy.loader import load_policies
-    from dialtone.engine.snapshot_layout import rewrite_parquet
     from dialtone.engine.snapshots import SnapshotStore
 
     kept = _reusable(args.keep, args.lines, args.seed)

@@ -1,4 +1,7 @@
-"""How a snapshot's Parquet files are laid out, so policies read less of them.
+"""An experiment for issue 20, measured by bench/layout.py and not applied: a layout of a
+snapshot's Parquet files meant to let policies read less of them. On the built-in packs it made
+evaluation 12-13% slower (docs/architecture.md, "Where the time goes"), so the snapshot writer
+does not use it; it stays here so that the measurement can be repeated.
 
 Two things decide what a scan costs besides the data itself:
 
@@ -16,7 +19,7 @@ Two things decide what a scan costs besides the data itself:
 The layout changes no value and no row, only their order in the file: every policy's SQL orders
 its own result, so findings are identical whatever the order (the bench's digest checks it).
 
-Two entry points: :func:`write_table` for a table held in memory (engine/snapshots.py), and
+Two entry points: :func:`write_table` for a table held in memory, and
 :func:`rewrite_parquet` for a file written in pieces (a streamed collect): it sorts the file
 with DuckDB under a memory limit, spilling to a temporary folder, and keeps its Arrow schema.
 """
