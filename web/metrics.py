@@ -25,30 +25,18 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, func, select
 
 from dialtone.engine.store import Store
+from dialtone.engine.store.ops_reads import COMPLETED, last_run
 from dialtone.engine.store.tables import disputes, findings, policies, run_sources, runs
 
 #: Latency buckets (seconds): pages take 10 ms to 1 s, evidence packages a few seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: The run statuses engine/runs.py records (each one exported, 0 when none).
 RUN_STATUSES = ("running", "succeeded", "degraded", "failed", "skipped")
-#: Runs that got as far as recording their findings: the ones whose age /readyz checks.
-COMPLETED = ("succeeded", "degraded")
-
-
 def parse_time(text: str | None) -> dt.datetime | None:
     """A stored time (``2026-11-02T09:00:00.000000Z`` or without the fraction) as aware UTC."""
     if not text:
         return None
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
-
-
-def last_run(conn: Connection, statuses: tuple[str, ...] | None = None):
-    """The latest run (of ``statuses`` when given), or None: one row through ix_runs_started."""
-    query = select(runs.c.status, runs.c.started_at, runs.c.finished_at).order_by(
-        runs.c.started_at.desc(), runs.c.id.desc()).limit(1)
-    if statuses is not None:
-        query = query.where(runs.c.status.in_(statuses))
-    return conn.execute(query).first()
 
 
 class StoreCollector(Collector):

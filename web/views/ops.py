@@ -31,11 +31,9 @@ def schema_state(app) -> tuple[bool, str | None]:
     after the first check; until then each call reads the one-row alembic_version table."""
     if app.extensions.get("dialtone.schema_current"):
         return True, None
-    from dialtone.engine.store.db import current_revision
+    from dialtone.engine.store.ops_reads import schema_revision
 
-    store = app.extensions["dialtone.store"]
-    with store.read() as conn:
-        revision = current_revision(conn)
+    revision = schema_revision(app.extensions["dialtone.store"])
     if revision == app.extensions["dialtone.head_revision"]:
         app.extensions["dialtone.schema_current"] = True
         # What waited for the schema (the exceptions' expiry): started once, by whichever
@@ -87,15 +85,16 @@ def readyz():
 
 
 def _run_age_check(app) -> dict:
-    from ..metrics import COMPLETED, last_run, parse_time
+    from dialtone.engine.store.ops_reads import last_completed_run
+
+    from ..metrics import parse_time
 
     config = app.extensions["dialtone.config"]
     max_age = config.ops.max_run_age
     if max_age is None:
         return {"ok": True, "detail": "not checked (ops.max_run_age is not set)"}
     store = app.extensions["dialtone.store"]
-    with store.read() as conn:
-        row = last_run(conn, COMPLETED)
+    row = last_completed_run(store)
     if row is None:
         return {"ok": False, "detail": "no completed run recorded yet",
                 "max_age_seconds": max_age.total_seconds()}
