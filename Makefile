@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
+# The OpenID provider the sign-in tests start (npm's oidc-provider, tests/oidc_provider/).
+OIDC_STAMP := tests/oidc_provider/node_modules/.installed
 
 .PHONY: demo test lint bench docs clean
 
@@ -22,7 +24,11 @@ $(DEV): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/dialtone demo $(DEMO_ARGS)
 
-test: $(DEV)
+$(OIDC_STAMP): tests/oidc_provider/package.json tests/oidc_provider/package-lock.json
+	npm ci --prefix tests/oidc_provider --no-audit --no-fund --silent
+	touch $@
+
+test: $(DEV) $(OIDC_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

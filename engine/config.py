@@ -15,7 +15,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import dispute_settings, notify_settings
+from . import dispute_settings, notify_settings, oidc_settings
 from .completeness import SCHEMA as COMPLETENESS_SCHEMA
 from .completeness import Completeness
 from .errors import ConfigError, PolicyError, did_you_mean
@@ -147,6 +147,9 @@ SCHEMA = {
                 "sign_in_limit_per_account": {"type": "string", "pattern": RATE_LIMIT_PATTERN},
                 "rate_limit_storage": {"type": "string", "minLength": 1},
                 "token_lifetime": {"type": "string", "pattern": DURATION_PATTERN},
+                # A page session ends this long after sign-in, or after this long without a request.
+                "session_lifetime": {"type": "string", "pattern": DURATION_PATTERN},
+                "idle_timeout": {"type": "string", "pattern": DURATION_PATTERN},
             },
         },
         "ops": {  # health, readiness, metrics and request logs (docs/operations.md)
@@ -161,6 +164,8 @@ SCHEMA = {
                 "metrics_token_file": {"type": "string", "minLength": 1},
             },
         },
+        # Signing in through an OpenID Connect provider (docs/sign-in.md).
+        "oidc": oidc_settings.SCHEMA,
     },
     "$defs": {
         "days_by_severity": {
@@ -201,13 +206,16 @@ class Schedule:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """``web:``: the web application behind a proxy, its sign-in rate limits, API token lifetime."""
+    """``web:``: the web application behind a proxy, its sign-in rate limits, API token lifetime,
+    how long a page session lasts and may sit idle."""
     trusted_proxy: str | None = None
     trusted_proxy_count: int = 1
     sign_in_limit_per_address: str = "30 per minute; 300 per hour"
     sign_in_limit_per_account: str = "10 per minute; 100 per hour"
     rate_limit_storage: str = "memory://"
     token_lifetime: dt.timedelta = dt.timedelta(days=90)
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    idle_timeout: dt.timedelta = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,7 @@ class Config:
         default_factory=notify_settings.NotifySettings)
     disputes: dispute_settings.DisputeSettings = field(
         default_factory=dispute_settings.DisputeSettings)
+    oidc: oidc_settings.OidcSettings | None = None
 
     @property
     def store_url(self) -> str:
@@ -401,13 +410,18 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         ops=_ops_settings(data.get("ops") or {}, base, path),
         notifications=notify_settings.parse(data.get("notifications"), doc, path),
         disputes=dispute_settings.parse(data.get("disputes")),
+        oidc=oidc_settings.parse(data.get("oidc"), base, str(path)),
     )
 
 
+_WEB_DURATIONS = ("token_lifetime", "session_lifetime", "idle_timeout")
+
+
 def _web_settings(web: dict, path: Path) -> WebSettings:
-    settings = {k: v for k, v in web.items() if k != "token_lifetime"}
-    if "token_lifetime" in web:
-        settings["token_lifetime"] = parse_duration(web["token_lifetime"], f"{path}: web.token_lifetime")
+    settings = {k: v for k, v in web.items() if k not in _WEB_DURATIONS}
+    for key in _WEB_DURATIONS:
+        if key in web:
+            settings[key] = parse_duration(web[key], f"{path}: web.{key}")
     return WebSettings(**settings)
 
 

@@ -57,8 +57,10 @@ def test_every_view_declares_who_may_use_it(shared):
     rules = {r.rule for r in shared["app"].url_map.iter_rules() if "GET" in r.methods}
     # /exceptions/<id> needs an exception: tests/test_web_people.py opens it for each role;
     # /notifications/<id> a message: tests/test_notify_web.py does; a dispute and its claim
-    # package: tests/test_disputes_web.py; /healthz, /readyz and /metrics: tests/test_ops_web.py.
+    # package: tests/test_disputes_web.py; /healthz, /readyz and /metrics: tests/test_ops_web.py;
+    # OpenID sign-in (public): tests/test_oidc*.py.
     covered = {p.split("?")[0] for p in PAGES} | {"/login", "/static/<path:filename>", "/exceptions/1",
+                                                  "/oidc/login", "/oidc/callback",
                                                   "/notifications/1", "/disputes/<string:ref>",
                                                   "/disputes/<string:ref>/package/<string:fmt>",
                                                   "/healthz", "/readyz", "/metrics"}

@@ -20,7 +20,6 @@ from dialtone.engine.config import Config
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.freshness import describe_age
 from dialtone.engine.store import StoreError
-from dialtone.engine.store.accounts import SESSION_LIFETIME
 
 from .security import load_user, require_declared_roles, safe_next, security_headers, store_unavailable
 from .views import drafts
@@ -74,8 +73,8 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure_cookies,
         SESSION_COOKIE_NAME="dialtone_session",
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
-        WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
+        PERMANENT_SESSION_LIFETIME=config.web.session_lifetime,
+        WTF_CSRF_TIME_LIMIT=int(config.web.session_lifetime.total_seconds()),
         MAX_CONTENT_LENGTH=1 << 20,
     )
     app.url_map.converters["id"] = IdConverter   # before the blueprints add their routes
@@ -100,10 +99,12 @@ def create_app(config: Config, *, store=None, testing: bool = False, key: str | 
             keep_expiring(app.extensions["dialtone.store"], stop)
     csrf = CSRFProtect(app)
 
-    from .views import api, auth, finance, ops, pages, runs
+    from .views import api, auth, finance, oidc, ops, pages, runs
 
     app.register_blueprint(ops.bp)
+    oidc.setup(app, config.oidc)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(oidc.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(finance.bp)
     app.register_blueprint(runs.bp)

@@ -6,7 +6,10 @@ so a forgotten decorator fails closed. Pages authenticate with the session
 cookie, the JSON API with ``Authorization: Bearer <token>`` only (so it needs
 no CSRF token and a stolen page session cannot drive it). The cookie names a
 server-side session (engine/store/accounts.py), checked on every request, so
-that logging out or changing the password ends it wherever it was copied to.
+that logging out or changing the password ends it wherever it was copied to, and it ends after
+``web.idle_timeout`` without a request. A session signed in through an OpenID provider re-reads
+the person's groups every ``oidc.refresh_interval`` (web/views/oidc.py). A read-only API token is
+refused on anything but GET and HEAD.
 """
 
 from __future__ import annotations
@@ -102,19 +105,39 @@ def client_address() -> str:
     return request.remote_addr or "?"
 
 
-def load_user() -> None:
-    from dialtone.engine.store.accounts import session_user, user_for_token
+#: What a read-only API token may do.
+READ_ONLY_METHODS = ("GET", "HEAD")
+
+
+def load_user():
+    from dialtone.engine.store.accounts import live_session, user_for_token
 
     store = current_app.extensions["dialtone.store"]
+    config = current_app.extensions["dialtone.config"]
+    local_accounts = config.oidc is None or config.oidc.local_accounts
     g.user = None
     if request.blueprint == "api":
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            g.user = user_for_token(store, header[len("Bearer "):].strip(), origin=client_address())
-        return
+            g.user = user_for_token(store, header[len("Bearer "):].strip(), origin=client_address(),
+                                    local_accounts=local_accounts)
+        if g.user is not None and g.user.read_only and request.method not in READ_ONLY_METHODS:
+            return api_error(403, "read_only_token",
+                             "this API token is read-only: it can only read (GET and HEAD)")
+        return None
     sid = session.get("sid")
     if isinstance(sid, str):
-        g.user = session_user(store, sid)
+        live = live_session(store, sid, config.web.idle_timeout)
+        g.user = None if live is None else live.user
+        if g.user is not None and g.user.auth_source == "oidc":
+            from .views.oidc import refresh
+
+            g.user = refresh(store, sid, live)
+            if g.user is not None:
+                session["role"] = g.user.role     # the groups' role now: this session goes on with it
+        elif g.user is not None and g.user.auth_source == "local" and not local_accounts \
+                and g.user.role != "admin":
+            g.user = None       # local accounts turned off since this session began
         if g.user is None or session.get("role") != g.user.role:
             # Ended (logout, new password, role change), expired or disabled. Who it was stays
             # noted, so a form sent now keeps its draft for that account only (views/drafts.py).
@@ -125,6 +148,7 @@ def load_user() -> None:
             g.user = None
     elif session.get("uid") is not None:
         session.clear()      # a cookie from before server-side sessions: log in again
+    return None
 
 
 def require_declared_roles() -> None:

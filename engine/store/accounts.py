@@ -12,9 +12,17 @@ server keeps its SHA-256 in ``web_sessions`` and accepts the cookie only while
 that row is neither ended nor expired. Logout ends that one session; a password
 change, disabling the account or changing its role ends all of the user's.
 
-API tokens are random, shown once, stored only as SHA-256, and expire. Their
-last use (when, from which address) is recorded at most once a minute, and
-never makes a request wait for the store's write lock.
+A session also ends after ``idle_timeout`` without a request: its last request's time is
+written at most once a minute (so the timeout is exact to a minute), never waiting for the
+store's write lock.
+
+Accounts are local (a password) or made at an OpenID sign-in (``auth_source = 'oidc'``, found
+again by the provider's subject: web/views/oidc.py). An OpenID account has no usable password.
+
+API tokens are random, shown once, stored only as SHA-256, and expire; a read-only one is
+refused on anything but GET and HEAD (web/security.py). Their last use (when, from which
+address) is recorded, with an audit-log entry, at most once a minute, and never makes a
+request wait for the store's write lock.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import DialtoneError
 from ..roles import ROLES as ROLES  # the roles, importable without the store
 from . import Store, iso
+from .chain import canonical_data
 from .db import StoreError, write_without_waiting
-from .tables import api_tokens, users, web_sessions
+from .tables import api_tokens, audit_log, users, web_sessions
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 5
@@ -54,6 +63,10 @@ DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
 TOKEN_USE_WRITE_SECONDS = 60
 #: How long recording a token's use may wait for the store's write lock before giving up.
 TOKEN_USE_WAIT_MS = 100
+#: A session's last request is written again only when the one recorded is older than this.
+SESSION_SEEN_WRITE_SECONDS = 60
+#: The default idle timeout (configurable: web.idle_timeout).
+IDLE_TIMEOUT = timedelta(hours=1)
 
 #: ``audit(conn, actor, action, target, data)``: engine.store.workflow.audit_writer's writer.
 Audit = Callable[[Connection, str, str, str, dict], None]
@@ -66,11 +79,23 @@ class AccountError(DialtoneError):
     pass
 
 
+class SignInRefused(AccountError):
+    """A refused sign-in: the message is the same for every cause; ``reason`` (for the audit
+    log, never shown) says which."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class User:
     id: int
     username: str
     role: str
+    auth_source: str = "local"
+    #: Signed in with a read-only API token: GET and HEAD only.
+    read_only: bool = False
 
     @property
     def can_act(self) -> bool:
@@ -106,9 +131,10 @@ def _user_row(conn: Connection, username: str):
 
 
 def _end_sessions(conn: Connection, store: Store, user_id: int) -> int:
+    # An ended session keeps no provider token (web/views/oidc.py).
     return conn.execute(update(web_sessions).where(web_sessions.c.user_id == user_id,
                                                    web_sessions.c.ended_at.is_(None))
-                        .values(ended_at=store.now_text())).rowcount
+                        .values(ended_at=store.now_text(), oidc_tokens=None)).rowcount
 
 
 def add_user(store: Store, username: str, role: str, password: str, *, audit: Audit | None = None,
@@ -177,7 +203,8 @@ def list_users(store: Store) -> list[dict]:
     with store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(
             select(users.c.id, users.c.username, users.c.role, users.c.disabled, users.c.created_at,
-                   users.c.last_login_at, users.c.locked_until).order_by(users.c.username))]
+                   users.c.last_login_at, users.c.locked_until, users.c.auth_source)
+            .order_by(users.c.username))]
 
 
 #: The roles that work findings: who a finding can be assigned to.
@@ -244,40 +271,54 @@ def _verifies(stored_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(store: Store, username: str, password: str) -> User:
-    """The user, or AccountError with a message that does not reveal which part was wrong.
+def authenticate(store: Store, username: str, password: str, *, local_accounts: bool = True,
+                 audit: Audit | None = None) -> User:
+    """The user, or SignInRefused with a message that does not reveal which part was wrong.
 
     The password is verified (Argon2, the expensive part) in every case: an unknown user
     against a stand-in hash, a locked or disabled account against its own hash, whose result
-    then does not count."""
-    refused = AccountError("wrong username or password, or the account is locked or disabled")
+    then does not count. With ``local_accounts`` off only administrators sign in with a password
+    (the break-glass way in); accounts made at an OpenID sign-in never do. ``audit`` records the
+    sign-in, or its failure with the reason (never the password)."""
     now = store.now()
+    reason = ""
     # Decide inside the transaction, raise after it: a failed attempt must be committed.
     with store.write() as conn:
         row = conn.execute(select(users).where(users.c.username == username)).first()
         matches = _verifies(row.password_hash if row is not None else _stand_in_hash(), password)
         if row is None:
-            ok = False
+            ok, reason = False, "unknown user"
         elif row.locked_until and row.locked_until > iso(now):
-            ok = False      # locked: not counted as another failure, whatever the password
+            ok, reason = False, "locked"     # not counted as another failure, whatever the password
+        elif row.auth_source != "local":
+            ok, reason = False, "signs in through the OpenID provider"
         elif not matches:
-            ok = False
+            ok, reason = False, "wrong password"
             failures = row.failed_logins + 1
             values = {"failed_logins": failures}
             if failures >= MAX_FAILURES:
                 minutes = LOCK_MINUTES * 2 ** (failures - MAX_FAILURES)
                 values["locked_until"] = iso(now + timedelta(minutes=min(minutes, 24 * 60)))
             conn.execute(update(users).where(users.c.id == row.id).values(**values))
+        elif row.disabled:
+            ok, reason = False, "disabled"
+        elif not local_accounts and row.role != "admin":
+            ok, reason = False, "local accounts are turned off (oidc.local_accounts)"
         else:
-            ok = not row.disabled
+            ok = True
             if ok:
                 values = {"failed_logins": 0, "locked_until": None, "last_login_at": iso(now)}
                 if _hasher.check_needs_rehash(row.password_hash):
                     values["password_hash"] = _hasher.hash(password)
                 conn.execute(update(users).where(users.c.id == row.id).values(**values))
+        if ok:
+            _audit(audit, conn, row.username, "sign_in", f"user:{row.username}", {"method": "password"})
+        else:
+            _audit(audit, conn, username[:MAX_USERNAME], "sign_in_failed", f"user:{username[:MAX_USERNAME]}",
+                   {"method": "password", "reason": reason})
     if not ok:
-        raise refused
-    return User(row.id, row.username, row.role)
+        raise SignInRefused("wrong username or password, or the account is locked or disabled", reason)
+    return User(row.id, row.username, row.role, row.auth_source)
 
 
 def get_user(store: Store, user_id: int) -> User | None:
@@ -285,7 +326,7 @@ def get_user(store: Store, user_id: int) -> User | None:
         row = conn.execute(select(users).where(users.c.id == user_id)).first()
     if row is None or row.disabled:
         return None
-    return User(row.id, row.username, row.role)
+    return User(row.id, row.username, row.role, row.auth_source)
 
 
 def _digest(token: str) -> str:
@@ -293,7 +334,16 @@ def _digest(token: str) -> str:
 
 
 # -- web sessions ---------------------------------------------------------------------------------
-def start_session(store: Store, user: User, origin: str, lifetime: timedelta = SESSION_LIFETIME) -> str:
+@dataclass(frozen=True)
+class LiveSession:
+    """A session that is neither ended, expired nor idle, of an active account."""
+    user: User
+    refreshed_at: str | None
+    oidc_tokens: str | None     # encrypted (web/views/oidc.py), None for a password sign-in
+
+
+def start_session(store: Store, user: User, origin: str, lifetime: timedelta = SESSION_LIFETIME, *,
+                  oidc_tokens: str | None = None) -> str:
     """A new session for ``user``; returns the token for the cookie (stored only as SHA-256).
     Sessions past their expiry are deleted on the way: the table holds the live ones and the
     recently ended."""
@@ -303,35 +353,134 @@ def start_session(store: Store, user: User, origin: str, lifetime: timedelta = S
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < iso(now)))
         conn.execute(insert(web_sessions).values(
             id=_digest(token), user_id=user.id, created_at=iso(now), expires_at=iso(now + lifetime),
-            origin=origin[:200]))
+            origin=origin[:200], last_seen_at=iso(now),
+            refreshed_at=iso(now) if oidc_tokens is not None else None, oidc_tokens=oidc_tokens))
     return token
 
 
-def session_user(store: Store, token: str) -> User | None:
-    """The user of a live session: not ended, not expired, the account not disabled."""
+def live_session(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOUT) -> LiveSession | None:
+    """The session if it is live: not ended, not expired, a request within ``idle_timeout``,
+    the account not disabled. Records this request as its last (at most once a minute)."""
+    now = store.now()
     with store.read() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.role)
+            select(users.c.id, users.c.username, users.c.role, users.c.auth_source,
+                   web_sessions.c.last_seen_at, web_sessions.c.created_at, web_sessions.c.refreshed_at,
+                   web_sessions.c.oidc_tokens)
             .join(web_sessions, web_sessions.c.user_id == users.c.id)
             .where(web_sessions.c.id == _digest(token), web_sessions.c.ended_at.is_(None),
-                   web_sessions.c.expires_at > store.now_text(), users.c.disabled.is_(False))).first()
-    return None if row is None else User(row.id, row.username, row.role)
+                   web_sessions.c.expires_at > iso(now), users.c.disabled.is_(False))).first()
+    if row is None:
+        return None
+    seen = row.last_seen_at or row.created_at
+    if seen <= iso(now - idle_timeout):
+        end_session(store, token)
+        return None
+    if seen < iso(now - timedelta(seconds=SESSION_SEEN_WRITE_SECONDS)):
+        try:
+            with write_without_waiting(store, TOKEN_USE_WAIT_MS) as conn:
+                conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token))
+                             .values(last_seen_at=iso(now)))
+        except (SQLAlchemyError, StoreError) as exc:
+            log.info("a session's last request was not recorded (%s)", exc)
+    return LiveSession(User(row.id, row.username, row.role, row.auth_source), row.refreshed_at,
+                       row.oidc_tokens)
 
 
-def end_session(store: Store, token: str) -> None:
+def session_user(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOUT) -> User | None:
+    """The user of a live session (``live_session``)."""
+    live = live_session(store, token, idle_timeout)
+    return None if live is None else live.user
+
+
+def session_refreshed(store: Store, token: str, oidc_tokens: str | None) -> None:
+    """Record that the session's groups were re-read now (and the provider's new tokens)."""
+    values: dict = {"refreshed_at": store.now_text()}
+    if oidc_tokens is not None:
+        values["oidc_tokens"] = oidc_tokens
+    with store.write() as conn:
+        conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token)).values(**values))
+
+
+def end_session(store: Store, token: str, *, audit: Audit | None = None, actor: str = "") -> None:
     """End one session (logout): its cookie is refused from now on, wherever it is replayed."""
     with store.write() as conn:
-        conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token),
-                                                web_sessions.c.ended_at.is_(None))
-                     .values(ended_at=store.now_text()))
+        ended = conn.execute(update(web_sessions).where(web_sessions.c.id == _digest(token),
+                                                        web_sessions.c.ended_at.is_(None))
+                             .values(ended_at=store.now_text(), oidc_tokens=None)).rowcount
+        if ended and actor:
+            _audit(audit, conn, actor, "sign_out", f"user:{actor}", {})
+
+
+# -- accounts made at an OpenID sign-in -----------------------------------------------------------
+def provision(store: Store, subject: str, username: str, role: str, *, audit: Audit | None = None) -> User:
+    """The account of the OpenID subject ``subject`` ("<issuer> <sub>"): made now with ``role``
+    (audited ``user_provision``), or found and given ``role`` if its groups changed (audited
+    ``user_role``, ending its other sessions as any role change does). A disabled account stays
+    disabled (an administrator enables it again); a local account already holding the username
+    is not taken over."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    username = username[:MAX_USERNAME]
+    with store.write() as conn:
+        row = conn.execute(select(users).where(users.c.external_subject == subject)).first()
+        if row is None:
+            if conn.execute(select(users.c.id).where(users.c.username == username)).first():
+                raise SignInRefused(f"the username {username} is taken by another Dialtone account: an "
+                                    "administrator must rename or remove it first",
+                                    "username taken by another account")
+            new_id = conn.execute(insert(users).values(
+                username=username, role=role, password_hash=_stand_in_hash(), disabled=False,
+                failed_logins=0, created_at=store.now_text(), last_login_at=store.now_text(),
+                auth_source="oidc", external_subject=subject)).inserted_primary_key[0]
+            _audit(audit, conn, username, "user_provision", f"user:{username}",
+                   {"role": role, "subject": subject})
+            return User(new_id, username, role, "oidc")
+        if row.disabled:
+            raise SignInRefused("your Dialtone account is disabled: ask an administrator", "disabled")
+        values: dict = {"last_login_at": store.now_text()}
+        if row.role != role:
+            values["role"] = role
+            ended = _end_sessions(conn, store, row.id)
+            _audit(audit, conn, row.username, "user_role", f"user:{row.username}",
+                   {"from": row.role, "to": role, "sessions_ended": ended, "by": "oidc groups"})
+        conn.execute(update(users).where(users.c.id == row.id).values(**values))
+    return User(row.id, row.username, role, "oidc")
+
+
+def refresh_role(store: Store, user: User, role: str, *, audit: Audit | None = None) -> User:
+    """At a session refresh: the role the person's groups give now (audited when it changed)."""
+    if role == user.role:
+        return user
+    with store.write() as conn:
+        conn.execute(update(users).where(users.c.id == user.id).values(role=role))
+        _audit(audit, conn, user.username, "user_role", f"user:{user.username}",
+               {"from": user.role, "to": role, "by": "oidc groups"})
+    return User(user.id, user.username, role, user.auth_source)
+
+
+def deprovision(store: Store, user: User, reason: str, *, audit: Audit | None = None) -> dict:
+    """The person lost every mapped group (or the provider refused them): disable the account,
+    end its sessions and revoke its API tokens, audited ``user_deprovision``."""
+    with store.write() as conn:
+        conn.execute(update(users).where(users.c.id == user.id).values(disabled=True))
+        data = {"reason": reason, "sessions_ended": _end_sessions(conn, store, user.id),
+                "tokens_revoked": conn.execute(
+                    update(api_tokens).where(api_tokens.c.user_id == user.id,
+                                             api_tokens.c.revoked.is_(False))
+                    .values(revoked=True, revoked_at=store.now_text())).rowcount}
+        _audit(audit, conn, user.username, "user_deprovision", f"user:{user.username}", data)
+    return data
 
 
 # -- API tokens -----------------------------------------------------------------------------------
 def issue_token(store: Store, username: str, label: str | None = None, *,
                 expires_at: datetime | None = None, lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+                read_only: bool = False, local_accounts: bool = True,
                 audit: Audit | None = None, actor: str = "") -> IssuedToken:
     """A new API token for an active user, expiring at ``expires_at``, else ``lifetime`` after
-    it is created."""
+    it is created; ``read_only``: GET and HEAD only. With ``local_accounts`` off, a local
+    account other than an administrator's gets none."""
     now = store.now()
     expires = expires_at if expires_at is not None else now + lifetime
     if expires <= now:
@@ -343,11 +492,15 @@ def issue_token(store: Store, username: str, label: str | None = None, *,
         row = conn.execute(select(users).where(users.c.username == username)).first()
         if row is None or row.disabled:
             raise AccountError(f"no active user {username}")
+        if not local_accounts and row.auth_source == "local" and row.role != "admin":
+            raise AccountError(f"{username} is a local account and local accounts are turned off "
+                               "(oidc.local_accounts: false): only administrators' local accounts get "
+                               "API tokens")
         token_id = conn.execute(insert(api_tokens).values(
             user_id=row.id, token_sha256=_digest(token), label=label, created_at=iso(now),
-            revoked=False, expires_at=iso(expires))).inserted_primary_key[0]
+            revoked=False, expires_at=iso(expires), read_only=read_only)).inserted_primary_key[0]
         _audit(audit, conn, actor, "token_create", f"token:{token_id}",
-               {"user": username, "label": label, "expires_at": iso(expires)})
+               {"user": username, "label": label, "expires_at": iso(expires), "read_only": read_only})
     return IssuedToken(token_id, token, iso(expires))
 
 
@@ -363,6 +516,7 @@ def list_tokens(store: Store, username: str | None = None) -> list[dict]:
     now = store.now_text()
     query = (select(api_tokens.c.id, users.c.username.label("user"), api_tokens.c.label,
                     api_tokens.c.created_at, api_tokens.c.expires_at, api_tokens.c.revoked,
+                    api_tokens.c.read_only,
                     api_tokens.c.revoked_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
              .join(users, users.c.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
     if username is not None:
@@ -390,33 +544,43 @@ def revoke_token(store: Store, token_id: int, *, audit: Audit | None = None, act
     return True
 
 
-def user_for_token(store: Store, token: str, origin: str | None = None) -> User | None:
+def user_for_token(store: Store, token: str, origin: str | None = None, *,
+                   local_accounts: bool = True) -> User | None:
     """The user of a live token (not revoked, not expired, the account active); records the use
-    from ``origin`` when the recorded one is older than a minute or from elsewhere."""
+    from ``origin`` (and an audit-log entry ``token_use``) when the recorded one is older than a
+    minute or from elsewhere. With ``local_accounts`` off, tokens of local accounts other than
+    administrators' are refused."""
     now = store.now()
     # A read: API requests must not queue behind an evaluation holding the write lock.
     with store.read() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.role, api_tokens.c.id.label("token_id"),
+            select(users.c.id, users.c.username, users.c.role, users.c.auth_source,
+                   api_tokens.c.id.label("token_id"), api_tokens.c.read_only,
                    api_tokens.c.expires_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
             .where(api_tokens.c.token_sha256 == _digest(token), api_tokens.c.revoked.is_(False),
                    users.c.disabled.is_(False))).first()
     if row is None or row.expires_at <= iso(now):
         return None
+    if not local_accounts and row.auth_source == "local" and row.role != "admin":
+        return None
     if origin is not None and (
             row.last_used_at is None or row.last_used_from != origin
             or row.last_used_at < iso(now - timedelta(seconds=TOKEN_USE_WRITE_SECONDS))):
-        _record_use(store, row.token_id, iso(now), origin[:200])
-    return User(row.id, row.username, row.role)
+        _record_use(store, row.token_id, row.username, iso(now), origin[:200])
+    return User(row.id, row.username, row.role, row.auth_source, read_only=bool(row.read_only))
 
 
-def _record_use(store: Store, token_id: int, at: str, origin: str) -> None:
+def _record_use(store: Store, token_id: int, username: str, at: str, origin: str) -> None:
     """Best effort: while another transaction holds the write lock (an evaluation recording),
-    the use is not recorded and the request goes on; the next one tries again."""
+    the use is not recorded and the request goes on; the next one tries again. The audit log
+    gets an entry each time the use is recorded: at most once a minute per token and address."""
     try:
         with write_without_waiting(store, TOKEN_USE_WAIT_MS) as conn:
             conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
                          .values(last_used_at=at, last_used_from=origin))
+            conn.execute(insert(audit_log).values(at=at, actor=username, action="token_use",
+                                                  target=f"token:{token_id}", origin=f"api:{origin}",
+                                                  data=canonical_data({})))
     except (SQLAlchemyError, StoreError) as exc:
         log.info("the use of API token %s was not recorded (%s)", token_id, exc)

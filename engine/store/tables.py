@@ -231,6 +231,11 @@ users = Table(
     Column("locked_until", TS),
     Column("created_at", TS, nullable=False),
     Column("last_login_at", TS),
+    # local (a password) | oidc (provisioned at an OpenID sign-in: no usable password) (0012).
+    Column("auth_source", String(10), nullable=False, server_default="local"),
+    # oidc: "<issuer> <sub>", the provider's own name for the person, unique (0012).
+    Column("external_subject", String(600)),
+    Index("ux_users_external_subject", "external_subject", unique=True),
 )
 
 #: API tokens are stored as SHA-256 digests: the token itself is shown once, when created.
@@ -247,6 +252,8 @@ api_tokens = Table(
     # When and from which address it was last used: written at most once a minute (0007).
     Column("last_used_at", TS),
     Column("last_used_from", String(200)),
+    # Read-only: refused on anything but GET and HEAD (0012).
+    Column("read_only", Boolean, nullable=False, server_default=text("false")),
 )
 
 #: Sessions of the web pages, so that the server can end them (logout, password change,
@@ -259,6 +266,13 @@ web_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Column("ended_at", TS),
     Column("origin", String(200), nullable=False),            # the address it was started from
+    # The last request's time, written at most once a minute: the idle timeout counts from it (0012).
+    Column("last_seen_at", TS),
+    # OpenID sessions: when the person's groups were last re-read from the provider, and the
+    # provider's tokens (access, refresh, ID) encrypted with a key derived from the application's
+    # secret key, to re-read them (0012).
+    Column("refreshed_at", TS),
+    Column("oidc_tokens", Text),
     Index("ix_web_sessions_user", "user_id"),
 )
 

@@ -111,12 +111,13 @@ def users_enable(ctx, username: str, actor: str) -> None:
 @users_group.command("list")
 @click.pass_context
 def users_list(ctx) -> None:
-    """The accounts."""
+    """The accounts: name, role, state, and how they sign in (local: a password; oidc: the
+    OpenID provider)."""
     from dialtone.engine.store.accounts import list_users
 
     for u in list_users(open_store(ctx, refresh=False)):
         state = "disabled" if u["disabled"] else "active"
-        click.echo(f"{u['username']:<30} {u['role']:<8} {state}")
+        click.echo(f"{u['username']:<30} {u['role']:<8} {state:<8} {u['auth_source']}")
 
 
 @click.group("tokens")
@@ -152,21 +153,28 @@ def _expiry(config: Config, expires_in: str | None, expires_on: dt.date | None) 
                    "web.token_lifetime, 90d).")
 @click.option("--expires-on", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="The last day (UTC) it works.")
+@click.option("--read-only", is_flag=True,
+              help="The token can only read (GET and HEAD); anything else is refused with 403.")
 @actor_option
 @click.pass_context
 def tokens_create(ctx, username: str, label: str | None, expires_in: str | None,
-                  expires_on: dt.datetime | None, actor: str) -> None:
+                  expires_on: dt.datetime | None, read_only: bool, actor: str) -> None:
     """Create an API token for USERNAME and print it.
 
     The token is shown only this once (it is stored as a hash); its id and expiry go to
-    standard error."""
+    standard error. With oidc.local_accounts: false, only administrators' local accounts and
+    accounts made at an OpenID sign-in get tokens."""
     from dialtone.engine.store.accounts import issue_token
 
-    expiry = _expiry(configuration(ctx), expires_in, expires_on.date() if expires_on else None)
+    config = configuration(ctx)
+    expiry = _expiry(config, expires_in, expires_on.date() if expires_on else None)
     store = open_store(ctx, refresh=False)
-    issued = issue_token(store, username, label, **expiry, audit=audit_writer(store), actor=actor)
+    issued = issue_token(store, username, label, **expiry, read_only=read_only,
+                         local_accounts=config.oidc is None or config.oidc.local_accounts,
+                         audit=audit_writer(store), actor=actor)
     click.echo(issued.token)
-    click.echo(f"token {issued.id} for {username}, expires {issued.expires_at}", err=True)
+    kind = "read-only token" if read_only else "token"
+    click.echo(f"{kind} {issued.id} for {username}, expires {issued.expires_at}", err=True)
 
 
 @tokens_group.command("list")
@@ -176,8 +184,9 @@ def tokens_create(ctx, username: str, label: str | None, expires_in: str | None,
 def tokens_list(ctx, username: str | None, active: bool) -> None:
     """List the API tokens (never the tokens themselves).
 
-    Each with its id, user, state (active, expired, revoked), when it was created, when it
-    expires, when it was last used and from which address, and its label."""
+    Each with its id, user, state (active, expired, revoked), access (read-only or full), when
+    it was created, when it expires, when it was last used and from which address, and its
+    label."""
     from dialtone.engine.store.accounts import list_tokens
 
     rows = [t for t in list_tokens(open_store(ctx, refresh=False), username)
@@ -185,11 +194,13 @@ def tokens_list(ctx, username: str | None, active: bool) -> None:
     if not rows:
         click.echo("no API tokens")
         return
-    click.echo(f"{'id':>5}  {'user':<24} {'state':<8} {'created':<20} {'expires':<20} "
+    click.echo(f"{'id':>5}  {'user':<24} {'state':<8} {'access':<9} {'created':<20} {'expires':<20} "
                f"{'last used':<20} {'from':<20} label")
     for tok in rows:
-        click.echo(f"{tok['id']:>5}  {tok['user']:<24} {tok['state']:<8} {tok['created_at'][:19]:<20} "
-                   f"{tok['expires_at'][:19]:<20} {(tok['last_used_at'] or 'never')[:19]:<20} "
+        access = "read-only" if tok["read_only"] else "full"
+        click.echo(f"{tok['id']:>5}  {tok['user']:<24} {tok['state']:<8} {access:<9} "
+                   f"{tok['created_at'][:19]:<20} {tok['expires_at'][:19]:<20} "
+                   f"{(tok['last_used_at'] or 'never')[:19]:<20} "
                    f"{tok['last_used_from'] or '':<20} {tok['label'] or ''}")
 
 

@@ -1,0 +1,411 @@
+"""OpenID Connect sign-in against a real provider (npm's oidc-provider, tests/oidckit.py), and
+the ID-token checks against crafted answers from a local stand-in provider (pytest-httpserver)
+signed with a test key: state replay, nonce replay, another issuer, an expired token,
+``alg=none`` and a key the provider never published are all refused, and audited."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from urllib.parse import urlsplit
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey, RSAKey
+from sqlalchemy import select
+
+from dialtone.engine.config import load_config
+from dialtone.engine.store.accounts import add_user, issue_token
+from dialtone.engine.store.tables import api_tokens, audit_log, users
+from dialtone.web.app import create_app
+from tests.oidckit import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SECRET_ENV,
+    OpenIdProvider,
+    config_text,
+    query,
+    sign_in_at_provider,
+)
+from tests.storekit import Clock, make_store
+from tests.webkit import PASSWORD, csrf
+
+BASE = "http://localhost"     # Flask's test client
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory):
+    op = OpenIdProvider(tmp_path_factory.mktemp("oidc-provider"), BASE)
+    yield op
+    op.stop()
+
+
+def workspace(tmp_path, monkeypatch, issuer: str, **oidc):
+    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
+    (tmp_path / "dialtone.yaml").write_text(config_text(issuer, BASE, **oidc), encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    # The provider dates its tokens by the real clock: the store's starts there and is moved by hand.
+    clock = Clock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}", clock)
+    add_user(store, "root", "admin", PASSWORD)
+    add_user(store, "olivia", "officer", PASSWORD)
+    app = create_app(config, store=store, testing=True, key="oidc-test-secret", secure_cookies=False)
+    return app, store
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, provider):
+    app, store = workspace(tmp_path, monkeypatch, provider.issuer)
+    yield app, store
+    store.close()
+
+
+def start(client) -> str:
+    response = client.get("/oidc/login")
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
+def callback(client, url: str):
+    parts = urlsplit(url)
+    return client.get(f"{parts.path}?{parts.query}")
+
+
+def sign_in(client, provider, login: str):
+    return callback(client, sign_in_at_provider(start(client), login, BASE))
+
+
+def audit_rows(store, action: str) -> list:
+    with store.read() as conn:
+        return list(conn.execute(select(audit_log).where(audit_log.c.action == action)
+                                 .order_by(audit_log.c.id)))
+
+
+def account(store, username: str):
+    with store.read() as conn:
+        return conn.execute(select(users).where(users.c.username == username)).first()
+
+
+def test_the_login_page_offers_the_provider(site):
+    app, _ = site
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert 'href="/oidc/login"' in page and "Sign in with your organisation" in page
+
+
+def test_a_user_in_a_mapped_group_is_provisioned_with_its_role(site, provider):
+    app, store = site
+    provider.set_accounts({"ada": ["dialtone-officers", "unrelated"]})
+    client = app.test_client()
+    response = sign_in(client, provider, "ada")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    page = client.get("/findings").get_data(as_text=True)
+    assert "ada (officer)" in page
+    row = account(store, "ada")
+    assert (row.role, row.auth_source, row.external_subject) == ("officer", "oidc", f"{provider.issuer} ada")
+    assert [r.actor for r in audit_rows(store, "user_provision")] == ["ada"]
+    signed = audit_rows(store, "sign_in")[-1]
+    assert signed.actor == "ada" and json.loads(signed.data)["method"] == "oidc"
+    # An OpenID account has no password that works.
+    other = app.test_client()
+    token = csrf(other.get("/login").get_data(as_text=True))
+    login = other.post("/login", data={"username": "ada", "password": PASSWORD, "csrf_token": token})
+    assert login.status_code == 401
+
+
+def test_with_several_mapped_groups_the_highest_role_wins(site, provider):
+    app, store = site
+    provider.set_accounts({"grace": ["dialtone-auditors", "dialtone-admins", "dialtone-officers"]})
+    assert sign_in(app.test_client(), provider, "grace").status_code == 302
+    assert account(store, "grace").role == "admin"
+
+
+def test_a_user_in_no_mapped_group_is_refused_with_a_clear_page_and_no_account(site, provider):
+    app, store = site
+    provider.set_accounts({"mallory": ["sales"]})
+    client = app.test_client()
+    response = sign_in(client, provider, "mallory")
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Sign-in refused" in page
+    assert "none of your groups gives access to Dialtone" in page
+    assert account(store, "mallory") is None
+    failed = audit_rows(store, "sign_in_failed")[-1]
+    assert failed.actor == "mallory" and json.loads(failed.data)["reason"] == "no mapped group"
+    assert client.get("/findings").status_code == 302
+
+
+def test_a_replayed_state_is_refused(site, provider):
+    app, store = site
+    provider.set_accounts({"ada": ["dialtone-officers"]})
+    client = app.test_client()
+    answer = sign_in_at_provider(start(client), "ada", BASE)
+    assert callback(client, answer).status_code == 302
+    # The same answer again, in the same browser and in another one: no sign-in under way.
+    for browser in (client, app.test_client()):
+        response = callback(browser, answer)
+        assert response.status_code == 400
+        assert "used already" in response.get_data(as_text=True)
+    reasons = [json.loads(r.data)["reason"] for r in audit_rows(store, "sign_in_failed")]
+    assert reasons == ["state missing, unknown or replayed"] * 2
+    # A forged state with a sign-in under way is refused too.
+    other = app.test_client()
+    state = query(start(other))["state"]
+    assert callback(other, f"{BASE}/oidc/callback?code=x&state={state}x").status_code == 400
+
+
+def test_a_removed_group_loses_access_at_the_next_request_after_the_refresh(site, provider):
+    app, store = site
+    provider.set_accounts({"ada": ["dialtone-officers"]})
+    client = app.test_client()
+    assert sign_in(client, provider, "ada").status_code == 302
+    token = issue_token(store, "ada", "script").token
+    provider.set_accounts({"ada": ["sales"]})
+    # Within the refresh interval (5 minutes) the groups are not read again.
+    store.clock.advance(minutes=4)
+    assert client.get("/findings").status_code == 200
+    store.clock.advance(minutes=1)
+    response = client.get("/findings")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    row = account(store, "ada")
+    assert row.disabled
+    with store.read() as conn:
+        assert conn.execute(select(api_tokens.c.revoked)).scalars().all() == [True]
+    assert app.test_client().get("/api/v1/findings", headers={"Authorization": f"Bearer {token}"}
+                                 ).status_code == 401
+    gone = audit_rows(store, "user_deprovision")
+    assert [json.loads(r.data)["tokens_revoked"] for r in gone] == [1]
+    # Signing in again is refused while the account is disabled.
+    provider.set_accounts({"ada": ["dialtone-officers"]})
+    assert sign_in(app.test_client(), provider, "ada").status_code == 403
+
+
+def test_a_changed_group_changes_the_role_at_the_refresh_and_is_audited(site, provider):
+    app, store = site
+    provider.set_accounts({"ada": ["dialtone-officers"]})
+    client = app.test_client()
+    assert sign_in(client, provider, "ada").status_code == 302
+    provider.set_accounts({"ada": ["dialtone-auditors"]})
+    store.clock.advance(minutes=5)
+    page = client.get("/findings").get_data(as_text=True)
+    assert "ada (auditor)" in page
+    change = audit_rows(store, "user_role")[-1]
+    assert json.loads(change.data)["from"] == "officer" and json.loads(change.data)["to"] == "auditor"
+
+
+def test_logging_out_ends_the_session_and_signs_out_at_the_provider(site, provider):
+    app, store = site
+    provider.set_accounts({"ada": ["dialtone-officers"]})
+    client = app.test_client()
+    assert sign_in(client, provider, "ada").status_code == 302
+    cookie = client.get_cookie("dialtone_session").value
+    token = csrf(client.get("/findings").get_data(as_text=True))
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    target = response.headers["Location"]
+    assert target.startswith(provider.issuer + "/session/end?")
+    params = query(target)
+    assert params["post_logout_redirect_uri"] == f"{BASE}/login"
+    assert params["id_token_hint"].count(".") == 2
+    replay = app.test_client()
+    replay.set_cookie("dialtone_session", cookie)
+    assert replay.get("/findings").status_code == 302
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["ada"]
+    from dialtone.engine.store.tables import web_sessions
+
+    with store.read() as conn:    # the provider's tokens are erased with the session
+        assert conn.execute(select(web_sessions.c.oidc_tokens)).scalars().all() == [None]
+
+
+def test_local_accounts_off_leaves_administrators_a_break_glass_password(tmp_path, monkeypatch, provider):
+    app, store = workspace(tmp_path, monkeypatch, provider.issuer, local_accounts=False)
+    officer_token = issue_token(store, "olivia", "old").token
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert "break-glass" in page
+
+    def password_login(username: str):
+        client = app.test_client()
+        token = csrf(client.get("/login").get_data(as_text=True))
+        return client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+
+    assert password_login("olivia").status_code == 401
+    assert password_login("root").status_code == 302
+    reasons = [json.loads(r.data)["reason"] for r in audit_rows(store, "sign_in_failed")]
+    assert reasons == ["local accounts are turned off (oidc.local_accounts)"]
+    headers = {"Authorization": f"Bearer {officer_token}"}
+    assert app.test_client().get("/api/v1/findings", headers=headers).status_code == 401
+    from dialtone.engine.store.accounts import AccountError
+
+    with pytest.raises(AccountError, match="local accounts are turned off"):
+        issue_token(store, "olivia", local_accounts=False)
+    assert issue_token(store, "root", local_accounts=False).token
+    store.close()
+
+
+# -- crafted answers from a stand-in provider ------------------------------------------------------
+KEY = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
+STRANGER = RSAKey.generate_key(2048, parameters={"kid": "test-key"})   # same kid, never published
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch, httpserver):
+    issuer = httpserver.url_for("/").rstrip("/")
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json({
+        "issuer": issuer, "authorization_endpoint": issuer + "/auth", "token_endpoint": issuer + "/token",
+        "jwks_uri": issuer + "/jwks", "userinfo_endpoint": issuer + "/userinfo",
+        "id_token_signing_alg_values_supported": ["RS256"]})
+    httpserver.expect_request("/jwks").respond_with_json({"keys": [KEY.as_dict(private=False)]})
+    # Like Entra ID's: userinfo without the groups (they are in the ID token only).
+    httpserver.expect_request("/userinfo").respond_with_json({"sub": "u-1"})
+    app, store = workspace(tmp_path, monkeypatch, issuer)
+    yield app, store, issuer, httpserver
+    store.close()
+
+
+def id_token(issuer: str, nonce: str, *, now: dt.datetime, key=KEY, alg="RS256", **overrides) -> str:
+    issued = int(now.timestamp())
+    claims = {"iss": issuer, "sub": "u-1", "aud": CLIENT_ID, "iat": issued, "exp": issued + 300,
+              "nonce": nonce, "preferred_username": "eve", "groups": ["dialtone-officers"], **overrides}
+    if alg == "none":
+        def b64(part: dict) -> str:
+            return base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+        return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key)
+
+
+def answer_with(server, token: str, **more) -> None:
+    server.clear_handler_errors()
+    server.handlers[:] = [h for h in server.handlers if h.matcher.uri != "/token"]
+    server.expect_request("/token", method="POST").respond_with_json(
+        {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": token, **more})
+
+
+def crafted_sign_in(standin, make_token):
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    answer_with(server, make_token(issuer, params["nonce"], store.clock()))
+    return client, callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}")
+
+
+def last_reason(store) -> str:
+    return json.loads(audit_rows(store, "sign_in_failed")[-1].data)["reason"]
+
+
+def test_a_well_formed_token_from_the_standin_is_accepted(standin):
+    """The control: the refusals below are for what each test changes, nothing else."""
+    _, store, _, _ = standin
+    client, response = crafted_sign_in(standin, lambda iss, nonce, now: id_token(iss, nonce, now=now))
+    assert response.status_code == 302
+    assert "eve (officer)" in client.get("/findings").get_data(as_text=True)
+
+
+def hs256_with_the_client_secret(iss, nonce, now):
+    issued = int(now.timestamp())
+    claims = {"iss": iss, "sub": "u", "aud": CLIENT_ID, "nonce": nonce, "iat": issued, "exp": issued + 300}
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(CLIENT_SECRET))
+
+
+CRAFTED = {
+    "another issuer": (lambda iss, n, now: id_token("https://idp.elsewhere.example", n, now=now),
+                       "ID token claims"),
+    "expired": (lambda iss, n, now: id_token(iss, n, now=now - dt.timedelta(minutes=10)), "ID token claims"),
+    "alg none": (lambda iss, n, now: id_token(iss, n, now=now, alg="none"), "ID token algorithm 'none'"),
+    "HS256 with the client secret": (hs256_with_the_client_secret, "ID token algorithm 'HS256'"),
+    "a key never published": (lambda iss, n, now: id_token(iss, n, now=now, key=STRANGER),
+                              "ID token signature"),
+    "another audience": (lambda iss, n, now: id_token(iss, n, now=now, aud="someone-else"),
+                         "ID token claims"),
+    "another nonce": (lambda iss, n, now: id_token(iss, "not-the-nonce-sent", now=now), "ID token claims"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_a_crafted_id_token_is_refused(standin, case):
+    make, reason = CRAFTED[case]
+    _, store, _, _ = standin
+    client, response = crafted_sign_in(standin, make)
+    assert response.status_code == 400, case
+    assert "Sign-in refused" in response.get_data(as_text=True)
+    assert last_reason(store).startswith(reason), last_reason(store)
+    assert client.get("/findings").status_code == 302
+    assert account(store, "eve") is None
+
+
+def test_an_expired_token_within_the_clock_skew_is_accepted(standin):
+    client, response = crafted_sign_in(
+        standin, lambda iss, n, now: id_token(iss, n, now=now - dt.timedelta(seconds=330)))
+    assert response.status_code == 302      # expired 30 s ago: within the 60 s of skew
+
+
+def test_a_replayed_nonce_is_refused(standin):
+    """An ID token captured from one sign-in, sent back for a later one: its nonce was that
+    sign-in's, used once."""
+    app, store, issuer, server = standin
+    first = app.test_client()
+    params = query(start(first))
+    captured = id_token(issuer, params["nonce"], now=store.clock())
+    answer_with(server, captured)
+    assert callback(first, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    again = app.test_client()
+    later = query(start(again))
+    assert later["nonce"] != params["nonce"]
+    answer_with(server, captured)
+    response = callback(again, f"{BASE}/oidc/callback?code=c&state={later['state']}")
+    assert response.status_code == 400
+    assert "nonce" in last_reason(store)
+
+
+def test_a_provider_that_is_not_the_configured_issuer_is_refused(tmp_path, monkeypatch, httpserver):
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": "https://idp.elsewhere.example", "authorization_endpoint": "x", "token_endpoint": "x",
+         "jwks_uri": "x"})
+    app, store = workspace(tmp_path, monkeypatch, httpserver.url_for("/").rstrip("/"))
+    response = app.test_client().get("/oidc/login")
+    assert response.status_code == 503
+    assert "not the one configured" in response.get_data(as_text=True)
+    store.close()
+
+
+def test_the_client_secret_is_never_in_the_configuration_object(tmp_path, monkeypatch, provider):
+    app, store = workspace(tmp_path, monkeypatch, provider.issuer)
+    config = app.extensions["dialtone.config"]
+    assert CLIENT_SECRET not in repr(config)
+    monkeypatch.delenv(SECRET_ENV)
+    from dialtone.engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"oidc.client_secret_env: the environment variable {SECRET_ENV}"):
+        create_app(config, store=store, testing=True, key="k", secure_cookies=False)
+    store.close()
+
+
+
+def test_groups_missing_from_userinfo_are_re_read_from_a_refreshed_id_token(standin):
+    """Entra ID's userinfo carries no groups: at the refresh the server uses the refresh token
+    and reads the new ID token's; a group removed there deprovisions the account."""
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()), refresh_token="rt-1")
+    assert callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock(), groups=["dialtone-auditors"]))
+    assert "eve (auditor)" in client.get("/findings").get_data(as_text=True)
+    grants = [req.get_data(as_text=True) for req, _ in server.log if req.path == "/token"]
+    assert "grant_type=refresh_token" in grants[-1] and "refresh_token=rt-1" in grants[-1]
+    store.clock.advance(minutes=5)
+    answer_with(server, id_token(issuer, "", now=store.clock(), groups=[]))
+    assert client.get("/findings").status_code == 302
+    assert account(store, "eve").disabled
+
+
+def test_without_a_refresh_token_a_session_that_cannot_re_read_its_groups_ends(standin):
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()))
+    assert callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}").status_code == 302
+    store.clock.advance(minutes=5)
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "eve").disabled          # not deprovisioned: signs in again
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["eve"]
