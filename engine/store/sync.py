@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, insert, select, text, update
 
+from .. import resource_attributes
 from ..estate.model import load_model
 from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
@@ -80,7 +81,9 @@ def _temp_tables(conn: Connection) -> None:
     specs = {
         "dt_stage": "policy_id VARCHAR(200), resource_type VARCHAR(50), resource_id VARCHAR(300), "
                     "reason TEXT, evidence TEXT, savings DOUBLE PRECISION, savings_key VARCHAR(400), "
-                    "currency VARCHAR(3)",
+                    "currency VARCHAR(3), legal_entity VARCHAR(200), cost_center VARCHAR(200)",
+        "dt_attrs": "resource_type VARCHAR(50), resource_id VARCHAR(300), legal_entity VARCHAR(200), "
+                    "cost_center VARCHAR(200), PRIMARY KEY (resource_type, resource_id)",
         "dt_ran": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
@@ -122,6 +125,49 @@ def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE dt_stage")
     return digests
+
+
+def _stage_attributes(conn: Connection, evaluation: Evaluation) -> None:
+    """Each staged finding's legal entity and cost centre (what scoped access filters by,
+    engine/access.py), read from the snapshot by ``resource_attributes`` for the resources the
+    findings name: one DuckDB query over the outcomes' resource ids, its rows (those with either
+    attribute) bulk-inserted into ``dt_attrs``, then one UPDATE of the stage."""
+    keys = [pa.table({"resource_type": pa.array([o.resource_type] * o.rows.num_rows, pa.string()),
+                      "resource_id": o.rows.column(0).cast(pa.string())})
+            for o in evaluation.outcomes if o.status in RAN and o.rows is not None and o.rows.num_rows
+            and o.resource_type in resource_attributes.ATTRIBUTE_SQL]
+    if not keys:
+        return
+    types = tuple(sorted({o.resource_type for o in evaluation.outcomes if o.status in RAN}))
+    con = resource_attributes.connect(evaluation.snapshot)
+    try:
+        con.register("found", pa.concat_tables(keys))
+        attributes = con.sql(f"""
+            SELECT a.resource_type, a.resource_id, any_value(a.legal_entity), any_value(a.cost_center)
+            FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types)}) a
+            SEMI JOIN found f ON f.resource_type = a.resource_type AND f.resource_id = a.resource_id
+            WHERE a.legal_entity IS NOT NULL OR a.cost_center IS NOT NULL
+            GROUP BY a.resource_type, a.resource_id""").fetchall()
+    finally:
+        con.close()
+    if not attributes:
+        return
+    marks = "?, ?, ?, ?" if conn.dialect.name == "sqlite" else "%s, %s, %s, %s"
+    for start in range(0, len(attributes), 50_000):
+        conn.exec_driver_sql(f"INSERT INTO dt_attrs (resource_type, resource_id, legal_entity, "
+                             f"cost_center) VALUES ({marks})", attributes[start:start + 50_000])
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE dt_attrs")
+    conn.execute(text("""
+        UPDATE dt_stage SET
+            legal_entity = (SELECT a.legal_entity FROM dt_attrs a
+                            WHERE a.resource_type = dt_stage.resource_type
+                              AND a.resource_id = dt_stage.resource_id),
+            cost_center = (SELECT a.cost_center FROM dt_attrs a
+                           WHERE a.resource_type = dt_stage.resource_type
+                             AND a.resource_id = dt_stage.resource_id)
+        WHERE EXISTS (SELECT 1 FROM dt_attrs a WHERE a.resource_type = dt_stage.resource_type
+                        AND a.resource_id = dt_stage.resource_id)"""))
 
 
 def _register_policies(conn: Connection, loaded: LoadedPolicies, evaluation: Evaluation,
@@ -169,6 +215,7 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
             policies_dirty=provenance.get("dirty"), engine=evaluation.engine, started_at=started,
             actor=actor)).inserted_primary_key[0]
         digests = _load_stage(conn, evaluation)
+        _stage_attributes(conn, evaluation)
         by_id = loaded.by_id()
         runs = [{"evaluation_id": eid, "policy_id": o.policy_id, "policy_hash": o.policy_hash,
                  "status": o.status, "evaluated": o.evaluated, "finding_count": o.finding_count,
@@ -325,11 +372,11 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     params = {"eid": eid, "now": now, **due_params}
     opened = conn.execute(text(f"""
         INSERT INTO findings (policy_id, resource_type, resource_id, status, reason, evidence,
-            savings, savings_key, currency, first_seen_evaluation, last_seen_evaluation,
-            first_seen_at, last_seen_at, opened_at, due_on, reopen_count, updated_at)
+            savings, savings_key, currency, legal_entity, cost_center, first_seen_evaluation,
+            last_seen_evaluation, first_seen_at, last_seen_at, opened_at, due_on, reopen_count, updated_at)
         SELECT s.policy_id, s.resource_type, s.resource_id, 'open', s.reason, s.evidence, s.savings,
-            s.savings_key, s.currency, :eid, :eid, :now, :now, :now, {due_sql.format(alias='s')}, 0,
-            :now
+            s.savings_key, s.currency, s.legal_entity, s.cost_center, :eid, :eid, :now, :now, :now,
+            {due_sql.format(alias='s')}, 0, :now
         FROM dt_stage s
         WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE {_MATCH})
         ORDER BY s.policy_id, s.resource_type, s.resource_id"""), params)
@@ -349,6 +396,7 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     conn.execute(text(f"""
         UPDATE findings SET reason = s.reason, evidence = s.evidence, savings = s.savings,
             savings_key = s.savings_key, currency = s.currency,
+            legal_entity = s.legal_entity, cost_center = s.cost_center,
             last_seen_evaluation = :eid, last_seen_at = :now, recheck_note = NULL
         FROM dt_stage s
         WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)

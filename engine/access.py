@@ -1,0 +1,155 @@
+"""Scoped access: what part of the findings a user or an API token may read (docs/access.md).
+
+A scope (``access.scopes`` in the configuration) names legal entities, cost centres and
+frameworks. A finding is in a scope when it passes every list the scope gives: its resource's
+legal entity is one of ``legal_entities``, its cost centre one of ``cost_centers``, its policy is
+mapped to one of ``frameworks`` (lists the scope leaves out do not restrict). A finding whose
+legal entity or cost centre is unknown (NULL) is outside every scope that restricts by it: a
+scoped reader never sees what cannot be shown to be theirs.
+
+A caller reads through an :class:`Access`: the scopes that apply to them all at once (their
+account's, and their API token's when it has a narrower one). The filter is one SQL predicate on
+``findings`` (:meth:`Access.predicate`), which every read of the store applies in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, false, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from .errors import ConfigError
+
+#: A scope's name: what ``dialtone accounts scope`` and ``tokens create --scope`` take.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+_LIST = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
+         "minItems": 1, "uniqueItems": True}
+
+#: The ``access:`` block's JSON schema (engine/config.py).
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "scopes": {
+            "type": "object",
+            "propertyNames": {"pattern": NAME_PATTERN},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "minProperties": 1,
+                "properties": {"legal_entities": _LIST, "cost_centers": _LIST, "frameworks": _LIST},
+            },
+        },
+    },
+}
+
+
+class ScopeError(ConfigError):
+    """A scope name the configuration does not define, or a token scope wider than its user's."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One entry of ``access.scopes``; an empty tuple does not restrict by that attribute."""
+    name: str
+    legal_entities: tuple[str, ...] = ()
+    cost_centers: tuple[str, ...] = ()
+    frameworks: tuple[str, ...] = ()
+
+    def predicate(self, table) -> ColumnElement:
+        """Findings (``table``: the findings table or an alias of it) in this scope."""
+        from .store.tables import policy_requirements
+
+        terms = []
+        if self.legal_entities:
+            terms.append(table.c.legal_entity.in_(self.legal_entities))
+        if self.cost_centers:
+            terms.append(table.c.cost_center.in_(self.cost_centers))
+        if self.frameworks:
+            terms.append(table.c.policy_id.in_(
+                select(policy_requirements.c.policy_id)
+                .where(policy_requirements.c.framework.in_(self.frameworks)).scalar_subquery()))
+        return and_(*terms) if terms else true()
+
+    def describe(self) -> str:
+        parts = [f"{label} {', '.join(values)}" for label, values in (
+            ("legal entities", self.legal_entities), ("cost centres", self.cost_centers),
+            ("frameworks", self.frameworks)) if values]
+        return f"{self.name} ({'; '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a caller may read: the findings in every one of ``scopes`` (none: everything)."""
+    scopes: tuple[Scope, ...] = field(default=())
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.scopes)
+
+    def predicate(self, table=None) -> ColumnElement:
+        """A predicate on ``table`` (default: ``findings``): true for the findings the caller
+        may read."""
+        from .store.tables import findings
+
+        table = findings if table is None else table
+        if not self.scopes:
+            return true()
+        return and_(*(s.predicate(table) for s in self.scopes))
+
+    def sql(self, alias: str, dialect) -> str:
+        """The predicate as SQL text on the findings aliased ``alias``, for the store's reads
+        written in SQL text; the values are quoted by SQLAlchemy's literal rendering."""
+        from .store.tables import findings
+
+        if not self.scopes:
+            return "1 = 1"
+        clause = self.predicate(findings.alias(alias))
+        return str(clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.scopes]
+
+    def allows_everything(self) -> bool:
+        return not self.scopes
+
+
+EVERYTHING = Access()
+#: Reads nothing: for a caller whose scope the configuration no longer defines.
+NOTHING_SCOPE = Scope("(undefined)", legal_entities=("\x00no such legal entity",))
+
+
+def parse(raw: dict | None) -> dict[str, Scope]:
+    """``access.scopes`` (already checked against SCHEMA) → name → Scope."""
+    scopes = (raw or {}).get("scopes") or {}
+    return {name: Scope(name, tuple(body.get("legal_entities", ())), tuple(body.get("cost_centers", ())),
+                        tuple(body.get("frameworks", ())))
+            for name, body in scopes.items()}
+
+
+def resolve(defined: dict[str, Scope], names: Iterable[str | None]) -> Access:
+    """The Access of a caller whose account and token name ``names`` (None: no restriction).
+    A name the configuration does not define reads nothing (fail closed): the scope was
+    removed from the configuration while an account still named it."""
+    out = []
+    for name in names:
+        if name is None:
+            continue
+        scope = defined.get(name)
+        out.append(scope if scope is not None else NOTHING_SCOPE)
+    # The same scope twice (a token with its user's scope) is one restriction.
+    return Access(tuple(dict.fromkeys(out)))
+
+
+def check_name(defined: dict[str, Scope], name: str) -> Scope:
+    """The scope ``name``; a ScopeError naming the defined ones otherwise."""
+    if name not in defined:
+        known = ", ".join(sorted(defined)) or "none: the configuration has no access.scopes"
+        raise ScopeError(f"unknown scope {name!r}; defined scopes: {known}")
+    return defined[name]
+
+
+def false_predicate() -> ColumnElement:
+    return false()
