@@ -105,9 +105,11 @@ def create_view(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, name: str, *
 
 
 def attributes_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot,
-                   types: tuple[str, ...] | None = None) -> str:
+                   types: tuple[str, ...] | None = None, *, tolerant: bool = False) -> str:
     """A query of (resource_type, resource_id, cost_center, vendor, currency, owner_id,
-    legal_entity) over the entity views of ``con``, for ``types`` (default: all)."""
+    legal_entity) over the entity views of ``con``, for ``types`` (default: all). ``tolerant``:
+    a type whose entities lack a column the query reads (a partial estate) is left out, its
+    resources without attributes, rather than failing the whole query."""
     usable = [t for t, (reads, _) in ATTRIBUTE_SQL.items()
               if (types is None or t in types) and all(e in snapshot.entities for e in reads)]
     legal = _legal(con, snapshot)
@@ -118,12 +120,17 @@ def attributes_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot,
             # A line's holder is read for its legal entity only: without people it is unknown.
             sql = sql.replace("LEFT JOIN people lp ON lp.id = l.assigned_to", "")
             fill = {**legal, "lp": "NULL::VARCHAR"}
-        parts.append(
-            f"SELECT '{t}' AS resource_type, CAST(q.id AS VARCHAR) AS resource_id, "
-            "CAST(q.cc AS VARCHAR) AS cost_center, CAST(q.vendor AS VARCHAR) AS vendor, "
-            "CAST(q.currency AS VARCHAR) AS currency, CAST(q.owner AS VARCHAR) AS owner_id, "
-            "CAST(q.le AS VARCHAR) AS legal_entity "
-            f"FROM ({sql.format(**fill)}) AS q(id, cc, vendor, currency, owner, le)")
+        part = (f"SELECT '{t}' AS resource_type, CAST(q.id AS VARCHAR) AS resource_id, "
+                "CAST(q.cc AS VARCHAR) AS cost_center, CAST(q.vendor AS VARCHAR) AS vendor, "
+                "CAST(q.currency AS VARCHAR) AS currency, CAST(q.owner AS VARCHAR) AS owner_id, "
+                "CAST(q.le AS VARCHAR) AS legal_entity "
+                f"FROM ({sql.format(**fill)}) AS q(id, cc, vendor, currency, owner, le)")
+        if tolerant:
+            try:
+                con.execute(f"SELECT * FROM ({part}) LIMIT 0")
+            except duckdb.BinderException:
+                continue
+        parts.append(part)
     if not parts:
         return ("SELECT NULL::VARCHAR AS resource_type, NULL::VARCHAR AS resource_id, "
                 "NULL::VARCHAR AS cost_center, NULL::VARCHAR AS vendor, NULL::VARCHAR AS currency, "

@@ -377,8 +377,10 @@ def visible(access):
 
     if access is None or not access.restricted:
         return true()
-    allowed = select(findings.c.id).where(access.predicate())
-    item = dispute_items
+    # Aliases: the callers' own queries read these tables (no correlation with them).
+    found = findings.alias("visible_f")
+    allowed = select(found.c.id).where(access.predicate(found))
+    item = dispute_items.alias("visible_i")
     return and_(
         exists(select(item.c.id).where(item.c.dispute_id == disputes.c.id)),
         not_(exists(select(item.c.id).where(

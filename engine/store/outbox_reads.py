@@ -46,19 +46,23 @@ def visible_messages(access):
     about no finding is outside every restricted scope). True when unrestricted."""
     if access is None or not access.restricted:
         return true()
-    allowed = select(findings.c.id).where(access.predicate())
-    items = select(notify_items.c.finding_id).where(notify_items.c.message_id == notify_outbox.c.id)
+    # Aliases: the callers' own queries read these tables (no correlation with them).
+    found = findings.alias("visible_f")
+    allowed = select(found.c.id).where(access.predicate(found))
+    listed = notify_items.alias("visible_i")
+    items = select(listed.c.finding_id).where(listed.c.message_id == notify_outbox.c.id)
     return and_(
         or_(notify_outbox.c.finding_id.in_(allowed),
             and_(notify_outbox.c.finding_id.is_(None), exists(items))),
-        not_(exists(items.where(notify_items.c.finding_id.not_in(allowed)))))
+        not_(exists(items.where(listed.c.finding_id.not_in(allowed)))))
 
 
 def _visible_tickets(access):
     """A condition on ``notify_tickets``: tickets whose findings ``access`` all allows."""
     if access is None or not access.restricted:
         return true()
-    allowed = select(findings.c.id).where(access.predicate())
+    found = findings.alias("visible_f")
+    allowed = select(found.c.id).where(access.predicate(found))
     link = notify_ticket_findings.alias("v")
     return not_(exists(select(link.c.finding_id).where(link.c.ticket_id == notify_tickets.c.id,
                                                        link.c.finding_id.not_in(allowed))))

@@ -144,7 +144,7 @@ def _stage_attributes(conn: Connection, evaluation: Evaluation) -> None:
         con.register("found", pa.concat_tables(keys))
         attributes = con.sql(f"""
             SELECT a.resource_type, a.resource_id, any_value(a.legal_entity), any_value(a.cost_center)
-            FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types)}) a
+            FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types, tolerant=True)}) a
             SEMI JOIN found f ON f.resource_type = a.resource_type AND f.resource_id = a.resource_id
             WHERE a.legal_entity IS NOT NULL OR a.cost_center IS NOT NULL
             GROUP BY a.resource_type, a.resource_id""").fetchall()
