@@ -425,3 +425,29 @@ def test_users_scope_command_sets_lists_and_audits(tmp_path, runner):
     assert runner.invoke(main, [*args, "users", "scope", "ann", "--all"]).exit_code == 0
     log = runner.invoke(main, [*args, "audit", "log"]).output
     assert "user_scope" in log
+
+
+def test_the_access_example_in_the_docs_loads(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "access.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "dialtone.yaml").write_text(block, encoding="utf-8")
+    scopes = load_config(tmp_path / "dialtone.yaml").scopes
+    assert scopes["eu-pci"] == Scope("eu-pci", ("Example Europe GmbH", "Example France SAS"), (),
+                                     ("pci-dss",))
+
+
+def test_a_framework_scope_reads_the_findings_of_its_frameworks_policies(estate):
+    from dialtone.engine.store.queries import FindingFilter, list_findings
+    from dialtone.engine.store.tables import policy_requirements
+
+    store = estate["store"]
+    with store.write() as conn:
+        conn.execute(insert(policy_requirements).values(policy_id=ZERO, framework="test-fw",
+                                                        requirement="R1"))
+    access = Access((Scope("fw", frameworks=("test-fw",)),))
+    rows = list_findings(store, FindingFilter(access=access, status=("open", "in_progress")))
+    assert {r["policy_id"] for r in rows} == {ZERO}
+    both = Access((Scope("fw-a", legal_entities=(A,), frameworks=("test-fw",)),))
+    assert [r["resource_id"] for r in list_findings(store, FindingFilter(access=both))] == ["LA-1"]
