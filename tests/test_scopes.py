@@ -40,7 +40,16 @@ from dialtone.engine.store.tables import (
     notify_outbox,
 )
 from dialtone.web.app import create_app
-from tests.storekit import POLICIES, PROVENANCE, Clock, evaluation, make_store, policy_set, snapshot
+from tests.storekit import (
+    POLICIES,
+    PROVENANCE,
+    Clock,
+    evaluation,
+    make_store,
+    policy_set,
+    snapshot,
+    store_url,
+)
 from tests.webkit import PASSWORD, csrf, login, record_run
 
 MARK = "BMARK"
@@ -74,12 +83,12 @@ def _outcome(policy_id: str, lines: list[str]) -> PolicyOutcome:
     return out
 
 
-@pytest.fixture(scope="module")
-def estate(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def estate(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scopes")
     (tmp / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
     config = load_config(tmp / "dialtone.yaml")
-    store = make_store(f"sqlite:///{tmp / 'store.db'}", Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    store = make_store(store_url(request.param, tmp), Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
     snap = snapshot(config.data_dir, "S1", store.today())
     outs = [_outcome(ZERO, ["LA-1", "L-BMARK-1", "LN-BMARK-3"]), _outcome(ORPHAN, ["LA-2", "L-BMARK-2"])]
     ev = evaluation(snap, outs)
