@@ -113,6 +113,9 @@ def estate(request, tmp_path_factory):
                                                  resources=("LA-1",)), audit=audit)
     exc_b = exc_mod.request(store, ExceptionSpec(ORPHAN, "BMARK justification", expires, "admin",
                                                  resources=("L-BMARK-2",)), audit=audit)
+    # Covering A's and B's findings: B's business too, so outside A's scope as a whole.
+    exc_mixed = exc_mod.request(store, ExceptionSpec(ZERO, "mixed BMARK justification", expires, "admin",
+                                                     resources=("LA-1", "L-BMARK-1")), audit=audit)
     now = store.now_text()
     with store.write() as conn:
         def message(key, finding_id, subject, items=()):
@@ -140,7 +143,7 @@ def estate(request, tmp_path_factory):
         dispute("DSP-000002", "ACC-BMARK", ids["L-BMARK-1"], "L-BMARK-1")
     record_run(store, evaluation_id=1, snapshot_id="S1", error=None, status="succeeded")
     app = create_app(config, store=store, testing=True, key="test-secret", secure_cookies=False)
-    return {"app": app, "store": store, "config": config, "ids": ids, "exc": (exc_a, exc_b),
+    return {"app": app, "store": store, "config": config, "ids": ids, "exc": (exc_a, exc_b, exc_mixed),
             "msg": (msg_a, msg_b, msg_mixed), "dsp": ("DSP-000001", "DSP-000002"),
             "token": accounts.create_token(store, "officer")}
 
@@ -161,7 +164,8 @@ ROUTES: dict[str, list[tuple[str, str, str | None]]] = {
     "/findings": [("GET", "/findings?all=1", None), ("GET", "/findings?all=1&format=csv", None),
                   ("GET", "/findings?all=1&format=json", None), ("GET", "/findings?q=idle&all=1", None),
                   ("GET", "/findings?all=1&sort=savings&dir=desc&limit=1", None)],
-    "/findings/<id:finding_id>": [("GET", "/findings/{A_ID}", "/findings/{B_ID}")],
+    "/findings/<id:finding_id>": [("GET", "/findings/{A_ID}", "/findings/{B_ID}"),
+                                  ("GET", "/findings/{A2_ID}", None)],
     "/findings/<id:finding_id>/action": [("POST", "/findings/{A_ID}/action", "/findings/{B_ID}/action")],
     "/findings/bulk": [("POST", "/findings/bulk", "/findings/bulk")],
     "/findings/bulk-assign": [("POST", "/findings/bulk-assign", "/findings/bulk-assign")],
@@ -175,8 +179,10 @@ ROUTES: dict[str, list[tuple[str, str, str | None]]] = {
     "/evaluations/<id:evaluation_id>": [("GET", "/evaluations/1", None)],
     "/evidence": [("GET", "/evidence", None), ("POST", "/evidence", None)],
     "/exceptions": [("GET", "/exceptions?view=all", None)],
-    "/exceptions/<id:exception_id>": [("GET", "/exceptions/{A_EXC}", "/exceptions/{B_EXC}")],
-    "/exceptions/<id:exception_id>/decide": [("POST", None, "/exceptions/{B_EXC}/decide")],
+    "/exceptions/<id:exception_id>": [("GET", "/exceptions/{A_EXC}", "/exceptions/{B_EXC}"),
+                                      ("GET", "/exceptions/{A_EXC}", "/exceptions/{MIXED_EXC}")],
+    "/exceptions/<id:exception_id>/decide": [("POST", None, "/exceptions/{B_EXC}/decide"),
+                                             ("POST", None, "/exceptions/{MIXED_EXC}/decide")],
     "/disputes": [("GET", "/disputes", None), ("POST", "/disputes", "/disputes")],
     "/disputes/<string:ref>": [("GET", "/disputes/{A_DSP}", "/disputes/{B_DSP}")],
     "/disputes/<string:ref>/<string:action>": [("POST", None, "/disputes/{B_DSP}/file")],
@@ -236,10 +242,11 @@ def test_every_route_is_in_the_scope_table(estate):
 
 
 def _fill(url: str, estate) -> str:
-    ids, (exc_a, exc_b), (msg_a, msg_b, mixed), (dsp_a, dsp_b) = (estate["ids"], estate["exc"],
-                                                                 estate["msg"], estate["dsp"])
-    return url.format(A_ID=ids["LA-1"], B_ID=ids["L-BMARK-1"], A_EXC=exc_a, B_EXC=exc_b, A_MSG=msg_a,
-                      B_MSG=msg_b, MIXED_MSG=mixed, A_DSP=dsp_a, B_DSP=dsp_b)
+    ids, (exc_a, exc_b, exc_mixed), (msg_a, msg_b, mixed), (dsp_a, dsp_b) = (
+        estate["ids"], estate["exc"], estate["msg"], estate["dsp"])
+    return url.format(A_ID=ids["LA-1"], B_ID=ids["L-BMARK-1"], A2_ID=ids["LA-2"], A_EXC=exc_a, B_EXC=exc_b,
+                      MIXED_EXC=exc_mixed, A_MSG=msg_a, B_MSG=msg_b, MIXED_MSG=mixed, A_DSP=dsp_a,
+                      B_DSP=dsp_b)
 
 
 def _bodies(response) -> list[str]:
@@ -328,7 +335,7 @@ def test_the_dashboard_counts_and_savings_are_the_scopes(estate):
     assert sum(everything["by_status"].values()) == 5
     assert everything["savings_identified"] == {"USD": 25.0 + 3 * 977.77}
     assert scoped["trend"] == [] and scoped["scoped"]
-    assert scoped["exceptions_requested"] == 1 and everything["exceptions_requested"] == 2
+    assert scoped["exceptions_requested"] == 1 and everything["exceptions_requested"] == 3
 
 
 def test_a_token_narrower_than_its_user_reads_the_narrower_set(estate):
@@ -352,11 +359,12 @@ def test_a_scoped_users_token_cannot_be_wider_than_the_user(estate):
 
 def test_an_officer_cannot_approve_an_exception_outside_their_scope(estate):
     store = estate["store"]
-    exc_a, exc_b = estate["exc"]
+    exc_a, exc_b, exc_mixed = estate["exc"]
     scoped = resolve(estate["config"].scopes, ["entity-a"])
     audit = workflow.audit_writer(store, "test")
-    with pytest.raises(exc_mod.ExceptionOutOfScope):
-        exc_mod.decide(store, exc_b, "approve", "officer", None, audit=audit, access=scoped)
+    for outside in (exc_b, exc_mixed):
+        with pytest.raises(exc_mod.ExceptionOutOfScope):
+            exc_mod.decide(store, outside, "approve", "officer", None, audit=audit, access=scoped)
     exc_mod.decide(store, exc_a, "approve", "officer", None, audit=audit, access=scoped)
     with store.read() as conn:
         status = dict(conn.execute(select(exc_mod.exceptions.c.id, exc_mod.exceptions.c.status)).all())

@@ -675,6 +675,12 @@ def finding_detail(store: Store, finding_id: int, access: Access = EVERYTHING) -
         history = conn.execute(select(events).where(events.c.finding_id == finding_id)
                                .order_by(events.c.seq)).all()
         exception_ids = {e.exception_id for e in history if e.exception_id is not None}
+        if access.restricted and exception_ids:
+            # An exception's own events (its request names every resource it covers) only when
+            # the scope allows all it covers: the finding's own events stay.
+            visible = visible_exceptions_sql(conn, access)
+            exception_ids = {r[0] for r in conn.execute(text(
+                f"SELECT e.id FROM exceptions e WHERE {visible}"))} & exception_ids
         trail = conn.execute(select(events).where(events.c.exception_id.in_(exception_ids),
                                                   events.c.finding_id.is_(None))
                              .order_by(events.c.seq)).all() if exception_ids else []

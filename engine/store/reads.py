@@ -112,14 +112,18 @@ def policy_run(store: Store, policy_id: str, evaluation_id: int) -> dict | None:
     return _run_dict(row) if row else None
 
 
-def exception_requests(store: Store, policy_id: str, resource_id: str) -> list[dict]:
+def exception_requests(store: Store, policy_id: str, resource_id: str,
+                       access: Access = EVERYTHING) -> list[dict]:
     """The exceptions requested in the product for this policy that cover ``resource_id``, by id,
     each with ``seq``: its ``exception_requested`` event in the chain (None if it has none).
 
     Requesting or rejecting an exception writes events on the exception, not on the finding;
     they join the finding's history only once the exception applies to it. Repository
     exceptions are left out: they arrive approved and reach the history when they apply."""
+    from .queries import visible_exceptions_sql
+
     with store.read() as conn:
+        visible = visible_exceptions_sql(conn, access)
         rows = conn.execute(text(f"""
             SELECT e.id, e.status, e.requested_by, e.requested_at, e.justification, e.ticket,
                    e.expires_on, e.approver, e.decided_at, e.decision_note,
@@ -128,7 +132,7 @@ def exception_requests(store: Store, policy_id: str, resource_id: str) -> list[d
             FROM exceptions e
             WHERE e.policy_id = :policy AND e.source = 'product' AND EXISTS (
                 SELECT 1 FROM exception_targets t WHERE t.exception_id = e.id
-                  AND {target_match(":resource")})
+                  AND {target_match(":resource")}) AND {visible}
             ORDER BY e.id"""), {"policy": policy_id, "resource": resource_id})
         return [dict(r._mapping) for r in rows]
 

@@ -71,7 +71,8 @@ def _exception_requests(detail: dict) -> list[dict]:
     (they join it once the exception applies): shown from the exceptions, marked as outside the
     finding's chain."""
     seen = {e["exception_id"] for e in detail["history"] if e.get("exception_id") is not None}
-    return [r for r in reads.exception_requests(current_store(), detail["policy_id"], detail["resource_id"])
+    return [r for r in reads.exception_requests(current_store(), detail["policy_id"], detail["resource_id"],
+                                                     caller())
             if r["id"] not in seen]
 
 
