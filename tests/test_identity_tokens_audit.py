@@ -140,3 +140,49 @@ def test_tokens_create_read_only_and_the_audit_log_exports(runner, cli, workspac
         [("token_create", "token:1", True)]
     assert json.loads(cli_run(runner, cli, workspace, "audit", "log", "--format", "json",
                               "--since", "2999-01-01").stdout) == []
+
+
+# -- migration 0012 on a store with accounts --------------------------------------------------------
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0012_keeps_accounts_local_tokens_full_and_sessions_live(kind, tmp_path):
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from dialtone.engine.store import accounts
+    from dialtone.engine.store.db import _alembic_config, head_revision, make_engines, upgrade
+    from tests.storekit import Clock, make_store, store_url
+
+    url = store_url(kind, tmp_path)
+    clock = Clock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC))
+    writer, reader = make_engines(url)
+    cfg = _alembic_config()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0011")
+        # What a 0011 Dialtone wrote: a user, a token, a live web session.
+        conn.execute(text("INSERT INTO users (id, username, role, password_hash, disabled, failed_logins, "
+                          "created_at) VALUES (1, 'ada', 'officer', :h, false, 0, '2026-01-01T00:00:00Z')"),
+                     {"h": accounts._hasher.hash(PASSWORD)})
+        conn.execute(text("INSERT INTO api_tokens (id, user_id, token_sha256, label, created_at, revoked, "
+                          "expires_at) VALUES (1, 1, :t, 'cron', '2026-01-01T00:00:00Z', false, "
+                          "'2027-01-01T00:00:00Z')"), {"t": accounts._digest("dt_live")})
+        conn.execute(text("INSERT INTO web_sessions (id, user_id, created_at, expires_at, origin) VALUES "
+                          "(:s, 1, '2026-12-01T08:30:00.000000Z', '2026-12-01T16:30:00.000000Z', 'x')"),
+                     {"s": accounts._digest("cookie")})
+    assert upgrade(writer) == ("0011", head_revision())
+    store = make_store(url, clock)
+    user = accounts.authenticate(store, "ada", PASSWORD)
+    assert user.auth_source == "local"
+    token_user = accounts.user_for_token(store, "dt_live", "10.0.0.1")
+    assert token_user.username == "ada" and not token_user.read_only
+    # The idle timeout counts from the session's start when it has no last request yet.
+    assert accounts.session_user(store, "cookie") == user
+    store.close()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    assert upgrade(writer) == ("0011", head_revision())
+    writer.dispose()
+    reader.dispose()

@@ -323,6 +323,9 @@ def callback():
         return _refuse(OidcError(str(exc), exc.reason, 403), identity.username)
     record(store, audit, user.username, "sign_in", f"user:{user.username}",
            {"method": "oidc", "role": user.role, "groups": identity.groups})
+    previous = session.get("sid")
+    if isinstance(previous, str):
+        accounts.end_session(store, previous)    # whoever was signed in here before
     draft = drafts.kept_for(user.username)
     session.clear()
     if draft is not None:
