@@ -468,3 +468,42 @@ def test_a_framework_scope_reads_the_findings_of_its_frameworks_policies(estate)
     assert {r["policy_id"] for r in rows} == {ZERO}
     both = Access((Scope("fw-a", legal_entities=(A,), frameworks=("test-fw",)),))
     assert [r["resource_id"] for r in list_findings(store, FindingFilter(access=both))] == ["LA-1"]
+
+
+# -- migration 0013 on a store with findings and accounts ------------------------------------------
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0013_leaves_old_findings_outside_restricted_scopes(kind, tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from dialtone.engine.store.db import _alembic_config, head_revision, make_engines, upgrade
+    from dialtone.engine.store.queries import FindingFilter, list_findings
+
+    url = store_url(kind, tmp_path)
+    writer, reader = make_engines(url)
+    cfg = _alembic_config()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+        # What a 0012 Dialtone wrote: a finding (no legal entity yet) and an account.
+        conn.execute(text("INSERT INTO policies (id, title, category, severity, resource_type, in_set) "
+                          f"VALUES ('{ZERO}', 't', 'cost', 'low', 'lines', true)"))
+        conn.execute(text(
+            "INSERT INTO findings (id, policy_id, resource_type, resource_id, status, first_seen_evaluation, "
+            "last_seen_evaluation, first_seen_at, last_seen_at, opened_at, reopen_count, updated_at) VALUES "
+            f"(1, '{ZERO}', 'lines', 'L1', 'open', 1, 1, 't', 't', 't', 0, 't')"))
+        conn.execute(text("INSERT INTO users (id, username, role, password_hash, disabled, failed_logins, "
+                          "created_at) VALUES (1, 'ada', 'officer', 'x', false, 0, '2026-01-01T00:00:00Z')"))
+    assert upgrade(writer) == ("0012", head_revision())
+    store = make_store(url, Clock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)))
+    scoped = Access((Scope("a", legal_entities=(A,)),))
+    assert [r["id"] for r in list_findings(store, FindingFilter())] == [1]
+    assert list_findings(store, FindingFilter(access=scoped)) == []
+    assert [u["scope"] for u in accounts.list_users(store)] == [None]
+    store.close()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    assert upgrade(writer) == ("0012", head_revision())
+    writer.dispose()
+    reader.dispose()
