@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, false, select, true
+from sqlalchemy import and_, column, false, select, table, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import ConfigError
@@ -46,6 +46,13 @@ SCHEMA = {
 }
 
 
+#: The columns the predicate reads, as lightweight constructs (this module is below the store in
+#: the import layers: engine/store reads scopes, not the other way round). The callers pass the
+#: store's own ``findings`` table (or an alias of it) to ``predicate``.
+_POLICY_REQUIREMENTS = table("policy_requirements", column("policy_id"), column("framework"))
+_FINDING_COLUMNS = ("id", "policy_id", "legal_entity", "cost_center")
+
+
 class ScopeError(ConfigError):
     """A scope name the configuration does not define, or a token scope wider than its user's."""
 
@@ -60,8 +67,7 @@ class Scope:
 
     def predicate(self, table) -> ColumnElement:
         """Findings (``table``: the findings table or an alias of it) in this scope."""
-        from .store.tables import policy_requirements
-
+        policy_requirements = _POLICY_REQUIREMENTS
         terms = []
         if self.legal_entities:
             terms.append(table.c.legal_entity.in_(self.legal_entities))
@@ -89,24 +95,19 @@ class Access:
     def restricted(self) -> bool:
         return bool(self.scopes)
 
-    def predicate(self, table=None) -> ColumnElement:
-        """A predicate on ``table`` (default: ``findings``): true for the findings the caller
-        may read."""
-        from .store.tables import findings
-
-        table = findings if table is None else table
+    def predicate(self, findings) -> ColumnElement:
+        """A predicate on ``findings`` (the store's findings table or an alias of it): true for
+        the findings the caller may read."""
         if not self.scopes:
             return true()
-        return and_(*(s.predicate(table) for s in self.scopes))
+        return and_(*(s.predicate(findings) for s in self.scopes))
 
     def sql(self, alias: str, dialect) -> str:
         """The predicate as SQL text on the findings aliased ``alias``, for the store's reads
         written in SQL text; the values are quoted by SQLAlchemy's literal rendering."""
-        from .store.tables import findings
-
         if not self.scopes:
             return "1 = 1"
-        clause = self.predicate(findings.alias(alias))
+        clause = self.predicate(table(alias, *(column(c) for c in _FINDING_COLUMNS)))
         return str(clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
     def names(self) -> list[str]:

@@ -203,7 +203,7 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         seen = and_(findings.c.policy_id.in_(ids), findings.c.first_seen_evaluation <= last,
                     or_(findings.c.last_seen_evaluation >= first,
                         findings.c.resolved_evaluation.between(first, last)),
-                    scope.access.predicate())
+                    scope.access.predicate(findings))
         data.findings = _rows(conn, select(findings).where(seen).order_by(
             findings.c.policy_id, findings.c.resource_type, findings.c.resource_id))
         finding_ids = select(findings.c.id).where(seen)

@@ -148,7 +148,8 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
             # A cursor of an id alone (the API's ``after`` without ``after_key``): after that
             # finding's place in the order; a finding that does not exist has none, nothing follows.
             found = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-                                 .where(findings.c.id == flt.after_id, flt.access.predicate())).first()
+                                 .where(findings.c.id == flt.after_id,
+                                        flt.access.predicate(findings))).first()
             if found is None:
                 return []
             flt = FindingFilter(**{**flt.__dict__, "after_key": cursor(flt, _finding_dict(found, today))[0]})
@@ -186,7 +187,7 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
         # or no filter at all
         query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
                  .where(*_policy_conds(flt), *_row_conds(flt, today, conn.dialect.name, names),
-                        *_keyset(flt), flt.access.predicate()).order_by(*_order(flt)))
+                        *_keyset(flt), flt.access.predicate(findings)).order_by(*_order(flt)))
         status = findings.c.status
         if rare is not None:
             query = query.where(findings.c.id.in_(
@@ -213,7 +214,7 @@ def count_findings(store: Store, flt: FindingFilter) -> tuple[int, bool]:
         if flt.assignee and not names:
             return 0, True
         unpaged = FindingFilter(**{**flt.__dict__, "after_id": None, "after_key": None})
-        query = select(findings.c.id).where(flt.access.predicate())
+        query = select(findings.c.id).where(flt.access.predicate(findings))
         policy_conds = _policy_conds(unpaged)
         if policy_conds:
             # The policies first (a few hundred rows), then their findings through the index on
@@ -648,7 +649,7 @@ def resource_findings(store: Store, resource_type: str, resource_id: str, *, exc
     today = store.today().isoformat()
     query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
              .where(findings.c.resource_type == resource_type, findings.c.resource_id == resource_id,
-                    access.predicate())
+                    access.predicate(findings))
              .order_by(findings.c.id).limit(limit))
     if exclude is not None:
         query = query.where(findings.c.id != exclude)
@@ -668,7 +669,7 @@ def finding_detail(store: Store, finding_id: int, access: Access = EVERYTHING) -
     today = store.today().isoformat()
     with store.read() as conn:
         row = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-                           .where(findings.c.id == finding_id, access.predicate())).first()
+                           .where(findings.c.id == finding_id, access.predicate(findings))).first()
         if row is None:
             return None
         detail = _finding_dict(row, today)

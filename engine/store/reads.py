@@ -141,7 +141,7 @@ def existing_findings(store: Store, ids: list[int], access: Access = EVERYTHING)
     """Which of ``ids`` name a finding ``access`` allows."""
     with store.read() as conn:
         return {r[0] for r in conn.execute(select(findings.c.id).where(findings.c.id.in_(ids),
-                                                                       access.predicate()))}
+                                                                       access.predicate(findings)))}
 
 
 def audit_page(store: Store, limit: int, before: int | None = None) -> list[dict]:
