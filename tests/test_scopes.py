@@ -507,3 +507,27 @@ def test_migration_0013_leaves_old_findings_outside_restricted_scopes(kind, tmp_
     assert upgrade(writer) == ("0012", head_revision())
     writer.dispose()
     reader.dispose()
+
+
+def test_a_scoped_evidence_package_holds_the_scope_verifies_and_its_oscal_validates(estate, tmp_path):
+    from dialtone.engine.evidence.verify import verify_package
+    from tests.test_evidence import oscal_errors
+
+    client = estate["app"].test_client()
+    login(client, "officer")
+    token = csrf(client.get("/evidence").get_data(as_text=True))
+    r = client.post("/evidence", data={"csrf_token": token, "period": "dates", "from": "2026-01-01",
+                                       "to": "2026-12-31", "by": "run"})
+    assert r.status_code == 200
+    package = tmp_path / "evidence.zip"
+    package.write_bytes(r.get_data())
+    r.close()
+    with zipfile.ZipFile(package) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    listed = json.loads(files["findings.json"])
+    assert sorted(f["resource_id"] for f in listed) == ["LA-1", "LA-2"]
+    assert json.loads(files["manifest.json"])["scope"]["access_scopes"] == ["entity-a"]
+    assert verify_package(package).ok
+    for path, schema in (("oscal/assessment-results.json", "oscal_assessment-results_schema-1.2.1.json"),
+                         ("oscal/poam.json", "oscal_poam_schema-1.2.1.json")):
+        assert oscal_errors(json.loads(files[path]), schema) == [], path
