@@ -372,12 +372,21 @@ def test_an_officer_cannot_approve_an_exception_outside_their_scope(estate):
 
 
 def test_a_finding_of_unknown_legal_entity_is_outside_every_restricted_scope():
-    from dialtone.engine.store.tables import findings as table
+    from sqlalchemy import create_engine, text
 
-    access = Access((Scope("a", legal_entities=(A,)),))
-    sql = access.sql("f", __import__("sqlalchemy").create_engine("sqlite://").dialect)
-    assert "legal_entity IN" in sql and "NULL" not in sql.upper().replace("IS NOT NULL", "")
-    assert EVERYTHING.predicate(table) is not None
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE findings (id INTEGER, policy_id TEXT, legal_entity TEXT, "
+                          "cost_center TEXT)"))
+        conn.execute(text("INSERT INTO findings VALUES (1, 'p', 'O''Brien Ltd', 'CC-1'), (2, 'p', NULL, "
+                          "'CC-1'), (3, 'p', 'Other', 'CC-1'), (4, 'p', 'O''Brien Ltd', NULL)"))
+        # A name with a quote is quoted, not spliced: the SQL text is SQLAlchemy's literal rendering.
+        by_entity = Access((Scope("a", legal_entities=("O'Brien Ltd",)),))
+        both = Access((Scope("a", legal_entities=("O'Brien Ltd",), cost_centers=("CC-1",)),))
+        for access, expected in ((by_entity, [1, 4]), (both, [1]), (EVERYTHING, [1, 2, 3, 4])):
+            where = access.sql("f", conn.dialect)
+            found = conn.execute(text(f"SELECT id FROM findings f WHERE {where} ORDER BY id"))
+            assert [r[0] for r in found] == expected
 
 
 def test_an_unknown_scope_name_reads_nothing():
