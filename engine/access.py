@@ -64,9 +64,13 @@ class Scope:
     legal_entities: tuple[str, ...] = ()
     cost_centers: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()
+    #: A scope the configuration no longer defines: nothing is in it (fail closed).
+    reads_nothing: bool = False
 
     def predicate(self, table) -> ColumnElement:
         """Findings (``table``: the findings table or an alias of it) in this scope."""
+        if self.reads_nothing:
+            return false()
         policy_requirements = _POLICY_REQUIREMENTS
         terms = []
         if self.legal_entities:
@@ -78,12 +82,6 @@ class Scope:
                 select(policy_requirements.c.policy_id)
                 .where(policy_requirements.c.framework.in_(self.frameworks)).scalar_subquery()))
         return and_(*terms) if terms else true()
-
-    def describe(self) -> str:
-        parts = [f"{label} {', '.join(values)}" for label, values in (
-            ("legal entities", self.legal_entities), ("cost centres", self.cost_centers),
-            ("frameworks", self.frameworks)) if values]
-        return f"{self.name} ({'; '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -113,13 +111,10 @@ class Access:
     def names(self) -> list[str]:
         return [s.name for s in self.scopes]
 
-    def allows_everything(self) -> bool:
-        return not self.scopes
-
 
 EVERYTHING = Access()
 #: Reads nothing: for a caller whose scope the configuration no longer defines.
-NOTHING_SCOPE = Scope("(undefined)", legal_entities=("\x00no such legal entity",))
+NOTHING_SCOPE = Scope("(undefined)", reads_nothing=True)
 
 
 def parse(raw: dict | None) -> dict[str, Scope]:
@@ -150,7 +145,3 @@ def check_name(defined: dict[str, Scope], name: str) -> Scope:
         known = ", ".join(sorted(defined)) or "none: the configuration has no access.scopes"
         raise ScopeError(f"unknown scope {name!r}; defined scopes: {known}")
     return defined[name]
-
-
-def false_predicate() -> ColumnElement:
-    return false()

@@ -540,3 +540,11 @@ def test_a_scoped_evidence_package_holds_the_scope_verifies_and_its_oscal_valida
     for path, schema in (("oscal/assessment-results.json", "oscal_assessment-results_schema-1.2.1.json"),
                          ("oscal/poam.json", "oscal_poam_schema-1.2.1.json")):
         assert oscal_errors(json.loads(files[path]), schema) == [], path
+
+
+def test_an_account_whose_scope_was_removed_from_the_configuration_reads_nothing(estate):
+    from dialtone.engine.store.queries import FindingFilter, list_findings
+
+    gone = resolve(estate["config"].scopes, ["removed-scope"])
+    assert list_findings(estate["store"], FindingFilter(access=gone)) == []
+    assert sum(posture(estate["store"], None, gone)["by_status"].values()) == 0
