@@ -143,9 +143,10 @@ def estate(request, tmp_path_factory):
         dispute("DSP-000002", "ACC-BMARK", ids["L-BMARK-1"], "L-BMARK-1")
     record_run(store, evaluation_id=1, snapshot_id="S1", error=None, status="succeeded")
     app = create_app(config, store=store, testing=True, key="test-secret", secure_cookies=False)
-    return {"app": app, "store": store, "config": config, "ids": ids, "exc": (exc_a, exc_b, exc_mixed),
-            "msg": (msg_a, msg_b, msg_mixed), "dsp": ("DSP-000001", "DSP-000002"),
-            "token": accounts.create_token(store, "officer")}
+    yield {"app": app, "store": store, "config": config, "ids": ids, "exc": (exc_a, exc_b, exc_mixed),
+           "msg": (msg_a, msg_b, msg_mixed), "dsp": ("DSP-000001", "DSP-000002"),
+           "token": accounts.create_token(store, "officer")}
+    store.close()
 
 
 def test_findings_are_filed_by_their_resources_legal_entity_and_cost_centre(estate):
