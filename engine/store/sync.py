@@ -82,8 +82,6 @@ def _temp_tables(conn: Connection) -> None:
         "dt_stage": "policy_id VARCHAR(200), resource_type VARCHAR(50), resource_id VARCHAR(300), "
                     "reason TEXT, evidence TEXT, savings DOUBLE PRECISION, savings_key VARCHAR(400), "
                     "currency VARCHAR(3), legal_entity VARCHAR(200), cost_center VARCHAR(200)",
-        "dt_attrs": "resource_type VARCHAR(50), resource_id VARCHAR(300), legal_entity VARCHAR(200), "
-                    "cost_center VARCHAR(200), PRIMARY KEY (resource_type, resource_id)",
         "dt_ran": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
@@ -104,19 +102,20 @@ def _due_case(store: Store, today) -> tuple[str, dict]:
     return f"(SELECT CASE p.severity {whens} END FROM policies p WHERE p.id = {{alias}}.policy_id)", params
 
 
-def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
-    """Stage every finding of the evaluation; returns each policy's results digest."""
+def _load_stage(conn: Connection, evaluation: Evaluation, attributes: pa.Table | None) -> dict[str, str]:
+    """Stage every finding of the evaluation, with its resource's legal entity and cost centre
+    (``attributes``); returns each policy's results digest."""
     digests: dict[str, str] = {}
     sql = ("INSERT INTO dt_stage (policy_id, resource_type, resource_id, reason, evidence, savings, "
-           "savings_key, currency) VALUES (%s)")
-    marks = ", ".join(["?"] * 8) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 8)
+           "savings_key, currency, legal_entity, cost_center) VALUES (%s)")
+    marks = ", ".join(["?"] * 10) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 10)
     for outcome in evaluation.outcomes:
         if outcome.status not in RAN:
             continue
         with StagedFindings(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
-                            outcome.rows) as staged:
+                            outcome.rows, attributes) as staged:
             digests[outcome.policy_id] = staged.digest()
-            for batch in staged.batches():
+            for batch in staged.batches(with_attributes=True):
                 conn.exec_driver_sql(sql % marks, batch)
     # Built once after loading (faster than maintaining it row by row); rows are unique per
     # policy and resource already (see staging).
@@ -127,47 +126,31 @@ def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
     return digests
 
 
-def _stage_attributes(conn: Connection, evaluation: Evaluation) -> None:
-    """Each staged finding's legal entity and cost centre (what scoped access filters by,
-    engine/access.py), read from the snapshot by ``resource_attributes`` for the resources the
-    findings name: one DuckDB query over the outcomes' resource ids, its rows (those with either
-    attribute) bulk-inserted into ``dt_attrs``, then one UPDATE of the stage."""
+def _attributes(evaluation: Evaluation) -> pa.Table | None:
+    """The legal entity and cost centre (what scoped access filters by, engine/access.py) of the
+    resources the evaluation's findings name, read from its snapshot by ``resource_attributes``:
+    one DuckDB query over the outcomes' resource ids, kept in Arrow (resource_type, resource_id,
+    legal_entity, cost_center; only resources with either). None when there is nothing to
+    look up."""
     keys = [pa.table({"resource_type": pa.array([o.resource_type] * o.rows.num_rows, pa.string()),
                       "resource_id": o.rows.column(0).cast(pa.string())})
             for o in evaluation.outcomes if o.status in RAN and o.rows is not None and o.rows.num_rows
             and o.resource_type in resource_attributes.ATTRIBUTE_SQL]
     if not keys:
-        return
+        return None
     types = tuple(sorted({o.resource_type for o in evaluation.outcomes if o.status in RAN}))
     con = resource_attributes.connect(evaluation.snapshot)
     try:
         con.register("found", pa.concat_tables(keys))
-        attributes = con.sql(f"""
-            SELECT a.resource_type, a.resource_id, any_value(a.legal_entity), any_value(a.cost_center)
+        return con.sql(f"""
+            SELECT a.resource_type, a.resource_id, any_value(a.legal_entity) AS legal_entity,
+                   any_value(a.cost_center) AS cost_center
             FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types, tolerant=True)}) a
             SEMI JOIN found f ON f.resource_type = a.resource_type AND f.resource_id = a.resource_id
             WHERE a.legal_entity IS NOT NULL OR a.cost_center IS NOT NULL
-            GROUP BY a.resource_type, a.resource_id""").fetchall()
+            GROUP BY a.resource_type, a.resource_id""").to_arrow_table()
     finally:
         con.close()
-    if not attributes:
-        return
-    marks = "?, ?, ?, ?" if conn.dialect.name == "sqlite" else "%s, %s, %s, %s"
-    for start in range(0, len(attributes), 50_000):
-        conn.exec_driver_sql(f"INSERT INTO dt_attrs (resource_type, resource_id, legal_entity, "
-                             f"cost_center) VALUES ({marks})", attributes[start:start + 50_000])
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE dt_attrs")
-    conn.execute(text("""
-        UPDATE dt_stage SET
-            legal_entity = (SELECT a.legal_entity FROM dt_attrs a
-                            WHERE a.resource_type = dt_stage.resource_type
-                              AND a.resource_id = dt_stage.resource_id),
-            cost_center = (SELECT a.cost_center FROM dt_attrs a
-                           WHERE a.resource_type = dt_stage.resource_type
-                             AND a.resource_id = dt_stage.resource_id)
-        WHERE EXISTS (SELECT 1 FROM dt_attrs a WHERE a.resource_type = dt_stage.resource_type
-                        AND a.resource_id = dt_stage.resource_id)"""))
 
 
 def _register_policies(conn: Connection, loaded: LoadedPolicies, evaluation: Evaluation,
@@ -214,8 +197,7 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
             policies_version=provenance["version"], policies_source=provenance["source"],
             policies_dirty=provenance.get("dirty"), engine=evaluation.engine, started_at=started,
             actor=actor)).inserted_primary_key[0]
-        digests = _load_stage(conn, evaluation)
-        _stage_attributes(conn, evaluation)
+        digests = _load_stage(conn, evaluation, _attributes(evaluation))
         by_id = loaded.by_id()
         runs = [{"evaluation_id": eid, "policy_id": o.policy_id, "policy_hash": o.policy_hash,
                  "status": o.status, "evaluated": o.evaluated, "finding_count": o.finding_count,
