@@ -549,3 +549,23 @@ def test_an_account_whose_scope_was_removed_from_the_configuration_reads_nothing
     gone = resolve(estate["config"].scopes, ["removed-scope"])
     assert list_findings(estate["store"], FindingFilter(access=gone)) == []
     assert sum(posture(estate["store"], None, gone)["by_status"].values()) == 0
+
+
+def test_a_resource_moved_to_another_legal_entity_moves_its_findings_at_the_next_evaluation(tmp_path):
+    clock = Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC))
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}", clock)
+    snap = snapshot(tmp_path, "S1", store.today())
+
+    def record(entity: str | None) -> tuple:
+        ev = evaluation(snap, [_outcome(ZERO, ["LA-1"])])
+        pq.write_table(pa.table({"id": ["LA-1"], "legal_entity": pa.array([entity], pa.string()),
+                                 "cost_center": ["CC-A"], "vendor": ["Carrier"], "currency": ["USD"],
+                                 "assigned_to": pa.array([None], pa.string())}), snap.path / "lines.parquet")
+        record_evaluation(store, ev, policy_set(ZERO), provenance=PROVENANCE)
+        with store.read() as conn:
+            return conn.execute(select(findings.c.legal_entity, findings.c.cost_center)).one()
+
+    assert tuple(record(A)) == (A, "CC-A")
+    assert tuple(record(B)) == (B, "CC-A")
+    assert tuple(record(None)) == (None, "CC-A")     # unknown again: outside the scopes by entity
+    store.close()
