@@ -16,7 +16,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from . import dispute_settings, notify_settings, oidc_settings
+from . import access, dispute_settings, notify_settings, oidc_settings
 from .completeness import SCHEMA as COMPLETENESS_SCHEMA
 from .completeness import Completeness
 from .errors import ConfigError, PolicyError, did_you_mean
@@ -167,6 +167,8 @@ SCHEMA = {
         },
         # Signing in through an OpenID Connect provider (docs/sign-in.md).
         "oidc": oidc_settings.SCHEMA,
+        # Scoped access: named sets of legal entities, cost centres, frameworks (docs/access.md).
+        "access": access.SCHEMA,
     },
     "$defs": {
         "days_by_severity": {
@@ -291,6 +293,8 @@ class Config:
     disputes: dispute_settings.DisputeSettings = field(
         default_factory=dispute_settings.DisputeSettings)
     oidc: oidc_settings.OidcSettings | None = None
+    #: ``access.scopes``: scope name → Scope (docs/access.md).
+    scopes: dict[str, access.Scope] = field(default_factory=dict)
 
     @property
     def store_url(self) -> str:
@@ -407,8 +411,21 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         ops=_ops_settings(data.get("ops") or {}, base, path),
         notifications=notify_settings.parse(data.get("notifications"), doc, path),
         disputes=dispute_settings.parse(data.get("disputes")),
-        oidc=oidc_settings.parse(data.get("oidc"), base, str(path)),
+        oidc=_oidc_with_scopes(oidc_settings.parse(data.get("oidc"), base, str(path)),
+                               access.parse(data.get("access")), path),
+        scopes=access.parse(data.get("access")),
     )
+
+
+def _oidc_with_scopes(oidc, scopes: dict, path) -> oidc_settings.OidcSettings | None:
+    """An ``oidc.groups`` entry's ``scope`` must name an ``access.scopes`` entry."""
+    if oidc is not None:
+        for group, entry in oidc.groups.items():
+            if entry.get("scope") is not None and entry["scope"] not in scopes:
+                known = ", ".join(sorted(scopes)) or "none (no access.scopes)"
+                raise ConfigError(f"{path}: oidc.groups.{group}.scope: unknown scope "
+                                  f"{entry['scope']!r}; defined scopes: {known}")
+    return oidc
 
 
 _WEB_DURATIONS = ("token_lifetime", "session_lifetime", "idle_timeout")

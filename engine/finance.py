@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlalchemy import text
 
 from . import resource_attributes
+from .access import EVERYTHING, Access
 from .savings import UNKNOWN_CURRENCY
 from .snapshots import Snapshot
 from .store import Store
@@ -43,13 +44,16 @@ def _rows(con, sql: str, params: list | None = None) -> list[dict]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def _findings_table(store: Store) -> pa.Table:
+def _findings_table(store: Store, access: Access = EVERYTHING) -> pa.Table:
+    """The claiming findings ``access`` allows (engine/access.py: a scoped caller's savings are
+    their scope's findings' alone, filtered in SQL)."""
     with store.read() as conn:
         rows = conn.execute(text(
             "SELECT id, policy_id, resource_type, resource_id, status, savings, "
             "coalesce(savings_key, resource_type || ':' || resource_id), "
             f"coalesce(currency, '{UNKNOWN_CURRENCY}'), resolved_at FROM findings "
-            f"WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}"
+            f"WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)} "
+            f"AND {access.sql('findings', conn.dialect)}"
         )).all()
     cols = list(zip(*rows, strict=True)) if rows else [[]] * 9
     # ``resolved_at``: when a resolved claim was resolved (the savings ledger, engine/disputes/
@@ -83,21 +87,24 @@ STATE_FILTERS = {"open": ("open",), "in_progress": ("in_progress",), "excepted":
                  "realised": ("realised",), "identified": ("open", "in_progress")}
 
 
-def register_claims(con, store: Store, snapshot: Snapshot) -> None:
+def register_claims(con, store: Store, snapshot: Snapshot, access: Access = EVERYTHING) -> None:
     """The store's claims (``found``), each resource's cost centre and vendor (``owners``) and,
     per billable object, the finding that carries its money with its ``state``, ``cost_center``
     and ``vendor`` (``carriers``), on ``con``."""
-    con.register("found", _findings_table(store))
+    con.register("found", _findings_table(store, access))
     resource_attributes.create_view(con, snapshot, "owners", types=resource_attributes.MONEY_TYPES)
     con.execute(f"""CREATE TEMP VIEW carriers AS SELECT f.*, o.cost_center, o.vendor
                     FROM ({_CLAIMS}) f LEFT JOIN owners o
                       ON o.resource_type = f.resource_type AND o.resource_id = f.resource_id""")
 
 
-def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: int = 180) -> FinanceReport:
+def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: int = 180,
+                   access: Access = EVERYTHING) -> FinanceReport:
+    """The savings page's figures. For a restricted ``access`` the savings are its scope's, and
+    the estate-wide spend and renewals (bills and contracts, not findings) are left out."""
     con = _connect(snapshot)
     try:
-        register_claims(con, store, snapshot)
+        register_claims(con, store, snapshot, access)
         savings_by = {}
         for key, expr in BREAKDOWNS.items():
             savings_by[key] = _rows(con, f"""
@@ -131,6 +138,8 @@ def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: 
             WHERE notice_deadline <= ? ORDER BY notice_deadline, id""",
             [today, today + timedelta(days=horizon_days)]) \
             if "contracts" in snapshot.entities else []
+        if access.restricted:
+            spend_by_vendor, spend_by_cc, renewals = [], [], []
         for r in renewals:
             days = (r["notice_deadline"] - today).days
             r["days_to_notice"] = days
@@ -142,7 +151,8 @@ def finance_report(store: Store, snapshot: Snapshot, today: date, horizon_days: 
 
 
 def savings_findings(store: Store, snapshot: Snapshot, *, by: str | None, name: str | None,
-                     currency: str | None, state: str, limit: int = 500) -> tuple[list[dict], int]:
+                     currency: str | None, state: str, limit: int = 500,
+                     access: Access = EVERYTHING) -> tuple[list[dict], int]:
     """The findings that carry the money of one row of the savings page (``by`` one of
     ``BREAKDOWNS`` and its ``name``, or every row when ``by`` is None), in ``currency`` (every
     currency when None) and ``state`` (one of ``STATE_FILTERS``): at most ``limit``, the largest
@@ -157,7 +167,7 @@ def savings_findings(store: Store, snapshot: Snapshot, *, by: str | None, name: 
         params.append(currency)
     con = _connect(snapshot)
     try:
-        register_claims(con, store, snapshot)
+        register_claims(con, store, snapshot, access)
         clause = " AND ".join(where)
         total = con.execute(f"SELECT count(*) FROM carriers f WHERE {clause}", params).fetchone()[0]
         rows = _rows(con, f"""

@@ -48,7 +48,9 @@ SCHEMA = {
             "type": "object", "minProperties": 1,
             "additionalProperties": {
                 "type": "object", "additionalProperties": False, "required": ["role"],
-                "properties": {"role": {"enum": list(ROLES)}},
+                "properties": {"role": {"enum": list(ROLES)},
+                               # An access.scopes entry limiting what the group's members read.
+                               "scope": {"type": "string", "minLength": 1}},
             },
         },
         # Where Dialtone is reached by browsers: the redirect URI is <this>/oidc/callback.
@@ -97,6 +99,23 @@ class OidcSettings:
     def client_secret(self) -> str:
         """The client secret, from its environment variable or file (ConfigError if missing)."""
         return read_secret(self.secret_settings, "client_secret", "oidc", self.base_dir)
+
+    def scope_for(self, groups: list[str]) -> str | None:
+        """The scope the person's groups give: of the mapped groups granting their role (the
+        highest), the one scope they name; None (everything) when one of them names none.
+        Groups granting that role with different scopes: a ScopeError (the sign-in is refused;
+        docs/sign-in.md)."""
+        from .access import ScopeError
+
+        role = self.role_for(groups)
+        named = {self.groups[g].get("scope") for g in groups
+                 if g in self.groups and self.groups[g]["role"] == role}
+        if not named or None in named:
+            return None
+        if len(named) > 1:
+            raise ScopeError(f"the groups giving the {role} role name different scopes "
+                             f"({', '.join(sorted(named))}); one scope per person: map one group")
+        return named.pop()
 
     def role_for(self, groups: list[str]) -> str | None:
         """The role the person's groups give (the highest of the mapped ones), or None."""

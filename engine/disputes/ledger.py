@@ -129,14 +129,17 @@ _CREDITS_SCHEMA = pa.schema([
     ("invoice_id", pa.string())])
 
 
-def _store_rows(store: Store) -> tuple[pa.Table, pa.Table]:
-    """The disputed items with their dispute, and the credits with the item they credit."""
+def _store_rows(store: Store, access=None) -> tuple[pa.Table, pa.Table]:
+    """The disputed items with their dispute, and the credits with the item they credit; of the
+    disputes ``access`` may read (engine/store/disputes.py ``visible``)."""
+    from ..store.disputes import visible
+
     d, i, c = disputes.c, dispute_items.c, dispute_credits.c
     with store.read() as conn:
         items = conn.execute(select(
             d.id, d.reference, d.status, d.filed_at, d.closed_at, d.currency, d.vendor, d.claimed_total,
             d.credited_total, i.id, i.policy_id, i.charge_id, i.invoice_id, i.bill_date, i.claimed_amount,
-            i.credited_amount).join(dispute_items, i.dispute_id == d.id)).all()
+            i.credited_amount).join(dispute_items, i.dispute_id == d.id).where(visible(access))).all()
         # A credit paying the dispute as a whole is put on its first charge (its policy and
         # cost centre), so that no recovered money is left without a policy.
         firsts = dispute_items.alias("firsts")
@@ -146,7 +149,8 @@ def _store_rows(store: Store) -> tuple[pa.Table, pa.Table]:
             d.id, d.reference, d.currency, d.vendor, c.charge_id, c.invoice_number, c.bill_date, c.amount,
             c.currency, c.basis, i.policy_id, i.charge_id, i.invoice_id)
             .join(disputes, d.id == c.dispute_id)
-            .outerjoin(dispute_items, i.id == func.coalesce(c.item_id, first_item))).all()
+            .outerjoin(dispute_items, i.id == func.coalesce(c.item_id, first_item))
+            .where(visible(access))).all()
     return _arrow(items, _ITEMS_SCHEMA), _arrow(credits, _CREDITS_SCHEMA)
 
 
@@ -275,13 +279,16 @@ _LEDGER_SQL = """
     ORDER BY m.state, m.period, m.resource_type, m.resource_id, m.currency"""
 
 
-def ledger(store: Store, snapshot: Snapshot, today: dt.date) -> Ledger:
+def ledger(store: Store, snapshot: Snapshot, today: dt.date, access=None) -> Ledger:
     """The savings ledger of ``store``'s findings and disputes against ``snapshot``'s bills, as of
-    ``today`` (bills issued after it are not looked at; identified money is in its month)."""
-    items, credits = _store_rows(store)
+    ``today`` (bills issued after it are not looked at; identified money is in its month); of
+    the findings and disputes ``access`` (engine/access.py) allows."""
+    from ..access import EVERYTHING
+
+    items, credits = _store_rows(store, access)
     con = resource_attributes.connect(snapshot)
     try:
-        register_claims(con, store, snapshot)
+        register_claims(con, store, snapshot, access or EVERYTHING)
         # As of ``today``: credits on bills issued by then, disputes filed (or drafted) by then.
         # A dispute's state is today's (its history has the dates of each change).
         con.register("all_items", items)

@@ -31,10 +31,15 @@ DISPUTE_FIELDS = ("id", "reference", "status", "account_id", "vendor", "currency
                   "writeoff_approved_by")
 
 
-def disputes_doc(store: Store, finding_ids: set[int]) -> list[dict]:
-    """The disputes with an item on one of ``finding_ids``, their items and credits, by id."""
+def disputes_doc(store: Store, finding_ids: set[int], access=None) -> list[dict]:
+    """The disputes with an item on one of ``finding_ids``, their items and credits, by id; of
+    those ``access`` may read (engine/store/disputes.py ``visible``)."""
+    from ..store.disputes import visible
+
     with store.read() as conn:
-        pairs = conn.execute(select(dispute_items.c.dispute_id, dispute_items.c.finding_id)).all()
+        pairs = conn.execute(select(dispute_items.c.dispute_id, dispute_items.c.finding_id)
+                             .join(disputes, disputes.c.id == dispute_items.c.dispute_id)
+                             .where(visible(access))).all()
         ids = sorted({d for d, f in pairs if f in finding_ids})
         if not ids:
             return []
@@ -70,7 +75,7 @@ def ledger_doc(store: Store, data: EvidenceData, data_dir: Path) -> dict:
     except DialtoneError:
         return {**doc, "unavailable": f"snapshot {snapshot_id} is no longer in the data directory: "
                                       "no bills to read the ledger from"}
-    book = ledger(store, snap, data.scope.end)
+    book = ledger(store, snap, data.scope.end, data.scope.access)
     policies = pa.array(sorted(p["id"] for p in data.policies), pa.string())
     table = book.table.filter(pc.is_in(book.table.column("policy_id"), value_set=policies))
     checks = book.checks.filter(pc.is_in(book.checks.column("policy_id"), value_set=policies))

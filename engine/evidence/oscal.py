@@ -114,8 +114,11 @@ def build(ctx: dict) -> dict[str, dict]:
             obs_uuid = ids("run", ev["id"], run["policy_id"])
             observations.append({
                 "uuid": obs_uuid, "title": run["policy_id"],
-                "description": (f"Policy {run['policy_id']} {run['status']}: evaluated {run['evaluated']} "
-                                f"resources, found {run['finding_count']}"
+                "description": (f"Policy {run['policy_id']} {run['status']}: "
+                                + (f"evaluated {run['evaluated']} resources, found {run['finding_count']}"
+                                   if run["evaluated"] is not None else
+                                   # a scoped export leaves the estate-wide counts out
+                                   "counts left out (an export limited to an access scope)")
                                 + (f"; {_text(run['error'] or run['skip_reason'])}"
                                    if run["error"] or run["skip_reason"] else "")),
                 "props": [_prop("status", run["status"]), _prop("evaluated", run["evaluated"]),

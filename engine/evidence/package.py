@@ -274,9 +274,9 @@ def export_evidence(store: Store, scope: Scope, out: Path, *, snapshots_dir: Pat
     export_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://dialtone.dev/evidence/" + json.dumps(
         {"scope": scope.as_dict(), "head": data.head_hash, "seq": data.head_seq}, sort_keys=True)))
     masker = Masker(mask_key(data_dir)) if scope.mask_pii else None
-    tickets = outbox_reads.tickets_for_findings(store, [f["id"] for f in data.findings])
+    tickets = outbox_reads.tickets_for_findings(store, [f["id"] for f in data.findings], scope.access)
     files = _files(data, export_id, snapshots_dir, loaded_policies, masker, tickets)
-    disputes_doc = money.disputes_doc(store, {f["id"] for f in data.findings})
+    disputes_doc = money.disputes_doc(store, {f["id"] for f in data.findings}, scope.access)
     ledger_doc = money.ledger_doc(store, data, data_dir)
     if masker:   # as the findings' evidence and history are: phone numbers, e-mails, names
         disputes_doc, ledger_doc = masker.value("disputes", disputes_doc), masker.value("ledger", ledger_doc)

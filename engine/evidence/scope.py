@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 
+from ..access import EVERYTHING, Access
 from ..errors import DialtoneError, did_you_mean
 from ..store import Store, chain, reads
 from ..store.tables import (
@@ -87,10 +88,16 @@ class Scope:
     policy_ids: tuple[str, ...] = ()
     mask_pii: bool = False
     by: str = RUN
+    #: The exporter's access scope (engine/access.py): the package holds its findings alone, and
+    #: none of the figures evaluations recorded for the whole estate.
+    access: Access = EVERYTHING
 
     def as_dict(self) -> dict:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
-                "framework": self.framework, "policies": sorted(self.policy_ids), "mask_pii": self.mask_pii}
+        out = {"from": self.start.isoformat(), "to": self.end.isoformat(), "by": self.by,
+               "framework": self.framework, "policies": sorted(self.policy_ids), "mask_pii": self.mask_pii}
+        if self.access.restricted:
+            out["access_scopes"] = self.access.names()
+        return out
 
     def file_name(self) -> str:
         """``dialtone-evidence-finra-4511-2026-10-01-to-2026-12-31.zip``: the period and the framework
@@ -195,13 +202,21 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
                           .order_by(policy_runs.c.evaluation_id, policy_runs.c.policy_id))
         seen = and_(findings.c.policy_id.in_(ids), findings.c.first_seen_evaluation <= last,
                     or_(findings.c.last_seen_evaluation >= first,
-                        findings.c.resolved_evaluation.between(first, last)))
+                        findings.c.resolved_evaluation.between(first, last)),
+                    scope.access.predicate(findings))
         data.findings = _rows(conn, select(findings).where(seen).order_by(
             findings.c.policy_id, findings.c.resource_type, findings.c.resource_id))
         finding_ids = select(findings.c.id).where(seen)
         data.events = _rows(conn, select(events).where(events.c.finding_id.in_(finding_ids))
                             .order_by(events.c.seq))
         exception_ids = sorted({e["exception_id"] for e in data.events if e["exception_id"]})
+        if exception_ids and scope.access.restricted:
+            # The exceptions' own events and texts only where the scope allows all they cover.
+            from ..store.queries import visible_exceptions_sql
+
+            allowed = {r[0] for r in conn.execute(text(
+                f"SELECT e.id FROM exceptions e WHERE {visible_exceptions_sql(conn, scope.access)}"))}
+            exception_ids = [i for i in exception_ids if i in allowed]
         if exception_ids:
             data.events = sorted(data.events + _rows(conn, select(events).where(
                 events.c.finding_id.is_(None), events.c.exception_id.in_(exception_ids))),
@@ -211,6 +226,12 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         data.skeleton = [tuple(r) for r in conn.execute(
             select(events.c.seq, events.c.prev_hash, events.c.hash).where(events.c.seq <= seq)
             .order_by(events.c.seq))]
+    if scope.access.restricted:
+        # What evaluations recorded for the whole estate is not the scope's.
+        from ..store.reads import ESTATE_FIGURES
+
+        data.evaluations = [{**e, "summary": None} for e in data.evaluations]
+        data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES)} for r in data.runs]
     for e in data.events:
         e["data_text"] = e["data"]  # the exact text the event's hash covers
         e["data"] = json.loads(e["data"])

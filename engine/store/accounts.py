@@ -101,6 +101,13 @@ class User:
     auth_source: str = "local"
     #: Signed in with a read-only API token: GET and HEAD only.
     read_only: bool = False
+    #: The account's access scope (users.scope; None: everything) and, for an API token with a
+    #: narrower one, the token's: both apply (engine/access.py, docs/access.md).
+    scope: str | None = None
+    token_scope: str | None = None
+
+    def scope_names(self) -> tuple[str | None, str | None]:
+        return (self.scope, self.token_scope)
 
     @property
     def can_act(self) -> bool:
@@ -204,11 +211,22 @@ def set_role(store: Store, username: str, role: str, *, audit: Audit | None = No
     return ended
 
 
+def set_scope(store: Store, username: str, scope: str | None, *, audit: Audit | None = None,
+              actor: str = "") -> None:
+    """Limit an account to ``scope`` (None: everything), audited ``user_scope``. It applies at
+    the account's next request, on pages and API tokens alike; a token scoped otherwise than the
+    account's new scope reads what both allow (engine/access.py)."""
+    with store.write() as conn:
+        row = _user_row(conn, username)
+        conn.execute(update(users).where(users.c.id == row.id).values(scope=scope))
+        _audit(audit, conn, actor, "user_scope", f"user:{username}", {"from": row.scope, "to": scope})
+
+
 def list_users(store: Store) -> list[dict]:
     with store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(
             select(users.c.id, users.c.username, users.c.role, users.c.disabled, users.c.created_at,
-                   users.c.last_login_at, users.c.locked_until, users.c.auth_source)
+                   users.c.last_login_at, users.c.locked_until, users.c.auth_source, users.c.scope)
             .order_by(users.c.username))]
 
 
@@ -323,7 +341,7 @@ def authenticate(store: Store, username: str, password: str, *, local_accounts: 
                    {"method": "password", "reason": reason})
     if not ok:
         raise SignInRefused("wrong username or password, or the account is locked or disabled", reason)
-    return User(row.id, row.username, row.role, row.auth_source)
+    return User(row.id, row.username, row.role, row.auth_source, scope=row.scope)
 
 
 def get_user(store: Store, user_id: int) -> User | None:
@@ -331,7 +349,7 @@ def get_user(store: Store, user_id: int) -> User | None:
         row = conn.execute(select(users).where(users.c.id == user_id)).first()
     if row is None or row.disabled:
         return None
-    return User(row.id, row.username, row.role, row.auth_source)
+    return User(row.id, row.username, row.role, row.auth_source, scope=row.scope)
 
 
 def _digest(token: str) -> str:
@@ -370,7 +388,7 @@ def live_session(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOU
     now = store.now()
     with store.read() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.role, users.c.auth_source,
+            select(users.c.id, users.c.username, users.c.role, users.c.auth_source, users.c.scope,
                    web_sessions.c.last_seen_at, web_sessions.c.created_at, web_sessions.c.refreshed_at,
                    web_sessions.c.oidc_tokens, users.c.external_subject)
             .join(web_sessions, web_sessions.c.user_id == users.c.id)
@@ -389,8 +407,8 @@ def live_session(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOU
                              .values(last_seen_at=iso(now)))
         except (SQLAlchemyError, StoreError) as exc:
             log.info("a session's last request was not recorded (%s)", exc)
-    return LiveSession(User(row.id, row.username, row.role, row.auth_source), row.refreshed_at,
-                       row.oidc_tokens, row.external_subject)
+    return LiveSession(User(row.id, row.username, row.role, row.auth_source, scope=row.scope),
+                       row.refreshed_at, row.oidc_tokens, row.external_subject)
 
 
 def session_user(store: Store, token: str, idle_timeout: timedelta = IDLE_TIMEOUT) -> User | None:
@@ -436,7 +454,8 @@ def end_session(store: Store, token: str, *, audit: Audit | None = None, actor: 
 
 
 # -- accounts made at an OpenID sign-in -----------------------------------------------------------
-def provision(store: Store, subject: str, username: str, role: str, *, audit: Audit | None = None) -> User:
+def provision(store: Store, subject: str, username: str, role: str, *, audit: Audit | None = None,
+              scope: str | None = None) -> User:
     """The account of the OpenID subject ``subject`` ("<issuer> <sub>"): made now with ``role``
     (audited ``user_provision``), or found and given ``role`` if its groups changed (audited
     ``user_role``, ending its other sessions as any role change does). A disabled account stays
@@ -459,7 +478,11 @@ def provision(store: Store, subject: str, username: str, role: str, *, audit: Au
                 oidc_confirmed_at=store.now_text())).inserted_primary_key[0]
             _audit(audit, conn, username, "user_provision", f"user:{username}",
                    {"role": role, "subject": subject})
-            return User(new_id, username, role, "oidc")
+            if scope is not None:
+                conn.execute(update(users).where(users.c.id == new_id).values(scope=scope))
+                _audit(audit, conn, username, "user_scope", f"user:{username}",
+                       {"from": None, "to": scope, "by": "oidc groups"})
+            return User(new_id, username, role, "oidc", scope=scope)
         if row.disabled:
             raise SignInRefused("your Dialtone account is disabled: ask an administrator", "disabled")
         values: dict = {"last_login_at": store.now_text(), "oidc_confirmed_at": store.now_text()}
@@ -468,19 +491,29 @@ def provision(store: Store, subject: str, username: str, role: str, *, audit: Au
             ended = _end_sessions(conn, store, row.id)
             _audit(audit, conn, row.username, "user_role", f"user:{row.username}",
                    {"from": row.role, "to": role, "sessions_ended": ended, "by": "oidc groups"})
+        if row.scope != scope:
+            values["scope"] = scope
+            _audit(audit, conn, row.username, "user_scope", f"user:{row.username}",
+                   {"from": row.scope, "to": scope, "by": "oidc groups"})
         conn.execute(update(users).where(users.c.id == row.id).values(**values))
-    return User(row.id, row.username, role, "oidc")
+    return User(row.id, row.username, role, "oidc", scope=scope)
 
 
-def refresh_role(store: Store, user: User, role: str, *, audit: Audit | None = None) -> User:
-    """At a session refresh: the role the person's groups give now (audited when it changed)."""
-    if role == user.role:
+def refresh_role(store: Store, user: User, role: str, *, audit: Audit | None = None,
+                 scope: str | None = None) -> User:
+    """At a session refresh: the role and scope the person's groups give now (audited when
+    they changed)."""
+    if role == user.role and scope == user.scope:
         return user
     with store.write() as conn:
-        conn.execute(update(users).where(users.c.id == user.id).values(role=role))
-        _audit(audit, conn, user.username, "user_role", f"user:{user.username}",
-               {"from": user.role, "to": role, "by": "oidc groups"})
-    return User(user.id, user.username, role, user.auth_source)
+        conn.execute(update(users).where(users.c.id == user.id).values(role=role, scope=scope))
+        if role != user.role:
+            _audit(audit, conn, user.username, "user_role", f"user:{user.username}",
+                   {"from": user.role, "to": role, "by": "oidc groups"})
+        if scope != user.scope:
+            _audit(audit, conn, user.username, "user_scope", f"user:{user.username}",
+                   {"from": user.scope, "to": scope, "by": "oidc groups"})
+    return User(user.id, user.username, role, user.auth_source, scope=scope)
 
 
 def deprovision(store: Store, user: User, reason: str, *, audit: Audit | None = None) -> dict:
@@ -512,7 +545,7 @@ def withdraw_confirmation(store: Store, user: User, reason: str, *, audit: Audit
 # -- API tokens -----------------------------------------------------------------------------------
 def issue_token(store: Store, username: str, label: str | None = None, *,
                 expires_at: datetime | None = None, lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
-                read_only: bool = False, local_accounts: bool = True,
+                read_only: bool = False, local_accounts: bool = True, scope: str | None = None,
                 audit: Audit | None = None, actor: str = "") -> IssuedToken:
     """A new API token for an active user, expiring at ``expires_at``, else ``lifetime`` after
     it is created; ``read_only``: GET and HEAD only. With ``local_accounts`` off, a local
@@ -532,11 +565,19 @@ def issue_token(store: Store, username: str, label: str | None = None, *,
             raise AccountError(f"{username} is a local account and local accounts are turned off "
                                "(oidc.local_accounts: false): only administrators' local accounts get "
                                "API tokens")
+        if scope is not None and row.scope is not None and scope != row.scope:
+            # A token reads at most what its user reads: with scopes named, not compared by
+            # content, the only narrower one of a scoped user is their own.
+            raise AccountError(f"{username} is limited to scope {row.scope}: a token of theirs can "
+                               f"have that scope or none, not {scope}")
         token_id = conn.execute(insert(api_tokens).values(
             user_id=row.id, token_sha256=_digest(token), label=label, created_at=iso(now),
-            revoked=False, expires_at=iso(expires), read_only=read_only)).inserted_primary_key[0]
-        _audit(audit, conn, actor, "token_create", f"token:{token_id}",
-               {"user": username, "label": label, "expires_at": iso(expires), "read_only": read_only})
+            revoked=False, expires_at=iso(expires), read_only=read_only,
+            scope=scope)).inserted_primary_key[0]
+        data = {"user": username, "label": label, "expires_at": iso(expires), "read_only": read_only}
+        if scope is not None:
+            data["scope"] = scope
+        _audit(audit, conn, actor, "token_create", f"token:{token_id}", data)
     return IssuedToken(token_id, token, iso(expires))
 
 
@@ -552,7 +593,7 @@ def list_tokens(store: Store, username: str | None = None) -> list[dict]:
     now = store.now_text()
     query = (select(api_tokens.c.id, users.c.username.label("user"), api_tokens.c.label,
                     api_tokens.c.created_at, api_tokens.c.expires_at, api_tokens.c.revoked,
-                    api_tokens.c.read_only,
+                    api_tokens.c.read_only, api_tokens.c.scope,
                     api_tokens.c.revoked_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
              .join(users, users.c.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
     if username is not None:
@@ -591,8 +632,10 @@ def user_for_token(store: Store, token: str, origin: str | None = None, *,
     # A read: API requests must not queue behind an evaluation holding the write lock.
     with store.read() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.username, users.c.role, users.c.auth_source, users.c.oidc_confirmed_at,
+            select(users.c.id, users.c.username, users.c.role, users.c.auth_source, users.c.scope,
+                   users.c.oidc_confirmed_at,
                    api_tokens.c.id.label("token_id"), api_tokens.c.read_only,
+                   api_tokens.c.scope.label("token_scope"),
                    api_tokens.c.expires_at, api_tokens.c.last_used_at, api_tokens.c.last_used_from)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
             .where(api_tokens.c.token_sha256 == _digest(token), api_tokens.c.revoked.is_(False),
@@ -610,7 +653,8 @@ def user_for_token(store: Store, token: str, origin: str | None = None, *,
             row.last_used_at is None or row.last_used_from != origin
             or row.last_used_at < iso(now - timedelta(seconds=TOKEN_USE_WRITE_SECONDS))):
         _record_use(store, row.token_id, row.username, iso(now), origin[:200])
-    return User(row.id, row.username, row.role, row.auth_source, read_only=bool(row.read_only))
+    return User(row.id, row.username, row.role, row.auth_source, read_only=bool(row.read_only),
+                scope=row.scope, token_scope=row.token_scope)
 
 
 def _record_use(store: Store, token_id: int, username: str, at: str, origin: str) -> None:

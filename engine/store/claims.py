@@ -60,13 +60,18 @@ _STATE_SQL = f"""
     FROM ({CLAIMS_SQL}) c"""
 
 
-def savings_by_state(conn: Connection) -> dict[str, dict[str, float]]:
+def savings_by_state(conn: Connection, access=None) -> dict[str, dict[str, float]]:
     """Per state (``STATES``, plus ``identified`` = open + in progress), the money of the
     billable objects in that state, per currency, rounded to the cent; no currency is ever
-    added to another. States without money are empty dicts."""
+    added to another. States without money are empty dicts. ``access`` (engine/access.py):
+    of the findings a scoped caller may read only."""
     raw: dict[str, dict[str, float]] = {s: {} for s in (*STATES, "identified")}
+    state_sql = _STATE_SQL
+    if access is not None and access.restricted:
+        state_sql = state_sql.replace("WHERE savings IS NOT NULL",
+                                      f"WHERE {access.sql('findings', conn.dialect)} AND savings IS NOT NULL")
     for currency, state, amount in conn.execute(text(
-            f"SELECT currency, state, sum(amount) FROM ({_STATE_SQL}) s GROUP BY currency, state")):
+            f"SELECT currency, state, sum(amount) FROM ({state_sql}) s GROUP BY currency, state")):
         raw[state][currency] = amount or 0.0
         if state in PENDING:
             raw["identified"][currency] = raw["identified"].get(currency, 0.0) + (amount or 0.0)
@@ -80,10 +85,10 @@ def store_totals(conn: Connection) -> dict[str, dict[str, float]]:
     return {"identified": money["identified"], "realised": money["realised"]}
 
 
-def store_savings(store) -> dict[str, dict[str, float]]:
+def store_savings(store, access=None) -> dict[str, dict[str, float]]:
     """``savings_by_state`` over ``store`` (a read of its own), for pages."""
     with store.read() as conn:
-        return savings_by_state(conn)
+        return savings_by_state(conn, access)
 
 
 #: Which finding carries each object's money (the rule above, as engine/finance.py applies it):

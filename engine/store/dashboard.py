@@ -32,8 +32,9 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text
 
+from ..access import EVERYTHING, Access
 from . import Store
-from .lifecycle import EXCEPTED, NEEDS_WORK
+from .lifecycle import EXCEPTED, NEEDS_WORK, sql_list
 from .tables import evaluations, posture_counts
 
 #: More events than this since the counts were read: count everything again (one pass).
@@ -61,9 +62,18 @@ def _position(conn: Connection) -> tuple[int, str, int | None]:
     return seq, head, conn.execute(select(func.max(evaluations.c.id))).scalar()
 
 
-def posture(store: Store, catalogue=None) -> dict:
-    """The figures; ``catalogue`` is part of the key by identity (callers cache theirs)."""
+def posture(store: Store, catalogue=None, access: Access = EVERYTHING) -> dict:
+    """The figures; ``catalogue`` is part of the key by identity (callers cache theirs).
+
+    A restricted ``access`` (a scoped account) gets its scope's figures, counted in SQL with the
+    scope's predicate on every read (not kept in memory: the counts kept are the estate's); the
+    trend, which evaluations recorded for the whole estate, is left out (``scoped``)."""
     today = store.today().isoformat()
+    if access.restricted:
+        with store.read() as conn:
+            groups = _groups(conn, access=access)
+            counts = _Counts(0, "", None, groups, today, _overdue_scoped(conn, today, access))
+            return _figures(conn, store, counts, catalogue, access)
     with store.read() as conn:
         position = _position(conn)
     key = (*position, today)
@@ -104,12 +114,12 @@ def record_counts(conn: Connection, evaluation_id: int) -> dict:
     return {"open_after": totals.pop("open"), **totals}
 
 
-def _totals(conn: Connection, groups: dict) -> dict:
+def _totals(conn: Connection, groups: dict, access: Access = EVERYTHING) -> dict:
     """Open (and in progress) findings over every policy; identified, excepted and realised
     savings per currency, each billable object counted once (engine/store/claims.py)."""
     from .claims import savings_by_state
 
-    money = savings_by_state(conn)
+    money = savings_by_state(conn, access)
     return {"open": sum(n for statuses in groups.values()
                         for status, (n, _) in statuses.items() if status in NEEDS_WORK),
             "savings_identified": money["identified"], "savings_realised": money["realised"],
@@ -172,11 +182,14 @@ def _touched_since(conn: Connection, seq_then: int, hash_then: str, seq: int, he
         "WHERE e.seq > :a AND e.seq <= :b"), {"a": seq_then, "b": seq})]
 
 
-def _groups(conn: Connection, policy_ids: list[str] | None = None) -> dict:
-    """(findings, savings) per policy and status, for ``policy_ids`` or every policy."""
+def _groups(conn: Connection, policy_ids: list[str] | None = None, *, access: Access = EVERYTHING) -> dict:
+    """(findings, savings) per policy and status, for ``policy_ids`` or every policy; of the
+    findings ``access`` allows."""
     sql = "SELECT policy_id, status, COUNT(*), SUM(savings) FROM findings {where} GROUP BY policy_id, status"
     params: dict = {}
-    if policy_ids is None:
+    if access.restricted:
+        query = text(sql.format(where="WHERE " + access.sql("findings", conn.dialect)))
+    elif policy_ids is None:
         query = text(sql.format(where=""))
     else:
         query = text(sql.format(where="WHERE policy_id IN :pids")).bindparams(
@@ -206,7 +219,15 @@ def _overdue(conn: Connection, today: str, policy_ids: list[str]) -> dict[str, i
     return out
 
 
-def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict:
+def _overdue_scoped(conn: Connection, today: str, access: Access) -> dict[str, int]:
+    """Overdue findings per policy, of those ``access`` allows: one grouped read."""
+    return dict(conn.execute(text(
+        f"SELECT policy_id, COUNT(*) FROM findings WHERE status IN {sql_list(NEEDS_WORK)} "
+        f"AND due_on < :t AND {access.sql('findings', conn.dialect)} GROUP BY policy_id"),
+        {"t": today}).all())
+
+
+def _figures(conn: Connection, store: Store, counts: _Counts, catalogue, access: Access = EVERYTHING) -> dict:
     today = counts.today
     soon = (store.today() + timedelta(days=14)).isoformat()
     policy_info = {r.id: (r.severity, r.category) for r in conn.execute(text(
@@ -244,23 +265,35 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
              for r in conn.execute(select(evaluations.c.id, evaluations.c.snapshot_as_of,
                                           evaluations.c.started_at, evaluations.c.summary)
                                    .order_by(evaluations.c.id.desc()).limit(30))][::-1]
+    evaluated = bool(trend)
+    if access.restricted:
+        trend = []   # the evaluations' recorded figures are the whole estate's
     last_runs = dict(conn.execute(text("""
         SELECT r.policy_id, r.status FROM policy_runs r
         JOIN policies p ON p.id = r.policy_id AND r.evaluation_id = p.last_run_evaluation
         WHERE p.in_set""")).all())
+    from .queries import visible_exceptions_sql
+
+    visible = visible_exceptions_sql(conn, access)
     expiring = conn.execute(text(
         "SELECT COUNT(*) FROM exceptions e WHERE e.status = 'approved' AND e.expires_on >= :t "
-        "AND e.expires_on <= :s"), {"t": today, "s": soon}).scalar()
-    requested = conn.execute(text("SELECT COUNT(*) FROM exceptions WHERE status = 'requested'")).scalar()
+        f"AND e.expires_on <= :s AND {visible}"), {"t": today, "s": soon}).scalar()
+    requested = conn.execute(text(
+        f"SELECT COUNT(*) FROM exceptions e WHERE e.status = 'requested' AND {visible}")).scalar()
     grid = []
     if catalogue is not None:
         for fw in catalogue.frameworks.values():
             for req in fw.requirements:
                 pids = mapped.get((fw.id, req.id), [])
                 states = [last_runs.get(p) for p in pids]
+                if access.restricted:
+                    # The runs found something somewhere; within the scope a policy with no
+                    # finding awaiting work (nor excepted) is as good as an OK run.
+                    states = ["ok" if s == "alarm" and not active.get(p) and p not in excepted_only
+                              else s for p, s in zip(pids, states, strict=True)]
                 if req.out_of_scope:
                     state = "out of scope"
-                elif not trend:
+                elif not evaluated:
                     # Before any evaluation nothing is known, covered or not (the policies are
                     # registered by the first evaluation): say so rather than "not covered".
                     state = "not evaluated"
@@ -280,7 +313,7 @@ def _figures(conn: Connection, store: Store, counts: _Counts, catalogue) -> dict
     return {
         "by_status": dict(sorted(by_status.items())), "by_severity": dict(sorted(by_severity.items())),
         "by_category": dict(sorted(by_category.items())), "by_framework": dict(sorted(by_framework.items())),
-        "overdue": overdue, **_totals(conn, counts.groups),
-        "evaluated": bool(trend), "trend": trend, "grid": grid,
+        "overdue": overdue, **_totals(conn, counts.groups, access),
+        "evaluated": evaluated, "trend": trend, "grid": grid, "scoped": access.restricted,
         "exceptions_expiring": expiring, "exceptions_requested": requested,
     }

@@ -367,6 +367,33 @@ def _credit_items(conn: Connection, dispute_id: int, match: CreditMatch) -> None
 
 # -- reads --------------------------------------------------------------------------------------
 
+def visible(access):
+    """A condition on ``disputes``: the disputes ``access`` may read, those all of whose items'
+    findings it allows (a dispute's totals are its items' money: one item outside the scope and
+    the dispute is another entity's business too). Everything when unrestricted."""
+    from sqlalchemy import and_, exists, not_, or_, true
+
+    from .tables import findings
+
+    if access is None or not access.restricted:
+        return true()
+    # Aliases: the callers' own queries read these tables (no correlation with them).
+    found = findings.alias("visible_f")
+    allowed = select(found.c.id).where(access.predicate(found))
+    item = dispute_items.alias("visible_i")
+    return and_(
+        exists(select(item.c.id).where(item.c.dispute_id == disputes.c.id)),
+        not_(exists(select(item.c.id).where(
+            item.c.dispute_id == disputes.c.id,
+            or_(item.c.finding_id.is_(None), item.c.finding_id.not_in(allowed))))))
+
+
+def is_visible(store: Store, dispute_id: int, access) -> bool:
+    with store.read() as conn:
+        return conn.execute(select(disputes.c.id).where(disputes.c.id == dispute_id, visible(access))
+                            ).first() is not None
+
+
 def get(store: Store, dispute_id: int) -> dict:
     """The dispute, its items and its credits, as plain dicts."""
     with store.read() as conn:
@@ -389,14 +416,16 @@ def list_disputes(store: Store, *, status: t.Sequence[str] | None = None, accoun
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def for_findings(store: Store, finding_ids: t.Sequence[int]) -> dict[int, list[dict]]:
-    """The disputes each finding is in (reference, status, claimed on it), by finding id."""
+def for_findings(store: Store, finding_ids: t.Sequence[int], access=None) -> dict[int, list[dict]]:
+    """The disputes each finding is in (reference, status, claimed on it), by finding id; of
+    those ``access`` may read."""
     if not finding_ids:
         return {}
     query = (select(dispute_items.c.finding_id, disputes.c.id, disputes.c.reference, disputes.c.status,
                     dispute_items.c.claimed_amount, dispute_items.c.credited_amount, disputes.c.currency)
              .join(disputes, disputes.c.id == dispute_items.c.dispute_id)
-             .where(dispute_items.c.finding_id.in_(list(finding_ids))).order_by(disputes.c.id))
+             .where(dispute_items.c.finding_id.in_(list(finding_ids)), visible(access))
+             .order_by(disputes.c.id))
     out: dict[int, list[dict]] = {}
     with store.read() as conn:
         for r in conn.execute(query).mappings():

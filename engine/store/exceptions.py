@@ -144,10 +144,23 @@ def _load(conn: Connection, exception_id: int):
     return row
 
 
+class ExceptionOutOfScope(ExceptionError):
+    """An exception the deciding officer's scope does not cover (answered as a missing one)."""
+
+
 def decide(store: Store, exception_id: int, decision: str, actor: str, note: str | None, *,
-           audit) -> None:
-    """approve, reject or revoke; the requester can never decide their own request."""
+           audit, access=None) -> None:
+    """approve, reject or revoke; the requester can never decide their own request. A scoped
+    officer (``access``, engine/access.py) decides only exceptions whose covered findings all
+    lie in their scope (``queries.visible_exceptions_sql``)."""
     with store.write() as conn:
+        if access is not None and access.restricted:
+            from .queries import visible_exceptions_sql
+
+            found = conn.execute(text(f"SELECT 1 FROM exceptions e WHERE e.id = :e AND "
+                                      f"{visible_exceptions_sql(conn, access)}"), {"e": exception_id}).first()
+            if found is None:
+                raise ExceptionOutOfScope(f"no exception {exception_id}")
         row = _load(conn, exception_id)
         if row.source == "repository":
             raise ExceptionError(f"Exception {exception_id} comes from {row.key.split(':', 1)[1]} in the "

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, and_, exists, func, not_, or_, select, true
 
 from . import Store
 from .tables import findings, notify_items, notify_outbox, notify_ticket_findings, notify_tickets
@@ -40,6 +40,34 @@ _MESSAGE_COLUMNS = (notify_outbox.c.id, notify_outbox.c.created_at, notify_outbo
                     notify_outbox.c.sent_at, notify_outbox.c.ref)
 
 
+def visible_messages(access):
+    """A condition on ``notify_outbox``: the messages ``access`` may read, those about findings
+    it all allows (a digest listing another scope's finding is that scope's too; a message
+    about no finding is outside every restricted scope). True when unrestricted."""
+    if access is None or not access.restricted:
+        return true()
+    # Aliases: the callers' own queries read these tables (no correlation with them).
+    found = findings.alias("visible_f")
+    allowed = select(found.c.id).where(access.predicate(found))
+    listed = notify_items.alias("visible_i")
+    items = select(listed.c.finding_id).where(listed.c.message_id == notify_outbox.c.id)
+    return and_(
+        or_(notify_outbox.c.finding_id.in_(allowed),
+            and_(notify_outbox.c.finding_id.is_(None), exists(items))),
+        not_(exists(items.where(listed.c.finding_id.not_in(allowed)))))
+
+
+def _visible_tickets(access):
+    """A condition on ``notify_tickets``: tickets whose findings ``access`` all allows."""
+    if access is None or not access.restricted:
+        return true()
+    found = findings.alias("visible_f")
+    allowed = select(found.c.id).where(access.predicate(found))
+    link = notify_ticket_findings.alias("v")
+    return not_(exists(select(link.c.finding_id).where(link.c.ticket_id == notify_tickets.c.id,
+                                                       link.c.finding_id.not_in(allowed))))
+
+
 @contextmanager
 def _reading(db: Store | Connection) -> Iterator[Connection]:
     if isinstance(db, Store):
@@ -57,7 +85,7 @@ def _ticket_dict(row) -> dict:
     return out
 
 
-def _tickets_query(ids: Sequence[int] | None):
+def _tickets_query(ids: Sequence[int] | None, access=None):
     # ``o``: the ticket's findings counted through a second alias of the link table.
     other = notify_ticket_findings.alias("o")
     shared = select(func.count()).select_from(other).where(
@@ -67,6 +95,7 @@ def _tickets_query(ids: Sequence[int] | None):
                     notify_tickets.c.remote_status, notify_tickets.c.opened_at,
                     notify_tickets.c.claimed_at, notify_tickets.c.closed_at, shared.label("findings"))
              .join(notify_tickets, notify_tickets.c.id == notify_ticket_findings.c.ticket_id)
+             .where(_visible_tickets(access))
              .order_by(notify_ticket_findings.c.finding_id, notify_tickets.c.opened_at,
                        notify_tickets.c.id))
     if ids is not None:
@@ -74,14 +103,14 @@ def _tickets_query(ids: Sequence[int] | None):
     return query
 
 
-def tickets_for_finding(db: Store | Connection, finding_id: int) -> list[dict]:
+def tickets_for_finding(db: Store | Connection, finding_id: int, access=None) -> list[dict]:
     """The tickets about one finding, oldest first: target, key (None until the tracker gave
     one), url, state (open, claimed, closed), the tracker's own status word, when it was
     opened, claimed and closed, and ``other_findings``: how many other findings it is about."""
-    return tickets_for_findings(db, [finding_id]).get(finding_id, [])
+    return tickets_for_findings(db, [finding_id], access).get(finding_id, [])
 
 
-def tickets_for_findings(db: Store | Connection, ids: Sequence[int]) -> dict[int, list[dict]]:
+def tickets_for_findings(db: Store | Connection, ids: Sequence[int], access=None) -> dict[int, list[dict]]:
     """The tickets of each of these findings (as ``tickets_for_finding``), in one read; a
     finding without any is left out."""
     if not ids:
@@ -89,7 +118,7 @@ def tickets_for_findings(db: Store | Connection, ids: Sequence[int]) -> dict[int
     wanted = set(ids)
     out: dict[int, list[dict]] = {}
     with _reading(db) as conn:
-        rows = conn.execute(_tickets_query(None if len(wanted) > _IN_LIST_MAX else sorted(wanted)))
+        rows = conn.execute(_tickets_query(None if len(wanted) > _IN_LIST_MAX else sorted(wanted), access))
         for row in rows:
             if row.finding_id in wanted:
                 out.setdefault(row.finding_id, []).append(_ticket_dict(row))
@@ -113,32 +142,35 @@ def _message_dict(row) -> dict:
     return out
 
 
-def messages_for_finding(db: Store | Connection, finding_id: int, limit: int = 20) -> list[dict]:
+def messages_for_finding(db: Store | Connection, finding_id: int, limit: int = 20, access=None) -> list[dict]:
     """The latest ``limit`` messages about a finding, newest first: those that name it (one
     message per finding, its ticket's upkeep) and the digests that list it. Each with when it
     was written, target, kind, recipient, status, attempts, last error and when it was sent."""
     item = select(notify_items.c.message_id).where(notify_items.c.finding_id == finding_id)
     query = (select(*_MESSAGE_COLUMNS)
-             .where(or_(notify_outbox.c.finding_id == finding_id, notify_outbox.c.id.in_(item)))
+             .where(or_(notify_outbox.c.finding_id == finding_id, notify_outbox.c.id.in_(item)),
+                    visible_messages(access))
              .order_by(notify_outbox.c.id.desc()).limit(limit))
     with _reading(db) as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def outbox_counts(db: Store | Connection) -> dict[str, int]:
+def outbox_counts(db: Store | Connection, access=None) -> dict[str, int]:
     """How many messages are in each state (every state named, 0 when none)."""
     with _reading(db) as conn:
         found = dict(conn.execute(select(notify_outbox.c.status, func.count())
+                                  .where(visible_messages(access))
                                   .group_by(notify_outbox.c.status)).all())
     return {**{s: 0 for s in OUTBOX_STATUSES}, **found}
 
 
-def target_counts(db: Store | Connection) -> dict[str, dict[str, int]]:
+def target_counts(db: Store | Connection, access=None) -> dict[str, dict[str, int]]:
     """Per target (by name): how many of its messages are in each state."""
     out: dict[str, dict[str, int]] = {}
     with _reading(db) as conn:
         for target, status, n in conn.execute(
                 select(notify_outbox.c.target, notify_outbox.c.status, func.count())
+                .where(visible_messages(access))
                 .group_by(notify_outbox.c.target, notify_outbox.c.status)
                 .order_by(notify_outbox.c.target)):
             out.setdefault(target, {s: 0 for s in OUTBOX_STATUSES})[status] = n
@@ -151,13 +183,14 @@ def _items_count():
 
 
 def outbox_page(db: Store | Connection, *, status: str | None = None, target: str | None = None,
-                after_id: int | None = None, limit: int = 50) -> list[dict]:
+                after_id: int | None = None, limit: int = 50, access=None) -> list[dict]:
     """Up to ``limit`` messages, newest first (keyset: those older than ``after_id``), of one
     status and one target when given; each with ``findings`` (how many it is about) and its
     ticket's key (``ticket_key``) for ticket upkeep."""
     query = (select(*_MESSAGE_COLUMNS, _items_count().label("items"),
                     notify_tickets.c.key.label("ticket_key"), notify_tickets.c.url.label("ticket_url"))
              .outerjoin(notify_tickets, notify_tickets.c.id == notify_outbox.c.ticket_id)
+             .where(visible_messages(access))
              .order_by(notify_outbox.c.id.desc()).limit(limit))
     if status is not None:
         query = query.where(notify_outbox.c.status == status)
@@ -169,22 +202,23 @@ def outbox_page(db: Store | Connection, *, status: str | None = None, target: st
         return [_message_dict(r) for r in conn.execute(query)]
 
 
-def outbox_targets(db: Store | Connection) -> list[str]:
+def outbox_targets(db: Store | Connection, access=None) -> list[str]:
     """The targets the outbox holds messages for, for the page's filter."""
     with _reading(db) as conn:
         return [r[0] for r in conn.execute(select(notify_outbox.c.target).distinct()
+                                           .where(visible_messages(access))
                                            .order_by(notify_outbox.c.target))]
 
 
 def outbox_message(db: Store | Connection, message_id: int,
-                   limit: int = MESSAGE_FINDINGS_SHOWN) -> dict | None:
+                   limit: int = MESSAGE_FINDINGS_SHOWN, access=None) -> dict | None:
     """One message, None if there is none: its row, its payload's ``subject`` (the payload itself
     is not returned: it may carry evidence), its ticket (key, url, state), ``findings``: how many
     findings it is about, and ``finding_list``: the first ``limit`` of them by id (id, policy,
     resource, status)."""
     with _reading(db) as conn:
         row = conn.execute(select(*_MESSAGE_COLUMNS, notify_outbox.c.payload, _items_count().label("items"))
-                           .where(notify_outbox.c.id == message_id)).first()
+                           .where(notify_outbox.c.id == message_id, visible_messages(access))).first()
         if row is None:
             return None
         out = _message_dict(row)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, text, tuple_
 
+from ..access import EVERYTHING, Access
 from ..errors import DialtoneError
 from . import Store, search_index
 from .exceptions import ACTIVE_SQL, orphaned_sql
@@ -92,6 +93,8 @@ class FindingFilter:
     sort: str = "id"
     descending: bool = False
     after_key: str | float | None = None
+    #: The caller's scope (engine/access.py): only the findings it allows.
+    access: Access = EVERYTHING
 
 
 def _finding_dict(row, today: str) -> dict:
@@ -145,7 +148,8 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
             # A cursor of an id alone (the API's ``after`` without ``after_key``): after that
             # finding's place in the order; a finding that does not exist has none, nothing follows.
             found = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-                                 .where(findings.c.id == flt.after_id)).first()
+                                 .where(findings.c.id == flt.after_id,
+                                        flt.access.predicate(findings))).first()
             if found is None:
                 return []
             flt = FindingFilter(**{**flt.__dict__, "after_key": cursor(flt, _finding_dict(found, today))[0]})
@@ -155,7 +159,9 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
                 return []
         else:
             names = ()
-        plain = (not flt.limit or flt.assignee or flt.opened_in is not None
+        # A scoped caller's list is one statement with the scope's predicate (the ranges below
+        # walk every finding of a policy; its legal entity and cost centre have their own indexes).
+        plain = (not flt.limit or flt.assignee or flt.opened_in is not None or flt.access.restricted
                  or (flt.sort == "id" and not flt.descending and not (_needs_ranges(flt) or flt.search)))
         rare = None
         if flt.limit and flt.search and not plain and _search_index(conn, flt.search) == "fts":
@@ -181,7 +187,7 @@ def list_findings(store: Store, flt: FindingFilter) -> list[dict]:
         # or no filter at all
         query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
                  .where(*_policy_conds(flt), *_row_conds(flt, today, conn.dialect.name, names),
-                        *_keyset(flt)).order_by(*_order(flt)))
+                        *_keyset(flt), flt.access.predicate(findings)).order_by(*_order(flt)))
         status = findings.c.status
         if rare is not None:
             query = query.where(findings.c.id.in_(
@@ -208,7 +214,7 @@ def count_findings(store: Store, flt: FindingFilter) -> tuple[int, bool]:
         if flt.assignee and not names:
             return 0, True
         unpaged = FindingFilter(**{**flt.__dict__, "after_id": None, "after_key": None})
-        query = select(findings.c.id)
+        query = select(findings.c.id).where(flt.access.predicate(findings))
         policy_conds = _policy_conds(unpaged)
         if policy_conds:
             # The policies first (a few hundred rows), then their findings through the index on
@@ -638,11 +644,12 @@ _PG_TRIGRAM = re.compile(r"[A-Za-z0-9]{3}|[^A-Za-z0-9][A-Za-z0-9]|[A-Za-z0-9]{2}
 
 
 def resource_findings(store: Store, resource_type: str, resource_id: str, *, exclude: int | None = None,
-                      limit: int = 20) -> list[dict]:
-    """The other findings on the same resource (uses the identity index)."""
+                      limit: int = 20, access: Access = EVERYTHING) -> list[dict]:
+    """The other findings on the same resource that ``access`` allows (uses the identity index)."""
     today = store.today().isoformat()
     query = (select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-             .where(findings.c.resource_type == resource_type, findings.c.resource_id == resource_id)
+             .where(findings.c.resource_type == resource_type, findings.c.resource_id == resource_id,
+                    access.predicate(findings))
              .order_by(findings.c.id).limit(limit))
     if exclude is not None:
         query = query.where(findings.c.id != exclude)
@@ -656,17 +663,25 @@ def _event_dict(row) -> dict:
             "evaluation_id": row.evaluation_id, "data": json.loads(row.data), "hash": row.hash}
 
 
-def finding_detail(store: Store, finding_id: int) -> dict | None:
+def finding_detail(store: Store, finding_id: int, access: Access = EVERYTHING) -> dict | None:
+    """A finding with its history; None when there is none, or ``access`` does not allow it
+    (the same answer: a scoped caller does not learn that it exists)."""
     today = store.today().isoformat()
     with store.read() as conn:
         row = conn.execute(select(*_columns()).join(policies, policies.c.id == findings.c.policy_id)
-                           .where(findings.c.id == finding_id)).first()
+                           .where(findings.c.id == finding_id, access.predicate(findings))).first()
         if row is None:
             return None
         detail = _finding_dict(row, today)
         history = conn.execute(select(events).where(events.c.finding_id == finding_id)
                                .order_by(events.c.seq)).all()
         exception_ids = {e.exception_id for e in history if e.exception_id is not None}
+        if access.restricted and exception_ids:
+            # An exception's own events (its request names every resource it covers) only when
+            # the scope allows all it covers: the finding's own events stay.
+            visible = visible_exceptions_sql(conn, access)
+            exception_ids = {r[0] for r in conn.execute(text(
+                f"SELECT e.id FROM exceptions e WHERE {visible}"))} & exception_ids
         trail = conn.execute(select(events).where(events.c.exception_id.in_(exception_ids),
                                                   events.c.finding_id.is_(None))
                              .order_by(events.c.seq)).all() if exception_ids else []
@@ -701,7 +716,24 @@ def _frameworks(conn: Connection, policy_id: str) -> dict[str, list[str]]:
 EXCEPTION_VIEWS = ("requested", "active", "expiring", "expired", "orphaned", "rejected", "revoked", "all")
 
 
-def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) -> list[dict]:
+def visible_exceptions_sql(conn: Connection, access: Access) -> str:
+    """SQL condition on ``exceptions e``: the exceptions ``access`` may see, those whose covered
+    findings it all allows (``1 = 1`` for everything). An exception also covering another
+    scope's findings, or none yet, is outside every restricted scope: its targets and counts
+    would tell of them, and deciding it would decide for them."""
+    if not access.restricted:
+        return "1 = 1"
+    from .exceptions import coverage_sql
+
+    scope = access.sql("f", conn.dialect)
+    ids = [r[0] for r in conn.execute(text(
+        coverage_sql("1 = 1") + " SELECT c.exception_id FROM covered c JOIN findings f ON f.id = c.finding_id"
+        f" GROUP BY c.exception_id HAVING MIN(CASE WHEN {scope} THEN 1 ELSE 0 END) = 1"))]
+    return f"e.id IN ({', '.join(str(int(i)) for i in ids)})" if ids else "1 = 0"
+
+
+def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14,
+                    access: Access = EVERYTHING) -> list[dict]:
     today = store.today()
     params = {"today": today.isoformat(), "soon": (today + timedelta(days=expiring_days)).isoformat()}
     where = {
@@ -716,10 +748,12 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14) ->
     }[view]
     with store.read() as conn:
         orphans = {r.id for r in conn.execute(text(orphaned_sql()), params)}
+        visible = visible_exceptions_sql(conn, access)
         rows = conn.execute(text(f"""
             SELECT e.*, (SELECT COUNT(*) FROM findings f WHERE f.exception_id = e.id
-                         AND f.status IN {sql_list(EXCEPTED)}) AS excepted_findings
-            FROM exceptions e WHERE {where} ORDER BY e.id"""), params).all()
+                         AND f.status IN {sql_list(EXCEPTED)} AND {access.sql("f", conn.dialect)})
+                         AS excepted_findings
+            FROM exceptions e WHERE ({where}) AND {visible} ORDER BY e.id"""), params).all()
         return [{
             "id": r.id, "source": r.source, "key": r.key, "policy_id": r.policy_id,
             "selector": json.loads(r.selector), "justification": r.justification, "ticket": r.ticket,

@@ -13,22 +13,25 @@ import json
 
 from sqlalchemy import func, select, text
 
+from ..access import EVERYTHING, Access
 from . import Store
 from .exceptions import coverage_sql, target_match
 from .lifecycle import NEEDS_WORK, sql_list
 from .tables import audit_log, evaluations, findings, policy_runs, runs
 
 
-def list_policies(store: Store) -> list[dict]:
+def list_policies(store: Store, access: Access = EVERYTHING) -> list[dict]:
     """Every policy the store has recorded, by id: its last run, its findings awaiting work
-    (``open_count``) and the frameworks it is mapped to."""
+    (``open_count``, of those ``access`` allows) and the frameworks it is mapped to. For a
+    restricted ``access`` the last run's counts (the whole estate's) are left out (None)."""
     with store.read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(text(f"""
             SELECT p.id, p.title, p.category, p.severity, p.resource_type, p.policy_hash, p.in_set,
                    r.status AS last_status, r.finding_count AS last_finding_count,
                    r.evaluated AS last_evaluated, p.last_run_evaluation,
                    (SELECT COUNT(*) FROM findings f WHERE f.policy_id = p.id
-                     AND f.status IN {sql_list(NEEDS_WORK)}) AS open_count
+                     AND f.status IN {sql_list(NEEDS_WORK)} AND {access.sql("f", conn.dialect)})
+                     AS open_count
             FROM policies p LEFT JOIN policy_runs r
               ON r.policy_id = p.id AND r.evaluation_id = p.last_run_evaluation
             ORDER BY p.id"""))]
@@ -39,7 +42,24 @@ def list_policies(store: Store) -> list[dict]:
     for r in rows:
         r["in_set"] = bool(r["in_set"])
         r["frameworks"] = frameworks.get(r["id"], [])
+        if access.restricted:
+            r["last_finding_count"] = r["last_evaluated"] = None
     return rows
+
+
+#: What an evaluation records for the whole estate: counts and savings, not a scoped caller's.
+ESTATE_FIGURES = ("finding_count", "evaluated", "undecidable", "result_sha256")
+
+
+def scoped_evaluation(detail: dict, access: Access) -> dict:
+    """An evaluation as a restricted ``access`` reads it: without the figures it recorded for the
+    whole estate (its summary's counts and savings, its runs' finding counts)."""
+    if not access.restricted:
+        return detail
+    out = {**detail, "summary": {}}
+    if "runs" in out:
+        out["runs"] = [{**r, **dict.fromkeys(ESTATE_FIGURES)} for r in out["runs"]]
+    return out
 
 
 def _evaluation_dict(row) -> dict:
@@ -92,14 +112,18 @@ def policy_run(store: Store, policy_id: str, evaluation_id: int) -> dict | None:
     return _run_dict(row) if row else None
 
 
-def exception_requests(store: Store, policy_id: str, resource_id: str) -> list[dict]:
+def exception_requests(store: Store, policy_id: str, resource_id: str,
+                       access: Access = EVERYTHING) -> list[dict]:
     """The exceptions requested in the product for this policy that cover ``resource_id``, by id,
     each with ``seq``: its ``exception_requested`` event in the chain (None if it has none).
 
     Requesting or rejecting an exception writes events on the exception, not on the finding;
     they join the finding's history only once the exception applies to it. Repository
     exceptions are left out: they arrive approved and reach the history when they apply."""
+    from .queries import visible_exceptions_sql
+
     with store.read() as conn:
+        visible = visible_exceptions_sql(conn, access)
         rows = conn.execute(text(f"""
             SELECT e.id, e.status, e.requested_by, e.requested_at, e.justification, e.ticket,
                    e.expires_on, e.approver, e.decided_at, e.decision_note,
@@ -108,15 +132,16 @@ def exception_requests(store: Store, policy_id: str, resource_id: str) -> list[d
             FROM exceptions e
             WHERE e.policy_id = :policy AND e.source = 'product' AND EXISTS (
                 SELECT 1 FROM exception_targets t WHERE t.exception_id = e.id
-                  AND {target_match(":resource")})
+                  AND {target_match(":resource")}) AND {visible}
             ORDER BY e.id"""), {"policy": policy_id, "resource": resource_id})
         return [dict(r._mapping) for r in rows]
 
 
-def existing_findings(store: Store, ids: list[int]) -> set[int]:
-    """Which of ``ids`` name a finding."""
+def existing_findings(store: Store, ids: list[int], access: Access = EVERYTHING) -> set[int]:
+    """Which of ``ids`` name a finding ``access`` allows."""
     with store.read() as conn:
-        return {r[0] for r in conn.execute(select(findings.c.id).where(findings.c.id.in_(ids)))}
+        return {r[0] for r in conn.execute(select(findings.c.id).where(findings.c.id.in_(ids),
+                                                                       access.predicate(findings)))}
 
 
 def audit_page(store: Store, limit: int, before: int | None = None) -> list[dict]:
@@ -212,7 +237,7 @@ def _covered_sql(exception_ids: list[int]) -> str:
 
 
 def exception_findings(store: Store, exception_id: int,
-                       limit: int = EXCEPTION_FINDINGS_SHOWN) -> dict | None:
+                       limit: int = EXCEPTION_FINDINGS_SHOWN, access: Access = EVERYTHING) -> dict | None:
     """An exception and the findings it covers, for deciding on it or auditing it; None if
     there is no such exception.
 
@@ -221,29 +246,43 @@ def exception_findings(store: Store, exception_id: int,
     this exception now); ``would_cover``: how many of them await work (open, in progress),
     which approving it would except; ``total``: how many it names in all, whatever their
     status."""
+    from .queries import visible_exceptions_sql
+
     with store.read() as conn:
-        row = conn.execute(text("SELECT * FROM exceptions WHERE id = :e"), {"e": exception_id}).first()
+        row = conn.execute(text(f"SELECT * FROM exceptions e WHERE e.id = :e AND "
+                                f"{visible_exceptions_sql(conn, access)}"), {"e": exception_id}).first()
         if row is None:
             return None
         covered = _covered_sql([exception_id])
+        scope = access.sql("f", conn.dialect)
         rows = conn.execute(text(f"""{covered}
             SELECT f.id, f.resource_type, f.resource_id, f.status, f.reason, f.evidence,
                    f.exception_id, f.assignee, f.due_on
-            FROM covered c JOIN findings f ON f.id = c.finding_id ORDER BY f.id LIMIT :limit"""),
+            FROM covered c JOIN findings f ON f.id = c.finding_id WHERE {scope}
+            ORDER BY f.id LIMIT :limit"""),
             {"limit": limit}).all()
         counts = conn.execute(text(f"""{covered}
             SELECT COUNT(*) AS total,
-                   COALESCE(SUM(CASE WHEN f.status IN {sql_list(NEEDS_WORK)} THEN 1 ELSE 0 END), 0) AS open
+                   COALESCE(SUM(CASE WHEN f.status IN {sql_list(NEEDS_WORK)} THEN 1 ELSE 0 END), 0) AS open,
+                   COALESCE(SUM(CASE WHEN {scope} THEN 0 ELSE 1 END), 0) AS outside
             FROM covered c JOIN findings f ON f.id = c.finding_id""")).one()
     detail = dict(row._mapping)
     detail["selector"] = json.loads(detail["selector"])
     detail["findings"] = [{**dict(r._mapping), "evidence": json.loads(r.evidence) if r.evidence else {},
                            "under_it": r.exception_id == exception_id} for r in rows]
     detail["total"], detail["would_cover"] = counts.total, counts.open
+    # Findings it covers that ``access`` does not allow: a scoped officer cannot decide on it.
+    detail["outside_scope"] = counts.outside
+    if access.restricted:
+        # The totals would tell of findings outside the scope: the caller's own are listed.
+        detail["total"] = len(rows) if counts.outside else counts.total
+        detail["selector"] = {k: v for k, v in detail["selector"].items() if k != "resources"} \
+            if counts.outside else detail["selector"]
     return detail
 
 
-def exceptions_would_cover(store: Store, exception_ids: list[int]) -> dict[int, int]:
+def exceptions_would_cover(store: Store, exception_ids: list[int],
+                           access: Access = EVERYTHING) -> dict[int, int]:
     """For each of these exceptions, how many findings awaiting work (open, in progress) of its
     policy it names: what approving it would except. One grouped read for the lot."""
     if not exception_ids:
@@ -252,7 +291,7 @@ def exceptions_would_cover(store: Store, exception_ids: list[int]) -> dict[int, 
         rows = conn.execute(text(f"""{_covered_sql(exception_ids)}
             SELECT c.exception_id, COUNT(*) AS n
             FROM covered c JOIN findings f ON f.id = c.finding_id
-            WHERE f.status IN {sql_list(NEEDS_WORK)}
+            WHERE f.status IN {sql_list(NEEDS_WORK)} AND {access.sql("f", conn.dialect)}
             GROUP BY c.exception_id""")).all()
     found = {r.exception_id: r.n for r in rows}
     return {i: found.get(i, 0) for i in exception_ids}

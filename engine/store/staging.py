@@ -51,12 +51,17 @@ class StagedFindings:
     """One policy's findings shaped for the store once, then digested and streamed in batches."""
 
     def __init__(self, policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
-                 rows: pa.Table | None) -> None:
+                 rows: pa.Table | None, attributes: pa.Table | None = None) -> None:
+        """``attributes``: (resource_type, resource_id, legal_entity, cost_center) of the
+        resources, for ``batches(with_attributes=True)`` (engine/access.py)."""
         self.empty = rows is None or not rows.num_rows
         self._con = None
+        self._attributes = attributes is not None and attributes.num_rows > 0
         if not self.empty:
             self._con = duckdb.connect()
             self._con.register("findings_rows", rows)
+            if self._attributes:
+                self._con.register("attributes", attributes)
             self._con.execute("CREATE TEMP TABLE staged AS "
                               + _select(policy_id, resource_type, evidence_names, rows))
 
@@ -81,11 +86,21 @@ class StagedFindings:
             "coalesce(CAST(savings AS VARCHAR), ''), evidence))) FROM staged").fetchone()
         return hashlib.sha256(f"{count}:{combined}".encode()).hexdigest()
 
-    def batches(self, size: int = 50_000) -> Iterator[list[StageRow]]:
+    def batches(self, size: int = 50_000, *, with_attributes: bool = False) -> Iterator[list[StageRow]]:
+        """Rows of StageRow; ``with_attributes``: each followed by its resource's legal entity
+        and cost centre (NULLs without ``attributes``), joined here, in DuckDB."""
         if self.empty:
             return
-        result = self._con.execute("SELECT policy_id, resource_type, resource_id, reason, evidence, "
-                                   "savings, savings_key, currency FROM staged")
+        columns = ("s.policy_id, s.resource_type, s.resource_id, s.reason, s.evidence, s.savings, "
+                   "s.savings_key, s.currency")
+        if not with_attributes:
+            sql = f"SELECT {columns} FROM staged s"
+        elif self._attributes:
+            sql = (f"SELECT {columns}, a.legal_entity, a.cost_center FROM staged s LEFT JOIN attributes a "
+                   "ON a.resource_type = s.resource_type AND a.resource_id = s.resource_id")
+        else:
+            sql = f"SELECT {columns}, NULL, NULL FROM staged s"
+        result = self._con.execute(sql)
         while batch := result.fetchmany(size):
             yield batch
 

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, insert, select, text, update
 
+from .. import resource_attributes
 from ..estate.model import load_model
 from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
@@ -80,7 +81,7 @@ def _temp_tables(conn: Connection) -> None:
     specs = {
         "dt_stage": "policy_id VARCHAR(200), resource_type VARCHAR(50), resource_id VARCHAR(300), "
                     "reason TEXT, evidence TEXT, savings DOUBLE PRECISION, savings_key VARCHAR(400), "
-                    "currency VARCHAR(3)",
+                    "currency VARCHAR(3), legal_entity VARCHAR(200), cost_center VARCHAR(200)",
         "dt_ran": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_set": "policy_id VARCHAR(200) PRIMARY KEY",
         "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
@@ -101,19 +102,25 @@ def _due_case(store: Store, today) -> tuple[str, dict]:
     return f"(SELECT CASE p.severity {whens} END FROM policies p WHERE p.id = {{alias}}.policy_id)", params
 
 
-def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
-    """Stage every finding of the evaluation; returns each policy's results digest."""
+def _load_stage(conn: Connection, evaluation: Evaluation, attributes: pa.Table | None) -> dict[str, str]:
+    """Stage every finding of the evaluation, with its resource's legal entity and cost centre
+    (``attributes``); returns each policy's results digest."""
     digests: dict[str, str] = {}
+    # Without any attribute (an estate without legal entities or cost centres) the two columns
+    # stay NULL and are not sent: a fifth wider insert for nothing.
+    with_attributes = attributes is not None and attributes.num_rows > 0
+    width = 10 if with_attributes else 8
     sql = ("INSERT INTO dt_stage (policy_id, resource_type, resource_id, reason, evidence, savings, "
-           "savings_key, currency) VALUES (%s)")
-    marks = ", ".join(["?"] * 8) if conn.dialect.name == "sqlite" else ", ".join(["%s"] * 8)
+           "savings_key, currency" + (", legal_entity, cost_center" if with_attributes else "")
+           + ") VALUES (%s)")
+    marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * width)
     for outcome in evaluation.outcomes:
         if outcome.status not in RAN:
             continue
         with StagedFindings(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
-                            outcome.rows) as staged:
+                            outcome.rows, attributes) as staged:
             digests[outcome.policy_id] = staged.digest()
-            for batch in staged.batches():
+            for batch in staged.batches(with_attributes=with_attributes):
                 conn.exec_driver_sql(sql % marks, batch)
     # Built once after loading (faster than maintaining it row by row); rows are unique per
     # policy and resource already (see staging).
@@ -122,6 +129,33 @@ def _load_stage(conn: Connection, evaluation: Evaluation) -> dict[str, str]:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE dt_stage")
     return digests
+
+
+def _attributes(evaluation: Evaluation) -> pa.Table | None:
+    """The legal entity and cost centre (what scoped access filters by, engine/access.py) of the
+    resources the evaluation's findings name, read from its snapshot by ``resource_attributes``:
+    one DuckDB query over the outcomes' resource ids, kept in Arrow (resource_type, resource_id,
+    legal_entity, cost_center; only resources with either). None when there is nothing to
+    look up."""
+    keys = [pa.table({"resource_type": pa.array([o.resource_type] * o.rows.num_rows, pa.string()),
+                      "resource_id": o.rows.column(0).cast(pa.string())})
+            for o in evaluation.outcomes if o.status in RAN and o.rows is not None and o.rows.num_rows
+            and o.resource_type in resource_attributes.ATTRIBUTE_SQL]
+    if not keys:
+        return None
+    types = tuple(sorted({o.resource_type for o in evaluation.outcomes if o.status in RAN}))
+    con = resource_attributes.connect(evaluation.snapshot)
+    try:
+        con.register("found", pa.concat_tables(keys))
+        return con.sql(f"""
+            SELECT a.resource_type, a.resource_id, any_value(a.legal_entity) AS legal_entity,
+                   any_value(a.cost_center) AS cost_center
+            FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types, tolerant=True)}) a
+            SEMI JOIN found f ON f.resource_type = a.resource_type AND f.resource_id = a.resource_id
+            WHERE a.legal_entity IS NOT NULL OR a.cost_center IS NOT NULL
+            GROUP BY a.resource_type, a.resource_id""").to_arrow_table()
+    finally:
+        con.close()
 
 
 def _register_policies(conn: Connection, loaded: LoadedPolicies, evaluation: Evaluation,
@@ -168,7 +202,7 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
             policies_version=provenance["version"], policies_source=provenance["source"],
             policies_dirty=provenance.get("dirty"), engine=evaluation.engine, started_at=started,
             actor=actor)).inserted_primary_key[0]
-        digests = _load_stage(conn, evaluation)
+        digests = _load_stage(conn, evaluation, _attributes(evaluation))
         by_id = loaded.by_id()
         runs = [{"evaluation_id": eid, "policy_id": o.policy_id, "policy_hash": o.policy_hash,
                  "status": o.status, "evaluated": o.evaluated, "finding_count": o.finding_count,
@@ -325,11 +359,11 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     params = {"eid": eid, "now": now, **due_params}
     opened = conn.execute(text(f"""
         INSERT INTO findings (policy_id, resource_type, resource_id, status, reason, evidence,
-            savings, savings_key, currency, first_seen_evaluation, last_seen_evaluation,
-            first_seen_at, last_seen_at, opened_at, due_on, reopen_count, updated_at)
+            savings, savings_key, currency, legal_entity, cost_center, first_seen_evaluation,
+            last_seen_evaluation, first_seen_at, last_seen_at, opened_at, due_on, reopen_count, updated_at)
         SELECT s.policy_id, s.resource_type, s.resource_id, 'open', s.reason, s.evidence, s.savings,
-            s.savings_key, s.currency, :eid, :eid, :now, :now, :now, {due_sql.format(alias='s')}, 0,
-            :now
+            s.savings_key, s.currency, s.legal_entity, s.cost_center, :eid, :eid, :now, :now, :now,
+            {due_sql.format(alias='s')}, 0, :now
         FROM dt_stage s
         WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE {_MATCH})
         ORDER BY s.policy_id, s.resource_type, s.resource_id"""), params)
@@ -352,6 +386,20 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
             last_seen_evaluation = :eid, last_seen_at = :now, recheck_note = NULL
         FROM dt_stage s
         WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)
+    # Their legal entity and cost centre only where they changed: assigning an indexed column
+    # rewrites its index entries even to the same value (ix_findings_legal_entity, _cost_center).
+    # Nothing can differ when neither the stage nor the findings have any (two index probes).
+    if conn.execute(text("SELECT 1 WHERE EXISTS (SELECT 1 FROM dt_stage WHERE legal_entity IS NOT NULL "
+                         "OR cost_center IS NOT NULL) OR EXISTS (SELECT 1 FROM findings WHERE "
+                         "legal_entity IS NOT NULL) OR EXISTS (SELECT 1 FROM findings WHERE "
+                         "cost_center IS NOT NULL)")).first():
+        differs = "IS NOT" if conn.dialect.name == "sqlite" else "IS DISTINCT FROM"
+        conn.execute(text(f"""
+            UPDATE findings SET legal_entity = s.legal_entity, cost_center = s.cost_center
+            FROM dt_stage s
+            WHERE {_MATCH.replace('f.', 'findings.')}
+              AND (findings.legal_entity {differs} s.legal_entity
+                   OR findings.cost_center {differs} s.cost_center)"""))
     conn.execute(text("""
         UPDATE findings SET status = 'resolved', resolved_at = :now, resolved_evaluation = :eid,
             updated_at = :now, recheck_note = NULL

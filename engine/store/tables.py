@@ -113,7 +113,13 @@ findings = Table(
     # The billable object the saving claims (one object's money counts once) and its currency (0008).
     Column("savings_key", String(400)),
     Column("currency", String(3)),
+    # The resource's legal entity and cost centre as the evaluation that last saw it read them:
+    # what a scoped reader's filter tests (engine/access.py; NULL: outside every restricted scope) (0013).
+    Column("legal_entity", String(200)),
+    Column("cost_center", String(200)),
     UniqueConstraint("policy_id", "resource_type", "resource_id", name="uq_findings_identity"),
+    Index("ix_findings_legal_entity", "legal_entity", "id"),
+    Index("ix_findings_cost_center", "cost_center", "id"),
     Index("ix_findings_status_due", "status", "due_on"),
     # A page of findings: one ordered range per (policy, status) after the last id (0004).
     Index("ix_findings_policy_status_id", "policy_id", "status", "id"),
@@ -239,6 +245,8 @@ users = Table(
     # API tokens stop working oidc.token_confirmation after it.
     Column("oidc_confirmed_at", TS),
     Index("ux_users_external_subject", "external_subject", unique=True),
+    # The access.scopes entry limiting what this account reads; NULL: everything (0013).
+    Column("scope", String(100)),
 )
 
 #: API tokens are stored as SHA-256 digests: the token itself is shown once, when created.
@@ -257,6 +265,8 @@ api_tokens = Table(
     Column("last_used_from", String(200)),
     # Read-only: refused on anything but GET and HEAD (0012).
     Column("read_only", Boolean, nullable=False, server_default=text("false")),
+    # A narrower scope than its user's, or NULL: its user's (0013).
+    Column("scope", String(100)),
 )
 
 #: Sessions of the web pages, so that the server can end them (logout, password change,

@@ -18,6 +18,10 @@ _OBLIGATIONS = load_obligations()
 
 # -- countries, currencies, places -----------------------------------------------------------
 COUNTRIES = ("US", "GB", "DE", "FR", "IE")
+#: The group's legal entities, and which one employs the staff and holds the lines and accounts
+#: of each country (by index of COUNTRIES): three, so the demo can show scoped access.
+LEGAL_ENTITIES = ("Example Inc.", "Example UK Ltd", "Example Europe GmbH")
+COUNTRY_LEGAL_ENTITY = (0, 1, 2, 2, 1)
 COUNTRY_P = (0.55, 0.20, 0.10, 0.08, 0.07)
 US = 0
 CURRENCIES = ("USD", "GBP", "EUR")

@@ -140,5 +140,7 @@ class Contracts:
             "account_number": self.account_numbers,
             "contract_id": self.contract_ids.take(pa.array(contract)),
             "currency": _pick(CURRENCIES, market_currency[market]),
+            "legal_entity": _pick(cat.LEGAL_ENTITIES, np.array(
+                [cat.COUNTRY_LEGAL_ENTITY[COUNTRIES.index(c)] for _, c in MARKETS])[market]),
             "dispute_window_days": _int(self.acct.window),
         })

@@ -505,6 +505,7 @@ class Lines:
             "assigned_to": assigned_to,
             "cost_center": pc.if_else(pa.array(cost_center_null), pa.scalar(None, pa.string()),
                                       _join("CC-", _text(cost_center))),
+            "legal_entity": _pick(cat.LEGAL_ENTITIES, np.array(cat.COUNTRY_LEGAL_ENTITY)[country]),
             "country": _pick(COUNTRIES, country),
             "e911_location_id": self.loc_ids.take(pa.array(np.maximum(e911, 0), mask=e911 < 0)),
             "recorded": _tristate(recorded),

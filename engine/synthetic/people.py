@@ -151,6 +151,7 @@ class People:
             "department": _pick([d[0] for d in DEPARTMENTS], np.r_[dept, d_dept],
                                 null=np.r_[np.zeros(n, bool), k == cat.RESOURCE_ACCOUNT]),
             "cost_center": _join("CC-", _text(ppl.cost_center)),
+            "legal_entity": _pick(cat.LEGAL_ENTITIES, np.array(cat.COUNTRY_LEGAL_ENTITY)[ppl.country]),
             "country": _pick(COUNTRIES, ppl.country),
             "office_location_id": self.loc_ids.take(pa.array(
                 ppl.office, mask=np.r_[np.isin(np.arange(n), no_office), k == cat.RESOURCE_ACCOUNT])),

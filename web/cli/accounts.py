@@ -111,13 +111,37 @@ def users_enable(ctx, username: str, actor: str) -> None:
 @users_group.command("list")
 @click.pass_context
 def users_list(ctx) -> None:
-    """The accounts: name, role, state, and how they sign in (local: a password; oidc: the
-    OpenID provider)."""
+    """The accounts: name, role, state, how they sign in (local: a password; oidc: the
+    OpenID provider) and, for an account limited to a scope, ``scope: NAME``."""
     from dialtone.engine.store.accounts import list_users
 
     for u in list_users(open_store(ctx, refresh=False)):
         state = "disabled" if u["disabled"] else "active"
-        click.echo(f"{u['username']:<30} {u['role']:<8} {state:<8} {u['auth_source']}")
+        scope = f"  scope: {u['scope']}" if u["scope"] else ""
+        click.echo(f"{u['username']:<30} {u['role']:<8} {state:<8} {u['auth_source']}{scope}")
+
+
+@users_group.command("scope")
+@click.argument("username")
+@click.argument("scope", required=False)
+@click.option("--all", "everything", is_flag=True, help="Lift the limit: the account reads everything.")
+@actor_option
+@click.pass_context
+def users_scope(ctx, username: str, scope: str | None, everything: bool, actor: str) -> None:
+    """Limit USERNAME to SCOPE (an entry of access.scopes), or with --all to everything.
+
+    It applies from the account's next request, on its pages and its API tokens alike
+    (docs/access.md). Audited as user_scope."""
+    from dialtone.engine.access import check_name
+    from dialtone.engine.store.accounts import set_scope
+
+    if everything == (scope is not None):
+        raise click.UsageError("give a SCOPE or --all (one of them)")
+    if scope is not None:
+        check_name(configuration(ctx).scopes, scope)
+    store = open_store(ctx, refresh=False)
+    set_scope(store, username, scope, audit=audit_writer(store), actor=actor)
+    click.echo(f"{username} reads {'everything' if scope is None else 'scope ' + scope}")
 
 
 @click.group("tokens")
@@ -155,26 +179,33 @@ def _expiry(config: Config, expires_in: str | None, expires_on: dt.date | None) 
               help="The last day (UTC) it works.")
 @click.option("--read-only", is_flag=True,
               help="The token can only read (GET and HEAD); anything else is refused with 403.")
+@click.option("--scope", metavar="NAME",
+              help="Limit the token to this scope of access.scopes: the user's own scope, or any "
+                   "when the user reads everything (docs/access.md).")
 @actor_option
 @click.pass_context
 def tokens_create(ctx, username: str, label: str | None, expires_in: str | None,
-                  expires_on: dt.datetime | None, read_only: bool, actor: str) -> None:
+                  expires_on: dt.datetime | None, read_only: bool, scope: str | None, actor: str) -> None:
     """Create an API token for USERNAME and print it.
 
     The token is shown only this once (it is stored as a hash); its id and expiry go to
     standard error. With oidc.local_accounts: false, only administrators' local accounts and
     accounts made at an OpenID sign-in get tokens."""
+    from dialtone.engine.access import check_name
     from dialtone.engine.store.accounts import issue_token
 
     config = configuration(ctx)
     expiry = _expiry(config, expires_in, expires_on.date() if expires_on else None)
+    if scope is not None:
+        check_name(config.scopes, scope)
     store = open_store(ctx, refresh=False)
-    issued = issue_token(store, username, label, **expiry, read_only=read_only,
+    issued = issue_token(store, username, label, **expiry, read_only=read_only, scope=scope,
                          local_accounts=config.oidc is None or config.oidc.local_accounts,
                          audit=audit_writer(store), actor=actor)
     click.echo(issued.token)
     kind = "read-only token" if read_only else "token"
-    click.echo(f"{kind} {issued.id} for {username}, expires {issued.expires_at}", err=True)
+    limited = f", scope {scope}" if scope else ""
+    click.echo(f"{kind} {issued.id} for {username}{limited}, expires {issued.expires_at}", err=True)
 
 
 @tokens_group.command("list")
@@ -201,7 +232,8 @@ def tokens_list(ctx, username: str | None, active: bool) -> None:
         click.echo(f"{tok['id']:>5}  {tok['user']:<24} {tok['state']:<8} {access:<9} "
                    f"{tok['created_at'][:19]:<20} {tok['expires_at'][:19]:<20} "
                    f"{(tok['last_used_at'] or 'never')[:19]:<20} "
-                   f"{tok['last_used_from'] or '':<20} {tok['label'] or ''}")
+                   f"{tok['last_used_from'] or '':<20} {tok['label'] or ''}"
+                   + (f"  scope: {tok['scope']}" if tok["scope"] else ""))
 
 
 @tokens_group.command("revoke")

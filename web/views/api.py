@@ -20,6 +20,7 @@ from ..openapi import HAS_TEXT, spec
 from ..security import ACT, NOTIFICATIONS, READ, api_error, client_address, public, roles, store_unavailable
 from . import fields
 from .fields import MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT, FieldError
+from .scope import caller
 
 bp = Blueprint("api", __name__)
 MAX_LIMIT = 500
@@ -119,7 +120,7 @@ def findings():
         opened_in=fields.id_value(args["opened_in"], "opened_in") if "opened_in" in args else None,
         sort=args.get("sort") or "id", descending=args.get("dir") == "desc",
         limit=limit + 1, after_id=fields.cursor_value(args.get("after"), "after"),
-        after_key=_single("after_key", MAX_POLICY))
+        after_key=_single("after_key", MAX_POLICY), access=caller())
     if args.get("dir", "asc") not in ("asc", "desc"):
         return _bad("dir: one of asc, desc")
     rows = queries.list_findings(_store(), flt)
@@ -146,7 +147,7 @@ def _limit(default: int) -> int:
 @bp.route("/findings/<id:finding_id>")
 @roles(*READ)
 def finding(finding_id: int):
-    detail = queries.finding_detail(_store(), finding_id)
+    detail = queries.finding_detail(_store(), finding_id, caller())
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     detail.pop("history")
@@ -157,7 +158,7 @@ def finding(finding_id: int):
 
 def _with_tickets(rows: list[dict]) -> None:
     """Each finding's tickets on trackers (``[{target, key, url, state}]``), in one read."""
-    found = outbox_reads.tickets_for_findings(_store(), [r["id"] for r in rows])
+    found = outbox_reads.tickets_for_findings(_store(), [r["id"] for r in rows], caller())
     for r in rows:
         r["tickets"] = [{k: t[k] for k in TICKET_FIELDS} for t in found.get(r["id"], [])]
 
@@ -166,7 +167,7 @@ def _with_disputes(rows: list[dict]) -> None:
     """Each finding's disputes with carriers (their references, oldest first), in one read."""
     from dialtone.engine.store.disputes import for_findings
 
-    found = for_findings(_store(), [r["id"] for r in rows])
+    found = for_findings(_store(), [r["id"] for r in rows], caller())
     for r in rows:
         r["disputes"] = [d["reference"] for d in found.get(r["id"], [])]
 
@@ -178,7 +179,7 @@ TICKET_FIELDS = ("target", "key", "url", "state")
 @bp.route("/findings/<id:finding_id>/events")
 @roles(*READ)
 def finding_events(finding_id: int):
-    detail = queries.finding_detail(_store(), finding_id)
+    detail = queries.finding_detail(_store(), finding_id, caller())
     if detail is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     return jsonify({"items": detail["history"]})
@@ -209,7 +210,7 @@ def comment(finding_id: int):
     text = fields.json_text(_body(), "text", MAX_TEXT, multiline=True)
     if text is None or not _HAS_TEXT.search(text):
         return _bad("text: a string with something other than spaces is required")
-    if queries.finding_detail(_store(), finding_id) is None:
+    if queries.finding_detail(_store(), finding_id, caller()) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     workflow.comment(_store(), finding_id, text, g.user.username, _audit())
     return jsonify({"ok": True}), 201
@@ -221,7 +222,7 @@ def assign(finding_id: int):
     assignee = fields.json_text(_body(), "assignee", MAX_NAME)
     if assignee is None or not _HAS_TEXT.search(assignee):
         return _bad("assignee: a non-empty string is required")
-    if queries.finding_detail(_store(), finding_id) is None:
+    if queries.finding_detail(_store(), finding_id, caller()) is None:
         return api_error(404, "not_found", f"no finding {finding_id}")
     try:
         workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit())
@@ -238,19 +239,20 @@ def exceptions():
     view = request.args.get("view", "all")
     if view not in queries.EXCEPTION_VIEWS:
         return _bad(f"view: one of {', '.join(queries.EXCEPTION_VIEWS)}")
-    return jsonify({"items": queries.list_exceptions(_store(), view)})
+    return jsonify({"items": queries.list_exceptions(_store(), view, access=caller())})
 
 
 @bp.route("/policies")
 @roles(*READ)
 def policies():
-    return jsonify({"items": reads.list_policies(_store())})
+    return jsonify({"items": reads.list_policies(_store(), caller())})
 
 
 @bp.route("/evaluations")
 @roles(*READ)
 def evaluations():
-    return jsonify({"items": reads.list_evaluations(_store())})
+    access = caller()
+    return jsonify({"items": [reads.scoped_evaluation(e, access) for e in reads.list_evaluations(_store())]})
 
 
 @bp.route("/evaluations/<id:evaluation_id>")
@@ -259,7 +261,7 @@ def evaluation(evaluation_id: int):
     detail = reads.evaluation_detail(_store(), evaluation_id)
     if detail is None:
         return api_error(404, "not_found", f"no evaluation {evaluation_id}")
-    return jsonify(detail)
+    return jsonify(reads.scoped_evaluation(detail, caller()))
 
 
 @bp.route("/snapshots")
@@ -279,7 +281,10 @@ def runs() -> Response:
     from dialtone.engine.runs import current_lock, list_runs
 
     store = _store()
-    return jsonify({"items": list_runs(store, _limit(50)), "in_progress": current_lock(store)})
+    from .runs import _scoped
+
+    return jsonify({"items": [_scoped(r) for r in list_runs(store, _limit(50))],
+                    "in_progress": current_lock(store)})
 
 
 @bp.route("/runs/<id:run_id>")
@@ -290,7 +295,9 @@ def run(run_id: int) -> Response:
     found = get_run(_store(), run_id)
     if found is None:
         return api_error(404, "not_found", f"no run {run_id}")
-    return jsonify(found)
+    from .runs import _scoped
+
+    return jsonify(_scoped(found))
 
 
 @bp.route("/notifications")
@@ -303,7 +310,7 @@ def notifications():
     limit = _limit(100)
     rows = outbox_reads.outbox_page(_store(), status=status, target=_single("target", MAX_NAME),
                                     after_id=fields.cursor_value(request.args.get("after"), "after"),
-                                    limit=limit + 1)
+                                    limit=limit + 1, access=caller())
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify({"items": rows, "next_after": rows[-1]["id"] if more else None})
@@ -312,7 +319,7 @@ def notifications():
 @bp.route("/notifications/<id:message_id>")
 @roles(*NOTIFICATIONS)
 def notification(message_id: int):
-    found = outbox_reads.outbox_message(_store(), message_id)
+    found = outbox_reads.outbox_message(_store(), message_id, access=caller())
     if found is None:
         return api_error(404, "not_found", f"no notification {message_id}")
     return jsonify(found)
@@ -327,6 +334,8 @@ MAX_DISPUTE_FINDINGS = 500
 def _dispute_json(dispute_id: int) -> dict | None:
     from dialtone.engine.store import disputes as sd
 
+    if not sd.is_visible(_store(), dispute_id, caller()):
+        return None
     try:
         return {**sd.get(_store(), dispute_id), "history": sd.history(_store(), dispute_id)}
     except sd.DisputeError:
@@ -343,7 +352,8 @@ def disputes():
     status = fields.filter_values(request.args, "status", MAX_NAME, DISPUTE_STATUSES)
     limit = _limit(100)
     rows = page(_store(), status=status, account_id=_single("account", MAX_NAME),
-                before_id=fields.cursor_value(request.args.get("after"), "after"), limit=limit + 1)
+                before_id=fields.cursor_value(request.args.get("after"), "after"), limit=limit + 1,
+                access=caller())
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify({"items": rows, "next_after": rows[-1]["id"] if more else None})
@@ -379,7 +389,7 @@ def open_disputes():
         return _bad("note: a string")
     note = (fields.json_text(body, "note", MAX_TEXT, multiline=True) or "").strip() or None
     ids = list(dict.fromkeys(raw))
-    missing = sorted(set(ids) - reads.existing_findings(_store(), ids))
+    missing = sorted(set(ids) - reads.existing_findings(_store(), ids, caller()))
     if missing:
         return api_error(404, "not_found", f"no finding {missing[0]}")
     config = current_app.extensions["dialtone.config"]

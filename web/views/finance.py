@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from dialtone.engine.errors import DialtoneError
 
 from ..security import READ, roles
 from . import fields
+from .scope import caller
 
 bp = Blueprint("finance", __name__)
 
@@ -58,14 +59,14 @@ def savings():
     from dialtone.engine.store.claims import store_savings
 
     snapshot = _snapshot()
-    money = store_savings(_store())
+    money = store_savings(_store(), caller())
     if snapshot is None:
         return render_template("savings.html", report=None, snapshot=None, money=money,
                                labels=STATE_LABELS, bills=None)
     # Contract dates are read as of the snapshot, like every policy evaluation.
-    report = finance_report(_store(), snapshot, snapshot.as_of)
+    report = finance_report(_store(), snapshot, snapshot.as_of, access=caller())
     tables = {key: currency_columns(report.savings_by[key]) for key in BREAKDOWN_LABELS}
-    book = ledger(_store(), snapshot, _store().today())
+    book = ledger(_store(), snapshot, _store().today(), caller())
     bills = {"totals": book.totals, "states": BILL_STATES, "outcomes": _outcomes(book),
              "breakdowns": LEDGER_BREAKDOWNS,
              "tables": {key: currency_columns(_on_bills(book.rows(key))) for key in LEDGER_BREAKDOWNS}}
@@ -115,7 +116,7 @@ def savings_csv():
               "realised", "objects", "also_reported"]
     rows = []
     if snapshot is not None:
-        report = finance_report(_store(), snapshot, snapshot.as_of)
+        report = finance_report(_store(), snapshot, snapshot.as_of, access=caller())
         for key, label in BREAKDOWN_LABELS.items():
             rows += [[label.lower(), r["name"], r["currency"],
                       *(f"{r[s] or 0:.2f}" for s in ("open", "in_progress", "identified", "excepted",
@@ -146,7 +147,8 @@ def savings_findings():
         raise DialtoneError("Choose the savings not started, in progress, identified, excepted or "
                             "realised.")
     snapshot = _snapshot()
-    rows, total = carriers(_store(), snapshot, by=by, name=name, currency=currency, state=state) \
+    rows, total = carriers(_store(), snapshot, by=by, name=name, currency=currency, state=state,
+                           access=caller()) \
         if snapshot is not None else ([], 0)
     return render_template("savings_findings.html", rows=rows, total=total, by=by, name=name,
                            currency=currency, state=state, labels=STATE_LABELS,
@@ -162,6 +164,10 @@ def chargeback_csv():
     from dialtone.engine.disputes.chargeback import EMPTY, check_period, csv_bytes, journal
 
     period = check_period(request.args.get("period") or None)
+    if caller().restricted:
+        # Every charge of the estate, by cost centre: not a scope's findings (docs/access.md).
+        abort(403, "The chargeback journal covers the whole estate's charges: an account limited "
+                   "to a scope cannot download it.")
     snapshot = _snapshot()
     table = journal(snapshot, period) if snapshot is not None else EMPTY
     name = f"chargeback-{period or 'all'}-{snapshot.id if snapshot else 'no-snapshot'}.csv"

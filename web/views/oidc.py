@@ -45,6 +45,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from dialtone.engine.access import ScopeError
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.oidc_settings import OidcSettings
 from dialtone.engine.store import accounts
@@ -330,7 +331,13 @@ def callback():
                                  "groups that do.", "no mapped group", 403), identity.username)
     audit = _audit()
     try:
-        user = accounts.provision(store, identity.subject, identity.username, role, audit=audit)
+        scope = prov.settings.scope_for(identity.groups)
+    except ScopeError as exc:
+        return _refuse(OidcError(f"You signed in as {identity.username}, but {exc}. Ask your "
+                                 "administrator.", "ambiguous scope", 403), identity.username)
+    try:
+        user = accounts.provision(store, identity.subject, identity.username, role, audit=audit,
+                                  scope=scope)
     except accounts.SignInRefused as exc:
         return _refuse(OidcError(str(exc), exc.reason, 403), identity.username)
     record(store, audit, user.username, "sign_in", f"user:{user.username}",
@@ -380,7 +387,13 @@ def refresh(store, sid: str, live: accounts.LiveSession) -> accounts.User | None
     if role is None:
         accounts.deprovision(store, user, "no mapped group at session refresh", audit=audit)
         return None
-    user = accounts.refresh_role(store, user, role, audit=audit)
+    try:
+        scope = prov.settings.scope_for(groups)
+    except ScopeError as exc:
+        log.warning("OpenID session of %s ended at refresh: %s", user.username, exc)
+        accounts.end_session(store, sid, audit=audit, actor=user.username)
+        return None
+    user = accounts.refresh_role(store, user, role, audit=audit, scope=scope)
     accounts.session_refreshed(store, sid, seal(renewed) if renewed else None)
     return user
 

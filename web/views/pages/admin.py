@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import g, render_template, request
+from flask import abort, g, render_template, request
 
 from dialtone.engine.store import reads
 
 from ...security import ADMIN, AUDIT_LOG, roles
 from .. import fields
 from ..fields import MAX_NAME
+from ..scope import caller
 from . import PAGE, bp, current_store, single_value
 
 #: The longest action name the audit log stores.
@@ -18,6 +19,11 @@ MAX_ACTION = 40
 @bp.route("/audit")
 @roles(*AUDIT_LOG)
 def audit_page():
+    if caller().restricted:
+        # Every account's actions on every finding: not filtered by scope, so not shown to an
+        # account limited to one (docs/access.md).
+        abort(403, "The audit log records the whole store's actions: an account limited to a scope "
+                   "cannot read it.")
     before = request.args.get("before")
     action = single_value(request.args, "action", MAX_ACTION)
     actor = single_value(request.args, "actor", MAX_NAME)

@@ -18,6 +18,7 @@ from dialtone.engine.gitcli import git_or_none
 from dialtone.engine.store import reads
 
 from ...security import READ, roles
+from ..scope import caller
 from . import bp, catalogue, current_config, current_store, single_value
 
 #: The search box on the policies list.
@@ -32,7 +33,7 @@ _histories: dict[tuple, list[dict]] = {}  # (file, HEAD) -> commits
 @roles(*READ)
 def policies_page():
     query = (single_value(request.args, "q", MAX_QUERY) or "").strip()
-    rows = reads.list_policies(current_store())
+    rows = reads.list_policies(current_store(), caller())
     found = catalogue()
     titles = {fid: fw.title for fid, fw in found.frameworks.items()} if found else {}
     for r in rows:

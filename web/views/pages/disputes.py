@@ -16,11 +16,12 @@ from dialtone.engine.disputes import reads as dispute_reads
 from dialtone.engine.disputes.build import ACTIVE, DISPUTABLE
 from dialtone.engine.errors import DialtoneError
 from dialtone.engine.store import disputes as sd
-from dialtone.engine.store import queries
+from dialtone.engine.store import queries, reads
 
 from ...security import ACT, READ, roles
 from .. import fields
 from ..fields import MAX_NAME, MAX_TEXT, FieldError
+from ..scope import caller
 from . import PAGE, bp, current_config, current_store, single_value, web_audit
 
 #: At most this many findings are disputed from one filtered list (a larger filter is refused
@@ -107,19 +108,20 @@ def disputes_page():
     else:
         code = 200
     store = current_store()
-    rows = dispute_reads.page(store, status=status, account_id=account, before_id=before, limit=PAGE + 1)
+    rows = dispute_reads.page(store, status=status, account_id=account, before_id=before, limit=PAGE + 1,
+                              access=caller())
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return render_template(
         "disputes.html", rows=rows, statuses=sd.STATUSES, status=status, account=account or "",
-        accounts=dispute_reads.accounts(store),
-        totals=dispute_reads.totals(store, status=status, account_id=account),
+        accounts=dispute_reads.accounts(store, caller()),
+        totals=dispute_reads.totals(store, status=status, account_id=account, access=caller()),
         next_before=rows[-1]["id"] if more else None, first_page=before is None), code
 
 
 def _dispute_or_404(ref: str) -> int:
     dispute_id = dispute_reads.dispute_id(ref)
-    if dispute_id is None:
+    if dispute_id is None or not sd.is_visible(current_store(), dispute_id, caller()):
         abort(404)
     return dispute_id
 
@@ -196,7 +198,7 @@ def _from_filter(raw: str) -> tuple[list[int], list[str]]:
 def _without_live(ids: list[int]) -> tuple[list[int], list[str]]:
     """Leave out findings already in a live dispute (the store would refuse the whole request)."""
     live = {fid: [d["reference"] for d in ds if d["status"] in sd.CLAIMING]
-            for fid, ds in sd.for_findings(current_store(), ids).items()}
+            for fid, ds in sd.for_findings(current_store(), ids, caller()).items()}
     taken = {fid: refs for fid, refs in live.items() if refs}
     notes = [f"Finding {fid} is already disputed in {', '.join(refs)}: left out." for fid, refs in
              sorted(taken.items())]
@@ -221,6 +223,10 @@ def open_disputes():
             if len(raw) > MAX_FINDINGS:
                 raise FieldError(f"Choose at most {MAX_FINDINGS:,} findings at once.")
             ids = list(dict.fromkeys(fields.id_value(i, "finding") for i in raw))
+            # Findings outside the caller's scope are as missing ones (never disputed for them).
+            outside = sorted(set(ids) - reads.existing_findings(current_store(), ids, caller()))
+            if outside:
+                raise FieldError(f"There is no finding {outside[0]}.")
         if form.get("confirm") != "1":
             ids, taken = _without_live(ids)
             notes += taken
@@ -282,7 +288,7 @@ def dispute_package(ref: str, fmt: str):
 @bp.app_template_global()
 def finding_disputes(finding_id: int) -> list[dict]:
     """The disputes a finding is in (its page's Disputes section and Dispute button)."""
-    return sd.for_findings(current_store(), [finding_id]).get(finding_id, [])
+    return sd.for_findings(current_store(), [finding_id], caller()).get(finding_id, [])
 
 
 @bp.app_template_global()

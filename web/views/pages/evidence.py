@@ -19,6 +19,7 @@ from dialtone.engine.store import reads, workflow
 
 from ...security import READ, roles
 from ..fields import MAX_FRAMEWORK
+from ..scope import caller
 from . import bp, catalogue, current_config, current_store, single_value, web_audit
 
 #: The period field's value for "the two dates below" (the presets are the others).
@@ -71,7 +72,7 @@ def _scope(chosen: dict, today: date) -> Scope:
     else:
         raise Refused("Choose a period from the list, or give its first and last day.")
     framework = single_value(request.form, "framework", MAX_FRAMEWORK)
-    return Scope(start, end, framework, (), chosen["mask_pii"], chosen["by"])
+    return Scope(start, end, framework, (), chosen["mask_pii"], chosen["by"], access=caller())
 
 
 def _export(scope: Scope, out: Path):

@@ -11,6 +11,7 @@ from dialtone.engine.store import queries, reads
 from ...security import ACT, READ, roles
 from .. import drafts, fields
 from ..fields import MAX_TEXT
+from ..scope import caller
 from . import bp, current_store, web_audit
 
 
@@ -25,10 +26,10 @@ def _exceptions_page(view: str, typed: dict | None = None, status: int = 200):
     """The exceptions of one view; ``typed``: the refused decision's note, kept in its form."""
     if view not in queries.EXCEPTION_VIEWS:
         view = "all"
-    rows = queries.list_exceptions(current_store(), view)
+    rows = queries.list_exceptions(current_store(), view, access=caller())
     # What a request would except once approved: the approver sees it before deciding.
     requested = [r["id"] for r in rows if r["status"] == "requested"]
-    would = reads.exceptions_would_cover(current_store(), requested)
+    would = reads.exceptions_would_cover(current_store(), requested, caller())
     return render_template("exceptions.html", rows=rows, view=view, views=queries.EXCEPTION_VIEWS,
                            would=would, typed=typed or {}), status
 
@@ -38,7 +39,7 @@ def _exceptions_page(view: str, typed: dict | None = None, status: int = 200):
 def exception_page(exception_id: int):
     """One exception: what it says, who asked and decided, and the findings it covers (or, while
     requested, would cover) with their reasons and evidence."""
-    detail = reads.exception_findings(current_store(), exception_id)
+    detail = reads.exception_findings(current_store(), exception_id, access=caller())
     if detail is None:
         abort(404)
     return render_template("exception.html", e=detail, shown=reads.EXCEPTION_FINDINGS_SHOWN,
@@ -56,12 +57,15 @@ def decide_exception(exception_id: int):
     raw_note = request.form.get("note", "")
     try:
         note = fields.text_value(raw_note, "note", MAX_TEXT, multiline=True).strip() or None
-        exc_mod.decide(current_store(), exception_id, decision, g.user.username, note, audit=web_audit())
+        exc_mod.decide(current_store(), exception_id, decision, g.user.username, note, audit=web_audit(),
+                       access=caller())
+    except exc_mod.ExceptionOutOfScope:
+        abort(404)
     except DialtoneError as exc:
         flash(str(exc))
         typed = {"exception_id": exception_id, "note": raw_note}
         if back == "detail":
-            detail = reads.exception_findings(current_store(), exception_id)
+            detail = reads.exception_findings(current_store(), exception_id, access=caller())
             return render_template("exception.html", e=detail, shown=reads.EXCEPTION_FINDINGS_SHOWN,
                                    typed=typed), 400
         return _exceptions_page(view, typed, 400)

@@ -14,6 +14,7 @@ from dialtone.engine.store import exceptions as exc_mod
 from ...security import ACT, NOTIFICATIONS, READ, roles
 from .. import drafts, fields
 from ..fields import MAX_NAME, MAX_TEXT, FieldError
+from ..scope import caller
 from . import bp, current_config, current_store, web_audit
 
 
@@ -28,18 +29,19 @@ def finding(finding_id: int):
 def _finding_page(finding_id: int, typed: dict | None = None, status: int = 200):
     """A finding; ``typed``: what an action's form held when it was refused (shown again)."""
     store = current_store()
-    detail = queries.finding_detail(store, finding_id)
+    detail = queries.finding_detail(store, finding_id, caller())
     if detail is None:
         abort(404)
     others = queries.resource_findings(store, detail["resource_type"], detail["resource_id"],
-                                       exclude=finding_id)
+                                       exclude=finding_id, access=caller())
     run = reads.policy_run(store, detail["policy_id"], detail["last_seen_evaluation"])
     first, last = exc_mod.expiry_limits(store, detail["severity"])
     people = accounts.assignable_users(store) if g.user.can_act else []
     # Tickets for everyone who reads findings (closure evidence); the messages only for those who
     # read the outbox (their recipients are people's addresses).
-    tickets = outbox_reads.tickets_for_finding(store, finding_id)
-    messages = outbox_reads.messages_for_finding(store, finding_id) if g.user.role in NOTIFICATIONS else []
+    tickets = outbox_reads.tickets_for_finding(store, finding_id, caller())
+    messages = outbox_reads.messages_for_finding(store, finding_id, access=caller()) \
+        if g.user.role in NOTIFICATIONS else []
     return render_template("finding.html", f=detail, others=others, run=run,
                            tickets=tickets, messages=messages,
                            timeline=_timeline(detail["history"], _exception_requests(detail)),
@@ -69,7 +71,8 @@ def _exception_requests(detail: dict) -> list[dict]:
     (they join it once the exception applies): shown from the exceptions, marked as outside the
     finding's chain."""
     seen = {e["exception_id"] for e in detail["history"] if e.get("exception_id") is not None}
-    return [r for r in reads.exception_requests(current_store(), detail["policy_id"], detail["resource_id"])
+    return [r for r in reads.exception_requests(current_store(), detail["policy_id"], detail["resource_id"],
+                                                     caller())
             if r["id"] not in seen]
 
 
@@ -98,7 +101,7 @@ def finding_action(finding_id: int):
     typed = {"action": action, "text": form.get("text", ""), "assignee": form.get("assignee", ""),
              "ticket": form.get("ticket", ""), "expires_on": form.get("expires_on", "")}
     store, actor, audit = current_store(), g.user.username, web_audit()
-    if queries.finding_detail(store, finding_id) is None:
+    if queries.finding_detail(store, finding_id, caller()) is None:
         abort(404)
     try:
         text = fields.text_value(typed["text"], "text", MAX_TEXT, multiline=True).strip()
@@ -119,7 +122,7 @@ def finding_action(finding_id: int):
             done = ("Closed as a false positive." if action == "false_positive"
                     else "Closed as not applicable.")
         else:
-            detail = queries.finding_detail(store, finding_id)
+            detail = queries.finding_detail(store, finding_id, caller())
             ticket = fields.text_value(typed["ticket"], "ticket", MAX_NAME).strip() or None
             try:
                 expires = date.fromisoformat(typed["expires_on"])

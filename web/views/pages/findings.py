@@ -22,6 +22,7 @@ from ... import display
 from ...security import ACT, READ, roles, safe_next
 from .. import fields
 from ..fields import MAX_FRAMEWORK, MAX_NAME, MAX_POLICY, MAX_SEARCH, MAX_TEXT, FieldError
+from ..scope import caller
 from . import PAGE, bp, current_store, single_value, web_audit
 
 #: The sorts, as the page names them in its header and messages.
@@ -104,6 +105,7 @@ def _filter_from(args: MultiDict) -> queries.FindingFilter:
         descending=direction == "desc",
         after_id=after,
         after_key=after_key,
+        access=caller(),
     )
 
 
@@ -180,7 +182,7 @@ def _download(rows: list[dict], fmt: str, args: MultiDict) -> Response:
     store = current_store()
     counted = queries.counted_savings(store, [r["id"] for r in rows])
     name = _file_name(args, store.today(), fmt)
-    tickets = outbox_reads.tickets_for_findings(store, [r["id"] for r in rows])
+    tickets = outbox_reads.tickets_for_findings(store, [r["id"] for r in rows], caller())
     if fmt == "json":
         for r in rows:
             r["savings_counted"] = r["id"] in counted
@@ -247,7 +249,7 @@ def bulk_assign():
         ids = list(dict.fromkeys(fields.id_value(i, "finding") for i in raw_ids))
         if not ids:
             raise FieldError("Choose findings first: tick them in the list.")
-        missing = sorted(set(ids) - reads.existing_findings(store, ids))
+        missing = sorted(set(ids) - reads.existing_findings(store, ids, caller()))
         if missing:
             raise FieldError(f"There is no finding {missing[0]}.")
         text = fields.text_value(typed["text"], "text", MAX_TEXT, multiline=True).strip()
@@ -273,7 +275,7 @@ def bulk_assign():
         # One request per policy among the selected, covering their resources.
         by_policy: dict[str, list[dict]] = {}
         for fid in ids:
-            detail = queries.finding_detail(store, fid)
+            detail = queries.finding_detail(store, fid, caller())
             by_policy.setdefault(detail["policy_id"], []).append(detail)
         for policy_id, chosen in by_policy.items():
             try:

@@ -12,6 +12,7 @@ from dialtone.engine.store import outbox_actions, outbox_reads
 from ...security import ADMIN, NOTIFICATIONS, roles
 from .. import fields
 from ..fields import MAX_NAME, FieldError
+from ..scope import caller
 from . import PAGE, bp, current_config, current_store, single_value, web_audit
 
 
@@ -29,22 +30,24 @@ def _filters() -> tuple[str | None, str | None, int | None]:
 def notifications_page():
     status, target, before = _filters()
     store = current_store()
-    rows = outbox_reads.outbox_page(store, status=status, target=target, after_id=before, limit=PAGE + 1)
+    rows = outbox_reads.outbox_page(store, status=status, target=target, after_id=before, limit=PAGE + 1,
+                                    access=caller())
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    counts = outbox_reads.outbox_counts(store)
+    counts = outbox_reads.outbox_counts(store, caller())
     return render_template(
         "notifications.html", rows=rows, more=more, next_before=rows[-1]["id"] if more else None,
-        counts=counts, per_target=outbox_reads.target_counts(store), status=status or "",
+        counts=counts, per_target=outbox_reads.target_counts(store, caller()), status=status or "",
         target=target or "", statuses=outbox_reads.OUTBOX_STATUSES,
-        targets=outbox_reads.outbox_targets(store), configured=current_config().notifications.enabled,
+        targets=outbox_reads.outbox_targets(store, caller()),
+        configured=current_config().notifications.enabled,
         empty=not any(counts.values()), admin=g.user.role in ADMIN)
 
 
 @bp.route("/notifications/<id:message_id>")
 @roles(*NOTIFICATIONS)
 def notification_page(message_id: int):
-    message = outbox_reads.outbox_message(current_store(), message_id)
+    message = outbox_reads.outbox_message(current_store(), message_id, access=caller())
     if message is None:
         abort(404)
     return render_template("notification.html", m=message, admin=g.user.role in ADMIN)
@@ -54,7 +57,7 @@ def notification_page(message_id: int):
 @roles(*ADMIN)
 def notification_action(message_id: int, action: str):
     store = current_store()
-    if outbox_reads.outbox_message(store, message_id, limit=0) is None:
+    if outbox_reads.outbox_message(store, message_id, limit=0, access=caller()) is None:
         abort(404)
     try:
         if action == "retry":

@@ -8,6 +8,7 @@ from dialtone.engine.errors import DialtoneError
 from dialtone.engine.policy.model import SEVERITIES
 
 from ...security import READ, roles
+from ..scope import caller
 from . import bp, catalogue, current_config, current_store
 
 
@@ -16,9 +17,11 @@ from . import bp, catalogue, current_config, current_store
 def dashboard():
     from dialtone.engine.store.dashboard import posture
 
-    figures = posture(current_store(), catalogue())
+    figures = posture(current_store(), catalogue(), caller())
     return render_template("dashboard.html", p=figures, severities=SEVERITIES[::-1],
-                           freshness=_freshness(), bills=_bills_money())
+                           freshness=_freshness(),
+                           # the bills' money is the whole estate's: not a scoped account's
+                           bills=None if caller().restricted else _bills_money())
 
 
 def _bills_money() -> dict | None:

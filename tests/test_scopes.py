@@ -1,0 +1,571 @@
+"""Scoped access (issue 21, docs/access.md): an officer limited to one legal entity reads none of
+another's findings, evidence or savings, on any page or API endpoint.
+
+The store holds findings of legal entity A and of legal entity B (and one whose legal entity is
+unknown); everything of B's (and of the unknown one) carries the marker ``BMARK``: resource ids,
+reasons, evidence, comments, exception texts, message subjects, dispute accounts. Every route of
+the application (``app.url_map``) is called as an officer scoped to A: no response holds the
+marker (HTML, JSON, CSV, every member of a ZIP), and a route given B's id answers as for a
+missing one. A route missing from ROUTES fails the test: a new route must say how it is called
+here, so that no route escapes the scope unnoticed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import insert, select
+
+from dialtone.engine.access import EVERYTHING, Access, Scope, ScopeError, resolve
+from dialtone.engine.config import load_config
+from dialtone.engine.errors import ConfigError
+from dialtone.engine.evaluation import PolicyOutcome
+from dialtone.engine.policy.exception_spec import ExceptionSpec
+from dialtone.engine.store import accounts, workflow
+from dialtone.engine.store import exceptions as exc_mod
+from dialtone.engine.store.dashboard import posture
+from dialtone.engine.store.sync import record_evaluation
+from dialtone.engine.store.tables import (
+    dispute_items,
+    disputes,
+    findings,
+    notify_items,
+    notify_outbox,
+)
+from dialtone.web.app import create_app
+from tests.storekit import (
+    POLICIES,
+    PROVENANCE,
+    Clock,
+    evaluation,
+    make_store,
+    policy_set,
+    snapshot,
+    store_url,
+)
+from tests.webkit import PASSWORD, csrf, login, record_run
+
+MARK = "BMARK"
+ZERO, ORPHAN = "cost.zero-usage-lines", "cost.orphan-lines"
+A, B = "Example A Ltd", "Entity BMARK GmbH"
+#: line → (legal entity, cost centre); the last has neither: outside every restricted scope.
+LINES = {"LA-1": (A, "CC-A"), "LA-2": (A, "CC-A"), "L-BMARK-1": (B, "CC-BMARK"),
+         "L-BMARK-2": (B, "CC-BMARK"), "LN-BMARK-3": (None, None)}
+CONFIG = f"""
+sources: {{}}
+access:
+  scopes:
+    entity-a:
+      legal_entities: ["{A}"]
+    cc-a:
+      cost_centers: [CC-A]
+"""
+
+
+def _outcome(policy_id: str, lines: list[str]) -> PolicyOutcome:
+    p = POLICIES[policy_id]
+    out = PolicyOutcome(policy_id, p.title, p.category, p.severity, status="alarm",
+                        policy_hash=p.source_hash, resource_type=p.resource, evidence_names=("note",),
+                        sql="SELECT 1", evaluated=10)
+    out.rows = pa.table({
+        "resource_id": lines,
+        "reason": [f"idle {'BMARK reason' if MARK in r else 'for 100 days'}" for r in lines],
+        "savings": [977.77 if MARK in r else 12.5 for r in lines],
+        "savings_key": [f"lines:{r}" for r in lines], "currency": ["USD"] * len(lines),
+        "note": [f"{'BMARK evidence' if MARK in r else 'plain evidence'}" for r in lines]})
+    return out
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def estate(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scopes")
+    (tmp / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(tmp / "dialtone.yaml")
+    store = make_store(store_url(request.param, tmp), Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    snap = snapshot(config.data_dir, "S1", store.today())
+    outs = [_outcome(ZERO, ["LA-1", "L-BMARK-1", "LN-BMARK-3"]), _outcome(ORPHAN, ["LA-2", "L-BMARK-2"])]
+    ev = evaluation(snap, outs)
+    # The estate's lines with their legal entity and cost centre: what the findings are filed by.
+    n = len(LINES)
+    pq.write_table(pa.table({"id": list(LINES), "legal_entity": [v[0] for v in LINES.values()],
+                             "cost_center": [v[1] for v in LINES.values()], "vendor": ["Carrier"] * n,
+                             "currency": ["USD"] * n, "assigned_to": pa.array([None] * n, pa.string())}),
+                   snap.path / "lines.parquet")
+    record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    accounts.add_user(store, "admin", "admin", PASSWORD)
+    accounts.add_user(store, "officer", "officer", PASSWORD)
+    accounts.add_user(store, "auditor", "auditor", PASSWORD)
+    accounts.set_scope(store, "officer", "entity-a")
+    with store.read() as conn:
+        ids = {r.resource_id: r.id for r in conn.execute(select(findings.c.id, findings.c.resource_id))}
+    audit = workflow.audit_writer(store, "test")
+    workflow.comment(store, ids["L-BMARK-1"], "BMARK comment", "admin", audit)
+    workflow.comment(store, ids["LA-1"], "a plain comment", "admin", audit)
+    expires = exc_mod.expiry_limits(store, POLICIES[ZERO].severity)[0] + dt.timedelta(days=1)
+    exc_a = exc_mod.request(store, ExceptionSpec(ZERO, "plain justification", expires, "admin",
+                                                 resources=("LA-1",)), audit=audit)
+    exc_b = exc_mod.request(store, ExceptionSpec(ORPHAN, "BMARK justification", expires, "admin",
+                                                 resources=("L-BMARK-2",)), audit=audit)
+    # Covering A's and B's findings: B's business too, so outside A's scope as a whole.
+    exc_mixed = exc_mod.request(store, ExceptionSpec(ZERO, "mixed BMARK justification", expires, "admin",
+                                                     resources=("LA-1", "L-BMARK-1")), audit=audit)
+    now = store.now_text()
+    with store.write() as conn:
+        def message(key, finding_id, subject, items=()):
+            mid = conn.execute(insert(notify_outbox).values(
+                created_at=now, rule="r", target="mail", kind="digest" if items else "new",
+                recipient="x@example.com", dedupe_key=key, finding_id=finding_id,
+                payload=json.dumps({"subject": subject}), status="pending", attempts=0,
+                not_before=now)).inserted_primary_key[0]
+            for fid in items:
+                conn.execute(insert(notify_items).values(message_id=mid, finding_id=fid, kind="new"))
+            return mid
+        msg_a = message("a", ids["LA-1"], "about LA-1")
+        msg_b = message("b", ids["L-BMARK-1"], "BMARK subject")
+        msg_mixed = message("ab", None, "digest BMARK", items=(ids["LA-2"], ids["L-BMARK-2"]))
+
+        def dispute(ref, account, finding_id, line):
+            did = conn.execute(insert(disputes).values(
+                reference=ref, account_id=account, vendor="Carrier", currency="USD", status="draft",
+                claimed_total=10.0, credited_total=0.0, window_days=60, created_at=now,
+                created_by="admin", updated_at=now)).inserted_primary_key[0]
+            conn.execute(insert(dispute_items).values(
+                dispute_id=did, finding_id=finding_id, policy_id=ZERO, charge_id=f"CH-{line}",
+                line_id=line, claimed_amount=10.0, credited_amount=0.0, reason=f"charge on {line}"))
+        dispute("DSP-000001", "ACC-A", ids["LA-1"], "LA-1")
+        dispute("DSP-000002", "ACC-BMARK", ids["L-BMARK-1"], "L-BMARK-1")
+    record_run(store, evaluation_id=1, snapshot_id="S1", error=None, status="succeeded")
+    app = create_app(config, store=store, testing=True, key="test-secret", secure_cookies=False)
+    yield {"app": app, "store": store, "config": config, "ids": ids, "exc": (exc_a, exc_b, exc_mixed),
+           "msg": (msg_a, msg_b, msg_mixed), "dsp": ("DSP-000001", "DSP-000002"),
+           "token": accounts.create_token(store, "officer")}
+    store.close()
+
+
+def test_findings_are_filed_by_their_resources_legal_entity_and_cost_centre(estate):
+    with estate["store"].read() as conn:
+        got = {r.resource_id: (r.legal_entity, r.cost_center)
+               for r in conn.execute(select(findings.c.resource_id, findings.c.legal_entity,
+                                            findings.c.cost_center))}
+    assert got == LINES
+
+
+A_ID, B_ID = "{A_ID}", "{B_ID}"
+#: Every route: (method, URL for A or a route without ids, URL for B or None). ``{A_ID}``/``{B_ID}``
+#: are A's and B's finding ids, ``{A_EXC}``... their exceptions, messages and disputes.
+ROUTES: dict[str, list[tuple[str, str, str | None]]] = {
+    "/": [("GET", "/", None)],
+    "/findings": [("GET", "/findings?all=1", None), ("GET", "/findings?all=1&format=csv", None),
+                  ("GET", "/findings?all=1&format=json", None), ("GET", "/findings?q=idle&all=1", None),
+                  ("GET", "/findings?all=1&sort=savings&dir=desc&limit=1", None)],
+    "/findings/<id:finding_id>": [("GET", "/findings/{A_ID}", "/findings/{B_ID}"),
+                                  ("GET", "/findings/{A2_ID}", None)],
+    "/findings/<id:finding_id>/action": [("POST", "/findings/{A_ID}/action", "/findings/{B_ID}/action")],
+    "/findings/bulk": [("POST", "/findings/bulk", "/findings/bulk")],
+    "/findings/bulk-assign": [("POST", "/findings/bulk-assign", "/findings/bulk-assign")],
+    "/savings": [("GET", "/savings", None)],
+    "/savings.csv": [("GET", "/savings.csv", None)],
+    "/savings/findings": [("GET", "/savings/findings?state=identified", None)],
+    "/savings/chargeback.csv": [("GET", "/savings/chargeback.csv", None)],
+    "/runs": [("GET", "/runs", None)],
+    "/runs/<id:run_id>": [("GET", "/runs/1", None)],
+    "/evaluations": [("GET", "/evaluations", None)],
+    "/evaluations/<id:evaluation_id>": [("GET", "/evaluations/1", None)],
+    "/evidence": [("GET", "/evidence", None), ("POST", "/evidence", None)],
+    "/exceptions": [("GET", "/exceptions?view=all", None)],
+    "/exceptions/<id:exception_id>": [("GET", "/exceptions/{A_EXC}", "/exceptions/{B_EXC}"),
+                                      ("GET", "/exceptions/{A_EXC}", "/exceptions/{MIXED_EXC}")],
+    "/exceptions/<id:exception_id>/decide": [("POST", None, "/exceptions/{B_EXC}/decide"),
+                                             ("POST", None, "/exceptions/{MIXED_EXC}/decide")],
+    "/disputes": [("GET", "/disputes", None), ("POST", "/disputes", "/disputes")],
+    "/disputes/<string:ref>": [("GET", "/disputes/{A_DSP}", "/disputes/{B_DSP}")],
+    "/disputes/<string:ref>/<string:action>": [("POST", None, "/disputes/{B_DSP}/file")],
+    "/disputes/<string:ref>/package/<string:fmt>": [
+        ("GET", "/disputes/{A_DSP}/package/zip", "/disputes/{B_DSP}/package/zip")],
+    "/notifications": [("GET", "/notifications", None)],
+    "/notifications/<id:message_id>": [("GET", "/notifications/{A_MSG}", "/notifications/{B_MSG}"),
+                                       ("GET", "/notifications/{A_MSG}", "/notifications/{MIXED_MSG}")],
+    "/notifications/<id:message_id>/<any(retry, cancel):action>": [
+        ("POST", None, "/notifications/{B_MSG}/retry")],
+    "/policies": [("GET", "/policies", None)],
+    "/policies/<policy_id>": [("GET", f"/policies/{ZERO}", None)],
+    "/snapshots": [("GET", "/snapshots", None)],
+    "/audit": [("GET", "/audit", None)],
+    "/users": [("GET", "/users", None)],
+    # Signing in and out, static files, health and metrics read no findings.
+    "/login": [("GET", "/login", None)],
+    "/logout": [],
+    "/oidc/login": [],
+    "/oidc/callback": [],
+    "/static/<path:filename>": [],
+    "/healthz": [("GET", "/healthz", None)],
+    "/readyz": [("GET", "/readyz", None)],
+    "/metrics": [("GET", "/metrics", None)],
+    "/api/v1/openapi.json": [("GET", "/api/v1/openapi.json", None)],
+    "/api/v1/findings": [("GET", "/api/v1/findings", None), ("GET", "/api/v1/findings?q=idle", None),
+                         ("GET", "/api/v1/findings?sort=savings&dir=desc", None)],
+    "/api/v1/findings/<id:finding_id>": [("GET", "/api/v1/findings/{A_ID}", "/api/v1/findings/{B_ID}")],
+    "/api/v1/findings/<id:finding_id>/events": [
+        ("GET", "/api/v1/findings/{A_ID}/events", "/api/v1/findings/{B_ID}/events")],
+    "/api/v1/findings/<id:finding_id>/comments": [
+        ("POST", "/api/v1/findings/{A_ID}/comments", "/api/v1/findings/{B_ID}/comments")],
+    "/api/v1/findings/<id:finding_id>/assignment": [
+        ("POST", "/api/v1/findings/{A_ID}/assignment", "/api/v1/findings/{B_ID}/assignment")],
+    "/api/v1/exceptions": [("GET", "/api/v1/exceptions", None)],
+    "/api/v1/policies": [("GET", "/api/v1/policies", None)],
+    "/api/v1/evaluations": [("GET", "/api/v1/evaluations", None)],
+    "/api/v1/evaluations/<id:evaluation_id>": [("GET", "/api/v1/evaluations/1", None)],
+    "/api/v1/snapshots": [("GET", "/api/v1/snapshots", None)],
+    "/api/v1/runs": [("GET", "/api/v1/runs", None)],
+    "/api/v1/runs/<id:run_id>": [("GET", "/api/v1/runs/1", None)],
+    "/api/v1/notifications": [("GET", "/api/v1/notifications", None)],
+    "/api/v1/notifications/<id:message_id>": [
+        ("GET", "/api/v1/notifications/{A_MSG}", "/api/v1/notifications/{B_MSG}"),
+        ("GET", "/api/v1/notifications/{A_MSG}", "/api/v1/notifications/{MIXED_MSG}")],
+    "/api/v1/disputes": [("GET", "/api/v1/disputes", None), ("POST", None, "/api/v1/disputes")],
+    "/api/v1/disputes/<string:ref>": [("GET", "/api/v1/disputes/{A_DSP}", "/api/v1/disputes/{B_DSP}")],
+    "/api/v1/disputes/<string:ref>/<string:action>": [("POST", None, "/api/v1/disputes/{B_DSP}/file")],
+}
+
+
+def test_every_route_is_in_the_scope_table(estate):
+    """A new route must be added to ROUTES (and so called as a scoped officer below)."""
+    rules = {r.rule for r in estate["app"].url_map.iter_rules()}
+    assert rules - set(ROUTES) == set(), "routes not called by the scope test: add them to ROUTES"
+    assert set(ROUTES) - rules == set(), "ROUTES names routes the application no longer has"
+
+
+def _fill(url: str, estate) -> str:
+    ids, (exc_a, exc_b, exc_mixed), (msg_a, msg_b, mixed), (dsp_a, dsp_b) = (
+        estate["ids"], estate["exc"], estate["msg"], estate["dsp"])
+    return url.format(A_ID=ids["LA-1"], B_ID=ids["L-BMARK-1"], A2_ID=ids["LA-2"], A_EXC=exc_a, B_EXC=exc_b,
+                      MIXED_EXC=exc_mixed, A_MSG=msg_a, B_MSG=msg_b, MIXED_MSG=mixed, A_DSP=dsp_a,
+                      B_DSP=dsp_b)
+
+
+def _bodies(response) -> list[str]:
+    """The response's text, or each member's of a ZIP."""
+    data = response.get_data()
+    if data[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return [z.read(n).decode("utf-8", "replace") for n in z.namelist()]
+    return [data.decode("utf-8", "replace")]
+
+
+def _form(url: str, estate, token: str, which: str) -> dict:
+    """What each POST sends: a well-formed request, so only the scope can refuse it."""
+    ids = estate["ids"]
+    fid = ids["L-BMARK-1"] if which == "B" else ids["LA-1"]
+    if url.startswith("/findings/bulk"):
+        return {"csrf_token": token, "action": "comment", "text": "x", "finding": str(fid)}
+    if url.startswith("/findings/"):
+        return {"csrf_token": token, "action": "comment", "text": "a note"}
+    if url == "/evidence":
+        return {"csrf_token": token, "period": "dates", "from": "2026-01-01", "to": "2026-12-31",
+                "by": "run"}
+    if url == "/disputes":
+        return {"csrf_token": token, "finding": str(fid)}
+    return {"csrf_token": token, "decision": "approve", "note": "ok", "view": "all"}
+
+
+def _api_body(url: str, estate, which: str) -> dict:
+    if url.endswith("/comments"):
+        return {"text": "a note"}
+    if url.endswith("/assignment"):
+        return {"assignee": "officer"}
+    if url == "/api/v1/disputes":
+        return {"findings": [estate["ids"]["L-BMARK-1" if which == "B" else "LA-1"]]}
+    return {}
+
+
+def test_a_scoped_officer_sees_nothing_of_another_legal_entity_anywhere(estate):
+    app = estate["app"]
+    client = app.test_client()
+    login(client, "officer")
+    token = csrf(client.get("/evidence").get_data(as_text=True))
+    headers = {"Authorization": f"Bearer {estate['token']}"}
+    problems = []
+    for rule, calls in ROUTES.items():
+        for method, a_url, b_url in calls:
+            for which, url in (("A", a_url), ("B", b_url)):
+                if url is None:
+                    continue
+                url = _fill(url, estate)
+                if url.startswith("/api/"):
+                    r = (client.get(url, headers=headers) if method == "GET" else
+                         client.post(url, headers=headers, json=_api_body(url, estate, which)))
+                else:
+                    r = (client.get(url) if method == "GET" else
+                         client.post(url, data=_form(url, estate, token, which)))
+                bodies = _bodies(r)
+                r.close()
+                for body in bodies:
+                    if MARK in body:
+                        at = body.index(MARK)
+                        problems.append(f"{method} {url} ({rule}) shows B: …{body[max(0, at - 80):at + 40]}…")
+                # B's record answers as a missing one (404; 400 "no finding N" for a list of ids in
+                # a form); 403 where the role may not use the route at all.
+                if which == "B" and r.status_code not in (404, 400, 403):
+                    problems.append(f"{method} {url}: {r.status_code} for B's record, not 404")
+                if which == "A" and r.status_code >= 500:
+                    problems.append(f"{method} {url}: {r.status_code}")
+    assert problems == [], "\n".join(problems)
+
+
+def test_a_scoped_officer_reads_their_own_findings(estate):
+    client = estate["app"].test_client()
+    headers = {"Authorization": f"Bearer {estate['token']}"}
+    items = client.get("/api/v1/findings", headers=headers).get_json()["items"]
+    assert sorted(i["resource_id"] for i in items) == ["LA-1", "LA-2"]
+    assert client.get(f"/api/v1/findings/{estate['ids']['LA-1']}", headers=headers).status_code == 200
+
+
+def test_the_dashboard_counts_and_savings_are_the_scopes(estate):
+    store = estate["store"]
+    scoped = posture(store, None, resolve(estate["config"].scopes, ["entity-a"]))
+    everything = posture(store, None)
+    assert sum(scoped["by_status"].values()) == 2
+    assert scoped["savings_identified"] == {"USD": 25.0}
+    assert sum(everything["by_status"].values()) == 5
+    assert everything["savings_identified"] == {"USD": 25.0 + 3 * 977.77}
+    assert scoped["trend"] == [] and scoped["scoped"]
+    assert scoped["exceptions_requested"] == 1 and everything["exceptions_requested"] == 3
+
+
+def test_a_token_narrower_than_its_user_reads_the_narrower_set(estate):
+    store, client = estate["store"], estate["app"].test_client()
+    wide = accounts.create_token(store, "auditor")
+    narrow = accounts.issue_token(store, "auditor", scope="cc-a").token
+    def ids(token):
+        answer = client.get("/api/v1/findings", headers={"Authorization": f"Bearer {token}"})
+        items = answer.get_json()["items"]
+        return sorted(i["resource_id"] for i in items)
+    assert ids(wide) == sorted(LINES)
+    assert ids(narrow) == ["LA-1", "LA-2"]
+
+
+def test_a_scoped_users_token_cannot_be_wider_than_the_user(estate):
+    with pytest.raises(accounts.AccountError, match="limited to scope entity-a"):
+        accounts.issue_token(estate["store"], "officer", scope="cc-a")
+    # Their own scope is allowed (it narrows nothing, and still reads A's alone).
+    accounts.issue_token(estate["store"], "officer", scope="entity-a")
+
+
+def test_an_officer_cannot_approve_an_exception_outside_their_scope(estate):
+    store = estate["store"]
+    exc_a, exc_b, exc_mixed = estate["exc"]
+    scoped = resolve(estate["config"].scopes, ["entity-a"])
+    audit = workflow.audit_writer(store, "test")
+    for outside in (exc_b, exc_mixed):
+        with pytest.raises(exc_mod.ExceptionOutOfScope):
+            exc_mod.decide(store, outside, "approve", "officer", None, audit=audit, access=scoped)
+    exc_mod.decide(store, exc_a, "approve", "officer", None, audit=audit, access=scoped)
+    with store.read() as conn:
+        status = dict(conn.execute(select(exc_mod.exceptions.c.id, exc_mod.exceptions.c.status)).all())
+    assert status[exc_b] == "requested" and status[exc_a] == "approved"
+
+
+def test_a_finding_of_unknown_legal_entity_is_outside_every_restricted_scope():
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE findings (id INTEGER, policy_id TEXT, legal_entity TEXT, "
+                          "cost_center TEXT)"))
+        conn.execute(text("INSERT INTO findings VALUES (1, 'p', 'O''Brien Ltd', 'CC-1'), (2, 'p', NULL, "
+                          "'CC-1'), (3, 'p', 'Other', 'CC-1'), (4, 'p', 'O''Brien Ltd', NULL)"))
+        # A name with a quote is quoted, not spliced: the SQL text is SQLAlchemy's literal rendering.
+        by_entity = Access((Scope("a", legal_entities=("O'Brien Ltd",)),))
+        both = Access((Scope("a", legal_entities=("O'Brien Ltd",), cost_centers=("CC-1",)),))
+        for access, expected in ((by_entity, [1, 4]), (both, [1]), (EVERYTHING, [1, 2, 3, 4])):
+            where = access.sql("f", conn.dialect)
+            found = conn.execute(text(f"SELECT id FROM findings f WHERE {where} ORDER BY id"))
+            assert [r[0] for r in found] == expected
+
+
+def test_an_unknown_scope_name_reads_nothing():
+    access = resolve({"a": Scope("a", legal_entities=(A,))}, ["gone"])
+    assert access.restricted and access.scopes[0].name == "(undefined)"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("access:\n  scopes:\n    a: {}\n", "access"),
+    ("access:\n  scopes:\n    a: {legal_entities: []}\n", "access"),
+    ("access:\n  scopes:\n    a: {regions: [x]}\n", "access"),
+    ("access:\n  scopes:\n    'bad name': {cost_centers: [x]}\n", "access"),
+])
+def test_a_malformed_access_block_is_a_config_error(tmp_path, text, message):
+    (tmp_path / "dialtone.yaml").write_text("sources: {}\n" + text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "dialtone.yaml")
+
+
+def test_an_oidc_group_naming_an_unknown_scope_is_a_config_error(tmp_path):
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources: {}\naccess:\n  scopes:\n    a: {cost_centers: [CC-A]}\n"
+        "oidc:\n  issuer: https://id.example.com\n  client_id: dialtone\n  client_secret_env: X\n"
+        "  redirect_base_url: https://dialtone.example.com\n"
+        "  groups:\n    officers-a: {role: officer, scope: b}\n", encoding="utf-8")
+    with pytest.raises(ConfigError,
+                       match=r"oidc.groups.officers-a.scope: unknown scope 'b'; defined scopes: a"):
+        load_config(tmp_path / "dialtone.yaml")
+
+
+def test_oidc_groups_give_one_scope(tmp_path):
+    from dialtone.engine.oidc_settings import OidcSettings
+
+    settings = OidcSettings.__new__(OidcSettings)
+    object.__setattr__(settings, "groups", {
+        "o-a": {"role": "officer", "scope": "a"}, "o-b": {"role": "officer", "scope": "b"},
+        "o-all": {"role": "officer"}, "aud": {"role": "auditor", "scope": "b"}})
+    assert settings.scope_for(["o-a"]) == "a"
+    assert settings.scope_for(["o-a", "aud"]) == "a"          # the highest role's group decides
+    assert settings.scope_for(["o-a", "o-all"]) is None       # one group reads everything: everything
+    with pytest.raises(ScopeError, match="different scopes"):
+        settings.scope_for(["o-a", "o-b"])
+
+
+def test_users_scope_command_sets_lists_and_audits(tmp_path, runner):
+    from dialtone.web.cli import cli as main
+
+    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
+    args = ["--config", str(tmp_path / "dialtone.yaml")]
+    assert runner.invoke(main, [*args, "db", "upgrade"]).exit_code == 0
+    r = runner.invoke(main, [*args, "users", "add", "ann", "--role", "officer", "--password-stdin"],
+                      input=PASSWORD + "\n")
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, [*args, "users", "scope", "ann", "entity-z"])
+    assert r.exit_code != 0 and "unknown scope 'entity-z'; defined scopes: cc-a, entity-a" in r.output
+    r = runner.invoke(main, [*args, "users", "scope", "ann", "entity-a"])
+    assert r.exit_code == 0 and "ann reads scope entity-a" in r.output
+    assert re.search(r"^ann\s+officer\s+active\s+local\s+scope: entity-a$",
+                     runner.invoke(main, [*args, "users", "list"]).output, re.M)
+    r = runner.invoke(main, [*args, "tokens", "create", "ann", "--scope", "cc-a"])
+    assert r.exit_code != 0 and "limited to scope entity-a" in r.output
+    assert runner.invoke(main, [*args, "users", "scope", "ann", "--all"]).exit_code == 0
+    log = runner.invoke(main, [*args, "audit", "log"]).output
+    assert "user_scope" in log
+
+
+def test_the_access_example_in_the_docs_loads(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "access.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "dialtone.yaml").write_text(block, encoding="utf-8")
+    scopes = load_config(tmp_path / "dialtone.yaml").scopes
+    assert scopes["eu-pci"] == Scope("eu-pci", ("Example Europe GmbH", "Example France SAS"), (),
+                                     ("pci-dss",))
+
+
+def test_a_framework_scope_reads_the_findings_of_its_frameworks_policies(estate):
+    from dialtone.engine.store.queries import FindingFilter, list_findings
+    from dialtone.engine.store.tables import policy_requirements
+
+    store = estate["store"]
+    with store.write() as conn:
+        conn.execute(insert(policy_requirements).values(policy_id=ZERO, framework="test-fw",
+                                                        requirement="R1"))
+    access = Access((Scope("fw", frameworks=("test-fw",)),))
+    rows = list_findings(store, FindingFilter(access=access, status=("open", "in_progress")))
+    assert {r["policy_id"] for r in rows} == {ZERO}
+    both = Access((Scope("fw-a", legal_entities=(A,), frameworks=("test-fw",)),))
+    assert [r["resource_id"] for r in list_findings(store, FindingFilter(access=both))] == ["LA-1"]
+
+
+# -- migration 0013 on a store with findings and accounts ------------------------------------------
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0013_leaves_old_findings_outside_restricted_scopes(kind, tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from dialtone.engine.store.db import _alembic_config, head_revision, make_engines, upgrade
+    from dialtone.engine.store.queries import FindingFilter, list_findings
+
+    url = store_url(kind, tmp_path)
+    writer, reader = make_engines(url)
+    cfg = _alembic_config()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+        # What a 0012 Dialtone wrote: a finding (no legal entity yet) and an account.
+        conn.execute(text("INSERT INTO policies (id, title, category, severity, resource_type, in_set) "
+                          f"VALUES ('{ZERO}', 't', 'cost', 'low', 'lines', true)"))
+        conn.execute(text(
+            "INSERT INTO findings (id, policy_id, resource_type, resource_id, status, first_seen_evaluation, "
+            "last_seen_evaluation, first_seen_at, last_seen_at, opened_at, reopen_count, updated_at) VALUES "
+            f"(1, '{ZERO}', 'lines', 'L1', 'open', 1, 1, 't', 't', 't', 0, 't')"))
+        conn.execute(text("INSERT INTO users (id, username, role, password_hash, disabled, failed_logins, "
+                          "created_at) VALUES (1, 'ada', 'officer', 'x', false, 0, '2026-01-01T00:00:00Z')"))
+    assert upgrade(writer) == ("0012", head_revision())
+    store = make_store(url, Clock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)))
+    scoped = Access((Scope("a", legal_entities=(A,)),))
+    assert [r["id"] for r in list_findings(store, FindingFilter())] == [1]
+    assert list_findings(store, FindingFilter(access=scoped)) == []
+    assert [u["scope"] for u in accounts.list_users(store)] == [None]
+    store.close()
+    with writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    assert upgrade(writer) == ("0012", head_revision())
+    writer.dispose()
+    reader.dispose()
+
+
+def test_a_scoped_evidence_package_holds_the_scope_verifies_and_its_oscal_validates(estate, tmp_path):
+    from dialtone.engine.evidence.verify import verify_package
+    from tests.test_evidence import oscal_errors
+
+    client = estate["app"].test_client()
+    login(client, "officer")
+    token = csrf(client.get("/evidence").get_data(as_text=True))
+    r = client.post("/evidence", data={"csrf_token": token, "period": "dates", "from": "2026-01-01",
+                                       "to": "2026-12-31", "by": "run"})
+    assert r.status_code == 200
+    package = tmp_path / "evidence.zip"
+    package.write_bytes(r.get_data())
+    r.close()
+    with zipfile.ZipFile(package) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    listed = json.loads(files["findings.json"])
+    assert sorted(f["resource_id"] for f in listed) == ["LA-1", "LA-2"]
+    assert json.loads(files["manifest.json"])["scope"]["access_scopes"] == ["entity-a"]
+    assert verify_package(package).ok
+    for path, schema in (("oscal/assessment-results.json", "oscal_assessment-results_schema-1.2.1.json"),
+                         ("oscal/poam.json", "oscal_poam_schema-1.2.1.json")):
+        assert oscal_errors(json.loads(files[path]), schema) == [], path
+
+
+def test_an_account_whose_scope_was_removed_from_the_configuration_reads_nothing(estate):
+    from dialtone.engine.store.queries import FindingFilter, list_findings
+
+    gone = resolve(estate["config"].scopes, ["removed-scope"])
+    assert list_findings(estate["store"], FindingFilter(access=gone)) == []
+    assert sum(posture(estate["store"], None, gone)["by_status"].values()) == 0
+
+
+def test_a_resource_moved_to_another_legal_entity_moves_its_findings_at_the_next_evaluation(tmp_path):
+    clock = Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC))
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}", clock)
+    snap = snapshot(tmp_path, "S1", store.today())
+
+    def record(entity: str | None) -> tuple:
+        ev = evaluation(snap, [_outcome(ZERO, ["LA-1"])])
+        pq.write_table(pa.table({"id": ["LA-1"], "legal_entity": pa.array([entity], pa.string()),
+                                 "cost_center": ["CC-A"], "vendor": ["Carrier"], "currency": ["USD"],
+                                 "assigned_to": pa.array([None], pa.string())}), snap.path / "lines.parquet")
+        record_evaluation(store, ev, policy_set(ZERO), provenance=PROVENANCE)
+        with store.read() as conn:
+            return conn.execute(select(findings.c.legal_entity, findings.c.cost_center)).one()
+
+    assert tuple(record(A)) == (A, "CC-A")
+    assert tuple(record(B)) == (B, "CC-A")
+    assert tuple(record(None)) == (None, "CC-A")     # unknown again: outside the scopes by entity
+    store.close()
