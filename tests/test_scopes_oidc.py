@@ -79,3 +79,27 @@ def test_groups_giving_the_role_with_different_scopes_are_refused(site, provider
     assert response.status_code == 403
     assert "name different scopes (eu, uk)" in response.get_data(as_text=True)
     assert _account(store, "otto") is None
+
+
+def test_groups_that_come_to_name_different_scopes_stop_the_session_and_the_tokens(site, provider):
+    from dialtone.engine.store.accounts import issue_token
+
+    app, store = site
+    provider.set_accounts({"una": ["officers-uk"]})
+    client = app.test_client()
+    assert _sign_in(client, provider, "una").status_code == 302
+    token = issue_token(store, "una", "script").token
+
+    def api():
+        return app.test_client().get("/api/v1/findings", headers={"Authorization": f"Bearer {token}"})
+
+    assert api().status_code == 200
+    provider.set_accounts({"una": ["officers-uk", "officers-eu"]})
+    store.clock.advance(minutes=5)                       # the refresh interval
+    response = client.get("/findings")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    # The stored scope (uk) no longer holds: the token stops rather than read with it.
+    assert api().status_code == 401
+    with store.read() as conn:
+        stopped = conn.execute(select(audit_log).where(audit_log.c.action == "user_unconfirmed")).all()
+    assert [json.loads(r.data)["sessions_ended"] for r in stopped] == [1]

@@ -390,8 +390,10 @@ def refresh(store, sid: str, live: accounts.LiveSession) -> accounts.User | None
     try:
         scope = prov.settings.scope_for(groups)
     except ScopeError as exc:
-        log.warning("OpenID session of %s ended at refresh: %s", user.username, exc)
-        accounts.end_session(store, sid, audit=audit, actor=user.username)
+        # The account's stored scope is no longer what the groups say: every session ends and
+        # the tokens stop until a sign-in under groups that name one scope sets it again.
+        log.warning("OpenID account %s unconfirmed at refresh: %s", user.id, exc)
+        accounts.withdraw_confirmation(store, user, f"at session refresh: {exc}", audit=audit)
         return None
     user = accounts.refresh_role(store, user, role, audit=audit, scope=scope)
     accounts.session_refreshed(store, sid, seal(renewed) if renewed else None)
