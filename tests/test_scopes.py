@@ -569,3 +569,32 @@ def test_a_resource_moved_to_another_legal_entity_moves_its_findings_at_the_next
     assert tuple(record(B)) == (B, "CC-A")
     assert tuple(record(None)) == (None, "CC-A")     # unknown again: outside the scopes by entity
     store.close()
+
+
+def test_a_scoped_evidence_package_states_each_policy_run_as_the_scope_saw_it(tmp_path):
+    """The whole estate's alarm is not the scope's: a policy that found only another entity's
+    lines is ok within this scope, in runs.json, the requirement grid and the OSCAL results."""
+    from dialtone.engine.evidence.scope import Scope as EvidenceScope
+    from dialtone.engine.evidence.scope import gather
+
+    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}",
+                       Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    snap = snapshot(config.data_dir, "S1", store.today())
+    # cost.zero-usage-lines finds only entity B's lines; cost.orphan-lines one of A's.
+    ev = evaluation(snap, [_outcome(ZERO, ["L-BMARK-1"]), _outcome(ORPHAN, ["LA-2"])])
+    n = len(LINES)
+    pq.write_table(pa.table({"id": list(LINES), "legal_entity": [v[0] for v in LINES.values()],
+                             "cost_center": [v[1] for v in LINES.values()], "vendor": ["Carrier"] * n,
+                             "currency": ["USD"] * n, "assigned_to": pa.array([None] * n, pa.string())}),
+                   snap.path / "lines.parquet")
+    record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    day = store.today()
+    try:
+        scoped = gather(store, EvidenceScope(day, day, access=resolve(config.scopes, ["entity-a"])))
+        whole = gather(store, EvidenceScope(day, day))
+    finally:
+        store.close()
+    assert {r["policy_id"]: r["status"] for r in whole.runs} == {ZERO: "alarm", ORPHAN: "alarm"}
+    assert {r["policy_id"]: r["status"] for r in scoped.runs} == {ZERO: "ok", ORPHAN: "alarm"}

@@ -157,6 +157,19 @@ def _rows(conn, query) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def _scoped_status(run: dict, scoped: list[dict]) -> str:
+    """A policy run's status as the scope saw it: ``alarm`` only when the run reported one of the
+    scope's findings (seen from its first to its last evaluation), else ``ok``; an error or a
+    skip stays what it was. The whole estate's alarm is not the scope's: a requirement whose
+    findings all belong to another entity is satisfied within this one."""
+    if run["status"] != "alarm":
+        return run["status"]
+    eid = run["evaluation_id"]
+    found = any(f["policy_id"] == run["policy_id"]
+                and f["first_seen_evaluation"] <= eid <= f["last_seen_evaluation"] for f in scoped)
+    return "alarm" if found else "ok"
+
+
 def gather(store: Store, scope: Scope) -> EvidenceData:
     if scope.by not in PERIOD_KINDS:
         raise EvidenceError(f"a period is chosen by {' or '.join(PERIOD_KINDS)}, not '{scope.by}'")
@@ -231,7 +244,8 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         from ..store.reads import ESTATE_FIGURES
 
         data.evaluations = [{**e, "summary": None} for e in data.evaluations]
-        data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES)} for r in data.runs]
+        data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES), "status": _scoped_status(r, data.findings)}
+                     for r in data.runs]
     for e in data.events:
         e["data_text"] = e["data"]  # the exact text the event's hash covers
         e["data"] = json.loads(e["data"])
