@@ -83,6 +83,15 @@ def _outcome(policy_id: str, lines: list[str]) -> PolicyOutcome:
     return out
 
 
+def _write_lines(snap) -> None:
+    """The estate's lines with their legal entity and cost centre: what the findings are filed by."""
+    n = len(LINES)
+    pq.write_table(pa.table({"id": list(LINES), "legal_entity": [v[0] for v in LINES.values()],
+                             "cost_center": [v[1] for v in LINES.values()], "vendor": ["Carrier"] * n,
+                             "currency": ["USD"] * n, "assigned_to": pa.array([None] * n, pa.string())}),
+                   snap.path / "lines.parquet")
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def estate(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scopes")
@@ -92,12 +101,7 @@ def estate(request, tmp_path_factory):
     snap = snapshot(config.data_dir, "S1", store.today())
     outs = [_outcome(ZERO, ["LA-1", "L-BMARK-1", "LN-BMARK-3"]), _outcome(ORPHAN, ["LA-2", "L-BMARK-2"])]
     ev = evaluation(snap, outs)
-    # The estate's lines with their legal entity and cost centre: what the findings are filed by.
-    n = len(LINES)
-    pq.write_table(pa.table({"id": list(LINES), "legal_entity": [v[0] for v in LINES.values()],
-                             "cost_center": [v[1] for v in LINES.values()], "vendor": ["Carrier"] * n,
-                             "currency": ["USD"] * n, "assigned_to": pa.array([None] * n, pa.string())}),
-                   snap.path / "lines.parquet")
+    _write_lines(snap)
     record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
     accounts.add_user(store, "admin", "admin", PASSWORD)
     accounts.add_user(store, "officer", "officer", PASSWORD)
@@ -584,11 +588,7 @@ def test_a_scoped_evidence_package_states_each_policy_run_as_the_scope_saw_it(tm
     snap = snapshot(config.data_dir, "S1", store.today())
     # cost.zero-usage-lines finds only entity B's lines; cost.orphan-lines one of A's.
     ev = evaluation(snap, [_outcome(ZERO, ["L-BMARK-1"]), _outcome(ORPHAN, ["LA-2"])])
-    n = len(LINES)
-    pq.write_table(pa.table({"id": list(LINES), "legal_entity": [v[0] for v in LINES.values()],
-                             "cost_center": [v[1] for v in LINES.values()], "vendor": ["Carrier"] * n,
-                             "currency": ["USD"] * n, "assigned_to": pa.array([None] * n, pa.string())}),
-                   snap.path / "lines.parquet")
+    _write_lines(snap)
     record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
     day = store.today()
     try:
