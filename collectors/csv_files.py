@@ -493,9 +493,11 @@ def _row_numbers(start: int, count: int, skipped: list[int | None]) -> pa.Array:
     """Spreadsheet row numbers (the header is row 1) of ``count`` rows after the first ``start``
     read; the rows skipped as invalid keep the numbering true."""
     rows = np.arange(start + 2, start + count + 2, dtype=np.int64)
-    for line in sorted(r for r in skipped if r is not None):
-        rows[rows >= line] += 1
-    return pa.array(rows)
+    lines = np.unique(np.array([r for r in skipped if r is not None], dtype=np.int64))
+    # Row n moves down by the number of skipped lines at or above where it lands: with the
+    # skipped lines sorted, the i-th one moves row n when lines[i] - i <= n (a non-decreasing
+    # sequence, so one binary search per row rather than a pass per skipped line).
+    return pa.array(rows + np.searchsorted(lines - np.arange(len(lines)), rows, side="right"))
 
 
 @contextmanager

@@ -180,3 +180,21 @@ def test_a_value_longer_than_a_block_restarts_the_stream_without_repeating_rows(
         sorted(rejects(whole), key=lambda r: int(r["row"]))
     short = [r["row"] for r in rejects(streamed) if r["reason"].startswith("expected 7")]
     assert short == ["7", "1503", "3005"]
+
+
+def test_row_numbers_skip_each_rejected_line_as_counting_down_one_by_one_would():
+    import random
+
+    import numpy as np
+
+    def one_by_one(start, count, skipped):
+        rows = np.arange(start + 2, start + count + 2, dtype=np.int64)
+        for line in sorted(r for r in skipped if r is not None):
+            rows[rows >= line] += 1
+        return rows.tolist()
+
+    draw = random.Random(11)
+    for _ in range(2000):
+        skipped = draw.sample(range(2, 90), draw.randint(0, 25)) + ([None] if draw.random() < 0.2 else [])
+        start, count = draw.randint(0, 40), draw.randint(0, 40)
+        assert csv_files._row_numbers(start, count, skipped).to_pylist() == one_by_one(start, count, skipped)
