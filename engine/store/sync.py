@@ -137,7 +137,7 @@ def _attributes(evaluation: Evaluation) -> pa.Table | None:
     one DuckDB query over the outcomes' resource ids, kept in Arrow (resource_type, resource_id,
     legal_entity, cost_center; only resources with either). None when there is nothing to
     look up."""
-    keys = [pa.table({"resource_type": pa.array([o.resource_type] * o.rows.num_rows, pa.string()),
+    keys = [pa.table({"resource_type": pa.repeat(pa.scalar(o.resource_type, pa.string()), o.rows.num_rows),
                       "resource_id": o.rows.column(0).cast(pa.string())})
             for o in evaluation.outcomes if o.status in RAN and o.rows is not None and o.rows.num_rows
             and o.resource_type in resource_attributes.ATTRIBUTE_SQL]
