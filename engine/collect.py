@@ -343,7 +343,7 @@ class _Collect:
         try:
             for batch in data.batches:
                 entity = self.model.entity(batch.entity)
-                for table in batch.tables():
+                for table in _validation_pieces(batch.tables()):
                     _require_key_columns(entity, table, batch.origin)
                     part = RawBatch(batch.entity, table, batch.origin, batch.options)
                     is_streamed = entity.name in streamed
@@ -468,6 +468,27 @@ class _Collect:
             seconds=self.seconds,
             identity=identity.by_source,
         )
+
+
+#: Streamed chunks are validated in pieces of about this size (Arrow bytes): DuckDB scans an
+#: Arrow table with one thread per record batch, and each validation has a fixed cost, so
+#: pieces of several chunks validate about twice as fast as the reader's small blocks.
+VALIDATE_PIECE_BYTES = 32 << 20
+
+
+def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
+    """Consecutive tables of the same columns joined into pieces of about
+    ``VALIDATE_PIECE_BYTES`` (their record batches kept apart, nothing copied)."""
+    group: list[pa.Table] = []
+    size = 0
+    for table in tables:
+        if group and (size >= VALIDATE_PIECE_BYTES or table.schema != group[0].schema):
+            yield group[0] if len(group) == 1 else pa.concat_tables(group)
+            group, size = [], 0
+        group.append(table)
+        size += table.nbytes
+    if group:
+        yield group[0] if len(group) == 1 else pa.concat_tables(group)
 
 
 def _require_key_columns(entity, table: pa.Table, origin: str) -> None:

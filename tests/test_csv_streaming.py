@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 
 import dialtone.collectors.csv_files as csv_files
+import dialtone.engine.collect as collect_module
 from dialtone.engine.collect import collect
 from dialtone.engine.config import load_config
 
@@ -198,3 +200,29 @@ def test_row_numbers_skip_each_rejected_line_as_counting_down_one_by_one_would()
         skipped = draw.sample(range(2, 90), draw.randint(0, 25)) + ([None] if draw.random() < 0.2 else [])
         start, count = draw.randint(0, 40), draw.randint(0, 40)
         assert csv_files._row_numbers(start, count, skipped).to_pylist() == one_by_one(start, count, skipped)
+
+
+def test_chunks_validated_one_by_one_or_joined_into_pieces_give_the_same_snapshot(tmp_path, monkeypatch):
+    monkeypatch.setattr(collect_module, "VALIDATE_PIECE_BYTES", 0)           # each chunk alone
+    alone = _collected(tmp_path / "alone", monkeypatch, stream=True)[:3]
+    monkeypatch.setattr(collect_module, "VALIDATE_PIECE_BYTES", 1 << 40)     # all chunks in one piece
+    joined = _collected(tmp_path / "joined", monkeypatch, stream=True)[:3]
+    assert joined == alone
+
+
+def test_validation_pieces_join_chunks_up_to_the_size_and_never_across_different_columns():
+    def chunk(n, extra=False):
+        cols = {"id": [f"L{i}" for i in range(n)], "__row": list(range(n))}
+        if extra:
+            cols["status"] = ["active"] * n
+        return pa.table(cols)
+
+    size = chunk(100).nbytes
+    # With room for two chunks a piece: two, then one (the columns change), then two.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(collect_module, "VALIDATE_PIECE_BYTES", 2 * size)
+        pieces = list(collect_module._validation_pieces(
+            [chunk(100), chunk(100), chunk(100), chunk(100, extra=True), chunk(100, extra=True)]))
+    assert [(p.num_rows, p.num_columns) for p in pieces] == [(200, 2), (100, 2), (200, 3)]
+    # Joining keeps each chunk's record batches: nothing is copied.
+    assert [p.column(0).num_chunks for p in pieces] == [2, 1, 2]
