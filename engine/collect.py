@@ -29,7 +29,9 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import queue
 import shutil
+import threading
 import time
 import typing as t
 import uuid
@@ -343,7 +345,8 @@ class _Collect:
         try:
             for batch in data.batches:
                 entity = self.model.entity(batch.entity)
-                for table in _validation_pieces(batch.tables()):
+                tables = batch.tables() if batch.chunks is None else _read_ahead(batch.tables())
+                for table in _validation_pieces(tables):
                     _require_key_columns(entity, table, batch.origin)
                     part = RawBatch(batch.entity, table, batch.origin, batch.options)
                     is_streamed = entity.name in streamed
@@ -489,6 +492,58 @@ def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
         size += table.nbytes
     if group:
         yield group[0] if len(group) == 1 else pa.concat_tables(group)
+
+
+#: Chunks a streamed batch's reader may have ready ahead of the validation.
+READ_AHEAD = 2
+
+
+def _read_ahead(tables: t.Iterable[pa.Table], depth: int = READ_AHEAD) -> t.Iterator[pa.Table]:
+    """``tables`` read in a thread of their own, up to ``depth`` ahead, in their order.
+
+    Reading a streamed batch (parsing its file, putting numbers in E.164) and validating and
+    writing what was read take turns otherwise, each leaving a core idle. The reader's error
+    is raised here, where its table would have come; when the consumer stops early the reader
+    stops after the chunk in hand, and it has always finished before this generator does."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(message: tuple[str, t.Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        chunks = iter(tables)
+        try:
+            for table in chunks:
+                if not put(("table", table)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="collect-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _require_key_columns(entity, table: pa.Table, origin: str) -> None:

@@ -226,3 +226,34 @@ def test_validation_pieces_join_chunks_up_to_the_size_and_never_across_different
     assert [(p.num_rows, p.num_columns) for p in pieces] == [(200, 2), (100, 2), (200, 3)]
     # Joining keeps each chunk's record batches: nothing is copied.
     assert [p.column(0).num_chunks for p in pieces] == [2, 1, 2]
+
+
+def test_read_ahead_gives_the_tables_in_order_and_the_readers_error_where_it_happened():
+    from dialtone.engine.errors import CollectError
+
+    def chunks():
+        for i in range(5):
+            yield pa.table({"n": [i]})
+        raise CollectError("lines.csv: cannot read as CSV: row 7")
+
+    got = []
+    with pytest.raises(CollectError, match="row 7"):
+        for table in collect_module._read_ahead(chunks(), depth=2):
+            got.append(table.column("n")[0].as_py())
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_a_consumer_stopping_early_stops_the_reader_before_read_ahead_returns():
+    closed = []
+
+    def chunks():
+        try:
+            for i in range(1_000):
+                yield pa.table({"n": [i]})
+        finally:
+            closed.append(True)
+
+    reading = collect_module._read_ahead(chunks(), depth=2)
+    assert next(reading).column("n")[0].as_py() == 0
+    reading.close()          # what a validation error in the consumer does
+    assert closed == [True]  # the file the reader had open is closed by now
