@@ -51,26 +51,39 @@ class StagedFindings:
     """One policy's findings shaped for the store once, then digested and streamed in batches."""
 
     def __init__(self, policy_id: str, resource_type: str, evidence_names: tuple[str, ...],
-                 rows: pa.Table | None, attributes: pa.Table | None = None) -> None:
+                 rows: pa.Table | None, attributes: pa.Table | None = None,
+                 con: duckdb.DuckDBPyConnection | None = None) -> None:
         """``attributes``: (resource_type, resource_id, legal_entity, cost_center) of the
-        resources, for ``batches(with_attributes=True)`` (engine/access.py)."""
+        resources, for ``batches(with_attributes=True)`` (engine/access.py). ``con``: a DuckDB
+        connection to stage in (one per evaluation: opening one per policy cost more than
+        staging most policies' findings); without it the findings get a connection of their own."""
         self.empty = rows is None or not rows.num_rows
         self._con = None
+        self._own = con is None
         self._attributes = attributes is not None and attributes.num_rows > 0
         if not self.empty:
-            self._con = duckdb.connect()
+            self._con = con if con is not None else duckdb.connect()
             self._con.register("findings_rows", rows)
             if self._attributes:
                 self._con.register("attributes", attributes)
-            self._con.execute("CREATE TEMP TABLE staged AS "
-                              + _select(policy_id, resource_type, evidence_names, rows))
+            try:
+                self._con.execute("CREATE OR REPLACE TEMP TABLE staged AS "
+                                  + _select(policy_id, resource_type, evidence_names, rows))
+            finally:
+                self._con.unregister("findings_rows")
 
     def __enter__(self) -> StagedFindings:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._con is not None:
+        if self._con is None:
+            return
+        if self._own:
             self._con.close()
+            return
+        self._con.execute("DROP TABLE IF EXISTS staged")
+        if self._attributes:
+            self._con.unregister("attributes")
 
     def digest(self) -> str:
         """A digest of the findings, independent of row order: what replay compares.

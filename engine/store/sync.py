@@ -114,14 +114,15 @@ def _load_stage(conn: Connection, evaluation: Evaluation, attributes: pa.Table |
            "savings_key, currency" + (", legal_entity, cost_center" if with_attributes else "")
            + ") VALUES (%s)")
     marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * width)
-    for outcome in evaluation.outcomes:
-        if outcome.status not in RAN:
-            continue
-        with StagedFindings(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
-                            outcome.rows, attributes) as staged:
-            digests[outcome.policy_id] = staged.digest()
-            for batch in staged.batches(with_attributes=with_attributes):
-                conn.exec_driver_sql(sql % marks, batch)
+    with duckdb.connect() as staging:
+        for outcome in evaluation.outcomes:
+            if outcome.status not in RAN:
+                continue
+            with StagedFindings(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
+                                outcome.rows, attributes, con=staging) as staged:
+                digests[outcome.policy_id] = staged.digest()
+                for batch in staged.batches(with_attributes=with_attributes):
+                    conn.exec_driver_sql(sql % marks, batch)
     # Built once after loading (faster than maintaining it row by row); rows are unique per
     # policy and resource already (see staging).
     conn.exec_driver_sql("CREATE UNIQUE INDEX dt_stage_key ON dt_stage "
