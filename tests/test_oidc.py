@@ -649,13 +649,163 @@ def test_only_one_of_concurrent_requests_re_reads_and_static_files_none(standin)
 
 def test_logging_out_after_the_default_idle_timeout_still_signs_out_at_the_provider(tmp_path, monkeypatch,
                                                                                    provider):
+    """Log out reads ``web.idle_timeout`` when it asks whether the session is still live (for the
+    provider's sign-out), as every request does. The request's own last-seen write would hide a
+    logout that did not: here the store is busy (an evaluation holds the write lock), so that
+    best-effort write is skipped and the session was last seen 90 minutes ago when Log out asks."""
+    from contextlib import contextmanager
+
+    from dialtone.engine.store import StoreError, accounts
+    from dialtone.engine.store.tables import web_sessions
+
     app, store = workspace(tmp_path, monkeypatch, provider.issuer, web={"idle_timeout": "3h"})
     provider.set_accounts({"ada": ["dialtone-officers"]})
     client = app.test_client()
     assert sign_in(client, provider, "ada").status_code == 302
     token = csrf(client.get("/findings").get_data(as_text=True))
+    with store.read() as conn:
+        signed_in_at = conn.execute(select(web_sessions.c.last_seen_at)).scalar_one()
+
+    @contextmanager
+    def busy(*args, **kwargs):
+        raise StoreError("the store is busy")
+        yield
+
+    monkeypatch.setattr(accounts, "write_without_waiting", busy)
     store.clock.advance(minutes=90)      # idle past the default hour, within the configured 3
     response = client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 302
     assert response.headers["Location"].startswith(provider.issuer + "/session/end?")
+    with store.read() as conn:           # the last-seen write was indeed skipped
+        assert conn.execute(select(web_sessions.c.last_seen_at)).scalar_one() == signed_in_at
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["ada"]
     store.close()
+
+
+# -- loose ends (session 12) -----------------------------------------------------------------------
+def sign_in_with_next(standin, target: str) -> tuple[str, object]:
+    """Eve's sign-in started at /oidc/login?next=<target> once the login page was shown (its CSRF
+    token is in the cookie too): the Set-Cookie header that carried the sign-in under way, and
+    the callback's answer."""
+    app, store, issuer, server = standin
+    client = app.test_client()
+    client.get("/login")
+    started = client.get("/oidc/login", query_string={"next": target})
+    assert started.status_code == 302
+    cookie = started.headers["Set-Cookie"]
+    params = query(started.headers["Location"])
+    answer_with(server, id_token(issuer, params["nonce"], now=store.clock()))
+    return cookie, callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}")
+
+
+def random_path(length: int) -> str:
+    """A same-site path of ``length`` characters that does not compress (the cookie is zlib'd)."""
+    import secrets
+
+    return "/findings?q=" + secrets.token_urlsafe(length)[:length - len("/findings?q=")]
+
+
+@pytest.mark.parametrize("target", [random_path(10_000),
+                                    # 1,000 characters, 12,000 bytes in the cookie's JSON (\ud83c\udf00...)
+                                    "/findings?q=" + "".join(chr(0x1F300 + i % 300) for i in range(988))],
+                         ids=["10,000 characters", "1,000 emoji"])
+def test_an_over_long_next_still_signs_in_and_lands_on_the_default_page(standin, target):
+    cookie, response = sign_in_with_next(standin, target)
+    assert len(cookie.encode()) < 4096, len(cookie.encode())   # a browser keeps it
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(("target", "lands"), [
+    (random_path(2000), "the same"),              # the longest kept (web/security.py NEXT_LONGEST)
+    ("/findings?severity=high", "the same"), ("//evil.example/x", "/"), ("https://evil.example/", "/"),
+    ("/\\evil.example", "/"), ("/findings\r\nSet-Cookie: x=1", "/")],
+    ids=["2,000 characters", "a filter", "protocol-relative", "another site", "backslash", "CRLF"])
+def test_a_next_within_the_bound_is_followed_and_an_unsafe_one_is_not(standin, target, lands):
+    cookie, response = sign_in_with_next(standin, target)
+    assert len(cookie.encode()) < 4096, len(cookie.encode())
+    assert response.status_code == 302
+    assert response.headers["Location"] == (target if lands == "the same" else lands)
+
+
+# Google (docs/sign-in.md, "Google"): its ID tokens carry no groups, but a Google Workspace account's
+# carry ``hd``, the account's domain; there is no end-session endpoint and no refresh token.
+ADA = {"sub": "110169484474386276334", "email": "ada@example.com", "email_verified": True,
+       "hd": "example.com"}
+PERSONAL = {"sub": "104857399112374665210", "email": "bob@gmail.com", "email_verified": True}
+
+
+@pytest.fixture
+def google(tmp_path, monkeypatch, httpserver):
+    issuer = httpserver.url_for("/").rstrip("/")
+    httpserver.expect_request("/.well-known/openid-configuration").respond_with_json({
+        "issuer": issuer, "authorization_endpoint": issuer + "/o/oauth2/v2/auth",
+        "token_endpoint": issuer + "/token", "jwks_uri": issuer + "/jwks",
+        "userinfo_endpoint": issuer + "/userinfo", "id_token_signing_alg_values_supported": ["RS256"]})
+    httpserver.expect_request("/jwks").respond_with_json({"keys": [KEY.as_dict(private=False)]})
+    app, store = workspace(tmp_path, monkeypatch, issuer, scopes=["openid", "profile", "email"],
+                           groups_claim="hd", groups={"example.com": {"role": "auditor"}})
+    yield app, store, issuer, httpserver
+    store.close()
+
+
+def google_sign_in(google, person: dict):
+    """``person`` signs in: Google's ID token (no groups, no preferred_username) and userinfo."""
+    app, store, issuer, server = google
+    client = app.test_client()
+    params = query(start(client))
+    issued = int(store.clock().timestamp())
+    claims = {"iss": issuer, "aud": CLIENT_ID, "azp": CLIENT_ID, "iat": issued, "exp": issued + 3600,
+              "nonce": params["nonce"], **person}
+    answer_with(server, jwt.encode({"alg": "RS256", "kid": KEY.kid}, claims, KEY), expires_in=3599)
+    serve(server, "/userinfo", json=person)
+    return client, callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}")
+
+
+def test_a_google_workspace_domain_gives_its_role_through_the_hd_claim_and_a_personal_account_none(google):
+    app, store, issuer, server = google
+    client, response = google_sign_in(google, ADA)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    row = account(store, "ada@example.com")            # no preferred_username: the e-mail address
+    assert (row.role, row.external_subject) == ("auditor", f"{issuer} {ADA['sub']}")
+    assert json.loads(audit_rows(store, "sign_in")[-1].data)["groups"] == ["example.com"]
+    # A personal Google account has no hd: refused, no account made.
+    _, refused = google_sign_in(google, PERSONAL)
+    assert refused.status_code == 403
+    assert "none of your groups gives access to Dialtone" in refused.get_data(as_text=True)
+    assert account(store, "bob@gmail.com") is None and last_reason(store) == "no mapped group"
+
+
+def test_a_google_session_lasts_while_googles_userinfo_answers_with_hd(google):
+    """No refresh token: each refresh reads hd from userinfo with the sign-in's access token. Once
+    Google refuses that (it expires after an hour) the session ends; the account stays."""
+    app, store, issuer, server = google
+    client, response = google_sign_in(google, ADA)
+    assert response.status_code == 302
+    for _ in range(11):                  # 55 minutes of 5-minute refreshes, all answered with hd
+        store.clock.advance(minutes=5)
+        assert "ada@example.com (auditor)" in client.get("/findings").get_data(as_text=True)
+    assert sum(1 for req, _ in server.log if req.path == "/userinfo") == 12     # the sign-in's, and 11
+    assert token_grants(server) == 0
+    store.clock.advance(minutes=5)
+    serve(server, "/userinfo", json={"error": "invalid_token"}, status=401)   # the hour is up
+    ended = client.get("/findings")
+    assert ended.status_code == 302 and ended.headers["Location"].startswith("/login")
+    assert not account(store, "ada@example.com").disabled
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["ada@example.com"]
+    assert audit_rows(store, "user_unconfirmed") == [] and audit_rows(store, "user_deprovision") == []
+    # Userinfo without hd at a refresh ends the session the same way.
+    client, _ = google_sign_in(google, ADA)
+    serve(server, "/userinfo", json={k: v for k, v in ADA.items() if k != "hd"})
+    store.clock.advance(minutes=5)
+    assert client.get("/findings").status_code == 302
+    assert not account(store, "ada@example.com").disabled
+
+
+def test_logging_out_of_a_google_session_ends_the_dialtone_session_only(google):
+    app, store, _, _ = google
+    client, _ = google_sign_in(google, ADA)
+    token = csrf(client.get("/findings").get_data(as_text=True))
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/findings").status_code == 302
+    assert [r.actor for r in audit_rows(store, "sign_out")] == ["ada@example.com"]

@@ -14,6 +14,7 @@ refused on anything but GET and HEAD.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -84,10 +85,19 @@ def api_error(status: int, code: str, message: str):
     return response
 
 
+#: The longest ``next`` followed, as the session cookie would carry it (JSON: a non-ASCII
+#: character takes 6 or 12 bytes). An OpenID sign-in keeps it in the signed cookie while the
+#: person is at the provider, and a browser drops a cookie over 4 KB without a word: that
+#: browser's sign-ins would then fail. No page of the site needs a longer address.
+NEXT_LONGEST = 2000
+
+
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: no scheme, no host, no protocol-relative ``//evil``, and no
-    control character (a CR or LF cannot go into a Location header)."""
-    if not target or _CONTROL.search(target):
+    """Only a path on this site: no scheme, no host, no protocol-relative ``//evil``, no
+    control character (a CR or LF cannot go into a Location header), and no longer than
+    ``NEXT_LONGEST``; the dashboard otherwise."""
+    if not target or _CONTROL.search(target) or len(target) > NEXT_LONGEST \
+            or len(json.dumps(target)) - 2 > NEXT_LONGEST:
         return url_for("pages.dashboard")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
