@@ -140,11 +140,14 @@ class _File:
         c = self.c
         bills = self.bills = Bills(self.path.name, c.vendor, c.profile, c.currency, c.region,
                                    self.data.rejects, self.data.warnings, self.seen)
-        for _ in walk(self.path, bills, c.encoding, transaction="811"):
+        try:
+            for _ in walk(self.path, bills, c.encoding, transaction="811"):
+                while bills.ready:
+                    yield from bills.ready.popleft()
             while bills.ready:
                 yield from bills.ready.popleft()
-        while bills.ready:
-            yield from bills.ready.popleft()
+        finally:
+            bills.abandon()   # after an error, the open interchange's spill file is not left behind
         bills.finish()
         for account_id, row in bills.accounts.items():
             self.accounts.setdefault(account_id, row)

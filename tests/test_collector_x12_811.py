@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from dialtone.collectors.x12 import bill811
 from dialtone.collectors.x12.pending import Pending
 from dialtone.collectors.x12.reader import Fault, sniff, walk
 from dialtone.engine.collect import collect
@@ -19,7 +22,7 @@ from dialtone.engine.errors import CollectError, ConfigError
 
 from .collectorkit import rejects, rows
 from .conftest import AS_OF
-from .x12_fixture import ACCOUNTS, DISPUTE, interchange
+from .x12_fixture import ACCOUNTS, DISPUTE, interchange, late_account
 
 SAMPLES = Path(__file__).parent / "samples" / "x12"
 TERM = "~\n"
@@ -144,6 +147,90 @@ def test_a_bill_sent_twice_is_kept_once(tmp_path):
     assert result.rows["invoices"] == 3 and result.rows["charges"] == 39
 
 
+# -- large bills: charges held in chunks, and on disk ------------------------------------------------
+
+def small_chunks(tmp_path, monkeypatch, chunk: int, limit: int | None = None) -> list[str]:
+    """Charges handed on in chunks of ``chunk`` and, with ``limit``, spilled to disk above
+    ``limit`` held rows, into a temporary folder of the test's; returns the spill files made."""
+    monkeypatch.setattr(bill811, "CHUNK", chunk)
+    spills: list[str] = []
+    if limit is not None:
+        (tmp_path / "tmp").mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+        def spill(held: Pending) -> None:
+            spill_to_disk(held)
+            if held.path not in spills:
+                spills.append(held.path)
+        spill_to_disk = Pending._spill
+        monkeypatch.setattr(Pending, "_spill", spill)
+        monkeypatch.setattr(bill811, "Pending", functools.partial(Pending, limit=limit))
+    return spills
+
+
+@pytest.mark.parametrize("limit", [None, 10], ids=["held-in-memory", "spilled-to-disk"])
+def test_charges_read_before_the_account_is_named_are_kept_however_many(tmp_path, monkeypatch, limit):
+    # 30 charges at the provider level before the account-level HL names the account, in
+    # chunks of 8: several whole chunks are built while the invoice has no account yet.
+    text, expected = late_account(before=30, after=5)
+    (tmp_path / "one-chunk").mkdir()
+    (tmp_path / "chunked").mkdir()
+    small = rows(run(tmp_path / "one-chunk", {"bill.edi": text}), "charges")
+    spills = small_chunks(tmp_path, monkeypatch, 8, limit)
+    result = run(tmp_path / "chunked", {"bill.edi": text})
+    assert bool(spills) == bool(limit) and not any(os.path.exists(p) for p in spills)
+    assert rejects(result) == []
+    (invoice,) = rows(result, "invoices")
+    assert (invoice["id"], invoice["account_id"]) == ("acme:ACC-LATE:INV-LATE", "acme:ACC-LATE")
+    charges = rows(result, "charges")
+    # Charges read = charges kept (+ none rejected): each one, with its invoice and its id.
+    assert sorted(c["source_position"] for c in charges) == sorted(
+        f"bill.edi:segment {p}" for p in expected["positions"])
+    assert {c["id"] for c in charges} == {f"{invoice['id']}:{p - 2}" for p in expected["positions"]}
+    assert {(c["invoice_id"], c["currency"]) for c in charges} == {(invoice["id"], "USD")}
+    assert Decimal(str(round(sum(c["amount"] for c in charges), 2))) == expected["total"]
+    # The same rows as when the bill fits in one chunk.
+    assert sorted(charges, key=lambda c: c["id"]) == sorted(small, key=lambda c: c["id"])
+
+
+def test_the_charges_held_for_a_refused_set_are_not_given_to_any_invoice(tmp_path, monkeypatch):
+    # The second set names no account (REF*ZZ is not an account qualifier): it is refused at
+    # its SE, after its charges were handed on in chunks and spilled with the other sets'.
+    text, expected = interchange()
+    second = ACCOUNTS[1]
+    text = text.replace(f"REF*12*{second.number}", "REF*ZZ*X").replace(f"REF*11*{second.number}", "REF*ZZ*X")
+    spills = small_chunks(tmp_path, monkeypatch, 2, 3)
+    result = run(tmp_path, {"bill.edi": text})
+    assert spills and not any(os.path.exists(p) for p in spills)
+    (refusal,) = rejects(result)
+    n = len(expected[second.invoice]["charges"])
+    assert refusal["field"] == "REF" and f"invoice {second.invoice} of the transaction set at segment " \
+        f"{position(text, 'ST*', 2)} and its {n} charges are not kept" in refusal["reason"]
+    charges = rows(result, "charges")
+    for account in (ACCOUNTS[0], ACCOUNTS[2]):
+        mine = [c["source_position"] for c in charges if c["invoice_id"].endswith(account.invoice)]
+        assert sorted(mine) == sorted(f"bill.edi:segment {e['position']}"
+                                      for e in expected[account.invoice]["charges"])
+    assert len(charges) == sum(len(expected[a.invoice]["charges"]) for a in (ACCOUNTS[0], ACCOUNTS[2]))
+
+
+def test_a_file_that_fails_half_way_leaves_no_spill_file_behind(tmp_path, monkeypatch):
+    import dialtone.collectors.x12.reader as reader_module
+
+    first, _ = interchange(control=1)
+    second, _ = interchange(control=2)
+    second = second.replace("INV-2024-07-", "INV-2024-08-")
+    # The second interchange is cut inside its third set by text the terminator never ends.
+    cut = second[: second.index("ST*811*0003")] + "NTE*" + "x" * 5000
+    monkeypatch.setattr(reader_module, "MAX_SEGMENT", 1000)
+    spills = small_chunks(tmp_path, monkeypatch, 2, 3)
+    setup(tmp_path, {"bill.edi": first + cut})
+    with pytest.raises(CollectError, match="runs past 1,000 characters"):
+        run(tmp_path)
+    assert len(spills) == 2                          # each interchange spilled to a file
+    assert [p for p in spills if os.path.exists(p)] == []
+
+
 # -- the shared samples: structure-only, and not consistent ---------------------------------------
 
 def test_the_samples_are_read_and_their_inconsistencies_reported_with_positions(tmp_path):
@@ -216,6 +303,23 @@ def test_every_envelope_fault_is_a_reject_naming_its_position(tmp_path, fault, f
     assert lost <= named
     charges = rows(result, "charges") if result.rows.get("charges") else []
     assert {c["invoice_id"].rsplit(":", 1)[1] for c in charges} == invoices
+
+
+@pytest.mark.parametrize("envelope, broken", [("functional group", "GE*4*77"),
+                                               ("interchange", "IEA*1*000000999")])
+def test_each_invoice_refused_with_its_envelope_says_how_many_charges_go_with_it(tmp_path, envelope,
+                                                                                broken):
+    text, expected = interchange()
+    text = replace(text, position(text, broken.split("*")[0] + "*"), broken)
+    result = run(tmp_path, {"bill.edi": text})
+    assert result.rows.get("invoices", 0) == 0 and result.rows.get("charges", 0) == 0
+    st = {r["value"]: r for r in rejects(result) if r["field"] == "ST"}
+    # Invoices read = kept (none) + rejected; charges read = kept (none) + counted in the rejects.
+    assert set(st) == {a.invoice for a in ACCOUNTS}
+    for account in ACCOUNTS:
+        n = len(expected[account.invoice]["charges"])
+        assert (f"invoice {account.invoice} and its {n} charges are not kept: its {envelope} is refused"
+                in st[account.invoice]["reason"])
 
 
 def test_a_broken_interchange_refuses_only_itself_the_rest_of_the_file_is_kept(tmp_path):
@@ -308,6 +412,25 @@ def test_an_unreadable_amount_rejects_its_charge_and_the_total_says_so(tmp_path)
     assert by_field["TDS01"]["row"] == str(expected[ACCOUNTS[0].invoice]["tds"])
     assert "6.00 less than the total" in by_field["TDS01"]["reason"]
     assert result.rows["charges"] == 38
+
+
+def test_an_unreadable_amount_rejects_its_item_but_keeps_the_taxes_and_allowances_of_its_loop(tmp_path):
+    text, expected = interchange()
+    item = position(text, "IT1*3*1*EA*75")     # its PID, then its ITA (a surcharge of 1.23)
+    ita = segments(text)[item + 1]
+    text = replace(replace(text, item + 1, ita), item + 2, "AMT*1*7S.00")   # the AMT comes after
+    result = run(tmp_path, {"bill.edi": text})
+    by_field = {r["field"]: r for r in rejects(result)}
+    assert set(by_field) == {"AMT02", "TDS01"}
+    assert by_field["AMT02"]["row"] == str(item + 2)
+    assert f"the IT1 charge at segment {item} is not kept" in by_field["AMT02"]["reason"]
+    assert "the 1 TXI, ITA or SAC read in its loop" in by_field["AMT02"]["reason"]
+    # The surcharge read before the bad AMT is kept; only the item's 75.00 is missing.
+    charges = rows(result, "charges")
+    assert result.rows["charges"] == 38
+    (fusf,) = [c for c in charges if c["source_position"] == f"bill.edi:segment {item + 1}"]
+    assert (fusf["charge_code"], fusf["charge_type"], fusf["amount"]) == ("FUSF", "surcharge", 1.23)
+    assert "75.00 less than the total" in by_field["TDS01"]["reason"]
 
 
 def test_an_unknown_allowance_indicator_rejects_that_allowance(tmp_path):
@@ -430,7 +553,8 @@ def test_the_holding_area_spills_to_disk_and_gives_back_only_the_sets_not_refuse
     assert held.path is not None and os.path.exists(held.path)   # more than 3 rows: spilled
     held.refuse([2])
     path = held.path
-    assert [v for t in held.release() for v in t.column("v").to_pylist()] == [10, 11, 30, 31]
+    assert [(tag, v) for tag, t in held.release() for v in t.column("v").to_pylist()] == [
+        (1, 10), (1, 11), (3, 30), (3, 31)]
     assert not os.path.exists(path)
 
 

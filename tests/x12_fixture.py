@@ -181,3 +181,43 @@ def write_large(out: t.TextIO, charges: int, accounts: int = 10, per_line: int =
     w.seg("GE", accounts, "1")
     w.seg("IEA", "1", "000000001")
     return w.position
+
+
+def late_account(before: int, after: int, account: str = "ACC-LATE", invoice: str = "INV-LATE",
+                 control: int = 7) -> tuple[str, dict]:
+    """One 811 interchange of one invoice whose heading names no account: ``before`` charges
+    (IT1 with its PID) at the provider level, then the account-level HL naming the account
+    (``REF*11``), then ``after`` charges on a service. Returns the text and, for the invoice,
+    its total and each charge's position."""
+    out = io.StringIO()
+    w = Writer(out)
+    w.seg("ISA", *isa(control).split("*")[1:])
+    w.seg("GS", "CI", "CARRIER", "CUSTOMER", "20240705", "1200", "1", "X", "005010")
+    w.begin("0001")
+    w.seg("BIG", "20240705", invoice)
+    w.seg("CUR", "BY", "USD")
+    w.seg("DTM", "186", "20240601")
+    w.seg("DTM", "187", "20240630")
+    w.seg("HL", "1", "", "1")
+    positions = []
+
+    def item(c: int) -> None:
+        cents = 100 + c % 500
+        w.seg("IT1", c + 1, "1", "EA", f"{cents // 100}.{cents % 100:02d}", "", "SV", f"C{c % 50:03d}")
+        w.charge(Decimal(cents) / 100)
+        positions.append(w.position)
+        w.seg("PID", "F", "", "", "", "Monthly service")
+
+    for c in range(before):
+        item(c)
+    w.seg("HL", "2", "1", "2")
+    w.seg("REF", "11", account)
+    w.seg("HL", "3", "2", "9")
+    w.seg("SI", "TI", "TN", "3125550100")
+    for c in range(before, before + after):
+        item(c)
+    total = w.total
+    w.end("0001")
+    w.seg("GE", "1", "1")
+    w.seg("IEA", "1", f"{control:09d}")
+    return out.getvalue(), {"total": total, "positions": positions, "tds": w.positions["TDS"]}

@@ -33,6 +33,8 @@ INVOICE_COLUMNS = ("id", "account_id", "invoice_number", "period", "issued_on", 
 ACCOUNT_COLUMNS = ("id", "vendor", "account_number", "currency")
 CHARGE_SCHEMA = pa.schema([pa.field(c, pa.string()) for c in CHARGE_COLUMNS]
                           + [pa.field(ROW_COLUMN, pa.int64())])
+#: The columns a charge takes from its invoice, written in as the charges are released.
+_ID, _INVOICE, _CURRENCY = (CHARGE_COLUMNS.index(c) for c in ("id", "invoice_id", "currency"))
 #: Charges built before they are handed on as one table.
 CHUNK = 65_536
 #: Segments of the 811 (004010 and 005010) read for nothing or for context only; any other
@@ -131,6 +133,7 @@ class Bills:
         self.invoices: list[dict] = []                 # released
         self.accounts: dict[str, dict] = {}            # released, by id
         self.held_invoices: list[tuple[int, dict]] = []
+        self.held_charges: dict[int, int] = {}        # charges of each held invoice, by its tag
         self.held_accounts: list[tuple[int, dict]] = []
         self.group_sets: list[int] = []
         self.bill: _Bill | None = None
@@ -226,33 +229,42 @@ class Bills:
             self.pending.discard()
         else:
             refused = self.pending.refused
-            self.ready.append(self.pending.release())
-            self.invoices += [row for tag, row in self.held_invoices if tag not in refused]
+            kept = [(tag, row) for tag, row in self.held_invoices if tag not in refused]
+            self.ready.append(_invoiced(self.pending.release(),
+                                        {tag: (row["id"], row["currency"]) for tag, row in kept}))
+            self.invoices += [row for _, row in kept]
             for tag, row in self.held_accounts:
                 if tag not in refused:
                     self.accounts.setdefault(row["id"], row)
         self.pending = Pending(CHARGE_SCHEMA)
-        self.held_invoices, self.held_accounts = [], []
+        self.held_invoices, self.held_accounts, self.held_charges = [], [], {}
+
+    def abandon(self) -> None:
+        """The file was not read to its end (an error, or the reader stopped): remove the
+        spill file of the interchange left open."""
+        self.pending.discard()
 
     def _refuse(self, tags: list[int], faults: list[Fault], why: str) -> None:
         """Refuse the sets ``tags`` (a group's, an interchange's): one reject per fault, and one
         per invoice lost, at its ST."""
         wanted, refused = set(tags), self.pending.refused
-        alive = [row for tag, row in self.held_invoices if tag in wanted and tag not in refused]
+        alive = [(tag, row) for tag, row in self.held_invoices if tag in wanted and tag not in refused]
         for f in faults:
             self.reject(f.position, f.field, f.value,
                         f"{f.reason}; {why}: its {len(alive)} invoices are not kept", "invoices")
-        for row in alive:
+        for tag, row in alive:
             # Not kept, so not "already read": a corrected copy sent later is taken.
             self.seen.pop(row["id"], None)
             st = int(row["source_position"].rsplit(" ", 1)[1])
-            self.reject(st, "ST", row["invoice_number"], f"invoice {row['invoice_number']} is not kept: "
-                        f"{why} (see segment {faults[0].position})", "invoices")
+            self.reject(st, "ST", row["invoice_number"], f"invoice {row['invoice_number']} and its "
+                        f"{self.held_charges.get(tag, 0)} charges are not kept: {why} (see segment "
+                        f"{faults[0].position})", "invoices")
         self.pending.refuse(tags)
 
     def _hold(self, bill: _Bill) -> None:
         assert bill.invoice_id is not None and bill.account is not None
         self.seen[bill.invoice_id] = f"{self.origin}:segment {bill.pos}"
+        self.held_charges[bill.tag] = bill.charges
         currency = bill.currency or self.currency
         period = (bill.start or bill.issued or "")[:7] or None
         due = bill.due
@@ -351,21 +363,22 @@ class Bills:
             self._flush()
 
     def _flush(self) -> None:
+        """Hand the charges built so far to the holding area, without their invoice: its
+        account may be named after them (in a later HL loop), so which invoice they belong to
+        is known only at the set's SE. ``_invoiced`` writes it in as they are released."""
         rows, self.rows = self.rows, []
         bill = self.bill
         if not rows or bill is None:
-            return
-        invoice = bill.invoice_id
-        if invoice is None:   # no invoice number or account: the set is refused at its SE
             return
         cols = list(zip(*rows, strict=True))
         n = len(rows)
         lines = pa.array(cols[1], pa.string())
         positions = pa.array(cols[11], pa.int64())
+        unknown = pa.nulls(n, pa.string())
         table = pa.table({
-            "id": pc.binary_join_element_wise(invoice, pc.cast(pa.array(cols[0], pa.int64()), pa.string()),
-                                              ":"),
-            "invoice_id": [invoice] * n,
+            # The charge's position in its set; the invoice id is put before it on release.
+            "id": pc.cast(pa.array(cols[0], pa.int64()), pa.string()),
+            "invoice_id": unknown,
             "line_id": normalise_numbers(lines, self.region),
             "charge_code": pa.array(cols[2], pa.string()),
             "charge_type": pa.array(cols[3], pa.string()),
@@ -373,7 +386,7 @@ class Bills:
             "quantity": pa.array(cols[5], pa.string()),
             "unit_rate": pa.array(cols[6], pa.string()),
             "amount": pa.array(cols[7], pa.string()),
-            "currency": [bill.currency or self.currency] * n,
+            "currency": unknown,
             "period_start": pa.array(cols[8], pa.string()),
             "period_end": pa.array(cols[9], pa.string()),
             "dispute_reference": pa.array(cols[10], pa.string()),
@@ -431,6 +444,12 @@ class Bills:
         if bad.kills and item is not None:
             self.item = None   # the charge cannot be read: rejected, not summed
             lost = f"; the {item.kind} charge at segment {item.pos} is not kept"
+            # Its taxes, allowances and charges read so far are charges of their own.
+            for child in item.children:
+                self._emit(child, item)
+            if item.children:
+                lost += (f" (the {len(item.children)} TXI, ITA or SAC read in its loop before segment "
+                         f"{bad.pos} are kept, as charges of their own)")
         self.reject(bad.pos, bad.field, bad.value, bad.reason + lost)
 
     # -- heading --------------------------------------------------------------------------------
@@ -638,6 +657,23 @@ class Bills:
         if self.unread:
             what = ", ".join(f"{n} {k}" for k, n in sorted(self.unread.items()))
             self.notice(f"not read as charges: {what}")
+
+
+def _invoiced(released: t.Iterator[tuple[int, pa.Table]],
+              invoices: dict[int, tuple[str, str | None]]) -> t.Iterator[pa.Table]:
+    """The charges released by the holding area, each with its set's invoice (tag → invoice
+    id and currency) written in: ``invoice_id``, ``currency`` and ``id`` (``<invoice id>:<its
+    position in the set>``)."""
+    schema = CHARGE_SCHEMA
+    for tag, table in released:
+        invoice, currency = invoices[tag]
+        n = table.num_rows
+        table = table.set_column(_ID, schema.field(_ID),
+                                 pc.binary_join_element_wise(invoice, table.column(_ID), ":"))
+        table = table.set_column(_INVOICE, schema.field(_INVOICE), pa.repeat(invoice, n))
+        table = table.set_column(_CURRENCY, schema.field(_CURRENCY),
+                                 pa.repeat(pa.scalar(currency, pa.string()), n))
+        yield table
 
 
 class _Bad(Exception):

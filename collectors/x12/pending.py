@@ -4,7 +4,8 @@ X12's rules decide late: a transaction set is good only at its SE, a functional 
 its GE, an interchange at its IEA. Rows read before then are held here, tagged with their
 transaction set, and spilled to an Arrow IPC file in the temporary folder once more than
 ``limit`` rows are held, so memory stays bounded however large the interchange. When the
-interchange closes, the rows of the sets not refused are given back in the order read.
+interchange closes, the rows of the sets not refused are given back in the order read, each
+with its set's tag.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ class Pending:
                 self.spilled.append(tag)
         self.held, self.rows = [], 0
 
-    def release(self) -> t.Iterator[pa.Table]:
-        """The rows of the sets not refused, in the order they were added; the spill file is
-        removed once they are read."""
+    def release(self) -> t.Iterator[tuple[int, pa.Table]]:
+        """The rows of the sets not refused, with their set's tag, in the order they were
+        added; the spill file is removed once they are read."""
         held, refused = self.held, set(self.refused)
         self.held, self.rows = [], 0
         if self.writer is not None:
@@ -70,12 +71,12 @@ class Pending:
                     reader = pa.ipc.open_file(source)
                     for i, tag in enumerate(spilled):
                         if tag not in refused:
-                            yield pa.Table.from_batches([reader.get_batch(i)], self.schema)
+                            yield tag, pa.Table.from_batches([reader.get_batch(i)], self.schema)
             finally:
                 os.unlink(path)
         for tag, table in held:
             if tag not in refused:
-                yield table
+                yield tag, table
 
     def discard(self) -> None:
         """Nothing held is to be given back (a refused interchange)."""
