@@ -475,8 +475,9 @@ class _Collect:
 
 #: Streamed chunks are validated in pieces of about this size (Arrow bytes): DuckDB scans an
 #: Arrow table with one thread per record batch, and each validation has a fixed cost, so
-#: pieces of several chunks validate about twice as fast as the reader's small blocks.
-VALIDATE_PIECE_BYTES = 32 << 20
+#: pieces of several chunks validate about twice as fast as the reader's small blocks
+#: (16 MB: most of the gain; 32 MB saved a few per cent more and held about 100 MB more).
+VALIDATE_PIECE_BYTES = 16 << 20
 
 
 def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
