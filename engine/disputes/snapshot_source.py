@@ -13,6 +13,9 @@ collected, one row per disputed charge, next to any disputes a configured source
   credit quoting the dispute's reference that covered several charges at once is shared out
   over them in order, each up to its claim), ``credited_on`` the bill date of the latest.
 
+The dispute policies read the rows of one reference as one dispute (one finding with the whole
+claim, named by its first row), not one finding per charge.
+
 The source appears in the snapshot's manifest like a configured one (``collector:
 dialtone-disputes``), with its row count. A store that does not exist yet, or holds no dispute,
 adds nothing (no rows and no manifest entry), so estates without disputes keep the ``disputes``
