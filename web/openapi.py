@@ -367,7 +367,13 @@ def spec() -> dict:
                 "Exception": {"type": "object", "required": ["id", "status", "policy_id", "expires_on"],
                               "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
                                              "policy_id": {"type": "string"},
-                                             "expires_on": {"type": "string"}}},
+                                             "expires_on": {"type": "string"},
+                                             "resources_hidden": {
+                                                 "type": "integer",
+                                                 "description": "How many of the resources its selector "
+                                                                "names are left out of selector.resources "
+                                                                "for a scoped caller: outside the scope, or "
+                                                                "with no finding yet (docs/access.md)."}}},
                 "Policy": {"type": "object", "required": ["id", "severity", "category"],
                            "properties": {"id": {"type": "string"}, "severity": {"enum": list(SEVERITIES)},
                                           "category": {"enum": list(CATEGORIES)}}},

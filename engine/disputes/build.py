@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from ..access import Access
 from ..dispute_settings import DisputeSettings
 from ..errors import DialtoneError
 from ..resource_attributes import connect
@@ -170,19 +171,21 @@ def _add(p: DisputePlan, item: ItemSpec) -> None:
 
 
 def open_from_findings(store: Store, snapshot: Snapshot, finding_ids: t.Sequence[int],
-                       settings: DisputeSettings, actor: str, audit, note: str | None = None) -> list[int]:
+                       settings: DisputeSettings, actor: str, audit, note: str | None = None, *,
+                       access: Access | None = None) -> list[int]:
     """Open one draft dispute per account and currency of ``finding_ids``; returns their ids.
-    All or nothing: a finding that cannot be disputed stops the whole request before any opens."""
+    All or nothing: a finding that cannot be disputed stops the whole request before any opens.
+    ``access``: the caller's scope (``open_dispute`` checks it as it opens each)."""
     plans = plan(store, snapshot, finding_ids, settings)
     opened = []
     try:
         for p in plans:
             opened.append(open_dispute(store, p.items, account_id=p.account_id, vendor=p.vendor,
                                        currency=p.currency, window_days=p.window_days, actor=actor,
-                                       audit=audit, note=note, snapshot_id=snapshot.id))
-    except DialtoneError:
+                                       audit=audit, note=note, snapshot_id=snapshot.id, access=access))
+    except DialtoneError as exc:
         if opened:   # a later account's charge was claimed meanwhile: say what did open
-            raise DisputeError(f"Opened {len(opened)} of {len(plans)} disputes before a charge was "
-                               "found already disputed; see the disputes list.") from None
+            raise DisputeError(f"Opened {len(opened)} of {len(plans)} disputes; then: {exc} See the "
+                               "disputes list.") from None
         raise
     return opened

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from ..access import Access
 from ..savings import UNKNOWN_CURRENCY, _round
 from .lifecycle import EXCEPTED, NEEDS_WORK, sql_list
 
@@ -104,20 +105,23 @@ CARRIER_ORDER = f"""
 ONE_PASS_ABOVE = 5_000
 
 
-def carriers_among(conn: Connection, finding_ids: list[int]) -> set[int]:
+def carriers_among(conn: Connection, finding_ids: list[int], access: Access | None = None) -> set[int]:
     """Of ``finding_ids``, those that carry their object's money in the totals
     (``savings_by_state``): a download's ``savings_counted`` column. The others on the same
-    object are "also reported" and add nothing."""
+    object are "also reported" and add nothing. ``access`` (engine/access.py): the carrier is
+    chosen among the findings a scoped caller may read, as its totals count them."""
     if not finding_ids:
         return set()
     claim = "coalesce(savings_key, resource_type || ':' || resource_id)"
     money = f"coalesce(currency, '{UNKNOWN_CURRENCY}')"
+    scope = access.sql("findings", conn.dialect) if access is not None and access.restricted else "1 = 1"
     ranked = f"""
         SELECT f.id, row_number() OVER (PARTITION BY f.claim_key, f.money
                                         ORDER BY {CARRIER_ORDER}) AS pick
         FROM (SELECT id, status, savings, policy_id, resource_id, {claim} AS claim_key,
                      {money} AS money
-              FROM findings WHERE savings IS NOT NULL AND status IN {sql_list(CLAIMING)}) f"""
+              FROM findings WHERE {scope} AND savings IS NOT NULL
+                AND status IN {sql_list(CLAIMING)}) f"""
     if len(finding_ids) > ONE_PASS_ABOVE:
         # A whole download: rank every claim once (a slice at a time would rank them all again).
         every = {r[0] for r in conn.execute(text(f"SELECT id FROM ({ranked}) c WHERE pick = 1"))}

@@ -24,10 +24,11 @@ import datetime as dt
 import typing as t
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, null, select, update
 
+from ..access import Access
 from ..errors import DialtoneError
-from . import Store, chain
+from . import Store, chain, scoping
 from .tables import dispute_credits, dispute_items, disputes
 
 STATUSES = ("draft", "filed", "acknowledged", "credited", "partially_credited", "accepted", "denied",
@@ -56,6 +57,11 @@ WRITEOFFS = {"deny": "denied", "withdraw": "withdrawn", "accept": "accepted"}
 
 class DisputeError(DialtoneError):
     """A dispute action that cannot be done as asked (the message says why)."""
+
+
+class DisputeOutOfScope(DisputeError):
+    """A dispute, or a finding to dispute, the caller's scope does not allow (answered as a
+    missing one: 404)."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,17 @@ def _events(conn: Connection, store: Store, dispute_id: int, actor: str, kind: s
     chain.append(conn, [(at, actor, kind, fid, None, None, body) for fid in finding_ids])
 
 
-def _get(conn: Connection, dispute_id: int):
-    row = conn.execute(select(disputes).where(disputes.c.id == dispute_id)).first()
+def _get(conn: Connection, dispute_id: int, access: Access | None = None):
+    """The dispute; ``access`` restricted: only one it may read (DisputeOutOfScope otherwise),
+    checked after ``scoping.hold``, so in the transaction that acts on it."""
+    query = select(disputes).where(disputes.c.id == dispute_id)
+    if scoping.restricted(access):
+        scoping.hold(conn, access)
+        query = query.where(visible(access))
+    row = conn.execute(query).first()
     if row is None:
-        raise DisputeError(f"There is no dispute {reference_of(dispute_id)}.")
+        cls = DisputeOutOfScope if scoping.restricted(access) else DisputeError
+        raise cls(f"There is no dispute {reference_of(dispute_id)}.")
     return row
 
 
@@ -144,11 +157,13 @@ def parse_id(text: str | int) -> int:
 
 def open_dispute(store: Store, items: t.Sequence[ItemSpec], *, account_id: str, vendor: str | None,
                  currency: str | None, window_days: int, actor: str, audit, note: str | None = None,
-                 snapshot_id: str | None = None) -> int:
+                 snapshot_id: str | None = None, access: Access | None = None) -> int:
     """A draft dispute of ``items`` (one account, one currency); returns its id.
 
     A charge already in a live dispute, or a finding already disputed in one, is refused: the
-    same money is never claimed twice."""
+    same money is never claimed twice. The refusal names that dispute when ``access`` may read
+    it, and only says it exists otherwise. A scoped caller (``access``) disputes findings of
+    their scope only, checked in this transaction: another is DisputeOutOfScope."""
     if not items:
         raise DisputeError("A dispute needs at least one disputed charge.")
     bad = [i for i in items if not (i.claimed_amount and i.claimed_amount > 0)]
@@ -164,7 +179,14 @@ def open_dispute(store: Store, items: t.Sequence[ItemSpec], *, account_id: str, 
         # the other, and the second sees the first's dispute (PostgreSQL; SQLite's writer
         # already holds the database).
         chain.head(conn, lock=True)
-        _refuse_double_claims(conn, items)
+        if scoping.restricted(access):
+            # Held since chain.head above: no evaluation moves these findings until the commit.
+            allowed = scoping.allowed(conn, [i.finding_id for i in items if i.finding_id is not None],
+                                      access)
+            outside = [i for i in items if i.finding_id not in allowed]
+            if outside:
+                raise DisputeOutOfScope(f"There is no {_describe(outside[0])}.")
+        _refuse_double_claims(conn, items, access)
         now = store.now_text()
         dispute_id = conn.execute(insert(disputes).values(
             reference=f"pending-{now}", account_id=account_id, vendor=vendor, currency=currency,
@@ -191,22 +213,35 @@ def _describe(item: ItemSpec) -> str:
     return f"charge {item.charge_id}"
 
 
-def _refuse_double_claims(conn: Connection, items: t.Sequence[ItemSpec]) -> None:
+#: What a refusal says of a claiming dispute the caller may not read (its reference is not read).
+UNSEEN = "another dispute you cannot see"
+
+
+def _claims(access: Access | None):
+    """Items of the disputes that hold a claim (CLAIMING), with their dispute's reference where
+    ``access`` may read that dispute, NULL where not."""
+    return select(dispute_items.c.charge_id, dispute_items.c.finding_id,
+                  case((visible(access), disputes.c.reference), else_=null()).label("reference")).join(
+        disputes, disputes.c.id == dispute_items.c.dispute_id).where(disputes.c.status.in_(CLAIMING))
+
+
+def _refuse_double_claims(conn: Connection, items: t.Sequence[ItemSpec], access: Access | None) -> None:
     charges = [i.charge_id for i in items if i.charge_id]
     found = [i.finding_id for i in items if i.finding_id is not None]
-    live = select(dispute_items.c.charge_id, dispute_items.c.finding_id, disputes.c.reference).join(
-        disputes, disputes.c.id == dispute_items.c.dispute_id).where(disputes.c.status.in_(CLAIMING))
-    for charge_id, finding_id, ref in conn.execute(live.where(
-            dispute_items.c.charge_id.in_(charges) | dispute_items.c.finding_id.in_(found))):
+    for charge_id, finding_id, ref in conn.execute(_claims(access).where(
+            dispute_items.c.charge_id.in_(charges) | dispute_items.c.finding_id.in_(found))
+            .order_by(disputes.c.id)):
         what = f"charge {charge_id}" if charge_id in charges else f"finding {finding_id}"
+        if ref is None:
+            raise DisputeError(f"The {what} is already claimed in {UNSEEN}.")
         raise DisputeError(f"The {what} is already disputed in {ref}.")
 
 
 def _act(store: Store, dispute_id: int, action: str, actor: str, audit, kind: str, data: dict,
-         values: dict) -> None:
+         values: dict, access: Access | None = None) -> None:
     with store.write() as conn:
         chain.head(conn, lock=True)   # one change to a dispute at a time (PostgreSQL)
-        row = _get(conn, dispute_id)
+        row = _get(conn, dispute_id, access)
         _check(row, action)
         conn.execute(update(disputes).where(disputes.c.id == dispute_id)
                      .values(updated_at=store.now_text(), **values))
@@ -215,8 +250,10 @@ def _act(store: Store, dispute_id: int, action: str, actor: str, audit, kind: st
 
 
 def file(store: Store, dispute_id: int, actor: str, audit, *, carrier_reference: str | None = None,
-         today: dt.date | None = None) -> bool:
-    """Filed with the carrier; returns False when filed after the deadline (recorded as late)."""
+         today: dt.date | None = None, access: Access | None = None) -> bool:
+    """Filed with the carrier; returns False when filed after the deadline (recorded as late).
+    ``access`` (here and in the other actions): the caller's scope, checked in the transaction
+    that acts; a dispute outside it is DisputeOutOfScope."""
     today = today or store.today()
     with store.read() as conn:
         row = _get(conn, dispute_id)
@@ -224,28 +261,30 @@ def file(store: Store, dispute_id: int, actor: str, audit, *, carrier_reference:
     data = {"carrier_reference": carrier_reference, "in_window": in_time, "deadline": row.deadline}
     _act(store, dispute_id, "file", actor, audit, "dispute_filed", data,
          {"status": "filed", "filed_at": store.now_text(),
-          **({"carrier_reference": carrier_reference} if carrier_reference else {})})
+          **({"carrier_reference": carrier_reference} if carrier_reference else {})}, access)
     return in_time
 
 
 def acknowledge(store: Store, dispute_id: int, actor: str, audit, *,
-                carrier_reference: str | None = None) -> None:
+                carrier_reference: str | None = None, access: Access | None = None) -> None:
     """The carrier accepted the claim for review (a credit promised)."""
     _act(store, dispute_id, "acknowledge", actor, audit, "dispute_acknowledged",
          {"carrier_reference": carrier_reference},
          {"status": "acknowledged", "acknowledged_at": store.now_text(),
-          **({"carrier_reference": carrier_reference} if carrier_reference else {})})
+          **({"carrier_reference": carrier_reference} if carrier_reference else {})}, access)
 
 
-def set_reference(store: Store, dispute_id: int, carrier_reference: str, actor: str, audit) -> None:
+def set_reference(store: Store, dispute_id: int, carrier_reference: str, actor: str, audit, *,
+                  access: Access | None = None) -> None:
     if not carrier_reference.strip():
         raise DisputeError("The carrier's reference is empty.")
     _act(store, dispute_id, "set_reference", actor, audit, "dispute_reference_set",
          {"carrier_reference": carrier_reference.strip()},
-         {"carrier_reference": carrier_reference.strip()})
+         {"carrier_reference": carrier_reference.strip()}, access)
 
 
-def request_writeoff(store: Store, dispute_id: int, action: str, note: str, actor: str, audit) -> bool:
+def request_writeoff(store: Store, dispute_id: int, action: str, note: str, actor: str, audit, *,
+                     access: Access | None = None) -> bool:
     """Ask to deny, withdraw or accept (a partial credit as final). Returns True when done at once
     (withdrawing a draft), False when it awaits another person's approval."""
     if action not in WRITEOFFS:
@@ -258,21 +297,21 @@ def request_writeoff(store: Store, dispute_id: int, action: str, note: str, acto
         # Checked again under the lock: filed meanwhile, this refuses rather than withdraw a
         # claim with the carrier without a second person.
         _act(store, dispute_id, "withdraw_draft", actor, audit, "dispute_withdrawn", {"note": note},
-             {"status": "withdrawn", "closed_at": store.now_text()})
+             {"status": "withdrawn", "closed_at": store.now_text()}, access)
         return True
     _act(store, dispute_id, action, actor, audit, "dispute_writeoff_requested",
          {"action": action, "note": note, "unrecovered": round(row.claimed_total - row.credited_total, 2)},
          {"writeoff_action": action, "writeoff_note": note, "writeoff_requested_by": actor,
-          "writeoff_requested_at": store.now_text()})
+          "writeoff_requested_at": store.now_text()}, access)
     return False
 
 
 def decide_writeoff(store: Store, dispute_id: int, approve: bool, actor: str, audit,
-                    note: str = "") -> None:
+                    note: str = "", *, access: Access | None = None) -> None:
     """Approve or reject a pending write-off; the requester can never decide their own."""
     with store.write() as conn:
         chain.head(conn, lock=True)
-        row = _get(conn, dispute_id)
+        row = _get(conn, dispute_id, access)
         if not row.writeoff_action:
             raise DisputeError(f"Dispute {row.reference} has no write-off awaiting approval.")
         if row.writeoff_requested_by == actor:
@@ -430,6 +469,20 @@ def for_findings(store: Store, finding_ids: t.Sequence[int], access=None) -> dic
     with store.read() as conn:
         for r in conn.execute(query).mappings():
             out.setdefault(r["finding_id"], []).append(dict(r))
+    return out
+
+
+def claiming(store: Store, finding_ids: t.Sequence[int], access: Access | None = None) -> dict[int, list]:
+    """For each of ``finding_ids`` claimed in a dispute that holds its claim (CLAIMING), those
+    disputes' references, oldest first; None stands for one ``access`` may not read (whose
+    reference is not read)."""
+    if not finding_ids:
+        return {}
+    out: dict[int, list] = {}
+    with store.read() as conn:
+        for _charge, finding_id, ref in conn.execute(_claims(access).where(
+                dispute_items.c.finding_id.in_(list(finding_ids))).order_by(disputes.c.id)):
+            out.setdefault(finding_id, []).append(ref)
     return out
 
 

@@ -23,11 +23,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, insert, select, text, update
 
+from ..access import Access
 from ..errors import DialtoneError
 from ..policy.exception_spec import ExceptionError, ExceptionSpec
-from . import Store, chain
+from . import Store, chain, scoping
 from .lifecycle import EXCEPTED, NEEDS_WORK, RELEASED_SQL, sql_list
-from .tables import exception_targets, exceptions, policies
+from .tables import exception_targets, exceptions, findings, policies
 
 #: The one definition of "in force" (``e`` is the exceptions table, ``:today`` UTC).
 ACTIVE_SQL = "e.status = 'approved' AND e.expires_on >= :today"
@@ -111,13 +112,18 @@ def _check_expiry(store: Store, expires_on: date, severity: str) -> None:
             f"{last.isoformat()}.")
 
 
-def request(store: Store, spec: ExceptionSpec, *, audit) -> int:
-    """A product exception request; returns its id."""
+def request(store: Store, spec: ExceptionSpec, *, audit, access: Access | None = None) -> int:
+    """A product exception request; returns its id. A scoped requester (``access``) names
+    resources that have a finding of the policy in their scope, checked in this transaction
+    (engine/store/scoping.py): another is ExceptionOutOfScope, as a missing finding; a pattern,
+    which could name another entity's resources now or later, is refused."""
     if not spec.resources and not spec.resource_patterns:
         raise ExceptionError("Name at least one resource or resource pattern.")
     if not spec.justification.strip():
         raise ExceptionError("Give a justification.")
     with store.write() as conn:
+        if scoping.restricted(access):
+            _check_requested_in_scope(conn, spec, access)
         severity = policy_severity(conn, spec.policy_id)
         _check_expiry(store, spec.expires_on, severity)
         now = store.now_text()
@@ -137,6 +143,19 @@ def request(store: Store, spec: ExceptionSpec, *, audit) -> int:
     return exception_id
 
 
+def _check_requested_in_scope(conn: Connection, spec: ExceptionSpec, access: Access) -> None:
+    if spec.resource_patterns:
+        raise ExceptionError("An account limited to a scope names the resources an exception covers, "
+                             "not patterns: a pattern could cover another entity's resources.")
+    scoping.hold(conn, access)
+    found = set(conn.execute(select(findings.c.resource_id).where(
+        findings.c.policy_id == spec.policy_id, findings.c.resource_id.in_(list(spec.resources)),
+        access.predicate(findings))).scalars())
+    missing = [r for r in spec.resources if r not in found]
+    if missing:
+        raise ExceptionOutOfScope(f"There is no finding of {spec.policy_id} on {missing[0]}.")
+
+
 def _load(conn: Connection, exception_id: int):
     row = conn.execute(select(exceptions).where(exceptions.c.id == exception_id)).first()
     if row is None:
@@ -154,9 +173,10 @@ def decide(store: Store, exception_id: int, decision: str, actor: str, note: str
     officer (``access``, engine/access.py) decides only exceptions whose covered findings all
     lie in their scope (``queries.visible_exceptions_sql``)."""
     with store.write() as conn:
-        if access is not None and access.restricted:
+        if scoping.restricted(access):
             from .queries import visible_exceptions_sql
 
+            scoping.hold(conn, access, exceptions, [exception_id])
             found = conn.execute(text(f"SELECT 1 FROM exceptions e WHERE e.id = :e AND "
                                       f"{visible_exceptions_sql(conn, access)}"), {"e": exception_id}).first()
             if found is None:
@@ -253,6 +273,19 @@ def refresh_exceptions(conn: Connection, store: Store,
     return counts
 
 
+def types_cte(selected: str) -> str:
+    """The recursive CTE ``types (policy_id, resource_type)``: each resource type the findings of
+    the selected exceptions' policies have, one index seek each (``coverage_sql``); a row with a
+    NULL type ends each policy's list. For a ``WITH RECURSIVE`` clause."""
+    return f"""types (policy_id, resource_type) AS (
+            SELECT p.policy_id, (SELECT MIN(resource_type) FROM findings WHERE policy_id = p.policy_id)
+            FROM (SELECT DISTINCT e.policy_id FROM exceptions e WHERE {selected}) p
+            UNION ALL
+            SELECT y.policy_id, (SELECT MIN(resource_type) FROM findings
+                                 WHERE policy_id = y.policy_id AND resource_type > y.resource_type)
+            FROM types y WHERE y.resource_type IS NOT NULL)"""
+
+
 def coverage_sql(selected: str, finding_condition: str = "1 = 1", *, distinct: bool = False) -> str:
     """The ``WITH`` clause of ``covered (exception_id, finding_id)``: the findings of each
     selected exception's policy that its targets name (``selected``: a condition on
@@ -265,13 +298,7 @@ def coverage_sql(selected: str, finding_condition: str = "1 = 1", *, distinct: b
     type, resource id), once per resource type the policy's findings have (``types``: one index
     seek each); a pattern reads its policy's findings only."""
     return f"""
-        WITH RECURSIVE types (policy_id, resource_type) AS (
-            SELECT p.policy_id, (SELECT MIN(resource_type) FROM findings WHERE policy_id = p.policy_id)
-            FROM (SELECT DISTINCT e.policy_id FROM exceptions e WHERE {selected}) p
-            UNION ALL
-            SELECT y.policy_id, (SELECT MIN(resource_type) FROM findings
-                                 WHERE policy_id = y.policy_id AND resource_type > y.resource_type)
-            FROM types y WHERE y.resource_type IS NOT NULL),
+        WITH RECURSIVE {types_cte(selected)},
         covered (exception_id, finding_id) AS (
             SELECT e.id, f.id
             FROM exceptions e

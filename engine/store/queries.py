@@ -732,6 +732,43 @@ def visible_exceptions_sql(conn: Connection, access: Access) -> str:
     return f"e.id IN ({', '.join(str(int(i)) for i in ids)})" if ids else "1 = 0"
 
 
+def scope_selectors(conn: Connection, found: list[dict], access: Access) -> None:
+    """For a scoped caller (``access``), each exception's ``selector`` names only the resources
+    with a finding of its policy in the scope; ``resources_hidden`` says how many others it
+    names, without naming them (another entity's, or with no finding yet and so no legal entity
+    to judge them by). Its patterns are kept: they are the rule the exception applies. Nothing is
+    hidden from an unrestricted caller. ``found``: dicts with ``id`` and the parsed ``selector``,
+    changed in place."""
+    for e in found:
+        e["resources_hidden"] = 0
+    if not access.restricted or not any(e["selector"].get("resources") for e in found):
+        return
+    from .exceptions import types_cte
+
+    ids = ", ".join(str(int(e["id"])) for e in found)
+    # Each name looked up in the findings' identity index (policy, resource type, resource id),
+    # once per resource type of the policy, as exceptions are applied (exceptions.coverage_sql).
+    # CROSS JOIN keeps SQLite's order: the exceptions' few targets drive the lookups. The name is
+    # matched as a range of one value, which only the identity index serves: PostgreSQL plans an
+    # equality through the trigram index on resource_id (ix_findings_resource_id_trgm), about a
+    # millisecond a name (measured: 150 exceptions, 300,000 findings: 6 ms this way, 880 ms so).
+    shown = {tuple(r) for r in conn.execute(text(f"""
+        WITH RECURSIVE {types_cte(f"e.id IN ({ids})")}
+        SELECT DISTINCT e.id, t.resource_id
+        FROM exceptions e CROSS JOIN exception_targets t CROSS JOIN types y
+        WHERE e.id IN ({ids}) AND t.exception_id = e.id AND t.resource_id IS NOT NULL
+          AND y.policy_id = e.policy_id AND y.resource_type IS NOT NULL
+          AND EXISTS (SELECT 1 FROM findings f WHERE f.policy_id = y.policy_id
+                        AND f.resource_type = y.resource_type
+                        AND f.resource_id >= t.resource_id AND f.resource_id <= t.resource_id
+                        AND {access.sql("f", conn.dialect)})"""))}
+    for e in found:
+        named = e["selector"].get("resources") or []
+        kept = [r for r in named if (e["id"], r) in shown]
+        e["selector"] = {**e["selector"], "resources": kept}
+        e["resources_hidden"] = len(named) - len(kept)
+
+
 def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14,
                     access: Access = EVERYTHING) -> list[dict]:
     today = store.today()
@@ -754,7 +791,7 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14,
                          AND f.status IN {sql_list(EXCEPTED)} AND {access.sql("f", conn.dialect)})
                          AS excepted_findings
             FROM exceptions e WHERE ({where}) AND {visible} ORDER BY e.id"""), params).all()
-        return [{
+        out = [{
             "id": r.id, "source": r.source, "key": r.key, "policy_id": r.policy_id,
             "selector": json.loads(r.selector), "justification": r.justification, "ticket": r.ticket,
             "requested_by": r.requested_by, "requested_at": r.requested_at, "approver": r.approver,
@@ -762,6 +799,8 @@ def list_exceptions(store: Store, view: str = "all", expiring_days: int = 14,
             "in_force": r.status == "approved" and r.expires_on >= params["today"],
             "orphaned": r.id in orphans, "excepted_findings": r.excepted_findings,
         } for r in rows]
+        scope_selectors(conn, out, access)
+    return out
 
 
 def policy_frameworks(store: Store) -> dict[str, list[tuple[str, str]]]:
@@ -775,14 +814,15 @@ def policy_frameworks(store: Store) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def counted_savings(store: Store, ids: list[int]) -> set[int]:
+def counted_savings(store: Store, ids: list[int], access: Access = EVERYTHING) -> set[int]:
     """Which of ``ids`` carry their billable object's money in the store's totals: the rule of
     ``claims.carriers_among`` (the one the dashboard, the savings page and the CLI count by), so
-    summing a download's counted savings per currency gives their figures."""
+    summing a download's counted savings per currency gives their figures; for a scoped caller
+    (``access``), the totals of its scope."""
     from .claims import carriers_among
 
     with store.read() as conn:
-        return carriers_among(conn, list(ids))
+        return carriers_among(conn, list(ids), access)
 
 
 def latest_evaluation_id(store: Store) -> int | None:

@@ -245,8 +245,9 @@ def exception_findings(store: Store, exception_id: int,
     ``limit`` by id, each with its status, reason and evidence (``under_it``: excepted under
     this exception now); ``would_cover``: how many of them await work (open, in progress),
     which approving it would except; ``total``: how many it names in all, whatever their
-    status."""
-    from .queries import visible_exceptions_sql
+    status. For a scoped caller (``access``) only the findings in its scope, and of the
+    resources its ``selector`` names only those (``queries.scope_selectors``)."""
+    from .queries import scope_selectors, visible_exceptions_sql
 
     with store.read() as conn:
         row = conn.execute(text(f"SELECT * FROM exceptions e WHERE e.id = :e AND "
@@ -266,18 +267,17 @@ def exception_findings(store: Store, exception_id: int,
                    COALESCE(SUM(CASE WHEN f.status IN {sql_list(NEEDS_WORK)} THEN 1 ELSE 0 END), 0) AS open,
                    COALESCE(SUM(CASE WHEN {scope} THEN 0 ELSE 1 END), 0) AS outside
             FROM covered c JOIN findings f ON f.id = c.finding_id""")).one()
-    detail = dict(row._mapping)
-    detail["selector"] = json.loads(detail["selector"])
+        detail = dict(row._mapping)
+        detail["selector"] = json.loads(detail["selector"])
+        scope_selectors(conn, [detail], access)
     detail["findings"] = [{**dict(r._mapping), "evidence": json.loads(r.evidence) if r.evidence else {},
                            "under_it": r.exception_id == exception_id} for r in rows]
     detail["total"], detail["would_cover"] = counts.total, counts.open
     # Findings it covers that ``access`` does not allow: a scoped officer cannot decide on it.
     detail["outside_scope"] = counts.outside
-    if access.restricted:
+    if access.restricted and counts.outside:
         # The totals would tell of findings outside the scope: the caller's own are listed.
-        detail["total"] = len(rows) if counts.outside else counts.total
-        detail["selector"] = {k: v for k, v in detail["selector"].items() if k != "resources"} \
-            if counts.outside else detail["selector"]
+        detail["total"] = len(rows)
     return detail
 
 

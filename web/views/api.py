@@ -210,9 +210,11 @@ def comment(finding_id: int):
     text = fields.json_text(_body(), "text", MAX_TEXT, multiline=True)
     if text is None or not _HAS_TEXT.search(text):
         return _bad("text: a string with something other than spaces is required")
-    if queries.finding_detail(_store(), finding_id, caller()) is None:
+    try:
+        # The scope is checked in the transaction that comments (engine/store/scoping.py).
+        workflow.comment(_store(), finding_id, text, g.user.username, _audit(), access=caller())
+    except workflow.FindingNotFound:
         return api_error(404, "not_found", f"no finding {finding_id}")
-    workflow.comment(_store(), finding_id, text, g.user.username, _audit())
     return jsonify({"ok": True}), 201
 
 
@@ -222,10 +224,10 @@ def assign(finding_id: int):
     assignee = fields.json_text(_body(), "assignee", MAX_NAME)
     if assignee is None or not _HAS_TEXT.search(assignee):
         return _bad("assignee: a non-empty string is required")
-    if queries.finding_detail(_store(), finding_id, caller()) is None:
-        return api_error(404, "not_found", f"no finding {finding_id}")
     try:
-        workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit())
+        workflow.assign(_store(), finding_id, assignee.strip(), g.user.username, _audit(), access=caller())
+    except workflow.FindingNotFound:
+        return api_error(404, "not_found", f"no finding {finding_id}")
     except workflow.NotAssignable as exc:
         # A well-formed name that is not an account working findings now: it conflicts with the
         # accounts as they are (another may be added), not with the request's form.
@@ -376,6 +378,7 @@ def open_disputes():
     """Open draft disputes from findings (one per account and currency); all or nothing."""
     from dialtone.engine.disputes.build import open_from_findings
     from dialtone.engine.snapshots import SnapshotStore
+    from dialtone.engine.store.disputes import DisputeOutOfScope
 
     body = _body()
     raw = body.get("findings")
@@ -396,9 +399,12 @@ def open_disputes():
     try:
         snapshot = SnapshotStore(config.data_dir).get(None)
         opened = open_from_findings(_store(), snapshot, ids, config.disputes, g.user.username, _audit(),
-                                    note)
+                                    note, access=caller())
     except StoreError:
         raise
+    except DisputeOutOfScope as exc:
+        # Left the caller's scope since the check above (the store checks again as it opens).
+        return api_error(404, "not_found", str(exc))
     except DialtoneError as exc:
         # Well-formed, but these findings cannot be disputed as things stand (not a billing
         # error, no longer open, already claimed, no snapshot with their bills).
@@ -414,7 +420,7 @@ DISPUTE_ACTIONS = ("file", "acknowledge", "reference", "withdraw", "deny", "acce
 @roles(*ACT)
 def dispute_action(ref: str, action: str):
     from dialtone.engine.disputes.reads import dispute_id
-    from dialtone.engine.store.disputes import DisputeError
+    from dialtone.engine.store.disputes import DisputeError, DisputeOutOfScope
 
     from .pages.disputes import perform
 
@@ -435,6 +441,8 @@ def dispute_action(ref: str, action: str):
         return _bad("carrier_reference: a non-empty string is required")
     try:
         done = perform(found, action, g.user.username, _audit(), note=note, carrier_reference=carrier_ref)
+    except DisputeOutOfScope:
+        return api_error(404, "not_found", f"no dispute {ref}")
     except DisputeError as exc:
         # The dispute's state or the approval rule refuses it: a conflict with the dispute as it
         # stands, not a malformed request.

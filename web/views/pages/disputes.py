@@ -49,26 +49,29 @@ def deadline_of(p) -> str | None:
 def perform(dispute_id: int, action: str, actor: str, audit, *, note: str = "",
             carrier_reference: str | None = None) -> str:
     """One action on a dispute (ACTIONS); returns what was done, in words. DisputeError when the
-    dispute's state or the rules refuse it."""
-    store = current_store()
+    dispute's state or the rules refuse it; DisputeOutOfScope when it is outside the caller's
+    scope (checked again in the transaction that acts)."""
+    store, access = current_store(), caller()
     ref = sd.reference_of(dispute_id)
     if action == "file":
-        in_time = sd.file(store, dispute_id, actor, audit, carrier_reference=carrier_reference)
+        in_time = sd.file(store, dispute_id, actor, audit, carrier_reference=carrier_reference,
+                          access=access)
         d = sd.get(store, dispute_id)
         return (f"{ref} filed." if in_time else
                 f"{ref} filed after its deadline ({d['deadline']}): the carrier may refuse it; the "
                 "lateness is recorded in its history.")
     if action == "acknowledge":
-        sd.acknowledge(store, dispute_id, actor, audit, carrier_reference=carrier_reference)
+        sd.acknowledge(store, dispute_id, actor, audit, carrier_reference=carrier_reference,
+                       access=access)
         return f"{ref} acknowledged by the carrier."
     if action == "reference":
-        sd.set_reference(store, dispute_id, carrier_reference or "", actor, audit)
+        sd.set_reference(store, dispute_id, carrier_reference or "", actor, audit, access=access)
         return f"{ref}: the carrier's reference is {(carrier_reference or '').strip()}."
     if action in ("withdraw", "deny", "accept"):
-        if sd.request_writeoff(store, dispute_id, action, note, actor, audit):
+        if sd.request_writeoff(store, dispute_id, action, note, actor, audit, access=access):
             return f"{ref} withdrawn (a draft: nothing was claimed from the carrier)."
         return f"{ref}: {WRITEOFF_WORDS[action]} requested; someone else approves or rejects it."
-    sd.decide_writeoff(store, dispute_id, action == "approve", actor, audit, note)
+    sd.decide_writeoff(store, dispute_id, action == "approve", actor, audit, note, access=access)
     d = sd.get(store, dispute_id)
     return (f"{ref}: write-off approved; it is {d['status'].replace('_', ' ')}." if action == "approve"
             else f"{ref}: write-off rejected; it stays {d['status'].replace('_', ' ')}.")
@@ -162,6 +165,8 @@ def dispute_action(ref: str, action: str):
                                         MAX_NAME).strip() or None
         done = perform(dispute_id, action, g.user.username, web_audit(), note=note,
                        carrier_reference=carrier_ref)
+    except sd.DisputeOutOfScope:
+        abort(404)
     except DialtoneError as exc:
         flash(str(exc))
         return _dispute_page(dispute_id, typed, 400)
@@ -196,12 +201,14 @@ def _from_filter(raw: str) -> tuple[list[int], list[str]]:
 
 
 def _without_live(ids: list[int]) -> tuple[list[int], list[str]]:
-    """Leave out findings already in a live dispute (the store would refuse the whole request)."""
-    live = {fid: [d["reference"] for d in ds if d["status"] in sd.CLAIMING]
-            for fid, ds in sd.for_findings(current_store(), ids, caller()).items()}
-    taken = {fid: refs for fid, refs in live.items() if refs}
-    notes = [f"Finding {fid} is already disputed in {', '.join(refs)}: left out." for fid, refs in
-             sorted(taken.items())]
+    """Leave out findings already in a live dispute (the store would refuse the whole request),
+    naming only the disputes the caller may read."""
+    taken = sd.claiming(current_store(), ids, caller())
+    notes = []
+    for fid, refs in sorted(taken.items()):
+        named = list(dict.fromkeys(r for r in refs if r is not None))
+        where = " and in ".join(filter(None, (", ".join(named), sd.UNSEEN if None in refs else "")))
+        notes.append(f"Finding {fid} is already {'disputed' if named else 'claimed'} in {where}: left out.")
     return [i for i in ids if i not in taken], notes
 
 
@@ -238,7 +245,7 @@ def open_disputes():
         settings = current_config().disputes
         if form.get("confirm") == "1":
             opened = open_from_findings(current_store(), snapshot, ids, settings, g.user.username,
-                                        web_audit(), note)
+                                        web_audit(), note, access=caller())
         else:
             plans = plan(current_store(), snapshot, ids, settings)
     except DialtoneError as exc:

@@ -100,29 +100,32 @@ def finding_action(finding_id: int):
     form = request.form
     typed = {"action": action, "text": form.get("text", ""), "assignee": form.get("assignee", ""),
              "ticket": form.get("ticket", ""), "expires_on": form.get("expires_on", "")}
-    store, actor, audit = current_store(), g.user.username, web_audit()
-    if queries.finding_detail(store, finding_id, caller()) is None:
+    store, actor, audit, access = current_store(), g.user.username, web_audit(), caller()
+    # A 404 before the form is read; each act checks the scope again in the transaction that
+    # records it (engine/store/scoping.py): the finding may have left the scope meanwhile.
+    detail = queries.finding_detail(store, finding_id, access)
+    if detail is None:
         abort(404)
     try:
         text = fields.text_value(typed["text"], "text", MAX_TEXT, multiline=True).strip()
         if action == "assign":
             assignee = fields.text_value(typed["assignee"], "assignee", MAX_NAME).strip() or actor
-            done = f"Assigned to {workflow.assign(store, finding_id, assignee, actor, audit)}."
+            name = workflow.assign(store, finding_id, assignee, actor, audit, access=access)
+            done = f"Assigned to {name}."
         elif action == "comment":
-            workflow.comment(store, finding_id, text, actor, audit)
+            workflow.comment(store, finding_id, text, actor, audit, access=access)
             done = "Comment added."
         elif action == "resolve":
-            workflow.resolve_manual(store, finding_id, text, actor, audit)
+            workflow.resolve_manual(store, finding_id, text, actor, audit, access=access)
             done = "Resolved by hand; the next evaluation reopens it if it still finds the problem."
         elif action == "reopen":
-            workflow.reopen(store, finding_id, text, actor, audit)
+            workflow.reopen(store, finding_id, text, actor, audit, access=access)
             done = "Reopened."
         elif action in ("false_positive", "not_applicable"):
-            workflow.review(store, finding_id, action, text, actor, audit)
+            workflow.review(store, finding_id, action, text, actor, audit, access=access)
             done = ("Closed as a false positive." if action == "false_positive"
                     else "Closed as not applicable.")
         else:
-            detail = queries.finding_detail(store, finding_id, caller())
             ticket = fields.text_value(typed["ticket"], "ticket", MAX_NAME).strip() or None
             try:
                 expires = date.fromisoformat(typed["expires_on"])
@@ -131,8 +134,10 @@ def finding_action(finding_id: int):
                                  "YYYY-MM-DD.") from None
             exception_id = exc_mod.request(store, exc_mod.ExceptionSpec(
                 policy_id=detail["policy_id"], justification=text, expires_on=expires, requested_by=actor,
-                resources=(detail["resource_id"],), ticket=ticket), audit=audit)
+                resources=(detail["resource_id"],), ticket=ticket), audit=audit, access=access)
             done = f"Exception {exception_id} requested; another officer decides on it."
+    except (workflow.FindingNotFound, exc_mod.ExceptionOutOfScope):
+        abort(404)
     except DialtoneError as exc:
         # Refused (a limit, or the workflow's rules): the page again, with what was typed kept.
         flash(str(exc))

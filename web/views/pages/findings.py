@@ -180,7 +180,7 @@ DOWNLOAD_COLUMNS = ("id", "title", "policy_id", "severity", "category", "resourc
 
 def _download(rows: list[dict], fmt: str, args: MultiDict) -> Response:
     store = current_store()
-    counted = queries.counted_savings(store, [r["id"] for r in rows])
+    counted = queries.counted_savings(store, [r["id"] for r in rows], caller())
     name = _file_name(args, store.today(), fmt)
     tickets = outbox_reads.tickets_for_findings(store, [r["id"] for r in rows], caller())
     if fmt == "json":
@@ -240,7 +240,7 @@ def bulk_assign():
     raw_ids = form.getlist("finding")
     typed = {"selected": set(raw_ids), "assignee": form.get("assignee", ""), "text": form.get("text", ""),
              "expires_on": form.get("expires_on", ""), "ticket": form.get("ticket", ""), "action": action}
-    store, actor, audit = current_store(), g.user.username, web_audit()
+    store, actor, audit, access = current_store(), g.user.username, web_audit(), caller()
     try:
         if action not in BULK_ACTIONS:
             raise FieldError("Choose one of the actions under the list.")
@@ -249,7 +249,8 @@ def bulk_assign():
         ids = list(dict.fromkeys(fields.id_value(i, "finding") for i in raw_ids))
         if not ids:
             raise FieldError("Choose findings first: tick them in the list.")
-        missing = sorted(set(ids) - reads.existing_findings(store, ids, caller()))
+        # Checked again by each act, in its own transaction (engine/store/scoping.py).
+        missing = sorted(set(ids) - reads.existing_findings(store, ids, access))
         if missing:
             raise FieldError(f"There is no finding {missing[0]}.")
         text = fields.text_value(typed["text"], "text", MAX_TEXT, multiline=True).strip()
@@ -275,14 +276,17 @@ def bulk_assign():
         # One request per policy among the selected, covering their resources.
         by_policy: dict[str, list[dict]] = {}
         for fid in ids:
-            detail = queries.finding_detail(store, fid, caller())
+            detail = queries.finding_detail(store, fid, access)
+            if detail is None:   # left the scope since the check above
+                failed = (f"finding {fid}", f"There is no finding {fid}.")
+                break
             by_policy.setdefault(detail["policy_id"], []).append(detail)
-        for policy_id, chosen in by_policy.items():
+        for policy_id, chosen in by_policy.items() if failed is None else ():
             try:
                 exc_mod.request(store, exc_mod.ExceptionSpec(
                     policy_id=policy_id, justification=text, expires_on=expires, requested_by=actor,
                     resources=tuple(dict.fromkeys(d["resource_id"] for d in chosen)), ticket=ticket),
-                    audit=audit)
+                    audit=audit, access=access)
                 done += [d["id"] for d in chosen]
             except DialtoneError as exc:
                 failed = (f"the findings of {policy_id} (" + ", ".join(str(d["id"]) for d in chosen) + ")",
@@ -292,13 +296,13 @@ def bulk_assign():
         for fid in ids:
             try:
                 if action == "assign":
-                    workflow.assign(store, fid, assignee, actor, audit)
+                    workflow.assign(store, fid, assignee, actor, audit, access=access)
                 elif action == "comment":
-                    workflow.comment(store, fid, text, actor, audit)
+                    workflow.comment(store, fid, text, actor, audit, access=access)
                 elif action == "resolve":
-                    workflow.resolve_manual(store, fid, text, actor, audit)
+                    workflow.resolve_manual(store, fid, text, actor, audit, access=access)
                 else:
-                    workflow.review(store, fid, "false_positive", text, actor, audit)
+                    workflow.review(store, fid, "false_positive", text, actor, audit, access=access)
                 done.append(fid)
             except DialtoneError as exc:
                 failed = (f"finding {fid}", str(exc))

@@ -56,19 +56,23 @@ def notification_page(message_id: int):
 @bp.route("/notifications/<id:message_id>/<any(retry, cancel):action>", methods=["POST"])
 @roles(*ADMIN)
 def notification_action(message_id: int, action: str):
-    store = current_store()
-    if outbox_reads.outbox_message(store, message_id, limit=0, access=caller()) is None:
+    store, access = current_store(), caller()
+    if outbox_reads.outbox_message(store, message_id, limit=0, access=access) is None:
         abort(404)
     try:
         if action == "retry":
-            outbox_actions.retry(store, message_id, g.user.username, web_audit())
+            outbox_actions.retry(store, message_id, g.user.username, web_audit(), access=access)
             flash(f"Message {message_id} is due again: the next delivery sends it.")
         else:
-            outbox_actions.cancel(store, message_id, g.user.username, web_audit())
+            outbox_actions.cancel(store, message_id, g.user.username, web_audit(), access=access)
             flash(f"Message {message_id} is cancelled: it will not be sent.")
+    except outbox_actions.MessageNotFound:
+        abort(404)
     except outbox_actions.OutboxError as exc:
         # Refused (sent or cancelled meanwhile): the message as it stands now, and why.
         flash(str(exc))
-        return render_template("notification.html", admin=True,
-                               m=outbox_reads.outbox_message(store, message_id)), 409
+        message = outbox_reads.outbox_message(store, message_id, access=access)
+        if message is None:
+            abort(404)
+        return render_template("notification.html", admin=True, m=message), 409
     return redirect(url_for("pages.notification_page", message_id=message_id))
