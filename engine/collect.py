@@ -35,6 +35,7 @@ import threading
 import time
 import typing as t
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -345,24 +346,27 @@ class _Collect:
         try:
             for batch in data.batches:
                 entity = self.model.entity(batch.entity)
-                tables = batch.tables() if batch.chunks is None else _read_ahead(batch.tables())
-                for table in _validation_pieces(tables):
-                    _require_key_columns(entity, table, batch.origin)
-                    part = RawBatch(batch.entity, table, batch.origin, batch.options)
-                    is_streamed = entity.name in streamed
-                    result = validate_batch(self.con, entity, part, name, self.batch_index,
-                                            with_origin=not is_streamed)
-                    if is_streamed:
-                        if entity.name not in streams:
-                            streams[entity.name] = _Streamed(self.work, entity)
-                        streams[entity.name].write(result.table, self.batch_index, batch.origin)
-                    else:
-                        per_entity.setdefault(entity.name, []).append(result.table)
-                    src_rejects.append(result.rejects)
-                    valid[entity.name] = valid.get(entity.name, 0) + result.table.num_rows
-                    read += table.num_rows
-                    if progress:
-                        progress(name, "reading", read)
+                # Closed however the loop ends (a read-ahead thread stopped, a collector's files
+                # and spill files let go), not whenever the generator is collected.
+                with closing(batch.tables() if batch.chunks is None
+                             else _read_ahead(batch.tables())) as tables:
+                    for table in _validation_pieces(tables):
+                        _require_key_columns(entity, table, batch.origin)
+                        part = RawBatch(batch.entity, table, batch.origin, batch.options)
+                        is_streamed = entity.name in streamed
+                        result = validate_batch(self.con, entity, part, name, self.batch_index,
+                                                with_origin=not is_streamed)
+                        if is_streamed:
+                            if entity.name not in streams:
+                                streams[entity.name] = _Streamed(self.work, entity)
+                            streams[entity.name].write(result.table, self.batch_index, batch.origin)
+                        else:
+                            per_entity.setdefault(entity.name, []).append(result.table)
+                        src_rejects.append(result.rejects)
+                        valid[entity.name] = valid.get(entity.name, 0) + result.table.num_rows
+                        read += table.num_rows
+                        if progress:
+                            progress(name, "reading", read)
                 self.batch_index += 1
             completeness.unchanged(data.watched)
             if name in self.config.sources:   # the store's disputes have no band to keep
@@ -519,8 +523,9 @@ def _read_ahead(tables: t.Iterable[pa.Table], depth: int = READ_AHEAD) -> t.Iter
         return False
 
     def read() -> None:
-        chunks = iter(tables)
+        chunks = None
         try:
+            chunks = iter(tables)
             for table in chunks:
                 if not put(("table", table)):
                     return

@@ -259,5 +259,6 @@ def test_a_consumer_stopping_early_stops_the_reader_before_read_ahead_returns():
 
     reading = collect_module._read_ahead(chunks(), depth=2)
     assert next(reading).column("n")[0].as_py() == 0
-    reading.close()          # what a validation error in the consumer does
+    reading.close()          # what the collect does when validation stops it
     assert closed == [True]  # the file the reader had open is closed by now
+

@@ -7,8 +7,18 @@ chain before it commits, so it commits holding the chain head (``chain.head(lock
 write that takes the chain head *before* it checks the scope therefore either waits for the
 evaluation to commit (and its check sees the move), or commits before the evaluation can (the
 move comes after the act). A write that also updates rows (a finding, a message, an exception)
-locks them before the chain head, in the order the other writers that update them take the
-two: none waits for the other in the opposite order.
+locks them before the chain head, in the order an evaluation takes the two (it updates its
+findings, then appends their events), and locks them ``FOR NO KEY UPDATE``: the key-share locks
+an evaluation's routing takes on a pending message (adding digest items that refer to it) do not
+wait for it.
+
+Not every writer takes the two in that order: approving an exception or expiring one holds the
+chain head and then updates the findings it covers. A scoped action on one of those findings at
+that moment can meet it in the opposite order; PostgreSQL then ends one of the two transactions
+(a deadlock error, nothing of it kept) and the other goes on. Both are people's actions, retried
+by hand. An evaluation meets one only if a scoped administrator revokes an exception in the
+very moments the evaluation expires that same exception (its last day): then either may be
+ended, and an ended evaluation is recorded as failed and runs again on the next schedule.
 
 On SQLite the writer holds the whole database from its first statement (``BEGIN IMMEDIATE``):
 the check and the act are serial already, and the locks here are no-ops. An unrestricted caller
@@ -41,7 +51,7 @@ def hold(conn: Connection, access: Access | None, updates: Table | None = None,
         return
     if updates is not None and ids and conn.dialect.name != "sqlite":
         conn.execute(select(updates.c.id).where(updates.c.id.in_(sorted(set(ids))))
-                     .order_by(updates.c.id).with_for_update())
+                     .order_by(updates.c.id).with_for_update(key_share=True))
     chain.head(conn, lock=True)
 
 
