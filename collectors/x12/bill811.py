@@ -195,7 +195,7 @@ class Bills:
             quals = "/".join(self.profile.account_qualifiers)
             refusals.append(Fault(bill.pos, "REF", "", f"the transaction set names no billing account: "
                                   f"expected a REF with qualifier {quals} in the heading or in an "
-                                  "account-level HL loop before the first charge (profile "
+                                  "account-level HL loop (profile "
                                   "account_qualifiers)"))
         first = self.seen.get(bill.invoice_id or "")
         if read and first:
