@@ -98,6 +98,17 @@ def _write_lines(snap) -> None:
                    snap.path / "lines.parquet")
 
 
+#: B's claim in the mixed dispute DSP-000003 (A's is 10.00): neither it nor the total may reach A.
+MIXED_B_CLAIM = 977.77
+
+
+def _mixed_item(finding_id: int, line: str, claimed: float) -> sd.ItemSpec:
+    return sd.ItemSpec(finding_id=finding_id, policy_id=ORPHAN, charge_id=f"CH-{line}", invoice_id="INV-1",
+                       invoice_number="1", bill_date=None, line_id=line, charge_code=None, description=None,
+                       billed_amount=None, contracted_amount=None, claimed_amount=claimed,
+                       reason=f"charge on {line}")
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def estate(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scopes")
@@ -158,8 +169,14 @@ def estate(request, tmp_path_factory):
                 for line in lines])
         dispute("DSP-000001", "ACC-A", "LA-1")
         dispute("DSP-000002", "ACC-BMARK", "L-BMARK-1")
-        # Claiming on A's and B's findings: B's business too, so outside A's scope as a whole.
-        dispute("DSP-000003", "ACC-MIXED-BMARK", "LA-2", "L-BMARK-2")
+    # Claiming on A's and B's findings: B's business too, so outside A's scope as a whole. Opened
+    # as the product opens one, so both findings' histories hold its events (dispute_opened names
+    # the account, the combined claim and every charge).
+    mixed = sd.open_dispute(store, [_mixed_item(ids["LA-2"], "LA-2", 10.0),
+                                    _mixed_item(ids["L-BMARK-2"], "L-BMARK-2", MIXED_B_CLAIM)],
+                            account_id="ACC-MIXED-BMARK", vendor="Carrier", currency="USD", window_days=60,
+                            actor="admin", audit=audit)
+    assert sd.reference_of(mixed) == "DSP-000003"
     record_run(store, evaluation_id=1, snapshot_id="S1", error=None, status="succeeded")
     app = create_app(config, store=store, testing=True, key="test-secret", secure_cookies=False)
     clients: dict = {}
@@ -246,7 +263,8 @@ ROUTES: dict[str, list[tuple[str, str, str | None]]] = {
                          ("GET", "/api/v1/findings?sort=savings&dir=desc", None)],
     "/api/v1/findings/<id:finding_id>": [("GET", "/api/v1/findings/{A_ID}", "/api/v1/findings/{B_ID}")],
     "/api/v1/findings/<id:finding_id>/events": [
-        ("GET", "/api/v1/findings/{A_ID}/events", "/api/v1/findings/{B_ID}/events")],
+        ("GET", "/api/v1/findings/{A_ID}/events", "/api/v1/findings/{B_ID}/events"),
+        ("GET", "/api/v1/findings/{A2_ID}/events", None)],
     "/api/v1/findings/<id:finding_id>/comments": [
         ("POST", "/api/v1/findings/{A_ID}/comments", "/api/v1/findings/{B_ID}/comments")],
     "/api/v1/findings/<id:finding_id>/assignment": [
@@ -711,6 +729,56 @@ def test_a_finding_claimed_in_a_dispute_the_account_cannot_see_is_refused_withou
     message = answer.get_json()["error"]["message"]
     assert answer.status_code == 409 and "another dispute you cannot see" in message
     assert "DSP-000003" not in message
+
+
+#: What of the mixed dispute DSP-000003 A's officer must not read: its reference, B's charge, B's
+#: claim and the combined one (A's 10.00 and B's), and B's account.
+MIXED_MARKS = ("DSP-000003", "CH-L-BMARK-2", f"{MIXED_B_CLAIM:.2f}", f"{10.0 + MIXED_B_CLAIM:.2f}", MARK)
+
+
+def test_a_dispute_the_account_cannot_see_is_withheld_from_its_findings_history(estate, tmp_path):
+    """DSP-000003's events are in A's LA-2's history. A's officer reads that they happened (kind,
+    time, actor, hash), not what they say, on the finding's page, in its API events and in the
+    scoped evidence package, which still verifies; an unscoped account reads them whole."""
+    from dialtone.engine.evidence.verify import verify_package
+    from dialtone.engine.store.queries import finding_detail
+
+    la2 = estate["ids"]["LA-2"]
+    officer = estate["signed_in"]("officer")
+    page = officer.get(f"/findings/{la2}").get_data(as_text=True)
+    answer = officer.get(f"/api/v1/findings/{la2}/events",
+                         headers={"Authorization": f"Bearer {estate['token']}"})
+    assert answer.status_code == 200
+    events = answer.get_json()["items"]
+    [opened] = [e for e in events if e["kind"] == "dispute_opened"]
+    assert opened["data"] == {"withheld": "a dispute you cannot see"}
+    assert opened["actor"] == "admin" and opened["at"] and len(opened["hash"]) == 64
+    assert "dispute opened" in page and "a dispute you cannot see" in page
+
+    token = csrf(officer.get("/evidence").get_data(as_text=True))
+    r = officer.post("/evidence", data={"csrf_token": token, "period": "dates", "from": "2026-01-01",
+                                        "to": "2026-12-31", "by": "run"})
+    assert r.status_code == 200
+    package = tmp_path / "evidence.zip"
+    package.write_bytes(r.get_data())
+    r.close()
+    with zipfile.ZipFile(package) as z:
+        members = {n: z.read(n).decode("utf-8") for n in z.namelist()}
+    rows = [json.loads(line) for line in members["events/events.jsonl"].splitlines()]
+    [packaged] = [e for e in rows if e["kind"] == "dispute_opened" and e["finding_id"] == la2]
+    assert packaged["data"] == {"withheld": "a dispute you cannot see"} and packaged["masked"] is True
+    assert packaged["hash"] == opened["hash"]
+    assert verify_package(package).ok
+
+    shown = {"finding page": page, "events API": answer.get_data(as_text=True),
+             **{f"evidence package {name}": body for name, body in members.items()}}
+    leaks = [f"{where}: {mark}" for where, body in shown.items() for mark in MIXED_MARKS if mark in body]
+    assert leaks == []
+
+    # Withheld from A's officer only: the history as recorded, for an account that reads everything.
+    [whole] = [e for e in finding_detail(estate["store"], la2)["history"] if e["kind"] == "dispute_opened"]
+    assert whole["data"]["dispute"] == "DSP-000003" and whole["data"]["claimed"] == 10.0 + MIXED_B_CLAIM
+    assert whole["data"]["charges"] == ["CH-LA-2", "CH-L-BMARK-2"] and whole["hash"] == opened["hash"]
 
 
 def _download(client, fmt: str) -> dict[str, object]:

@@ -145,7 +145,11 @@ def _files(data: EvidenceData, export_id: str, snapshots_dir: Path, loaded_polic
     for e in data.events:
         row = {k: e[k] for k in ("seq", "at", "actor", "kind", "finding_id", "exception_id",
                                  "evaluation_id", "prev_hash", "hash")}
-        if masker:
+        if e.get("withheld"):
+            # About a dispute the export's access scope cannot read: the verifier matches a
+            # masked event's hash to the chain without recomputing it from the data.
+            row["data"], row["masked"], row["withheld"] = e["data"], True, True
+        elif masker:
             row["data"] = masker.value("data", e["data"])
             row["masked"] = True
         else:

@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select, text
 from ..access import EVERYTHING, Access
 from ..errors import DialtoneError, did_you_mean
 from ..store import Store, chain, reads
+from ..store.disputes import WITHHELD, unseen_events
 from ..store.tables import (
     evaluations,
     events,
@@ -236,6 +237,9 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
                 key=lambda e: e["seq"])
             data.exceptions = _rows(conn, select(exceptions).where(exceptions.c.id.in_(exception_ids))
                                     .order_by(exceptions.c.id))
+        # A dispute's events sit in each disputed finding's history: one the scope cannot read
+        # (it claims on another entity's findings too) is packaged without its data (withheld).
+        unseen = unseen_events(conn, data.events, scope.access)
         data.skeleton = [tuple(r) for r in conn.execute(
             select(events.c.seq, events.c.prev_hash, events.c.hash).where(events.c.seq <= seq)
             .order_by(events.c.seq))]
@@ -247,6 +251,10 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES), "status": _scoped_status(r, data.findings)}
                      for r in data.runs]
     for e in data.events:
+        if e["seq"] in unseen:
+            # Its hash covers the data left out: packaged as masked, matched to the chain by hash.
+            e["data_text"], e["data"], e["withheld"] = None, dict(WITHHELD), True
+            continue
         e["data_text"] = e["data"]  # the exact text the event's hash covers
         e["data"] = json.loads(e["data"])
     for f in data.findings:

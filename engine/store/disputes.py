@@ -427,6 +427,40 @@ def visible(access):
             or_(item.c.finding_id.is_(None), item.c.finding_id.not_in(allowed))))))
 
 
+#: What a restricted caller reads of an event about a dispute it may not read (docs/access.md).
+WITHHELD = {"withheld": "a dispute you cannot see"}
+_REFS_PER_QUERY = 500
+
+
+def unseen_events(conn: Connection, history: t.Sequence[dict], access: Access | None) -> set[int]:
+    """The seqs of ``history`` (events as dicts, ``data`` as JSON text or parsed) about a dispute
+    ``access`` may not read. Each such event sits in the history of every disputed finding, and
+    its data names the dispute, its account, its whole claim and every charge: another scope's
+    too. A dispute event that names no dispute is counted unseen (fail closed). None for an
+    unrestricted caller."""
+    if not scoping.restricted(access):
+        return set()
+    import json
+
+    about: dict[int, object] = {}
+    for e in history:
+        if e["kind"].startswith("dispute_"):
+            data = json.loads(e["data"] or "{}") if isinstance(e["data"], str) else e["data"]
+            about[e["seq"]] = data.get("dispute") if isinstance(data, dict) else None
+    refs = sorted({r for r in about.values() if isinstance(r, str)})
+    seen: set[str] = set()
+    for start in range(0, len(refs), _REFS_PER_QUERY):
+        seen.update(conn.execute(select(disputes.c.reference).where(
+            disputes.c.reference.in_(refs[start:start + _REFS_PER_QUERY]), visible(access))).scalars())
+    return {seq for seq, ref in about.items() if ref not in seen}
+
+
+def withhold(event: dict) -> dict:
+    """``event`` as a caller who may not read its dispute reads it: its kind, time, actor and
+    hashes, not its data."""
+    return {**event, "data": dict(WITHHELD)}
+
+
 def is_visible(store: Store, dispute_id: int, access) -> bool:
     with store.read() as conn:
         return conn.execute(select(disputes.c.id).where(disputes.c.id == dispute_id, visible(access))

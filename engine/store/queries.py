@@ -686,6 +686,13 @@ def finding_detail(store: Store, finding_id: int, access: Access = EVERYTHING) -
                                                   events.c.finding_id.is_(None))
                              .order_by(events.c.seq)).all() if exception_ids else []
         detail["history"] = [_event_dict(e) for e in sorted([*history, *trail], key=lambda e: e.seq)]
+        if access.restricted:
+            # A dispute's events sit in each disputed finding's history: one the scope cannot
+            # read (it claims on another entity's findings too) shows that it happened, not what.
+            from .disputes import unseen_events, withhold
+
+            unseen = unseen_events(conn, detail["history"], access)
+            detail["history"] = [withhold(e) if e["seq"] in unseen else e for e in detail["history"]]
         detail["frameworks"] = _frameworks(conn, row.policy_id)
         detail["policy_version"] = _policy_version(conn, row.policy_id, row.last_seen_evaluation)
     return detail
