@@ -290,6 +290,18 @@ ROUTES: dict[str, list[tuple[str, str, str | None]]] = {
 SESSION_CALLS = (("/login", "POST"), ("/logout", "POST"))
 
 
+def _evidence_package(client, tmp_path):
+    """The evidence package of 2026 by run, downloaded from the web page as ``client``."""
+    token = csrf(client.get("/evidence").get_data(as_text=True))
+    r = client.post("/evidence", data={"csrf_token": token, "period": "dates", "from": "2026-01-01",
+                                       "to": "2026-12-31", "by": "run"})
+    assert r.status_code == 200
+    package = tmp_path / "evidence.zip"
+    package.write_bytes(r.get_data())
+    r.close()
+    return package
+
+
 def _methods(app) -> set[tuple[str, str]]:
     """Every (rule, method) the application answers (HEAD and OPTIONS are Flask's own)."""
     return {(r.rule, m) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
@@ -606,13 +618,7 @@ def test_a_scoped_evidence_package_holds_the_scope_verifies_and_its_oscal_valida
 
     client = estate["app"].test_client()
     login(client, "officer")
-    token = csrf(client.get("/evidence").get_data(as_text=True))
-    r = client.post("/evidence", data={"csrf_token": token, "period": "dates", "from": "2026-01-01",
-                                       "to": "2026-12-31", "by": "run"})
-    assert r.status_code == 200
-    package = tmp_path / "evidence.zip"
-    package.write_bytes(r.get_data())
-    r.close()
+    package = _evidence_package(client, tmp_path)
     with zipfile.ZipFile(package) as z:
         files = {n: z.read(n) for n in z.namelist()}
     listed = json.loads(files["findings.json"])
@@ -755,13 +761,7 @@ def test_a_dispute_the_account_cannot_see_is_withheld_from_its_findings_history(
     assert opened["actor"] == "admin" and opened["at"] and len(opened["hash"]) == 64
     assert "dispute opened" in page and "a dispute you cannot see" in page
 
-    token = csrf(officer.get("/evidence").get_data(as_text=True))
-    r = officer.post("/evidence", data={"csrf_token": token, "period": "dates", "from": "2026-01-01",
-                                        "to": "2026-12-31", "by": "run"})
-    assert r.status_code == 200
-    package = tmp_path / "evidence.zip"
-    package.write_bytes(r.get_data())
-    r.close()
+    package = _evidence_package(officer, tmp_path)
     with zipfile.ZipFile(package) as z:
         members = {n: z.read(n).decode("utf-8") for n in z.namelist()}
     rows = [json.loads(line) for line in members["events/events.jsonl"].splitlines()]
