@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -232,6 +233,10 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
             name = f"{_CANON}{i}"
             raw = raw.append_column(name, canon)
             canon_cols[f.name] = ident(name)
+    # DuckDB does not always return the rows of a scanned Arrow table in its order (pieces of
+    # it can come back swapped); the ordinal puts them back, so a snapshot never depends on
+    # thread timing.
+    raw = raw.append_column("__ordinal", pa.array(np.arange(raw.num_rows, dtype=np.int64)))
     con.register("raw_batch", raw)
     try:
         typed_cols, problem_items = [], []
@@ -257,34 +262,59 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
                     f"CASE WHEN coalesce({cond}, false) THEN "
                     f"{literal(f.name + _SEP)} || {reason} || {literal(_SEP)} || left({shown}, 200) END")
         problems = f"list_filter([{', '.join(problem_items) or 'NULL'}], lambda x: x IS NOT NULL)"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE checked AS SELECT {ROW_COLUMN}, "
-            f"{', '.join(typed_cols)}, {problems} AS __problems FROM raw_batch"
-        )
-        good = con.sql(
-            f"SELECT {', '.join(ident(f.name) for f in entity.fields)}, "
-            f"{literal(source)} AS {SOURCE_COLUMN}, "
-            + (f"{literal(batch.origin + _SEP)} || CAST({ROW_COLUMN} AS VARCHAR) AS {ORIGIN_COLUMN}, "
-               if with_origin else "") +
-            f"CAST({int(batch_index)} AS BIGINT) AS __batch, CAST({ROW_COLUMN} AS BIGINT) AS __row "
-            # Rows keep the batch's order (DuckDB preserves insertion order): no sort needed.
-            f"FROM checked WHERE len(__problems) = 0"
-        ).to_arrow_table()
-        rejects = con.sql(
-            f"SELECT {literal(source)} AS source, {literal(entity.name)} AS entity, "
-            f"{literal(batch.origin)} AS origin, CAST({ROW_COLUMN} AS BIGINT) AS row, "
-            f"split_part(p, {literal(_SEP)}, 1) AS field, split_part(p, {literal(_SEP)}, 3) AS value, "
-            f"split_part(p, {literal(_SEP)}, 2) AS reason "
-            f"FROM (SELECT {ROW_COLUMN}, unnest(__problems) AS p FROM checked "
-            f"WHERE len(__problems) > 0) ORDER BY row, field"
-        ).to_arrow_table()
+        # Straight to Arrow and split there: materialising the checked rows in a DuckDB table
+        # first and selecting the good ones back out took twice as long (a 16 MB piece of calls:
+        # 490 ms against 240 ms).
+        checked = con.sql(
+            f"SELECT {', '.join(typed_cols)}, CAST({ROW_COLUMN} AS BIGINT) AS __row, "
+            f"{problems} AS __problems, __ordinal FROM raw_batch").to_arrow_table()
     finally:
         con.unregister("raw_batch")
+    checked = _in_batch_order(checked)
+    bad = pc.greater(pc.list_value_length(checked.column("__problems")), 0)
+    any_bad = pc.any(bad).as_py()
+    good = (checked.filter(pc.invert(bad)) if any_bad else checked).drop_columns(["__problems"])
+    rejects = _rejects(con, checked.filter(bad), source, entity.name, batch.origin) if any_bad \
+        else REJECT_SCHEMA.empty_table()
+    rows = good.column("__row")
+    good = good.drop_columns(["__row"]).append_column(
+        SOURCE_COLUMN, pa.repeat(pa.scalar(source, pa.string()), good.num_rows))
+    if with_origin:
+        good = good.append_column(ORIGIN_COLUMN, pc.binary_join_element_wise(
+            batch.origin + _SEP, pc.cast(rows, pa.string()), ""))
+    good = good.append_column("__batch", pa.repeat(pa.scalar(int(batch_index), pa.int64()), good.num_rows))
+    good = good.append_column("__row", rows)
     schema = entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
     if with_origin:
         schema = schema.append(pa.field(ORIGIN_COLUMN, pa.string()))
     schema = schema.append(pa.field("__batch", pa.int64())).append(pa.field("__row", pa.int64()))
     return Validated(good.cast(schema), rejects.cast(REJECT_SCHEMA))
+
+
+def _in_batch_order(table: pa.Table) -> pa.Table:
+    """``table`` in the order of its ``__ordinal`` column (dropped): a check, and a sort only
+    when DuckDB handed the rows back out of order."""
+    ordinal = table.column("__ordinal")
+    table = table.drop_columns(["__ordinal"])
+    if len(ordinal) > 1 and not pc.all(pc.greater(ordinal[1:], ordinal[:-1])).as_py():
+        table = table.take(pc.sort_indices(ordinal))
+    return table
+
+
+def _rejects(con: duckdb.DuckDBPyConnection, bad: pa.Table, source: str, entity: str,
+             origin: str) -> pa.Table:
+    """One reject per problem of each bad row (``__row`` and its ``__problems``), by row and field."""
+    con.register("bad_rows", bad.select(["__row", "__problems"]))
+    try:
+        return con.sql(
+            f"SELECT {literal(source)} AS source, {literal(entity)} AS entity, "
+            f"{literal(origin)} AS origin, __row AS row, "
+            f"split_part(p, {literal(_SEP)}, 1) AS field, split_part(p, {literal(_SEP)}, 3) AS value, "
+            f"split_part(p, {literal(_SEP)}, 2) AS reason "
+            f"FROM (SELECT __row, unnest(__problems) AS p FROM bad_rows) ORDER BY row, field"
+        ).to_arrow_table()
+    finally:
+        con.unregister("bad_rows")
 
 
 def reject_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity,

@@ -1,0 +1,47 @@
+"""Validated rows come out in the order the source gave them, whatever DuckDB's threads do.
+
+The snapshot's content (and so its hash and every replay) must not depend on thread timing.
+A batch of a few small Arrow chunks, as the X12 reader hands a bill's charges over, is where
+DuckDB was seen to return the pieces of a scanned Arrow table swapped (one run in ten)."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from dialtone.engine.collector_api import ROW_COLUMN, RawBatch
+from dialtone.engine.estate.model import load_model
+from dialtone.engine.validate import validate_batch
+
+
+def _chunked_charges(sizes: list[int]) -> pa.Table:
+    """A bill's charges as the X12 reader hands them over: text, a chunk per invoice."""
+    batches, row = [], 10
+    for c, size in enumerate(sizes):
+        rows = []
+        for i in range(size):
+            row += 2
+            rows.append({
+                "id": f"acme:800100{c}:INV-{c}:{row}", "invoice_id": f"acme:800100{c}:INV-{c}",
+                "line_id": f"+1312555{c:02d}{i:02d}", "charge_code": "MRC01", "charge_type": "recurring",
+                "description": "Business line monthly", "quantity": "1", "unit_rate": "45.00",
+                "amount": "45.00",
+                # every fifth charge fails a check: good rows and rejects are both in play
+                "currency": "usd!" if i % 5 == 0 else "USD",
+                "period_start": "2024-06-01", "period_end": "2024-06-30",
+                "source_position": f"bill.edi:segment {row}", ROW_COLUMN: row})
+        batches.append(pa.RecordBatch.from_pylist(rows))
+    return pa.Table.from_batches(batches)
+
+
+def test_good_rows_and_rejects_keep_the_batch_order_over_many_runs():
+    entity = load_model().entity("charges")
+    table = _chunked_charges([13, 9, 17])
+    good = [r for r in table.to_pylist() if r["currency"] == "USD"]
+    con = duckdb.connect()
+    for _ in range(60):
+        out = validate_batch(con, entity, RawBatch("charges", table, "bill.edi"), "carrier")
+        assert out.table.column("__row").to_pylist() == [r[ROW_COLUMN] for r in good]
+        assert out.table.column("id").to_pylist() == [r["id"] for r in good]
+        assert out.rejects.column("row").to_pylist() == [
+            r[ROW_COLUMN] for r in table.to_pylist() if r["currency"] != "USD"]
