@@ -151,8 +151,8 @@ def _attributes(evaluation: Evaluation) -> pa.Table | None:
         return con.sql(f"""
             SELECT a.resource_type, a.resource_id, any_value(a.legal_entity) AS legal_entity,
                    any_value(a.cost_center) AS cost_center
-            FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types, tolerant=True)}) a
-            SEMI JOIN found f ON f.resource_type = a.resource_type AND f.resource_id = a.resource_id
+            FROM ({resource_attributes.attributes_sql(con, evaluation.snapshot, types, tolerant=True,
+                                                      only="found")}) a
             WHERE a.legal_entity IS NOT NULL OR a.cost_center IS NOT NULL
             GROUP BY a.resource_type, a.resource_id""").to_arrow_table()
     finally:
