@@ -1,8 +1,9 @@
 """Disputes in a real browser (Chromium via Playwright): an officer opens a dispute from a
 finding's page and another from a filtered findings list, each after the confirmation page
 showing the claim, and sees them on /disputes (reached by the nav link). axe-core finds nothing
-on the confirmation page, a dispute's page and the list. Skips without /usr/bin/chromium, as
-tests/browserkit.py says."""
+on the confirmation page, a dispute's page and the list. An officer limited to a scope is not
+offered "Dispute" on a finding that a dispute they cannot see claims, and is told why without
+naming it. Skips without /usr/bin/chromium, as tests/browserkit.py says."""
 
 from __future__ import annotations
 
@@ -102,3 +103,62 @@ def test_see_the_disputes_on_the_list(officer, site):
     page.locator("#d-account").select_option("A1")
     page.get_by_role("button", name="Filter").click()
     expect(rows).to_have_count(len(references))
+
+
+#: A scope of the billed estate: line L1's cost centre. Finding 1 (the overcharge on C1, line L1)
+#: is in it; finding 2 (the late fee C3, on no line, so of no cost centre) is not.
+SCOPES = """
+access:
+  scopes:
+    cc-1:
+      cost_centers: [CC-1]
+"""
+
+
+@pytest.fixture(scope="module")
+def scoped_site(browser, tmp_path_factory):
+    """The billed estate with a dispute (opened by an administrator) claiming findings 1 and 2:
+    the scoped officer reads finding 1, not the dispute (it also claims finding 2)."""
+    from dialtone.engine.config import load_config
+    from dialtone.engine.disputes.build import open_from_findings
+    from dialtone.engine.snapshots import SnapshotStore
+    from dialtone.engine.store import accounts, workflow
+    from dialtone.engine.store import disputes as sd
+    from dialtone.web.app import create_app
+
+    config, store = billed_workspace(tmp_path_factory, "disputes-browser-scoped")
+    with config.path.open("a", encoding="utf-8") as fh:
+        fh.write(SCOPES)
+    config = load_config(config.path)
+    accounts.add_user(store, "officer-cc1", "officer", PASSWORD)
+    accounts.set_scope(store, "officer-cc1", "cc-1")
+    [dispute] = open_from_findings(store, SnapshotStore(config.data_dir).get(None), [1, 2], config.disputes,
+                                   "admin", workflow.audit_writer(store, "test"))
+    app = create_app(config, store=store, key="disputes-browser-scoped", secure_cookies=False)
+    with LiveServer(app) as server:
+        yield SimpleNamespace(url=server.url, reference=sd.reference_of(dispute))
+    store.close()
+
+
+def test_a_finding_claimed_in_a_dispute_the_officer_cannot_see_offers_no_dispute_button(
+        browser, scoped_site, screenshots):
+    """The scoped officer reads finding 1 but not the dispute claiming it: the page does not offer
+    "Dispute" (its plan page would refuse it) and says why in the plan page's words, without the
+    dispute's reference, account or money."""
+    from playwright.sync_api import expect
+
+    page = new_page(browser, scoped_site.url)
+    try:
+        log_in(page, "officer-cc1", PASSWORD)
+        page.goto("/findings/1")
+        expect(page.get_by_role("heading", name="Disputes", level=2)).to_be_visible()
+        expect(page.get_by_role("button", name="Dispute", exact=True)).to_have_count(0)
+        expect(page.locator("p.dispute-claimed")).to_have_text(
+            "This finding is already claimed in another dispute you cannot see: it cannot be disputed again.")
+        # Nothing of the dispute: its reference, its whole claim (C1's 20.00 and C3's 25.00).
+        for hidden in (scoped_site.reference, "45.00"):
+            expect(page.locator("main")).not_to_contain_text(hidden)
+        assert_accessible(page, "a finding claimed in a dispute the officer cannot see")
+        page.screenshot(path=str(screenshots / "finding-claimed-unseen.png"), full_page=True)
+    finally:
+        page.context.close()

@@ -16,6 +16,7 @@ import io
 import re
 import shutil
 import zipfile
+from html import unescape
 from types import SimpleNamespace
 
 import pytest
@@ -200,6 +201,37 @@ def test_a_finding_already_disputed_is_left_out_with_a_word(site):
     assert "from 1 finding" in page and "USD 25.00" in page
     only = officer.post("/disputes", data={"csrf_token": token_of(officer), "finding": ["1"]})
     assert only.status_code == 400 and "None of these findings can be disputed now" in text(only)
+
+
+def _second_finding_on_c1(site) -> int:
+    """Another policy's finding on charge C1 (as a duplicate-charge finding on the overbilled
+    charge would be): a copy of finding 1's row under ``cost.duplicate-charges``."""
+    from sqlalchemy import insert, select
+
+    from dialtone.engine.store.tables import findings
+
+    with site.store.write() as conn:
+        row = dict(conn.execute(select(findings).where(findings.c.id == 1)).mappings().one())
+        row.pop("id")
+        return conn.execute(insert(findings).values(**{**row, "policy_id": "cost.duplicate-charges"})
+                            ).inserted_primary_key[0]
+
+
+def test_a_finding_whose_charge_another_findings_dispute_claims_offers_no_dispute(site):
+    """Findings 1 and ``other`` are on charge C1: disputing both claims C1 once, for finding 1,
+    with ``other`` merged into it. ``other``'s charge is then claimed: its page does not offer
+    "Dispute" (the store would refuse it) and names the dispute; its plan page leaves it out."""
+    other = _second_finding_on_c1(site)
+    ref = open_one(site, findings=("1", str(other)))
+    assert [i["finding_id"] for i in sd.get(site.store, 1)["items"]] == [1]   # merged: not an item
+    officer = client(site, "officer")
+    page = officer.get(f"/findings/{other}")
+    assert ">Dispute<" not in page.get_data(as_text=True)
+    assert (f"This finding's charge is already disputed in {ref}: it cannot be disputed again."
+            in unescape(text(page)))
+    plan = officer.post("/disputes", data={"csrf_token": token_of(officer), "finding": [str(other)]})
+    assert plan.status_code == 400
+    assert f"Finding {other} is already disputed in {ref}: left out." in text(plan)
 
 
 def test_a_finding_that_is_not_a_billing_error_is_refused_with_the_reason(site):

@@ -22,6 +22,8 @@ def test_every_entity_schema_is_valid_2020_12(name):
     assert schema["additionalProperties"] is False
     assert set(schema["x-key"]) <= set(schema["properties"])
     assert schema["x-key"][0] in schema["required"]
+    # Rows grouped into one resource (disputes: a row per charge) are grouped by one of its fields.
+    assert schema.get("x-grouped-by", schema["x-key"][0]) in schema["properties"]
 
 
 def test_the_entities_of_the_design_are_all_there():

@@ -265,3 +265,59 @@ def test_an_entity_only_evidence_needs_reads_as_empty_instead_of_skipping(tmp_pa
     assert evidence_only.status == "alarm"
     assert evidence_only.findings[0]["evidence"] == {"owner.name": None}
     assert (needs_people.status, needs_people.skip_reason) == ("skip", "no source provides people")
+
+
+DISPUTE_POLICIES = ("cost.dispute-credit-missing", "cost.dispute-open-past-window")
+
+
+def _dispute_rows(charges_by_reference: dict[str | None, int]) -> list[dict]:
+    """``disputes`` rows as the built-in source writes them: one per disputed charge, ``id``
+    ``<reference>/<n>``; a reference None stands for a dispute recorded without one (its own row)."""
+    rows, n = [], 0
+    for reference, charges in charges_by_reference.items():
+        for _ in range(charges):
+            n += 1
+            rows.append({"id": f"{reference or 'NOREF'}/{n}", "reference": reference, "account_id": "A1",
+                         "charge_id": f"C{n}", "charge_code": "PLAN", "status": "filed",
+                         "opened_on": dt.date(2026, 1, 2), "filed_on": dt.date(2026, 1, 2),
+                         "amount": 10.0, "currency": "USD"})
+    return rows
+
+
+def _with_disputes(tmp_path, rows: list[dict]):
+    from dialtone.engine.estate.model import load_model
+
+    model = load_model()
+
+    def table(entity: str, rows: list[dict]) -> pa.Table:
+        return pa.Table.from_pylist(rows, schema=model.entity(entity).arrow_schema)
+
+    tables = {"disputes": table("disputes", rows), "charges": table("charges", []),
+              "invoices": table("invoices", [])}
+    return SnapshotStore(tmp_path).write(tables, as_of=AS_OF, sources={})
+
+
+def test_evaluated_counts_disputes_not_their_charges(tmp_path, on):
+    """A dispute of 3 charges and one of 1 are 4 rows of ``disputes`` and 2 disputes: the dispute
+    policies (one finding per dispute) evaluated 2 resources, as many as they can find."""
+    from dialtone.engine.policy.loader import load_policies
+
+    snap = _with_disputes(tmp_path, _dispute_rows({"DSP-000001": 3, "DSP-000002": 1}))
+    outcomes = {o.policy_id: o for o in on(snap, load_policies(), policy_ids=list(DISPUTE_POLICIES)).outcomes}
+    assert {p: o.evaluated for p, o in outcomes.items()} == dict.fromkeys(DISPUTE_POLICIES, 2)
+    # Both filed 179 days before the snapshot without a credit: found, one finding each.
+    past_window = outcomes["cost.dispute-open-past-window"]
+    assert sorted(f["resource_id"] for f in past_window.findings) == ["DSP-000001/1", "DSP-000002/4"]
+
+
+def test_a_dispute_row_without_a_reference_is_a_dispute_of_its_own(tmp_path):
+    """Rows of one reference are one dispute; rows with none are one each (as the policies read
+    them). An empty ``disputes`` counts 0."""
+    from dialtone.engine.policy.loader import load_policies
+
+    snap = _with_disputes(tmp_path / "a", _dispute_rows({"DSP-000001": 2, None: 2}))
+    outcomes = evaluate(snap, load_policies(), policy_ids=list(DISPUTE_POLICIES)).outcomes
+    assert [o.evaluated for o in outcomes] == [3, 3]
+    empty = _with_disputes(tmp_path / "b", [])
+    assert [o.evaluated for o in evaluate(empty, load_policies(), policy_ids=list(DISPUTE_POLICIES)).outcomes
+            ] == [0, 0]

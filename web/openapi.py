@@ -183,7 +183,7 @@ def _dispute_paths() -> dict:
                     "items": {"type": "array", "items": detail}}}, "Created"), **ERRORS,
                     "409": {"$ref": "#/components/responses/Error",
                             "description": "the findings cannot be disputed as things stand: not a "
-                                           "billing error on a charge or invoice, not open or in "
+                                           "billing error on a charge, not open or in "
                                            "progress, already claimed in a live dispute, or no snapshot "
                                            "with their bills (code not_disputable)"}}},
         },

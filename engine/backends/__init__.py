@@ -32,7 +32,9 @@ class PolicyRunError(Exception):
 class Session(t.Protocol):
     provided: frozenset[str]
 
-    def count(self, entity: str) -> int: ...
+    def count(self, entity: str) -> int:
+        """How many resources of ``entity`` a policy on it judges: ``Entity.count_sql`` (its
+        rows, or for an entity whose rows are parts of one resource, those resources)."""
 
     def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
         """The findings query's result: resource_id, reason, savings, ev0…evN (reads the

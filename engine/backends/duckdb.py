@@ -54,7 +54,7 @@ class DuckDBSession:
             timer.cancel()
 
     def count(self, entity: str) -> int:
-        return self._execute(f"SELECT count(*) FROM {ident(entity)}")[0][0]
+        return self._execute(load_model().entity(entity).count_sql(ident))[0][0]
 
     def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
         bound = {k: params[k] for k in compiled.params}

@@ -232,7 +232,7 @@ class SparkSession_:
 
     def count(self, entity: str) -> int:
         if entity not in self._counts:
-            self._counts[entity] = self._execute(f"SELECT count(*) FROM {_q(entity)}")[0][0]
+            self._counts[entity] = self._execute(load_model().entity(entity).count_sql(_q))[0][0]
         return self._counts[entity]
 
     def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:

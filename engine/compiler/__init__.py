@@ -83,12 +83,6 @@ class CompiledPolicy:
         extra = self.undecidable.condition_tables if self.undecidable else ()
         return tuple(sorted(set(self.condition_tables) | set(extra)))
 
-    def count_sql(self, dialect: str) -> str:
-        """SQL counting the resources evaluated."""
-        table = exp.to_table(self.policy.resource)
-        return exp.select(exp.Count(this=exp.Star())).from_(table).sql(
-            dialect=dialect, identify=True)
-
 
 def compile_policy(policy: Policy, model: EstateModel | None = None) -> CompiledPolicy:
     """Compile a policy to SQL, or raise PolicyError listing every problem found."""

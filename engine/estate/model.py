@@ -2,12 +2,15 @@
 
 The schema files in ``schemas/`` are the single source of truth. Relations are
 declared on a field as ``"x-relation": {"entity": ..., "name": ...}``; the name
-is what a policy condition writes before the dot (``owner.status``).
+is what a policy condition writes before the dot (``owner.status``). An entity
+whose rows are parts of one resource names the field that groups them,
+``"x-grouped-by"`` (disputes: a row per disputed charge, grouped by ``reference``).
 """
 
 from __future__ import annotations
 
 import json
+import typing as t
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -64,6 +67,10 @@ class Entity:
     key: tuple[str, ...]
     fields: tuple[Field, ...]
     schema: dict
+    #: The field whose rows of one value are one resource (``x-grouped-by``): what a policy on the
+    #: entity judges and finds (one finding per dispute, not per disputed charge). A row with no
+    #: value is a resource of its own. None: each row (one per key) is a resource.
+    grouped_by: str | None = None
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -84,6 +91,17 @@ class Entity:
     @property
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(f.name, f.arrow_type) for f in self.fields])
+
+    def count_sql(self, quote: t.Callable[[str], str]) -> str:
+        """SQL counting the entity's resources in its table (named as the entity), identifiers
+        quoted by ``quote`` for the backend's dialect: its rows, one per key (``count(*)``, read
+        from the files' metadata, however large the table); where rows are grouped
+        (``grouped_by``), the distinct values plus the rows without one, in one pass."""
+        table = quote(self.name)
+        if self.grouped_by is None:
+            return f"SELECT count(*) FROM {table}"
+        by = quote(self.grouped_by)
+        return f"SELECT count(DISTINCT {by}) + count(*) - count({by}) FROM {table}"
 
     @property
     def resource_id_sql(self) -> str:
@@ -126,6 +144,7 @@ def _entity_from_schema(schema: dict) -> Entity:
         key=tuple(schema["x-key"]),
         fields=tuple(fields),
         schema=schema,
+        grouped_by=schema.get("x-grouped-by"),
     )
 
 

@@ -31,9 +31,11 @@ def _type(f) -> str:
 
 def entity_reference(entity: Entity) -> str:
     lines = [f"## {entity.name}", "", entity.description, "",
-             f"Key: {', '.join(entity.key)}", "",
-             "| field | type | required | relation | description |",
-             "|---|---|---|---|---|"]
+             f"Key: {', '.join(entity.key)}", ""]
+    if entity.grouped_by:
+        lines += [f"A resource (what a policy on {entity.name} judges, finds and counts as evaluated) is "
+                  f"the rows of one `{entity.grouped_by}`; a row without one is a resource of its own.", ""]
+    lines += ["| field | type | required | relation | description |", "|---|---|---|---|---|"]
     for f in entity.fields:
         rel = f"`{f.relation.name}` → {f.relation.entity}" if f.relation else ""
         req = "yes" if f.required else ""

@@ -220,7 +220,7 @@ UNSEEN = "another dispute you cannot see"
 def _claims(access: Access | None):
     """Items of the disputes that hold a claim (CLAIMING), with their dispute's reference where
     ``access`` may read that dispute, NULL where not."""
-    return select(dispute_items.c.charge_id, dispute_items.c.finding_id,
+    return select(dispute_items.c.charge_id, dispute_items.c.finding_id, disputes.c.id.label("dispute"),
                   case((visible(access), disputes.c.reference), else_=null()).label("reference")).join(
         disputes, disputes.c.id == dispute_items.c.dispute_id).where(disputes.c.status.in_(CLAIMING))
 
@@ -228,7 +228,7 @@ def _claims(access: Access | None):
 def _refuse_double_claims(conn: Connection, items: t.Sequence[ItemSpec], access: Access | None) -> None:
     charges = [i.charge_id for i in items if i.charge_id]
     found = [i.finding_id for i in items if i.finding_id is not None]
-    for charge_id, finding_id, ref in conn.execute(_claims(access).where(
+    for charge_id, finding_id, _dispute, ref in conn.execute(_claims(access).where(
             dispute_items.c.charge_id.in_(charges) | dispute_items.c.finding_id.in_(found))
             .order_by(disputes.c.id)):
         what = f"charge {charge_id}" if charge_id in charges else f"finding {finding_id}"
@@ -509,13 +509,26 @@ def for_findings(store: Store, finding_ids: t.Sequence[int], access=None) -> dic
 def claiming(store: Store, finding_ids: t.Sequence[int], access: Access | None = None) -> dict[int, list]:
     """For each of ``finding_ids`` claimed in a dispute that holds its claim (CLAIMING), those
     disputes' references, oldest first; None stands for one ``access`` may not read (whose
-    reference is not read)."""
+    reference is not read). A finding is claimed by itself, or through its charge: a charge is
+    claimed once, so a finding merged into another's claim on the same charge (or on a charge a
+    dispute claims for another finding) cannot be disputed either (the store would refuse it)."""
     if not finding_ids:
         return {}
+    from sqlalchemy import union
+
+    from .tables import findings
+
+    ids = list(finding_ids)
+    claims = _claims(access).subquery()
+    own = select(claims.c.finding_id.label("finding"), claims.c.dispute,
+                 claims.c.reference).where(claims.c.finding_id.in_(ids))
+    by_charge = (select(findings.c.id.label("finding"), claims.c.dispute, claims.c.reference)
+                 .join(claims, claims.c.charge_id == findings.c.resource_id)
+                 .where(findings.c.id.in_(ids), findings.c.resource_type == "charges"))
+    both = union(own, by_charge).subquery()
     out: dict[int, list] = {}
     with store.read() as conn:
-        for _charge, finding_id, ref in conn.execute(_claims(access).where(
-                dispute_items.c.finding_id.in_(list(finding_ids))).order_by(disputes.c.id)):
+        for finding_id, _dispute, ref in conn.execute(select(both).order_by(both.c.dispute)):
             out.setdefault(finding_id, []).append(ref)
     return out
 

@@ -187,7 +187,7 @@ def _from_filter(raw: str) -> tuple[list[int], list[str]]:
     skipped = len(rows) - len(ids)
     notes = []
     if skipped:
-        notes.append(f"{skipped:,} finding(s) of the filter left out: not on a charge or invoice, or "
+        notes.append(f"{skipped:,} finding(s) of the filter left out: not on a charge, or "
                      "not open or in progress.")
     if len(ids) > MAX_FINDINGS:
         raise FieldError(f"The filter has more than {MAX_FINDINGS:,} findings that could be disputed; "
@@ -293,14 +293,25 @@ def dispute_package(ref: str, fmt: str):
 
 
 @bp.app_template_global()
-def finding_disputes(finding_id: int) -> list[dict]:
-    """The disputes a finding is in (its page's Disputes section and Dispute button)."""
-    return sd.for_findings(current_store(), [finding_id], caller()).get(finding_id, [])
-
-
-@bp.app_template_global()
-def disputable(f: dict, in_disputes: list[dict]) -> bool:
-    """Whether the finding page offers "Dispute": a billing error, still standing, not already
-    claimed in a live dispute."""
-    return (f["resource_type"] in DISPUTABLE and f["status"] in ACTIVE
-            and not any(d["status"] in sd.CLAIMING for d in in_disputes))
+def dispute_offer(f: dict) -> dict:
+    """A finding page's Disputes section: the disputes the caller may read that claim the finding
+    (``disputes``); whether "Dispute" is offered (``offer``: a billing error still standing that no
+    live dispute claims, by itself or through its charge); and, when a live dispute the section
+    does not list holds the claim, why it is not (``claimed``), in the words of the plan page
+    that would refuse it: a dispute the caller cannot see is not named."""
+    store, access = current_store(), caller()
+    listed = sd.for_findings(store, [f["id"]], access).get(f["id"], [])
+    claimed = None
+    if f["resource_type"] in DISPUTABLE and f["status"] in ACTIVE:
+        refs = sd.claiming(store, [f["id"]], access).get(f["id"], [])
+        shown = {d["reference"] for d in listed}
+        elsewhere = list(dict.fromkeys(r for r in refs if r is not None and r not in shown))
+        if None in refs:
+            claimed = f"This finding is already claimed in {sd.UNSEEN}: it cannot be disputed again."
+        elif elsewhere:
+            claimed = (f"This finding's charge is already disputed in {', '.join(elsewhere)}: it cannot "
+                       "be disputed again.")
+        offer = not refs
+    else:
+        offer = False
+    return {"disputes": listed, "offer": offer, "claimed": claimed}
