@@ -288,7 +288,9 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     if with_origin:
         schema = schema.append(pa.field(ORIGIN_COLUMN, pa.string()))
     schema = schema.append(pa.field("__batch", pa.int64())).append(pa.field("__row", pa.int64()))
-    return Validated(good.cast(schema), rejects.cast(REJECT_SCHEMA))
+    # One chunk per column: the Parquet writer's pages (where it gives up a dictionary) follow
+    # the chunks, and DuckDB's chunks vary with its threads; the same rows must give the same file.
+    return Validated(good.cast(schema).combine_chunks(), rejects.cast(REJECT_SCHEMA).combine_chunks())
 
 
 def _in_batch_order(table: pa.Table) -> pa.Table:
@@ -311,7 +313,7 @@ def _rejects(con: duckdb.DuckDBPyConnection, bad: pa.Table, source: str, entity:
             f"{literal(origin)} AS origin, __row AS row, "
             f"split_part(p, {literal(_SEP)}, 1) AS field, split_part(p, {literal(_SEP)}, 3) AS value, "
             f"split_part(p, {literal(_SEP)}, 2) AS reason "
-            f"FROM (SELECT __row, unnest(__problems) AS p FROM bad_rows) ORDER BY row, field"
+            f"FROM (SELECT __row, unnest(__problems) AS p FROM bad_rows) ORDER BY row, field, reason"
         ).to_arrow_table()
     finally:
         con.unregister("bad_rows")

@@ -45,3 +45,4 @@ def test_good_rows_and_rejects_keep_the_batch_order_over_many_runs():
         assert out.table.column("id").to_pylist() == [r["id"] for r in good]
         assert out.rejects.column("row").to_pylist() == [
             r[ROW_COLUMN] for r in table.to_pylist() if r["currency"] != "USD"]
+
