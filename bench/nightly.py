@@ -3,7 +3,7 @@
     python bench/nightly.py [--lines 1000000] [--seed 7] [--keep DIR [--reuse]] [--no-again]
 
 1. The demo's synthetic estate of ``--lines`` lines is written as canonical CSV files (the
-   ``dialtone demo`` workspace) in a child process, outside what is measured.
+   ``dialtone demo`` workspace, entity by entity) in a child process, outside what is measured.
 2. ``run_once`` (what `dialtone run` does) runs on it in a fresh child process with an empty
    data directory; a sampler thread reads the child's resident memory every 50 ms, so each
    phase (collect, evaluate, record) is printed with its time and its peak memory. The whole
@@ -47,13 +47,11 @@ def _rss() -> int:
 
 
 def child_generate(folder: Path, lines: int, seed: int) -> dict:
-    from dialtone.engine.demo import CONFIG_TEXT, write_canonical_csv
-    from dialtone.engine.synthetic import generate_estate
+    from dialtone.engine.demo import CONFIG_TEXT, write_estate_csv
 
-    estate = generate_estate(lines, seed=seed)
-    write_canonical_csv(estate.tables, folder / "estate")
+    written = write_estate_csv(folder / "estate", lines, seed)
     (folder / "dialtone.yaml").write_text(CONFIG_TEXT, encoding="utf-8")
-    return {"rows": estate.rows, "as_of": estate.as_of.isoformat()}
+    return {"rows": written.rows, "as_of": written.as_of.isoformat()}
 
 
 def child_run(folder: Path, as_of: str) -> dict:
@@ -180,7 +178,8 @@ def main() -> None:
                                      "--seed", str(args.seed)), **wanted}
             marker.write_text(json.dumps(generated))
             print(f"estate: {args.lines:,} lines, {generated['rows']:,} rows of CSV written in "
-                  f"{time.perf_counter() - t0:.1f} s (not measured)")
+                  f"{time.perf_counter() - t0:.1f} s, generator peak {generated['peak_rss'] / GIB:.2f} GiB "
+                  "(not measured)")
         size = sum(p.stat().st_size for p in (folder / "estate").glob("*.csv"))
         print(f"CSV: {size / 1e9:.2f} GB in {len(list((folder / 'estate').glob('*.csv')))} files; "
               f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")

@@ -3,8 +3,9 @@
 The demo goes through the same path as a real installation: canonical CSV
 files read by the ``csv`` collector, validated into a snapshot, and evaluated
 with the built-in policies. Only the estate is invented (engine/synthetic/).
-Running it again into the same folder overwrites the CSV files and adds a new
-snapshot beside the old ones.
+Each entity's CSV file is written as soon as the generator has built it, so the
+estate is never held in memory whole. Running it again into the same folder
+overwrites the CSV files and adds a new snapshot beside the old ones.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,7 +24,7 @@ from .config import load_config
 from .errors import DialtoneError
 from .evaluation import Evaluation
 from .policy.model import SEVERITIES
-from .synthetic import generate_estate
+from .synthetic import Streamed, stream_estate
 
 #: Lines at scale 1.
 DEMO_LINES = 500
@@ -51,17 +53,27 @@ def canonical_csv_table(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
+def write_entity_csv(folder: Path, name: str, table: pa.Table) -> Path:
+    """Write ``<name>.csv`` into ``folder`` (which must exist), replacing it atomically. With
+    ``folder`` bound, a sink for ``stream_estate``: one file as each entity is built."""
+    path = folder / f"{name}.csv"
+    tmp = folder / f".{name}.csv.tmp"
+    pacsv.write_csv(canonical_csv_table(table), tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def write_canonical_csv(tables: dict[str, pa.Table], folder: Path) -> list[Path]:
     """Write ``<entity>.csv`` per table into ``folder``, each replaced atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, table in tables.items():
-        path = folder / f"{name}.csv"
-        tmp = folder / f".{name}.csv.tmp"
-        pacsv.write_csv(canonical_csv_table(table), tmp)
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+    return [write_entity_csv(folder, name, table) for name, table in tables.items()]
+
+
+def write_estate_csv(folder: Path, lines: int, seed: int) -> Streamed:
+    """Generate the synthetic estate into ``folder`` as canonical CSV, entity by entity (the
+    generator never holds the whole estate); returns what was written (``Streamed``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return stream_estate(lines, partial(write_entity_csv, folder), seed=seed)
 
 
 def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
@@ -71,11 +83,8 @@ def run_demo(workdir: Path, scale: int = 1, seed: int = 7) -> Iterator[str]:
     yield f"Dialtone demo: a synthetic estate of {lines:,} lines (seed {seed}) in {workdir}/"
 
     started = time.perf_counter()
-    estate = generate_estate(lines, seed=seed)
-    write_canonical_csv(estate.tables, workdir / "estate")
-    files, rows, as_of = len(estate.tables), estate.rows, estate.as_of
-    # The run reads the CSV files: the generated tables need not stay in memory beside it.
-    del estate
+    written = write_estate_csv(workdir / "estate", lines, seed)
+    files, rows, as_of = len(written.entity_rows), written.rows, written.as_of
     config_path = workdir / "dialtone.yaml"
     config_path.write_text(CONFIG_TEXT, encoding="utf-8")
     yield (f"  wrote {files} canonical CSV files ({rows:,} rows) to "

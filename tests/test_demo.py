@@ -118,6 +118,28 @@ def test_the_cli_demo_command_prints_the_summary(runner, cli, tmp_path):
     assert "Savings a year after evaluation 1: identified " in result.output
 
 
+def test_the_demo_writes_each_entity_as_soon_as_it_is_built(tmp_path, monkeypatch):
+    """The generator never holds the whole estate: by the time billing (the last stage) runs,
+    the big entities are already on disk."""
+    from dialtone.engine.synthetic.builder import _Builder
+
+    on_disk = []
+    billing = _Builder.billing
+
+    def spy(self):
+        on_disk.extend(sorted(p.name for p in (tmp_path / "estate").glob("*.csv")))
+        billing(self)
+
+    monkeypatch.setattr(_Builder, "billing", spy)
+    steps = run_demo(tmp_path, seed=7)
+    next(steps)
+    assert "wrote 19 canonical CSV files" in next(steps)
+    steps.close()
+    assert {"usage.csv", "calls.csv", "recordings.csv", "lines.csv", "people.csv"} <= set(on_disk)
+    assert "charges.csv" not in on_disk
+    assert len(list((tmp_path / "estate").glob("*.csv"))) == len(load_model().entities)
+
+
 def test_canonical_csv_values():
     table = pa.table({
         "l": pa.array([["a", "b"], None], pa.list_(pa.string())),

@@ -10,7 +10,7 @@ from dialtone.engine.estate.model import load_model
 from dialtone.engine.evaluation import evaluate
 from dialtone.engine.policy.loader import load_policies
 from dialtone.engine.snapshots import SnapshotStore
-from dialtone.engine.synthetic import MIN_LINES, generate_estate
+from dialtone.engine.synthetic import MIN_LINES, generate_estate, stream_estate
 
 from .conftest import AS_OF
 
@@ -302,3 +302,39 @@ def test_a_seed_whose_first_draw_is_too_small_takes_its_next_draw_the_same_every
     first, again = generate_estate(MIN_LINES, seed=7), generate_estate(MIN_LINES, seed=7)
     assert first.planted == again.planted
     assert all(first.tables[name].equals(again.tables[name]) for name in first.tables)
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks())
+    return sink.getvalue().to_pybytes()
+
+
+def test_the_sink_gets_each_entity_once_exactly_as_the_estate_holds_it(estate):
+    """What a sink writes when it is handed a table (bytes copied then) is the final table: no
+    stage hands a table on before a later one completes or changes it."""
+    received = []
+    streamed = stream_estate(LINES, lambda name, table: received.append((name, _ipc(table))), seed=11)
+    names = [name for name, _ in received]
+    assert sorted(names) == sorted(load_model().entities)  # each entity once
+    for name, data in received:
+        assert data == _ipc(estate.tables[name]), name
+    assert streamed.planted == estate.planted
+    assert streamed.entity_rows == {name: t.num_rows for name, t in estate.tables.items()}
+    assert streamed.rows == estate.rows and streamed.as_of == estate.as_of
+
+
+def test_a_retried_draw_hands_every_entity_again_and_the_last_one_counts():
+    """The first draw of (MIN_LINES, 7) is too small: what it handed on is replaced."""
+    tables, handed = {}, []
+
+    def sink(name: str, table: pa.Table) -> None:
+        handed.append(name)
+        tables[name] = table
+
+    streamed = stream_estate(MIN_LINES, sink, seed=7)
+    assert len(handed) > len(tables) == len(load_model().entities)
+    estate = generate_estate(MIN_LINES, seed=7)
+    assert streamed.planted == estate.planted
+    assert all(tables[name].equals(estate.tables[name]) for name in estate.tables)

@@ -224,14 +224,15 @@ class Billing:
         columns["period_start"] = _dates(p_first[p_of])
         columns["period_end"] = _dates(p_last[p_of])
         del p_of, all_inv
-        self.tables["charges"] = _table("charges", columns)
+        self.emit("charges", _table("charges", columns),
+                  keep=("invoice_id", "amount", "line_id", "charge_type"))
         del columns
 
         self.record(cat.SPEND_SPIKE, inv_ids, latest[self.spikes])
         self.record(cat.TAX_ANOMALY, inv_ids, taxed)
         self.record(cat.UNAPPROVED_NEAR_DUE, inv_ids, unapproved)
         period_labels = np.datetime_as_string(self.inv_months.astype("datetime64[M]"), unit="M")
-        self.tables["invoices"] = _table("invoices", {
+        self.emit("invoices", _table("invoices", {
             "id": inv_ids,
             "account_id": self.account_ids.take(pa.array(inv_account)),
             "invoice_number": _join(self.account_numbers.take(pa.array(inv_account)), "-",
@@ -243,7 +244,7 @@ class Billing:
             "paid_on": _dates(paid, null=paid > self.today),
             "total": _num(total),
             "currency": _pick(CURRENCIES, acct.currency[inv_account]),
-        })
+        }), keep=("id", "total"))
 
         # Disputes: raised for the billing errors and for some roaming charges. Open ones are
         # less than two months old (then they are escalated), except the planted ones.
@@ -295,7 +296,7 @@ class Billing:
         self.record(cat.DISPUTE_CREDIT_MISSING, dispute_ids, filed)
         self.record(cat.DISPUTE_PAST_WINDOW, dispute_ids, filed[self.today - filed_on[filed] > 60])
         is_filed = status == 3
-        self.tables["disputes"] = _table("disputes", {
+        self.emit("disputes", _table("disputes", {
             "id": dispute_ids,
             "reference": pc.if_else(pa.array(is_filed), dispute_ids, pa.scalar(None, pa.string())),
             "account_id": self.account_ids.take(pa.array(d_account)),
@@ -305,20 +306,22 @@ class Billing:
             "amount": _num(overbilled[rows]),
             "status": _pick(("open", "credited", "rejected", "filed"), status),
             "credited_on": _dates(credited_on, null=status != 1),
-        })
+        }))
         self._record_unallocated(inv_ids)
         self._contracts_table(recurring + usage, inv_account, inv_period)
 
     def _record_unallocated(self, inv_ids: pa.Array) -> None:
         """The invoices cost.unallocated-charges finds, as drawn: charges on the few lines with
         no cost centre (nor a holder with one) and the late fees on no line, above 1 % of the
-        invoice once account-level taxes and surcharges are spread pro rata."""
+        invoice once account-level taxes and surcharges are spread pro rata. Reads the columns
+        of the four tables the builder kept when it handed them on, then lets them go."""
         import duckdb
 
+        kept, self.kept = self.kept, {}
         con = duckdb.connect()
         try:
             for name in ("charges", "lines", "people", "invoices"):
-                con.register(name, self.tables[name])
+                con.register(name, kept[name])
             found = [r[0] for r in con.execute("""
                 WITH placed AS (
                   SELECT c.invoice_id, c.amount,
@@ -354,7 +357,7 @@ class Billing:
         commitment[short] = np.ceil(spend[short] * rng.uniform(1.3, 1.8, len(short)) / 100) * 100
         none = commitment <= 0
         none[con.carrier:] = True
-        self.tables["contracts"] = _table("contracts", {
+        self.emit("contracts", _table("contracts", {
             "id": self.contract_ids,
             "vendor": _pick([v for v, _ in MARKETS] + [v for v, _ in cat.VENDOR_CONTRACTS],
                             np.r_[con.market, len(MARKETS) + np.arange(con.n - con.carrier)]),
@@ -364,4 +367,4 @@ class Billing:
             "notice_days": _int(con.notice),
             "monthly_commitment": _num(np.maximum(commitment, 0), null=none),
             "currency": _pick(CURRENCIES, con.currency),
-        })
+        }))

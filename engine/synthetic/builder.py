@@ -1,10 +1,16 @@
 """Synthetic estates: deterministic, seeded, realistic, and fast enough for a million lines.
 
-``generate_estate(lines, seed)`` builds all the estate entities as Arrow tables with
-exactly the model's schema. Everything is vectorised with numpy and Arrow compute: the
-Python loops run over small catalogues (kinds, departments, apps, store templates), over
-the few carrier accounts and legal holds, never over lines, calls or usage rows, so a
-million lines with twelve million usage rows take seconds.
+``stream_estate(lines, sink, seed)`` builds the estate entities as Arrow tables with exactly
+the model's schema and hands each to ``sink`` as soon as it is complete: no later stage reads
+or changes a table once it is built (billing's unallocated-charge check reads a few columns of
+people, lines, charges and invoices, kept apart), so the builder holds one stage's work and the
+numpy columns later stages read, never the whole estate (29 M rows at a million lines).
+``generate_estate(lines, seed)`` is the same stream gathered into an in-memory ``Estate``.
+
+Everything is vectorised with numpy and Arrow compute: the Python loops run over small
+catalogues (kinds, departments, apps, store templates), over the few carrier accounts and
+legal holds, never over lines, calls or usage rows, so a million lines with twelve million
+usage rows take seconds.
 
 The estate is clean by construction for every built-in policy, except for a known set of
 resources planted as violations (``Estate.planted``: policy id → resource ids, one entry
@@ -54,6 +60,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,31 +101,61 @@ class Estate:
         return sum(t.num_rows for t in self.tables.values())
 
 
+@dataclass
+class Streamed:
+    """What ``stream_estate`` handed to its sink: rows per entity, the planted violations and
+    the as-of date."""
+
+    entity_rows: dict[str, int]
+    planted: dict[str, list[str]]
+    as_of: dt.date
+
+    @property
+    def rows(self) -> int:
+        return sum(self.entity_rows.values())
+
+
+#: Receives each entity's whole table, by entity name, once it is complete.
+EstateSink = Callable[[str, pa.Table], None]
+
 #: Draws of one seed tried before an estate is called too small for its planted violations.
 DRAWS = 32
 
 
-def generate_estate(lines: int, seed: int = 7, as_of: dt.date = AS_OF) -> Estate:
-    """A synthetic estate of about ``lines`` lines; the same arguments give the same tables.
+def stream_estate(lines: int, sink: EstateSink, seed: int = 7, as_of: dt.date = AS_OF) -> Streamed:
+    """Build the synthetic estate of about ``lines`` lines, handing each entity's table to
+    ``sink`` as soon as it is complete; the same arguments give the same tables.
 
     In a small estate a draw can leave a rare kind of resource (an old quality recording of an
     EEA line, a CFTC trader's phone) too few candidates to plant three violations and keep two
     clean; the next draw of the same seed is tried then, so every seed gives an estate and the
-    same seed always the same one."""
+    same seed always the same one. A failed draw may already have handed some entities to the
+    sink: the next draw hands every entity again, and the sink must let the later table replace
+    the earlier (as writing a file of the same name does)."""
     if lines < MIN_LINES:
         raise ValueError(f"a synthetic estate needs at least {MIN_LINES} lines, not {lines}")
     for draw in range(DRAWS):
         try:
-            return _Builder(int(lines), int(seed), as_of, draw).build()
+            return _Builder(int(lines), int(seed), as_of, draw, sink).build()
         except EstateTooSmall as exc:
             last = exc
     raise ValueError(f"{last} (in {DRAWS} draws)")
 
 
-class _Builder(Locations, People, Contracts, Lines, Traffic, Records, Devices, Licenses, Billing):
-    """Builds the entities in dependency order; keeps the numpy columns later ones need."""
+def generate_estate(lines: int, seed: int = 7, as_of: dt.date = AS_OF) -> Estate:
+    """The synthetic estate of ``stream_estate`` in memory, its tables in the model's order."""
+    tables: dict[str, pa.Table] = {}
+    streamed = stream_estate(lines, tables.__setitem__, seed, as_of)
+    return Estate({name: tables[name] for name in load_model().entities}, streamed.planted,
+                  streamed.as_of)
 
-    def __init__(self, lines: int, seed: int, as_of: dt.date, draw: int = 0):
+
+class _Builder(Locations, People, Contracts, Lines, Traffic, Records, Devices, Licenses, Billing):
+    """Builds the entities in dependency order, handing each table to the sink when it is
+    complete; keeps only the numpy columns later stages read, and drops them after the last."""
+
+    def __init__(self, lines: int, seed: int, as_of: dt.date, draw: int = 0,
+                 sink: EstateSink | None = None):
         self.n = lines
         self.seed = seed
         self.draw = draw
@@ -130,7 +167,10 @@ class _Builder(Locations, People, Contracts, Lines, Traffic, Records, Devices, L
         self.inv_months = self.month - INVOICE_MONTHS + np.arange(INVOICE_MONTHS)
         self.inv_first = _month_first(self.inv_months)
         self.inv_last = _month_first(self.inv_months + 1) - 1
-        self.tables: dict[str, pa.Table] = {}
+        self.sink = sink
+        self.entity_rows: dict[str, int] = {}
+        #: Columns of emitted tables that billing's unallocated-charge check still reads.
+        self.kept: dict[str, pa.Table] = {}
         self.planted: dict[str, list[str]] = {}
 
     def rng(self, part: str) -> np.random.Generator:
@@ -158,23 +198,39 @@ class _Builder(Locations, People, Contracts, Lines, Traffic, Records, Devices, L
         found = ids.take(pa.array(np.asarray(rows, np.int64), pa.int64())).to_pylist()
         self.planted[policy] = sorted(set(self.planted.get(policy, [])) | set(found))
 
-    def build(self) -> Estate:
+    def emit(self, name: str, table: pa.Table, keep: tuple[str, ...] = ()) -> None:
+        """Hand a complete table to the sink; ``keep`` names the columns a later stage reads
+        (they share the table's buffers, the rest is freed once the sink lets go)."""
+        if name in self.entity_rows:
+            raise AssertionError(f"{name} generated twice")
+        if self.sink is not None:
+            self.sink(name, table)
+        self.entity_rows[name] = table.num_rows
+        if keep:
+            self.kept[name] = table.select(list(keep))
+
+    def build(self) -> Streamed:
+        # Each stage draws from its own random streams, so the order only has to follow what a
+        # stage reads: calls run just before recordings (which complete the calls table) so
+        # that five calls per line are held for as short a time as possible.
         self.locations()
         self.people()
         self.contracts()
         self.lines()
         self.usage()
-        self.calls()
         self.stores()
         self.legal_holds()
+        self.calls()
         self.recordings()
+        del self.st, self.holds
         self.devices()
+        del self.loc, self.loc_ids
         self.device_apps()
+        del self.dev, self.device_ids
         self.licenses()
+        del self.ppl, self.person_ids
         self.billing()
-        model = load_model()
-        missing = set(model.entities) - set(self.tables)
+        missing = set(load_model().entities) - set(self.entity_rows)
         if missing:
             raise AssertionError(f"entities not generated: {sorted(missing)}")
-        tables = {name: self.tables[name] for name in model.entities}
-        return Estate(tables, dict(sorted(self.planted.items())), self.as_of)
+        return Streamed(dict(self.entity_rows), dict(sorted(self.planted.items())), self.as_of)

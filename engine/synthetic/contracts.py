@@ -106,7 +106,7 @@ class Contracts:
         def both(old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
             return np.concatenate([old_rows, new_rows])
 
-        self.tables["rates"] = _table("rates", {
+        self.emit("rates", _table("rates", {
             "contract_id": self.contract_ids.take(pa.array(both(c, c))),
             "charge_code": _pick(cat.CHARGE_CODES, both(k, k)),
             "unit_rate": _num(both(old[c, k], new[c, k]), decimals=4),
@@ -116,7 +116,7 @@ class Contracts:
             "effective_from": _dates(both(started[c], change[c])),
             "effective_to": _dates(both(change[c] - 1, change[c]),
                                    null=both(np.zeros(len(c), bool), np.ones(len(c), bool))),
-        })
+        }))
 
         rng = self.rng("accounts")
         market = np.repeat(np.arange(markets), per_market)
@@ -134,7 +134,7 @@ class Contracts:
         self.account_ids = _ids("ACC-", na)
         self.record(cat.OUT_OF_CONTRACT, self.account_ids, np.flatnonzero(np.isin(contract, out)))
         self.account_numbers = _text(rng.integers(100_000_000, 999_999_999, na))
-        self.tables["accounts"] = _table("accounts", {
+        self.emit("accounts", _table("accounts", {
             "id": self.account_ids,
             "vendor": _pick([v for v, _ in MARKETS], market),
             "account_number": self.account_numbers,
@@ -143,4 +143,4 @@ class Contracts:
             "legal_entity": _pick(cat.LEGAL_ENTITIES, np.array(
                 [cat.COUNTRY_LEGAL_ENTITY[COUNTRIES.index(c)] for _, c in MARKETS])[market]),
             "dispute_window_days": _int(self.acct.window),
-        })
+        }))

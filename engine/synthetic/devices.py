@@ -252,7 +252,7 @@ class Devices:
         body = (tac + idx // 1_000_000) * 1_000_000 + (idx * 7_919 + 123_457) % 1_000_000
         serial = (idx * 7_919 + 4_815_162) % 100_000_000
         self.device_ids = ids
-        self.tables["devices"] = _table("devices", {
+        self.emit("devices", _table("devices", {
             "id": ids,
             "kind": _pick(cat.DEVICE_KINDS, kind),
             "fixed": _bool(kind == cat.DESK_PHONE),
@@ -277,7 +277,7 @@ class Devices:
             "enrolled_on": _dates(enrolled, null=~managed | (enrolled < 0)),
             "last_check_in_at": _stamps(check_in, null=check_null),
             "e911_location_id": self.loc_ids.take(pa.array(np.maximum(e911, 0), mask=e911 < 0)),
-        })
+        }))
 
     # -- device_apps ------------------------------------------------------------------------
     def device_apps(self) -> None:
@@ -307,9 +307,9 @@ class Devices:
         versions = [v for a in cat.APPS for v in a[2]]
         v_count = np.array([len(a[2]) for a in cat.APPS])
         version = _pick_in_groups(rng, app, np.r_[0, np.cumsum(v_count)[:-1]], v_count)
-        self.tables["device_apps"] = _table("device_apps", {
+        self.emit("device_apps", _table("device_apps", {
             "device_id": self.device_ids.take(pa.array(device)),
             "app_id": _pick([a[0] for a in cat.APPS], app),
             "name": _pick([a[1] for a in cat.APPS], app),
             "version": _pick(versions, version),
-        })
+        }))

@@ -171,7 +171,7 @@ class Licenses:
         month_to_month[rows] = False
         sub_ids = _ids("SUB-", ns, 3)
         self.record(cat.UNASSIGNED_SEATS, sub_ids, rows)
-        self.tables["subscriptions"] = _table("subscriptions", {
+        self.emit("subscriptions", _table("subscriptions", {
             "id": sub_ids,
             "product": _pick([s[0] for s in cat.SKUS], s_sku),
             "sku": _pick([s[1] for s in cat.SKUS], s_sku),
@@ -180,8 +180,8 @@ class Licenses:
             "unit_cost": _num(unit_cost),
             "currency": _pick(CURRENCIES, currency),
             "renews_on": _dates(renews, null=month_to_month),
-        })
-        self.tables["licenses"] = _table("licenses", {
+        }))
+        self.emit("licenses", _table("licenses", {
             "id": ids,
             "product": _pick([s[0] for s in cat.SKUS], sku),
             "sku": _pick([s[1] for s in cat.SKUS], sku),
@@ -192,4 +192,4 @@ class Licenses:
             "assigned_on": _dates(assigned),
             "last_active_on": _dates(last_active, null=no_activity),
             "status": _pick(("active", "disabled", "suspended"), status),
-        })
+        }))

@@ -486,7 +486,7 @@ class Lines:
             region=region, taken=taken, leaver_line=leaver_line, life_safety=life_safety,
             ls_device=ls_device, monthly_cost=monthly_cost, **marks)
         self.line_ids = ids
-        self.tables["lines"] = _table("lines", {
+        self.emit("lines", _table("lines", {
             "id": ids,
             "kind": _pick(LINE_KINDS, kind),
             "purpose": _pick(cat.PURPOSES, np.maximum(purpose, 0), null=purpose < 0),
@@ -514,4 +514,4 @@ class Lines:
             "international_plan": _bool(intl, null=kind != MOBILE),
             "tls_enabled": _tristate(tls),
             "srtp_enabled": _tristate(srtp),
-        })
+        }), keep=("id", "cost_center", "assigned_to"))

@@ -83,7 +83,7 @@ class Locations:
             not_dispatchable_us=good + np.flatnonzero(np.arange(bad) % 4 == 1),
             branch=branch)
         self.loc_ids = _ids("LOC-", n)
-        self.tables["e911_locations"] = _table("e911_locations", {
+        self.emit("e911_locations", _table("e911_locations", {
             "id": self.loc_ids,
             "address": address,
             "floor": _pick([str(f) for f in range(45)], np.maximum(floor, 0), null=floor < 0),
@@ -94,4 +94,4 @@ class Locations:
             "postal_code": _pick(postal_of, postal),
             "validated": _tristate(validated),
             "dispatchable": _tristate(dispatchable),
-        })
+        }))

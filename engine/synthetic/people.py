@@ -139,7 +139,7 @@ class People:
         self.person_ids = _ids("P-", total)
         person_kind = ppl.kind == PERSON
         emails = pa.concat_arrays([email, d_email])
-        self.tables["people"] = _table("people", {
+        self.emit("people", _table("people", {
             "id": self.person_ids,
             "name": pa.concat_arrays([name, d_name]),
             "kind": _pick(cat.PEOPLE_KINDS, ppl.kind),
@@ -160,4 +160,4 @@ class People:
             "terminated_on": _dates(ppl.terminated_on, null=~ppl.dated_leaver),
             "regulatory_scopes": _lists(SCOPE_SETS, ppl.scopes),
             "role": _pick(roles, np.r_[role, np.zeros(m, np.int64)], null=~person_kind),
-        })
+        }), keep=("id", "cost_center"))

@@ -36,7 +36,7 @@ from .common import (
 
 class Records:
     """A part of the estate builder (builder.py). Reads people, lines and calls; leaves
-    ``st`` (the stores) and ``holds``."""
+    ``st`` (the stores) and ``holds`` for recordings, which complete the calls table."""
 
     # -- retention policies and channels ----------------------------------------------------
     def stores(self) -> None:
@@ -157,7 +157,7 @@ class Records:
 
         n = len(rows)
         ids = _ids("RP-", n, 4)
-        self.tables["retention_policies"] = _table("retention_policies", {
+        self.emit("retention_policies", _table("retention_policies", {
             "id": ids,
             "system": pa.array([r[0] for r in rows], pa.string()),
             "scope": pa.array([r[1] for r in rows], pa.string()),
@@ -173,7 +173,7 @@ class Records:
                                           pa.list_(pa.string())),
             "record_types": pa.array([list(r[11]) if r[11] else None for r in rows],
                                      pa.list_(pa.string())),
-        })
+        }))
         for policy, planted in planted_stores.items():
             self.record(policy, ids, np.array(planted))
         # The stores that keep recordings: (set, population, key) → row, -1 where none.
@@ -186,7 +186,7 @@ class Records:
                                   held=held_stores)
         channel_ids = _ids("CHN-", len(channels), 4)
         store = np.array([-1 if c[5] is None else c[5] for c in channels])
-        self.tables["channels"] = _table("channels", {
+        self.emit("channels", _table("channels", {
             "id": channel_ids,
             "product": pa.array([c[0] for c in channels], pa.string()),
             "app_id": pa.array([c[1] for c in channels], pa.string()),
@@ -196,7 +196,7 @@ class Records:
             "archived": pa.array([c[4] for c in channels], pa.bool_()),
             "archive_last_ingest_at": pa.array([c[6] for c in channels], pa.timestamp("us")),
             "retention_policy_id": ids.take(pa.array(np.maximum(store, 0), mask=store < 0)),
-        })
+        }))
         for policy, planted in planted_channels.items():
             self.record(policy, channel_ids, np.array(planted))
 
@@ -253,7 +253,7 @@ class Records:
             return pc.if_else(pa.array([len(g) > 0 for g in groups]), values,
                               pa.scalar(None, pa.list_(pa.string())))
 
-        self.tables["legal_holds"] = _table("legal_holds", {
+        self.emit("legal_holds", _table("legal_holds", {
             "id": _ids("LH-", len(holds), 4),
             "matter": pa.array([h.matter for h in holds], pa.string()),
             "custodians": id_lists(self.person_ids, [h.custodians for h in holds]),
@@ -263,7 +263,7 @@ class Records:
             "released_on": _dates(np.array([h.release or 0 for h in holds]),
                                   null=np.array([h.release is None for h in holds])),
             "system": pa.array([h.system for h in holds], pa.string()),
-        })
+        }))
 
     # -- recordings (and the calls that point at them) --------------------------------------
     def recordings(self) -> None:
@@ -295,10 +295,14 @@ class Records:
         call = np.flatnonzero(keep)
         del keep, old_quality
         n = len(call)
+        ids = _ids("REC-", n)
+        # What the recordings need of their calls; then the calls table is complete and goes.
         purpose = purpose[call]
-        rec_line = cl.line[call]
+        rec_line, started, call_ids = cl.line[call], cl.start[call], self.call_ids.take(pa.array(call))
+        src_c, src_r, dst_c, dst_r = cl.src_c[call], cl.src_r[call], cl.dst_c[call], cl.dst_r[call]
+        del cl
+        self._calls_table(call, ids)
         holder = ln.holder[rec_line]
-        started = cl.start[call]
         started_day = started // _US_PER_DAY
         age = self.today - started_day
         regulatory = purpose == REC_REGULATORY
@@ -369,16 +373,14 @@ class Records:
         # Where each party is: a region counts when it is a US state; a party is placed when its
         # state, or a country outside the US, is known.
         listed_states = np.array([cat.US_STATES.index(x) for x in cat.ALL_PARTY_STATES if x in cat.US_STATES])
-        src_c, src_r, dst_c, dst_r = cl.src_c[call], cl.src_r[call], cl.dst_c[call], cl.dst_r[call]
         listed = (np.isin(src_r, listed_states) | np.isin(dst_r, listed_states))
         placed = (((src_r >= 0) | ((src_c >= 0) & (src_c != US)))
                   & ((dst_r >= 0) | ((dst_c >= 0) & (dst_c != US))))
         # A few desks skip the announcement on calls whose parties are all in one-party states.
-        consent[~listed & placed & (cl.dst_c[call] == US) & (rng.random(n) < 0.01)] = 0
+        consent[~listed & placed & (dst_c == US) & (rng.random(n) < 0.01)] = 0
 
         rng = self.rng("recordings.planted")
         rng_u = self.rng("recordings.undecidable")
-        ids = _ids("REC-", n)
         taken = np.zeros(n, bool)
         rows = np.searchsorted(call, overdue)
         deleted[rows] = False
@@ -424,7 +426,7 @@ class Records:
         region[rows] = 0
         rows = plant(listed, 0.02, cat.ALL_PARTY)
         consent[rows] = 0
-        self.record(cat.ALL_PARTY, self.call_ids, call[rows])
+        self.record(cat.ALL_PARTY, call_ids, rows)
 
         # Undecidable, never found: a legacy recorder's trader calls with no retention date or
         # store; card-line recordings whose redaction and pausing are not reported; PHI
@@ -444,9 +446,9 @@ class Records:
         # One contact-centre recorder tags nothing: its quality recordings are untagged.
         untagged = (purpose == REC_QUALITY) & (country == COUNTRIES.index("FR"))
 
-        self.tables["recordings"] = _table("recordings", {
+        self.emit("recordings", _table("recordings", {
             "id": ids,
-            "call_id": self.call_ids.take(pa.array(call)),
+            "call_id": call_ids,
             "line_id": self.line_ids.take(pa.array(rec_line)),
             "store_id": st.ids.take(pa.array(np.maximum(store, 0), mask=store < 0)),
             "purpose": _pick(cat.REC_PURPOSES[1:], purpose - 1, null=untagged),
@@ -462,12 +464,18 @@ class Records:
             "payment_capture_paused": _tristate(paused),
             "consent_announced": _tristate(consent),
             "legal_hold": _bool(hold_flag),
-        })
-        recording = np.full(cl.n, -1, np.int64)
-        recording[call] = np.arange(n)
-        self.tables["calls"] = _table("calls", {
+        }))
+
+    def _calls_table(self, call: np.ndarray, recording_ids: pa.Array) -> None:
+        """Complete the calls table with each call's recording (``call``: the recorded calls,
+        in recording order), hand it on and drop the calls' columns: the recordings go on with
+        their own, so five calls per line are not held beside them."""
+        recording = np.full(self.cl.n, -1, np.int64)
+        recording[call] = np.arange(len(call))
+        calls = _table("calls", {
             **self.call_columns,
             "recorded": _bool(recording >= 0),
-            "recording_id": ids.take(pa.array(np.maximum(recording, 0), mask=recording < 0)),
+            "recording_id": recording_ids.take(pa.array(np.maximum(recording, 0), mask=recording < 0)),
         })
-        del self.call_columns, self.cl
+        del self.call_columns, self.cl, self.call_ids, recording
+        self.emit("calls", calls)

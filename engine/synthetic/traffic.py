@@ -161,7 +161,7 @@ class Traffic:
         roaming[rows, force[rows]] = rng.gamma(2.0, 25.0, len(rows)) * fx[rows, 0] + 5
         no_charges = np.repeat((ln.kind == IOT) & np.isin(ln.market, cat.IOT_DATA_ONLY_MARKETS), 12)
         periods = np.datetime_as_string(months.astype("datetime64[M]"), unit="M")
-        self.tables["usage"] = _table("usage", {
+        self.emit("usage", _table("usage", {
             "line_id": self.line_ids.take(pa.array(np.repeat(np.arange(n), 12))),
             "period": _pick(periods, np.tile(np.arange(12), n)),
             "voice_minutes": voice,
@@ -171,7 +171,7 @@ class Traffic:
             "international_charges": _num(international.ravel(), null=no_charges),
             "overage_charges": _num(overage.ravel(), null=no_charges),
             "last_activity_on": last_activity,
-        })
+        }))
 
     # -- calls ------------------------------------------------------------------------------
     def calls(self) -> None:
