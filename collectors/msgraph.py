@@ -13,7 +13,8 @@
 An app registration signs in with the OAuth2 client-credentials grant (its
 application permissions, admin-consented) and reads:
 
-- ``/users`` → **people**, and each user's ``assignedLicenses`` → **licenses**
+- ``/users`` → **people** (with each user's manager, ``$expand=manager``), and each
+  user's ``assignedLicenses`` → **licenses**
   (assigned on the earliest ``assignedPlans`` date of the SKU's plans, last
   active on the later of the last successful sign-in and, for Teams licences,
   the last Teams activity);
@@ -72,6 +73,16 @@ TOKEN_URL = "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
 SCOPE = "https://graph.microsoft.com/.default"
 #: The largest page ``/users`` serves.
 USERS_PAGE = 999
+#: The largest page Graph serves when a query expands a relation of directory objects (its
+#: known issue 13635): with the manager expanded, whatever ``$top`` says, 100 users a page.
+EXPANDED_PAGE = 100
+#: The user's manager, a user or an organisational contact: only its id (and the
+#: ``@odata.type`` Graph always adds), which names the manager among the users read.
+MANAGER_EXPAND = "manager($select=id)"
+ORG_CONTACT = "#microsoft.graph.orgcontact"
+#: What Graph answers when it will not expand the manager: 400 where the query is not supported
+#: (a national cloud), 403 where the app may not read it.
+REFUSED_STATUSES = (400, 403)
 #: Graph's way of saying "never" in a date-time.
 NEVER = "0001-01-01T00:00:00Z"
 
@@ -163,6 +174,9 @@ class GraphCollector:
             "licenses": {"type": "boolean", "description": "Read subscriptions and licences"},
             "devices": {"type": "boolean", "description": "Read Intune managed devices"},
             "apps": {"type": "boolean", "description": "Read Intune discovered apps"},
+            "manager": {"type": "boolean",
+                        "description": "Read each user's manager (people.manager_id); Graph then "
+                                       "serves 100 users a page instead of 999"},
             "teams_activity": {"type": "boolean",
                                "description": "Read the Teams user activity report for Teams licences' "
                                               "last_active_on (needs Reports.Read.All)"},
@@ -175,7 +189,7 @@ class GraphCollector:
     #: What a collect can fill, per entity (docs/collectors/msgraph.md, "What it feeds").
     fills: t.ClassVar[dict[str, tuple[str, ...]]] = {
         "people": ("id", "name", "kind", "email", "upn", "employee_id", "department", "cost_center",
-                   "country", "role", "status", "hired_on", "terminated_on"),
+                   "country", "role", "status", "hired_on", "terminated_on", "manager_id"),
         "subscriptions": ("id", "product", "sku", "prepaid_units", "consumed_units", "unit_cost",
                           "currency", "renews_on"),
         "licenses": ("id", "product", "sku", "subscription_id", "assigned_to", "monthly_cost", "currency",
@@ -205,6 +219,8 @@ class GraphCollector:
         self.read_devices = settings.get("devices", True)
         self.read_apps = settings.get("apps", True)
         self.read_teams_activity = settings.get("teams_activity", True)
+        self.read_managers = settings.get("manager", True)
+        self._managers_expanded = False   # whether Graph served the users with their managers
         self._sku_products: dict[str, str] = {}   # SKU part number → product, from /subscribedSkus
         self._sku_plans: dict[str, dict[str, str]] = {}   # skuId → {servicePlanId: servicePlanName}
         self.api: ApiClient | None = None
@@ -402,7 +418,7 @@ class GraphCollector:
         origin = "GET /users"
         people: dict[str, list] = {k: [] for k in (
             "id", "name", "kind", "email", "upn", "employee_id", "department", "cost_center", "country",
-            "role", "status", "hired_on", "terminated_on", ROW_COLUMN)}
+            "role", "status", "hired_on", "terminated_on", "manager_id", ROW_COLUMN)}
         licenses: dict[str, list] = {k: [] for k in (
             "id", "product", "sku", "subscription_id", "assigned_to", "monthly_cost", "currency",
             "assigned_on", "last_active_on", "status", ROW_COLUMN)}
@@ -411,6 +427,8 @@ class GraphCollector:
         unpriced: set[str] = set()
         unknown_skus: set[str] = set()
         kinds: dict[str, int] = {}
+        person_of: dict[str, str | None] = {}    # Graph user id (lower case) → people.id
+        contacts = 0
         for n, user in self._user_records(data, origin):
             graph_id = _text(user.get("id"))
             if graph_id is None:
@@ -420,6 +438,11 @@ class GraphCollector:
             person = _text(user.get(self.person_id))
             if person is None and self.person_id == "employeeId":
                 person, fallback = upn, fallback + 1
+            person_of[graph_id.lower()] = person
+            manager = user.get("manager") if self._managers_expanded else None
+            manager_id = _text(manager.get("id")) if isinstance(manager, dict) else None
+            if manager_id is not None and str(manager.get("@odata.type") or "").lower() == ORG_CONTACT:
+                contacts += 1
             assigned = [a for a in user.get("assignedLicenses") or [] if isinstance(a, dict)
                         and _text(a.get("skuId")) is not None]
             kind = self._kind(user, [str(a["skuId"]) for a in assigned], skus)
@@ -452,6 +475,7 @@ class GraphCollector:
             people["status"].append(status)
             people["hired_on"].append(_date(_text(user.get("employeeHireDate"))))
             people["terminated_on"].append(left_on)
+            people["manager_id"].append(manager_id)    # the manager's Graph id until all are read
             people[ROW_COLUMN].append(n)
             if skus is None:
                 continue
@@ -482,6 +506,7 @@ class GraphCollector:
                     signed_in, teams.get(graph_id.lower()) if product == "teams" else None))
                 licenses["status"].append(lic_status)
                 licenses[ROW_COLUMN].append(n)
+        unknown = _name_managers(people["manager_id"], person_of)
         data.batches.append(RawBatch("people", _table(people), origin))
         if skus is not None:
             data.batches.append(RawBatch("licenses", _table(licenses), origin))
@@ -492,6 +517,14 @@ class GraphCollector:
         if fallback:
             data.warnings.append(f"{fallback} user(s) without an employeeId: their people.id is their "
                                  "userPrincipalName")
+        if contacts:
+            data.warnings.append(f"{contacts} user(s) whose manager is an organisational contact, not a "
+                                 "user: no person of the estate, so their manager_id keeps the contact's "
+                                 "Graph id, reported unresolved, and their manager is unknown")
+        if unknown > contacts:
+            data.warnings.append(f"{unknown - contacts} user(s) whose manager is no user read here with a "
+                                 f"{self.person_id}: their manager_id keeps the manager's Graph id, "
+                                 "reported unresolved, and their manager is unknown")
         if unpriced:
             data.warnings.append(f"no price in license_prices for SKU(s) {', '.join(sorted(unpriced))}: "
                                  "their licences' monthly_cost is empty")
@@ -532,31 +565,55 @@ class GraphCollector:
         return min(dates).date().isoformat() if dates else None
 
     def _user_records(self, data: SourceData, origin: str) -> t.Iterator[tuple[int, dict]]:
-        """Users, with the optional fields Graph lets the app read.
+        """Users, with the optional fields and the manager Graph lets the app read.
 
         Graph refuses the whole request (403) when one $select field needs a permission or a
-        licence the tenant lacks. On a 403 for the first page, each optional field is tried
-        alone on one user to find which ones Graph refuses; the users are then read without
-        those, and a warning says what stays empty."""
+        licence the tenant lacks, and the whole request (400 or 403) when it will not expand
+        the manager. On such an answer to the first page, each optional field (on a 403) and
+        the manager are tried alone on one user to find which ones Graph refuses; the users
+        are then read without those, and a warning says what stays empty."""
         optional = tuple(OPTIONAL_USER_FIELDS)
-        records = self._list("users", self._user_params(optional), data, origin, "people")
+        expand = self.read_managers
+        records = self._list("users", self._user_params(optional, expand), data, origin, "people")
         try:
             first = next(records, None)
         except ApiError as exc:
-            if exc.status != 403:
+            if exc.status not in REFUSED_STATUSES or (exc.status != 403 and not expand):
                 raise
-            allowed = tuple(f for f in optional if self._may_read_user_field(f, data, origin))
-            if allowed == optional:
-                raise                   # not about the optional fields: the users themselves
-            records = self._list("users", self._user_params(allowed), data, origin, "people")
+            allowed = tuple(f for f in optional
+                            if exc.status != 403 or self._may_read_user_field(f, data, origin))
+            expandable = expand and self._may_expand_manager(data, origin)
+            if allowed == optional and expandable == expand:
+                raise                   # not about what is optional: the users themselves
+            expand = expandable
+            records = self._list("users", self._user_params(allowed, expand), data, origin, "people")
             first = next(records, None)
+        self._managers_expanded = expand
         if first is not None:
             yield first
             yield from records
 
     @staticmethod
-    def _user_params(optional: tuple[str, ...]) -> dict[str, str]:
-        return {"$select": ",".join(USER_FIELDS + optional), "$top": str(USERS_PAGE)}
+    def _user_params(optional: tuple[str, ...], expand: bool) -> dict[str, str]:
+        params = {"$select": ",".join(USER_FIELDS + optional),
+                  "$top": str(EXPANDED_PAGE if expand else USERS_PAGE)}
+        if expand:
+            # Graph pages expanded users by 100 at most: asking for that, the collector follows
+            # @odata.nextLink to the end either way (10 times the requests of a plain read).
+            params["$expand"] = MANAGER_EXPAND
+        return params
+
+    def _may_expand_manager(self, data: SourceData, origin: str) -> bool:
+        try:
+            self.api.get_json("users", {"$select": "id", "$expand": MANAGER_EXPAND, "$top": "1"})
+        except ApiError as exc:
+            if exc.status not in REFUSED_STATUSES:
+                raise self._explain(exc, "users") from None
+            data.warnings.append(f"{origin}: Graph refused to expand the users' manager "
+                                 f"({exc.code or f'HTTP {exc.status}'}): people's manager_id is empty "
+                                 "(unknown)")
+            return False
+        return True
 
     def _may_read_user_field(self, field: str, data: SourceData, origin: str) -> bool:
         try:
@@ -727,6 +784,24 @@ def _last_sign_in(activity: object) -> str | None:
                 for k in ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")]
     older = [a for a in attempts if a is not None and a.date() < SUCCESS_TRACKED_SINCE]
     return max(older).date().isoformat() if older else None
+
+
+def _name_managers(managers: list[str | None], person_of: dict[str, str | None]) -> int:
+    """Each manager's Graph id → that user's people.id, in place; how many are no person read.
+
+    A manager is named once every user is read, as a manager may come on a later page. One
+    who is not among them (an organisational contact), or has no people.id, keeps the Graph id:
+    identity resolution reports it unresolved and no one is invented in its place."""
+    unknown = 0
+    for i, graph_id in enumerate(managers):
+        if graph_id is None:
+            continue
+        person = person_of.get(graph_id.lower())
+        if person is None:
+            unknown += 1
+        else:
+            managers[i] = person
+    return unknown
 
 
 def _latest(*days: str | None) -> str | None:

@@ -88,10 +88,11 @@ def test_a_tenant_read_end_to_end(tmp_path, httpserver, waits, secret_env):
     result = run(tmp_path, graph)
 
     assert result.rows == {"device_apps": 4, "devices": 5, "licenses": 7, "people": 7, "subscriptions": 5}
-    # Five pages of users after one 429 that asked for 3 seconds; $top and $select were sent.
+    # Five pages of users after one 429 that asked for 3 seconds; $top, $select and $expand were sent
+    # (with the manager expanded, Graph serves 100 users a page at most: the collector asks for that).
     assert waits == [3] and graph.pages("users") == 6
     users_query = [q for p, q in graph.calls if p == "users"][0]
-    assert users_query["$top"] == "999"
+    assert (users_query["$top"], users_query["$expand"]) == ("100", "manager($select=id)")
     assert {"employeeLeaveDateTime", "signInActivity", "assignedPlans", "userType"} <= set(
         users_query["$select"].split(","))
     assert graph.token_forms == [{"grant_type": "client_credentials", "client_id": CLIENT_ID,
@@ -325,11 +326,12 @@ def test_without_permission_for_leave_dates_the_users_are_read_without_them(tmp_
     assert people["tom.baker@fabrikam.example"]["status"] == "terminated"     # accountEnabled: false
     assert any("Graph refused employeeLeaveDateTime (Authorization_RequestDenied; it needs "
                "User-LifeCycleInfo.Read.All)" in w for w in result.warnings)
-    # The refused page, one user with each optional field to find which one Graph refuses, then
-    # every page without it: the sign-in dates are still read.
+    # The refused page, one user with each optional field and one with the manager to find which
+    # Graph refuses, then every page without it: the sign-in dates and the managers are still read.
     selects = [q["$select"] for p, q in graph.calls if p == "users"]
-    assert selects[1:3] == ["id,employeeLeaveDateTime", "id,signInActivity"]
-    assert all("employeeLeaveDateTime" not in s and "signInActivity" in s for s in selects[3:])
+    assert selects[1:4] == ["id,employeeLeaveDateTime", "id,signInActivity", "id"]
+    assert all("employeeLeaveDateTime" not in s and "signInActivity" in s for s in selects[4:])
+    assert people["tom.baker@fabrikam.example"]["manager_id"] == "rosa.ortiz@fabrikam.example"
     assert rows(result, "licenses")[f"{ROSA}:{E5}"]["last_active_on"] == dt.date(2026, 6, 29)
 
 
@@ -435,6 +437,127 @@ def test_a_plan_two_licences_carry_dates_neither(tmp_path, httpserver, waits, se
     assert rows(result, "people")["rosa.ortiz@fabrikam.example"]["kind"] == "room"
 
 
+MEI_UPN, ROSA_UPN = "mei.chen@fabrikam.example", "rosa.ortiz@fabrikam.example"
+CONTACT = "c0c0c0c0-0000-4000-8000-000000000001"
+
+
+def unresolved(result) -> list[tuple]:
+    path = result.snapshot.path / "unresolved.csv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [(r["source"], r["entity"], r["field"], r["value"].lstrip("'"), r["status"])
+                for r in csv.DictReader(fh)]
+
+
+@pytest.mark.parametrize(("person_id", "rosa", "rosas_manager", "toms_manager"), [
+    ("userPrincipalName", ROSA_UPN, MEI_UPN, ROSA_UPN),
+    ("id", ROSA, MEI, ROSA),
+    ("employeeId", "E1001", MEI_UPN, "E1001"),     # Mei has no employeeId: her id is her UPN
+])
+def test_each_user_gets_their_manager_as_a_people_id(tmp_path, httpserver, waits, secret_env, person_id,
+                                                     rosa, rosas_manager, toms_manager):
+    graph = FakeGraph(httpserver)
+    result = run(tmp_path, graph, extra=f"    person_id: {person_id}\n" + NO_DEVICES)
+    people = {p["upn"]: p for p in rows(result, "people").values()}
+    # Rosa's manager comes two pages after her: named once every user is read.
+    assert people[ROSA_UPN]["manager_id"] == rosas_manager
+    assert people["tom.baker@fabrikam.example"]["manager_id"] == toms_manager
+    assert [p["manager_id"] for u, p in people.items() if u not in (ROSA_UPN, "tom.baker@fabrikam.example")] \
+        == [None] * 5
+    assert people[ROSA_UPN]["id"] == rosa
+    assert not unresolved(result) and not any("manager" in w for w in result.warnings)
+    # A "to the manager" notification of Tom's licence has someone to go to.
+    from dialtone.engine.resource_attributes import connect, create_view
+
+    con = connect(result.snapshot)
+    create_view(con, result.snapshot, "attrs", types=("licenses",))
+    assert con.execute("SELECT manager_email FROM attrs WHERE resource_id = ?", [f"{TOM}:{E5}"]).fetchall() \
+        == [(ROSA_UPN,)]
+
+
+def test_expanded_pages_of_100_are_read_to_the_end(tmp_path, httpserver, waits, secret_env):
+    # 250 users whose managers are on other pages; Graph serves 999 users a page, but only 100
+    # once the manager is expanded, and throttles the first request.
+    template = load_tenant()["users"][0]
+    ids = [f"22222222-aaaa-4bbb-8ccc-{i:012d}" for i in range(250)]
+    users = [{**template, "id": ids[i], "userPrincipalName": f"user{i}@fabrikam.example", "employeeId": None,
+              "manager": {"@odata.type": "#microsoft.graph.user", "id": ids[(i + 120) % 250]}}
+             for i in range(250)]
+    graph = FakeGraph(httpserver, data={**load_tenant(), "users": users}, page_size=999,
+                      throttle={"users": "2"})
+    result = run(tmp_path, graph, extra="    licenses: false\n" + NO_DEVICES)
+    people = rows(result, "people")
+    assert len(people) == 250 and result.rows == {"people": 250}
+    assert all(people[f"user{i}@fabrikam.example"]["manager_id"] == f"user{(i + 120) % 250}@fabrikam.example"
+               for i in range(250))
+    # One 429, then three pages of 100, 100 and 50 users.
+    assert waits == [2] and graph.pages("users") == 4
+    assert {q["$top"] for p, q in graph.calls if p == "users"} == {"100"}
+
+
+def test_a_manager_that_is_an_org_contact_is_reported_not_invented(tmp_path, httpserver, waits, secret_env):
+    data = copy.deepcopy(load_tenant())
+    data["users"][2]["manager"] = {"@odata.type": "#microsoft.graph.orgContact", "id": CONTACT}   # Mei
+    graph = FakeGraph(httpserver, data=data)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    manifest = result.snapshot.manifest["sources"]["m365"]
+    assert manifest["status"] == "collected" and result.rows["people"] == 7
+    # The contact is no person: its id is kept and reported unresolved, never resolved to someone.
+    assert rows(result, "people")[MEI_UPN]["manager_id"] == CONTACT
+    assert unresolved(result) == [("m365", "people", "manager_id", CONTACT, "unresolved")]
+    assert manifest["identity"]["fields"]["people.manager_id"]["unresolved"] == 1
+    assert any("1 user(s) whose manager is an organisational contact, not a user" in w
+               for w in result.warnings)
+    from dialtone.engine.resource_attributes import connect, create_view
+
+    con = connect(result.snapshot)
+    create_view(con, result.snapshot, "attrs", types=("licenses",))
+    assert con.execute("SELECT manager_email FROM attrs WHERE resource_id = ?", [f"{MEI}:{EMS}"]).fetchall() \
+        == [(None,)]
+
+
+def test_a_manager_without_a_people_id_is_reported_not_invented(tmp_path, httpserver, waits, secret_env):
+    # By mail, Mei (no mail) has no people.id: Rosa's manager cannot be named by one.
+    graph = FakeGraph(httpserver)
+    result = run(tmp_path, graph, extra="    person_id: mail\n" + NO_DEVICES)
+    people = rows(result, "people")
+    assert people[ROSA_UPN]["manager_id"] == MEI
+    assert people["tom.baker@fabrikam.example"]["manager_id"] == ROSA_UPN
+    assert ("m365", "people", "manager_id", MEI, "unresolved") in unresolved(result)
+    assert any("1 user(s) whose manager is no user read here with a mail" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "Request_UnsupportedQuery"),
+                                              (403, "Authorization_RequestDenied")])
+def test_a_refused_manager_expansion_still_collects_the_people(tmp_path, httpserver, waits, secret_env,
+                                                               status, code):
+    graph = FakeGraph(httpserver, deny_expand=status)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    people = rows(result, "people")
+    assert result.rows["people"] == 7 and result.snapshot.manifest["sources"]["m365"]["status"] == "collected"
+    assert all(p["manager_id"] is None for p in people.values())
+    assert people["tom.baker@fabrikam.example"]["terminated_on"] == dt.date(2026, 5, 29)
+    assert [w for w in result.warnings if "manager" in w] == [
+        f"m365: GET /users: Graph refused to expand the users' manager ({code}): people's manager_id "
+        "is empty (unknown)"]
+    # The refused page, the probe of the manager alone, then every page without $expand at 999 a page.
+    queries = [q for p, q in graph.calls if p == "users"]
+    assert queries[0]["$expand"] == "manager($select=id)"
+    probe = [q for q in queries if q.get("$top") == "1"]
+    assert probe[-1] == {"$select": "id", "$expand": "manager($select=id)", "$top": "1"}
+    assert queries[-1]["$top"] == "999" and "$expand" not in queries[-1]
+    # Five pages of nine users without it; on a 403, the optional fields were probed too.
+    assert sum("$expand" not in q for q in queries) == 5 + (2 if status == 403 else 0)
+
+
+def test_manager_false_reads_no_manager(tmp_path, httpserver, waits, secret_env):
+    graph = FakeGraph(httpserver)
+    result = run(tmp_path, graph, extra=NO_DEVICES + "    manager: false\n")
+    assert all("$expand" not in q and q["$top"] == "999" for p, q in graph.calls if p == "users")
+    assert all(p["manager_id"] is None for p in rows(result, "people").values())
+
+
 def test_an_intune_phone_number_is_resolved_to_the_line_with_that_number(tmp_path, httpserver, waits,
                                                                          secret_env):
     graph = FakeGraph(httpserver)
@@ -527,6 +650,7 @@ def test_a_response_that_is_not_a_graph_collection_is_an_error(tmp_path, httpser
     ("    license_prices: {SPE_E5: -1}\n", "sources.m365.license_prices.SPE_E5: -1 is less than the minimum"),
     ("    currency: usd\n", "sources.m365.currency: 'usd' does not match"),
     ("    teams_activity: maybe\n", "sources.m365.teams_activity: 'maybe' is not of type 'boolean'"),
+    ("    manager: sometimes\n", "sources.m365.manager: 'sometimes' is not of type 'boolean'"),
 ])
 def test_settings_are_checked(tmp_path, httpserver, secret_env, extra, message):
     graph = FakeGraph(httpserver)

@@ -4,7 +4,9 @@
 Graph v1.0 collections of ``tests/samples/msgraph/tenant.json`` on a loopback
 ``pytest-httpserver``: it checks the client-credentials grant and the bearer
 token, pages collections through ``@odata.nextLink``, applies ``$select``,
-throttles with 429 + ``Retry-After`` and answers errors in Graph's shape. The
+expands a user's ``manager`` (and then, like Graph, serves at most 100 records a
+page whatever ``$top`` says), throttles with 429 + ``Retry-After`` and answers
+errors in Graph's shape. The
 Teams user activity report answers ``302 Found`` with a one-time download link
 on the same server that serves ``tests/samples/msgraph/teams-user-activity.csv``
 and records whether credentials came with it. Refusals are Graph's: 403
@@ -56,7 +58,7 @@ class FakeGraph:
     def __init__(self, server, *, data: dict[str, list[dict]] | None = None, page_size: int = 2,
                  expires_in: int = 3599, throttle: dict[str, str] | None = None,
                  deny: tuple[str, ...] = (), deny_leave_date: bool = False, deny_sign_in: bool = False,
-                 teams_report: bytes | None = None) -> None:
+                 deny_expand: int | None = None, teams_report: bytes | None = None) -> None:
         self.server = server
         self.data = load_tenant() if data is None else data
         self.page_size = page_size
@@ -65,6 +67,7 @@ class FakeGraph:
         self.deny = deny                          # paths the app has no permission for
         self.deny_leave_date = deny_leave_date
         self.deny_sign_in = deny_sign_in          # a tenant without Entra ID P1/P2
+        self.deny_expand = deny_expand            # the status refusing $expand (a national cloud: 400)
         self.teams_report = TEAMS_REPORT_FILE.read_bytes() if teams_report is None else teams_report
         self.downloads: list[dict] = []           # the report downloads: their request headers
         self.tokens: list[str] = []
@@ -147,6 +150,15 @@ class FakeGraph:
         if self.deny_sign_in and "signInActivity" in select:
             return graph_error(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
                                "Neither tenant is B2C or tenant doesn't have premium license")
+        expand = query.get("$expand")
+        if expand is not None and self.deny_expand is not None:
+            if self.deny_expand == 403:
+                return graph_error(403, "Authorization_RequestDenied",
+                                   "Insufficient privileges to complete the operation.")
+            return graph_error(self.deny_expand, "Request_UnsupportedQuery",
+                               "Unsupported query: $expand is not supported here.")
+        if expand is not None and expand != "manager($select=id)":
+            return graph_error(400, "Request_BadRequest", f"Unexpected $expand {expand} in this fake.")
         if path == TEAMS_REPORT:
             # Graph hands the CSV out through a short-lived pre-authenticated link.
             link = f"/download/{base64.urlsafe_b64encode(auth.encode()).decode()[:24]}"
@@ -158,9 +170,17 @@ class FakeGraph:
         records = self.data[path]
         start = int(base64.b64decode(query["$skiptoken"]).decode()) if "$skiptoken" in query else 0
         size = min(self.page_size, int(query.get("$top", self.page_size)))
+        if expand is not None:
+            size = min(size, 100)       # Graph's known issue 13635: expanded pages hold 100 at most
         page = records[start:start + size]
         if select:
             page = [{k: r[k] for k in select if k in r} if isinstance(r, dict) else r for r in page]
+        # The manager is a navigation property: only $expand returns it, with its id and type.
+        page = [{k: v for k, v in r.items() if k != "manager"} if isinstance(r, dict) else r for r in page]
+        if expand is not None:
+            page = [{**r, "manager": {k: m[k] for k in ("@odata.type", "id") if k in m}}
+                    if isinstance(r, dict) and isinstance(m := raw.get("manager"), dict) else r
+                    for r, raw in zip(page, records[start:start + size], strict=True)]
         body: dict = {"@odata.context": f"{self.graph_url}/$metadata#{path}", "value": page}
         if start + size < len(records):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
