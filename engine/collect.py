@@ -392,6 +392,10 @@ class _Collect:
         self.reject_tables += src_rejects
         self.sources_meta[name] = {**meta, "status": "collected",
                                    "collected_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if data.warnings:
+            # What the source could not give (a field or report refused, a value unreadable) stays
+            # with the snapshot for whoever audits it later, not only on the collect's screen.
+            self.sources_meta[name]["warnings"] = list(data.warnings)
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
         if progress:
             progress(name, "done", read)

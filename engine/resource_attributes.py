@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from .snapshots import Snapshot
+from .sqltext import ident
 
 #: resource type → (the entities its query reads, the first being the type's own, which the query
 #: reads as ``{base}``; the query: id, cost_center, vendor, currency, owner_id, legal_entity).
@@ -122,7 +123,7 @@ def attributes_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot,
         base = ATTRIBUTE_SQL[t][0][0]
         if only is not None:
             base = (f"(SELECT * FROM {base} WHERE CAST(id AS VARCHAR) IN "
-                    f"(SELECT resource_id FROM {only} WHERE resource_type = '{t}'))")
+                    f"(SELECT resource_id FROM {ident(only)} WHERE resource_type = '{t}'))")
         sql, fill = ATTRIBUTE_SQL[t][1], {**legal, "base": base}
         if "people" not in snapshot.entities:
             # A line's holder is read for its legal entity only: without people it is unknown.

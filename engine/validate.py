@@ -219,7 +219,10 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     Without ``with_origin`` the good rows lack the ``__origin`` text column
     (streamed entities: the origin is known per batch).
     """
-    raw = batch.table
+    # Only the entity's fields and the row number take part: a collector's own working columns
+    # can never stand in for the columns added here (the ordinal, the canonical values).
+    fields = {f.name for f in entity.fields}
+    raw = batch.table.select([c for c in batch.table.column_names if c in fields or c == ROW_COLUMN])
     present = set(raw.column_names)
     vocabulary = load_vocabulary()
     canon_cols: dict[str, str] = {}
@@ -326,25 +329,29 @@ def reject_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity,
     ``table`` is validated rows in source order, with the ``__origin`` column;
     the returned good rows drop it.
     """
-    con.register("typed_rows", table)
+    # The position in ``table`` breaks ties: a collector may number the rows of each table it
+    # builds from 1 again within one batch, and the first of two copies must not be a toss-up.
+    con.register("typed_rows", table.append_column(
+        "__position", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+    order = "__batch, __row, __position"
     try:
         key = ", ".join(ident(k) for k in entity.key)
         key_text = " || '/' || ".join(f"CAST({ident(k)} AS VARCHAR)" for k in entity.key)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, row_number() OVER "
-            f"(PARTITION BY {key} ORDER BY __batch, __row) AS __n, first({ORIGIN_COLUMN}) OVER "
-            f"(PARTITION BY {key} ORDER BY __batch, __row) AS __first FROM typed_rows"
+            f"(PARTITION BY {key} ORDER BY {order}) AS __n, first({ORIGIN_COLUMN}) OVER "
+            f"(PARTITION BY {key} ORDER BY {order}) AS __first FROM typed_rows"
         )
         cols = ", ".join(ident(c) for c in table.column_names if c not in _EXTRA)
         good = con.sql(
-            f"SELECT {cols} FROM ranked WHERE __n = 1 ORDER BY __batch, __row").to_arrow_table()
+            f"SELECT {cols} FROM ranked WHERE __n = 1 ORDER BY {order}").to_arrow_table()
         dups = con.sql(
             f"SELECT {SOURCE_COLUMN} AS source, {literal(entity.name)} AS entity, "
             f"split_part({ORIGIN_COLUMN}, {literal(_SEP)}, 1) AS origin, "
             f"CAST(split_part({ORIGIN_COLUMN}, {literal(_SEP)}, 2) AS BIGINT) AS row, "
             f"{literal(', '.join(entity.key))} AS field, {key_text} AS value, "
             f"'duplicate key (first seen in ' || replace(__first, {literal(_SEP)}, ' row ') || ')' AS reason "
-            f"FROM ranked WHERE __n > 1 ORDER BY __batch, __row"
+            f"FROM ranked WHERE __n > 1 ORDER BY {order}"
         ).to_arrow_table()
     finally:
         con.unregister("typed_rows")
@@ -388,7 +395,7 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
             f"CAST(d.__row AS VARCHAR) AS __where, row_number() OVER w AS __n FROM "
             f"(SELECT * FROM dup_candidates SEMI JOIN dup_keys USING ({key})) d "
             f"JOIN batch_origins o USING (__batch) WINDOW w AS (PARTITION BY {key} ORDER BY "
-            f"d.__batch, d.__row)")
+            f"d.__batch, d.__row, d.file_row_number)")
         drop = con.sql("SELECT file_row_number FROM dup_ranked WHERE __n > 1 ORDER BY 1"
                        ).to_arrow_table().column(0).combine_chunks()
         dups = con.sql(
@@ -397,7 +404,7 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, path,
             f"'duplicate key (first seen in ' || f.__where || ')' AS reason "
             f"FROM dup_ranked r JOIN batch_origins o USING (__batch) "
             f"JOIN (SELECT {key}, __where FROM dup_ranked WHERE __n = 1) f USING ({key}) "
-            f"WHERE r.__n > 1 ORDER BY r.__batch, r.__row"
+            f"WHERE r.__n > 1 ORDER BY r.__batch, r.__row, r.file_row_number"
         ).to_arrow_table()
     finally:
         con.execute("DROP TABLE IF EXISTS dup_hashes; DROP TABLE IF EXISTS dup_candidates; "

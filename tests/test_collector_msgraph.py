@@ -541,6 +541,10 @@ def test_a_refused_manager_expansion_still_collects_the_people(tmp_path, httpser
     assert [w for w in result.warnings if "manager" in w] == [
         f"m365: GET /users: Graph refused to expand the users' manager ({code}): people's manager_id "
         "is empty (unknown)"]
+    # ...and stays with the snapshot, for whoever audits it later.
+    assert [w for w in result.snapshot.manifest["sources"]["m365"]["warnings"] if "manager" in w] == [
+        f"GET /users: Graph refused to expand the users' manager ({code}): people's manager_id "
+        "is empty (unknown)"]
     # The refused page, the probe of the manager alone, then every page without $expand at 999 a page.
     queries = [q for p, q in graph.calls if p == "users"]
     assert queries[0]["$expand"] == "manager($select=id)"

@@ -33,8 +33,11 @@ def entity_reference(entity: Entity) -> str:
     lines = [f"## {entity.name}", "", entity.description, "",
              f"Key: {', '.join(entity.key)}", ""]
     if entity.grouped_by:
-        lines += [f"A resource (what a policy on {entity.name} judges, finds and counts as evaluated) is "
-                  f"the rows of one `{entity.grouped_by}`; a row without one is a resource of its own.", ""]
+        lines += [f"A policy on {entity.name} counts as evaluated one resource per `{entity.grouped_by}` "
+                  "(the rows that share it; a row without one is a resource of its own). The built-in "
+                  "policies judge a resource by the rows' other fields too, so rows of one "
+                  f"`{entity.grouped_by}` that disagree (see [disputes.md](disputes.md)) can give more "
+                  "findings than resources evaluated.", ""]
     lines += ["| field | type | required | relation | description |", "|---|---|---|---|---|"]
     for f in entity.fields:
         rel = f"`{f.relation.name}` → {f.relation.entity}" if f.relation else ""
