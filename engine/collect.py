@@ -490,10 +490,13 @@ VALIDATE_PIECE_BYTES = 16 << 20
 
 def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
     """Consecutive tables of the same columns joined into pieces of about
-    ``VALIDATE_PIECE_BYTES`` (their record batches kept apart, nothing copied)."""
+    ``VALIDATE_PIECE_BYTES`` (their record batches kept apart, nothing copied), and a table
+    much larger than that cut into such pieces (slices, nothing copied): validating holds a
+    few copies of its piece, so a collector that hands over one large table must not make
+    that a few copies of the whole source."""
     group: list[pa.Table] = []
     size = 0
-    for table in tables:
+    for table in _sliced(tables):
         if group and (size >= VALIDATE_PIECE_BYTES or table.schema != group[0].schema):
             yield group[0] if len(group) == 1 else pa.concat_tables(group)
             group, size = [], 0
@@ -501,6 +504,16 @@ def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
         size += table.nbytes
     if group:
         yield group[0] if len(group) == 1 else pa.concat_tables(group)
+
+
+def _sliced(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
+    for table in tables:
+        if VALIDATE_PIECE_BYTES <= 0 or table.nbytes <= 2 * VALIDATE_PIECE_BYTES or table.num_rows < 2:
+            yield table
+            continue
+        rows = max(1, table.num_rows * VALIDATE_PIECE_BYTES // table.nbytes)
+        for start in range(0, table.num_rows, rows):
+            yield table.slice(start, rows)
 
 
 #: Chunks a streamed batch's reader may have ready ahead of the validation.

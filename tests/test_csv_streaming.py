@@ -232,6 +232,19 @@ def test_validation_pieces_join_chunks_up_to_the_size_and_never_across_different
     assert [p.column(0).num_chunks for p in pieces] == [2, 1, 2]
 
 
+def test_a_table_far_larger_than_a_piece_is_validated_in_slices_of_about_a_piece():
+    # A collector may hand over a whole source as one table: validating holds a few copies of
+    # its piece, and that must not become a few copies of the whole source.
+    big = pa.table({"id": [f"L{i}" for i in range(10_000)], "__row": list(range(10_000))})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(collect_module, "VALIDATE_PIECE_BYTES", big.nbytes // 8)
+        pieces = list(collect_module._validation_pieces([big]))
+    # Slices of about a piece, joined like chunks: at most two slices a piece.
+    assert 4 <= len(pieces) <= 8
+    assert max(p.nbytes for p in pieces) <= 2 * (big.nbytes // 8) + 2 * (big.nbytes // 10_000)
+    assert pa.concat_tables(pieces).equals(big)
+
+
 def test_read_ahead_gives_the_tables_in_order_and_the_readers_error_where_it_happened():
     from dialtone.engine.errors import CollectError
 
