@@ -132,3 +132,21 @@ def test_a_missing_chain_head_is_reported_and_refuses_new_events(store, tmp_path
     assert not report.ok and report.problem == chain.MISSING_HEAD and report.first_bad_seq is None
     with pytest.raises(chain.ChainError, match="the chain head is missing"):
         comment(store, ids(store)["L1"], "hello", "alice", audit_writer(store, "test:host"))
+
+
+def test_an_event_hash_is_the_sha256_of_its_fields_joined_by_unit_separators():
+    """The definition anyone verifying the chain recomputes (an absent id as empty text); the
+    two hashes were computed by the definition as it stood at commit a992691."""
+    import hashlib
+
+    def by_definition(*fields) -> str:
+        text = "\x1f".join("" if f is None else str(f) for f in fields)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    first = (chain.GENESIS, 1, "2026-12-01T03:00:00.000000Z", "system", "opened", 5, None, 42,
+             '{"due_on":null,"reason":"é"}')
+    second = ("ab" * 32, 2, "2026-12-01T03:00:00.000000Z", "alice", "exception_granted", None, 0, None, "{}")
+    assert chain.event_hash(*first) == by_definition(*first) == \
+        "98b27a9ad3746e9588a556f9fd7d215cbfa2991a14105728acfb3389d3af854c"
+    assert chain.event_hash(*second) == by_definition(*second) == \
+        "0364174a32a4f799c34efca49c34c280a15990cab24ea74a14daf10d64642484"

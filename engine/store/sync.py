@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, insert, select, text, update
 
 from .. import resource_attributes
+from ..canonical_json import canonical_template
 from ..estate.model import load_model
 from ..evaluation import Evaluation
 from ..policy.loader import LoadedPolicies
@@ -105,7 +106,6 @@ def _due_case(store: Store, today) -> tuple[str, dict]:
 def _load_stage(conn: Connection, evaluation: Evaluation, attributes: pa.Table | None) -> dict[str, str]:
     """Stage every finding of the evaluation, with its resource's legal entity and cost centre
     (``attributes``); returns each policy's results digest."""
-    digests: dict[str, str] = {}
     # Without any attribute (an estate without legal entities or cost centres) the two columns
     # stay NULL and are not sent: a fifth wider insert for nothing.
     with_attributes = attributes is not None and attributes.num_rows > 0
@@ -114,15 +114,12 @@ def _load_stage(conn: Connection, evaluation: Evaluation, attributes: pa.Table |
            "savings_key, currency" + (", legal_entity, cost_center" if with_attributes else "")
            + ") VALUES (%s)")
     marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * width)
-    with duckdb.connect() as staging:
-        for outcome in evaluation.outcomes:
-            if outcome.status not in RAN:
-                continue
-            with StagedFindings(outcome.policy_id, outcome.resource_type, outcome.evidence_names,
-                                outcome.rows, attributes, con=staging) as staged:
-                digests[outcome.policy_id] = staged.digest()
-                for batch in staged.batches(with_attributes=with_attributes):
-                    conn.exec_driver_sql(sql % marks, batch)
+    with duckdb.connect() as staging, StagedFindings(
+            [(o.policy_id, o.resource_type, o.evidence_names, o.rows)
+             for o in evaluation.outcomes if o.status in RAN], attributes, con=staging) as staged:
+        digests = staged.digests()
+        for batch in staged.batches(with_attributes=with_attributes):
+            conn.exec_driver_sql(sql % marks, batch)
     # Built once after loading (faster than maintaining it row by row); rows are unique per
     # policy and resource already (see staging).
     conn.exec_driver_sql("CREATE UNIQUE INDEX dt_stage_key ON dt_stage "
@@ -358,6 +355,29 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     now = store.now_text()
     due_sql, due_params = _due_case(store, today)
     params = {"eid": eid, "now": now, **due_params}
+    # These two run before the new findings go in: each probes the findings once per staged
+    # finding, and a new one (every one, on a first evaluation) has nothing to refresh.
+    # Still violating: refresh what the finding says and when it was last seen.
+    conn.execute(text(f"""
+        UPDATE findings SET reason = s.reason, evidence = s.evidence, savings = s.savings,
+            savings_key = s.savings_key, currency = s.currency,
+            last_seen_evaluation = :eid, last_seen_at = :now, recheck_note = NULL
+        FROM dt_stage s
+        WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)
+    # Their legal entity and cost centre only where they changed: assigning an indexed column
+    # rewrites its index entries even to the same value (ix_findings_legal_entity, _cost_center).
+    # Nothing can differ when neither the stage nor the findings have any (two index probes).
+    if conn.execute(text("SELECT 1 WHERE EXISTS (SELECT 1 FROM dt_stage WHERE legal_entity IS NOT NULL "
+                         "OR cost_center IS NOT NULL) OR EXISTS (SELECT 1 FROM findings WHERE "
+                         "legal_entity IS NOT NULL) OR EXISTS (SELECT 1 FROM findings WHERE "
+                         "cost_center IS NOT NULL)")).first():
+        differs = "IS NOT" if conn.dialect.name == "sqlite" else "IS DISTINCT FROM"
+        conn.execute(text(f"""
+            UPDATE findings SET legal_entity = s.legal_entity, cost_center = s.cost_center
+            FROM dt_stage s
+            WHERE {_MATCH.replace('f.', 'findings.')}
+              AND (findings.legal_entity {differs} s.legal_entity
+                   OR findings.cost_center {differs} s.cost_center)"""))
     opened = conn.execute(text(f"""
         INSERT INTO findings (policy_id, resource_type, resource_id, status, reason, evidence,
             savings, savings_key, currency, legal_entity, cost_center, first_seen_evaluation,
@@ -380,27 +400,6 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
         UPDATE findings SET recheck_note = (SELECT c.note FROM dt_changes c
             WHERE c.finding_id = findings.id AND c.kind = 'not_rechecked')
         WHERE id IN (SELECT finding_id FROM dt_changes WHERE kind = 'not_rechecked')"""))
-    # Still violating: refresh what the finding says and when it was last seen.
-    conn.execute(text(f"""
-        UPDATE findings SET reason = s.reason, evidence = s.evidence, savings = s.savings,
-            savings_key = s.savings_key, currency = s.currency,
-            last_seen_evaluation = :eid, last_seen_at = :now, recheck_note = NULL
-        FROM dt_stage s
-        WHERE {_MATCH.replace('f.', 'findings.')} AND findings.last_seen_evaluation <> :eid"""), params)
-    # Their legal entity and cost centre only where they changed: assigning an indexed column
-    # rewrites its index entries even to the same value (ix_findings_legal_entity, _cost_center).
-    # Nothing can differ when neither the stage nor the findings have any (two index probes).
-    if conn.execute(text("SELECT 1 WHERE EXISTS (SELECT 1 FROM dt_stage WHERE legal_entity IS NOT NULL "
-                         "OR cost_center IS NOT NULL) OR EXISTS (SELECT 1 FROM findings WHERE "
-                         "legal_entity IS NOT NULL) OR EXISTS (SELECT 1 FROM findings WHERE "
-                         "cost_center IS NOT NULL)")).first():
-        differs = "IS NOT" if conn.dialect.name == "sqlite" else "IS DISTINCT FROM"
-        conn.execute(text(f"""
-            UPDATE findings SET legal_entity = s.legal_entity, cost_center = s.cost_center
-            FROM dt_stage s
-            WHERE {_MATCH.replace('f.', 'findings.')}
-              AND (findings.legal_entity {differs} s.legal_entity
-                   OR findings.cost_center {differs} s.cost_center)"""))
     conn.execute(text("""
         UPDATE findings SET status = 'resolved', resolved_at = :now, resolved_evaluation = :eid,
             updated_at = :now, recheck_note = NULL
@@ -412,29 +411,47 @@ def _apply(conn: Connection, store: Store, eid: int, today) -> int:
     return opened.rowcount
 
 
-_EVENT_DATA = {
-    "opened": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap, "reason": r.reason,
-                                    "due_on": r.due_on},
-    "reopened": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap, "reason": r.reason,
-                                      "due_on": r.due_on},
-    "seen_again": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
-                                        "last_seen_evaluation": r.prev_seen},
-    "resolved": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
-                                      "how": "no longer found by the policy"},
-    "retired": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap,
-                                     "how": "the policy is no longer in the policy set"},
-    "not_rechecked": lambda eid, snap, r: {"evaluation": eid, "snapshot": snap, "why": r.note},
+#: Each kind's event data beside the evaluation and the snapshot: constant keys, and the keys
+#: taken from the event's row (prev_seen, note, reason, due_on), by position.
+_EVENT_DATA: dict[str, tuple[dict, dict[str, int]]] = {
+    "opened": ({}, {"reason": 2, "due_on": 3}),
+    "reopened": ({}, {"reason": 2, "due_on": 3}),
+    "seen_again": ({}, {"last_seen_evaluation": 0}),
+    "resolved": ({"how": "no longer found by the policy"}, {}),
+    "retired": ({"how": "the policy is no longer in the policy set"}, {}),
+    "not_rechecked": ({}, {"why": 1}),
 }
+
+
+def _event_writers(eid: int, snapshot_id: str) -> dict[str, Callable[..., str]]:
+    """Per kind, a function of (prev_seen, note, reason, due_on) returning the event's data as
+    ``chain.canonical_data`` writes it (canonical_json.canonical_template): an evaluation can
+    write a million events of these few shapes."""
+    return {kind: canonical_template({"evaluation": eid, "snapshot": snapshot_id, **fixed}, fields)
+            for kind, (fixed, fields) in _EVENT_DATA.items()}
 
 
 def _events(conn: Connection, store: Store, eid: int, snapshot_id: str) -> int:
     now = store.now_text()
-    rows = conn.execute(text("""
+    data = _event_writers(eid, snapshot_id)
+    rows = _tuples(conn, """
         SELECT c.finding_id, c.kind, c.prev_seen, c.note, f.reason, f.due_on
         FROM dt_changes c JOIN findings f ON f.id = c.finding_id
-        ORDER BY f.policy_id, f.resource_type, f.resource_id, c.kind"""),
-        execution_options={"yield_per": 50_000})
-    dump = chain.canonical_data
+        ORDER BY f.policy_id, f.resource_type, f.resource_id, c.kind""")
     return chain.append(conn, (
-        (now, "system", r.kind, r.finding_id, None, eid, dump(_EVENT_DATA[r.kind](eid, snapshot_id, r)))
-        for r in rows))
+        (now, "system", kind, finding_id, None, eid, data[kind](prev_seen, note, reason, due_on))
+        for finding_id, kind, prev_seen, note, reason, due_on in rows))
+
+
+def _tuples(conn: Connection, sql: str, size: int = 50_000) -> Iterator[tuple]:
+    """The rows of ``sql`` as the driver's plain tuples, streamed, in the caller's transaction:
+    no per-row objects of the SQL layer for a million rows. On PostgreSQL a server-side cursor,
+    so they are not all held in memory at once (SQLite steps through them as they are read)."""
+    dbapi = conn.connection.dbapi_connection
+    cursor = dbapi.cursor(name="dt_rows") if conn.dialect.name == "postgresql" else dbapi.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(size):
+            yield from rows
+    finally:
+        cursor.close()
