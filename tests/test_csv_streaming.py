@@ -275,3 +275,22 @@ def test_a_consumer_stopping_early_stops_the_reader_before_read_ahead_returns():
     reading.close()          # what the collect does when validation stops it
     assert closed == [True]  # the file the reader had open is closed by now
 
+
+
+def test_a_full_disk_while_a_piece_is_written_in_its_thread_fails_the_collect_cleanly(
+        tmp_path, monkeypatch):
+    import errno
+    import threading
+
+    from dialtone.engine.errors import CollectError
+
+    def full(self, table):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(collect_module._Streamed, "_write", full)
+    threads = threading.active_count()
+    with pytest.raises(CollectError, match="cannot write the collect's working files: No space left"):
+        _collected(tmp_path, monkeypatch, stream=True)
+    # The writer's thread is gone with the collect, and no snapshot was written.
+    assert threading.active_count() == threads
+    assert not list((tmp_path / ".dialtone" / "snapshots").glob("2*"))
