@@ -380,10 +380,14 @@ class _Collect:
                 meta.update(_check_band(name, valid, self.previous,
                                         self.config.sources[name].completeness,
                                         name in self.accept_drop))
-        except ConfigError:
+        except (ConfigError, WorkingFileError):
             raise
         except (DialtoneError, OSError) as exc:
             _raise_if_disk_full(exc)
+            # The source's pieces still being written finish first: their error (the working
+            # file is unusable) ends the collect, it is not this source's.
+            for stream in streams.values():
+                stream.flush()
             self.failures[name] = _failure(name, exc)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
             for e, tables in per_entity.items():
@@ -503,7 +507,15 @@ def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
     that a few copies of the whole source."""
     group: list[pa.Table] = []
     size = 0
-    for table in _sliced(tables):
+    for table in tables:
+        if _too_large(table):
+            if group:
+                yield group[0] if len(group) == 1 else pa.concat_tables(group)
+                group, size = [], 0
+            rows = max(1, table.num_rows * VALIDATE_PIECE_BYTES // table.nbytes)
+            for start in range(0, table.num_rows, rows):
+                yield table.slice(start, rows)
+            continue
         if group and (size >= VALIDATE_PIECE_BYTES or table.schema != group[0].schema):
             yield group[0] if len(group) == 1 else pa.concat_tables(group)
             group, size = [], 0
@@ -513,14 +525,8 @@ def _validation_pieces(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
         yield group[0] if len(group) == 1 else pa.concat_tables(group)
 
 
-def _sliced(tables: t.Iterable[pa.Table]) -> t.Iterator[pa.Table]:
-    for table in tables:
-        if VALIDATE_PIECE_BYTES <= 0 or table.nbytes <= 2 * VALIDATE_PIECE_BYTES or table.num_rows < 2:
-            yield table
-            continue
-        rows = max(1, table.num_rows * VALIDATE_PIECE_BYTES // table.nbytes)
-        for start in range(0, table.num_rows, rows):
-            yield table.slice(start, rows)
+def _too_large(table: pa.Table) -> bool:
+    return VALIDATE_PIECE_BYTES > 0 and table.num_rows > 1 and table.nbytes > 2 * VALIDATE_PIECE_BYTES
 
 
 #: Chunks a streamed batch's reader may have ready ahead of the validation.
@@ -611,11 +617,15 @@ def _check_band(name: str, valid: dict[str, int], previous: Snapshot | None,
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
+class WorkingFileError(CollectError):
+    """The collect's own working files cannot be written: no source's fault, the collect ends."""
+
+
 def _raise_if_disk_full(exc: BaseException) -> None:
     if isinstance(exc, OSError) and (exc.errno in _DISK_FULL
                                      or "No space left on device" in str(exc)):
-        raise CollectError(f"cannot write the collect's working files: {exc.strerror or exc}; "
-                           "nothing was written and the latest snapshot is unchanged") from None
+        raise WorkingFileError(f"cannot write the collect's working files: {exc.strerror or exc}; "
+                               "nothing was written and the latest snapshot is unchanged") from None
 
 
 #: Rows per piece when streaming Parquet files through memory.
@@ -662,10 +672,20 @@ class _Streamed:
         self.keys_writer.write_table(keys)
 
     def flush(self) -> None:
-        """Wait for the piece being written; its error, if any, is raised here."""
+        """Wait for the piece being written. Its error ends the collect (WorkingFileError): the
+        file is shared by every source writing the entity, and after a failed write nobody
+        knows which of its rows are in it."""
         pending, self._pending = self._pending, None
-        if pending is not None:
+        if pending is None:
+            return
+        try:
             pending.result()
+        except Exception as exc:   # noqa: BLE001 - whatever it was, the file cannot be trusted
+            _raise_if_disk_full(exc)
+            raise WorkingFileError(
+                f"cannot write the collect's working file for {self.entity.name}: "
+                f"{getattr(exc, 'strerror', None) or exc}; nothing was written and the latest "
+                "snapshot is unchanged") from None
 
     def close(self) -> None:
         """Stop the writer's thread (the collect ends, or failed): nothing is left writing."""

@@ -85,6 +85,8 @@ class SourceData:
     batches: list[RawBatch] = field(default_factory=list)
     rejects: list[RawReject] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)  # origin → sha256
+    #: What the source could not give; kept in the snapshot's manifest with the source, so never
+    #: a secret or a person's data, only what is missing and why.
     warnings: list[str] = field(default_factory=list)
     #: Input files as they were when opened; the engine checks after reading the source's
     #: last row that none changed or vanished (engine/completeness.py).

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .collector_api import ROW_COLUMN, ParseOptions, RawBatch
+from .errors import CollectError
 from .estate.model import Entity, Field
 from .estate.vocabulary import BooleanWords, FieldVocabulary, key, key_sql, load_vocabulary
 from .snapshots import SOURCE_COLUMN
@@ -222,7 +223,11 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     # Only the entity's fields and the row number take part: a collector's own working columns
     # can never stand in for the columns added here (the ordinal, the canonical values).
     fields = {f.name for f in entity.fields}
-    raw = batch.table.select([c for c in batch.table.column_names if c in fields or c == ROW_COLUMN])
+    wanted = [c for c in batch.table.column_names if c in fields or c == ROW_COLUMN]
+    if len(set(wanted)) != len(wanted):
+        twice = sorted({c for c in wanted if wanted.count(c) > 1})
+        raise CollectError(f"{batch.origin}: {entity.name} column(s) {', '.join(twice)} given twice")
+    raw = batch.table.select(wanted)
     present = set(raw.column_names)
     vocabulary = load_vocabulary()
     canon_cols: dict[str, str] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch
 from dialtone.engine.estate.model import load_model
@@ -83,3 +84,13 @@ def test_the_first_of_two_copies_numbered_alike_is_the_one_kept():
         good, dups = reject_duplicates(con, entity, validated.table)
         assert good.column("number").to_pylist() == ["+15550000001", "+15550000002", "+15550000003"]
         assert dups.column("value").to_pylist() == ["L1"]
+
+
+def test_a_batch_that_names_a_column_twice_is_a_clear_error():
+    from dialtone.engine.errors import CollectError
+
+    entity = load_model().entity("charges")
+    table = _chunked_charges([3])
+    table = table.append_column("amount", pa.array(["2.00"] * 3))
+    with pytest.raises(CollectError, match="bill.edi: charges column\\(s\\) amount given twice"):
+        validate_batch(duckdb.connect(), entity, RawBatch("charges", table, "bill.edi"), "carrier")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -438,9 +439,12 @@ def _events(conn: Connection, store: Store, eid: int, snapshot_id: str) -> int:
         SELECT c.finding_id, c.kind, c.prev_seen, c.note, f.reason, f.due_on
         FROM dt_changes c JOIN findings f ON f.id = c.finding_id
         ORDER BY f.policy_id, f.resource_type, f.resource_id, c.kind""")
-    return chain.append(conn, (
-        (now, "system", kind, finding_id, None, eid, data[kind](prev_seen, note, reason, due_on))
-        for finding_id, kind, prev_seen, note, reason, due_on in rows))
+    # Closed inside the transaction whatever happens: a cursor left open past a rollback locks
+    # the connection's temporary tables for its next user (SQLite) or its next transaction.
+    with closing(rows):
+        return chain.append(conn, (
+            (now, "system", kind, finding_id, None, eid, data[kind](prev_seen, note, reason, due_on))
+            for finding_id, kind, prev_seen, note, reason, due_on in rows))
 
 
 def _tuples(conn: Connection, sql: str, size: int = 50_000) -> Iterator[tuple]:
