@@ -371,8 +371,8 @@ class _Collect:
                         if progress:
                             progress(name, "reading", read)
                 self.batch_index += 1
-            # The source's last pieces are encoded in the writers' threads: any error writing
-            # them is this source's, and is raised here.
+            # The source's last pieces are encoded in the writers' threads: wait for them here,
+            # before the source counts as collected (a failed write ends the collect, see flush).
             for stream in streams.values():
                 stream.flush()
             completeness.unchanged(data.watched)
