@@ -254,6 +254,14 @@ def source_rows(result) -> list[dict]:
     return out
 
 
+def source_warnings(by_source: dict[str, dict]) -> list[str]:
+    """The collector warnings each source of a snapshot carries (its manifest's
+    ``sources.<name>.warnings``; a carried source's are those of the collect that read it),
+    one line each, named by source."""
+    return [f"source '{name}': {w}" for name, meta in sorted(by_source.items())
+            for w in meta.get("warnings", [])]
+
+
 def run_once(config: Config, *, trigger: str = "manual", actor: str = "system",
              store: Store | None = None, progress: RunProgress | None = None,
              heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -339,7 +347,9 @@ def _run(config: Config, store: Store, actor: str, outcome: RunOutcome,
     progress("collect", f"credits: {credits['text']}")
     loaded = load_policies(config.policy_paths)
     total = len(loaded.policies)
-    warnings = unknown_param_warnings(config, loaded)
+    # What a source could not give (a field refused, a report missing) is said with the run, not
+    # only in the snapshot's manifest: the findings that depend on it read "unknown".
+    warnings = source_warnings(result.by_source) + unknown_param_warnings(config, loaded)
     evaluation = evaluate_configured(
         config, result.snapshot, loaded,
         progress=lambda done, policy_id: progress("evaluate", f"{done}/{total} {policy_id}"))

@@ -119,6 +119,27 @@ def test_a_failing_source_makes_the_run_degraded_with_exit_3(config_path, cli, r
     assert carrier["collected_at"] is not None
 
 
+def test_a_sources_warnings_are_said_by_the_run_and_kept_with_the_snapshot(tmp_path, cli, runner):
+    config_path = make_workspace(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
+    write_csv(tmp_path / "hr", "people", ["id", "name", "status", "terminated_on", "email", "badge"],
+              [["P1", "Ada", "active", "", "ada@example.com", "7"]])
+    args = ["--config", str(config_path)]
+    result = runner.invoke(cli, [*args, "run"])
+    assert result.exit_code == 0, result.output
+    said = "source 'hr': people.csv: ignored unknown column 'badge'."
+    assert f"  warning: {said}" in result.output
+    assert read(config_path, get_run, 1)["summary"]["warnings"] == [said]
+    shown = runner.invoke(cli, [*args, "snapshots", "show", "latest"])
+    assert "      warning: people.csv: ignored unknown column 'badge'." in shown.output
+    # A source that fails on the next run: its data carried, marked stale, with the error.
+    (tmp_path / "carrier" / "lines.csv").unlink()
+    assert runner.invoke(cli, [*args, "run"]).exit_code == 3
+    shown = runner.invoke(cli, [*args, "snapshots", "show", "latest"]).output
+    carrier = shown[shown.index("    carrier [csv]"):shown.index("    hr [csv]")]
+    assert "      stale: source 'carrier': no <entity>.csv or <entity>.jsonl files in" in carrier
+    assert "warning: " not in carrier and "ignored unknown column 'badge'" in shown
+
+
 def test_a_run_that_cannot_collect_anything_fails_with_exit_2(config_path, cli, runner):
     for folder in ("hr", "carrier"):
         for f in (config_path.parent / folder).iterdir():

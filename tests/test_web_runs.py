@@ -19,6 +19,7 @@ from dialtone.engine.runs import run_once
 from dialtone.engine.store import Store
 from dialtone.engine.store.accounts import add_user, create_token
 from dialtone.web.app import create_app
+from tests.conftest import write_csv
 from tests.storekit import Clock
 from tests.test_runs import make_workspace
 from tests.webkit import HOSTILE, PASSWORD, ROLES, build, login, record_run
@@ -35,6 +36,10 @@ def site(tmp_path_factory):
     config = load_config(path)
     first = run_once(config, actor="ada")
     (tmp / "carrier" / "lines.csv").unlink()
+    # The HR export gains a column no entity has: the second run says so, escaped.
+    write_csv(tmp / "hr", "people", ["id", "name", "status", "terminated_on", "email", HOSTILE], [
+        ["P1", "Ada", "active", "", "ada@example.com", "x"],
+        ["P2", "Bob", "terminated", "2025-01-01", "bob@example.com", "y"]])
     second = run_once(config, trigger="manual", actor="bob")
     assert (first.status, second.status) == ("succeeded", "degraded")
     later = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
@@ -108,6 +113,24 @@ def test_a_run_shows_each_source_with_its_problem_highlighted(site):
     assert re.search(r'<td class="num">\d+\.\d s</td>', hr)     # how long the source took
     ok = page(site, f"/runs/{first.run_id}")
     assert 'class="problem"' not in ok and "succeeded" in ok
+
+
+def test_a_run_and_its_snapshot_show_what_a_source_could_not_give(site):
+    first, second = site["runs"]
+    warning = ("source &#39;hr&#39;: people.csv: ignored unknown column "
+               "&#39;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#39;.")
+    assert second.summary["warnings"] == [
+        f"source 'hr': people.csv: ignored unknown column '{HOSTILE}'."]
+    html = page(site, f"/runs/{second.run_id}")
+    assert "<dt>Warnings</dt>" in html and warning in html and HOSTILE not in html
+    assert "<dt>Warnings</dt>" not in page(site, f"/runs/{first.run_id}")
+    # The snapshots page: the source's warning and the carrier's stale data, row by row.
+    snaps = page(site, "/snapshots")
+    newest = re.search(rf'<tr id="snapshot-{second.snapshot_id}">.*?</tr>', snaps, re.S).group(0)
+    oldest = re.search(rf'<tr id="snapshot-{first.snapshot_id}">.*?</tr>', snaps, re.S).group(0)
+    assert "hr: people.csv: ignored unknown column &#39;&lt;script&gt;" in newest
+    assert '<div class="bad">carrier stale: source &#39;carrier&#39;: no &lt;entity&gt;.csv' in newest
+    assert HOSTILE not in snaps and "ignored" not in oldest and "stale" not in oldest
 
 
 def test_a_run_that_does_not_exist_is_not_found(site):

@@ -130,6 +130,10 @@ def snapshots_show(ctx: click.Context, snapshot_id: str, fmt: str) -> None:
         click.echo(f"    {name} [{src['collector']}] {src['settings_fingerprint'][:19]}…{carried}")
         for origin, digest in src.get("inputs", {}).items():
             click.echo(f"      {origin}  sha256:{digest[:16]}…")
+        if src.get("status") in ("stale", "failed") and src.get("error"):
+            click.echo(f"      {src['status']}: {src['error']}")
+        for w in src.get("warnings", []):
+            click.echo(f"      warning: {w}")
     click.echo("  entities:")
     for name, e in sorted(m["entities"].items()):
         click.echo(f"    {name:<20} {e['rows']:>10} rows  sha256:{e['sha256'][:16]}…")
