@@ -48,6 +48,7 @@ import codecs
 import csv
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,6 +76,9 @@ from dialtone.engine.snapshots import sha256_file
 _STR_OR_LIST = {"oneOf": [{"type": "string", "minLength": 1},
                           {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
 
+
+#: Hashes large input files beside their parse (one thread: a second would compete with it).
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dialtone-csv-sha256")
 
 #: Bytes pyarrow's CSV reader takes at a time: a cell must fit in one block.
 CSV_BLOCK_BYTES = 64 << 20
@@ -269,7 +273,6 @@ class CsvCollector:
                       mapping: dict[str, str] | None) -> None:
         data.watch(path)
         require_complete_last_line(path)
-        data.inputs[path.name] = sha256_file(path)
         if mapping:
             for header, target in mapping.items():
                 if target not in entity.field_names:
@@ -280,14 +283,20 @@ class CsvCollector:
             header = self._header(path)
             if header:
                 rename = self._rename(data, path, entity, header, mapping)
+                # Hashed in a thread while the file is parsed (the parse leaves a core idle); the
+                # digest is the source's by its last chunk. The file is watched meanwhile: one
+                # changed while read fails the source (engine/completeness.py).
+                digest = _HASHING.submit(sha256_file, path)
 
                 def chunks():
                     for table in self._stream_csv(data, path, entity, header):
                         yield self._numbers(entity, self._mapped_values(
                             entity, _renamed(table, rename)))
+                    data.inputs[path.name] = digest.result()
 
                 data.batches.append(RawBatch.streamed(entity.name, path.name, chunks, self.options))
                 return
+        data.inputs[path.name] = sha256_file(path)
         if path.suffix.lower() == ".jsonl":
             table = self._read_jsonl(data, path, entity)
         else:

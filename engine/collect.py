@@ -397,7 +397,9 @@ class _Collect:
             if progress:
                 progress(name, "failed", read)
             return
-        # A streamed collector may add rejects and warnings while its chunks are read.
+        # A streamed collector may add rejects, warnings and input digests while its chunks are
+        # read.
+        meta["inputs"] = dict(sorted(data.inputs.items()))
         src_rejects[0] = _raw_rejects(name, data.rejects)
         self.warnings += [f"{name}: {w}" for w in data.warnings]
         self.reject_tables += src_rejects

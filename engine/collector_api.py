@@ -84,7 +84,9 @@ class RawReject:
 class SourceData:
     batches: list[RawBatch] = field(default_factory=list)
     rejects: list[RawReject] = field(default_factory=list)
-    inputs: dict[str, str] = field(default_factory=dict)  # origin → sha256
+    #: origin → sha256 of what was read. A streamed batch may add its input's digest while its
+    #: chunks are read (by its last chunk): the engine takes ``inputs`` once the source is read.
+    inputs: dict[str, str] = field(default_factory=dict)
     #: What the source could not give; kept in the snapshot's manifest with the source, so never
     #: a secret or a person's data, only what is missing and why.
     warnings: list[str] = field(default_factory=list)

@@ -5,6 +5,7 @@ same as when the file is read whole."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pyarrow as pa
 import pytest
@@ -69,6 +70,9 @@ def test_a_streamed_csv_gives_the_snapshot_rejects_and_warnings_of_a_whole_read(
     by_id = {r["id"]: r for r in streamed_rows}
     assert by_id["L7"]["status"] == "suspended" and by_id["L7"]["number"] == "+15550000007"
     assert by_id["L2000b"]["id"] == "L2000b"
+    # The file's digest, hashed beside the parse when streamed, is in the manifest either way.
+    digest = hashlib.sha256((tmp_path / "streamed" / "estate" / "lines.csv").read_bytes()).hexdigest()
+    assert streamed_meta["inputs"] == whole_meta["inputs"] == {"lines.csv": digest}
 
 
 @pytest.mark.parametrize("stream", [False, True])
