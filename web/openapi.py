@@ -389,7 +389,9 @@ def spec() -> dict:
                                        "evaluation_id": {"type": ["integer", "null"]},
                                        "error": nullable_str,
                                        "summary": {"type": "object", "description": "policies (counts by "
-                                                   "status), findings, changes, rows per entity"},
+                                                   "status), findings, changes, rows per entity, "
+                                                   "warnings (what a source could not give, "
+                                                   "unknown params entries)"},
                                        "sources": {"type": "array",
                                                    "items": {"$ref": "#/components/schemas/RunSource"}}}},
                 "RunSource": {"type": "object",
