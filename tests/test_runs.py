@@ -129,6 +129,7 @@ def test_a_sources_warnings_are_said_by_the_run_and_kept_with_the_snapshot(tmp_p
     said = "source 'hr': people.csv: ignored unknown column 'badge'."
     assert f"  warning: {said}" in result.output
     assert read(config_path, get_run, 1)["summary"]["warnings"] == [said]
+    assert f"  warning: {said}" in runner.invoke(cli, [*args, "runs", "show", "1"]).output
     shown = runner.invoke(cli, [*args, "snapshots", "show", "latest"])
     assert "      warning: people.csv: ignored unknown column 'badge'." in shown.output
     # A source that fails on the next run: its data carried, marked stale, with the error.

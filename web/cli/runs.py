@@ -209,6 +209,8 @@ def runs_show(ctx: click.Context, run_id: int, fmt: str) -> None:
                    f"{p['error']} error; {s['findings']} findings")
         if s.get("changes"):
             click.echo("  changes:  " + ", ".join(f"{v} {k}" for k, v in sorted(s["changes"].items())))
+    for w in s.get("warnings", []):
+        click.echo(f"  warning: {w}")
 
 
 @click.command("scheduler")
