@@ -47,6 +47,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
 import typing as t
 from pathlib import Path
@@ -131,9 +132,20 @@ KIND_BY_SKU: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 #: Kinds whose disabled account means the human left; the others are disabled by design
 #: (resource accounts) or are no one's employment.
 HUMAN_KINDS = ("person", "guest")
-#: Makers of Teams Android devices (desk phones, displays, room consoles and panels): on
-#: Android, their devices are desk phones, not smartphones.
-DESK_PHONE_MAKERS = ("poly", "polycom", "yealink", "audiocodes", "crestron")
+#: Makers whose Android devices are all Teams devices - desk phones, Teams displays, Teams Rooms
+#: on Android bars, boards and touch consoles, and panels (Microsoft's certified lists for Teams
+#: phones, displays and Teams Rooms on Android): on Android, their devices are desk phones, not
+#: smartphones. They run the maker's AOSP firmware and sign in with a person's, a shared-device
+#: or a room account. (Logitech's one Android device besides, the G Cloud gaming handheld, is
+#: no phone either.)
+DESK_PHONE_MAKERS = ("poly", "polycom", "yealink", "audiocodes", "crestron", "logitech", "neat",
+                     "jabra", "epos", "dten")
+#: Words of the model that make an Android device a Teams device whatever its maker, and per maker
+#: for makers that also sell Android phones or tablets, where only the Teams lines are desk phones:
+#: Lenovo's ThinkSmart displays (not its Tab tablets), Cisco's Room Bar, Room Kit, Board Pro, Desk
+#: Pro and Room Navigator (not its Wireless Phone 840 and 860 handsets).
+DESK_PHONE_MODEL_WORDS = ("thinksmart",)
+DESK_PHONE_MODEL_WORDS_OF = {"cisco": ("room", "board", "desk")}
 
 #: The application permission each call needs, for the message when it is refused.
 PERMISSIONS = {
@@ -748,13 +760,21 @@ def _device_kind(os_name: str | None, model: str | None, maker: str | None) -> s
     if os_l.startswith("windows") or os_l in ("macos", "mac os x", "linux"):
         return "computer"
     android = os_l.startswith("android")
-    if android and (maker_l.split(" ")[0] in DESK_PHONE_MAKERS or "thinksmart" in model_l):
+    if android and _teams_device(model_l, maker_l):
         return "desk_phone"
     if os_l == "ipados" or "ipad" in model_l or "tablet" in model_l or model_l.startswith("sm-t"):
         return "tablet"
     if os_l == "ios" or android:
         return "smartphone"
     return None
+
+
+def _teams_device(model: str, maker: str) -> bool:
+    """Whether an Android device (model and manufacturer in lower case) is a Teams device."""
+    # The maker's first word, so that a company form ("Cisco Systems, Inc.") still reads as Cisco.
+    first = next(iter(re.findall(r"[a-z0-9]+", maker)), "")
+    words = DESK_PHONE_MODEL_WORDS + DESK_PHONE_MODEL_WORDS_OF.get(first, ())
+    return first in DESK_PHONE_MAKERS or any(w in model for w in words)
 
 
 def _timestamp(value: str | None) -> dt.datetime | None:

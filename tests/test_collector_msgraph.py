@@ -588,6 +588,22 @@ def test_an_intune_phone_number_is_resolved_to_the_line_with_that_number(tmp_pat
     ("AndroidAOSP", "C470HD", "AudioCodes", "desk_phone"),
     ("Android", "ThinkSmart View", "LENOVO", "desk_phone"),
     ("Android", "Lenovo Tab M10", "Lenovo", "smartphone"),     # a Lenovo that is no Teams device
+    # Teams Rooms on Android bars, boards and touch consoles, and Teams displays (Microsoft's
+    # certified lists), which run their maker's Android 9-12 and were read as smartphones.
+    ("Android", "Rally Bar", "Logitech", "desk_phone"),
+    ("AndroidAOSP", "Tap IP", "Logitech", "desk_phone"),
+    ("Android", "Neat Pad", "Neat", "desk_phone"),
+    ("Android", "Neat Frame", "Neat", "desk_phone"),
+    ("Android", "PanaCast 50 VBS", "Jabra", "desk_phone"),
+    ("Android", "Expand 5T", "EPOS", "desk_phone"),
+    ("Android", "DTEN Bar", "DTEN", "desk_phone"),
+    ("Android", "Room Bar", "Cisco Systems, Inc.", "desk_phone"),
+    ("Android", "Board Pro 55", "Cisco", "desk_phone"),
+    ("Android", "Room Navigator", "Cisco", "desk_phone"),
+    ("Android", "Desk Pro", "Cisco", "desk_phone"),
+    ("Android", "ThinkSmart View Plus", "Lenovo", "desk_phone"),
+    # Cisco also sells Android handsets: only its Teams room and desk lines are desk phones.
+    ("Android", "Wireless Phone 860", "Cisco", "smartphone"),
     ("Android", "SM-T870", "samsung", "tablet"),
     ("iPadOS", "iPad Air", "Apple", "tablet"),
     ("iOS", "iPhone 15", "Apple", "smartphone"),
