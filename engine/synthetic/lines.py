@@ -336,8 +336,10 @@ class Lines:
             e911[rows[mode == 1]] = rng_p.choice(self.loc.not_validated_us, (mode == 1).sum())
             e911[rows[mode == 2]] = rng_p.choice(self.loc.not_dispatchable_us, (mode == 2).sum())
 
-        e911_scope = (active & np.isin(kind, (LANDLINE, DID, SIP)) & us
-                      & np.isin(purpose, (-1, VOICE, SHARED, CONTACT_CENTRE, TRUNK, DID_BLOCK)))
+        # Stations only: a DID block or a service number is no station, and a trunk without a
+        # location of its own is undecidable (its calls carry their stations' locations).
+        e911_scope = (active & np.isin(kind, (LANDLINE, DID)) & us
+                      & np.isin(purpose, (-1, VOICE, SHARED)))
         unlocate(plant(e911_scope, 0.04, cat.E911))
 
         # Life-safety lines: a suspended one (some with no custodian left either), a US lift or
