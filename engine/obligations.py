@@ -134,10 +134,14 @@ def obligation_files(policy_paths: Iterable[Path] | None) -> list[Path]:
 
 def load_obligations(policy_paths: Iterable[Path] | None = None) -> Obligations:
     """Every obligations file of the built-in packs and the policy folders; an obligation id
-    defined twice is an error (an organisation adds obligations, it does not redefine one)."""
+    defined twice differently is an error (an organisation adds obligations, it does not
+    redefine one). The same definition again is not: a policy folder holding a copy of the
+    built-in packs (vendored, or a past revision's) repeats the catalogue word for word."""
     by_id: dict[str, Obligation] = {}
+    defined: dict[str, tuple[dict, str]] = {}
     record_types: dict[str, str] = {}
     problems: list[Problem] = []
+    builtin = builtin_policy_dir() / "frameworks" / FILE
     for path in obligation_files(policy_paths):
         shown = f"{path.parent.name}/{path.name}"
         try:
@@ -156,10 +160,14 @@ def load_obligations(policy_paths: Iterable[Path] | None = None) -> Obligations:
             continue
         record_types.update(doc.data.get("record_types") or {})
         for i, item in enumerate(doc.data["obligations"]):
-            if item["id"] in by_id:
-                line, col = doc.position(["obligations", i, "id"])
-                problems.append(Problem(f"obligation '{item['id']}' is defined twice", shown, line, col))
+            if item["id"] in defined:
+                first, where = defined[item["id"]]
+                if item != first:
+                    line, col = doc.position(["obligations", i, "id"])
+                    problems.append(Problem(f"obligation '{item['id']}' is defined twice, "
+                                            f"differently (first in {where})", shown, line, col))
                 continue
+            defined[item["id"]] = (item, "the built-in catalogue" if path == builtin else str(path))
             unknown = [r for r in item.get("record_types", []) if r not in record_types]
             if unknown:
                 line, col = doc.position(["obligations", i, "record_types"])

@@ -213,8 +213,22 @@ def test_an_organisation_adds_obligations_and_may_not_redefine_one(tmp_path):
                                                  .replace("acme-voice", "sec-17a-4-b4"))
     from dialtone.engine.errors import PolicyError
 
-    with pytest.raises(PolicyError, match="obligation 'sec-17a-4-b4' is defined twice"):
+    with pytest.raises(PolicyError, match=r"obligation 'sec-17a-4-b4' is defined twice, differently "
+                                          r"\(first in the built-in catalogue\)"):
         load_obligations([tmp_path])
+
+
+def test_a_copy_of_the_built_in_packs_loads_beside_them(tmp_path):
+    """A policy folder holding the built-in packs (vendored to be changed, or a past revision's)
+    repeats the obligations catalogue word for word: the same definition is no redefinition."""
+    import shutil
+
+    from dialtone.engine.policy.loader import load_policies
+    from dialtone.policies import builtin_policy_dir
+
+    shutil.copytree(builtin_policy_dir(), tmp_path / "policies")
+    loaded = load_policies([tmp_path / "policies"])
+    assert not loaded.failures and len(loaded.policies) == len(load_policies().policies)
 
 
 def test_the_catalogue_states_thresholds_from_where_the_control_runs(tmp_path):
