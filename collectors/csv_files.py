@@ -289,9 +289,15 @@ class CsvCollector:
                 digest = _HASHING.submit(sha256_file, path)
 
                 def chunks():
-                    for table in self._stream_csv(data, path, entity, header):
-                        yield self._numbers(entity, self._mapped_values(
-                            entity, _renamed(table, rename)))
+                    read = False
+                    try:
+                        for table in self._stream_csv(data, path, entity, header):
+                            yield self._numbers(entity, self._mapped_values(
+                                entity, _renamed(table, rename)))
+                        read = True
+                    finally:
+                        if not read:      # stopped early: a hash still queued is not wanted
+                            digest.cancel()
                     data.inputs[path.name] = digest.result()
 
                 data.batches.append(RawBatch.streamed(entity.name, path.name, chunks, self.options))

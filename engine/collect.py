@@ -399,7 +399,7 @@ class _Collect:
             return
         # A streamed collector may add rejects, warnings and input digests while its chunks are
         # read.
-        meta["inputs"] = dict(sorted(data.inputs.items()))
+        meta["inputs"] = dict(sorted({**meta.get("inputs", {}), **data.inputs}.items()))
         src_rejects[0] = _raw_rejects(name, data.rejects)
         self.warnings += [f"{name}: {w}" for w in data.warnings]
         self.reject_tables += src_rejects
