@@ -332,7 +332,7 @@ def test_runs_and_snapshots_show_numbers_with_separators_and_times_to_the_second
     runs = page(demo.client, "/runs")
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", runs)
     run = page(demo.client, "/runs/1")
-    assert ">15,841</td>" in run and "usage 6,000" in run
+    assert ">15,846</td>" in run and "usage 6,000" in run
     assert re.search(r"<dt>Started</dt><dd><time [^>]*>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time></dd>", run)
     snapshots = page(demo.client, "/snapshots")
-    assert ">15,841</td>" in snapshots
+    assert ">15,846</td>" in snapshots
