@@ -147,7 +147,12 @@ class ProxiedServer:
     def close(self) -> None:
         from waitress import wasyncore
 
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        try:
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        except OSError:
+            # The trigger's descriptor is gone already (seen once in CI: EBADF): the loop can no
+            # longer be woken, so close its sockets from here; it ends on its next poll.
+            wasyncore.close_all(self.server._map)
         self.thread.join(10)
         self.server.task_dispatcher.shutdown()
 
