@@ -110,12 +110,13 @@ def _distinct_others(values: pa.Array | pa.ChunkedArray, region: str | None) -> 
     distinct = pc.drop_null(pc.unique(values))
     if isinstance(distinct, pa.ChunkedArray):
         distinct = distinct.combine_chunks()
-    digits = pc.utf8_length(pc.replace_substring_regex(distinct, r"[^0-9]", ""))
-    keep = pc.and_(pc.invert(pc.match_substring_regex(distinct, E164)),
-                   pc.greater_equal(digits, MIN_DIGITS))
+    # Most exports write E.164 already: those are set aside before the costlier digit count.
+    others = distinct.filter(pc.invert(pc.match_substring_regex(distinct, E164)))
+    digits = pc.utf8_length(pc.replace_substring_regex(others, r"[^0-9]", ""))
+    keep = pc.greater_equal(digits, MIN_DIGITS)
     if region is None:
-        keep = pc.and_(keep, pc.match_substring_regex(distinct, _INTERNATIONAL, ignore_case=True))
-    return distinct.filter(keep)
+        keep = pc.and_(keep, pc.match_substring_regex(others, _INTERNATIONAL, ignore_case=True))
+    return others.filter(keep)
 
 
 def normalise_numbers(values: pa.Array | pa.ChunkedArray,

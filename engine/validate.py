@@ -47,8 +47,16 @@ def _list_lit(values) -> str:
     return "[" + ", ".join(literal(v) for v in values) + "]"
 
 
+#: What DuckDB's ``trim`` takes off both ends of a text: the Unicode space separators (Zs).
+SPACES = ("\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+          "\u2009\u200a\u202f\u205f\u3000")
+
+
 def _text(f: Field, col: str | None = None) -> str:
-    return f"NULLIF(trim({col or ident(f.name)}), '')"
+    """The field's text, NULL when empty: ``col`` is a column already trimmed of ``SPACES``
+    (validate_batch trims in Arrow, which looks at the ends only, where DuckDB's ``trim``
+    decodes the whole text: a third of a validation's time); without it the raw column."""
+    return f"NULLIF({col}, '')" if col else f"NULLIF(trim({ident(f.name)}), '')"
 
 
 def _pretyped(f: Field, arrow_type: pa.DataType) -> bool:
@@ -124,14 +132,15 @@ _EXPECTED = {
 
 def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
             pretyped: bool = False, col: str | None = None,
-            vocab: FieldVocabulary | None = None) -> list[tuple[str, str]]:
-    """(condition that flags a problem, reason SQL) pairs for field ``f``."""
+            vocab: FieldVocabulary | None = None, raw_col: str | None = None) -> list[tuple[str, str]]:
+    """(condition that flags a problem, reason SQL) pairs for field ``f`` (``col``: the
+    trimmed column its value is read from; ``raw_col``: its raw text trimmed)."""
     raw_missing = f"{ident(f.name)} IS NULL" if is_list or pretyped else f"{_text(f, col)} IS NULL"
     checks = []
     if f.required:
         checks.append((raw_missing, literal("required field is missing")))
     if f.type == "string" and not pretyped:
-        checks.append((f"length({_text(f)}) > {MAX_TEXT}",
+        checks.append((f"length({_text(f, raw_col)}) > {MAX_TEXT}",
                        literal(f"longer than {MAX_TEXT:,} characters")))
     if f.type == "list" and is_list:
         checks.append((f"length(array_to_string({ident(f.name)}, ';')) > {MAX_TEXT}",
@@ -175,8 +184,10 @@ class Validated:
     rejects: pa.Table
 
 
-#: Prefix of the columns that hold a field's values put in canonical form.
+#: Prefix of the columns that hold a field's values put in canonical form (trimmed), and of
+#: those that hold its raw text trimmed.
 _CANON = "__canon_"
+_TRIMMED = "__trimmed_"
 
 
 def canonical_values(con: duckdb.DuckDBPyConnection, vocab: FieldVocabulary,
@@ -231,6 +242,7 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     present = set(raw.column_names)
     vocabulary = load_vocabulary()
     canon_cols: dict[str, str] = {}
+    trimmed: dict[str, str] = {}
     for i, f in enumerate(entity.fields):
         vocab = vocabulary.of(entity.name, f.name)
         if vocab is None or f.type != "string" or f.name not in present \
@@ -239,8 +251,13 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
         canon = canonical_values(con, vocab, raw.column(f.name))
         if canon is not None:
             name = f"{_CANON}{i}"
-            raw = raw.append_column(name, canon)
+            raw = raw.append_column(name, pc.utf8_trim(canon, characters=SPACES))
             canon_cols[f.name] = ident(name)
+    for i, f in enumerate(entity.fields):
+        if f.name in present and pa.types.is_string(raw.schema.field(f.name).type):
+            name = f"{_TRIMMED}{i}"
+            raw = raw.append_column(name, pc.utf8_trim(raw.column(f.name), characters=SPACES))
+            trimmed[f.name] = ident(name)
     # DuckDB does not always return the rows of a scanned Arrow table in its order (pieces of
     # it can come back swapped); the ordinal puts them back, so a snapshot never depends on
     # thread timing.
@@ -259,13 +276,14 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
             is_list = pa.types.is_list(arrow_type)
             pretyped = _pretyped(f, arrow_type)
             vocab = vocabulary.of(entity.name, f.name)
-            col = canon_cols.get(f.name)
+            col = canon_cols.get(f.name) or trimmed.get(f.name)
             typed = _typed(f, batch.options, is_list, pretyped, col, vocab if f.type == "list" else None,
                            vocabulary.boolean_words(entity.name, f.name))
             typed_cols.append(f"{typed} AS {ident(f.name)}")
             shown = (f"array_to_string({ident(f.name)}, ';')" if is_list
                      else f"coalesce(CAST({ident(f.name)} AS VARCHAR), '')")
-            for cond, reason in _checks(f, batch.options, typed, is_list, pretyped, col, vocab):
+            for cond, reason in _checks(f, batch.options, typed, is_list, pretyped, col, vocab,
+                                        trimmed.get(f.name)):
                 problem_items.append(
                     f"CASE WHEN coalesce({cond}, false) THEN "
                     f"{literal(f.name + _SEP)} || {reason} || {literal(_SEP)} || left({shown}, 200) END")
