@@ -525,8 +525,10 @@ PLANTED_STORES = (
      "(3-year policy)", 1095, "keep_and_delete", False, True, False, True, (HIPAA_DOC,)),
     (MIFID_RETENTION, ("fca", "mifid"), "Microsoft Purview", "Teams chats, London desk (3 years)",
      1095, "keep_and_delete", True, True, False, True, (CHAT,)),
+    # Exchange mailboxes are not WORM (a WORM store that deletes once its lock ends is not
+    # delete-only); the audit trail keeps the store fine for the WORM policy.
     (DELETE_ONLY, ("finra_bd", "sec_ria"), "Exchange Online", "Mailboxes (delete-only rule)", 2557,
-     "delete", True, True, False, True, (EMAIL,)),
+     "delete", False, True, False, True, (EMAIL,)),
     (NOT_WORM, ("fca",), "Slack Enterprise Grid", "Workspaces, UK (standard storage)", 2557,
      "keep_and_delete", False, False, False, True, (CHAT,)),
     (HOLD_DELETION, None, "Slack Enterprise Grid", "Custom retention: departed-employee messages "
@@ -552,8 +554,8 @@ UNREPORTED_STORES = (
      "keep_and_delete", True, True, False, True, (VOICE_REC,), False),
     (HIPAA_RETENTION, ("hipaa",), "Microsoft Purview", "HIPAA risk analyses (duration not "
      "exported)", None, "keep_and_delete", False, True, False, True, (HIPAA_DOC,), False),
-    (DELETE_ONLY, ("finra_bd",), "Global Relay Archive", "Bloomberg chat capture (action not "
-     "exported)", 2557, None, True, True, False, True, (CHAT,), False),
+    (DELETE_ONLY, ("finra_bd",), "Global Relay Archive", "Bloomberg chat capture (action and "
+     "immutability not exported)", 2557, None, None, True, False, True, (CHAT,), False),
     (NOT_WORM, ("mifid",), "LeapXpert", "EU desk WhatsApp capture (immutability not reported)", 2557,
      "keep_and_delete", None, False, False, True, (SMS,), False),
     (HIPAA_AUDIT, ("hipaa",), "Benefits call recorder (vendor-hosted)", "Nurse line recordings",
