@@ -202,6 +202,21 @@ def test_the_trigram_index_is_there_to_use(estate):
         assert queries._search_index(conn, "ab") is None           # no trigram in two characters
 
 
+def test_the_sqlite_index_is_written_in_large_batches(tmp_path):
+    # FTS5's default (1 MiB of pending terms) writes a trigram index as thousands of small
+    # segments to merge; the refresh asks for larger batches, kept in the index's configuration.
+    from dialtone.engine.store import search_index
+
+    store = make_store(store_url("sqlite", tmp_path), Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    try:
+        record(store, tmp_path, "S1", {MED: first_rows(MED, 20)})
+        with store.read() as conn:
+            value = conn.execute(text("SELECT v FROM findings_fts_config WHERE k = 'hashsize'")).scalar()
+    finally:
+        store.close()
+    assert value == search_index.HASH_BYTES
+
+
 def test_overdue_is_strictly_after_the_due_date_and_only_for_open_or_in_progress(estate):
     rows = {r.id: r for r in _all(estate)}
     crit_due = (DAY0 + dt.timedelta(days=7)).isoformat()       # opened on DAY0, critical: + 7 days

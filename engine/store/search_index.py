@@ -23,10 +23,12 @@ PostgreSQL does not need any of this: its trigram GIN indexes are kept by the da
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from . import Store
 
@@ -80,6 +82,8 @@ CREATE_TABLE = (f"CREATE VIRTUAL TABLE {TABLE} USING fts5(resource_id, reason, e
 #: Re-index row by row up to this share of the findings; above it, build the index afresh
 #: (taking a row out costs about as much as indexing it, and dropping the index almost nothing).
 REBUILD_SHARE = 0.25
+#: Pending index terms FTS5 holds in memory before it writes them out (see bring_up_to_date).
+HASH_BYTES = 64 << 20
 
 
 def bring_up_to_date(conn: Connection) -> Refresh:
@@ -103,6 +107,13 @@ def bring_up_to_date(conn: Connection) -> Refresh:
         removed = conn.execute(text(f"DELETE FROM {TABLE} WHERE rowid IN (SELECT id FROM dt_fts_stale)")
                                ).rowcount
     conn.exec_driver_sql("DROP TABLE temp.dt_fts_stale")
+    # FTS5 writes its pending terms out as a new segment (to be merged later) whenever they
+    # pass ``hashsize`` bytes, 1 MiB by default: a trigram index of 270,000 findings is tens of
+    # millions of terms, so larger batches mean far fewer segments and merges (6.8 -> 4.6 s
+    # CPU for that index). Kept in the table's own configuration; a SQLite that does not take
+    # it costs speed only (a failed statement leaves SQLite's transaction as it was).
+    with contextlib.suppress(DBAPIError):
+        conn.exec_driver_sql(f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('hashsize', {HASH_BYTES})")
     # Every finding without an index row: new, or just taken out.
     added = conn.execute(text(f"""
         INSERT INTO {TABLE} (rowid, resource_id, reason, evidence)
