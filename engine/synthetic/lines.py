@@ -424,7 +424,10 @@ class Lines:
         # may be in it).
         for name, mask in (("silent_gap", judged & (kind == MOBILE) & (purpose == VOICE)
                             & np.isnan(allowance) & ~intl),
-                           ("no_device_tablet", mobile & has_person & (purpose == VOICE))):
+                           # never a holder of a planted line without a device: that holder
+                           # must have no tablet, or their line would be undecidable too
+                           ("no_device_tablet", mobile & has_person & (purpose == VOICE)
+                            & ~np.isin(keeper, keeper[marks["no_device"] & has_person]))):
             marks[name] = np.zeros(n, bool)
             marks[name][some(mask, 0.002)] = True
         holder_on_leave = ppl.status[keeper] == LEAVE
