@@ -24,7 +24,9 @@ Public interface (kept stable: several collectors build on it):
     (Zoom's ``account_id``); ``grant_type`` and ``auth_method``
     (``client_secret_post``, the default, or ``client_secret_basic``) cover
     services that differ from Microsoft's; ``clock`` (``time.monotonic``)
-    is what expiry is measured against. A refused request is a
+    is what expiry is measured against. A redirect from the token endpoint is
+    not followed (a 307 would post the secret on to wherever it points): it is
+    a :class:`CollectError` naming the host it pointed to. A refused request is a
     :class:`CollectError` naming the token URL and the OAuth ``error`` and
     ``error_description``.
 
@@ -136,6 +138,9 @@ class ClientCredentialsToken:
         self._session = OAuth2Session(client_id, client_secret, scope=scope,
                                       token_endpoint_auth_method=auth_method)
         self._session.headers["User-Agent"] = USER_AGENT
+        # A redirect is never followed: requests would post the form (the client secret in it)
+        # again to wherever a 307 or 308 points, another host included, and use its token.
+        self._session.max_redirects = 0
         self._secret = client_secret
         self._token: str | None = None
         self._expires = 0.0
@@ -154,6 +159,14 @@ class ClientCredentialsToken:
         except OAuthError as exc:
             what = exc.error + (f": {exc.description}" if exc.description else "")
             raise CollectError(f"{where} refused: {self._clean(what)}") from None
+        except requests.TooManyRedirects as exc:
+            resp = exc.response
+            status = f"HTTP {resp.status_code}" if resp is not None else "a redirect"
+            to = resp.headers.get("Location", "") if resp is not None else ""
+            there = f" to {_host_only(urljoin(self.token_url, to))}" if to else ""
+            raise CollectError(f"{where} failed: {status}, a redirect{there} (not followed: the client "
+                               "secret goes to the token_url only; set it to the address the service "
+                               "redirects to)") from None
         except requests.HTTPError as exc:
             resp = exc.response
             status = f"HTTP {resp.status_code}" if resp is not None else "an HTTP error"

@@ -354,6 +354,25 @@ def test_a_token_endpoint_failing_with_5xx_or_unreachable_is_a_collect_error(htt
         ClientCredentialsToken(f"http://127.0.0.1:{port}/t", "a", "b", "s").token()
 
 
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_a_token_endpoint_that_redirects_is_not_followed_and_the_secret_goes_nowhere_else(httpserver,
+                                                                                          status):
+    # Security review 2026-12-07: a 307/308 made requests post the form, client secret and all,
+    # to wherever the Location pointed (another host), and the token that host made up was used.
+    elsewhere = httpserver.url_for("/elsewhere/token").replace("localhost", "127.0.0.1")
+    httpserver.expect_request("/t", method="POST").respond_with_data(
+        "", status=status, headers={"Location": elsewhere})
+    httpserver.expect_request("/elsewhere/token").respond_with_json(
+        {"token_type": "Bearer", "expires_in": 3600, "access_token": "made-up"})
+    with pytest.raises(CollectError) as err:
+        ClientCredentialsToken(httpserver.url_for("/t"), "a", "the-secret", "s").token()
+    assert [r.path for r, _ in httpserver.log] == ["/t"]
+    assert str(err.value) == (f"token request to {httpserver.url_for('/t')} failed: HTTP {status}, a "
+                              f"redirect to http://127.0.0.1:{httpserver.port}/… (not followed: the "
+                              "client secret goes to the token_url only; set it to the address "
+                              "the service redirects to)")
+
+
 def test_the_client_fetches_a_token_and_refreshes_it_on_401(httpserver):
     forms = token_endpoint(httpserver)
 

@@ -132,9 +132,13 @@ class Provider:
             return self._keys
 
     def client(self, **kwargs) -> OAuth2Session:
-        return OAuth2Session(self.settings.client_id, self._secret, scope=" ".join(self.settings.scopes),
-                             redirect_uri=self.settings.redirect_uri, code_challenge_method="S256",
-                             default_timeout=self.settings.timeout_seconds, **kwargs)
+        session = OAuth2Session(self.settings.client_id, self._secret, scope=" ".join(self.settings.scopes),
+                                redirect_uri=self.settings.redirect_uri, code_challenge_method="S256",
+                                default_timeout=self.settings.timeout_seconds, **kwargs)
+        # The token endpoint's redirects are not followed: on a 307 or 308 requests would post the
+        # code, the verifier and the client secret again to wherever it points (another host too).
+        session.max_redirects = 0
+        return session
 
     def authorization_url(self, state: str, nonce: str, verifier: str) -> str:
         url, _ = self.client().create_authorization_url(
