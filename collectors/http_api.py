@@ -65,12 +65,17 @@ Public interface (kept stable: several collectors build on it):
     HTTP when the service itself is HTTPS. The link's path is a credential of
     its own, so messages show only its scheme and host. Retries as ``get_json``.
 
+    No response is held beyond ``max_response_bytes`` (``MAX_RESPONSE_BYTES``, 512 MiB)
+    once decompressed: a larger one (a gzip bomb among them) is an :class:`ApiError`
+    read no further.
+
     ``requests``, ``retries`` and ``pages`` count what the client did.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
@@ -97,6 +102,11 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 BACKOFF_START = 1.0
 #: Service messages are cut to this length: an HTML error page is no message.
 MESSAGE_LIMIT = 300
+#: The most bytes one response may hold once decompressed (a page of JSON, a usage report): a
+#: larger one (a gzip bomb, a service gone wrong) is an error, not a process out of memory.
+MAX_RESPONSE_BYTES = 512 << 20
+#: Bytes read from the network at a time while a response body is read.
+_CHUNK = 1 << 16
 USER_AGENT = "dialtone-collector"
 
 
@@ -208,7 +218,8 @@ class ApiClient:
 
     def __init__(self, base_url: str, *, auth: TokenSource | requests.auth.AuthBase | None, source: str,
                  timeout: float = 30, max_retries: int = 5, max_retry_after: float = 120,
-                 sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None) -> None:
+                 sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"sources.{source}: '{base_url}' is not an http(s) URL.")
@@ -218,6 +229,7 @@ class ApiClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.max_response_bytes = max_response_bytes
         self.sleep = sleep
         self.requests = 0
         self.retries = 0
@@ -323,7 +335,8 @@ class ApiClient:
             self.requests += 1
             try:
                 resp = session.get(url, params=params, headers=headers, timeout=self.timeout,
-                                   allow_redirects=False)
+                                   allow_redirects=False, stream=True)
+                self._read_body(resp, shown)
             except requests.exceptions.SSLError as exc:
                 raise self._error(shown, network_reason(exc, self.timeout)) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -349,6 +362,21 @@ class ApiClient:
             if status in RETRY_STATUSES or not (200 <= status < 300 or status in REDIRECT_STATUSES):
                 raise self._failure(resp, shown, attempt)
             return resp
+
+    def _read_body(self, resp: requests.Response, shown: str) -> None:
+        """Read the (streamed) body, decompressed, into ``resp.content``: at most
+        ``max_response_bytes`` of it, whatever the headers claim."""
+        limit = self.max_response_bytes
+        body = io.BytesIO()     # getvalue() hands over its buffer: the body is not held twice
+        try:
+            for chunk in resp.iter_content(_CHUNK):
+                if body.tell() + len(chunk) > limit:
+                    raise self._error(shown, f"the response is larger than {limit:,} bytes "
+                                      "(decompressed), the most a response may be")
+                body.write(chunk)
+        finally:
+            resp.close()
+        resp._content = body.getvalue()   # what .content and .json() read from now on
 
     def _failure(self, resp: requests.Response, shown: str, attempt: int) -> ApiError:
         message, code = service_error(resp)

@@ -200,6 +200,47 @@ def test_a_server_that_does_not_answer_in_time_is_a_collect_error(httpserver):
         client(httpserver, timeout=0.1, max_retries=0).get_json("slow")
 
 
+# -- responses too large to hold (security review 2026-12-07) ---------------------------------
+def gzip_bomb(size: int) -> bytes:
+    """A JSON object of ``size`` bytes, gzipped (about a thousandth of that)."""
+    import gzip
+    import io
+
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as fh:
+        fh.write(b'{"value": "')
+        for _ in range(size >> 16):
+            fh.write(b"0" * (1 << 16))
+        fh.write(b'"}')
+    return buf.getvalue()
+
+
+def test_a_gzip_bomb_stops_at_the_size_limit_not_at_the_memory_limit(httpserver):
+    # 8 MB of JSON in 8 KB of gzip: before the limit the client inflated all of it into memory
+    # (a 500 KB answer took 1.6 GB of RSS).
+    httpserver.expect_request("/v1.0/users").respond_with_data(
+        gzip_bomb(8 << 20), headers={"Content-Encoding": "gzip"}, content_type="application/json")
+    with pytest.raises(ApiError) as err:
+        client(httpserver, max_response_bytes=1 << 20).get_json("users")
+    assert str(err.value) == (f"source 'svc': GET {httpserver.url_for('/v1.0/users')}: the response is "
+                              "larger than 1,048,576 bytes (decompressed), the most a response may be")
+
+
+def test_a_plain_download_over_the_limit_is_refused_and_one_within_it_is_whole(httpserver):
+    httpserver.expect_request("/v1.0/big").respond_with_data(b"x" * 70_001)
+    httpserver.expect_request("/v1.0/small").respond_with_data(b"y" * 70_000)
+    api = client(httpserver, max_response_bytes=70_000)
+    with pytest.raises(ApiError, match="larger than 70,000 bytes"):
+        api.get_download("big")
+    assert api.get_download("small") == b"y" * 70_000
+
+
+def test_the_default_response_limit(httpserver):
+    from dialtone.collectors import http_api
+
+    assert client(httpserver).max_response_bytes == http_api.MAX_RESPONSE_BYTES == 512 << 20
+
+
 # -- downloads behind a redirect (Graph's usage reports) -------------------------------------
 def test_a_download_follows_one_redirect_without_the_credentials(httpserver):
     seen: list[dict] = []
