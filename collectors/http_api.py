@@ -66,8 +66,10 @@ Public interface (kept stable: several collectors build on it):
     its own, so messages show only its scheme and host. Retries as ``get_json``.
 
     No response is held beyond ``max_response_bytes`` (``MAX_RESPONSE_BYTES``, 512 MiB)
-    once decompressed: a larger one (a gzip bomb among them) is an :class:`ApiError`
-    read no further.
+    once decompressed, nor waited for beyond ``max_response_seconds``
+    (``MAX_RESPONSE_SECONDS``, 900) from its request: a larger one (a gzip bomb
+    among them) or a slower one (a byte sent just often enough to beat ``timeout``)
+    is an :class:`ApiError` read no further.
 
     ``requests``, ``retries`` and ``pages`` count what the client did.
 """
@@ -86,7 +88,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 import requests.auth
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util.retry import Retry
 
 from dialtone.engine import secrets as _secrets
@@ -105,6 +108,9 @@ MESSAGE_LIMIT = 300
 #: The most bytes one response may hold once decompressed (a page of JSON, a usage report): a
 #: larger one (a gzip bomb, a service gone wrong) is an error, not a process out of memory.
 MAX_RESPONSE_BYTES = 512 << 20
+#: The most seconds one response may take from the request to its last byte: ``timeout`` bounds
+#: each wait for the next bytes, not a service that sends a byte just often enough.
+MAX_RESPONSE_SECONDS = 900
 #: Bytes read from the network at a time while a response body is read.
 _CHUNK = 1 << 16
 USER_AGENT = "dialtone-collector"
@@ -219,7 +225,8 @@ class ApiClient:
     def __init__(self, base_url: str, *, auth: TokenSource | requests.auth.AuthBase | None, source: str,
                  timeout: float = 30, max_retries: int = 5, max_retry_after: float = 120,
                  sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None,
-                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+                 max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 max_response_seconds: float = MAX_RESPONSE_SECONDS) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"sources.{source}: '{base_url}' is not an http(s) URL.")
@@ -230,6 +237,7 @@ class ApiClient:
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.max_response_bytes = max_response_bytes
+        self.max_response_seconds = max_response_seconds
         self.sleep = sleep
         self.requests = 0
         self.retries = 0
@@ -333,10 +341,11 @@ class ApiClient:
             if authenticated and self._tokens is not None:
                 headers["Authorization"] = f"Bearer {self._tokens.token()}"
             self.requests += 1
+            started = time.monotonic()
             try:
                 resp = session.get(url, params=params, headers=headers, timeout=self.timeout,
                                    allow_redirects=False, stream=True)
-                self._read_body(resp, shown)
+                self._read_body(resp, shown, started)
             except requests.exceptions.SSLError as exc:
                 raise self._error(shown, network_reason(exc, self.timeout)) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -363,17 +372,22 @@ class ApiClient:
                 raise self._failure(resp, shown, attempt)
             return resp
 
-    def _read_body(self, resp: requests.Response, shown: str) -> None:
+    def _read_body(self, resp: requests.Response, shown: str, started: float) -> None:
         """Read the (streamed) body, decompressed, into ``resp.content``: at most
-        ``max_response_bytes`` of it, whatever the headers claim."""
-        limit = self.max_response_bytes
+        ``max_response_bytes`` of it, whatever the headers claim, and by
+        ``max_response_seconds`` after ``started``."""
+        limit, deadline = self.max_response_bytes, started + self.max_response_seconds
         body = io.BytesIO()     # getvalue() hands over its buffer: the body is not held twice
         try:
-            for chunk in resp.iter_content(_CHUNK):
+            while chunk := _read_some(resp):
                 if body.tell() + len(chunk) > limit:
                     raise self._error(shown, f"the response is larger than {limit:,} bytes "
                                       "(decompressed), the most a response may be")
                 body.write(chunk)
+                if time.monotonic() > deadline:
+                    raise self._error(shown, f"the response took longer than "
+                                      f"{self.max_response_seconds:g} s to arrive, the most a "
+                                      "response may take")
         finally:
             resp.close()
         resp._content = body.getvalue()   # what .content and .json() read from now on
@@ -404,6 +418,22 @@ class ApiClient:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _read_some(resp: requests.Response) -> bytes:
+    """The next bytes of a streamed body, decompressed (b"" at its end): what has arrived, not a
+    whole block (``iter_content`` waits for 64 KiB, so a slow sender is never looked at), with
+    urllib3's errors turned into requests' as ``iter_content`` turns them."""
+    try:
+        return resp.raw.read1(_CHUNK, decode_content=True)
+    except ReadTimeoutError as exc:
+        raise requests.ConnectionError(exc) from None
+    except ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except Urllib3SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
+
+
 def service_error(resp: requests.Response) -> tuple[str, str | None]:
     """The service's own error message and code from an error response, as far as it has one."""
     try:

@@ -235,10 +235,32 @@ def test_a_plain_download_over_the_limit_is_refused_and_one_within_it_is_whole(h
     assert api.get_download("small") == b"y" * 70_000
 
 
+def test_a_response_dripped_slower_than_its_deadline_is_cut_off(httpserver):
+    # A byte every 0.1 s never trips the per-read timeout (1 s), so before the deadline such a
+    # service held the collect, and the run's lock, for as long as it liked.
+    def drip(request: Request) -> Response:
+        def body():
+            yield b'{"value": "'
+            for _ in range(100):
+                time.sleep(0.1)
+                yield b"0"
+            yield b'"}'
+        return Response(body(), content_type="application/json")
+
+    httpserver.expect_request("/v1.0/users").respond_with_handler(drip)
+    started = time.monotonic()
+    with pytest.raises(ApiError) as err:
+        client(httpserver, timeout=1, max_response_seconds=0.5).get_json("users")
+    assert time.monotonic() - started < 3
+    assert str(err.value) == (f"source 'svc': GET {httpserver.url_for('/v1.0/users')}: the response "
+                              "took longer than 0.5 s to arrive, the most a response may take")
+
+
 def test_the_default_response_limit(httpserver):
     from dialtone.collectors import http_api
 
     assert client(httpserver).max_response_bytes == http_api.MAX_RESPONSE_BYTES == 512 << 20
+    assert client(httpserver).max_response_seconds == http_api.MAX_RESPONSE_SECONDS == 900
 
 
 # -- downloads behind a redirect (Graph's usage reports) -------------------------------------
