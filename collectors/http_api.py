@@ -69,7 +69,9 @@ Public interface (kept stable: several collectors build on it):
     once decompressed, nor waited for beyond ``max_response_seconds``
     (``MAX_RESPONSE_SECONDS``, 900) from its request: a larger one (a gzip bomb
     among them) or a slower one (a byte sent just often enough to beat ``timeout``)
-    is an :class:`ApiError` read no further.
+    is an :class:`ApiError` read no further; so is a page past ``max_pages``
+    (``MAX_PAGES``, a million) in one client's life, which stops a service whose
+    next link is new every time.
 
     ``requests``, ``retries`` and ``pages`` count what the client did.
 """
@@ -111,6 +113,9 @@ MAX_RESPONSE_BYTES = 512 << 20
 #: The most seconds one response may take from the request to its last byte: ``timeout`` bounds
 #: each wait for the next bytes, not a service that sends a byte just often enough.
 MAX_RESPONSE_SECONDS = 900
+#: The most pages one client (one source's collect) reads: a service whose next link is new
+#: every time would otherwise be paged through for ever.
+MAX_PAGES = 1_000_000
 #: Bytes read from the network at a time while a response body is read.
 _CHUNK = 1 << 16
 USER_AGENT = "dialtone-collector"
@@ -226,7 +231,8 @@ class ApiClient:
                  timeout: float = 30, max_retries: int = 5, max_retry_after: float = 120,
                  sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None,
                  max_response_bytes: int = MAX_RESPONSE_BYTES,
-                 max_response_seconds: float = MAX_RESPONSE_SECONDS) -> None:
+                 max_response_seconds: float = MAX_RESPONSE_SECONDS,
+                 max_pages: int = MAX_PAGES) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"sources.{source}: '{base_url}' is not an http(s) URL.")
@@ -238,6 +244,7 @@ class ApiClient:
         self.max_retry_after = max_retry_after
         self.max_response_bytes = max_response_bytes
         self.max_response_seconds = max_response_seconds
+        self.max_pages = max_pages
         self.sleep = sleep
         self.requests = 0
         self.retries = 0
@@ -289,6 +296,9 @@ class ApiClient:
                   **json_options: t.Any) -> tuple[t.Any, t.Mapping[str, str]]:
         url = self.url(url_or_path)
         shown = _without_query(url)
+        if self.pages >= self.max_pages:
+            raise self._error(shown, f"more than {self.max_pages:,} pages in one collect, the most a "
+                              "source may page through (a service paging without end?)")
         resp = self._send(url, params, shown, authenticated=True)
         status = resp.status_code
         if not 200 <= status < 300:

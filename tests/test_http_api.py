@@ -256,11 +256,26 @@ def test_a_response_dripped_slower_than_its_deadline_is_cut_off(httpserver):
                               "took longer than 0.5 s to arrive, the most a response may take")
 
 
+def test_a_service_that_pages_without_end_is_stopped_at_the_page_limit(httpserver):
+    # A next link that is new every time passes every collector's "seen before" check: a Zoom
+    # collect against such a service asked for 7,626 pages in 8 s and would never have ended.
+    httpserver.expect_request("/v1.0/users").respond_with_json({"value": [], "next": "again"})
+    api = client(httpserver, max_pages=3)
+    for _ in range(3):
+        api.get_json("users")
+    with pytest.raises(ApiError) as err:
+        api.get_json("users")
+    assert str(err.value) == (f"source 'svc': GET {httpserver.url_for('/v1.0/users')}: more than 3 "
+                              "pages in one collect, the most a source may page through (a service "
+                              "paging without end?)")
+
+
 def test_the_default_response_limit(httpserver):
     from dialtone.collectors import http_api
 
     assert client(httpserver).max_response_bytes == http_api.MAX_RESPONSE_BYTES == 512 << 20
     assert client(httpserver).max_response_seconds == http_api.MAX_RESPONSE_SECONDS == 900
+    assert client(httpserver).max_pages == http_api.MAX_PAGES == 1_000_000
 
 
 # -- downloads behind a redirect (Graph's usage reports) -------------------------------------
