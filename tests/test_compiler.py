@@ -222,6 +222,18 @@ def test_ctes_in_scope_still_resolve(make_policy):
     assert compiled.tables == ("lines",)
 
 
+def test_a_policy_with_too_many_sql_fragments_is_refused_before_they_are_parsed(make_policy):
+    # Security review 2026-12-07: each reason placeholder is a fragment parsed, checked and
+    # compiled on its own; a 400 KB reason of 100,000 "{id}" took 48 s and 1 GB to compile (in
+    # `policy validate`, every evaluation and the web server's policy page).
+    from dialtone.engine.compiler.parse import MAX_FRAGMENTS
+
+    ok = make_policy("status = 'active'", extra='reason: "' + "{id}" * (MAX_FRAGMENTS - 1) + '"\n')
+    assert compile_policy(ok)
+    text = messages(make_policy("status = 'active'", extra='reason: "' + "{id}" * 100_000 + '"\n'))
+    assert f"at most {MAX_FRAGMENTS} SQL expressions" in text and "this one has 100,001" in text
+
+
 def test_allowed_functions_are_documented():
     from pathlib import Path
 
