@@ -134,14 +134,31 @@ def _read(data: bytes, width: int, encoding: str, threads: bool, on_invalid, ski
 
 
 def first_width(data: bytes | memoryview, encoding: str) -> int:
-    """Field count of the first non-empty line of ``data``."""
-    head = bytes(data[:65536])
-    for line in head.split(b"\n")[:64]:
+    """Field count of the first non-empty line of ``data`` (0: none in its first 64 lines).
+    The line is read whole, however long: cut short, a long quoted field would be left open.
+    Raises pyarrow's ArrowInvalid when the line is no CSV it can read."""
+    start = 0
+    for _ in range(64):
+        end = _line_end(data, start)
+        line = bytes(data[start:end])
         if line.strip():
             table = pacsv.read_csv(pa.py_buffer(line + b"\n"), read_options=pacsv.ReadOptions(
-                autogenerate_column_names=True, encoding=encoding))
+                autogenerate_column_names=True, encoding=encoding, block_size=len(line) + 2))
             return table.num_columns
+        if end >= len(data):
+            break
+        start = end + 1
     return 0
+
+
+def _line_end(data: bytes | memoryview, start: int) -> int:
+    """The offset of the first newline from ``start`` (the data's length when none), looked for
+    in the next 64 KiB before the rest: a block is megabytes, its lines are short."""
+    near = bytes(data[start:start + 65536]).find(b"\n")
+    if near >= 0:
+        return start + near
+    far = bytes(data[start:]).find(b"\n")
+    return len(data) if far < 0 else start + far
 
 
 def parse_block(block: Block, first_line: int, widths: t.Collection[int], origin: str,
@@ -158,7 +175,11 @@ def parse_block(block: Block, first_line: int, widths: t.Collection[int], origin
     (by position). Returns the tables by field count and the lines the block held.
     """
     data = block.data
-    width = first_width(data, encoding)
+    try:
+        width = first_width(data, encoding)
+    except pa.ArrowInvalid as exc:
+        raise CollectError(f"{origin}: cannot read as CSV near line {first_line}: {exc}."
+                           " If the file is not UTF-8, set 'encoding:'.") from None
     if not width:
         return {}, bytes(data).count(b"\n") + (0 if bytes(data[-1:]) == b"\n" else 1)
     bad: list[tuple[int | None, str]] = []
@@ -190,7 +211,10 @@ def parse_block(block: Block, first_line: int, widths: t.Collection[int], origin
     by_width: dict[int, list[tuple[int, str]]] = {}
     for number, text in bad:
         line = first_line + (number or 1) - 1
-        n = first_width(text.encode("utf-8", "surrogateescape") + b"\n", "utf8") if text else 0
+        try:
+            n = first_width(text.encode("utf-8", "surrogateescape") + b"\n", "utf8") if text else 0
+        except pa.ArrowInvalid:
+            n = 0           # rejected below all the same, as a line of no fields it can count
         if n in widths and n != width:
             by_width.setdefault(n, []).append((line, text))
         else:

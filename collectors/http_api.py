@@ -24,7 +24,9 @@ Public interface (kept stable: several collectors build on it):
     (Zoom's ``account_id``); ``grant_type`` and ``auth_method``
     (``client_secret_post``, the default, or ``client_secret_basic``) cover
     services that differ from Microsoft's; ``clock`` (``time.monotonic``)
-    is what expiry is measured against. A refused request is a
+    is what expiry is measured against. A redirect from the token endpoint is
+    not followed (a 307 would post the secret on to wherever it points): it is
+    a :class:`CollectError` naming the host it pointed to. A refused request is a
     :class:`CollectError` naming the token URL and the OAuth ``error`` and
     ``error_description``.
 
@@ -63,12 +65,21 @@ Public interface (kept stable: several collectors build on it):
     HTTP when the service itself is HTTPS. The link's path is a credential of
     its own, so messages show only its scheme and host. Retries as ``get_json``.
 
+    No response is held beyond ``max_response_bytes`` (``MAX_RESPONSE_BYTES``, 512 MiB)
+    once decompressed, nor waited for beyond ``max_response_seconds``
+    (``MAX_RESPONSE_SECONDS``, 900) from its request: a larger one (a gzip bomb
+    among them) or a slower one (a byte sent just often enough to beat ``timeout``)
+    is an :class:`ApiError` read no further; so is a page past ``max_pages``
+    (``MAX_PAGES``, a million) in one client's life, which stops a service whose
+    next link is new every time.
+
     ``requests``, ``retries`` and ``pages`` count what the client did.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
@@ -79,7 +90,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 import requests.auth
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util.retry import Retry
 
 from dialtone.engine import secrets as _secrets
@@ -95,6 +107,17 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 BACKOFF_START = 1.0
 #: Service messages are cut to this length: an HTML error page is no message.
 MESSAGE_LIMIT = 300
+#: The most bytes one response may hold once decompressed (a page of JSON, a usage report): a
+#: larger one (a gzip bomb, a service gone wrong) is an error, not a process out of memory.
+MAX_RESPONSE_BYTES = 512 << 20
+#: The most seconds one response may take from the request to its last byte: ``timeout`` bounds
+#: each wait for the next bytes, not a service that sends a byte just often enough.
+MAX_RESPONSE_SECONDS = 900
+#: The most pages one client (one source's collect) reads: a service whose next link is new
+#: every time would otherwise be paged through for ever.
+MAX_PAGES = 1_000_000
+#: Bytes read from the network at a time while a response body is read.
+_CHUNK = 1 << 16
 USER_AGENT = "dialtone-collector"
 
 
@@ -136,6 +159,9 @@ class ClientCredentialsToken:
         self._session = OAuth2Session(client_id, client_secret, scope=scope,
                                       token_endpoint_auth_method=auth_method)
         self._session.headers["User-Agent"] = USER_AGENT
+        # A redirect is never followed: requests would post the form (the client secret in it)
+        # again to wherever a 307 or 308 points, another host included, and use its token.
+        self._session.max_redirects = 0
         self._secret = client_secret
         self._token: str | None = None
         self._expires = 0.0
@@ -154,6 +180,14 @@ class ClientCredentialsToken:
         except OAuthError as exc:
             what = exc.error + (f": {exc.description}" if exc.description else "")
             raise CollectError(f"{where} refused: {self._clean(what)}") from None
+        except requests.TooManyRedirects as exc:
+            resp = exc.response
+            status = f"HTTP {resp.status_code}" if resp is not None else "a redirect"
+            to = resp.headers.get("Location", "") if resp is not None else ""
+            there = f" to {_host_only(urljoin(self.token_url, to))}" if to else ""
+            raise CollectError(f"{where} failed: {status}, a redirect{there} (not followed: the client "
+                               "secret goes to the token_url only; set it to the address the service "
+                               "redirects to)") from None
         except requests.HTTPError as exc:
             resp = exc.response
             status = f"HTTP {resp.status_code}" if resp is not None else "an HTTP error"
@@ -195,7 +229,10 @@ class ApiClient:
 
     def __init__(self, base_url: str, *, auth: TokenSource | requests.auth.AuthBase | None, source: str,
                  timeout: float = 30, max_retries: int = 5, max_retry_after: float = 120,
-                 sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None) -> None:
+                 sleep: t.Callable[[float], None] = time.sleep, headers: dict | None = None,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 max_response_seconds: float = MAX_RESPONSE_SECONDS,
+                 max_pages: int = MAX_PAGES) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"sources.{source}: '{base_url}' is not an http(s) URL.")
@@ -205,6 +242,9 @@ class ApiClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.max_response_bytes = max_response_bytes
+        self.max_response_seconds = max_response_seconds
+        self.max_pages = max_pages
         self.sleep = sleep
         self.requests = 0
         self.retries = 0
@@ -256,6 +296,9 @@ class ApiClient:
                   **json_options: t.Any) -> tuple[t.Any, t.Mapping[str, str]]:
         url = self.url(url_or_path)
         shown = _without_query(url)
+        if self.pages >= self.max_pages:
+            raise self._error(shown, f"more than {self.max_pages:,} pages in one collect, the most a "
+                              "source may page through (a service paging without end?)")
         resp = self._send(url, params, shown, authenticated=True)
         status = resp.status_code
         if not 200 <= status < 300:
@@ -308,9 +351,11 @@ class ApiClient:
             if authenticated and self._tokens is not None:
                 headers["Authorization"] = f"Bearer {self._tokens.token()}"
             self.requests += 1
+            started = time.monotonic()
             try:
                 resp = session.get(url, params=params, headers=headers, timeout=self.timeout,
-                                   allow_redirects=False)
+                                   allow_redirects=False, stream=True)
+                self._read_body(resp, shown, started)
             except requests.exceptions.SSLError as exc:
                 raise self._error(shown, network_reason(exc, self.timeout)) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -336,6 +381,26 @@ class ApiClient:
             if status in RETRY_STATUSES or not (200 <= status < 300 or status in REDIRECT_STATUSES):
                 raise self._failure(resp, shown, attempt)
             return resp
+
+    def _read_body(self, resp: requests.Response, shown: str, started: float) -> None:
+        """Read the (streamed) body, decompressed, into ``resp.content``: at most
+        ``max_response_bytes`` of it, whatever the headers claim, and by
+        ``max_response_seconds`` after ``started``."""
+        limit, deadline = self.max_response_bytes, started + self.max_response_seconds
+        body = io.BytesIO()     # getvalue() hands over its buffer: the body is not held twice
+        try:
+            while chunk := _read_some(resp):
+                if body.tell() + len(chunk) > limit:
+                    raise self._error(shown, f"the response is larger than {limit:,} bytes "
+                                      "(decompressed), the most a response may be")
+                body.write(chunk)
+                if time.monotonic() > deadline:
+                    raise self._error(shown, f"the response took longer than "
+                                      f"{self.max_response_seconds:g} s to arrive, the most a "
+                                      "response may take")
+        finally:
+            resp.close()
+        resp._content = body.getvalue()   # what .content and .json() read from now on
 
     def _failure(self, resp: requests.Response, shown: str, attempt: int) -> ApiError:
         message, code = service_error(resp)
@@ -363,6 +428,22 @@ class ApiClient:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _read_some(resp: requests.Response) -> bytes:
+    """The next bytes of a streamed body, decompressed (b"" at its end): what has arrived, not a
+    whole block (``iter_content`` waits for 64 KiB, so a slow sender is never looked at), with
+    urllib3's errors turned into requests' as ``iter_content`` turns them."""
+    try:
+        return resp.raw.read1(_CHUNK, decode_content=True)
+    except ReadTimeoutError as exc:
+        raise requests.ConnectionError(exc) from None
+    except ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except Urllib3SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
+
+
 def service_error(resp: requests.Response) -> tuple[str, str | None]:
     """The service's own error message and code from an error response, as far as it has one."""
     try:

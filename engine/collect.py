@@ -29,6 +29,7 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import logging
 import queue
 import shutil
 import threading
@@ -62,6 +63,8 @@ from .snapshots import (
 )
 from .sqltext import literal
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
+
+log = logging.getLogger(__name__)
 
 #: Where stateful collectors keep what they remember between runs, per source.
 STATE_DIR = "collector-state"
@@ -114,6 +117,16 @@ def _failure(name: str, exc: BaseException) -> str:
     return text if text.startswith(f"source '{name}'") else f"source '{name}': {text}"
 
 
+def _unexpected(name: str, exc: Exception) -> str:
+    """The failure of a source whose collector broke in a way nobody foresaw (a bug, or a
+    service's answer it does not handle): its traceback to the log, one line to the run. The
+    line names the error's type only: its text, unforeseen too, may hold a URL with its
+    credentials, and the run's record and the manifest are shown to every role."""
+    log.error("source '%s': the collector failed unexpectedly", name, exc_info=exc)
+    return (f"source '{name}': the collector failed unexpectedly ({type(exc).__name__}); the log "
+            "has the details")
+
+
 def source_meta(config: Config, name: str) -> dict:
     """What the manifest records of a source before it is read: collector and settings."""
     src = config.sources[name]
@@ -155,6 +168,13 @@ def run_collectors(config: Config, names: list[str], failures: dict[str, str],
             raise  # a mistake in the configuration stops the collect: it will not fix itself
         except (DialtoneError, OSError) as exc:
             failures[name] = _failure(name, exc)
+            if progress:
+                progress(name, "failed", 0)
+            continue
+        except MemoryError:
+            raise
+        except Exception as exc:   # one collector's defect must not cost every other source
+            failures[name] = _unexpected(name, exc)
             if progress:
                 progress(name, "failed", 0)
             continue
@@ -380,15 +400,19 @@ class _Collect:
                 meta.update(_check_band(name, valid, self.previous,
                                         self.config.sources[name].completeness,
                                         name in self.accept_drop))
-        except (ConfigError, WorkingFileError):
+        except (ConfigError, WorkingFileError, MemoryError):
             raise
-        except (DialtoneError, OSError) as exc:
-            _raise_if_disk_full(exc)
+        except Exception as exc:
+            # A collector that breaks unforeseen half-way through its stream (Exception beyond
+            # DialtoneError and OSError) fails its own source, as a CollectError does.
+            if isinstance(exc, (DialtoneError, OSError)):
+                _raise_if_disk_full(exc)
             # The source's pieces still being written finish first: their error (the working
             # file is unusable) ends the collect, it is not this source's.
             for stream in streams.values():
                 stream.flush()
-            self.failures[name] = _failure(name, exc)
+            self.failures[name] = (_failure(name, exc) if isinstance(exc, (DialtoneError, OSError))
+                                   else _unexpected(name, exc))
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
             for e, tables in per_entity.items():
                 del tables[marks[0].get(e, 0):]

@@ -14,7 +14,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from .config import Config
-from .errors import did_you_mean
+from .errors import DialtoneError, did_you_mean
 from .evaluation import Evaluation, evaluate
 from .policy.loader import LoadedPolicies
 from .snapshots import Snapshot
@@ -87,6 +87,39 @@ class Recorded:
     exception_problems: list = field(default_factory=list)
 
 
+class OlderSnapshotError(DialtoneError):
+    """Recording this snapshot would take the findings back to an older state of the estate."""
+
+
+def check_not_older(config: Config, store: Store, snapshot: Snapshot) -> None:
+    """OlderSnapshotError when the last recorded evaluation is of a newer snapshot than
+    ``snapshot``: recording an older one would resolve the findings that appeared since (and
+    reopen the ones fixed since), as if the estate had gone back. Newer means later in the
+    snapshot store's order (what "latest" means), or, for a snapshot no longer there, a later
+    as-of date."""
+    from sqlalchemy import select
+
+    from .snapshots import SnapshotStore
+    from .store.tables import evaluations
+
+    with store.read() as conn:
+        last = conn.execute(select(evaluations.c.id, evaluations.c.snapshot_id,
+                                   evaluations.c.snapshot_as_of)
+                            .order_by(evaluations.c.id.desc()).limit(1)).first()
+    if last is None or last.snapshot_id == snapshot.id:
+        return
+    ids = SnapshotStore(config.data_dir).ids()
+    if last.snapshot_id in ids and snapshot.id in ids:
+        newer = ids.index(last.snapshot_id) > ids.index(snapshot.id)
+    else:
+        newer = (last.snapshot_as_of or "") > snapshot.as_of.isoformat()
+    if newer:
+        raise OlderSnapshotError(
+            f"snapshot {snapshot.id} is older than snapshot {last.snapshot_id}, which evaluation "
+            f"{last.id} recorded: recording it would resolve and reopen findings as they stood "
+            "then. Evaluate it with --dry-run, or evaluate the latest snapshot.")
+
+
 def record_configured(config: Config, store: Store, evaluation: Evaluation,
                       loaded: LoadedPolicies, *, actor: str,
                       provenance: dict | None = None) -> Recorded:
@@ -96,6 +129,7 @@ def record_configured(config: Config, store: Store, evaluation: Evaluation,
     from .provenance import policy_set_version
     from .store.sync import record_evaluation
 
+    check_not_older(config, store, evaluation.snapshot)
     specs, problems = load_exceptions(config.exceptions_dir, loaded.by_id(),
                                       config.store.exception_max_days)
     summary = record_evaluation(

@@ -8,6 +8,7 @@ failed collect leaves the previous snapshot untouched.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -178,6 +179,25 @@ class SnapshotStore:
             candidate = f"{base}-{n}"
         return candidate
 
+    def _publish(self, tmp: Path, manifest: dict, now: dt.datetime) -> str:
+        """Name the written folder and move it into place; returns its id. The id is chosen at
+        the move: another collect finishing within the same second takes the next one
+        (``-2``…) instead of failing this one."""
+        for _ in range(100):
+            snapshot_id = self._new_id(now)
+            with (tmp / MANIFEST).open("w", encoding="utf-8") as fh:
+                fh.write(json.dumps({**manifest, "id": snapshot_id}, indent=2, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.rename(tmp, self.root / snapshot_id)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue      # taken meanwhile: the next id
+                raise
+            return snapshot_id
+        raise OSError(errno.EEXIST, f"no free snapshot id for {now:%Y%m%dT%H%M%SZ}")
+
     def write(
         self,
         tables: dict[str, pa.Table | Path],
@@ -200,7 +220,6 @@ class SnapshotStore:
         """
         model = model or load_model()
         now = now or dt.datetime.now(dt.UTC)
-        snapshot_id = self._new_id(now)
         tmp = self.scratch_dir("tmp")
         try:
             entities = {}
@@ -232,7 +251,6 @@ class SnapshotStore:
                 files[UNRESOLVED] = sha256_file(tmp / UNRESOLVED)
             manifest = {
                 "format": FORMAT_VERSION,
-                "id": snapshot_id,
                 "as_of": as_of.isoformat(),
                 "timezone": timezone,
                 "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -243,12 +261,10 @@ class SnapshotStore:
                 "unresolved": unresolved.num_rows if unresolved is not None else 0,
                 "files": files,
             }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
             for f in tmp.iterdir():
                 with f.open("rb") as fh:
                     os.fsync(fh.fileno())
-            os.rename(tmp, self.root / snapshot_id)
+            snapshot_id = self._publish(tmp, manifest, now)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise SnapshotError(

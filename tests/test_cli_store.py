@@ -213,3 +213,36 @@ def test_repository_exceptions_are_validated_with_positions(runner, cli, collect
     (folder / "lines.yaml").write_text(text.replace("expires_on: 2026-07-01", "expires_on: 2099-01-01"))
     result = runner.invoke(cli, ["policy", "validate"])
     assert result.exit_code == 1 and "more than 180 days after 2026-06-01" in result.output
+
+
+def test_an_older_snapshot_is_not_recorded_after_a_newer_one(runner, cli, collected):
+    # Security review 2026-12-07: `evaluate --snapshot OLD` after the latest snapshot was recorded
+    # resolved the findings the newer snapshot shows (L2 idle since January below), exit 0: a false
+    # remediation record from an investigation that forgot --dry-run.
+    from tests.conftest import write_csv
+
+    write_csv(collected / "estate", "usage", ["line_id", "period", "last_activity_on", "voice_minutes",
+                                              "data_mb", "sms_count"], [
+        ["L1", "2026-01", "2026-01-15", "3", "10", "0"],
+        ["L2", "2026-01", "2026-01-28", "40", "900", "12"],
+        *[[line, f"2026-0{m}", "", "0", "0", "0"] for line in ("L1", "L2") for m in range(2, 7)]])
+    older = _json(runner, cli, "snapshots", "list")[0]["id"]
+    newer = runner.invoke(cli, ["collect", "--as-of", "2026-06-30"], catch_exceptions=False)
+    assert newer.exit_code == 0, newer.output
+    latest = _json(runner, cli, "snapshots", "list")[-1]["id"]
+    assert latest != older
+    assert runner.invoke(cli, ["evaluate"], catch_exceptions=False).exit_code == 0
+    before = _json(runner, cli, "findings", "list", "--policy", "cost.zero-usage-lines")
+
+    refused = runner.invoke(cli, ["evaluate", "--snapshot", older])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert refused.stderr.strip() == (
+        f"error: snapshot {older} is older than snapshot {latest}, which evaluation 1 recorded: "
+        "recording it would resolve and reopen findings as they stood then. Evaluate it with "
+        "--dry-run, or evaluate the latest snapshot.")
+    assert _json(runner, cli, "findings", "list", "--policy", "cost.zero-usage-lines") == before
+    assert [r["status"] for r in before] == ["open", "open"]
+    # Looking at it changes nothing and is still allowed; so is the latest one again.
+    assert runner.invoke(cli, ["evaluate", "--snapshot", older, "--dry-run"]).exit_code == 0
+    again = runner.invoke(cli, ["evaluate", "--snapshot", latest], catch_exceptions=False)
+    assert "recorded evaluation 2: no changes" in again.stderr

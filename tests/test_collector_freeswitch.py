@@ -119,6 +119,25 @@ def test_a_malformed_row_is_a_reject_with_its_line_and_reason(tmp_path):
     ]
 
 
+def test_a_first_line_longer_than_64_kib_is_read_whole(tmp_path):
+    # Security review 2026-12-07: the field count was taken from the first 64 KiB of the block's
+    # first line, cutting a long quoted field open: pyarrow's ArrowInvalid escaped and the whole
+    # collect (every source) ended in a traceback.
+    long_name = line("A" * 70_000, "1000", "+34911234567", "default", "2024-07-01 09:00:00", "",
+                     "2024-07-01 09:00:10", "10", "0", "NO_ANSWER", "u-long", "", "", "", "")
+    setup(tmp_path).write_text(long_name + ANSWERED + UNANSWERED, encoding="utf-8")
+    result = run(tmp_path)
+    assert [c["id"] for c in calls(result)][:1] == ["u-long"] and result.rows == {"calls": 3}
+
+
+def test_a_first_line_pyarrow_cannot_read_fails_the_source_with_its_line(tmp_path):
+    path = setup(tmp_path)
+    path.write_text('"' + "A" * 70_000 + '","1000\n' + ANSWERED, encoding="utf-8")
+    with pytest.raises(CollectError) as err:
+        run(tmp_path)
+    assert "source 'fs': Master.csv: cannot read as CSV near line 1:" in str(err.value)
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"path": "x"}, "'timezone' is a required property"),
     ({"path": "x", "timezone": "UTC", "templat": "example"}, "templat"),

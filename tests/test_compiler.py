@@ -194,6 +194,46 @@ def test_query_policies_must_return_resource_id(make_policy):
             compile_policy(parse_policy(base.format(hostile), "q.yaml"))
 
 
+# Security review 2026-12-07: a table was taken for a CTE when a CTE of that name was defined
+# anywhere in the fragment, so a file path named as a CTE in one subquery could be read as a
+# table (DuckDB's replacement scan: FROM 'exports/people.csv') in another; only the sandbox
+# stopped it.
+OUT_OF_SCOPE_CTES = [
+    # Defined in one subquery, read in another.
+    "id IN (SELECT id FROM (WITH \"/srv/x.csv\" AS (SELECT 'a' AS id) SELECT id FROM \"/srv/x.csv\") q)"
+    " OR id IN (SELECT * FROM '/srv/x.csv')",
+    # A CTE reading a name that is itself (no recursion: DuckDB looks for a table or a file).
+    "id IN (WITH \"/srv/x.csv\" AS (SELECT * FROM \"/srv/x.csv\") SELECT * FROM \"/srv/x.csv\")",
+    # A CTE reading a later one of the same WITH.
+    "id IN (WITH a AS (SELECT * FROM \"/srv/x.csv\"), \"/srv/x.csv\" AS (SELECT 'a' AS id) "
+    "SELECT * FROM a)",
+]
+
+
+@pytest.mark.parametrize("where", OUT_OF_SCOPE_CTES)
+def test_a_table_is_a_cte_only_where_that_cte_is_in_scope(make_policy, where):
+    assert "unknown table '/srv/x.csv'" in messages(make_policy(where))
+
+
+def test_ctes_in_scope_still_resolve(make_policy):
+    compiled = compile_policy(make_policy(
+        "id IN (WITH a AS (SELECT id FROM lines WHERE status = 'active'), b AS (SELECT id FROM a) "
+        "SELECT id FROM b WHERE id IN (SELECT id FROM a))"))
+    assert compiled.tables == ("lines",)
+
+
+def test_a_policy_with_too_many_sql_fragments_is_refused_before_they_are_parsed(make_policy):
+    # Security review 2026-12-07: each reason placeholder is a fragment parsed, checked and
+    # compiled on its own; a 400 KB reason of 100,000 "{id}" took 48 s and 1 GB to compile (in
+    # `policy validate`, every evaluation and the web server's policy page).
+    from dialtone.engine.compiler.parse import MAX_FRAGMENTS
+
+    ok = make_policy("status = 'active'", extra='reason: "' + "{id}" * (MAX_FRAGMENTS - 1) + '"\n')
+    assert compile_policy(ok)
+    text = messages(make_policy("status = 'active'", extra='reason: "' + "{id}" * 100_000 + '"\n'))
+    assert f"at most {MAX_FRAGMENTS} SQL expressions" in text and "this one has 100,001" in text
+
+
 def test_allowed_functions_are_documented():
     from pathlib import Path
 

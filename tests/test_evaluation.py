@@ -195,6 +195,33 @@ def test_the_backend_refuses_file_access_even_when_handed_sql_directly(snapshot,
         session.close()
 
 
+# Security review 2026-12-07: allowed_paths lets DuckDB write the snapshot's own files as well as
+# read them, and the shared in-memory database takes DDL, so SQL past a validator bug could
+# overwrite a snapshot's evidence or redefine an entity for the policies after it.
+def statements(snapshot) -> list[str]:
+    lines = snapshot.path / snapshot.entities["lines"]["file"]
+    return [f"COPY (SELECT 'forged' AS id) TO '{lines}' (FORMAT parquet, USE_TMP_FILE false)",
+            "CREATE OR REPLACE VIEW lines AS SELECT 'forged' AS id",
+            "CREATE MACRO lower(x) AS 'forged'",
+            "SELECT 1 AS resource_id; COPY (SELECT 1) TO 'x.csv'"]
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_the_backend_runs_only_a_single_select_as_a_policy(snapshot, which):
+    from types import SimpleNamespace
+
+    sql = statements(snapshot)[which]
+    session = DuckDBBackend(EvaluationLimits()).open(snapshot)
+    try:
+        with pytest.raises(PolicyRunError, match="only a single SELECT runs as a policy"):
+            session.run(SimpleNamespace(sql={"duckdb": sql}, params=()), {})
+        assert session.count("lines") == 3
+        assert session._execute("SELECT lower('A')") == [("a",)]
+    finally:
+        session.close()
+    assert snapshot.verify() == []
+
+
 def test_rejects_file_beside_the_parquet_files_is_not_readable(snapshot):
     session = DuckDBBackend(EvaluationLimits()).open(snapshot)
     try:

@@ -200,6 +200,84 @@ def test_a_server_that_does_not_answer_in_time_is_a_collect_error(httpserver):
         client(httpserver, timeout=0.1, max_retries=0).get_json("slow")
 
 
+# -- responses too large to hold (security review 2026-12-07) ---------------------------------
+def gzip_bomb(size: int) -> bytes:
+    """A JSON object of ``size`` bytes, gzipped (about a thousandth of that)."""
+    import gzip
+    import io
+
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as fh:
+        fh.write(b'{"value": "')
+        for _ in range(size >> 16):
+            fh.write(b"0" * (1 << 16))
+        fh.write(b'"}')
+    return buf.getvalue()
+
+
+def test_a_gzip_bomb_stops_at_the_size_limit_not_at_the_memory_limit(httpserver):
+    # 8 MB of JSON in 8 KB of gzip: before the limit the client inflated all of it into memory
+    # (a 500 KB answer took 1.6 GB of RSS).
+    httpserver.expect_request("/v1.0/users").respond_with_data(
+        gzip_bomb(8 << 20), headers={"Content-Encoding": "gzip"}, content_type="application/json")
+    with pytest.raises(ApiError) as err:
+        client(httpserver, max_response_bytes=1 << 20).get_json("users")
+    assert str(err.value) == (f"source 'svc': GET {httpserver.url_for('/v1.0/users')}: the response is "
+                              "larger than 1,048,576 bytes (decompressed), the most a response may be")
+
+
+def test_a_plain_download_over_the_limit_is_refused_and_one_within_it_is_whole(httpserver):
+    httpserver.expect_request("/v1.0/big").respond_with_data(b"x" * 70_001)
+    httpserver.expect_request("/v1.0/small").respond_with_data(b"y" * 70_000)
+    api = client(httpserver, max_response_bytes=70_000)
+    with pytest.raises(ApiError, match="larger than 70,000 bytes"):
+        api.get_download("big")
+    assert api.get_download("small") == b"y" * 70_000
+
+
+def test_a_response_dripped_slower_than_its_deadline_is_cut_off(httpserver):
+    # A byte every 0.1 s never trips the per-read timeout (1 s), so before the deadline such a
+    # service held the collect, and the run's lock, for as long as it liked.
+    def drip(request: Request) -> Response:
+        def body():
+            yield b'{"value": "'
+            for _ in range(100):
+                time.sleep(0.1)
+                yield b"0"
+            yield b'"}'
+        return Response(body(), content_type="application/json")
+
+    httpserver.expect_request("/v1.0/users").respond_with_handler(drip)
+    started = time.monotonic()
+    with pytest.raises(ApiError) as err:
+        client(httpserver, timeout=1, max_response_seconds=0.5).get_json("users")
+    assert time.monotonic() - started < 3
+    assert str(err.value) == (f"source 'svc': GET {httpserver.url_for('/v1.0/users')}: the response "
+                              "took longer than 0.5 s to arrive, the most a response may take")
+
+
+def test_a_service_that_pages_without_end_is_stopped_at_the_page_limit(httpserver):
+    # A next link that is new every time passes every collector's "seen before" check: a Zoom
+    # collect against such a service asked for 7,626 pages in 8 s and would never have ended.
+    httpserver.expect_request("/v1.0/users").respond_with_json({"value": [], "next": "again"})
+    api = client(httpserver, max_pages=3)
+    for _ in range(3):
+        api.get_json("users")
+    with pytest.raises(ApiError) as err:
+        api.get_json("users")
+    assert str(err.value) == (f"source 'svc': GET {httpserver.url_for('/v1.0/users')}: more than 3 "
+                              "pages in one collect, the most a source may page through (a service "
+                              "paging without end?)")
+
+
+def test_the_default_response_limit(httpserver):
+    from dialtone.collectors import http_api
+
+    assert client(httpserver).max_response_bytes == http_api.MAX_RESPONSE_BYTES == 512 << 20
+    assert client(httpserver).max_response_seconds == http_api.MAX_RESPONSE_SECONDS == 900
+    assert client(httpserver).max_pages == http_api.MAX_PAGES == 1_000_000
+
+
 # -- downloads behind a redirect (Graph's usage reports) -------------------------------------
 def test_a_download_follows_one_redirect_without_the_credentials(httpserver):
     seen: list[dict] = []
@@ -352,6 +430,25 @@ def test_a_token_endpoint_failing_with_5xx_or_unreachable_is_a_collect_error(htt
         port = s.getsockname()[1]
     with pytest.raises(CollectError, match="failed: connection refused"):
         ClientCredentialsToken(f"http://127.0.0.1:{port}/t", "a", "b", "s").token()
+
+
+@pytest.mark.parametrize("status", [307, 308, 302])
+def test_a_token_endpoint_that_redirects_is_not_followed_and_the_secret_goes_nowhere_else(httpserver,
+                                                                                          status):
+    # Security review 2026-12-07: a 307/308 made requests post the form, client secret and all,
+    # to wherever the Location pointed (another host), and the token that host made up was used.
+    elsewhere = httpserver.url_for("/elsewhere/token").replace("localhost", "127.0.0.1")
+    httpserver.expect_request("/t", method="POST").respond_with_data(
+        "", status=status, headers={"Location": elsewhere})
+    httpserver.expect_request("/elsewhere/token").respond_with_json(
+        {"token_type": "Bearer", "expires_in": 3600, "access_token": "made-up"})
+    with pytest.raises(CollectError) as err:
+        ClientCredentialsToken(httpserver.url_for("/t"), "a", "the-secret", "s").token()
+    assert [r.path for r, _ in httpserver.log] == ["/t"]
+    assert str(err.value) == (f"token request to {httpserver.url_for('/t')} failed: HTTP {status}, a "
+                              f"redirect to http://127.0.0.1:{httpserver.port}/… (not followed: the "
+                              "client secret goes to the token_url only; set it to the address "
+                              "the service redirects to)")
 
 
 def test_the_client_fetches_a_token_and_refreshes_it_on_401(httpserver):

@@ -348,6 +348,56 @@ def test_an_expired_token_within_the_clock_skew_is_accepted(standin):
     assert response.status_code == 302      # expired 30 s ago: within the 60 s of skew
 
 
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_token_endpoint_redirect_is_not_followed_with_the_code_and_client_secret(standin, status):
+    # Security review 2026-12-07: a 307/308 from the token endpoint made requests post the code,
+    # the PKCE verifier and the client secret again to wherever it pointed, and sign in with the
+    # ID token found there.
+    app, store, issuer, server = standin
+    client = app.test_client()
+    params = query(start(client))
+    elsewhere = server.url_for("/elsewhere/token").replace("localhost", "127.0.0.1")
+    server.expect_request("/elsewhere/token").respond_with_json(
+        {"access_token": "at", "token_type": "Bearer", "expires_in": 300,
+         "id_token": id_token(issuer, params["nonce"], now=store.clock())})
+    server.handlers[:] = [h for h in server.handlers if h.matcher.uri != "/token"]
+    server.expect_request("/token", method="POST").respond_with_data(
+        "", status=status, headers={"Location": elsewhere})
+    response = callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}")
+    assert response.status_code == 400
+    assert "/elsewhere/token" not in [r.path for r, _ in server.log]
+    assert "code exchange failed" in last_reason(store)
+    assert client.get("/findings").status_code == 302
+
+
+@pytest.mark.parametrize(("uri", "answer", "reason"), [
+    ("/.well-known/openid-configuration", "<html>a sign-in page</html>", "discovery is not a JSON object"),
+    ("/.well-known/openid-configuration", [1], "discovery is not a JSON object"),
+    ("/jwks", "<html>", "jwks is not a JSON object"),
+    ("/jwks", {"keys": "none"}, "jwks holds no key set"),
+    ("/userinfo", ["x"], "userinfo is not a JSON object"),
+    ("/userinfo", "<html>", "userinfo is not a JSON object"),
+])
+def test_a_provider_answer_that_is_no_json_object_refuses_the_sign_in_not_a_server_error(
+        standin, uri, answer, reason):
+    # Security review 2026-12-07: each of these was an HTTP 500 (ValueError, AttributeError), e.g.
+    # an issuer whose discovery URL answers with an HTML page.
+    app, store, issuer, server = standin
+    if isinstance(answer, str):
+        serve(server, uri, data=answer)
+    else:
+        serve(server, uri, json=answer)
+    client = app.test_client()
+    response = client.get("/oidc/login")
+    if response.status_code == 302:
+        params = query(response.headers["Location"])
+        answer_with(server, id_token(issuer, params["nonce"], now=store.clock()))
+        response = callback(client, f"{BASE}/oidc/callback?code=c&state={params['state']}")
+    assert response.status_code == 503
+    assert "sign-in provider" in response.get_data(as_text=True)
+    assert last_reason(store) == reason
+
+
 def test_a_replayed_nonce_is_refused(standin):
     """An ID token captured from one sign-in, sent back for a later one: its nonce was that
     sign-in's, used once."""

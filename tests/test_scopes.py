@@ -683,6 +683,44 @@ def test_a_scoped_evidence_package_states_each_policy_run_as_the_scope_saw_it(tm
     assert {r["policy_id"]: r["status"] for r in scoped.runs} == {ZERO: "ok", ORPHAN: "alarm"}
 
 
+def test_the_policies_and_evaluation_pages_state_each_policy_run_as_the_scope_saw_it(tmp_path):
+    """Security review 2026-12-07: the evidence package said ``ok`` for a policy that found only
+    another entity's lines, but /policies, /evaluations/N and their API said ``alarm``: that
+    the other entity is in breach of it."""
+    from dialtone.engine.store import reads
+
+    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}",
+                       Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    snap = snapshot(config.data_dir, "S1", store.today())
+    ev = evaluation(snap, [_outcome(ZERO, ["L-BMARK-1"]), _outcome(ORPHAN, ["LA-2"])])
+    _write_lines(snap)
+    record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    scope_a = resolve(config.scopes, ["entity-a"])
+    accounts.add_user(store, "officer", "officer", PASSWORD)
+    accounts.set_scope(store, "officer", "entity-a")
+    token = accounts.create_token(store, "officer")
+    app = create_app(config, store=store, testing=True, key="test-secret", secure_cookies=False)
+    try:
+        def statuses(rows, key):
+            return {r.get("policy_id", r.get("id")): r[key] for r in rows}
+
+        assert statuses(reads.list_policies(store), "last_status") == {ZERO: "alarm", ORPHAN: "alarm"}
+        assert statuses(reads.list_policies(store, scope_a), "last_status") == {ZERO: "ok", ORPHAN: "alarm"}
+        api = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        items = api.get("/api/v1/policies", headers=headers).get_json()["items"]
+        assert statuses(items, "last_status") == {ZERO: "ok", ORPHAN: "alarm"}
+        detail = api.get("/api/v1/evaluations/1", headers=headers).get_json()
+        assert statuses(detail["runs"], "status") == {ZERO: "ok", ORPHAN: "alarm"}
+        whole = reads.evaluation_detail(store, 1)
+        assert statuses(reads.scoped_evaluation(whole, EVERYTHING, store)["runs"], "status") == \
+            {ZERO: "alarm", ORPHAN: "alarm"}
+    finally:
+        store.close()
+
+
 # -- what docs/access.md once listed as known limits -----------------------------------------------
 
 def _item(finding_id: int, line: str) -> sd.ItemSpec:

@@ -52,6 +52,30 @@ def test_ids_are_unique_and_ordered_even_within_one_second(tmp_path):
     assert store.latest().id == b.id == store.get("latest").id
 
 
+def test_two_collects_finishing_within_one_second_both_keep_their_snapshot(tmp_path, monkeypatch):
+    # Security review 2026-12-07: both chose the id before writing; the second to finish then
+    # failed on the rename ("Directory not empty") and its whole collect was lost.
+    import dialtone.engine.snapshots as snapshots
+
+    store = SnapshotStore(tmp_path)
+    write_table = snapshots.pq.write_table
+    inner: list = []
+
+    def meanwhile(*args, **kwargs):
+        if not inner:      # another process's collect finishes while this one writes its files
+            inner.append(None)
+            inner[0] = store.write({"lines": lines_table(1)}, as_of=AS_OF, sources={}, now=NOW)
+        return write_table(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots.pq, "write_table", meanwhile)
+    outer = store.write({"lines": lines_table(3)}, as_of=AS_OF, sources={}, now=NOW)
+    assert (inner[0].id, outer.id) == ("20260701T020000Z", "20260701T020000Z-2")
+    assert store.ids() == [inner[0].id, outer.id]
+    assert outer.manifest["id"] == outer.id and outer.verify() == []
+    assert outer.manifest["entities"]["lines"]["rows"] == 3
+    assert sorted(p.name for p in store.root.iterdir()) == store.ids()
+
+
 def test_a_failed_write_leaves_no_partial_snapshot(tmp_path, monkeypatch):
     store = SnapshotStore(tmp_path)
     good = store.write({"lines": lines_table()}, as_of=AS_OF, sources={}, now=NOW)

@@ -3,8 +3,11 @@
 The snapshot's Parquet files are mapped to views named after the entities;
 then file-system access is disabled except for exactly those files, extension
 loading is switched off and the configuration is locked, before any policy SQL
-runs. A validator bug therefore still cannot read a file, attach a database or
-change a setting. All policies of a run share one connection.
+runs; and a policy's SQL runs only when DuckDB's own parser reads it as one SELECT
+(allowed_paths also lets the snapshot's files be written, and the database takes
+DDL). A validator bug therefore still cannot read a file, write one, attach a
+database, define a view or macro, or change a setting. All policies of a run
+share one connection.
 """
 
 from __future__ import annotations
@@ -57,12 +60,35 @@ class DuckDBSession:
         return self._execute(load_model().entity(entity).count_sql(ident))[0][0]
 
     def run(self, compiled: Compiled, params: dict[str, object]) -> pa.Table:
+        sql = compiled.sql["duckdb"]
+        self._check_select(sql)
         bound = {k: params[k] for k in compiled.params}
-        return self._guarded(
-            lambda: self.con.sql(compiled.sql["duckdb"], params=bound).to_arrow_table())
+        return self._guarded(lambda: self.con.sql(sql, params=bound).to_arrow_table())
+
+    def _check_select(self, sql: str) -> None:
+        """PolicyRunError unless DuckDB's own parser reads ``sql`` as one SELECT. The sandbox
+        leaves the snapshot's files writable (allowed_paths is read and write) and the
+        in-memory database open to DDL, so this is what stops a statement that got past the
+        validator from overwriting the evidence or redefining an entity for later policies."""
+        if sql in _CHECKED:
+            return
+        try:
+            found = self.con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise PolicyRunError(_first_line(exc)) from None
+        if len(found) != 1 or found[0].type != duckdb.StatementType.SELECT:
+            raise PolicyRunError("only a single SELECT runs as a policy; DuckDB reads this as "
+                                 + (", ".join(s.type.name for s in found) or "nothing"))
+        if len(_CHECKED) > 10_000:
+            _CHECKED.clear()
+        _CHECKED.add(sql)
 
     def close(self) -> None:
         self.con.close()
+
+
+#: Policy SQL already read as a single SELECT (the compiled policies repeat at every evaluation).
+_CHECKED: set[str] = set()
 
 
 def _first_line(exc: Exception) -> str:

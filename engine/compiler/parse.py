@@ -13,6 +13,10 @@ from .context import CompileContext
 #: Policy SQL is written in DuckDB's dialect and transpiled to the others.
 SOURCE_DIALECT = "duckdb"
 MAX_NODES = 2000
+#: SQL expressions one policy may hold (its condition or query, evidence, reason placeholders,
+#: savings): each is parsed and compiled on its own, so their number bounds the work (the
+#: built-in policies hold at most 30).
+MAX_FRAGMENTS = 200
 _ALIAS = re.compile(r"^(?P<expr>.*\S)\s+AS\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*$", re.S | re.I)
 
 
@@ -70,8 +74,11 @@ def parse_fragments(ctx: CompileContext) -> None:
         text, name = _split_alias(ev.text)
         ctx.fragments[f"evidence[{i}]"] = replace(ev, text=text)
         ctx.evidence_names.append(name)
-    if policy.reason is not None:
-        _split_reason(ctx)
+    if policy.reason is not None and not _split_reason(ctx):
+        return
+    if len(ctx.fragments) > MAX_FRAGMENTS:
+        ctx.problem(next(iter(ctx.fragments)), _too_many(len(ctx.fragments)))
+        return
 
     for name in list(ctx.fragments):
         if name == "reason" or name.startswith("reason{"):
@@ -137,8 +144,14 @@ def _placeholders(text: str) -> list[tuple[str, int, int]]:
     return parts
 
 
-def _split_reason(ctx: CompileContext) -> None:
-    """Split the reason template into literal text and ``{expression}`` fragments."""
+def _too_many(count: int) -> str:
+    return (f"a policy may hold at most {MAX_FRAGMENTS} SQL expressions (its condition, evidence, "
+            f"reason placeholders and savings); this one has {count:,}")
+
+
+def _split_reason(ctx: CompileContext) -> bool:
+    """Split the reason template into literal text and ``{expression}`` fragments; False (a
+    problem recorded) when it cannot be, or would make too many fragments."""
     from ..errors import Problem
     from ..policy.model import Fragment
 
@@ -150,7 +163,13 @@ def _split_reason(ctx: CompileContext) -> None:
     except ValueError as exc:
         line, col = frag.locate(lead)
         ctx.problems.append(Problem(f"reason: {exc}", frag.file, line, col))
-        return
+        return False
+    count = len(ctx.fragments) + sum(kind == "expr" for kind, _, _ in parts)
+    if count > MAX_FRAGMENTS:
+        # Before each placeholder is located in the file: that alone is quadratic in them.
+        line, col = frag.locate(lead)
+        ctx.problems.append(Problem(f"reason: {_too_many(count)}", frag.file, line, col))
+        return False
     n = 0
     for kind, value, offset in parts:
         if kind == "text":
@@ -161,3 +180,4 @@ def _split_reason(ctx: CompileContext) -> None:
         n += 1
         ctx.fragments[name] = Fragment(value, frag.file, line, col)
         ctx.reason_parts.append(("expr", name))
+    return True

@@ -25,11 +25,31 @@ def _scope_aliases(node: exp.Expr) -> dict[str, str]:
     return aliases
 
 
+def _ctes_in_scope(table: exp.Table) -> set[str]:
+    """The CTE names ``table`` can mean: those of every WITH around it, and inside a CTE only the
+    ones defined before it (none recurses: a name a CTE cannot see is a table, or a file to
+    DuckDB's replacement scan)."""
+    names: set[str] = set()
+    child, node = table, table.parent
+    while node is not None:
+        if isinstance(node, exp.With):
+            for cte in node.expressions:
+                if cte is child:
+                    break
+                names.add(cte.alias)
+        else:
+            with_ = node.args.get("with_") or node.args.get("with")
+            if isinstance(with_, exp.With) and with_ is not child:
+                names.update(cte.alias for cte in with_.expressions)
+        child, node = node, node.parent
+    return names
+
+
 def _check_tables(ctx: CompileContext, name: str, tree: exp.Expr, ctes: set[str]) -> None:
     for table in tree.find_all(exp.Table):
         if table.args.get("db") or table.args.get("catalog"):
             ctx.problem(name, f"{name}: table names cannot be qualified ('{table.sql()}')", table)
-        elif table.name in ctes:
+        elif table.name in ctes and table.name in _ctes_in_scope(table):
             continue
         elif table.name not in ctx.model.entities:
             ctx.problem(

@@ -25,9 +25,16 @@ def list_policies(store: Store, access: Access = EVERYTHING) -> list[dict]:
     (``open_count``, of those ``access`` allows) and the frameworks it is mapped to. For a
     restricted ``access`` the last run's counts (the whole estate's) are left out (None)."""
     with store.read() as conn:
+        # For a restricted caller the last run's alarm is the scope's: ``ok`` when none of the
+        # findings that run reported is in the scope (as in a scoped evidence package).
+        status = "r.status" if not access.restricted else f"""CASE WHEN r.status = 'alarm'
+                AND NOT EXISTS (SELECT 1 FROM findings s WHERE s.policy_id = p.id
+                    AND s.first_seen_evaluation <= p.last_run_evaluation
+                    AND s.last_seen_evaluation >= p.last_run_evaluation
+                    AND {access.sql("s", conn.dialect)}) THEN 'ok' ELSE r.status END"""
         rows = [dict(r._mapping) for r in conn.execute(text(f"""
             SELECT p.id, p.title, p.category, p.severity, p.resource_type, p.policy_hash, p.in_set,
-                   r.status AS last_status, r.finding_count AS last_finding_count,
+                   {status} AS last_status, r.finding_count AS last_finding_count,
                    r.evaluated AS last_evaluated, p.last_run_evaluation,
                    (SELECT COUNT(*) FROM findings f WHERE f.policy_id = p.id
                      AND f.status IN {sql_list(NEEDS_WORK)} AND {access.sql("f", conn.dialect)})
@@ -51,15 +58,32 @@ def list_policies(store: Store, access: Access = EVERYTHING) -> list[dict]:
 ESTATE_FIGURES = ("finding_count", "evaluated", "undecidable", "result_sha256")
 
 
-def scoped_evaluation(detail: dict, access: Access) -> dict:
+def scoped_evaluation(detail: dict, access: Access, store: Store | None = None) -> dict:
     """An evaluation as a restricted ``access`` reads it: without the figures it recorded for the
-    whole estate (its summary's counts and savings, its runs' finding counts)."""
+    whole estate (its summary's counts and savings, its runs' finding counts), and each policy
+    run's ``alarm`` the scope's (``ok`` when none of the findings it reported is in the scope;
+    ``store`` reads them, needed for a detail with ``runs``)."""
     if not access.restricted:
         return detail
     out = {**detail, "summary": {}}
     if "runs" in out:
-        out["runs"] = [{**r, **dict.fromkeys(ESTATE_FIGURES)} for r in out["runs"]]
+        alarmed = _alarmed_in_scope(store, detail["id"], access) if any(
+            r["status"] == "alarm" for r in out["runs"]) else set()
+        out["runs"] = [{**r, **dict.fromkeys(ESTATE_FIGURES),
+                        "status": "ok" if r["status"] == "alarm" and r["policy_id"] not in alarmed
+                        else r["status"]} for r in out["runs"]]
     return out
+
+
+def _alarmed_in_scope(store: Store | None, evaluation_id: int, access: Access) -> set[str]:
+    """The policies that reported one of ``access``'s findings in evaluation ``evaluation_id``."""
+    if store is None:
+        raise ValueError("a scoped evaluation with its runs needs the store")
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(f"""
+            SELECT DISTINCT f.policy_id FROM findings f
+            WHERE f.first_seen_evaluation <= :e AND f.last_seen_evaluation >= :e
+              AND {access.sql("f", conn.dialect)}"""), {"e": evaluation_id})}
 
 
 def _evaluation_dict(row) -> dict:

@@ -52,6 +52,9 @@ def evaluate_cmd(ctx, snapshot_id, policy_ids, fmt, output, fail_on, dry_run, po
         from dialtone.engine.store import Store
 
         store = Store.from_config(config)
+        from dialtone.engine.configured import check_not_older
+
+        check_not_older(config, store, snapshot)   # before the time an evaluation takes
     for warning in unknown_param_warnings(config, loaded):
         click.echo(f"warning: {warning}", err=True)
     result = evaluate_configured(config, snapshot, loaded, policy_ids=list(policy_ids) or None,

@@ -263,7 +263,7 @@ def evaluation(evaluation_id: int):
     detail = reads.evaluation_detail(_store(), evaluation_id)
     if detail is None:
         return api_error(404, "not_found", f"no evaluation {evaluation_id}")
-    return jsonify(reads.scoped_evaluation(detail, caller()))
+    return jsonify(reads.scoped_evaluation(detail, caller(), _store()))
 
 
 @bp.route("/snapshots")

@@ -106,6 +106,19 @@ class Provider:
                             f"provider unreachable: {type(exc).__name__}", 503) from None
         return response
 
+    @staticmethod
+    def _object(response: requests.Response, what: str) -> dict:
+        """The answer's JSON object; OidcError (503) for anything else, as for an answer that
+        failed (an HTML page where the document should be: a wrong issuer URL, a proxy's page)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise OidcError("The sign-in provider's answer could not be read.",
+                            f"{what} is not a JSON object", 503)
+        return body
+
     def metadata(self) -> dict:
         with self._lock:
             if self._metadata is None:
@@ -113,7 +126,7 @@ class Provider:
                 if response.status_code != 200:
                     raise OidcError("The sign-in provider's settings could not be read.",
                                     f"discovery answered {response.status_code}", 503)
-                doc = response.json()
+                doc = self._object(response, "discovery")
                 if doc.get("issuer") != self.settings.issuer:
                     raise OidcError("The sign-in provider is not the one configured.",
                                     f"discovery issuer {doc.get('issuer')!r} is not oidc.issuer", 503)
@@ -128,13 +141,21 @@ class Provider:
                 if response.status_code != 200:
                     raise OidcError("The sign-in provider's keys could not be read.",
                                     f"jwks answered {response.status_code}", 503)
-                self._keys = KeySet.import_key_set(response.json())
+                try:
+                    self._keys = KeySet.import_key_set(self._object(response, "jwks"))
+                except (JoseError, ValueError, TypeError, KeyError):
+                    raise OidcError("The sign-in provider's keys could not be read.",
+                                    "jwks holds no key set", 503) from None
             return self._keys
 
     def client(self, **kwargs) -> OAuth2Session:
-        return OAuth2Session(self.settings.client_id, self._secret, scope=" ".join(self.settings.scopes),
-                             redirect_uri=self.settings.redirect_uri, code_challenge_method="S256",
-                             default_timeout=self.settings.timeout_seconds, **kwargs)
+        session = OAuth2Session(self.settings.client_id, self._secret, scope=" ".join(self.settings.scopes),
+                                redirect_uri=self.settings.redirect_uri, code_challenge_method="S256",
+                                default_timeout=self.settings.timeout_seconds, **kwargs)
+        # The token endpoint's redirects are not followed: on a 307 or 308 requests would post the
+        # code, the verifier and the client secret again to wherever it points (another host too).
+        session.max_redirects = 0
+        return session
 
     def authorization_url(self, state: str, nonce: str, verifier: str) -> str:
         url, _ = self.client().create_authorization_url(
@@ -165,7 +186,7 @@ class Provider:
         if response.status_code != 200:
             raise OidcError("The sign-in provider's userinfo failed.",
                             f"userinfo {response.status_code}", 503)
-        return response.json()
+        return self._object(response, "userinfo")
 
     def id_token_claims(self, raw: str, nonce: str | None, now: datetime) -> dict:
         """The ID token's claims once its signature and claims are checked; OidcError otherwise."""

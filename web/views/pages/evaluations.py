@@ -23,7 +23,7 @@ def evaluations_page():
 @roles(*READ)
 def evaluation_page(evaluation_id: int):
     detail = reads.evaluation_detail(current_store(), evaluation_id)
-    detail = None if detail is None else reads.scoped_evaluation(detail, caller())
+    detail = None if detail is None else reads.scoped_evaluation(detail, caller(), current_store())
     if detail is None:
         abort(404)
     return render_template("evaluation.html", ev=detail, runs=detail["runs"], summary=detail["summary"])
