@@ -198,6 +198,11 @@ class _Builder(Locations, People, Contracts, Lines, Traffic, Records, Devices, L
         found = ids.take(pa.array(np.asarray(rows, np.int64), pa.int64())).to_pylist()
         self.planted[policy] = sorted(set(self.planted.get(policy, [])) | set(found))
 
+    def unrecord(self, policy: str, ids: pa.Array, rows: np.ndarray) -> None:
+        """Take ``rows`` out of ``policy``'s planted violations (a lawful exception drawn among them)."""
+        gone = set(ids.take(pa.array(np.asarray(rows, np.int64), pa.int64())).to_pylist())
+        self.planted[policy] = [i for i in self.planted.get(policy, []) if i not in gone]
+
     def emit(self, name: str, table: pa.Table, keep: tuple[str, ...] = ()) -> None:
         """Hand a complete table to the sink; ``keep`` names the columns a later stage reads
         (they share the table's buffers, the rest is freed once the sink lets go)."""

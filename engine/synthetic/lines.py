@@ -419,6 +419,10 @@ class Lines:
             raise EstateTooSmall("estate too small to plant an idle leaver's line; generate more lines")
         marks["idle"][both] = True
         self.record(cat.ZERO_USAGE, ids, both)
+        # An idle line whose holder is on leave is silent by design, a lawful exception: kept
+        # silent, but no longer a planted violation.
+        self.unrecord(cat.ZERO_USAGE, ids,
+                      np.flatnonzero(marks["idle"] & has_person & (ppl.status[keeper] == LEAVE)))
         # Undecidable, never found: a silent phone whose carrier file misses a month of the
         # window; a phone with no device of its own whose holder has a Wi-Fi tablet (the SIM
         # may be in it).
