@@ -1007,3 +1007,33 @@ def test_a_scoped_account_acts_on_its_own_findings_exceptions_disputes_and_messa
             == "filed"
         assert conn.execute(select(notify_outbox.c.status).where(
             notify_outbox.c.id == estate["msg"][0])).scalar() == "cancelled"
+
+
+def test_a_reopened_finding_is_not_the_scopes_alarm_in_the_evaluations_it_stood_resolved(tmp_path):
+    """Review 2026-12-07: a reopened finding keeps its first evaluation, so "from its first to its
+    last evaluation" also covered the evaluation that had found it fixed: there the scope read
+    ``alarm`` though only another entity's line was found."""
+    from dialtone.engine.evidence.scope import Scope, gather
+    from dialtone.engine.store import reads
+
+    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    clock = Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC))
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}", clock)
+    scope_a = resolve(config.scopes, ["entity-a"])
+    try:
+        for n, lines in enumerate([["LA-1", "L-BMARK-1"],   # A's line and B's
+                                   ["L-BMARK-1"],           # A's line fixed: only B's found
+                                   ["LA-1", "L-BMARK-1"]],  # A's line found again: reopened
+                                  start=1):
+            snap = snapshot(config.data_dir, f"S{n}", store.today())
+            ev = evaluation(snap, [_outcome(ZERO, lines)])
+            _write_lines(snap)
+            record_evaluation(store, ev, policy_set(ZERO), provenance=PROVENANCE)
+        seen = {e: {r["policy_id"]: r["status"] for r in reads.scoped_evaluation(
+            reads.evaluation_detail(store, e), scope_a, store)["runs"]} for e in (1, 2, 3)}
+        assert seen == {1: {ZERO: "alarm"}, 2: {ZERO: "ok"}, 3: {ZERO: "alarm"}}
+        data = gather(store, Scope(start=store.today(), end=store.today(), access=scope_a))
+        assert {r["evaluation_id"]: r["status"] for r in data.runs} == {1: "alarm", 2: "ok", 3: "alarm"}
+    finally:
+        store.close()

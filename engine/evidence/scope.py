@@ -158,17 +158,30 @@ def _rows(conn, query) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _scoped_status(run: dict, scoped: list[dict]) -> str:
+def _scoped_status(run: dict, scoped: list[dict], history: dict[int, list[tuple[int, str]]]) -> str:
     """A policy run's status as the scope saw it: ``alarm`` only when the run reported one of the
-    scope's findings (seen from its first to its last evaluation), else ``ok``; an error or a
-    skip stays what it was. The whole estate's alarm is not the scope's: a requirement whose
-    findings all belong to another entity is satisfied within this one."""
+    scope's findings, else ``ok``; an error or a skip stays what it was. The whole estate's
+    alarm is not the scope's: a requirement whose findings all belong to another entity is
+    satisfied within this one. ``history``: each finding's (evaluation, kind) events in order."""
     if run["status"] != "alarm":
         return run["status"]
     eid = run["evaluation_id"]
-    found = any(f["policy_id"] == run["policy_id"]
-                and f["first_seen_evaluation"] <= eid <= f["last_seen_evaluation"] for f in scoped)
+    found = any(f["policy_id"] == run["policy_id"] and _reported_in(f, eid, history.get(f["id"], []))
+                for f in scoped)
     return "alarm" if found else "ok"
+
+
+def _reported_in(finding: dict, eid: int, history: list[tuple[int, str]]) -> bool:
+    """Whether evaluation ``eid`` reported ``finding``: as store.reads.reported_in_sql says."""
+    from ..store.reads import ENDED, RESTARTED
+
+    if not finding["first_seen_evaluation"] <= eid <= finding["last_seen_evaluation"]:
+        return False
+    latest = None
+    for evaluation_id, kind in history:
+        if evaluation_id is not None and evaluation_id <= eid and (kind in ENDED or kind == RESTARTED):
+            latest = kind
+    return latest not in ENDED
 
 
 def gather(store: Store, scope: Scope) -> EvidenceData:
@@ -248,8 +261,12 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         from ..store.reads import ESTATE_FIGURES
 
         data.evaluations = [{**e, "summary": None} for e in data.evaluations]
-        data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES), "status": _scoped_status(r, data.findings)}
-                     for r in data.runs]
+        history: dict[int, list[tuple[int, str]]] = {}
+        for e in data.events:       # in their order (seq)
+            if e["finding_id"] is not None:
+                history.setdefault(e["finding_id"], []).append((e["evaluation_id"], e["kind"]))
+        data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES),
+                      "status": _scoped_status(r, data.findings, history)} for r in data.runs]
     for e in data.events:
         if e["seq"] in unseen:
             # Its hash covers the data left out: packaged as masked, matched to the chain by hash.

@@ -75,6 +75,25 @@ def scoped_evaluation(detail: dict, access: Access, store: Store | None = None) 
     return out
 
 
+#: What ends and what starts again a finding's being reported by the evaluations (its events).
+ENDED, RESTARTED = ("resolved", "retired"), "reopened"
+
+
+def reported_in_sql(alias: str, evaluation: str) -> str:
+    """SQL: finding ``alias`` was reported by the evaluation ``evaluation`` (an SQL expression):
+    between its first and its last evaluation, except while it stood resolved or retired — a
+    reopened finding keeps its first evaluation, so the range alone also covers the evaluations
+    that did not find it."""
+    ended = ", ".join(f"'{k}'" for k in ENDED)
+    return f"""{alias}.first_seen_evaluation <= {evaluation}
+        AND {alias}.last_seen_evaluation >= {evaluation}
+        AND NOT EXISTS (SELECT 1 FROM events v WHERE v.finding_id = {alias}.id
+            AND v.kind IN ({ended}) AND v.evaluation_id <= {evaluation}
+            AND NOT EXISTS (SELECT 1 FROM events w WHERE w.finding_id = {alias}.id
+                AND w.kind = '{RESTARTED}' AND w.evaluation_id > v.evaluation_id
+                AND w.evaluation_id <= {evaluation}))"""
+
+
 def _alarmed_in_scope(store: Store | None, evaluation_id: int, access: Access) -> set[str]:
     """The policies that reported one of ``access``'s findings in evaluation ``evaluation_id``."""
     if store is None:
@@ -82,8 +101,8 @@ def _alarmed_in_scope(store: Store | None, evaluation_id: int, access: Access) -
     with store.read() as conn:
         return {r[0] for r in conn.execute(text(f"""
             SELECT DISTINCT f.policy_id FROM findings f
-            WHERE f.first_seen_evaluation <= :e AND f.last_seen_evaluation >= :e
-              AND {access.sql("f", conn.dialect)}"""), {"e": evaluation_id})}
+            WHERE {reported_in_sql("f", ":e")} AND {access.sql("f", conn.dialect)}"""),
+            {"e": evaluation_id})}
 
 
 def _evaluation_dict(row) -> dict:
