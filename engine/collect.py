@@ -34,6 +34,7 @@ import queue
 import shutil
 import threading
 import time
+import traceback
 import typing as t
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -119,10 +120,11 @@ def _failure(name: str, exc: BaseException) -> str:
 
 def _unexpected(name: str, exc: Exception) -> str:
     """The failure of a source whose collector broke in a way nobody foresaw (a bug, or a
-    service's answer it does not handle): its traceback to the log, one line to the run. The
-    line names the error's type only: its text, unforeseen too, may hold a URL with its
-    credentials, and the run's record and the manifest are shown to every role."""
-    log.error("source '%s': the collector failed unexpectedly", name, exc_info=exc)
+    service's answer it does not handle): where it broke to the log, one line to the run. Both
+    name the error's type only: its text, unforeseen too, may hold a URL with its credentials,
+    the run's record and the manifest are shown to every role, and secrets are never logged."""
+    log.error("source '%s': the collector failed unexpectedly (%s), at:\n%s", name, type(exc).__name__,
+              "".join(traceback.format_tb(exc.__traceback__)).rstrip())
     return (f"source '{name}': the collector failed unexpectedly ({type(exc).__name__}); the log "
             "has the details")
 
