@@ -111,7 +111,8 @@ MESSAGE_LIMIT = 300
 #: larger one (a gzip bomb, a service gone wrong) is an error, not a process out of memory.
 MAX_RESPONSE_BYTES = 512 << 20
 #: The most seconds one response may take from the request to its last byte: ``timeout`` bounds
-#: each wait for the next bytes, not a service that sends a byte just often enough.
+#: each wait for the next bytes, not a service that sends a byte just often enough. Checked as
+#: the body arrives; the headers are bounded by http.client (100 lines, each within ``timeout``).
 MAX_RESPONSE_SECONDS = 900
 #: The most pages one client (one source's collect) reads: a service whose next link is new
 #: every time would otherwise be paged through for ever.
