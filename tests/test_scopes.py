@@ -658,21 +658,27 @@ def test_a_resource_moved_to_another_legal_entity_moves_its_findings_at_the_next
     store.close()
 
 
+def _zero_finds_b_orphan_finds_a(tmp_path):
+    """A store with one evaluation: cost.zero-usage-lines found only entity B's line,
+    cost.orphan-lines one of A's."""
+    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "dialtone.yaml")
+    store = make_store(f"sqlite:///{tmp_path / 'store.db'}",
+                       Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
+    snap = snapshot(config.data_dir, "S1", store.today())
+    ev = evaluation(snap, [_outcome(ZERO, ["L-BMARK-1"]), _outcome(ORPHAN, ["LA-2"])])
+    _write_lines(snap)
+    record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    return config, store
+
+
 def test_a_scoped_evidence_package_states_each_policy_run_as_the_scope_saw_it(tmp_path):
     """The whole estate's alarm is not the scope's: a policy that found only another entity's
     lines is ok within this scope, in runs.json, the requirement grid and the OSCAL results."""
     from dialtone.engine.evidence.scope import Scope as EvidenceScope
     from dialtone.engine.evidence.scope import gather
 
-    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
-    config = load_config(tmp_path / "dialtone.yaml")
-    store = make_store(f"sqlite:///{tmp_path / 'store.db'}",
-                       Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
-    snap = snapshot(config.data_dir, "S1", store.today())
-    # cost.zero-usage-lines finds only entity B's lines; cost.orphan-lines one of A's.
-    ev = evaluation(snap, [_outcome(ZERO, ["L-BMARK-1"]), _outcome(ORPHAN, ["LA-2"])])
-    _write_lines(snap)
-    record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    config, store = _zero_finds_b_orphan_finds_a(tmp_path)
     day = store.today()
     try:
         scoped = gather(store, EvidenceScope(day, day, access=resolve(config.scopes, ["entity-a"])))
@@ -689,14 +695,7 @@ def test_the_policies_and_evaluation_pages_state_each_policy_run_as_the_scope_sa
     the other entity is in breach of it."""
     from dialtone.engine.store import reads
 
-    (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
-    config = load_config(tmp_path / "dialtone.yaml")
-    store = make_store(f"sqlite:///{tmp_path / 'store.db'}",
-                       Clock(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)))
-    snap = snapshot(config.data_dir, "S1", store.today())
-    ev = evaluation(snap, [_outcome(ZERO, ["L-BMARK-1"]), _outcome(ORPHAN, ["LA-2"])])
-    _write_lines(snap)
-    record_evaluation(store, ev, policy_set(ZERO, ORPHAN), provenance=PROVENANCE)
+    config, store = _zero_finds_b_orphan_finds_a(tmp_path)
     scope_a = resolve(config.scopes, ["entity-a"])
     accounts.add_user(store, "officer", "officer", PASSWORD)
     accounts.set_scope(store, "officer", "entity-a")
