@@ -173,3 +173,29 @@ def test_an_accepted_partial_credit_is_closed_for_good(billed):
     assert "accepted" not in store_disputes.WITH_CARRIER
     with pytest.raises(DisputeError, match="accepted; it can be recorded as denied only when"):
         store_disputes.request_writeoff(store, did, "deny", "again", "olivia", audit)
+
+
+def test_a_charge_after_cancellation_credited_in_part_claims_only_the_rest(
+        runner, cli, tmp_path, monkeypatch):
+    # L2 was cancelled in March; its April plan (40.00) was billed anyway and the carrier credited
+    # 10.00 of it: the claim is the 30.00 still owed, not the whole charge.
+    monkeypatch.chdir(tmp_path)
+    est = write_estate(tmp_path)
+    lines = (est / "lines.csv").read_text().splitlines()
+    lines[0] += ",cancelled_on"
+    lines[1] += ","
+    lines[2] = lines[2].replace(",active,", ",cancelled,") + ",2026-03-31"
+    (est / "lines.csv").write_text("\n".join(lines) + "\n")
+    with (est / "charges.csv").open("a") as fh:
+        fh.write("C9,I1,L2,ADJ,credit,Partial credit,,,-10,USD,2026-04-01,2026-04-30,\n")
+    assert runner.invoke(cli, ["collect", "--as-of", "2026-05-10"]).exit_code == 0
+    result = runner.invoke(cli, ["evaluate", "--policy", "cost.charge-after-cancellation"])
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "dialtone.yaml")
+    store = Store.from_config(config)
+    try:
+        [item] = plan(store, SnapshotStore(config.data_dir).get(None),
+                      [_finding(store, "cost.charge-after-cancellation")], config.disputes).pop().items
+    finally:
+        store.close()
+    assert (item.charge_id, item.billed_amount, item.claimed_amount) == ("C2", 40.0, 30.0)

@@ -15,7 +15,7 @@ SOURCE_DIALECT = "duckdb"
 MAX_NODES = 2000
 #: SQL expressions one policy may hold (its condition or query, evidence, reason placeholders,
 #: savings): each is parsed and compiled on its own, so their number bounds the work (the
-#: built-in policies hold at most 30).
+#: built-in policies hold at most 32).
 MAX_FRAGMENTS = 200
 _ALIAS = re.compile(r"^(?P<expr>.*\S)\s+AS\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*$", re.S | re.I)
 

@@ -7,7 +7,8 @@ about a whole invoice (a tax share or a spend spike) names no charge nor amount:
 with the reason.
 
 What is claimed is what the bill got wrong on that charge: the ``overbilled`` amount the finding's
-evidence names where there is one (a rate above contract), else the charge's amount. Never the
+evidence names where there is one (a rate above contract), else its ``uncredited`` amount (what a
+partial credit left of a charge after cancellation), else the charge's amount. Never the
 finding's *savings*, which for a recurring overcharge is a year's run rate, not money on a bill.
 The findings are grouped into one dispute per billing account and currency (a carrier takes a
 claim per account).
@@ -134,7 +135,14 @@ def plan(store: Store, snapshot: Snapshot, finding_ids: t.Sequence[int],
                                f"{snapshot.id}; a dispute is made to an account.")
         billed = _number(charge["amount"]) if charge else None
         overbilled = _number(evidence.get("overbilled"))
-        claimed = overbilled if overbilled is not None else (billed if charge else _number(r.savings))
+        # a charge the carrier already credited in part is claimed for the rest only
+        uncredited = _number(evidence.get("uncredited"))
+        if overbilled is not None:
+            claimed = overbilled
+        elif uncredited is not None:
+            claimed = uncredited
+        else:
+            claimed = billed if charge else _number(r.savings)
         if claimed is None or claimed <= 0:
             raise DisputeError(f"Finding {r.id} names no amount billed in error to claim.")
         currency = (charge or {}).get("currency") or invoice["currency"] or invoice["account_currency"] \
