@@ -1008,12 +1008,25 @@ def test_a_scoped_account_acts_on_its_own_findings_exceptions_disputes_and_messa
             notify_outbox.c.id == estate["msg"][0])).scalar() == "cancelled"
 
 
-def test_a_reopened_finding_is_not_the_scopes_alarm_in_the_evaluations_it_stood_resolved(tmp_path):
+#: A's line and B's; A's line fixed (only B's found); a person reopens A's finding (REOPEN);
+#: A's line found again, twice.
+REOPEN = "reopen"
+
+
+@pytest.mark.parametrize("steps, expected", [
+    ([["LA-1", "L-BMARK-1"], ["L-BMARK-1"], ["LA-1", "L-BMARK-1"]],
+     {1: "alarm", 2: "ok", 3: "alarm"}),
+    # Reopened by hand: the next evaluation finds it again as 'seen_again', not 'reopened'.
+    ([["LA-1", "L-BMARK-1"], ["L-BMARK-1"], REOPEN, ["LA-1", "L-BMARK-1"], ["LA-1", "L-BMARK-1"]],
+     {1: "alarm", 2: "ok", 3: "alarm", 4: "alarm"}),
+])
+def test_a_reopened_finding_is_not_the_scopes_alarm_in_the_evaluations_it_stood_resolved(
+        tmp_path, steps, expected):
     """Review 2026-12-07: a reopened finding keeps its first evaluation, so "from its first to its
     last evaluation" also covered the evaluation that had found it fixed: there the scope read
     ``alarm`` though only another entity's line was found."""
     from dialtone.engine.evidence.scope import Scope, gather
-    from dialtone.engine.store import reads
+    from dialtone.engine.store import reads, workflow
 
     (tmp_path / "dialtone.yaml").write_text(CONFIG, encoding="utf-8")
     config = load_config(tmp_path / "dialtone.yaml")
@@ -1021,18 +1034,22 @@ def test_a_reopened_finding_is_not_the_scopes_alarm_in_the_evaluations_it_stood_
     store = make_store(f"sqlite:///{tmp_path / 'store.db'}", clock)
     scope_a = resolve(config.scopes, ["entity-a"])
     try:
-        for n, lines in enumerate([["LA-1", "L-BMARK-1"],   # A's line and B's
-                                   ["L-BMARK-1"],           # A's line fixed: only B's found
-                                   ["LA-1", "L-BMARK-1"]],  # A's line found again: reopened
-                                  start=1):
+        n = 0
+        for lines in steps:
+            if lines == REOPEN:
+                with store.read() as conn:
+                    fid = conn.execute(select(findings.c.id).where(findings.c.resource_id == "LA-1")).scalar()
+                workflow.reopen(store, fid, "not fixed", "olivia", workflow.audit_writer(store, "test"))
+                continue
+            n += 1
             snap = snapshot(config.data_dir, f"S{n}", store.today())
             ev = evaluation(snap, [_outcome(ZERO, lines)])
             _write_lines(snap)
             record_evaluation(store, ev, policy_set(ZERO), provenance=PROVENANCE)
-        seen = {e: {r["policy_id"]: r["status"] for r in reads.scoped_evaluation(
-            reads.evaluation_detail(store, e), scope_a, store)["runs"]} for e in (1, 2, 3)}
-        assert seen == {1: {ZERO: "alarm"}, 2: {ZERO: "ok"}, 3: {ZERO: "alarm"}}
+        seen = {e: r["status"] for e in expected for r in reads.scoped_evaluation(
+            reads.evaluation_detail(store, e), scope_a, store)["runs"]}
+        assert seen == expected
         data = gather(store, Scope(start=store.today(), end=store.today(), access=scope_a))
-        assert {r["evaluation_id"]: r["status"] for r in data.runs} == {1: "alarm", 2: "ok", 3: "alarm"}
+        assert {r["evaluation_id"]: r["status"] for r in data.runs} == expected
     finally:
         store.close()

@@ -179,7 +179,7 @@ def _reported_in(finding: dict, eid: int, history: list[tuple[int, str]]) -> boo
         return False
     latest = None
     for evaluation_id, kind in history:
-        if evaluation_id is not None and evaluation_id <= eid and (kind in ENDED or kind == RESTARTED):
+        if evaluation_id is not None and evaluation_id <= eid and (kind in ENDED or kind in RESTARTED):
             latest = kind
     return latest not in ENDED
 

@@ -75,8 +75,10 @@ def scoped_evaluation(detail: dict, access: Access, store: Store | None = None) 
     return out
 
 
-#: What ends and what starts again a finding's being reported by the evaluations (its events).
-ENDED, RESTARTED = ("resolved", "retired"), "reopened"
+#: What ends and what starts again a finding's being reported by the evaluations: its events
+#: that carry an evaluation. A finding a person reopened (an event of no evaluation) that the
+#: next evaluation finds again is ``seen_again`` there, not ``reopened``.
+ENDED, RESTARTED = ("resolved", "retired"), ("opened", "reopened", "seen_again")
 
 
 def reported_in_sql(alias: str, evaluation: str) -> str:
@@ -85,12 +87,13 @@ def reported_in_sql(alias: str, evaluation: str) -> str:
     reopened finding keeps its first evaluation, so the range alone also covers the evaluations
     that did not find it."""
     ended = ", ".join(f"'{k}'" for k in ENDED)
+    restarted = ", ".join(f"'{k}'" for k in RESTARTED)
     return f"""{alias}.first_seen_evaluation <= {evaluation}
         AND {alias}.last_seen_evaluation >= {evaluation}
         AND NOT EXISTS (SELECT 1 FROM events v WHERE v.finding_id = {alias}.id
             AND v.kind IN ({ended}) AND v.evaluation_id <= {evaluation}
             AND NOT EXISTS (SELECT 1 FROM events w WHERE w.finding_id = {alias}.id
-                AND w.kind = '{RESTARTED}' AND w.evaluation_id > v.evaluation_id
+                AND w.kind IN ({restarted}) AND w.evaluation_id > v.evaluation_id
                 AND w.evaluation_id <= {evaluation}))"""
 
 
