@@ -112,7 +112,7 @@ MESSAGE_LIMIT = 300
 MAX_RESPONSE_BYTES = 512 << 20
 #: The most seconds one response may take from the request to its last byte: ``timeout`` bounds
 #: each wait for the next bytes, not a service that sends a byte just often enough. Checked as
-#: the body arrives; the headers are bounded by http.client (100 lines, each within ``timeout``).
+#: the body arrives; the headers only by http.client (100 lines, each read within ``timeout``).
 MAX_RESPONSE_SECONDS = 900
 #: The most pages one client (one source's collect) reads: a service whose next link is new
 #: every time would otherwise be paged through for ever.
