@@ -107,7 +107,7 @@ def test_policy_show_prints_sql_for_each_engine_and_what_it_reads(runner, cli, w
     result = run(runner, cli, workspace, "policy", "show", "cost.zero-usage-lines")
     assert result.exit_code == 0
     assert "-- duckdb" in result.output and "-- spark" in result.output
-    assert "reads: calls, lines, people, usage" in result.output
+    assert "reads: accounts, calls, lines, people, usage" in result.output
     assert "binds: :idle_days, :purposes, :snapshot_date, :snapshot_timezone" in result.output
 
 
