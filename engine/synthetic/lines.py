@@ -390,8 +390,8 @@ class Lines:
         in_person_scope = active & has_person & phone & voice_class & ppl.person[keeper]
         recorded[plant(in_person_scope & ppl.mifid[keeper], 0.05, cat.MIFID)] = 0
         recorded[plant(in_person_scope & ppl.cftc[keeper], 0.05, cat.CFTC)] = 0
-        # The inventory says nothing of a few traders' lines, and nothing was recorded on
-        # them: undecidable, not a finding.
+        # The inventory says nothing of a few traders' lines, nothing was recorded on them and
+        # their call records say nothing of recording (records.py): undecidable, not a finding.
         unknown = some(in_person_scope & (ppl.mifid[keeper] | ppl.cftc[keeper]), 0.01)
         recorded[unknown] = -1
         rec_purpose = np.where(trader_line & (recorded == 1), REC_REGULATORY, REC_NONE)

@@ -472,9 +472,12 @@ class Records:
         their own, so five calls per line are not held beside them."""
         recording = np.full(self.cl.n, -1, np.int64)
         recording[call] = np.arange(len(call))
+        # The traders' lines whose inventory says nothing of recording are on a platform whose
+        # call records say nothing of it either: an explicitly unrecorded call would decide them.
+        silent = (self.ln.recorded[self.cl.line] < 0) & (recording < 0)
         calls = _table("calls", {
             **self.call_columns,
-            "recorded": _bool(recording >= 0),
+            "recorded": _bool(recording >= 0, null=silent),
             "recording_id": recording_ids.take(pa.array(np.maximum(recording, 0), mask=recording < 0)),
         })
         del self.call_columns, self.cl, self.call_ids, recording
