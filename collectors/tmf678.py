@@ -381,7 +381,7 @@ class Tmf678Collector:
                              "description": "Rate type words → charge types, beside the defaults"},
             "taxes": {"enum": ["items", "included"],
                       "description": "items: one tax charge per appliedTax (default); included: "
-                                     "charges carry their taxes"},
+                                     "one tax charge per rate. Charges are always without tax"},
             "line_characteristics": {"type": "array", "items": {"type": "string", "minLength": 1},
                                      "description": "Characteristic names holding the line"},
             "line_from_product": {"enum": ["id", "name", "none"],
@@ -597,15 +597,16 @@ class _Run:
         self.bills: dict[str, _Bill] = {}
         self.accounts: dict[str, None] = {}   # ordered, for back_to
         self.not_billed = 0
+        self.gross_only = 0   # rates with taxes in their amount and not itemised: not split
         self.status_files: set[str] = set()
 
     def mark(self) -> tuple:
         """Where the run is, to go back to if a file must be refused whole."""
         return ({e: len(r) for e, r in self.rows.items()}, len(self.bills), len(self.accounts),
-                len(self.data.rejects), self.not_billed, set(self.status_files))
+                len(self.data.rejects), self.not_billed, self.gross_only, set(self.status_files))
 
     def back_to(self, mark: tuple) -> None:
-        lengths, bills, accounts, rejected, self.not_billed, self.status_files = mark
+        lengths, bills, accounts, rejected, self.not_billed, self.gross_only, self.status_files = mark
         for entity, kept in self.rows.items():
             del kept[lengths.get(entity, 0):]
         for bill_id in list(self.bills)[bills:]:
@@ -743,11 +744,14 @@ class _Run:
         if excluded is None and included is None:
             raise Bad(ptr + "/taxExcludedAmount", None,
                       "the rate has neither taxExcludedAmount nor taxIncludedAmount")
+        # A charge's own amount is always without its taxes, whatever `taxes` says: contract rates
+        # are without tax, and a tax-inclusive amount compared with them claims the VAT as an
+        # overcharge. Only a rate that gives its amount with taxes and not the taxes cannot be
+        # split: it is kept as given, and counted.
         tax_sum = sum((a for _, _, a in taxes), Decimal(0))
-        if self.c.taxes == "included":
-            amount = included if included is not None else excluded + tax_sum   # type: ignore[operator]
-        else:
-            amount = excluded if excluded is not None else included - tax_sum   # type: ignore[operator]
+        amount = excluded if excluded is not None else included - tax_sum   # type: ignore[operator]
+        if excluded is None and not taxes:
+            self.gross_only += 1
         if amount < 0 and charge_type != "tax":
             charge_type = "credit"
         traits = self._characteristics(item, ptr)
@@ -763,7 +767,9 @@ class _Run:
         charges = [{**base, "id": rate_id, "charge_code": code, "charge_type": charge_type,
                     "description": _text(item, "description", ptr) or _text(item, "name", ptr),
                     "amount": _decimal_text(amount), "source_position": position}]
-        if self.c.taxes == "items":
+        if self.c.taxes == "included":
+            charges += _tax_of_rate(base, rate_id, ptr, position, taxes, excluded, included)
+        else:
             for i, tax, tax_amount in taxes:
                 category = _text(tax, "taxCategory", f"{ptr}/appliedTax/{i}")
                 charges.append({**base, "id": f"{rate_id}:tax:{i + 1}", "charge_code": category,
@@ -824,6 +830,10 @@ class _Run:
         if orphans:
             data.warnings.append(f"charges of {len(orphans)} bill(s) that were not read: "
                                  f"{', '.join(orphans[:5])}{'…' if len(orphans) > 5 else ''}")
+        if self.gross_only:
+            data.warnings.append(f"{self.gross_only} applied billing rate(s) give only taxIncludedAmount "
+                                 "and no appliedTax: their charges keep that amount, which includes "
+                                 "any tax (a contract rate is compared with it as it is)")
         if self.not_billed:
             data.warnings.append(f"{self.not_billed} applied billing rate(s) with isBilled false left "
                                  "out: they are on no bill yet")
@@ -952,6 +962,26 @@ def _sums(tables: list[tuple[str, pa.Table]]) -> dict[str, tuple[Decimal, Decima
         if not r["tax"]:
             got[1] += r["value_sum"]
     return {k: (a.normalize(), b.normalize()) for k, (a, b) in sums.items()}
+
+
+def _tax_of_rate(base: dict, rate_id: str, ptr: str, position: str, taxes: list[tuple[int, dict, Decimal]],
+                 excluded: Decimal | None, included: Decimal | None) -> list[dict]:
+    """With ``taxes: included``, a rate's taxes as one tax charge ``<rate id>:tax`` beside it:
+    the difference of its two amounts when it gives both (the rate and its tax then add up to
+    its taxIncludedAmount), else the sum of its appliedTax; none when that is zero."""
+    if excluded is not None and included is not None:
+        amount, at = included - excluded, f"{position}/taxIncludedAmount"
+    else:
+        amount, at = sum((a for _, _, a in taxes), Decimal(0)), f"{position}/appliedTax"
+    if not amount:
+        return []
+    categories = [_text(tax, "taxCategory", f"{ptr}/appliedTax/{i}") for i, tax, _ in taxes]
+    words = [" ".join(filter(None, ("tax", category, _rate_text(tax))))
+             for category, (_, tax, _) in zip(categories, taxes, strict=True)]
+    return [{**base, "id": f"{rate_id}:tax", "charge_type": "tax", "dispute_reference": None,
+             "charge_code": categories[0] if len(set(categories)) == 1 else None,
+             "description": ", ".join(words) or "tax (not itemised)",
+             "amount": _decimal_text(amount), "source_position": at}]
 
 
 def _rate_text(tax: dict) -> str | None:

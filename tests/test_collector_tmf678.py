@@ -150,15 +150,53 @@ def test_v4_bills_and_rates_from_a_folder_fill_invoices_accounts_and_charges(tmp
     assert set(meta["inputs"]) == {"v4-bills.json", "v4-rates.json"}
 
 
-def test_taxes_included_keeps_each_charge_with_its_taxes(tmp_path):
+def test_taxes_included_records_each_charge_without_its_taxes_and_them_beside_it(tmp_path):
+    # Contract rates are without tax: the plan recorded at 119.00 with its VAT, against a
+    # contracted 100.00, claimed the 19.00 VAT as overbilling. The rate's taxes are one charge.
     for name in ("v4-bills.json", "v4-rates.json"):
         shutil.copy(SAMPLES / name, tmp_path / name)
     write_config(tmp_path, "path: .\nfiles: 'v4-*.json'\ntaxes: included\nline_from_product: none\n")
     result = run(tmp_path)
-    assert result.rejects == 0 and result.rows["charges"] == 7
+    assert result.rejects == 0
     charges = {r["id"]: r for r in rows(result, "charges")}
-    assert charges["ACBR-1"]["amount"] == 119.0
+    assert charges["ACBR-1"]["amount"] == 100.0
+    assert charges["ACBR-1:tax"] == {**charges["ACBR-1:tax"], "charge_type": "tax", "charge_code": "VAT",
+                                     "amount": 19.0, "description": "tax VAT 19%",
+                                     "line_id": "+4915112345678", "invoice_id": BILL_1,
+                                     "period_start": dt.date(2026, 4, 1),
+                                     "source_position": "v4-rates.json#/0/taxIncludedAmount"}
+    assert (charges["ACBR-4"]["amount"], charges["ACBR-4:tax"]["amount"]) == (-12.53, -2.38)
+    assert charges["ACBR-8:tax"]["amount"] == 0.38
+    # Untaxed (5.00 both ways): no tax charge. Seven rates, six of them taxed.
+    assert "ACBR-5:tax" not in charges and result.rows["charges"] == 13
     assert charges["ACBR-3"]["line_id"] is None
+    # The charges with their taxes still add up to each bill's taxIncludedAmount.
+    assert not [w for w in result.warnings if "reconcile" in w]
+
+
+@pytest.mark.parametrize("taxes", ["items", "included"])
+def test_a_rate_given_with_its_taxes_is_recorded_without_them(tmp_path, taxes):
+    # A BSS giving rates only as taxIncludedAmount with their appliedTax: the charge is the
+    # amount less its taxes. One with neither taxExcludedAmount nor appliedTax cannot be split:
+    # kept as given, and the collect says so.
+    write_json(tmp_path / "bills.json", [bill("B1", taxExcludedAmount={"unit": "EUR", "value": 111.9},
+                                              taxIncludedAmount={"unit": "EUR", "value": 130.9})])
+    vat = {"taxCategory": "VAT", "taxRate": 0.19, "taxAmount": {"unit": "EUR", "value": 19}}
+    write_json(tmp_path / "rates.json", [
+        {"id": "R1", "bill": {"id": "B1"}, "type": "recurring", "appliedTax": [vat],
+         "taxIncludedAmount": {"unit": "EUR", "value": 119}},
+        {"id": "R2", "bill": {"id": "B1"}, "type": "recurring",
+         "taxIncludedAmount": {"unit": "EUR", "value": 11.9}},
+    ])
+    write_config(tmp_path, f"path: .\ntaxes: {taxes}\n")
+    result = run(tmp_path)
+    assert result.rejects == 0
+    charges = {r["id"]: (r["charge_type"], r["amount"]) for r in rows(result, "charges")}
+    assert charges == {"R1": ("recurring", 100.0), f"R1:tax{':1' if taxes == 'items' else ''}": ("tax", 19.0),
+                       "R2": ("recurring", 11.9)}
+    assert ("bills: 1 applied billing rate(s) give only taxIncludedAmount and no appliedTax: their charges "
+            "keep that amount, which includes any tax (a contract rate is compared with it as it is)"
+            in result.warnings)
     assert not [w for w in result.warnings if "reconcile" in w]
 
 
