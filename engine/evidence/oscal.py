@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from .scope import last_reported
+
 OSCAL_VERSION = "1.2.1"
 NS = "https://dialtone.dev/ns/oscal"
 TOOL = "Dialtone"
@@ -58,6 +60,30 @@ def _metadata(title: str, data, last_modified: str) -> dict:
                       _prop("period-by", data["scope"].get("by", "snapshot"))]}
 
 
+def _homes(findings: list[dict], eval_ids: list[int], runs: list[dict],
+           history: dict[int, list[dict]]) -> tuple[dict[int, int], set[int]]:
+    """Where each finding's detail goes, and which findings an evaluation of the period reported.
+
+    A finding goes into the last evaluation of the period that reported it (evidence.scope's
+    rule, the one the pages and runs.json use), in a run of its policy that said ``alarm`` (as
+    the package states the runs: the scope's, for a scoped export). A finding the period only
+    closed (or saw in none of its evaluations) goes into the last evaluation of the period up to
+    its closing, without a requirement finding: there it was not open."""
+    alarmed = {(r["evaluation_id"], r["policy_id"]) for r in runs if r["status"] == "alarm"}
+    home, reported = {}, set()
+    for f in findings:
+        kinds = [(e["evaluation_id"], e["kind"]) for e in history.get(f["id"], [])]
+        eid = last_reported(f, eval_ids, kinds, alarmed)
+        if eid is not None:
+            home[f["id"]] = eid
+            reported.add(f["id"])
+            continue
+        home[f["id"]] = max((i for i in eval_ids if f["first_seen_evaluation"] <= i
+                             <= max(f["last_seen_evaluation"], f["resolved_evaluation"] or 0)),
+                            default=eval_ids[-1])
+    return home, reported
+
+
 def build(ctx: dict) -> dict[str, dict]:
     """``ctx``: export id, scope, evaluations, runs, policies, requirements, findings, events,
     exceptions, resources (path → {sha256, media_type, title}), last_modified."""
@@ -96,15 +122,15 @@ def build(ctx: dict) -> dict[str, dict]:
         if e["finding_id"] is not None:
             history.setdefault(e["finding_id"], []).append(e)
     eval_ids = [e["id"] for e in ctx["evaluations"]]
-    # Each finding's detail goes into the last evaluation of the period that saw it.
-    home = {f["id"]: max((i for i in eval_ids if f["first_seen_evaluation"] <= i
-                          <= max(f["last_seen_evaluation"], f["resolved_evaluation"] or 0)),
-                         default=eval_ids[-1]) for f in ctx["findings"]}
+    home, reported = _homes(ctx["findings"], eval_ids, ctx["runs"], history)
+    placed: dict[int, list[dict]] = {}
+    for f in ctx["findings"]:
+        placed.setdefault(home[f["id"]], []).append(f)
     results = []
     risks_all = []
     for ev in ctx["evaluations"]:
         runs = [r for r in ctx["runs"] if r["evaluation_id"] == ev["id"]]
-        mine = [f for f in ctx["findings"] if home[f["id"]] == ev["id"]]
+        mine = placed.get(ev["id"], [])
         collected = f"{ev['snapshot_as_of']}T00:00:00Z"
         origins = [{"actors": [{"type": "tool", "actor-uuid": tool_uuid}]}]
         observations, findings_out, risks, items = [], [], [], []
@@ -139,9 +165,12 @@ def build(ctx: dict) -> dict[str, dict]:
                                         _prop("resource-type", f["resource_type"])]})
             obs_uuid = ids("finding-observation", ev["id"], f["id"])
             risk_uuid = ids("risk", f["id"])
+            said = _text(f["reason"]) if f["id"] in reported else _text(
+                f"Not reported by this evaluation (the finding is {f['status']} now); "
+                f"it had found: {f['reason']}")
             observations.append({
                 "uuid": obs_uuid, "title": f"{f['policy_id']} {f['resource_type']}/{f['resource_id']}",
-                "description": _text(f["reason"]), "methods": ["EXAMINE"], "types": ["finding"],
+                "description": said, "methods": ["EXAMINE"], "types": ["finding"],
                 "origins": origins, "subjects": [{"subject-uuid": item_uuid, "type": "inventory-item"}],
                 "collected": collected,
                 "props": [_prop("finding-key", f"{f['policy_id']}|{f['resource_type']}|{f['resource_id']}")],
@@ -159,7 +188,9 @@ def build(ctx: dict) -> dict[str, dict]:
             if log:
                 risk["risk-log"] = {"entries": log}
             risks.append(risk)
-            for c in controls_by_policy.get(f["policy_id"], []):
+            # A requirement fails for the finding only where the evaluation reported it (its
+            # policy's run said alarm there): never beside a run that passed.
+            for c in controls_by_policy.get(f["policy_id"], []) if f["id"] in reported else ():
                 findings_out.append({
                     "uuid": ids("resource-finding", ev["id"], c, f["id"]),
                     "title": f"{named[c][2]}: {f['resource_type']} {f['resource_id']}",

@@ -158,16 +158,17 @@ def _rows(conn, query) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _scoped_status(run: dict, scoped: list[dict], history: dict[int, list[tuple[int, str]]]) -> str:
+def _scoped_status(run: dict, scoped: dict[str, list[dict]],
+                   history: dict[int, list[tuple[int, str]]]) -> str:
     """A policy run's status as the scope saw it: ``alarm`` only when the run reported one of the
     scope's findings, else ``ok``; an error or a skip stays what it was. The whole estate's
     alarm is not the scope's: a requirement whose findings all belong to another entity is
-    satisfied within this one. ``history``: each finding's (evaluation, kind) events in order."""
+    satisfied within this one. ``scoped``: the scope's findings by policy id; ``history``: each
+    finding's (evaluation, kind) events in order."""
     if run["status"] != "alarm":
         return run["status"]
     eid = run["evaluation_id"]
-    found = any(f["policy_id"] == run["policy_id"] and _reported_in(f, eid, history.get(f["id"], []))
-                for f in scoped)
+    found = any(_reported_in(f, eid, history.get(f["id"], [])) for f in scoped.get(run["policy_id"], ()))
     return "alarm" if found else "ok"
 
 
@@ -182,6 +183,22 @@ def _reported_in(finding: dict, eid: int, history: list[tuple[int, str]]) -> boo
         if evaluation_id is not None and evaluation_id <= eid and (kind in ENDED or kind in RESTARTED):
             latest = kind
     return latest not in ENDED
+
+
+def last_reported(finding: dict, eids: list[int], history: list[tuple[int, str]],
+                  alarmed: set[tuple[int, str]]) -> int | None:
+    """The last of the evaluations ``eids`` (ascending) that reported ``finding`` (``_reported_in``,
+    the one rule) in a run of its policy that said ``alarm`` (``alarmed``: (evaluation, policy)
+    pairs, as the package states the runs); None when none did. Walks back from the finding's
+    last evaluation: its last evaluation of the period is, nearly always, the answer."""
+    for eid in reversed(eids):
+        if eid > finding["last_seen_evaluation"]:
+            continue
+        if eid < finding["first_seen_evaluation"]:
+            return None
+        if (eid, finding["policy_id"]) in alarmed and _reported_in(finding, eid, history):
+            return eid
+    return None
 
 
 def gather(store: Store, scope: Scope) -> EvidenceData:
@@ -265,8 +282,11 @@ def gather(store: Store, scope: Scope) -> EvidenceData:
         for e in data.events:       # in their order (seq)
             if e["finding_id"] is not None:
                 history.setdefault(e["finding_id"], []).append((e["evaluation_id"], e["kind"]))
+        by_policy: dict[str, list[dict]] = {}
+        for f in data.findings:
+            by_policy.setdefault(f["policy_id"], []).append(f)
         data.runs = [{**r, **dict.fromkeys(ESTATE_FIGURES),
-                      "status": _scoped_status(r, data.findings, history)} for r in data.runs]
+                      "status": _scoped_status(r, by_policy, history)} for r in data.runs]
     for e in data.events:
         if e["seq"] in unseen:
             # Its hash covers the data left out: packaged as masked, matched to the chain by hash.

@@ -26,11 +26,11 @@ def list_policies(store: Store, access: Access = EVERYTHING) -> list[dict]:
     restricted ``access`` the last run's counts (the whole estate's) are left out (None)."""
     with store.read() as conn:
         # For a restricted caller the last run's alarm is the scope's: ``ok`` when none of the
-        # findings that run reported is in the scope (as in a scoped evidence package).
+        # findings that run reported is in the scope (reported_in_sql: the rule of the
+        # evaluation pages and of a scoped evidence package).
         status = "r.status" if not access.restricted else f"""CASE WHEN r.status = 'alarm'
                 AND NOT EXISTS (SELECT 1 FROM findings s WHERE s.policy_id = p.id
-                    AND s.first_seen_evaluation <= p.last_run_evaluation
-                    AND s.last_seen_evaluation >= p.last_run_evaluation
+                    AND {reported_in_sql("s", "p.last_run_evaluation")}
                     AND {access.sql("s", conn.dialect)}) THEN 'ok' ELSE r.status END"""
         rows = [dict(r._mapping) for r in conn.execute(text(f"""
             SELECT p.id, p.title, p.category, p.severity, p.resource_type, p.policy_hash, p.in_set,
@@ -76,16 +76,18 @@ def scoped_evaluation(detail: dict, access: Access, store: Store | None = None) 
 
 
 #: What ends and what starts again a finding's being reported by the evaluations: its events
-#: that carry an evaluation. A finding a person reopened (an event of no evaluation) that the
-#: next evaluation finds again is ``seen_again`` there, not ``reopened``.
-ENDED, RESTARTED = ("resolved", "retired"), ("opened", "reopened", "seen_again")
+#: that carry an evaluation. An evaluation that could not re-check a finding (``not_rechecked``:
+#: its source failed, or its resource left the data) did not find it either; the next that
+#: finds it records ``seen_again``. A finding a person reopened (an event of no evaluation) that
+#: the next evaluation finds again is ``seen_again`` there, not ``reopened``.
+ENDED, RESTARTED = ("resolved", "retired", "not_rechecked"), ("opened", "reopened", "seen_again")
 
 
 def reported_in_sql(alias: str, evaluation: str) -> str:
     """SQL: finding ``alias`` was reported by the evaluation ``evaluation`` (an SQL expression):
-    between its first and its last evaluation, except while it stood resolved or retired — a
-    reopened finding keeps its first evaluation, so the range alone also covers the evaluations
-    that did not find it."""
+    between its first and its last evaluation, except from an evaluation that resolved, retired
+    or could not re-check it until one found it again — a reopened finding keeps its first
+    evaluation, so the range alone also covers the evaluations that did not find it."""
     ended = ", ".join(f"'{k}'" for k in ENDED)
     restarted = ", ".join(f"'{k}'" for k in RESTARTED)
     return f"""{alias}.first_seen_evaluation <= {evaluation}
