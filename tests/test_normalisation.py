@@ -169,6 +169,19 @@ def test_list_items_and_booleans_use_the_vocabulary_too():
         ("encrypted", "maybe", "expected true or false")]
 
 
+def test_a_trunk_whose_encryption_is_only_offered_reads_as_not_encrypted():
+    """An SBC export's "Optional" / "Best effort" SRTP or TLS (encrypted only when the far end
+    agrees, else cleartext) is off, not a rejected row that never reaches the policy."""
+    ent = load_model().entity("lines")
+    table = pa.table({"id": ["T1", "T2", "T3"], "kind": ["sip_trunk"] * 3, "status": ["active"] * 3,
+                      "srtp_enabled": ["Optional", "Best effort", "Required"],
+                      "tls_enabled": ["best-effort", "Mandatory", "Preferred"], ROW_COLUMN: [2, 3, 4]})
+    out = validate_batch(duckdb.connect(), ent, RawBatch("lines", table, "trunks.csv"), "s")
+    assert out.rejects.num_rows == 0, out.rejects.to_pylist()
+    assert out.table.column("srtp_enabled").to_pylist() == [False, False, True]
+    assert out.table.column("tls_enabled").to_pylist() == [False, True, False]
+
+
 def test_a_source_s_own_true_and_false_values_come_before_the_engine_s_words():
     ent = load_model().entity("devices")
     table = pa.table({"id": ["D1"], "encrypted": ["Off"], ROW_COLUMN: [2]})
