@@ -106,8 +106,11 @@ class Devices:
         handheld = (kind == cat.SMARTPHONE) | (kind == cat.TABLET)
         managed = handheld | (kind == cat.HOTSPOT_DEVICE)
         personal = in_use & (kind == cat.SMARTPHONE) & assigned & (rng.random(n) < 0.1)
-        # Flags: 1 true, 0 false, -1 unknown. Desk phones and IoT modules are not in MDM.
-        flags = np.where(in_use[:, None], 1, (rng.random((n, 3)) < (0.7, 0.8, 0.8)).astype(np.int64))
+        # Flags: 1 true, 0 false, -1 unknown. Desk phones and IoT modules are not in MDM. A lost
+        # phone was controlled while in use (a gap on it is unencrypted-devices' finding); spare
+        # and retired ones are not judged.
+        controlled = in_use | (status == cat.LOST)
+        flags = np.where(controlled[:, None], 1, (rng.random((n, 3)) < (0.7, 0.8, 0.8)).astype(np.int64))
         flags[~managed, :2] = -1
         flags[~managed, 2] = 0
         state = np.where(managed, np.where(in_use, cat.ST_COMPLIANT, cat.ST_UNKNOWN), -1)
