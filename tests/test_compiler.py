@@ -144,6 +144,16 @@ HOSTILE = [
     ("id IN (SELECT id FROM linez)", "unknown table 'linez'. Did you mean 'lines'?"),
     ("owner = 'x'", "'owner' is a relation: write owner.<field>"),
     ("lenght(number) > 3", "function lenght() is not allowed. Did you mean 'length'?"),
+    # Pattern replacement is out (a backtracking regex on Spark); literal replace and strpos are
+    # in, with exactly the arguments every backend reads alike.
+    ("regexp_replace(number, '(a|a)*b', '') = ''", "regexp_replace() is not allowed: on the Spark"),
+    ("regexp_replace(number, '-', '', 'g') = ''", "regexp_replace() is not allowed"),
+    ("regexp_extract(number, '(a+)+') = ''", "function regexp_extract() is not allowed"),
+    ("translate(number, '-', '') = ''", "function translate() is not allowed"),
+    ("split_part(number, ',', 1) = ''", "function split_part() is not allowed"),
+    ("replace(number, '-') = ''", "replace(text, from, to) takes three arguments"),
+    ("strpos(number, '-', 2) > 0", "strpos(text, part) takes two arguments"),
+    ("instr(number, '-', 2, 1) > 0", "strpos(text, part) takes two arguments"),
 ]
 
 
@@ -265,3 +275,49 @@ def test_reason_placeholders_may_contain_braces_and_literal_braces_are_doubled(m
 def test_an_unbalanced_brace_in_a_reason_is_an_error(make_policy):
     text = messages(make_policy("status = 'active'", extra='reason: "idle for {days_since(x) days"\n'))
     assert "reason: unbalanced '{'" in text
+
+
+# -- dotted paths whose first part is an SQL keyword -------------------------------------------
+# A recording's relation to its call is named `call`, which DuckDB's grammar reads as the CALL
+# statement: `call.line.number` could not be an evidence item, nor `call.direction` a condition.
+def test_a_dotted_path_whose_first_part_is_a_keyword_is_a_relation_path(make_policy):
+    compiled = compile_policy(make_policy("call.direction = 'inbound'", resource="recordings", extra="""\
+        evidence:
+          - call.line.number
+          - '"call".disposition'
+          - call.line.number AS line_number2
+        reason: "call from {call.source} on {call.line.number}"
+        """))
+    assert compiled.evidence_names == ("call.line.number", "call.disposition", "line_number2")
+    assert compiled.tables == ("calls", "lines", "recordings")
+    assert compiled.condition_tables == ("calls", "recordings")
+    sql = compiled.sql["duckdb"]
+    assert 'LEFT JOIN "calls" AS "call" ON "call"."id" = "recordings"."call_id"' in sql
+    assert 'LEFT JOIN "lines" AS "call__line" ON "call__line"."id" = "call"."line_id"' in sql
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    # Still checked like any other path, with the position of the name.
+    ("call.directoin = 'x'", "test.yaml:7:8: where: unknown column 'directoin' of calls."),
+    ("call.lien.number = 'x'", "calls has no relation 'lien'. Did you mean 'line'?"),
+    # Only a keyword that starts a dotted name is taken for a name: CALL on its own is not SQL
+    # a condition may hold, and a string holding one is left as it is.
+    ("call = 'x'", "cannot parse SQL"),
+    # A parse error after a quoted keyword is still placed in the policy's own text.
+    ("call.direction = 'x'\nAND call.line_id = = 'y'", "test.yaml:8:22: where: cannot parse SQL"),
+    ("call.direction = 'call.x' AND call.directoin = 'x'",
+     "test.yaml:7:38: where: unknown column 'directoin'"),
+])
+def test_a_keyword_path_is_checked_like_any_path(make_policy, where, expected):
+    assert expected in messages(make_policy(where, resource="recordings"))
+
+
+def test_literal_replace_and_strpos_are_allowed_and_render_for_every_backend(make_policy):
+    compiled = compile_policy(make_policy(
+        "replace(lower(number), ' ', '') = '+15' OR strpos(number, ',') > 0"
+        " OR instr(number, ';') > 1 OR position('-' IN number) > 2"))
+    assert "REPLACE(LOWER(\"lines\".\"number\"), ' ', '')" in compiled.sql["duckdb"]
+    assert "STRPOS(\"lines\".\"number\", ',')" in compiled.sql["duckdb"]
+    # On Spark these are REPLACE and LOCATE, the two the sandbox keeps for them.
+    assert "REPLACE(LOWER(`lines`.`number`), ' ', '')" in compiled.sql["spark"]
+    assert "LOCATE(',', `lines`.`number`)" in compiled.sql["spark"]

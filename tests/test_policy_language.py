@@ -351,3 +351,27 @@ def test_a_query_flags_its_own_undecidable_rows_in_one_pass(tmp_path):
     both = text.replace("        query:", "        undecidable: status = 'active'\n        query:")
     with pytest.raises(PolicyError, match="say it once"):
         compile_policy(parse_policy(textwrap.dedent(both), "p.yaml"))
+
+
+def test_a_relation_path_starting_with_a_keyword_is_evidence_and_a_condition(tmp_path):
+    # `call` is an SQL keyword (CALL): the path through a recording's call to its line was a
+    # parse error as an evidence item.
+    text = """\
+        id: test.callpath
+        title: Inbound recordings
+        category: regulatory
+        severity: low
+        resource: recordings
+        where: call.direction = 'inbound'
+        evidence: [call.line.number, call.direction]
+        reason: "recorded on {call.line.number}"
+        """
+    outcome = run(tmp_path, text, {
+        "recordings": [{"id": "R1", "call_id": "C1"}, {"id": "R2", "call_id": "C2"}],
+        "calls": [{"id": "C1", "line_id": "L1", "direction": "inbound", "started_at": "2026-06-01T10:00:00Z"},
+                  {"id": "C2", "line_id": "L1", "direction": "outbound",
+                   "started_at": "2026-06-01T11:00:00Z"}],
+        "lines": [{"id": "L1", "kind": "mobile", "status": "active", "number": "+15125550100"}]})
+    assert [(f["resource_id"], f["evidence"], f["reason"]) for f in outcome.findings] == [
+        ("R1", {"call.line.number": "+15125550100", "call.direction": "inbound"},
+         "recorded on +15125550100")]

@@ -153,6 +153,15 @@ HOSTILE_SQL = [
     "SELECT rand()",
     "SELECT * FROM range(3)",
     "SELECT explode(array(1, 2))",
+    # text functions beside the allowed replace / locate (strpos) that the compiler never emits:
+    # pattern extraction (a backtracking regex), and the other names of locate
+    "SELECT regexp_extract('aaaa', '(a|a)*b', 0)",
+    "SELECT regexp_extract_all('aaaa', 'a', 0)",
+    "SELECT translate('abc', 'a', 'b')",
+    "SELECT split('a,b', ',')",
+    "SELECT split_part('a,b', ',', 1)",
+    "SELECT instr('abc', 'b')",
+    "SELECT position('b', 'abc')",
     # DDL, DML, commands, settings
     "CREATE TABLE escape USING parquet LOCATION '/etc'",
     "CREATE TEMPORARY VIEW escape USING text OPTIONS (path '/etc/passwd')",

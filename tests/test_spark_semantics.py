@@ -98,6 +98,13 @@ SAME = {
     "regexp_matches(number, '^[0-9]+$')": [False, False, False],
     "regexp_matches(number, 'AB')": [False, False, False],
     "regexp_matches(number, '\\s')": [True, True, False],
+    # literal replace and strpos: characters, not bytes; an empty part
+    "replace(number, ' ', '')": ["+15550001", "x\t", "ab12"],
+    "replace(plan, 'ß', 'ss')": ["Ärger strasse", "b", None],
+    "replace(number, '', 'z')": ["+1555 0001", "x\t", "ab12"],
+    "strpos(plan, 'straße')": [7, 0, None],
+    "strpos(number, '')": [1, 1, 1],
+    "substring(number, strpos(number, ' ') + 1)": ["0001", "x\t", "ab12"],
     # lists and substrings
     "list_contains(features, 'b')": [False, False, None],
     "array_length(features)": [2, 0, None],

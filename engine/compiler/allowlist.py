@@ -27,6 +27,8 @@ FUNCTIONS: dict[type, str] = {
     exp.Lower: "lower", exp.Upper: "upper", exp.Length: "length", exp.Trim: "trim",
     exp.Substring: "substring", exp.Concat: "concat", exp.StartsWith: "starts_with",
     exp.RegexpLike: "regexp_matches", exp.Coalesce: "coalesce", exp.Nullif: "nullif",
+    # Literal text, no patterns: the same on every backend, linear in the text.
+    exp.Replace: "replace", exp.StrPosition: "strpos",
     exp.Abs: "abs", exp.Round: "round", exp.Floor: "floor", exp.Ceil: "ceil",
     exp.Greatest: "greatest", exp.Least: "least",
     exp.DateDiff: "date_diff", exp.Extract: "extract", exp.Year: "year", exp.Month: "month",
@@ -56,6 +58,22 @@ _CLOCK_NAMES = {"now", "today", "current_date", "current_timestamp", "get_curren
 _RANDOM_NAMES = {"random", "rand", "uuid", "gen_random_uuid", "setseed"}
 _CLOCK_HINT = ("evaluation uses only the snapshot's time: use snapshot_date, "
                "days_since(x) or days_until(x)")
+#: Pattern replacement stays out. On the Spark backend a regular expression runs in Java's
+#: backtracking matcher: '^(a|a){1,99}b$' took 0.8 s on 24 a's and 13.5 s on 28 (Java 17,
+#: 2026-12-07), doubling with each further character, and Spark cancels a task by interrupting
+#: its thread, which java.util.regex does not check. That pattern has no backreference and no
+#: nested quantifier, so a validator refusing those would promise more than it checks. DuckDB and
+#: Spark also disagree on it: DuckDB replaces the first match unless 'g' is given, Spark every
+#: match; a group is \1 in one and $1 in the other.
+_REGEXP_REPLACE = ("regexp_replace() is not allowed: on the Spark backend a pattern can run in "
+                   "exponential time, and the backends replace differently. "
+                   "Use replace(text, 'from', 'to') for literal text, strpos(text, 'part') to find "
+                   "it (docs/policies.md)")
+#: Arguments the backends do not agree on (a start position, an occurrence, a missing
+#: replacement that Spark reads as ''): refused so the text means one thing everywhere.
+_ARITY = {exp.Replace: (("replacement",), (), "replace(text, from, to) takes three arguments"),
+          exp.StrPosition: ((), ("position", "occurrence", "clamp_position"),
+                            "strpos(text, part) takes two arguments")}
 
 
 def allowed_function_names() -> list[str]:
@@ -65,8 +83,15 @@ def allowed_function_names() -> list[str]:
 def _why(node: exp.Expr, in_query: bool) -> str | None:
     """Why ``node`` is not allowed, or None when it is."""
     kind = type(node)
+    if kind in _ARITY:
+        required, refused, message = _ARITY[kind]
+        if any(node.args.get(a) is None for a in required) or any(
+                node.args.get(a) is not None for a in refused):
+            return message
     if kind in OPERATORS or kind in FUNCTIONS:
         return None
+    if kind is exp.RegexpReplace or (kind is exp.Anonymous and node.name.lower() == "regexp_replace"):
+        return _REGEXP_REPLACE
     if kind in AGGREGATES or kind in QUERY_NODES:
         if kind is exp.Table and not isinstance(node.this, exp.Identifier):
             return "table functions and file or network access are not allowed"

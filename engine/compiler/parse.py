@@ -6,7 +6,9 @@ import re
 from dataclasses import replace
 
 from sqlglot import exp, parse_one
-from sqlglot.errors import ParseError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from .context import CompileContext
 
@@ -28,18 +30,83 @@ def _split_alias(text: str) -> tuple[str, str]:
     return text, text.strip()
 
 
+#: Tokens that are names already (or not words): a word of any other type is an SQL keyword.
+_NAME_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING,
+                          TokenType.NUMBER, TokenType.PARAMETER, TokenType.PLACEHOLDER})
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NAME_START = re.compile(r'[A-Za-z_"]')
+
+
+def quote_keyword_paths(text: str) -> tuple[str, list[int]]:
+    """Quote every SQL keyword that begins a dotted name, so ``call.line.number`` (a recording's
+    call) is a path and not DuckDB's CALL statement; ``call`` alone stays a keyword.
+
+    Returns the new text and the offsets, in it, of the quotes added (ascending). A relation
+    or alias may be named like a keyword (call, order, case...): the estate model names
+    relations for what they are, not around SQL's grammar, and a policy author should not have
+    to know which words are reserved. Nothing else can follow a keyword directly with ``.name``.
+    """
+    added: list[int] = []
+    if "." not in text:
+        return text, added
+    tokenize = Dialect.get_or_raise(SOURCE_DIALECT).tokenize
+    # A statement keyword (CALL, SHOW...) swallows the rest of its statement as one token, so
+    # once quoted the text is tokenised again; one statement is all a fragment may hold, so a
+    # few rounds are plenty (the parser reports what is left).
+    for _ in range(4):
+        try:
+            tokens = tokenize(text)
+        except TokenError:
+            break  # the parser reports it
+        heads = [t for t in tokens
+                 if t.token_type not in _NAME_TOKENS and _WORD.match(t.text)
+                 and text[t.end + 1:t.end + 2] == "."
+                 and _NAME_START.match(text[t.end + 2:t.end + 3])
+                 and (t.start == 0 or text[t.start - 1] != ".")]
+        if not heads:
+            break
+        # Quotes added before: each head quoted ahead of one moves it by two.
+        added = [p + 2 * sum(1 for t in heads if t.end < p) for p in added]
+        for i, t in enumerate(heads):
+            added += [t.start + 2 * i, t.end + 2 * i + 2]
+        for t in reversed(heads):
+            text = f'{text[:t.start]}"{text[t.start:t.end + 1]}"{text[t.end + 1:]}'
+        if not any(t.token_type is TokenType.COMMAND for t in heads):
+            break
+    return text, sorted(added)
+
+
+def _original_offset(offset: int, added: list[int]) -> int:
+    """An offset in the quoted text → the same character's offset in the policy's text."""
+    return offset - sum(1 for pos in added if pos < offset)
+
+
+def _unshift_positions(tree: exp.Expr, added: list[int]) -> None:
+    for node in tree.walk():
+        if node.meta:
+            for key in ("start", "end"):
+                if node.meta.get(key) is not None:
+                    node.meta[key] = _original_offset(node.meta[key], added)
+
+
 def _parse(ctx: CompileContext, name: str, into: type | None) -> exp.Expr | None:
     frag = ctx.fragments[name]
+    text, added = quote_keyword_paths(frag.text)
     try:
         if into is None:
-            tree = parse_one(frag.text, read=SOURCE_DIALECT, max_nodes=MAX_NODES)
+            tree = parse_one(text, read=SOURCE_DIALECT, max_nodes=MAX_NODES)
         else:
-            tree = parse_one(frag.text, read=SOURCE_DIALECT, into=into, max_nodes=MAX_NODES)
+            tree = parse_one(text, read=SOURCE_DIALECT, into=into, max_nodes=MAX_NODES)
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         desc = err.get("description", str(exc))
         line, col = err.get("line"), err.get("col")
-        if line and col and frag.line is not None:
+        if added and line and col:
+            # Positions in the quoted text: back to the policy's own.
+            before = text.split("\n")
+            offset = sum(len(x) + 1 for x in before[:line - 1]) + col - 1
+            fline, fcol = frag.locate(_original_offset(offset, added))
+        elif line and col and frag.line is not None:
             if line == 1:
                 fline, fcol = frag.line, (frag.column or 1) + col - 1
             else:
@@ -58,6 +125,8 @@ def _parse(ctx: CompileContext, name: str, into: type | None) -> exp.Expr | None
     except Exception as exc:  # sqlglot raises a few other errors for odd input
         ctx.problem(name, f"{name}: cannot parse SQL: {exc}")
         return None
+    if added:
+        _unshift_positions(tree, added)
     return tree
 
 
@@ -91,6 +160,12 @@ def parse_fragments(ctx: CompileContext) -> None:
             ctx.problem(name, "query: only a single read-only SELECT is allowed", tree)
             continue
         ctx.trees[name] = tree
+        if name.startswith("evidence[") and isinstance(tree, exp.Column) and '"' in ctx.fragments[name].text:
+            # A quoted path names its evidence as written unquoted: "call".line.number is
+            # the same key as call.line.number.
+            i = int(name[len("evidence["):-1])
+            if ctx.evidence_names[i] == ctx.fragments[name].text.strip():
+                ctx.evidence_names[i] = ".".join(p.name for p in tree.parts)
     for name in [n for n in ctx.fragments if n.startswith("reason{")]:
         tree = _parse(ctx, name, exp.Condition)
         if tree is not None:
