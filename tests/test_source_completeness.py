@@ -206,6 +206,39 @@ def test_a_real_drop_passes_once_accepted_and_vanished_resources_are_not_resolve
     assert again.recorded.events == 0 or "not_rechecked" not in _event_kinds_of(workspace, again)
 
 
+def test_an_export_that_drops_a_column_leaves_the_findings_it_decided_open_not_fixed(workspace, baseline):
+    """HR's export loses its termination-date column: every row still loads (the field is
+    optional), the leaver policies cannot age the leavers (undecidable), and their findings
+    stay open, noted once as not re-checked - no leaver line counted as a realised saving."""
+    import csv
+
+    path = workspace / "hr" / "people.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    header = [c for c in rows[0] if c != "terminated_on"]
+    full = path.read_bytes()
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    leavers = {(p, r) for p, r in baseline["open"] if p == "cost.leaver-lines"}
+    assert leavers
+    dropped = run(workspace)
+    assert dropped.status == "succeeded", dropped.error
+    assert leavers <= open_findings(workspace)
+    assert dropped.recorded.changes["not_rechecked"] >= len(leavers)
+    notes = _recheck_notes(workspace)
+    assert all("undecidable" in notes[f] for f in leavers)
+    again = run(workspace)
+    assert "not_rechecked" not in _event_kinds_of(workspace, again)
+    # The column back: the same findings are seen again, not reopened as new.
+    path.write_bytes(full)
+    restored = run(workspace)
+    assert leavers <= open_findings(workspace)
+    assert restored.recorded.changes.get("reopened", 0) == 0
+    assert not set(_recheck_notes(workspace)) & leavers
+
+
 def _line_ids(path: Path) -> set[str]:
     import csv
 

@@ -11,7 +11,9 @@ policy gone from the set → ``retired``. Only policies that ran (``alarm`` or
 A finding is resolved only when the evaluation saw its resource's data and the
 policy no longer fires. When the policy read rows carried forward from a source
 that failed or was incomplete (``PolicyOutcome.incomplete_inputs``), or the
-resource is no longer in the snapshot at all, silence proves nothing: the
+resource is no longer in the snapshot at all, or the policy could not decide the resource
+this time (it is among the outcome's ``undecidable``: the data to decide went missing, e.g.
+an export that dropped a column), silence proves nothing: the
 finding stays as it is and its history notes once why it was not re-checked
 (``not_rechecked``; ``findings.recheck_note`` holds the note until the policy
 sees the resource again or it is resolved).
@@ -46,6 +48,9 @@ from .tables import evaluations, policies, policy_requirements, policy_runs
 
 # An evaluation's transitions (lifecycle.TRANSITIONS["evaluation:…"]): a standing finding not
 # seen again is resolved (or retired, when its policy left the set); a gone one seen reopens.
+#: Why a finding whose resource its policy could not decide stays as it was.
+UNDECIDED_NOTE = ("not re-checked: the data to decide it is missing from this snapshot "
+                  "(undecidable)")
 _STANDING = sql_list(STANDING)
 _GONE = sql_list(GONE)
 
@@ -89,6 +94,7 @@ def _temp_tables(conn: Connection) -> None:
         "dt_changes": "finding_id INTEGER, kind VARCHAR(20), prev_seen INTEGER, note TEXT",
         "dt_held": "policy_id VARCHAR(200) PRIMARY KEY, note TEXT",
         "dt_gone": "finding_id INTEGER PRIMARY KEY, note TEXT",
+        "dt_undecided": "policy_id VARCHAR(200), resource_id VARCHAR(300)",
     }
     for name, cols in specs.items():
         if not pg:
@@ -225,6 +231,7 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
                 for o in evaluation.outcomes if o.status in RAN and o.incomplete_inputs]
         if held:
             conn.execute(text("INSERT INTO dt_held (policy_id, note) VALUES (:p, :n)"), held)
+        _load_undecided(conn, evaluation)
         changes = _classify(conn, eid, retire=not loaded.failures)
         unseen = _hold_unseen_resources(conn, evaluation.snapshot)
         changes["resolved"] -= unseen
@@ -275,11 +282,22 @@ def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
             SELECT f.id, 'not_rechecked', h.note FROM findings f JOIN dt_held h ON h.policy_id = f.policy_id
             WHERE f.status IN {_STANDING}
               AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
+        # Not seen because the policy could not decide the resource this time: not re-checked.
+        "undecided": f"""
+            INSERT INTO dt_changes (finding_id, kind, note)
+            SELECT f.id, 'not_rechecked', '{UNDECIDED_NOTE}'
+            FROM findings f JOIN dt_undecided u
+              ON u.policy_id = f.policy_id AND u.resource_id = f.resource_id
+            WHERE f.status IN {_STANDING}
+              AND NOT EXISTS (SELECT 1 FROM dt_held h WHERE h.policy_id = f.policy_id)
+              AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
         "resolved": f"""
             INSERT INTO dt_changes (finding_id, kind)
             SELECT f.id, 'resolved' FROM findings f JOIN dt_ran r ON r.policy_id = f.policy_id
             WHERE f.status IN {_STANDING}
               AND NOT EXISTS (SELECT 1 FROM dt_held h WHERE h.policy_id = f.policy_id)
+              AND NOT EXISTS (SELECT 1 FROM dt_undecided u
+                              WHERE u.policy_id = f.policy_id AND u.resource_id = f.resource_id)
               AND NOT EXISTS (SELECT 1 FROM dt_stage s WHERE {_MATCH})""",
     }
     if retire:
@@ -291,8 +309,19 @@ def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
     counts = {}
     for kind, sql in statements.items():
         counts[kind] = conn.execute(text(sql)).rowcount
-    counts["not_rechecked"] = counts.pop("held")
+    counts["not_rechecked"] = counts.pop("held") + counts.pop("undecided")
     return counts
+
+
+def _load_undecided(conn: Connection, evaluation: Evaluation) -> None:
+    """Stage the resources each policy that ran could not decide (``dt_undecided``)."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO dt_undecided (policy_id, resource_id) VALUES ({mark}, {mark})"
+    for o in evaluation.outcomes:
+        if o.status in RAN and o.undecidable is not None and len(o.undecidable):
+            conn.exec_driver_sql(sql, [(o.policy_id, rid) for rid in o.undecidable.to_pylist()
+                                       if rid is not None])
+    conn.exec_driver_sql("CREATE INDEX dt_undecided_key ON dt_undecided (policy_id, resource_id)")
 
 
 def _hold_unseen_resources(conn: Connection, snapshot) -> int:
