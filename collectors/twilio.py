@@ -221,7 +221,10 @@ class TwilioCollector:
         while True:
             got = page.get(key)
             if got is None:
-                got = []
+                # Every list page carries its list, empty or not: one without it is no answer
+                # to read as the end of the list (the records after it would silently vanish).
+                raise CollectError(f"source '{self.source}': GET {resource}: the answer has no "
+                                   f"'{key}' (page {page.get('page', '?')}); nothing collected")
             if not isinstance(got, list):
                 raise CollectError(f"source '{self.source}': GET {resource}: '{key}' is a JSON "
                                    f"{type(got).__name__}, not a list")

@@ -404,6 +404,19 @@ def test_a_429_with_code_20429_is_retried(tmp_path, httpserver, monkeypatch, twi
         None, "1", "1", "2"]
 
 
+def test_a_page_without_its_records_fails_the_source_rather_than_end_the_list(
+        tmp_path, httpserver, monkeypatch, twilio):
+    # Twilio's list pages always carry their list; a 200 answer without it (a proxy's, or a
+    # truncated reply) was read as an empty last page: the numbers after it vanished from a
+    # "complete" estate and their lines looked cancelled.
+    twilio.faults[("IncomingPhoneNumbers", 1)] = (200, {"page": 1, "page_size": 2,
+                                                        "next_page_uri": None})
+    setup(tmp_path, httpserver, monkeypatch)
+    with pytest.raises(CollectError, match="GET IncomingPhoneNumbers: the answer has no "
+                                           "'incoming_phone_numbers'"):
+        run(tmp_path)
+
+
 def test_wrong_credentials_are_a_clear_error_without_the_token(tmp_path, httpserver, monkeypatch,
                                                                 twilio):
     setup(tmp_path, httpserver, monkeypatch, token="not-the-auth-token")
