@@ -188,10 +188,13 @@ class CucmCollector:
             reject_masked(rejects, origin, t, mask, name, raw, reason)
             bad = mask if bad is None else pc.or_(bad, mask)
         connected = pc.is_valid(connect)
+        # CUCM's `duration` is the connected time (0 for a call never connected), so it is the
+        # billable time, not the call's length: that runs from origination to disconnect.
         billable = pc.if_else(
             connected,
-            pc.cast(pc.subtract(disconnect, connect), pa.int64()),
+            pc.coalesce(_seconds(disconnect, connect), duration),
             pa.scalar(0, pa.int64()))
+        total = _seconds(disconnect, started)
         pkid = col("pkid")
         composite = pc.binary_join_element_wise(
             col("globalCallID_callManagerId"), col("globalCallID_callId"),
@@ -212,7 +215,7 @@ class CucmCollector:
         out = {
             "id": ids,
             "started_at": started,
-            "duration_s": duration,
+            "duration_s": total,
             "billable_s": billable,
             "source": col("callingPartyNumber"),
             "disposition": disposition,
@@ -238,3 +241,10 @@ class CucmCollector:
         dest = none if dest is None else pc.if_else(pc.equal(dest, "0"), none, empty_to_null(dest))
         orig = none if orig is None else empty_to_null(orig)
         return pc.fill_null(pc.coalesce(dest, orig), "0")
+
+
+def _seconds(end, start):
+    """Whole seconds from ``start`` to ``end`` (timestamps); NULL where either is unknown or the
+    clocks of two nodes put the end first."""
+    span = pc.cast(pc.subtract(end, start), pa.int64())
+    return pc.if_else(pc.less(span, 0), pa.scalar(None, pa.int64()), span)

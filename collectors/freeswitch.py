@@ -33,7 +33,8 @@ Disposition: ``NORMAL_CLEARING`` says only that the call ended normally, answere
 not; a call is ``answered`` when it has an answer time (else billsec > 0), and an
 unanswered one keeps its Q.850 cause name, which the engine's vocabulary maps
 (``NO_ANSWER`` → ``no_answer``, ``USER_BUSY`` → ``busy``…; ``NORMAL_CLEARING``
-unanswered → ``no_answer``, as CUCM reads cause 16).
+unanswered → ``no_answer``, as CUCM reads cause 16; an unanswered call's cause the vocabulary
+has no word for → ``failed``, never kept as written, which policies would read as a conversation).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import pyarrow.compute as pc
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, settings_schema
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import ConfigError, did_you_mean
+from dialtone.engine.estate.vocabulary import key, load_vocabulary
 from dialtone.engine.phone import check_region
 from dialtone.engine.snapshots import sha256_file
 
@@ -115,6 +117,9 @@ SOURCES = {
 DEFAULT_DIRECTIONS = {"public": "inbound", "default": "outbound"}
 #: A cleared call with an answer time: answered whatever its Q.850 cause.
 ANSWERED = "answered"
+#: Causes of an unanswered call that mean nobody picked up (Q.850 16 and 31 without a connect,
+#: as the cucm collector reads them).
+NO_ANSWER_CAUSES = ("NORMAL_CLEARING", "NORMAL_UNSPECIFIED")
 
 
 def template_variables(template: str) -> list[str]:
@@ -282,8 +287,20 @@ class FreeSwitchCollector:
         else:
             return cause
         # Cleared normally but never answered: the caller gave up or nobody picked up (Q.850
-        # cause 16 without a connect, which the cucm collector reads the same way).
-        cleared = pc.fill_null(pc.equal(cause, "NORMAL_CLEARING"), False)
-        unanswered = pc.if_else(cleared, "no_answer", empty_to_null(cause))
+        # cause 16 without a connect, which the cucm collector reads the same way). Any other
+        # cause the vocabulary has no word for (SUBSCRIBER_ABSENT, MEDIA_TIMEOUT…) is a call that
+        # failed: kept as written, the policies would read it as a conversation.
+        cause = empty_to_null(cause)
+        cleared = pc.fill_null(pc.is_in(cause, pa.array(NO_ANSWER_CAUSES)), False)
+        kept = pc.or_(pc.is_in(cause, pa.array(_known_causes(cause), pa.string())),
+                      pc.is_null(cause))
+        unanswered = pc.if_else(cleared, "no_answer", pc.if_else(kept, cause, "failed"))
         return pc.if_else(answered, ANSWERED, unanswered)
 
+
+def _known_causes(cause) -> list[str]:
+    """The distinct causes (a handful per file) that the estate's vocabulary reads as a call
+    not answered."""
+    vocab = load_vocabulary().of("calls", "disposition")
+    words = {k for k, v in vocab.words.items() if v is not None and v != ANSWERED}
+    return [c for c in pc.unique(cause).to_pylist() if c is not None and key(c) in words]

@@ -74,8 +74,10 @@ API_VERSION = "2010-04-01"
 PAGE_SIZE = 1000
 VENDOR = "twilio"
 #: Directions of a call whose Twilio number is the called party (``to``); in the others it is
-#: the caller (``from``).
-CALLED_DIRECTIONS = ("inbound", "trunking-terminating")
+#: the caller (``from``). In Twilio's words (the Call resource's ``direction``), Elastic SIP
+#: Trunking's ``trunking-originating`` is an incoming call from the PSTN to your infrastructure
+#: and ``trunking-terminating`` an outgoing one from it to the PSTN.
+CALLED_DIRECTIONS = ("inbound", "trunking-originating")
 #: Messages in these states never left Twilio: they are not messages sent.
 UNSENT = ("failed", "canceled")
 
@@ -87,8 +89,8 @@ USAGE_COLUMNS = ("line_id", "period", "voice_minutes", "sms_count", "last_activi
 CALL_COLUMNS = ("id", "line_id", "started_at", "duration_s", "direction", "source", "destination",
                 "disposition", "cost", "currency")
 #: Twilio's call directions → the estate's.
-CALL_DIRECTIONS = {"inbound": "inbound", "trunking-terminating": "inbound", "outbound-api": "outbound",
-                   "outbound-dial": "outbound", "trunking-originating": "outbound"}
+CALL_DIRECTIONS = {"inbound": "inbound", "trunking-originating": "inbound", "outbound-api": "outbound",
+                   "outbound-dial": "outbound", "trunking-terminating": "outbound"}
 #: Twilio's call statuses → the estate's dispositions (the rest, e.g. ``busy``, as they are).
 DISPOSITIONS = {"completed": "answered", "no-answer": "no_answer"}
 
@@ -219,7 +221,10 @@ class TwilioCollector:
         while True:
             got = page.get(key)
             if got is None:
-                got = []
+                # Every list page carries its list, empty or not: one without it is no answer
+                # to read as the end of the list (the records after it would silently vanish).
+                raise CollectError(f"source '{self.source}': GET {resource}: the answer has no "
+                                   f"'{key}' (page {page.get('page', '?')}); nothing collected")
             if not isinstance(got, list):
                 raise CollectError(f"source '{self.source}': GET {resource}: '{key}' is a JSON "
                                    f"{type(got).__name__}, not a list")

@@ -153,6 +153,12 @@ class ZoomCollector:
             page = api.get_json("users", params)
             users = page.get("users")
             if users is None:
+                # Only a listing with no users at all may leave the list out; otherwise the
+                # users after this page would silently vanish from a "complete" answer.
+                if page.get("total_records") != 0 or seen:
+                    raise CollectError(f"source '{self.source}': GET /users?status={status}: the "
+                                       "answer has no 'users' (total_records "
+                                       f"{page.get('total_records', 'not given')}); nothing collected")
                 users = []
             if not isinstance(users, list):
                 raise CollectError(f"source '{self.source}': GET /users?status={status}: 'users' "

@@ -94,8 +94,9 @@ def test_a_folder_of_cdr_files(tmp_path):
     answered, busy = calls(result)
     assert answered["id"] == "0b1d2f3a-0000-4000-8000-000000000001"
     assert answered["started_at"] == dt.datetime(2024, 7, 1, 14, 15, 2)     # epoch, UTC
+    # CUCM's own `duration` is the connected time (60); the call lasted 65 s from origination.
     assert (answered["duration_s"], answered["billable_s"], answered["disposition"]) == (
-        60, 60, "answered")
+        65, 60, "answered")
     assert (answered["source_ip"], answered["destination_ip"]) == ("10.1.99.97", "10.1.1.200")
     assert ip("10.1.1.200") < 0                                   # a negative one, converted
     # Never connected: dateTimeConnect 0, no billable time, the called side's Q.850 cause 17.
@@ -174,3 +175,17 @@ def test_the_parties_numbers_give_direction_line_and_places(tmp_path):
     assert (got["e164"]["direction"], got["e164"]["line_id"]) == (None, None)
     assert any("cucm: 1 call(s) have no direction" in w and "Set line_by" in w
                for w in result.warnings)
+
+
+def test_duration_is_the_whole_call_and_billable_the_connected_time(tmp_path):
+    # Cisco's CDR field descriptions: `duration` is the time between connect and disconnect, 0
+    # for a call that never connected. A busy or unanswered call that rang still lasted from
+    # its origination to its disconnect; it was read as lasting 0 s (duration_s is the total).
+    setup(tmp_path)
+    rang = {**BUSY, "globalCallID_callId": 1003, "pkid": "0b1d2f3a-0000-4000-8000-000000000003",
+            "destCause_value": 19, "dateTimeDisconnect": 1719843430}          # 30 s of ringing
+    cdr_file(tmp_path / "cdr" / "cdr_StandAloneCluster_01_202407011416_3", [ANSWERED, BUSY, rang])
+    result = run(tmp_path)
+    by_id = {c["id"]: (c["duration_s"], c["billable_s"], c["disposition"]) for c in calls(result)}
+    assert by_id == {ANSWERED["pkid"]: (65, 60, "answered"), BUSY["pkid"]: (5, 0, "busy"),
+                     rang["pkid"]: (30, 0, "no_answer")}

@@ -68,6 +68,25 @@ def test_the_default_example_template(tmp_path):
     assert (answered["line_id"], unanswered["line_id"]) == ("1000", "1001")
 
 
+def test_an_unanswered_call_whose_cause_the_vocabulary_lacks_is_no_conversation(tmp_path):
+    # Q.850 names the engine's vocabulary does not know were kept as written, and the recording
+    # policies read any disposition but no_answer, busy, failed and cancelled as a conversation:
+    # a call to an unregistered phone (SUBSCRIBER_ABSENT, never answered) needed recording.
+    def unanswered(n: int, cause: str) -> str:
+        return line("Bob", "1001", "+34911234567", "default", "2024-07-01 11:00:00", "",
+                    "2024-07-01 11:00:30", "30", "0", cause, f"5b2a7c1e-0000-4000-8000-00000000010{n}",
+                    "", "", "", "")
+
+    causes = ["SUBSCRIBER_ABSENT", "USER_NOT_REGISTERED", "MEDIA_TIMEOUT", "NORMAL_UNSPECIFIED",
+              "USER_BUSY", "ORIGINATOR_CANCEL"]
+    setup(tmp_path).write_text("".join(unanswered(n, c) for n, c in enumerate(causes)),
+                               encoding="utf-8")
+    result = run(tmp_path)
+    assert result.rejects == 0
+    assert [c["disposition"] for c in calls(result)] == [
+        "failed", "failed", "failed", "no_answer", "busy", "cancelled"]
+
+
 def test_the_published_sample_master_csv(tmp_path):
     setup(tmp_path).write_bytes(SAMPLE.read_bytes())
     got = calls(run(tmp_path))

@@ -344,6 +344,29 @@ def test_the_call_log_of_the_last_days_becomes_calls_in_the_same_read_as_usage(
     assert (pn(1), "2026-06") not in usage
 
 
+def test_elastic_sip_trunk_calls_are_tied_to_the_twilio_number_in_the_right_direction(
+        tmp_path, httpserver, monkeypatch, waits):
+    # Twilio's Call resource: "trunking-terminating for outgoing calls from your communications
+    # infrastructure to the PSTN or trunking-originating for incoming calls to your communications
+    # infrastructure from the PSTN". They were read the other way round: a trunk's calls went to
+    # the far party's number, so the trunk's DID looked idle and its calls had the wrong direction.
+    out = call(11, MAIN["phone_number"], "+14155550130", "trunking-terminating",
+               "Sat, 02 May 2026 09:00:00 +0000", "90")
+    into = call(12, "+14155550131", MAIN["phone_number"], "trunking-originating",
+                "Sun, 03 May 2026 09:00:00 +0000", "150")
+    FakeTwilio(httpserver, {**ALL, "Calls": [out, into], "Messages": []})
+    setup(tmp_path, httpserver, monkeypatch, "    usage_months: 2\n    call_days: 60\n")
+    result = run(tmp_path)
+    assert result.rejects == 0
+    calls = {r["id"]: r for r in rows(result, "calls")}
+    assert (calls[out["sid"]]["direction"], calls[out["sid"]]["line_id"]) == ("outbound", pn(1))
+    assert (calls[into["sid"]]["direction"], calls[into["sid"]]["line_id"]) == ("inbound", pn(1))
+    usage = {(r["line_id"], r["period"]): r for r in rows(result, "usage")}
+    may = usage[(pn(1), "2026-05")]
+    assert (may["voice_minutes"], may["last_activity_on"]) == (4.0, dt.date(2026, 5, 3))
+    assert not any("not on a listed number" in w for w in result.warnings)
+
+
 def test_calls_alone_read_only_the_call_log_and_reject_a_malformed_call_as_a_call(
         tmp_path, httpserver, monkeypatch, waits):
     bad = {**CALLS[1], "sid": "CA" + "f" * 32, "start_time": "yesterday", "date_created": "yesterday"}
@@ -379,6 +402,19 @@ def test_a_429_with_code_20429_is_retried(tmp_path, httpserver, monkeypatch, twi
     assert waits == [1.0]                       # no Retry-After: the first back-off step
     assert [q.get("Page") for r, q in twilio.requests if r == "IncomingPhoneNumbers"] == [
         None, "1", "1", "2"]
+
+
+def test_a_page_without_its_records_fails_the_source_rather_than_end_the_list(
+        tmp_path, httpserver, monkeypatch, twilio):
+    # Twilio's list pages always carry their list; a 200 answer without it (a proxy's, or a
+    # truncated reply) was read as an empty last page: the numbers after it vanished from a
+    # "complete" estate and their lines looked cancelled.
+    twilio.faults[("IncomingPhoneNumbers", 1)] = (200, {"page": 1, "page_size": 2,
+                                                        "next_page_uri": None})
+    setup(tmp_path, httpserver, monkeypatch)
+    with pytest.raises(CollectError, match="GET IncomingPhoneNumbers: the answer has no "
+                                           "'incoming_phone_numbers'"):
+        run(tmp_path)
 
 
 def test_wrong_credentials_are_a_clear_error_without_the_token(tmp_path, httpserver, monkeypatch,

@@ -239,6 +239,25 @@ def test_a_429_is_retried_after_the_wait_zoom_asks_for(tmp_path, httpserver, mon
         None, "active-page-2", "active-page-2", "active-page-3"]
 
 
+def test_a_page_without_its_users_fails_the_source_rather_than_end_the_list(
+        tmp_path, httpserver, monkeypatch, zoom):
+    # A 200 answer whose 'users' is missing (a gateway's or a truncated reply) was read as an
+    # empty page that ended the list: the users after it vanished from a "complete" estate,
+    # and their licences looked removed.
+    zoom.faults[("active", 2)] = (200, {"page_count": 3, "page_number": 2, "page_size": 2,
+                                        "total_records": 5, "next_page_token": ""}, {})
+    setup(tmp_path, httpserver, monkeypatch, "    statuses: [active]\n")
+    with pytest.raises(CollectError, match=r"GET /users\?status=active: the answer has no 'users'"):
+        run(tmp_path)
+
+
+def test_an_empty_status_may_leave_users_out(tmp_path, httpserver, monkeypatch, zoom):
+    zoom.faults[("pending", 1)] = (200, {"page_count": 0, "page_number": 1, "page_size": 300,
+                                         "total_records": 0, "next_page_token": ""}, {})
+    setup(tmp_path, httpserver, monkeypatch, "    statuses: [pending]\n")
+    assert run(tmp_path).rows.get("licenses", 0) == 0
+
+
 def test_a_token_the_service_no_longer_accepts_is_replaced_once(tmp_path, httpserver, monkeypatch, zoom):
     # Zoom answers 401 (code 124) to an expired token: a new one is fetched and the page asked again.
     zoom.on_page = lambda page: page == 2 and zoom.expire(zoom.issued[0])
