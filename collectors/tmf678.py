@@ -61,9 +61,14 @@ from .http_api import (
 )
 
 CHARGE_TYPES = ("recurring", "usage", "one_time", "tax", "surcharge", "late_fee", "credit")
-#: TMF678's rate ``type`` words (and the usual variants of BSS vendors) → the estate's charge
+#: TMF678's rate type words (and the usual variants of BSS vendors) → the estate's charge
 #: types. Matched without regard to case; ``charge_types`` in the settings adds or overrides.
-DEFAULT_CHARGE_TYPES = {
+#: TMF678's own three (v4 ``type``, v5 ``appliedBillingRateType``): appliedBillingCredit is
+#: any credit, appliedPenaltyCharge a penalty linked to dunning (late fee, payment rejection
+#: fee, interest), appliedBillingCharge any other charge but a tax - which kind is not said
+#: (None: a charge of no type, not a reject).
+DEFAULT_CHARGE_TYPES: dict[str, str | None] = {
+    "appliedbillingcharge": None, "appliedbillingcredit": "credit", "appliedpenaltycharge": "late_fee",
     "recurring": "recurring", "recurringcharge": "recurring", "rc": "recurring",
     "usage": "usage", "usagecharge": "usage",
     "onetime": "one_time", "one-time": "one_time", "one_time": "one_time", "onetimecharge": "one_time",
@@ -427,7 +432,7 @@ class Tmf678Collector:
         self.page_size = settings.get("page_size", 100)
         self.bill_filter = dict(settings.get("bill_filter") or {})
         self.timeout = settings.get("timeout", 30)
-        self.types = dict(DEFAULT_CHARGE_TYPES)
+        self.types: dict[str, str | None] = dict(DEFAULT_CHARGE_TYPES)
         self.types.update({k.lower(): v for k, v in (settings.get("charge_types") or {}).items()})
         self.taxes = settings.get("taxes", "items")
         # In the order given: the first one a rate has is its line.
@@ -707,13 +712,15 @@ class _Run:
         if billed is False:
             self.not_billed += 1   # on no bill yet: not a charge of this one
             return []
-        word = _text(item, "type", ptr)
+        # v4 says `type`; v5 renamed it `appliedBillingRateType`.
+        key = "type" if item.get("type") not in (None, "") else "appliedBillingRateType"
+        word = _text(item, key, ptr)
         charge_type = None
         if word is not None:
-            charge_type = self.c.types.get(word.lower())
-            if charge_type is None:
-                raise Bad(ptr + "/type", word, f"unknown charge type '{word}': map it to one of "
+            if word.lower() not in self.c.types:
+                raise Bad(ptr + _pointer(key), word, f"unknown charge type '{word}': map it to one of "
                           f"{', '.join(CHARGE_TYPES)} in the source's charge_types")
+            charge_type = self.c.types[word.lower()]
         # The bill's currency is checked once every bill is read (finish): a file of rates may
         # come before the file of their bills.
         currency: str | None = None
