@@ -693,9 +693,9 @@ class GraphCollector:
         data.batches.append(RawBatch("devices", _table(rows), origin))
         if unknown_agents:
             named = ", ".join(sorted(a for a in unknown_agents if a))
-            data.warnings.append(f"{origin}: {sum(unknown_agents.values())} device(s) with no managementAgent "
-                                 f"or one Graph does not document{f' ({named})' if named else ''}: their "
-                                 "mdm_enrolled is empty (unknown)")
+            data.warnings.append(f"{origin}: {sum(unknown_agents.values())} device(s) with no "
+                                 "managementAgent or one Graph does not document"
+                                 f"{f' ({named})' if named else ''}: their mdm_enrolled is empty (unknown)")
 
     def _apps(self, data: SourceData) -> None:
         origin = "GET /deviceManagement/detectedApps"
