@@ -328,6 +328,26 @@ def test_tmf678s_own_rate_types_are_read_in_v4_and_v5(tmp_path):
         ("7", "/6/appliedBillingRateType", "installment")]
 
 
+def test_a_copy_of_a_bill_is_not_counted_twice(tmp_path):
+    # TMF678's bill category "duplicate": the same bill issued again (the same billNo of the same
+    # account) under an id of its own. Both were invoices with their charges, so every charge
+    # was billed twice (cost.duplicate-charges, spend-spike).
+    original = bill("B1", billNo="780123456", category="normal")
+    copy_ = bill("B1-DUP", billNo="780123456", category="duplicate")
+    write_json(tmp_path / "bills.json", [original, copy_, bill("B2", billNo="780123457")])
+    write_json(tmp_path / "rates.json", [rate("R1", "B1"), rate("R1-DUP", "B1-DUP"), rate("R2", "B2")])
+    write_config(tmp_path, "path: .\n")
+    result = run(tmp_path)
+    assert sorted(r["id"] for r in rows(result, "invoices")) == ["B1", "B2"]
+    assert sorted(r["id"] for r in rows(result, "charges")) == ["R1", "R2"]
+    assert sorted((r["origin"], r["row"], r["field"], r["value"], r["reason"]) for r in rejects(result)) == [
+        ("bills.json", "2", "/1/billNo", "780123456",
+         "bill 780123456 of account BA-9 was read before, as bill B1 at bills.json#/0: a copy is not "
+         "counted twice"),
+        ("rates.json", "2", "", "R1-DUP", "its bill B1-DUP is a copy of bill B1"),
+    ]
+
+
 def test_invalid_json_is_one_reject_with_line_and_column_and_other_files_are_read(tmp_path):
     # A good bill, then a missing comma: the file is refused whole, its good bill too.
     (tmp_path / "a-broken.json").write_text(f'[\n  {json.dumps(bill("B9"))}\n  {{"id": "B10"}}\n]\n',
