@@ -109,7 +109,16 @@ SKU_FIELDS = ("skuId", "skuPartNumber", "prepaidUnits", "consumedUnits", "servic
 SUBSCRIPTION_FIELDS = ("skuId", "status", "isTrial", "nextLifecycleDateTime")
 DEVICE_FIELDS = ("id", "serialNumber", "imei", "model", "manufacturer", "operatingSystem", "osVersion",
                  "userPrincipalName", "managedDeviceOwnerType", "complianceState", "isEncrypted",
-                 "enrolledDateTime", "lastSyncDateTime", "phoneNumber")
+                 "enrolledDateTime", "lastSyncDateTime", "phoneNumber", "managementAgent")
+#: Intune's managementAgent (managementAgentType) → devices.mdm_enrolled. managedDevices also lists
+#: the phones the Exchange connector found, managed by Exchange ActiveSync alone (``eas``): no
+#: MDM enrolment, no compliance or encryption policy. Every other agent Graph v1.0 documents
+#: manages the device (Intune MDM, the Intune PC client, Configuration Manager, Jamf, Google's
+#: CloudDPC); ``unknown``, none, or an agent not documented here is unknown, never enrolled.
+MDM_AGENTS = {"mdm": "true", "easmdm": "true", "intuneclient": "true", "easintuneclient": "true",
+              "configurationmanagerclient": "true", "configurationmanagerclientmdm": "true",
+              "configurationmanagerclientmdmeas": "true", "jamf": "true",
+              "googleclouddevicepolicycontroller": "true", "eas": "false"}
 PERSON_IDS = ("userPrincipalName", "employeeId", "mail", "id")
 #: The Teams user activity report over the longest period Graph serves, so that a last
 #: activity older than 90 days is still seen (it redirects to a CSV).
@@ -646,6 +655,7 @@ class GraphCollector:
             "id", "kind", "serial", "imei", "model", "os", "os_version", "assigned_to", "line_id",
             "ownership", "status", "mdm_enrolled", "compliance_state", "encrypted", "enrolled_on",
             "last_check_in_at", ROW_COLUMN)}
+        unknown_agents: dict[str, int] = {}
         for n, d in self._list("deviceManagement/managedDevices", {"$select": ",".join(DEVICE_FIELDS)},
                                data, origin, "devices"):
             imei = _text(d.get("imei"))
@@ -669,7 +679,11 @@ class GraphCollector:
             # Graph v1.0 has no lost-mode state (lostModeState is beta only); a retired or wiped
             # device leaves the list: every listed device is in use.
             rows["status"].append("in_use")
-            rows["mdm_enrolled"].append("true")
+            agent = _text(d.get("managementAgent"))
+            enrolled_in_mdm = MDM_AGENTS.get((agent or "").lower())
+            if enrolled_in_mdm is None:
+                unknown_agents[agent or ""] = unknown_agents.get(agent or "", 0) + 1
+            rows["mdm_enrolled"].append(enrolled_in_mdm)
             # As Intune gives it; the engine normalises the values at collect time.
             rows["compliance_state"].append(_text(d.get("complianceState")))
             rows["encrypted"].append(text_value(d.get("isEncrypted"), False))
@@ -677,6 +691,11 @@ class GraphCollector:
             rows["last_check_in_at"].append(None if synced == NEVER else synced)
             rows[ROW_COLUMN].append(n)
         data.batches.append(RawBatch("devices", _table(rows), origin))
+        if unknown_agents:
+            named = ", ".join(sorted(a for a in unknown_agents if a))
+            data.warnings.append(f"{origin}: {sum(unknown_agents.values())} device(s) with no "
+                                 "managementAgent or one Graph does not document"
+                                 f"{f' ({named})' if named else ''}: their mdm_enrolled is empty (unknown)")
 
     def _apps(self, data: SourceData) -> None:
         origin = "GET /deviceManagement/detectedApps"

@@ -61,9 +61,14 @@ from .http_api import (
 )
 
 CHARGE_TYPES = ("recurring", "usage", "one_time", "tax", "surcharge", "late_fee", "credit")
-#: TMF678's rate ``type`` words (and the usual variants of BSS vendors) → the estate's charge
+#: TMF678's rate type words (and the usual variants of BSS vendors) → the estate's charge
 #: types. Matched without regard to case; ``charge_types`` in the settings adds or overrides.
-DEFAULT_CHARGE_TYPES = {
+#: TMF678's own three (v4 ``type``, v5 ``appliedBillingRateType``): appliedBillingCredit is
+#: any credit, appliedPenaltyCharge a penalty linked to dunning (late fee, payment rejection
+#: fee, interest), appliedBillingCharge any other charge but a tax - which kind is not said
+#: (None: a charge of no type, not a reject).
+DEFAULT_CHARGE_TYPES: dict[str, str | None] = {
+    "appliedbillingcharge": None, "appliedbillingcredit": "credit", "appliedpenaltycharge": "late_fee",
     "recurring": "recurring", "recurringcharge": "recurring", "rc": "recurring",
     "usage": "usage", "usagecharge": "usage",
     "onetime": "one_time", "one-time": "one_time", "one_time": "one_time", "onetimecharge": "one_time",
@@ -427,7 +432,7 @@ class Tmf678Collector:
         self.page_size = settings.get("page_size", 100)
         self.bill_filter = dict(settings.get("bill_filter") or {})
         self.timeout = settings.get("timeout", 30)
-        self.types = dict(DEFAULT_CHARGE_TYPES)
+        self.types: dict[str, str | None] = dict(DEFAULT_CHARGE_TYPES)
         self.types.update({k.lower(): v for k, v in (settings.get("charge_types") or {}).items()})
         self.taxes = settings.get("taxes", "items")
         # In the order given: the first one a rate has is its line.
@@ -595,6 +600,10 @@ class _Run:
         self.rows: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)   # invoices, accounts
         self.charges = _Charges()
         self.bills: dict[str, _Bill] = {}
+        # (account, billNo) → the bill read first with them; a later bill with both is a copy
+        # (TMF678's category "duplicate": the same bill issued again, under an id of its own).
+        self.numbers: dict[tuple[str, str], _Bill] = {}
+        self.copies: dict[str, str] = {}   # a copy's id → the id of the bill it copies
         self.accounts: dict[str, None] = {}   # ordered, for back_to
         self.not_billed = 0
         self.gross_only = 0   # rates with taxes in their amount and not itemised: not split
@@ -603,10 +612,16 @@ class _Run:
     def mark(self) -> tuple:
         """Where the run is, to go back to if a file must be refused whole."""
         return ({e: len(r) for e, r in self.rows.items()}, len(self.bills), len(self.accounts),
-                len(self.data.rejects), self.not_billed, self.gross_only, set(self.status_files))
+                len(self.data.rejects), self.not_billed, self.gross_only, set(self.status_files),
+                len(self.numbers), len(self.copies))
 
     def back_to(self, mark: tuple) -> None:
-        lengths, bills, accounts, rejected, self.not_billed, self.gross_only, self.status_files = mark
+        (lengths, bills, accounts, rejected, self.not_billed, self.gross_only, self.status_files,
+         numbers, copies) = mark
+        for key in list(self.numbers)[numbers:]:
+            del self.numbers[key]
+        for copy_id in list(self.copies)[copies:]:
+            del self.copies[copy_id]
         for entity, kept in self.rows.items():
             del kept[lengths.get(entity, 0):]
         for bill_id in list(self.bills)[bills:]:
@@ -636,6 +651,15 @@ class _Run:
             self.reject(origin, row, ptr + "/id", bill.id,
                         f"bill {bill.id} was read before, at {first.position}", "invoices")
             return
+        number = (invoice["account_id"], invoice["invoice_number"])
+        if number in self.numbers:
+            first = self.numbers[number]
+            self.copies[bill.id] = first.id
+            self.reject(origin, row, ptr + "/billNo", number[1],
+                        f"bill {number[1]} of account {number[0]} was read before, as bill {first.id} at "
+                        f"{first.position}: a copy is not counted twice", "invoices")
+            return
+        self.numbers[number] = bill
         self.bills[bill.id] = bill
         self.rows["invoices"].append((origin, row, invoice))
         if account["id"] not in self.accounts:
@@ -707,13 +731,15 @@ class _Run:
         if billed is False:
             self.not_billed += 1   # on no bill yet: not a charge of this one
             return []
-        word = _text(item, "type", ptr)
+        # v4 says `type`; v5 renamed it `appliedBillingRateType`.
+        key = "type" if item.get("type") not in (None, "") else "appliedBillingRateType"
+        word = _text(item, key, ptr)
         charge_type = None
         if word is not None:
-            charge_type = self.c.types.get(word.lower())
-            if charge_type is None:
-                raise Bad(ptr + "/type", word, f"unknown charge type '{word}': map it to one of "
+            if word.lower() not in self.c.types:
+                raise Bad(ptr + _pointer(key), word, f"unknown charge type '{word}': map it to one of "
                           f"{', '.join(CHARGE_TYPES)} in the source's charge_types")
+            charge_type = self.c.types[word.lower()]
         # The bill's currency is checked once every bill is read (finish): a file of rates may
         # come before the file of their bills.
         currency: str | None = None
@@ -811,6 +837,9 @@ class _Run:
         data = self.data
         self.charges.commit()
         tables = self._same_currency(self.charges.tables)
+        if self.copies:
+            tables = self._refuse(tables, {c: f"its bill {c} is a copy of bill {first}"
+                                           for c, first in self.copies.items()})
         sums = _sums(tables)
         refused: set[str] = set()
         for bill in self.bills.values():
@@ -821,7 +850,7 @@ class _Run:
                 else:
                     data.warnings.append(f"{bill.position}: {problem}")
         if refused:
-            tables = self._refuse(tables, refused)
+            tables = self._refuse(tables, {b: f"its bill {b} does not reconcile" for b in refused})
         unread = sum(1 for b in self.bills if b not in sums)
         if unread:
             data.warnings.append(f"{unread} bill(s) with no applied billing rates read: their totals "
@@ -883,15 +912,15 @@ class _Run:
             out.append((origin, table.filter(pc.invert(dropped))))
         return out
 
-    def _refuse(self, tables: list[tuple[str, pa.Table]], refused: set[str]) -> list[tuple[str, pa.Table]]:
-        """The charges without those of bills refused; each of those is a reject."""
+    def _refuse(self, tables: list[tuple[str, pa.Table]],
+                refused: dict[str, str]) -> list[tuple[str, pa.Table]]:
+        """The charges without those of bills refused (bill id → why); each of those is a reject."""
         out = []
         value_set = pa.array(sorted(refused), pa.string())
         for origin, table in tables:
             mask = pc.is_in(table["invoice_id"], value_set=value_set)
             for r in table.filter(mask).select(["id", "invoice_id", ROW_COLUMN]).to_pylist():
-                self.reject(origin, r[ROW_COLUMN], "", r["id"],
-                            f"its bill {r['invoice_id']} does not reconcile", "charges")
+                self.reject(origin, r[ROW_COLUMN], "", r["id"], refused[r["invoice_id"]], "charges")
             out.append((origin, table.filter(pc.invert(mask))))
         return out
 

@@ -614,6 +614,24 @@ def test_device_kinds(os_name, model, maker, kind):
     assert _device_kind(os_name, model, maker) == kind
 
 
+def test_a_device_only_exchange_manages_is_not_enrolled_in_mdm(tmp_path, httpserver, waits, secret_env):
+    # managedDevices lists the phones the Exchange connector found too (managementAgent eas:
+    # "managed by Exchange server", no MDM enrolment): they were all read as enrolled, so their
+    # lines counted as lines with a managed device. An agent Graph does not document is unknown.
+    data = copy.deepcopy(load_tenant())
+    agents = {IPHONE: "eas", IPAD: "easMdm", LAPTOP: "configurationManagerClient", PIXEL: "someNewAgent"}
+    for device in data["deviceManagement/managedDevices"]:
+        if device["id"] in agents:
+            device["managementAgent"] = agents[device["id"]]
+        else:
+            device.pop("managementAgent")
+    result = run(tmp_path, FakeGraph(httpserver, data=data), extra="    apps: false\n")
+    enrolled = {k: d["mdm_enrolled"] for k, d in rows(result, "devices").items()}
+    assert enrolled == {IPHONE: False, IPAD: True, LAPTOP: True, PIXEL: None, CCX: None}
+    assert ("m365: GET /deviceManagement/managedDevices: 2 device(s) with no managementAgent or one Graph "
+            "does not document (someNewAgent): their mdm_enrolled is empty (unknown)") in result.warnings
+
+
 def test_a_refused_intune_call_names_the_permission_and_writes_nothing(tmp_path, httpserver, waits,
                                                                        secret_env):
     graph = FakeGraph(httpserver, deny=("deviceManagement/managedDevices",))

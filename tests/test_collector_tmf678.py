@@ -297,6 +297,57 @@ def test_a_charge_type_word_is_mapped_by_configuration(tmp_path):
         "R1": "one_time", "R2": "surcharge", "R3": "usage"}
 
 
+def v5_rate(rate_id: str, bill_id: str, amount, kind: str) -> dict:
+    """A TMF678 v5 rate: its type is ``appliedBillingRateType`` (v4's ``type`` is gone)."""
+    got = rate(rate_id, bill_id, amount, appliedBillingRateType=kind)
+    del got["type"]
+    return got
+
+
+def test_tmf678s_own_rate_types_are_read_in_v4_and_v5(tmp_path):
+    # TMF678 names a rate's kind appliedBillingCharge, appliedBillingCredit or appliedPenaltyCharge
+    # (late fees, payment rejection fees): v4 in `type`, v5 in `appliedBillingRateType`. v4's words
+    # were rejects, and v5's field was not read at all: a v5 late fee had no type
+    # (cost.late-payment-fees never saw it) and a recurring charge was no recurring charge.
+    write_json(tmp_path / "bills.json", [bill("B1", taxExcludedAmount={"unit": "EUR", "value": 116},
+                                              taxIncludedAmount={"unit": "EUR", "value": 116})])
+    write_json(tmp_path / "rates.json", [
+        rate("R1", "B1", -5, type="appliedBillingCredit"),
+        rate("R2", "B1", 3, type="appliedPenaltyCharge"),
+        rate("R3", "B1", 100, type="appliedBillingCharge"),
+        v5_rate("R4", "B1", 4, "appliedPenaltyCharge"),
+        v5_rate("R5", "B1", 10, "recurring"),
+        v5_rate("R6", "B1", 4, "appliedBillingCharge"),
+        v5_rate("R7", "B1", 1, "installment"),
+    ])
+    write_config(tmp_path, "path: .\n")
+    result = run(tmp_path)
+    assert {r["id"]: r["charge_type"] for r in rows(result, "charges")} == {
+        "R1": "credit", "R2": "late_fee", "R3": None, "R4": "late_fee", "R5": "recurring", "R6": None}
+    assert [(r["row"], r["field"], r["value"]) for r in rejects(result)] == [
+        ("7", "/6/appliedBillingRateType", "installment")]
+
+
+def test_a_copy_of_a_bill_is_not_counted_twice(tmp_path):
+    # TMF678's bill category "duplicate": the same bill issued again (the same billNo of the same
+    # account) under an id of its own. Both were invoices with their charges, so every charge
+    # was billed twice (cost.duplicate-charges, spend-spike).
+    original = bill("B1", billNo="780123456", category="normal")
+    copy_ = bill("B1-DUP", billNo="780123456", category="duplicate")
+    write_json(tmp_path / "bills.json", [original, copy_, bill("B2", billNo="780123457")])
+    write_json(tmp_path / "rates.json", [rate("R1", "B1"), rate("R1-DUP", "B1-DUP"), rate("R2", "B2")])
+    write_config(tmp_path, "path: .\n")
+    result = run(tmp_path)
+    assert sorted(r["id"] for r in rows(result, "invoices")) == ["B1", "B2"]
+    assert sorted(r["id"] for r in rows(result, "charges")) == ["R1", "R2"]
+    assert sorted((r["origin"], r["row"], r["field"], r["value"], r["reason"]) for r in rejects(result)) == [
+        ("bills.json", "2", "/1/billNo", "780123456",
+         "bill 780123456 of account BA-9 was read before, as bill B1 at bills.json#/0: a copy is not "
+         "counted twice"),
+        ("rates.json", "2", "", "R1-DUP", "its bill B1-DUP is a copy of bill B1"),
+    ]
+
+
 def test_invalid_json_is_one_reject_with_line_and_column_and_other_files_are_read(tmp_path):
     # A good bill, then a missing comma: the file is refused whole, its good bill too.
     (tmp_path / "a-broken.json").write_text(f'[\n  {json.dumps(bill("B9"))}\n  {{"id": "B10"}}\n]\n',

@@ -441,6 +441,26 @@ def test_an_unknown_allowance_indicator_rejects_that_allowance(tmp_path):
     assert {(r["row"], r["field"]) for r in rejects(result)} >= {(str(at), "ITA01")}
 
 
+def test_an_allowance_or_charge_for_information_only_is_no_charge(tmp_path):
+    # ITA04 / SAC12 (element 331) code 15, Information Only: "the allowance or charge amounts are
+    # not to be added or subtracted from the transaction". A plan discount shown for information
+    # was kept as a credit of the bill (a credit that pays nothing, counted against its TDS).
+    text, expected = interchange()
+    first = ACCOUNTS[0]
+    ita = ["ITA", "A", "", "PROMO", "15", "", "", "500"] + [""] * 5 + ["Plan discount (information only)"]
+    sac = ["SAC", "C", "H090", "", "", "250"] + [""] * 6 + ["15", "", "", "Fee waived (information only)"]
+    at = position(text, "DTM*150")                 # the first line's period: the bill's own
+    text = replace(text, at, "*".join(sac))
+    text = replace(text, at + 1, "*".join(ita))
+    result = run(tmp_path, {"bill.edi": text})
+    assert rejects(result) == []                   # the TDS reconciles without them
+    charges = [c for c in rows(result, "charges") if c["invoice_id"].endswith(first.invoice)]
+    assert len(charges) == len(expected[first.invoice]["charges"])
+    assert not {"PROMO", "H090"} & {c["charge_code"] for c in charges}
+    assert any("1 ITA for information only" in w and "1 SAC for information only" in w
+               for w in result.warnings)
+
+
 def test_a_negative_amount_is_a_credit_whatever_its_description(tmp_path):
     text, _ = interchange()
     text = text.replace("PID*F****Billing adjustment", "PID*F****Late payment charge reversed")

@@ -37,6 +37,9 @@ CHARGE_SCHEMA = pa.schema([pa.field(c, pa.string()) for c in CHARGE_COLUMNS]
 _ID, _INVOICE, _CURRENCY = (CHARGE_COLUMNS.index(c) for c in ("id", "invoice_id", "currency"))
 #: Charges built before they are handed on as one table.
 CHUNK = 65_536
+#: ITA04 / SAC12 (element 331, method of handling) "Information Only": the allowance or charge
+#: amount is not added to the bill nor subtracted from it.
+INFORMATION_ONLY = "15"
 #: Segments of the 811 (004010 and 005010) read for nothing or for context only; any other
 #: segment is a reject.
 KNOWN = frozenset({
@@ -624,10 +627,14 @@ class Bills:
         item.description = f"Tax {code}" + (f" ({where})" if where else "")
 
     def _allowance(self, pos: int, set_pos: int, el: list[str], at: int, code_at: int,
-                   text_at: int) -> None:
+                   text_at: int, handling_at: int) -> None:
         indicator = _el(el, 1)
         if indicator == "N":
             self._unread(f"{el[0]} with no allowance or charge (N)")
+            return
+        if _el(el, handling_at).strip() == INFORMATION_ONLY:
+            # Shown on the bill (a discount "you saved"), not added to it nor taken off it.
+            self._unread(f"{el[0]} for information only")
             return
         if indicator not in ("A", "C"):
             self.reject(pos, f"{el[0]}01", indicator, "expected A (allowance: a credit) or C (charge); "
@@ -644,10 +651,10 @@ class Bills:
         item.kind_hint = "credit" if indicator == "A" else "surcharge"
 
     def _ita(self, pos: int, set_pos: int, el: list[str]) -> None:
-        self._allowance(pos, set_pos, el, 7, 3, 13)
+        self._allowance(pos, set_pos, el, 7, 3, 13, 4)
 
     def _sac(self, pos: int, set_pos: int, el: list[str]) -> None:
-        self._allowance(pos, set_pos, el, 5, 2, 15)
+        self._allowance(pos, set_pos, el, 5, 2, 15, 12)
 
     def _tcd(self, pos: int, set_pos: int, el: list[str]) -> None:
         self._unread("TCD itemised call detail (not read into usage)")
