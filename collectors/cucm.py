@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 from dialtone.engine.collector_api import ROW_COLUMN, RawBatch, RawReject, SourceData, settings_schema
 from dialtone.engine.completeness import require_complete_last_line
 from dialtone.engine.errors import CollectError
-from dialtone.engine.phone import check_region
+from dialtone.engine.phone import check_region, normalise_numbers
 from dialtone.engine.snapshots import sha256_file
 
 from .cdr import (
@@ -44,6 +44,7 @@ from .cdr import (
     complete_direction,
     empty_to_null,
     epochs,
+    extension_numbers,
     input_files,
     ipv4_from_signed_le,
     line_reference,
@@ -87,7 +88,7 @@ class CucmCollector:
     #: What a collect can fill (docs/collectors/cucm.md, "What it feeds").
     fills = {"calls": ("id", "line_id", "started_at", "duration_s", "billable_s", "direction", "source",
                        "destination", "source_ip", "destination_ip", "source_country", "source_region",
-                       "destination_country", "destination_region", "disposition")}
+                       "destination_country", "destination_region", "disposition", "forwarded_from")}
 
     def __init__(self, source: str, settings: dict, base_dir: Path):
         self.source = source
@@ -224,6 +225,8 @@ class CucmCollector:
             out["destination"] = destination
         out = with_numbers(out, self.region)
         out["direction"] = complete_direction(None, out.get("source"), out.get("destination"), t.num_rows)
+        if final is not None and original is not None:
+            out["forwarded_from"] = self._forwarded_from(original, out["destination"])
         line = line_reference(self.line_by, out, self.extension_number)
         if line is not None:
             out["line_id"] = line
@@ -233,6 +236,16 @@ class CucmCollector:
         out[ROW_COLUMN] = t.column(ROW_COLUMN)
         table = pa.table(out)
         return table.filter(pc.invert(bad)) if pc.any(bad).as_py() else table
+
+    def _forwarded_from(self, original, destination):
+        """The number first dialled, where the call was forwarded elsewhere (CUCM writes the
+        original called party beside the final one): that line was called too, so a DID
+        forwarded to a mobile is not idle. An extension becomes its number as the line does."""
+        first = extension_numbers(normalise_numbers(empty_to_null(original), self.region),
+                                  self.extension_number)
+        final = extension_numbers(destination, self.extension_number)
+        forwarded = pc.fill_null(pc.not_equal(first, final), False)
+        return pc.if_else(forwarded, first, pa.nulls(len(first), pa.string()))
 
     @staticmethod
     def _cause(dest, orig, n: int):

@@ -87,7 +87,7 @@ LOCATION_COLUMNS = ("id", "address", "room", "city", "region", "postal_code", "c
                     "dispatchable")
 USAGE_COLUMNS = ("line_id", "period", "voice_minutes", "sms_count", "last_activity_on")
 CALL_COLUMNS = ("id", "line_id", "started_at", "duration_s", "direction", "source", "destination",
-                "disposition", "cost", "currency")
+                "forwarded_from", "disposition", "cost", "currency")
 #: Twilio's call directions → the estate's.
 CALL_DIRECTIONS = {"inbound": "inbound", "trunking-originating": "inbound", "outbound-api": "outbound",
                    "outbound-dial": "outbound", "trunking-terminating": "outbound"}
@@ -402,6 +402,8 @@ class TwilioCollector:
                 "direction": CALL_DIRECTIONS.get(c.record.get("direction")),
                 "source": text_or_none(c.record.get("from")),
                 "destination": text_or_none(c.record.get("to")),
+                # The number a carrier forwarded the call from (when it says so).
+                "forwarded_from": text_or_none(c.record.get("forwarded_from")),
                 "disposition": None if status is None else DISPOSITIONS.get(status, status),
                 # Twilio prices what the account pays as a negative amount.
                 "cost": None if price is None else price.lstrip("-"),

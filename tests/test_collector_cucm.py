@@ -177,6 +177,23 @@ def test_the_parties_numbers_give_direction_line_and_places(tmp_path):
                for w in result.warnings)
 
 
+def test_a_forwarded_call_names_the_number_first_dialled(tmp_path):
+    """Call forward: CUCM keeps the number dialled (originalCalledPartyNumber) beside the one
+    that answered (finalCalledPartyNumber). The first is the call's forwarded_from, an
+    extension written as its DID, so a DID forwarded to a mobile is seen in use."""
+    (tmp_path / "dialtone.yaml").write_text(
+        "sources:\n  cucm:\n    collector: cucm\n    path: ./cdr\n    default_region: US\n"
+        "    extension_number: '+1312555{ext}'\n", encoding="utf-8")
+    forwarded = {**ANSWERED, "pkid": "fwd", "callingPartyNumber": "4155550100",
+                 "originalCalledPartyNumber": "2142", "finalCalledPartyNumber": "3125550177"}
+    direct = {**ANSWERED, "pkid": "direct", "callingPartyNumber": "4155550100",
+              "originalCalledPartyNumber": "2150", "finalCalledPartyNumber": "2150"}
+    cdr_file(tmp_path / "cdr" / "cdr_StandAloneCluster_01_202407011415_1", [forwarded, direct])
+    got = {c["id"]: c for c in calls(run(tmp_path))}
+    assert (got["fwd"]["forwarded_from"], got["fwd"]["destination"]) == ("+13125552142", "+13125550177")
+    assert got["direct"]["forwarded_from"] is None
+
+
 def test_duration_is_the_whole_call_and_billable_the_connected_time(tmp_path):
     # Cisco's CDR field descriptions: `duration` is the time between connect and disconnect, 0
     # for a call that never connected. A busy or unanswered call that rang still lasted from

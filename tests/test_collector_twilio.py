@@ -107,7 +107,9 @@ CALLS = [
     call(4, "+14155550125", "+13125550999", "inbound", "Mon, 04 May 2026 09:00:00 +0000", "30"),
     call(5, "+14155550126", TOLL_FREE["phone_number"], "inbound", "Sun, 31 May 2026 23:59:59 +0000",
          None, status="no-answer"),
-    call(6, "+14155550127", MAIN["phone_number"], "inbound", "Mon, 01 Jun 2026 00:00:00 +0000", "600"),
+    # Forwarded to the Twilio number by the carrier of another of the organisation's numbers.
+    call(6, "+14155550127", MAIN["phone_number"], "inbound", "Mon, 01 Jun 2026 00:00:00 +0000", "600",
+         forwarded_from="+13125550142"),
 ]
 
 
@@ -338,6 +340,8 @@ def test_the_call_log_of_the_last_days_becomes_calls_in_the_same_read_as_usage(
     missed = calls[f"CA{5:032x}"]
     assert (missed["line_id"], missed["disposition"], missed["duration_s"]) == (pn(2), "no_answer", None)
     assert (calls[f"CA{6:032x}"]["line_id"], calls[f"CA{6:032x}"]["duration_s"]) == (pn(1), 600)
+    # The number first dialled: its line was called too (cost.idle-voice-numbers).
+    assert (calls[f"CA{6:032x}"]["forwarded_from"], out["forwarded_from"]) == ("+13125550142", None)
     # Usage is counted as before: June's call is outside its window.
     usage = {(r["line_id"], r["period"]): r for r in rows(result, "usage")}
     assert len(usage) == 10 and usage[(pn(1), "2026-05")]["voice_minutes"] == 1.0
