@@ -154,6 +154,10 @@ HOSTILE = [
     ("replace(number, '-') = ''", "replace(text, from, to) takes three arguments"),
     ("strpos(number, '-', 2) > 0", "strpos(text, part) takes two arguments"),
     ("instr(number, '-', 2, 1) > 0", "strpos(text, part) takes two arguments"),
+    # chr: one ASCII code, written as a number (backends differ above 127).
+    ("chr(300) = number", "chr(n) takes one whole number from 1 to 127"),
+    ("chr(length(number)) = 'a'", "chr(n) takes one whole number from 1 to 127"),
+    ("chr('10') = number", "chr(n) takes one whole number from 1 to 127"),
 ]
 
 
@@ -321,3 +325,9 @@ def test_literal_replace_and_strpos_are_allowed_and_render_for_every_backend(mak
     # On Spark these are REPLACE and LOCATE, the two the sandbox keeps for them.
     assert "REPLACE(LOWER(`lines`.`number`), ' ', '')" in compiled.sql["spark"]
     assert "LOCATE(',', `lines`.`number`)" in compiled.sql["spark"]
+
+
+def test_chr_of_an_ascii_code_is_allowed_and_renders_for_every_backend(make_policy):
+    compiled = compile_policy(make_policy("replace(number, chr(10), ' ') = '+15'"))
+    assert "REPLACE(\"lines\".\"number\", CHR(10), ' ')" in compiled.sql["duckdb"]
+    assert "REPLACE(`lines`.`number`, CHR(10), ' ')" in compiled.sql["spark"]

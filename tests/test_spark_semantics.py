@@ -105,6 +105,8 @@ SAME = {
     "strpos(plan, 'straße')": [7, 0, None],
     "strpos(number, '')": [1, 1, 1],
     "substring(number, strpos(number, ' ') + 1)": ["0001", "x\t", "ab12"],
+    "replace(number, chr(9), '_')": ["+1555 0001", "x_", "ab12"],
+    "strpos(number, chr(9))": [0, 2, 0],
     # lists and substrings
     "list_contains(features, 'b')": [False, False, None],
     "array_length(features)": [2, 0, None],

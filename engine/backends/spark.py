@@ -83,7 +83,8 @@ COMMON_DEFAULTS = {
 #: RLIKE, CASE, CAST, TRY_CAST, IN, EXISTS, INTERVAL) are grammar, not functions.
 ALLOWED_FUNCTIONS = frozenset({
     "coalesce", "nullif", "if", "concat", "lower", "upper", "length", "trim", "substring",
-    "substr", "startswith", "rlike", "regexp_like", "replace", "locate", "abs", "round", "floor",
+    "substr", "startswith", "rlike", "regexp_like", "replace", "locate", "chr", "abs", "round",
+    "floor",
     "ceil", "ceiling",
     "greatest", "least", "extract", "date_part", "year", "month", "size", "array_contains",
     "count", "sum", "avg", "min", "max", "lag", "lead", "row_number",

@@ -29,6 +29,8 @@ FUNCTIONS: dict[type, str] = {
     exp.RegexpLike: "regexp_matches", exp.Coalesce: "coalesce", exp.Nullif: "nullif",
     # Literal text, no patterns: the same on every backend, linear in the text.
     exp.Replace: "replace", exp.StrPosition: "strpos",
+    # One ASCII character by its code (a line feed, a tab: the policy language has no escapes).
+    exp.Chr: "chr",
     exp.Abs: "abs", exp.Round: "round", exp.Floor: "floor", exp.Ceil: "ceil",
     exp.Greatest: "greatest", exp.Least: "least",
     exp.DateDiff: "date_diff", exp.Extract: "extract", exp.Year: "year", exp.Month: "month",
@@ -76,6 +78,22 @@ _ARITY = {exp.Replace: (("replacement",), (), "replace(text, from, to) takes thr
                             "strpos(text, part) takes two arguments")}
 
 
+#: chr(n) only for a literal code of the ASCII range: above it DuckDB reads a Unicode code point
+#: and Spark the code modulo 256.
+_CHR = "chr(n) takes one whole number from 1 to 127 (an ASCII character, e.g. chr(10) a line feed)"
+
+
+def _chr_problem(node: exp.Chr) -> str | None:
+    args = node.expressions
+    if len(args) != 1 or not isinstance(args[0], exp.Literal) or args[0].is_string:
+        return _CHR
+    try:
+        code = int(args[0].this)
+    except ValueError:
+        return _CHR
+    return None if 1 <= code <= 127 else _CHR
+
+
 def allowed_function_names() -> list[str]:
     return sorted({*FUNCTIONS.values(), *AGGREGATES.values(), *TIME_FUNCTIONS})
 
@@ -83,6 +101,8 @@ def allowed_function_names() -> list[str]:
 def _why(node: exp.Expr, in_query: bool) -> str | None:
     """Why ``node`` is not allowed, or None when it is."""
     kind = type(node)
+    if kind is exp.Chr:
+        return _chr_problem(node)
     if kind in _ARITY:
         required, refused, message = _ARITY[kind]
         if any(node.args.get(a) is None for a in required) or any(
