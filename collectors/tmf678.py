@@ -36,7 +36,7 @@ import json
 import re
 import time
 import typing as t
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -351,6 +351,11 @@ class _Bill:
     row: int
     currency: str | None
     amounts: dict[str, Decimal]
+    ptr: str = ""
+    account_id: str = ""
+    number: str = ""
+    #: TMF678's category "duplicate": the bill issued again, a copy of another.
+    duplicate: bool = False
 
 
 class Tmf678Collector:
@@ -599,11 +604,10 @@ class _Run:
         self.data = data
         self.rows: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)   # invoices, accounts
         self.charges = _Charges()
+        # Every bill read, copies too: which of the bills sharing a billNo is kept is decided
+        # once all are read (finish), so the order they are listed in does not matter.
         self.bills: dict[str, _Bill] = {}
-        # (account, billNo) → the bill read first with them; a later bill with both is a copy
-        # (TMF678's category "duplicate": the same bill issued again, under an id of its own).
-        self.numbers: dict[tuple[str, str], _Bill] = {}
-        self.copies: dict[str, str] = {}   # a copy's id → the id of the bill it copies
+        self.copies: set[str] = set()   # the bills refused as copies of another (finish)
         self.accounts: dict[str, None] = {}   # ordered, for back_to
         self.not_billed = 0
         self.gross_only = 0   # rates with taxes in their amount and not itemised: not split
@@ -612,16 +616,10 @@ class _Run:
     def mark(self) -> tuple:
         """Where the run is, to go back to if a file must be refused whole."""
         return ({e: len(r) for e, r in self.rows.items()}, len(self.bills), len(self.accounts),
-                len(self.data.rejects), self.not_billed, self.gross_only, set(self.status_files),
-                len(self.numbers), len(self.copies))
+                len(self.data.rejects), self.not_billed, self.gross_only, set(self.status_files))
 
     def back_to(self, mark: tuple) -> None:
-        (lengths, bills, accounts, rejected, self.not_billed, self.gross_only, self.status_files,
-         numbers, copies) = mark
-        for key in list(self.numbers)[numbers:]:
-            del self.numbers[key]
-        for copy_id in list(self.copies)[copies:]:
-            del self.copies[copy_id]
+        lengths, bills, accounts, rejected, self.not_billed, self.gross_only, self.status_files = mark
         for entity, kept in self.rows.items():
             del kept[lengths.get(entity, 0):]
         for bill_id in list(self.bills)[bills:]:
@@ -651,15 +649,6 @@ class _Run:
             self.reject(origin, row, ptr + "/id", bill.id,
                         f"bill {bill.id} was read before, at {first.position}", "invoices")
             return
-        number = (invoice["account_id"], invoice["invoice_number"])
-        if number in self.numbers:
-            first = self.numbers[number]
-            self.copies[bill.id] = first.id
-            self.reject(origin, row, ptr + "/billNo", number[1],
-                        f"bill {number[1]} of account {number[0]} was read before, as bill {first.id} at "
-                        f"{first.position}: a copy is not counted twice", "invoices")
-            return
-        self.numbers[number] = bill
         self.bills[bill.id] = bill
         self.rows["invoices"].append((origin, row, invoice))
         if account["id"] not in self.accounts:
@@ -704,7 +693,10 @@ class _Run:
                    "source_position": position}
         acct = {"id": account_id, "vendor": self.c.vendor, "account_number": account_id,
                 "currency": currency}
-        return invoice, acct, _Bill(bill_id, position, origin, row, currency, amounts)
+        category = item.get("category")
+        duplicate = isinstance(category, str) and category.strip().lower() == "duplicate"
+        return invoice, acct, _Bill(bill_id, position, origin, row, currency, amounts, ptr, account_id,
+                                    number, duplicate)
 
     def rate(self, item: t.Any, origin: str, row: int, ptr: str, position: str,
              bill_id: str | None) -> None:
@@ -836,10 +828,7 @@ class _Run:
     def finish(self) -> SourceData:
         data = self.data
         self.charges.commit()
-        tables = self._same_currency(self.charges.tables)
-        if self.copies:
-            tables = self._refuse(tables, {c: f"its bill {c} is a copy of bill {first}"
-                                           for c, first in self.copies.items()})
+        tables = self._same_currency(self._without_copies(self.charges.tables))
         sums = _sums(tables)
         refused: set[str] = set()
         for bill in self.bills.values():
@@ -872,7 +861,7 @@ class _Run:
         for entity in ("invoices", "accounts"):
             by_origin: dict[str, list[tuple[int, dict]]] = defaultdict(list)
             for origin, row, record in self.rows.get(entity, []):
-                if entity == "accounts" or record["id"] not in refused:
+                if entity == "accounts" or (record["id"] not in refused and record["id"] not in self.copies):
                     by_origin[origin].append((row, record))
             for origin, rows in by_origin.items():
                 table = {c: pa.array([r[c] for _, r in rows], pa.string()) for c in COLUMNS[entity]}
@@ -885,6 +874,53 @@ class _Run:
             # Streamed: the engine checks a chunk at a time and keeps the checked rows on disk.
             data.batches.append(RawBatch.streamed("charges", origin, lambda parts=parts: iter(parts)))
         return data
+
+    def _without_copies(self, tables: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:
+        """One bill of each billNo of an account: a copy (TMF678's category "duplicate", the bill
+        issued again under an id of its own) would bill every charge twice. Kept is a bill that
+        is no copy, else one the rates name, else the one read first, whatever the order the
+        bills are listed in (an API listing newest first gives a re-issued copy first). The
+        copies are rejects. Their rates are too when the bill kept has rates of its own; when it
+        has none, the rates of one copy are its charges (a copy's rates are the bill's)."""
+        numbers = [(bill.account_id, bill.number) for bill in self.bills.values()]
+        if len(set(numbers)) == len(numbers):   # the usual case, said fast
+            return tables
+        repeated = {n for n, count in Counter(numbers).items() if count > 1}
+        groups: dict[tuple[str, str], list[_Bill]] = defaultdict(list)
+        for number, bill in zip(numbers, self.bills.values(), strict=True):
+            if number in repeated:
+                groups[number].append(bill)
+        shared = list(groups.values())
+        named = set().union(*(pc.unique(table["invoice_id"]).to_pylist() for _, table in tables))
+        moved: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        for group in shared:
+            # sorted is stable: among equals, the bill read first is kept.
+            kept, *copies = sorted(group, key=lambda b: (b.duplicate, b.id not in named))
+            donor = next((b for b in (kept, *copies) if b.id in named), kept)
+            for copy_ in copies:
+                del self.bills[copy_.id]
+                self.copies.add(copy_.id)
+                if copy_.duplicate and not kept.duplicate:
+                    why = "this bill's category is 'duplicate'"
+                elif kept.id in named and copy_.id not in named:
+                    why = f"the rates name bill {kept.id}, not this one"
+                else:
+                    why = f"bill {kept.id} was read first"
+                self.reject(copy_.origin, copy_.row, copy_.ptr + "/billNo", copy_.number,
+                            f"bill {copy_.number} of account {copy_.account_id} is also bill {kept.id} at "
+                            f"{kept.position}: {why}; a copy is not counted twice", "invoices")
+                if copy_ is donor:
+                    moved[copy_.id] = kept.id
+                else:
+                    refused[copy_.id] = f"its bill {copy_.id} is a copy of bill {kept.id}"
+        if moved:
+            tables = _moved(tables, moved)
+            shown = [f"{c} → {k}" for c, k in sorted(moved.items())]
+            self.data.warnings.append(
+                f"the rates of {len(moved)} copied bill(s) are charges of the bill kept, which has no "
+                f"rates of its own: {', '.join(shown[:5])}{'…' if len(shown) > 5 else ''}")
+        return self._refuse(tables, refused) if refused else tables
 
     def _same_currency(self, tables: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:
         """The charges without the rates in another currency than their bill; those are rejects
@@ -975,6 +1011,21 @@ class _Charges:
     def drop(self) -> None:
         self._buffer = []
         self._staged = []
+
+
+def _moved(tables: list[tuple[str, pa.Table]], moved: dict[str, str]) -> list[tuple[str, pa.Table]]:
+    """The charges with the bill ids ``moved`` names (from → to) replaced (set-based)."""
+    sources = pa.array(list(moved), pa.string())
+    targets = pa.array(list(moved.values()), pa.string())
+    out = []
+    for origin, table in tables:
+        column = table["invoice_id"]
+        mask = pc.fill_null(pc.is_in(column, value_set=sources), False)
+        if pc.any(mask).as_py():
+            renamed = pc.if_else(mask, pc.take(targets, pc.index_in(column, value_set=sources)), column)
+            table = table.set_column(table.schema.get_field_index("invoice_id"), "invoice_id", renamed)
+        out.append((origin, table))
+    return out
 
 
 def _sums(tables: list[tuple[str, pa.Table]]) -> dict[str, tuple[Decimal, Decimal]]:

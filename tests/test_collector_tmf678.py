@@ -342,10 +342,78 @@ def test_a_copy_of_a_bill_is_not_counted_twice(tmp_path):
     assert sorted(r["id"] for r in rows(result, "charges")) == ["R1", "R2"]
     assert sorted((r["origin"], r["row"], r["field"], r["value"], r["reason"]) for r in rejects(result)) == [
         ("bills.json", "2", "/1/billNo", "780123456",
-         "bill 780123456 of account BA-9 was read before, as bill B1 at bills.json#/0: a copy is not "
-         "counted twice"),
+         "bill 780123456 of account BA-9 is also bill B1 at bills.json#/0: this bill's category is "
+         "'duplicate'; a copy is not counted twice"),
         ("rates.json", "2", "", "R1-DUP", "its bill B1-DUP is a copy of bill B1"),
     ]
+
+
+#: Whose rates are read: the original's, the copy's, or both (a copy re-issues the bill document,
+#: and its rates may name either id) → the charges kept (id, bill) and the copy's rates refused.
+COPY_RATES = {
+    "rates-of-the-original": (("B1",), [("R-B1", "B1")], []),
+    "rates-of-the-copy": (("B1-DUP",), [("R-B1-DUP", "B1")], []),
+    "rates-of-both": (("B1", "B1-DUP"), [("R-B1", "B1")], ["R-B1-DUP"]),
+}
+
+
+def copy_estate(result) -> tuple:
+    """What a collect gave, without where the bills were listed (which differs with the order)."""
+    return (sorted(r["id"] for r in rows(result, "invoices")),
+            sorted((r["id"], r["invoice_id"], str(r["amount"])) for r in rows(result, "charges")),
+            sorted((r["value"], r["reason"].split(" at ")[0], r["reason"].split(": ")[-1])
+                   for r in rejects(result)),
+            sorted(w for w in result.warnings if "rates" in w or "reconcile" in w))
+
+
+@pytest.mark.parametrize("case", COPY_RATES)
+def test_the_original_is_kept_when_its_copy_is_listed_first(tmp_path, case):
+    # A listing newest first gives a re-issued copy (category "duplicate") before its original.
+    # The original is the bill kept either way, with the bill's charges; the copy is the reject.
+    named, charges, refused = COPY_RATES[case]
+    original = bill("B1", billNo="780123456", category="normal")
+    copy_ = bill("B1-DUP", billNo="780123456", category="duplicate")
+    estates = []
+    for order in ([original, copy_], [copy_, original]):
+        folder = tmp_path / order[0]["id"]
+        folder.mkdir()
+        write_json(folder / "bills.json", [*order, bill("B2")])
+        write_json(folder / "rates.json", [*(rate(f"R-{b}", b) for b in named), rate("R2", "B2")])
+        write_config(folder, "path: .\n")
+        result = run(folder)
+        copy_at = order.index(copy_)
+        assert sorted((r["origin"], r["row"], r["field"], r["value"], r["reason"])
+                      for r in rejects(result) if r["origin"] == "bills.json") == [
+            ("bills.json", str(copy_at + 1), f"/{copy_at}/billNo", "780123456",
+             f"bill 780123456 of account BA-9 is also bill B1 at bills.json#/{1 - copy_at}: this bill's "
+             "category is 'duplicate'; a copy is not counted twice")]
+        estate = copy_estate(result)
+        assert estate[0] == ["B1", "B2"]
+        assert estate[1] == sorted([*((c, b, "10.0") for c, b in charges), ("R2", "B2", "10.0")])
+        assert [r["value"] for r in rejects(result) if r["origin"] == "rates.json"] == refused
+        assert [w.split(": ", 1)[1] for w in result.warnings if "copied bill" in w] == (
+            ["the rates of 1 copied bill(s) are charges of the bill kept, which has no rates of its own: "
+             "B1-DUP → B1"] if case == "rates-of-the-copy" else [])
+        # B1 has its charges: its total is reconciled, no bill is said to have no rates.
+        assert not [w for w in result.warnings if "no applied billing rates" in w or "reconcile:" in w]
+        estates.append(estate)
+    assert estates[0] == estates[1]
+
+
+@pytest.mark.parametrize("rated_first", [True, False])
+def test_of_two_bills_with_one_billno_the_one_the_rates_name_is_kept(tmp_path, rated_first):
+    # Neither says it is a copy: the one the rates name is the bill, whichever is listed first.
+    rated, other = bill("B7", billNo="N-7"), bill("B7-AGAIN", billNo="N-7")
+    order = [rated, other] if rated_first else [other, rated]
+    write_json(tmp_path / "bills.json", order)
+    write_json(tmp_path / "rates.json", [rate("R7", "B7")])
+    write_config(tmp_path, "path: .\n")
+    result = run(tmp_path)
+    assert [r["id"] for r in rows(result, "invoices")] == ["B7"]
+    assert [(r["id"], r["invoice_id"]) for r in rows(result, "charges")] == [("R7", "B7")]
+    assert [(r["value"], r["reason"]) for r in rejects(result)] == [
+        ("N-7", f"bill N-7 of account BA-9 is also bill B7 at bills.json#/{order.index(rated)}: the rates "
+                "name bill B7, not this one; a copy is not counted twice")]
 
 
 def test_invalid_json_is_one_reject_with_line_and_column_and_other_files_are_read(tmp_path):
@@ -515,6 +583,27 @@ def test_rest_pages_by_offset_and_limit_with_oauth2_and_waits_out_a_429(tmp_path
     assert CLIENT_SECRET not in manifest and ACCESS_TOKEN not in manifest
     assert set(result.snapshot.manifest["sources"]["bills"]["inputs"]) == {
         "customerBill", *(f"appliedCustomerBillingRate?bill.id={b}" for b in (BILL_1, BILL_2, "CB-123"))}
+
+
+@pytest.mark.parametrize("case", COPY_RATES)
+def test_from_the_api_the_original_is_kept_when_its_copy_is_listed_first(tmp_path, httpserver, monkeypatch,
+                                                                         waits, case):
+    named, charges, refused = COPY_RATES[case]
+    original = bill("B1", billNo="780123456", category="normal")
+    copy_ = bill("B1-DUP", billNo="780123456", category="duplicate")
+    fake = FakeTmf678(httpserver, [], [*(rate(f"R-{b}", b) for b in named), rate("R2", "B2")])
+    write_api_config(tmp_path, httpserver, monkeypatch)
+    estates = []
+    for order in ([original, copy_], [copy_, original]):
+        fake.bills = [*order, bill("B2")]
+        result = run(tmp_path)
+        estate = copy_estate(result)
+        assert estate[0] == ["B1", "B2"]
+        assert estate[1] == sorted([*((c, b, "10.0") for c, b in charges), ("R2", "B2", "10.0")])
+        assert [r["value"] for r in rejects(result) if "appliedCustomerBillingRate" in r["origin"]] == refused
+        assert not [w for w in result.warnings if "no applied billing rates" in w or "reconcile:" in w]
+        estates.append(estate)
+    assert estates[0] == estates[1]
 
 
 def test_rest_with_a_bearer_token_from_a_file_and_a_bill_filter(tmp_path, httpserver, waits):
