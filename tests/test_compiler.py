@@ -158,6 +158,7 @@ HOSTILE = [
     ("chr(300) = number", "chr(n) takes one whole number from 1 to 127"),
     ("chr(length(number)) = 'a'", "chr(n) takes one whole number from 1 to 127"),
     ("chr('10') = number", "chr(n) takes one whole number from 1 to 127"),
+    ("chr(10 USING utf8) = number", "chr(n) takes one whole number from 1 to 127"),
 ]
 
 

@@ -85,7 +85,8 @@ _CHR = "chr(n) takes one whole number from 1 to 127 (an ASCII character, e.g. ch
 
 def _chr_problem(node: exp.Chr) -> str | None:
     args = node.expressions
-    if len(args) != 1 or not isinstance(args[0], exp.Literal) or args[0].is_string:
+    if (len(args) != 1 or not isinstance(args[0], exp.Literal) or args[0].is_string
+            or node.args.get("charset")):
         return _CHR
     try:
         code = int(args[0].this)
