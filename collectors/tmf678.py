@@ -890,11 +890,10 @@ class _Run:
         for number, bill in zip(numbers, self.bills.values(), strict=True):
             if number in repeated:
                 groups[number].append(bill)
-        shared = list(groups.values())
         named = set().union(*(pc.unique(table["invoice_id"]).to_pylist() for _, table in tables))
         moved: dict[str, str] = {}
         refused: dict[str, str] = {}
-        for group in shared:
+        for group in groups.values():
             # sorted is stable: among equals, the bill read first is kept.
             kept, *copies = sorted(group, key=lambda b: (b.duplicate, b.id not in named))
             donor = next((b for b in (kept, *copies) if b.id in named), kept)

@@ -46,11 +46,11 @@ from .lifecycle import GONE, STANDING, sql_list
 from .staging import StagedFindings
 from .tables import evaluations, policies, policy_requirements, policy_runs
 
-# An evaluation's transitions (lifecycle.TRANSITIONS["evaluation:…"]): a standing finding not
-# seen again is resolved (or retired, when its policy left the set); a gone one seen reopens.
 #: Why a finding whose resource its policy could not decide stays as it was.
 UNDECIDED_NOTE = ("not re-checked: the data to decide it is missing from this snapshot "
                   "(undecidable)")
+# An evaluation's transitions (lifecycle.TRANSITIONS["evaluation:…"]): a standing finding not
+# seen again is resolved (or retired, when its policy left the set); a gone one seen reopens.
 _STANDING = sql_list(STANDING)
 _GONE = sql_list(GONE)
 
