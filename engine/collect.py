@@ -62,7 +62,7 @@ from .snapshots import (
     iter_parquet,
     new_scratch_dir,
 )
-from .sqltext import literal
+from .sqltext import ident, literal
 from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,8 @@ class _Collect:
         self.per_entity: dict[str, list[pa.Table]] = {}
         self.streams: dict[str, _Streamed] = {}
         self.reject_tables: list[pa.Table] = []
+        #: Per (source, entity): the keys of rows the source listed but could not be read.
+        self.rejected_keys: dict[tuple[str, str], list[pa.Table]] = {}
         self.sources_meta: dict[str, dict] = {}
         self.warnings: list[str] = []
         self.batch_index = 0
@@ -274,6 +276,7 @@ class _Collect:
             self.validate(collected)
             self.deduplicate()
             self.carry_forward()
+            self.keep_unreadable_rows()
             identity = self.resolve_identities()
             return self.write(identity)
         finally:
@@ -367,6 +370,7 @@ class _Collect:
                  {e: s.rows for e, s in streams.items()})
         read = 0
         valid: dict[str, int] = {}
+        unread: dict[str, list[pa.Table]] = {}
         started = time.perf_counter()
         try:
             for batch in data.batches:
@@ -388,6 +392,8 @@ class _Collect:
                         else:
                             per_entity.setdefault(entity.name, []).append(result.table)
                         src_rejects.append(result.rejects)
+                        if result.rejected_keys is not None:
+                            unread.setdefault(entity.name, []).append(result.rejected_keys)
                         valid[entity.name] = valid.get(entity.name, 0) + result.table.num_rows
                         read += table.num_rows
                         if progress:
@@ -429,6 +435,8 @@ class _Collect:
         src_rejects[0] = _raw_rejects(name, data.rejects)
         self.warnings += [f"{name}: {w}" for w in data.warnings]
         self.reject_tables += src_rejects
+        for entity_name, keys in unread.items():
+            self.rejected_keys[(name, entity_name)] = keys
         self.sources_meta[name] = {**meta, "status": "collected",
                                    "collected_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
         if data.warnings:
@@ -478,6 +486,34 @@ class _Collect:
             meta.pop("max_age_seconds", None)
             if limit is not None:
                 meta["max_age_seconds"] = int(limit.total_seconds())
+
+    def keep_unreadable_rows(self) -> None:
+        """A row the source still lists but could not read this time (rejected, its key read
+        cleanly) keeps its row from the previous snapshot, when that snapshot had it from the
+        same source and no row read now has its key. Dropped, it would make every finding about
+        it look fixed (an HR export whose leavers' dates changed format resolved their lines'
+        findings) and its charges look like charges for a line not in the inventory. The
+        manifest counts such rows per entity (``kept_rows``) and says so in a warning."""
+        previous = self.previous
+        if previous is None:
+            return
+        for (source, entity_name), keys in sorted(self.rejected_keys.items()):
+            if entity_name not in previous.entities:
+                continue
+            entity = self.model.entity(entity_name)
+            kept = _kept_rows(self.con, previous, entity, source, pa.concat_tables(keys),
+                              self.final.get(entity_name))
+            if not kept.num_rows:
+                continue
+            self.final[entity_name] = _appended(self.final.get(entity_name), kept, self.work,
+                                                entity_name)
+            meta = self.sources_meta[source]
+            meta.setdefault("kept_rows", {})[entity_name] = kept.num_rows
+            warning = (f"{kept.num_rows:,} {entity_name} row(s) it lists could not be read this "
+                       f"time (see the rejects): their rows from snapshot {previous.id} are kept, "
+                       "so nothing they showed looks fixed")
+            meta["warnings"] = [*meta.get("warnings", []), warning]
+            self.warnings.append(f"{source}: {warning}")
 
     def resolve_identities(self) -> IdentityReport:
         """References by e-mail, employee number, phone number or IMEI resolved to ids
@@ -778,6 +814,51 @@ def _previous_rows(previous: Snapshot, entity_name: str, keep: set[str]):
         kept = table.filter(pc.is_in(table.column(SOURCE_COLUMN), pa.array(sorted(keep), pa.string())))
         if kept.num_rows:
             yield kept
+
+
+def _kept_rows(con, previous: Snapshot, entity, source: str, keys: pa.Table,
+               current: pa.Table | Path | None) -> pa.Table:
+    """The previous snapshot's rows of ``entity`` from ``source`` whose key is one of ``keys``
+    and is not among the rows read now (``current``), in the previous file's order."""
+    schema = entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
+    path = previous.path / previous.entities[entity.name]["file"]
+    if SOURCE_COLUMN not in pq.ParquetFile(path).schema_arrow.names:
+        return schema.empty_table()
+    key = ", ".join(ident(k) for k in entity.key)
+    con.register("unread_keys", keys)
+    registered = isinstance(current, pa.Table)
+    if registered:
+        con.register("read_now", current)
+    now = ("read_now" if registered else
+           f"read_parquet({literal(str(current))})" if current is not None else None)
+    try:
+        rows = con.sql(
+            f"SELECT p.* EXCLUDE (file_row_number) FROM read_parquet({literal(str(path))}, "
+            f"file_row_number = true) p SEMI JOIN unread_keys USING ({key})"
+            + (f" ANTI JOIN {now} USING ({key})" if now else "")
+            + f" WHERE p.{SOURCE_COLUMN} = {literal(source)} ORDER BY p.file_row_number"
+        ).to_arrow_table()
+    finally:
+        con.unregister("unread_keys")
+        if registered:
+            con.unregister("read_now")
+    return _conform(rows, schema)
+
+
+def _appended(current: pa.Table | Path | None, rows: pa.Table, work: Path, name: str) -> pa.Table | Path:
+    """``rows`` after an entity's rows for the snapshot (a table, or a Parquet file rewritten)."""
+    if current is None:
+        return rows
+    if isinstance(current, pa.Table):
+        return pa.concat_tables([current, _conform(rows, current.schema)])
+    schema = pq.ParquetFile(current).schema_arrow
+    rewritten = work / f"{name}.kept-{uuid.uuid4().hex[:8]}.parquet"
+    with pq.ParquetWriter(rewritten, schema, compression=SNAPSHOT_COMPRESSION) as writer:
+        for table in iter_parquet(current, STREAM_ROWS):
+            writer.write_table(table)
+        writer.write_table(_conform(rows, schema))
+    current.unlink()
+    return rewritten
 
 
 def _source_counts(value: pa.Table | Path) -> dict[str, int]:

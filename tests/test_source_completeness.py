@@ -239,6 +239,103 @@ def test_an_export_that_drops_a_column_leaves_the_findings_it_decided_open_not_f
     assert not set(_recheck_notes(workspace)) & leavers
 
 
+def _rewrite(path: Path, change) -> int:
+    """Rewrite a CSV file's rows through ``change`` (a row dict -> True when it changed it);
+    returns how many rows it changed."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = reader.fieldnames, list(reader)
+    changed = sum(bool(change(row)) for row in rows)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return changed
+
+
+def _us_date(field: str):
+    def change(row: dict) -> bool:
+        if not row[field]:
+            return False
+        year, month, day = row[field].split("-")
+        row[field] = f"{month}/{day}/{year}"
+        return True
+    return change
+
+
+def test_rows_the_export_lists_but_cannot_be_read_keep_their_previous_rows_not_fixed(workspace, baseline):
+    """HR's export writes the leavers' termination dates as 03/31/2026: those rows are rejected
+    (a few per cent, inside the row-count band) and were dropped, so every leaver line's finding
+    was resolved as fixed. The rows the export still lists keep their previous snapshot's
+    version, marked in the manifest and a warning; nothing is resolved."""
+    leavers = {(p, r) for p, r in baseline["open"] if p == "cost.leaver-lines"}
+    assert leavers
+    changed = _rewrite(workspace / "hr" / "people.csv", _us_date("terminated_on"))
+    assert changed
+    outcome = run(workspace)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.collected.rejects == changed
+    assert outcome.recorded.changes.get("resolved", 0) == 0
+    assert open_findings(workspace) == baseline["open"]
+    meta = outcome.collected.snapshot.manifest["sources"]["hr"]
+    assert meta["kept_rows"] == {"people": changed}
+    assert any(f"{changed} people row(s)" in w and baseline["snapshot"] in w for w in meta["warnings"])
+    store = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    assert pq.read_metadata(outcome.collected.snapshot.parquet("people")).num_rows == \
+        store.get(baseline["snapshot"]).entities["people"]["rows"]
+
+
+def test_a_row_read_cleanly_again_replaces_the_kept_one_and_new_unreadable_rows_are_not_invented(
+        workspace, baseline):
+    """Kept rows are only those the previous snapshot had: a new person whose row cannot be
+    read is a reject and nothing more; once the dates read again, nothing is kept."""
+    import csv
+
+    path = workspace / "hr" / "people.csv"
+    full = path.read_bytes()
+    with path.open("a", newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(full.decode().splitlines()))
+        row = dict.fromkeys(header, "")
+        row.update(id="P-NEW-1", name="New Starter", kind="person", status="active",
+                   hired_on="not a date")
+        csv.DictWriter(fh, header).writerow(row)
+    outcome = run(workspace)
+    assert outcome.status == "succeeded", outcome.error
+    assert "kept_rows" not in outcome.collected.snapshot.manifest["sources"]["hr"]
+    people = pq.read_table(outcome.collected.snapshot.parquet("people"), columns=["id"])
+    assert "P-NEW-1" not in people.column("id").to_pylist()
+    path.write_bytes(full)
+    _rewrite(path, _us_date("terminated_on"))
+    assert "kept_rows" in run(workspace).collected.snapshot.manifest["sources"]["hr"]
+    path.write_bytes(full)
+    clean = run(workspace)
+    assert "kept_rows" not in clean.collected.snapshot.manifest["sources"]["hr"]
+    assert open_findings(workspace) == baseline["open"]
+
+
+def test_unreadable_rows_of_a_streamed_entity_keep_their_previous_rows(workspace, baseline, monkeypatch):
+    """The same for an entity streamed from a large file (calls here, written to disk piece by
+    piece): calls the export lists with an unreadable start time keep their previous rows."""
+    from dialtone.collectors import csv_files
+
+    monkeypatch.setattr(csv_files, "STREAM_ABOVE_BYTES", 0)
+    run(workspace)    # the baseline again, this time with calls streamed
+    counter = iter(range(1_000_000))
+    changed = _rewrite(workspace / "estate" / "calls.csv",
+                       lambda row: next(counter) % 7 == 0 and row.update(started_at="yesterday") is None)
+    assert changed
+    outcome = run(workspace)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.collected.snapshot.manifest["sources"]["estate"]["kept_rows"] == {"calls": changed}
+    assert outcome.recorded.changes.get("resolved", 0) == 0
+    assert open_findings(workspace) == baseline["open"]
+    store = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    assert pq.read_metadata(outcome.collected.snapshot.parquet("calls")).num_rows == \
+        store.get(baseline["snapshot"]).entities["calls"]["rows"]
+
+
 def _line_ids(path: Path) -> set[str]:
     import csv
 
