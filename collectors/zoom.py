@@ -250,6 +250,11 @@ class ZoomCollector:
         assigned_on = dates["user_created_at"]
         if assigned_on is None and zoom_status != "pending":
             assigned_on = dates["created_at"]
+        cost = None if price is None else text_value(price, False)
+        if zoom_status == "inactive":
+            # "Deactivating a user removes all licenses associated with a user" (Zoom, Update
+            # user status): whatever type the user still shows, no seat is held or billed.
+            cost = "0"
         return {
             "id": lic_id,
             "product": PRODUCT,
@@ -258,7 +263,7 @@ class ZoomCollector:
             "status": LICENSE_STATUS.get(zoom_status, zoom_status),
             "assigned_on": assigned_on,
             "last_active_on": dates["last_login_time"],
-            "monthly_cost": None if price is None else text_value(price, False),
+            "monthly_cost": cost,
             "currency": self.currency if price is not None else None,
         }
 

@@ -363,3 +363,21 @@ def test_the_documented_examples_are_valid_settings_and_every_setting_is_documen
             check_settings(ZoomCollector, name, settings)
     for setting in ZoomCollector.config_schema["properties"]:
         assert f"`{setting}`" in doc, f"docs/collectors/zoom.md does not document {setting}"
+
+
+def test_a_deactivated_user_holds_no_paid_seat(tmp_path, httpserver, monkeypatch, zoom):
+    # Zoom: "Deactivating a user removes all licenses associated with a user" (Update user
+    # status). The deactivated leaver still listed with type 2 was priced as a Licensed seat,
+    # so cost.leaver-licenses claimed a saving Zoom had already made at deactivation.
+    setup(tmp_path, httpserver, monkeypatch,
+          "    license_prices: {Licensed: 13.33}\n    currency: USD\n    statuses: [inactive]\n")
+    leaver = licenses(run(tmp_path))["zoom:ZGVhY3RpdmF0ZWQwMDAwMQ"]
+    assert (leaver["status"], leaver["monthly_cost"]) == ("disabled", 0.0)
+
+
+def test_a_deactivated_user_costs_nothing_even_without_prices(tmp_path, httpserver, monkeypatch, zoom):
+    # Without license_prices a cost would be unknown, and an unknown cost is still a finding.
+    setup(tmp_path, httpserver, monkeypatch, "    statuses: [inactive]\n")
+    leaver = licenses(run(tmp_path))["zoom:ZGVhY3RpdmF0ZWQwMDAwMQ"]
+    assert leaver["monthly_cost"] == 0.0
+
