@@ -149,6 +149,7 @@ class ZoomCollector:
         """Every user of one status, page after page."""
         params: dict[str, t.Any] = {"status": status, "page_size": PAGE_SIZE}
         seen: set[str] = set()
+        read = 0
         while True:
             page = api.get_json("users", params)
             users = page.get("users")
@@ -163,9 +164,11 @@ class ZoomCollector:
             if not isinstance(users, list):
                 raise CollectError(f"source '{self.source}': GET /users?status={status}: 'users' "
                                    f"is a JSON {type(users).__name__}, not a list")
+            read += len(users)
             yield from users
             token = page.get("next_page_token") or ""
             if not token:
+                self._check_total(status, read, page.get("total_records"))
                 return
             if token in seen:
                 # A token that comes back would page forever: better to stop loudly.
@@ -173,6 +176,15 @@ class ZoomCollector:
                                    "returned a next_page_token it had already given")
             seen.add(token)
             params = {"status": status, "page_size": PAGE_SIZE, "next_page_token": token}
+
+    def _check_total(self, status: str, read: int, total: t.Any) -> None:
+        """Fail when the listing ended with fewer users than Zoom counts: the others would
+        vanish from an estate taken as complete. The last page's count is the one compared
+        (users added while the pages were read raise it; more users than it is no loss)."""
+        if isinstance(total, int) and not isinstance(total, bool) and read < total:
+            raise CollectError(f"source '{self.source}': GET /users?status={status}: Zoom listed "
+                               f"{read} user(s) of the {total} its total_records gives; the "
+                               "listing ended early, nothing collected")
 
     def licenses(self, users: list, status: str, origin: str, data: SourceData) -> pa.Table:
         """Zoom users (as the API gives them) → licence rows, as text."""
