@@ -74,8 +74,8 @@ UNIQUEID, USERFIELD = ("uniqueid",), ("userfield",)
 NEW_COLUMNS = ("peeraccount", "linkedid", "sequence")
 ALL_COLUMNS = BASE_COLUMNS + UNIQUEID + USERFIELD + NEW_COLUMNS
 #: The columns the calls are made of (the others are not read).
-USED = ("src", "dst", "dcontext", "channel", "start", "duration", "billsec", "disposition",
-        "uniqueid", "sequence")
+USED = ("src", "dst", "dcontext", "channel", "dstchannel", "start", "duration", "billsec",
+        "disposition", "uniqueid", "sequence")
 #: Field count → columns, when the cdr.conf options are not given (17 and 20 are ambiguous).
 AUTO_LAYOUTS = {
     16: BASE_COLUMNS,
@@ -328,13 +328,24 @@ class AsteriskCollector:
             reject_masked(rejects, origin, table, mask, field, raw, reason)
             bad = mask if bad is None else pc.or_(bad, mask)
         uid = named.get("uniqueid")
+        seq = named.get("sequence")
         fallback = pc.binary_join_element_wise(named["channel"], named["start"], "/")
         if uid is None:
             ids = fallback
         else:
-            seq = named.get("sequence")
             with_seq = uid if seq is None else pc.binary_join_element_wise(uid, seq, "/")
             ids = pc.if_else(pc.fill_null(pc.not_equal(uid, ""), False), with_seq, fallback)
+        if seq is None:
+            # Asterisk 12+ writes one record per party B of a call (each extension a ring group
+            # rang), all with party A's uniqueid, channel and start; only the sequence
+            # (newcdrcolumns) numbers them. Without it the first record written kept the id and
+            # the answered one could be the duplicate rejected. So a leg not answered is named
+            # by its party B channel too; the answered leg keeps the uniqueid, by which a
+            # recorder (MixMonitor) names the call.
+            leg = named["dstchannel"]
+            unanswered = pc.fill_null(pc.and_(pc.not_equal(leg, ""),
+                                              pc.not_equal(named["disposition"], "ANSWERED")), False)
+            ids = pc.if_else(unanswered, pc.binary_join_element_wise(ids, leg, "/"), ids)
         part = pa.table([ids, start, duration, billsec, named["src"], named["dst"],
                          named["dcontext"], named["disposition"], table.column(ROW_COLUMN)],
                         schema=PART_SCHEMA)

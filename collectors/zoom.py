@@ -149,6 +149,7 @@ class ZoomCollector:
         """Every user of one status, page after page."""
         params: dict[str, t.Any] = {"status": status, "page_size": PAGE_SIZE}
         seen: set[str] = set()
+        read = 0
         while True:
             page = api.get_json("users", params)
             users = page.get("users")
@@ -163,9 +164,11 @@ class ZoomCollector:
             if not isinstance(users, list):
                 raise CollectError(f"source '{self.source}': GET /users?status={status}: 'users' "
                                    f"is a JSON {type(users).__name__}, not a list")
+            read += len(users)
             yield from users
             token = page.get("next_page_token") or ""
             if not token:
+                self._check_total(status, read, page.get("total_records"))
                 return
             if token in seen:
                 # A token that comes back would page forever: better to stop loudly.
@@ -173,6 +176,15 @@ class ZoomCollector:
                                    "returned a next_page_token it had already given")
             seen.add(token)
             params = {"status": status, "page_size": PAGE_SIZE, "next_page_token": token}
+
+    def _check_total(self, status: str, read: int, total: t.Any) -> None:
+        """Fail when the listing ended with fewer users than Zoom counts: the others would
+        vanish from an estate taken as complete. The last page's count is the one compared
+        (users added while the pages were read raise it; more users than it is no loss)."""
+        if isinstance(total, int) and not isinstance(total, bool) and read < total:
+            raise CollectError(f"source '{self.source}': GET /users?status={status}: Zoom listed "
+                               f"{read} user(s) of the {total} its total_records gives; the "
+                               "listing ended early, nothing collected")
 
     def licenses(self, users: list, status: str, origin: str, data: SourceData) -> pa.Table:
         """Zoom users (as the API gives them) → licence rows, as text."""
@@ -250,6 +262,11 @@ class ZoomCollector:
         assigned_on = dates["user_created_at"]
         if assigned_on is None and zoom_status != "pending":
             assigned_on = dates["created_at"]
+        cost = None if price is None else text_value(price, False)
+        if zoom_status == "inactive":
+            # "Deactivating a user removes all licenses associated with a user" (Zoom, Update
+            # user status): whatever type the user still shows, no seat is held or billed.
+            cost = "0"
         return {
             "id": lic_id,
             "product": PRODUCT,
@@ -258,7 +275,7 @@ class ZoomCollector:
             "status": LICENSE_STATUS.get(zoom_status, zoom_status),
             "assigned_on": assigned_on,
             "last_active_on": dates["last_login_time"],
-            "monthly_cost": None if price is None else text_value(price, False),
+            "monthly_cost": cost,
             "currency": self.currency if price is not None else None,
         }
 

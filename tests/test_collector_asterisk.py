@@ -24,13 +24,16 @@ DOCS = Path(__file__).parents[1] / "docs" / "collectors"
 
 def record(src: str, dst: str, start: str, answer: str | None, end: str, duration: int,
            billsec: int, disposition: str, uniqueid: str | None = None, userfield: str = "",
-           sequence: int | None = None, clid: str | None = None, lastdata: str = "") -> str:
+           sequence: int | None = None, clid: str | None = None, lastdata: str = "",
+           dstchannel: str | None = None) -> str:
     """One line as cdr_csv.c writes it: strings quoted ("" escaped), numbers bare, unset time empty."""
     def s(v: str) -> str:
         return '"' + v.replace('"', '""') + '"'
 
     fields = [s(""), s(src), s(dst), s("from-internal"), s(clid or f'"Ext {src}" <{src}>'),
-              s(f"SIP/{src}-0000000a"), s("SIP/trunk-0000000b" if answer else ""), s("Dial"),
+              s(f"SIP/{src}-0000000a"),
+              s(dstchannel if dstchannel is not None else "SIP/trunk-0000000b" if answer else ""),
+              s("Dial"),
               s(lastdata or f"SIP/trunk/{dst},30"), s(start), s(answer) if answer else "", s(end),
               str(duration), str(billsec), s(disposition), s("DOCUMENTATION")]
     if uniqueid is not None:
@@ -437,3 +440,25 @@ def test_national_numbers_are_read_in_the_default_region_and_placed(tmp_path):
     assert (call["destination"], call["destination_country"], call["destination_region"]) == (
         "+14155550100", "US", "CA")
     assert (call["direction"], call["line_id"]) == ("outbound", "2001")
+
+
+def test_a_ring_group_call_keeps_the_record_of_every_extension_rung(tmp_path):
+    # Asterisk 12+ writes one record per party B of a Dial to several channels (a ring group),
+    # all with party A's uniqueid; without newcdrcolumns no sequence tells them apart. The
+    # first (extension 201, not answered) was kept and the answered one (202) rejected as a
+    # duplicate key: an answered, recorded call looked unanswered (out of every consent check).
+    master = setup(tmp_path)
+    rung = dict(start="2024-07-01 09:30:00", end="2024-07-01 09:31:00", uniqueid="1719844200.9")
+    master.write_text(
+        record("13125550199", "600", answer=None, duration=20, billsec=0, disposition="NO ANSWER",
+               dstchannel="SIP/201-00000011", **rung)
+        + record("13125550199", "600", answer="2024-07-01 09:30:20", duration=60, billsec=40,
+                 disposition="ANSWERED", dstchannel="SIP/202-00000012", **rung)
+        + ANSWERED + ANSWERED, encoding="utf-8")     # a line written twice is still one call
+    result = run(tmp_path)
+    got = {c["id"]: c["disposition"] for c in calls(result)}
+    # The answered leg keeps the uniqueid (a recorder names the call by it).
+    assert got == {"1719844200.9/SIP/201-00000011": "no_answer", "1719844200.9": "answered",
+                   "1719843302.1": "answered"}
+    assert [(r["row"], r["reason"]) for r in rejects(result)] == [
+        ("4", "duplicate key (first seen in Master.csv row 3)")]

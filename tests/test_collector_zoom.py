@@ -363,3 +363,44 @@ def test_the_documented_examples_are_valid_settings_and_every_setting_is_documen
             check_settings(ZoomCollector, name, settings)
     for setting in ZoomCollector.config_schema["properties"]:
         assert f"`{setting}`" in doc, f"docs/collectors/zoom.md does not document {setting}"
+
+
+def test_a_deactivated_user_holds_no_paid_seat(tmp_path, httpserver, monkeypatch, zoom):
+    # Zoom: "Deactivating a user removes all licenses associated with a user" (Update user
+    # status). The deactivated leaver still listed with type 2 was priced as a Licensed seat,
+    # so cost.leaver-licenses claimed a saving Zoom had already made at deactivation.
+    setup(tmp_path, httpserver, monkeypatch,
+          "    license_prices: {Licensed: 13.33}\n    currency: USD\n    statuses: [inactive]\n")
+    leaver = licenses(run(tmp_path))["zoom:ZGVhY3RpdmF0ZWQwMDAwMQ"]
+    assert (leaver["status"], leaver["monthly_cost"]) == ("disabled", 0.0)
+
+
+def test_a_deactivated_user_costs_nothing_even_without_prices(tmp_path, httpserver, monkeypatch, zoom):
+    # Without license_prices a cost would be unknown, and an unknown cost is still a finding.
+    setup(tmp_path, httpserver, monkeypatch, "    statuses: [inactive]\n")
+    leaver = licenses(run(tmp_path))["zoom:ZGVhY3RpdmF0ZWQwMDAwMQ"]
+    assert leaver["monthly_cost"] == 0.0
+
+
+def test_a_listing_shorter_than_its_total_records_fails_the_source(tmp_path, httpserver, monkeypatch,
+                                                                   zoom):
+    # A page that ends the listing early (an empty next_page_token while total_records says
+    # more users exist) left the others out of an estate taken as complete: their licences
+    # looked removed. The users read must reach the total Zoom gives.
+    zoom.faults[("active", 2)] = (200, {"page_count": 3, "page_number": 2, "page_size": 2,
+                                        "total_records": 5, "next_page_token": "",
+                                        "users": ACTIVE[2:4]}, {})
+    setup(tmp_path, httpserver, monkeypatch, "    statuses: [active]\n")
+    with pytest.raises(CollectError, match=r"GET /users\?status=active: Zoom listed 4 user\(s\) "
+                                           r"of the 5 its total_records gives"):
+        run(tmp_path)
+
+
+def test_a_user_added_while_listing_does_not_fail_the_source(tmp_path, httpserver, monkeypatch, zoom):
+    # More users than the first page's total (someone joined while the pages were read) is
+    # no missing data.
+    zoom.faults[("active", 1)] = (200, {"page_count": 3, "page_number": 1, "page_size": 2,
+                                        "total_records": 4, "next_page_token": "active-page-2",
+                                        "users": ACTIVE[0:2]}, {})
+    setup(tmp_path, httpserver, monkeypatch, "    statuses: [active]\n")
+    assert run(tmp_path).rows == {"licenses": 5}
