@@ -478,15 +478,18 @@ class CsvCollector:
                 raise CollectError(
                     f"{path.name}: mapped column(s) not in the file: {', '.join(missing)}."
                     f" The file has: {', '.join(present)}")
-            return {h: mapping[h] for h in present if h in mapping}
-        rename = {}
-        for h in present:
-            if h in entity.field_names:
-                rename[h] = h
-            else:
-                data.warnings.append(
-                    f"{path.name}: ignored unknown column '{h}'."
-                    f"{did_you_mean(h, entity.field_names)}")
+            rename = {h: mapping[h] for h in present if h in mapping}
+        else:
+            rename = {}
+            for h in present:
+                if h in entity.field_names:
+                    rename[h] = h
+                else:
+                    data.warnings.append(
+                        f"{path.name}: ignored unknown column '{h}'."
+                        f"{did_you_mean(h, entity.field_names)}")
+        if path.suffix.lower() != ".jsonl":   # a JSON record may leave an empty field out
+            data.columns.setdefault(entity.name, set()).update(rename.values())
         return rename
 
     def _canonical_columns(self, data: SourceData, path: Path, entity: Entity, table: pa.Table,

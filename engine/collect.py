@@ -405,7 +405,7 @@ class _Collect:
                 stream.flush()
             completeness.unchanged(data.watched)
             if name in self.config.sources:   # the store's disputes have no band to keep
-                meta.update(_check_band(name, valid, self.previous,
+                meta.update(_check_band(name, valid, data.columns, self.previous,
                                         self.config.sources[name].completeness,
                                         name in self.accept_drop))
         except (ConfigError, WorkingFileError, MemoryError):
@@ -439,6 +439,8 @@ class _Collect:
             self.rejected_keys[(name, entity_name)] = keys
         self.sources_meta[name] = {**meta, "status": "collected",
                                    "collected_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if data.columns:
+            self.sources_meta[name]["columns"] = {e: sorted(c) for e, c in sorted(data.columns.items())}
         if data.warnings:
             # What the source could not give (a field or report refused, a value unreadable) stays
             # with the snapshot for whoever audits it later, not only on the collect's screen.
@@ -660,14 +662,14 @@ def _require_key_columns(entity, table: pa.Table, origin: str) -> None:
             f" (found: {', '.join(present) or 'none'}); the source was not used")
 
 
-def _check_band(name: str, valid: dict[str, int], previous: Snapshot | None,
-                rules: completeness.Completeness, accepted: bool) -> dict:
-    """Fail the source when its row counts fall outside the band of the previous snapshot's;
-    with ``accepted`` the drop passes and is recorded in the manifest instead."""
-    before = None
-    if previous is not None and name in previous.manifest["sources"]:
-        before = previous.manifest["sources"][name].get("rows") or None
-    problems = completeness.check_counts(valid, before, rules)
+def _check_band(name: str, valid: dict[str, int], columns: dict[str, set[str]],
+                previous: Snapshot | None, rules: completeness.Completeness, accepted: bool) -> dict:
+    """Fail the source when its row counts fall outside the band of the previous snapshot's, or
+    a column it delivered then is missing now; with ``accepted`` the drop passes and is recorded
+    in the manifest instead."""
+    before = previous.manifest["sources"].get(name) if previous is not None else None
+    problems = completeness.check_counts(valid, (before or {}).get("rows") or None, rules)
+    problems += completeness.check_columns(columns, (before or {}).get("columns"))
     if not problems:
         return {}
     if accepted:

@@ -93,6 +93,11 @@ class SourceData:
     #: Input files as they were when opened; the engine checks after reading the source's
     #: last row that none changed or vanished (engine/completeness.py).
     watched: list[Watched] = field(default_factory=list)
+    #: entity → the fields whose columns the source's input declares (a CSV file's header):
+    #: a column it declared in the previous snapshot and no longer does fails the source
+    #: (engine/completeness.py). Sources whose records may leave out empty fields (JSON) and
+    #: collectors that build every column themselves say nothing here.
+    columns: dict[str, set[str]] = field(default_factory=dict)
 
     def watch(self, path: Path, growing: bool = False) -> None:
         """Note an input file before reading it. ``growing``: a log that may be appended to

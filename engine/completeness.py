@@ -12,7 +12,8 @@ rows carried forward, marked stale) instead:
   that only grows, such as Asterisk's ``Master.csv``, may grow);
 - **a complete last line**: a CSV or CDR file that ends in the middle of a
   line was cut short (``require_complete_last_line``);
-- **the key columns present** (``missing_key_columns``);
+- **the key columns present** (``missing_key_columns``), and every column the source's CSV
+  files declared in the previous snapshot (``check_columns``);
 - **row counts within a band** of the previous snapshot's, per source and
   entity (``check_counts``): not empty where it had rows, not below
   ``min_rows``, not more than ``max_drop`` fewer rows.
@@ -126,6 +127,22 @@ def check_counts(rows_now: dict[str, int], rows_before: dict[str, int] | None,
             problems.append(
                 f"{entity}: {now:,} rows, {before - now:,} fewer than the previous snapshot's "
                 f"{before:,} ({(before - now) / before:.0%} drop; max_drop {band.max_drop:.0%})")
+    return problems
+
+
+def check_columns(columns_now: dict[str, set[str]], columns_before: dict[str, list[str]] | None
+                  ) -> list[str]:
+    """The columns a source's input declared in the previous snapshot (its CSV headers) and no
+    longer declares, for the entities it delivers now: a renamed or dropped column leaves its
+    field empty on every row, which reads as "no cost centre" or "not cancelled" everywhere."""
+    problems = []
+    for entity, before in sorted((columns_before or {}).items()):
+        if entity not in columns_now:
+            continue      # the entity's file is gone: the row-count band says so
+        missing = sorted(set(before) - columns_now[entity])
+        if missing:
+            problems.append(f"{entity}: the column(s) {', '.join(missing)} it delivered before "
+                            "are missing")
     return problems
 
 

@@ -206,10 +206,26 @@ def test_a_real_drop_passes_once_accepted_and_vanished_resources_are_not_resolve
     assert again.recorded.events == 0 or "not_rechecked" not in _event_kinds_of(workspace, again)
 
 
+def test_a_column_the_export_delivered_before_and_lost_is_a_failed_source(workspace, baseline):
+    """The carrier's export renames `cost_center` to "Cost Centre": the column is ignored (with a
+    warning), and every active line read as having no cost centre - hundreds of false
+    cost.orphan-lines findings. A column the source delivered in the previous snapshot and no
+    longer does fails the source, like a renamed key column."""
+    path = workspace / "estate" / "lines.csv"
+    text = path.read_text(encoding="utf-8")
+    header, rest = text.split("\n", 1)
+    path.write_text(header.replace('"cost_center"', '"Cost Centre"').replace(
+        "cost_center", "Cost Centre") + "\n" + rest, encoding="utf-8")
+    assert_nothing_resolved_and_rows_carried(
+        workspace, baseline, run(workspace),
+        "lines: the column(s) cost_center it delivered before are missing")
+
+
 def test_an_export_that_drops_a_column_leaves_the_findings_it_decided_open_not_fixed(workspace, baseline):
-    """HR's export loses its termination-date column: every row still loads (the field is
-    optional), the leaver policies cannot age the leavers (undecidable), and their findings
-    stay open, noted once as not re-checked - no leaver line counted as a realised saving."""
+    """HR's export loses its termination-date column: the source fails (a column it delivered
+    before is missing). Accepted as real, every row loads (the field is optional), the leaver
+    policies cannot age the leavers (undecidable), and their findings stay open, noted once
+    as not re-checked - no leaver line counted as a realised saving."""
     import csv
 
     path = workspace / "hr" / "people.csv"
@@ -223,7 +239,12 @@ def test_an_export_that_drops_a_column_leaves_the_findings_it_decided_open_not_f
         writer.writerows(rows)
     leavers = {(p, r) for p, r in baseline["open"] if p == "cost.leaver-lines"}
     assert leavers
-    dropped = run(workspace)
+    refused = run(workspace)
+    assert refused.status == "degraded"
+    assert "people: the column(s) terminated_on it delivered before are missing" in \
+        refused.collected.failures["hr"]
+    assert open_findings(workspace) == baseline["open"]
+    dropped = run(workspace, accept_drop=["hr"])
     assert dropped.status == "succeeded", dropped.error
     assert leavers <= open_findings(workspace)
     assert dropped.recorded.changes["not_rechecked"] >= len(leavers)

@@ -31,8 +31,8 @@ def schema_cmd(entity: str | None, fmt: str) -> None:
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]),
               help="The snapshot's as-of date (default: today, UTC).")
 @click.option("--accept-drop", "accept_drop", multiple=True, metavar="SOURCE",
-              help="This source's rows fell far below the previous snapshot's and that is real: "
-                   "use them this once (repeatable).")
+              help="This source's rows fell far below the previous snapshot's, or it lost a "
+                   "column it delivered, and that is real: use them this once (repeatable).")
 @click.pass_context
 def collect_cmd(ctx: click.Context, sources: tuple[str, ...], as_of,
                 accept_drop: tuple[str, ...]) -> None:

@@ -17,8 +17,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_DEGRADED, EXIT_LOCKED = 0, 1, 2, 3, 4
               help="Exit 1 when there are findings at or above this severity.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--accept-drop", "accept_drop", multiple=True, metavar="SOURCE",
-              help="This source's rows fell far below the previous snapshot's and that is real: "
-                   "use them this once (repeatable).")
+              help="This source's rows fell far below the previous snapshot's, or it lost a "
+                   "column it delivered, and that is real: use them this once (repeatable).")
 @click.pass_context
 def run_cmd(ctx: click.Context, fail_on: str | None, fmt: str, accept_drop: tuple[str, ...]) -> None:
     """Collect every source, evaluate the policies and record the findings, once (for cron or CI).
