@@ -512,8 +512,9 @@ class _Collect:
             meta = self.sources_meta[source]
             meta.setdefault("kept_rows", {})[entity_name] = kept.num_rows
             warning = (f"{kept.num_rows:,} {entity_name} row(s) it lists could not be read this "
-                       f"time (see the rejects): their rows from snapshot {previous.id} are kept, "
-                       "so nothing they showed looks fixed")
+                       f"time (see the rejects): their rows as the previous snapshot "
+                       f"({previous.id}) holds them are kept, so nothing they showed looks fixed; "
+                       "they are stale until the rejects are fixed")
             meta["warnings"] = [*meta.get("warnings", []), warning]
             self.warnings.append(f"{source}: {warning}")
 
