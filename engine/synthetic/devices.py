@@ -204,8 +204,12 @@ class Devices:
                           + rng.integers(0, 86_400, len(rows)) * _US_PER_S)
         desk_us = in_use & (kind == cat.DESK_PHONE) & us_user & has_line
         # No location at all: a location elsewhere, even a rejected one, would also differ from
-        # the user's office.
-        e911[plant(desk_us, 0.03, cat.E911_DEVICE)] = -1
+        # the user's office. Nor a line: a desk phone is located by its line's registration when
+        # it has none of its own (every line of a US desk is registered at its keeper's office).
+        unlocated = plant(desk_us, 0.03, cat.E911_DEVICE)
+        e911[unlocated] = -1
+        lineless = np.zeros(n, bool)
+        lineless[unlocated] = True
         rows = plant(desk_us, 0.03, cat.E911_DIFFERS)
         # Registered at another US office: a different city, so a different address.
         us_good = np.flatnonzero(self.loc.country[:self.loc.good] == US)
@@ -267,7 +271,8 @@ class Devices:
             "os": _pick([m[2] for m in cat.DEVICE_MODELS], model),
             "os_version": _pick(versions, np.maximum(version, 0), null=version < 0),
             "assigned_to": self.person_ids.take(pa.array(person, mask=~assigned)),
-            "line_id": self.line_ids.take(pa.array(line_of, mask=~has_line | (status == cat.SPARE))),
+            "line_id": self.line_ids.take(pa.array(line_of,
+                                                   mask=~has_line | (status == cat.SPARE) | lineless)),
             "ownership": _pick(("company", "personal"), personal.astype(np.int64)),
             "status": _pick(cat.DEVICE_STATUSES, status),
             "mdm_enrolled": _tristate(flags[:, 2]),
