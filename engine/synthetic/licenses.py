@@ -83,7 +83,10 @@ class Licenses:
         busy[quiet_did] = True
         telephony = cat.TELEPHONY_SKUS[sku]
         person_active = (p_status == ACTIVE) & ~directory
-        unused = self.plant(rng, np.flatnonzero(person_active & ~recent & ~telephony
+        # Slack bills only active members (its Fair Billing Policy): an idle Slack seat costs
+        # nothing, so it is never planted as unused.
+        slack = sku == cat.SKU_INDEX["SLACK_BUSINESS_PLUS"]
+        unused = self.plant(rng, np.flatnonzero(person_active & ~recent & ~telephony & ~slack
                                                 & (assigned <= self.today - 420)), 0.02,
                             cat.UNUSED_LICENSE)
         last_active[unused] = self.today - rng.integers(75, 400, len(unused))
