@@ -130,6 +130,10 @@ def test_a_carrier_export_in_its_own_words_loads_in_canonical_values(tmp_path):
     ("lines", "status", ["In Service", "Disconnected", "Ported Out", "pendingTerminate", "terminated"],
      ["active", "cancelled", "cancelled", "active", "cancelled"]),
     ("people", "country", ["us", "UK", "USA", "gb"], ["US", "GB", "US", "GB"]),
+    # An asset register's phone out for repair or in the loaner pool: status unknown, not a
+    # reject (the line then looked as if it had no device at all).
+    ("devices", "status", ["In Repair", "RMA", "Loaner", "In Stock", "Deployed"],
+     [None, None, None, "spare", "in_use"]),
 ])
 def test_words_of_real_sources_become_canonical_values(entity, header, written, canonical):
     model = load_model()
