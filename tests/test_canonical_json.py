@@ -80,7 +80,7 @@ def _documented(kind: str, prev_seen, note, reason, due_on) -> dict:
             "reopened": {**base, "reason": reason, "due_on": due_on},
             "seen_again": {**base, "last_seen_evaluation": prev_seen},
             "resolved": {**base, "how": "no longer found by the policy"},
-            "retired": {**base, "how": "the policy is no longer in the policy set"},
+            "retired": {**base, "how": note},
             "not_rechecked": {**base, "why": note}}[kind]
 
 

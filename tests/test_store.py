@@ -259,6 +259,44 @@ def test_a_policy_removed_from_the_set_retires_its_findings(store, tmp_path):
     assert kinds(store, "L5") == ["opened", "retired"]
 
 
+def _run_with_rule(store, tmp_path, snap_id, found: dict, sql: str, params: dict | None = None):
+    """``run``, every policy's compiled query (and parameters) as given: a changed rule."""
+    snap = snapshot(tmp_path, snap_id, store.today())
+    outs = []
+    for pid in (ZERO, ORPHAN):
+        out = outcome(pid, found.get(pid, []))
+        out.sql, out.params = sql, params or {}
+        outs.append(out)
+    return record_evaluation(store, evaluation(snap, outs), policy_set(ZERO, ORPHAN),
+                             provenance=PROVENANCE)
+
+
+def test_a_finding_a_changed_rule_no_longer_reports_is_retired_and_its_saving_not_realised(
+        store, tmp_path):
+    """An upgrade narrows a policy (idle Slack seats are no longer unused: Slack credits them):
+    the next evaluation no longer finds them. Nobody fixed anything, so they are retired with
+    the reason, not resolved, and their savings are not realised; once the new rule has run,
+    a finding it stops reporting is resolved as before, and so is one fixed when only the
+    description changed (the query did not)."""
+    from dialtone.engine.store.claims import savings_by_state
+
+    _run_with_rule(store, tmp_path, "S1", {ZERO: ["L1", "L2", "L3"]}, "SELECT 1 /* v1 */")
+    upgraded = _run_with_rule(store, tmp_path, "S2", {ZERO: ["L2", "L3"]}, "SELECT 2 /* v2 */")
+    assert (upgraded.changes["retired"], upgraded.changes["resolved"]) == (1, 0)
+    assert statuses(store) == {"L1": "retired", "L2": "open", "L3": "open"}
+    with store.read() as conn:
+        assert savings_by_state(conn)["realised"] == {}
+        how = conn.execute(select(events.c.data).where(events.c.kind == "retired")).scalar()
+    assert "rule changed" in how
+    fixed = _run_with_rule(store, tmp_path, "S3", {ZERO: ["L3"]}, "SELECT 2 /* v2 */")
+    assert (fixed.changes["resolved"], fixed.changes.get("retired", 0)) == (1, 0)
+    assert statuses(store)["L2"] == "resolved"
+    reparam = _run_with_rule(store, tmp_path, "S4", {}, "SELECT 2 /* v2 */", {"days": 120})
+    assert (reparam.changes["retired"], reparam.changes["resolved"]) == (1, 0)
+    with store.read() as conn:
+        assert savings_by_state(conn)["realised"] == {"USD": 12.5}
+
+
 def test_due_dates_follow_the_severity_sla_and_overdue_is_listed(store, tmp_path, clock):
     run(store, tmp_path, "S1", {ZERO: ["L1"]})
     (row,) = list_findings(store, FindingFilter())

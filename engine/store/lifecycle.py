@@ -83,7 +83,8 @@ def allowed_from(action: str) -> tuple[str, ...]:
 STATUS_WORDS = MappingProxyType({
     "open": ("open", "open"), "in_progress": ("in progress", "in-progress"),
     "excepted": ("excepted", "excepted"), "resolved": ("resolved", "resolved"),
-    "retired": ("retired (its policy is no longer evaluated)", "retired"),
+    "retired": ("retired (its policy is no longer evaluated, or its changed rule no longer "
+                            "reports it)", "retired"),
     "false_positive": ("closed as a false positive", "false-positive"),
     "not_applicable": ("closed as not applicable", "not-applicable"),
 })

@@ -49,6 +49,11 @@ from .tables import evaluations, policies, policy_requirements, policy_runs
 #: Why a finding whose resource its policy could not decide stays as it was.
 UNDECIDED_NOTE = ("not re-checked: the data to decide it is missing from this snapshot "
                   "(undecidable)")
+#: Why a finding was retired: its policy left the set, or its rule changed and no longer
+#: reports it (not a fix: its saving is not realised).
+RETIRED_LEFT_SET = "the policy is no longer in the policy set"
+RETIRED_RULE_CHANGED = ("the policy's rule changed since it last found this (its query or its "
+                        "parameters differ) and no longer reports it; not counted as fixed")
 # An evaluation's transitions (lifecycle.TRANSITIONS["evaluation:…"]): a standing finding not
 # seen again is resolved (or retired, when its policy left the set); a gone one seen reopens.
 _STANDING = sql_list(STANDING)
@@ -236,6 +241,9 @@ def record_evaluation(store: Store, evaluation: Evaluation, loaded: LoadedPolici
         unseen = _hold_unseen_resources(conn, evaluation.snapshot)
         changes["resolved"] -= unseen
         changes["not_rechecked"] += unseen
+        superseded = _retire_rule_changes(conn, eid)
+        changes["resolved"] -= superseded
+        changes["retired"] = changes.get("retired", 0) + superseded
         _drop_repeated_notes(conn)
         _register_policies(conn, loaded, evaluation, eid)
         changes["opened"] = _apply(conn, store, eid, today)
@@ -302,13 +310,14 @@ def _classify(conn: Connection, eid: int, *, retire: bool) -> dict[str, int]:
     }
     if retire:
         statements["retired"] = f"""
-            INSERT INTO dt_changes (finding_id, kind)
-            SELECT f.id, 'retired' FROM findings f
+            INSERT INTO dt_changes (finding_id, kind, note)
+            SELECT f.id, 'retired', :left_set FROM findings f
             WHERE f.status IN {_STANDING}
               AND NOT EXISTS (SELECT 1 FROM dt_set p WHERE p.policy_id = f.policy_id)"""
     counts = {}
     for kind, sql in statements.items():
-        counts[kind] = conn.execute(text(sql)).rowcount
+        params = {"left_set": RETIRED_LEFT_SET} if kind == "retired" else {}
+        counts[kind] = conn.execute(text(sql), params).rowcount
     counts["not_rechecked"] = counts.pop("held") + counts.pop("undecided")
     return counts
 
@@ -367,6 +376,24 @@ def _hold_unseen_resources(conn: Connection, snapshot) -> int:
                 note = (SELECT g.note FROM dt_gone g WHERE g.finding_id = dt_changes.finding_id)
             WHERE kind = 'resolved' AND finding_id IN (SELECT finding_id FROM dt_gone)"""))
     return len(gone)
+
+
+def _retire_rule_changes(conn: Connection, eid: int) -> int:
+    """Findings about to be resolved whose policy's rule changed since it last found them (its
+    compiled query or its parameters differ): the new rule no longer reports them, nobody fixed
+    them. They are retired, not resolved, so their savings are never counted as realised (an
+    upgrade that stopped counting Slack's idle seats had "realised" their cost). A run without
+    its query on record (a store older than the query column) keeps the old answer."""
+    return conn.execute(text("""
+        UPDATE dt_changes SET kind = 'retired', note = :note
+        WHERE kind = 'resolved' AND finding_id IN (
+            SELECT f.id FROM findings f
+            JOIN policy_runs o ON o.evaluation_id = f.last_seen_evaluation AND o.policy_id = f.policy_id
+            JOIN policy_runs n ON n.evaluation_id = :eid AND n.policy_id = f.policy_id
+            WHERE f.id IN (SELECT finding_id FROM dt_changes WHERE kind = 'resolved')
+              AND o.sql IS NOT NULL AND n.sql IS NOT NULL
+              AND (o.sql <> n.sql OR coalesce(o.params, '') <> coalesce(n.params, '')))"""),
+        {"eid": eid, "note": RETIRED_RULE_CHANGED}).rowcount
 
 
 def _drop_repeated_notes(conn: Connection) -> None:
@@ -448,7 +475,7 @@ _EVENT_DATA: dict[str, tuple[dict, dict[str, int]]] = {
     "reopened": ({}, {"reason": 2, "due_on": 3}),
     "seen_again": ({}, {"last_seen_evaluation": 0}),
     "resolved": ({"how": "no longer found by the policy"}, {}),
-    "retired": ({"how": "the policy is no longer in the policy set"}, {}),
+    "retired": ({}, {"how": 1}),
     "not_rechecked": ({}, {"why": 1}),
 }
 
