@@ -405,8 +405,8 @@ class _Collect:
                 stream.flush()
             completeness.unchanged(data.watched)
             if name in self.config.sources:   # the store's disputes have no band to keep
-                meta.update(_check_band(name, valid, data.columns, self.previous,
-                                        self.config.sources[name].completeness,
+                meta.update(_check_band(name, valid, data.columns, meta["settings_fingerprint"],
+                                        self.previous, self.config.sources[name].completeness,
                                         name in self.accept_drop))
         except (ConfigError, WorkingFileError, MemoryError):
             raise
@@ -663,14 +663,16 @@ def _require_key_columns(entity, table: pa.Table, origin: str) -> None:
             f" (found: {', '.join(present) or 'none'}); the source was not used")
 
 
-def _check_band(name: str, valid: dict[str, int], columns: dict[str, set[str]],
+def _check_band(name: str, valid: dict[str, int], columns: dict[str, set[str]], fingerprint: str,
                 previous: Snapshot | None, rules: completeness.Completeness, accepted: bool) -> dict:
     """Fail the source when its row counts fall outside the band of the previous snapshot's, or
-    a column it delivered then is missing now; with ``accepted`` the drop passes and is recorded
-    in the manifest instead."""
-    before = previous.manifest["sources"].get(name) if previous is not None else None
-    problems = completeness.check_counts(valid, (before or {}).get("rows") or None, rules)
-    problems += completeness.check_columns(columns, (before or {}).get("columns"))
+    a column it delivered then is missing now (unless its settings changed since: a mapping
+    taken out of ``columns:`` is the user's choice); with ``accepted`` the drop passes and is
+    recorded in the manifest instead."""
+    before = (previous.manifest["sources"].get(name) if previous is not None else None) or {}
+    problems = completeness.check_counts(valid, before.get("rows") or None, rules)
+    if before.get("settings_fingerprint") == fingerprint:
+        problems += completeness.check_columns(columns, before.get("columns"))
     if not problems:
         return {}
     if accepted:

@@ -221,6 +221,29 @@ def test_a_column_the_export_delivered_before_and_lost_is_a_failed_source(worksp
         "lines: the column(s) cost_center it delivered before are missing")
 
 
+def test_a_mapping_the_user_takes_out_of_the_settings_is_no_lost_column(tmp_path):
+    """The columns check compares an export with itself: a column the user stops mapping
+    (``columns:`` edited, so the source's settings changed) passes; the same export losing
+    the column under unchanged settings fails as above."""
+    from dialtone.engine.collect import collect
+
+    (tmp_path / "lines.csv").write_text(
+        "Service ID,Line Status,Type,Cost Centre\nS1,active,mobile,CC-1\nS2,active,mobile,CC-2\n",
+        encoding="utf-8")
+    mapping = "{'Service ID': id, 'Line Status': status, 'Type': kind, 'Cost Centre': cost_center}"
+    config = tmp_path / "dialtone.yaml"
+    config.write_text(f"sources:\n  carrier: {{collector: csv, path: ./lines.csv, entity: lines, "
+                      f"columns: {mapping}}}\n", encoding="utf-8")
+    first = collect(load_config(config))
+    assert first.snapshot.manifest["sources"]["carrier"]["columns"] == {
+        "lines": ["cost_center", "id", "kind", "status"]}
+    config.write_text(config.read_text(encoding="utf-8").replace(", 'Cost Centre': cost_center", ""),
+                      encoding="utf-8")
+    second = collect(load_config(config))
+    assert second.failures == {}
+    assert second.snapshot.manifest["sources"]["carrier"]["columns"] == {"lines": ["id", "kind", "status"]}
+
+
 def test_an_export_that_drops_a_column_leaves_the_findings_it_decided_open_not_fixed(workspace, baseline):
     """HR's export loses its termination-date column: the source fails (a column it delivered
     before is missing). Accepted as real, every row loads (the field is optional), the leaver
