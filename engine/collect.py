@@ -253,8 +253,9 @@ class _Collect:
         self.per_entity: dict[str, list[pa.Table]] = {}
         self.streams: dict[str, _Streamed] = {}
         self.reject_tables: list[pa.Table] = []
-        #: Per (source, entity): the keys of rows the source listed but could not be read.
-        self.rejected_keys: dict[tuple[str, str], list[pa.Table]] = {}
+        #: Per (source, entity): the rows the source listed but could not read whole
+        #: (validate.Validated.unread).
+        self.unread: dict[tuple[str, str], list[pa.Table]] = {}
         self.sources_meta: dict[str, dict] = {}
         self.warnings: list[str] = []
         self.batch_index = 0
@@ -370,6 +371,7 @@ class _Collect:
                  {e: s.rows for e, s in streams.items()})
         read = 0
         valid: dict[str, int] = {}
+        listed: dict[str, int] = {}     # rows read, valid or not
         unread: dict[str, list[pa.Table]] = {}
         started = time.perf_counter()
         try:
@@ -392,9 +394,10 @@ class _Collect:
                         else:
                             per_entity.setdefault(entity.name, []).append(result.table)
                         src_rejects.append(result.rejects)
-                        if result.rejected_keys is not None:
-                            unread.setdefault(entity.name, []).append(result.rejected_keys)
+                        if result.unread is not None:
+                            unread.setdefault(entity.name, []).append(result.unread)
                         valid[entity.name] = valid.get(entity.name, 0) + result.table.num_rows
+                        listed[entity.name] = listed.get(entity.name, 0) + table.num_rows
                         read += table.num_rows
                         if progress:
                             progress(name, "reading", read)
@@ -405,7 +408,9 @@ class _Collect:
                 stream.flush()
             completeness.unchanged(data.watched)
             if name in self.config.sources:   # the store's disputes have no band to keep
-                meta.update(_check_band(name, valid, data.columns, meta["settings_fingerprint"],
+                # An entity without rows now (an empty file, no header) declares no columns.
+                declared = {e: c for e, c in data.columns.items() if listed.get(e)}
+                meta.update(_check_band(name, valid, declared, meta["settings_fingerprint"],
                                         self.previous, self.config.sources[name].completeness,
                                         name in self.accept_drop))
         except (ConfigError, WorkingFileError, MemoryError):
@@ -435,8 +440,8 @@ class _Collect:
         src_rejects[0] = _raw_rejects(name, data.rejects)
         self.warnings += [f"{name}: {w}" for w in data.warnings]
         self.reject_tables += src_rejects
-        for entity_name, keys in unread.items():
-            self.rejected_keys[(name, entity_name)] = keys
+        for entity_name, rows in unread.items():
+            self.unread[(name, entity_name)] = rows
         self.sources_meta[name] = {**meta, "status": "collected",
                                    "collected_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
         if data.columns:
@@ -461,8 +466,11 @@ class _Collect:
             self.reject_tables.append(dups)
         carry = self.previous if self.keep else None
         for entity_name, stream in self.streams.items():
+            kept = (lambda keys, failed, e=entity_name: self._kept(e, keys, failed)) \
+                if any(e == entity_name for _, e in self.unread) else None
             self.final[entity_name], dups = stream.finish(self.con, carry, self.keep,
-                                                               self.config.collect.memory_limit)
+                                                               self.config.collect.memory_limit,
+                                                               kept)
             self.reject_tables.append(dups)
 
     def carry_forward(self) -> None:
@@ -490,33 +498,58 @@ class _Collect:
                 meta["max_age_seconds"] = int(limit.total_seconds())
 
     def keep_unreadable_rows(self) -> None:
-        """A row the source still lists but could not read this time (rejected, its key read
-        cleanly) keeps its row from the previous snapshot, when that snapshot had it from the
-        same source and no row read now has its key. Dropped, it would make every finding about
+        """A row the source still lists but could not read whole this time (rejected, its key
+        read cleanly) is kept when the previous snapshot had it from the same source and no row
+        read now has its key: what it read cleanly now, and for the fields it could not read,
+        their values as last read (``_kept_rows``). Dropped, it would make every finding about
         it look fixed (an HR export whose leavers' dates changed format resolved their lines'
-        findings) and its charges look like charges for a line not in the inventory. The
-        manifest counts such rows per entity (``kept_rows``) and says so in a warning."""
-        previous = self.previous
-        if previous is None:
-            return
-        for (source, entity_name), keys in sorted(self.rejected_keys.items()):
-            if entity_name not in previous.entities:
+        findings) and its charges look like charges for a line not in the inventory. Streamed
+        entities get theirs as their file is closed (``deduplicate``); the manifest counts them
+        (``kept_rows``) and a warning says since when their unread fields are stale."""
+        for entity_name in sorted({e for _, e in self.unread}):
+            if entity_name in self.streams:
                 continue
-            entity = self.model.entity(entity_name)
-            kept = _kept_rows(self.con, previous, entity, source, pa.concat_tables(keys),
-                              self.final.get(entity_name))
+            for table in self._kept(entity_name, self.final.get(entity_name)):
+                current = self.final.get(entity_name)
+                self.final[entity_name] = table if current is None else pa.concat_tables(
+                    [current, _conform(table, current.schema)])
+
+    def _kept(self, entity_name: str, now: pa.Table | Path | None,
+              exclude: t.Collection[str] = ()) -> list[pa.Table]:
+        """The kept rows of ``entity_name``, one table per source, noted in the manifest; ``now``:
+        the rows (or a Parquet file of the keys) read now, whose keys are not kept; ``exclude``:
+        sources whose rows in ``now`` are dropped (failed half-way)."""
+        previous = self.previous
+        if previous is None or entity_name not in previous.entities:
+            return []
+        out = []
+        for (source, name), tables in sorted(self.unread.items()):
+            if name != entity_name:
+                continue
+            before = previous.manifest["sources"].get(source) or {}
+            since = ((before.get("kept_rows") or {}).get(entity_name) or {}).get("since") \
+                or before.get("collected_at")
+            limit = self.config.sources[source].max_age if source in self.config.sources else None
+            kept = _kept_rows(self.con, previous, self.model.entity(entity_name), source,
+                              pa.concat_tables(tables), now, exclude)
             if not kept.num_rows:
                 continue
-            self.final[entity_name] = _appended(self.final.get(entity_name), kept, self.work,
-                                                entity_name)
             meta = self.sources_meta[source]
-            meta.setdefault("kept_rows", {})[entity_name] = kept.num_rows
-            warning = (f"{kept.num_rows:,} {entity_name} row(s) it lists could not be read this "
-                       f"time (see the rejects): their rows as the previous snapshot "
-                       f"({previous.id}) holds them are kept, so nothing they showed looks fixed; "
-                       "they are stale until the rejects are fixed")
+            if limit is not None and since and _parse_utc(since) + limit < self.now:
+                warning = (f"{kept.num_rows:,} {entity_name} row(s) it lists could not be read "
+                           f"this time (see the rejects), and their fields as last read ({since}) "
+                           "are older than the source's max_age: they are left out")
+            else:
+                out.append(kept)
+                meta.setdefault("kept_rows", {})[entity_name] = {"rows": kept.num_rows,
+                                                                 "since": since}
+                warning = (f"{kept.num_rows:,} {entity_name} row(s) it lists could not be read "
+                           f"whole this time (see the rejects): the fields that could not be read "
+                           f"keep their values as last read ({since}), so nothing they showed "
+                           "looks fixed; those values are stale until the rejects are fixed")
             meta["warnings"] = [*meta.get("warnings", []), warning]
             self.warnings.append(f"{source}: {warning}")
+        return out
 
     def resolve_identities(self) -> IdentityReport:
         """References by e-mail, employee number, phone number or IMEI resolved to ids
@@ -769,11 +802,13 @@ class _Streamed:
             self.discarded.append((start, self.rows))
         self.failed.add(source)
 
-    def finish(self, con, previous: Snapshot | None, keep: set[str],
-               memory_limit: str) -> tuple[Path, pa.Table]:
+    def finish(self, con, previous: Snapshot | None, keep: set[str], memory_limit: str,
+               kept: t.Callable[[Path | None, set[str]], list[pa.Table]] | None = None
+               ) -> tuple[Path, pa.Table]:
         """Close the file, leaving out later duplicates and the rows of sources that failed;
         add the rows of the ``keep`` sources carried from ``previous`` (``memory_limit``: the
-        collect's, put back after the duplicate check)."""
+        collect's, put back after the duplicate check), and the rows ``kept`` gives (rows the
+        sources list but could not read whole, given the keys file and the failed sources)."""
         self.flush()
         self.close()
         if self.keys_writer is not None:
@@ -791,6 +826,9 @@ class _Streamed:
                 [drop, *(pa.array(range(a, b), pa.int64()) for a, b in self.discarded)]))
         carried = (_previous_rows(previous, self.entity.name, keep)
                    if previous is not None and self.entity.name in previous.entities else ())
+        if kept is not None:
+            extra = kept(self.keys_path if self.keys_writer is not None else None, self.failed)
+            carried = [*extra, *carried]
         if not len(drop):
             for table in carried:
                 self.writer.write_table(_conform(table, self.schema))
@@ -821,49 +859,57 @@ def _previous_rows(previous: Snapshot, entity_name: str, keep: set[str]):
             yield kept
 
 
-def _kept_rows(con, previous: Snapshot, entity, source: str, keys: pa.Table,
-               current: pa.Table | Path | None) -> pa.Table:
-    """The previous snapshot's rows of ``entity`` from ``source`` whose key is one of ``keys``
-    and is not among the rows read now (``current``), in the previous file's order."""
+def _kept_rows(con, previous: Snapshot, entity, source: str, unread: pa.Table,
+               now: pa.Table | Path | None, exclude: t.Collection[str] = ()) -> pa.Table:
+    """The rows ``source`` lists but could not read whole (``unread``, see validate.Validated)
+    whose key the previous snapshot had from ``source`` and no row read now (``now``) has: each
+    field read cleanly now takes its new value (a person now terminated is terminated), each
+    field that failed keeps the previous snapshot's. In the previous file's order."""
     schema = entity.arrow_schema.append(pa.field(SOURCE_COLUMN, pa.string()))
     path = previous.path / previous.entities[entity.name]["file"]
-    if SOURCE_COLUMN not in pq.ParquetFile(path).schema_arrow.names:
+    had = set(pq.ParquetFile(path).schema_arrow.names)
+    if SOURCE_COLUMN not in had:
         return schema.empty_table()
     key = ", ".join(ident(k) for k in entity.key)
-    con.register("unread_keys", keys)
-    registered = isinstance(current, pa.Table)
+    fields = []
+    for f in entity.fields:
+        if f.name in entity.key:
+            fields.append(f"p.{ident(f.name)}")
+            continue
+        old = f"p.{ident(f.name)}" if f.name in had else f"CAST(NULL AS {f.sql_type})"
+        fields.append(f"CASE WHEN list_contains(u.__failed, {literal(f.name)}) THEN {old} "
+                      f"ELSE u.{ident(f.name)} END AS {ident(f.name)}")
+    con.register("unread_rows", unread.append_column(
+        "__n", pa.array(range(unread.num_rows), pa.int64())))
+    registered = isinstance(now, pa.Table)
     if registered:
-        con.register("read_now", current)
-    now = ("read_now" if registered else
-           f"read_parquet({literal(str(current))})" if current is not None else None)
+        con.register("read_now", now)
+    if now is None:
+        read_now = ""
+    else:
+        rel = "read_now" if registered else f"read_parquet({literal(str(now))})"
+        if exclude:
+            rel = (f"(SELECT * FROM {rel} WHERE {SOURCE_COLUMN} NOT IN "
+                   f"({', '.join(literal(x) for x in sorted(exclude))}))")
+        read_now = f" ANTI JOIN {rel} USING ({key})"
     try:
         rows = con.sql(
-            f"SELECT p.* EXCLUDE (file_row_number) FROM read_parquet({literal(str(path))}, "
-            f"file_row_number = true) p SEMI JOIN unread_keys USING ({key})"
-            + (f" ANTI JOIN {now} USING ({key})" if now else "")
-            + f" WHERE p.{SOURCE_COLUMN} = {literal(source)} ORDER BY p.file_row_number"
+            f"SELECT {', '.join(fields)}, p.{SOURCE_COLUMN} FROM read_parquet({literal(str(path))}, "
+            f"file_row_number = true) p JOIN (SELECT *, list_transform(__problems, lambda x: "
+            f"split_part(x, chr(31), 1)) AS __failed FROM unread_rows "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY __n) = 1) u USING ({key})"
+            f"{read_now} WHERE p.{SOURCE_COLUMN} = {literal(source)} ORDER BY p.file_row_number"
         ).to_arrow_table()
     finally:
-        con.unregister("unread_keys")
+        con.unregister("unread_rows")
         if registered:
             con.unregister("read_now")
     return _conform(rows, schema)
 
 
-def _appended(current: pa.Table | Path | None, rows: pa.Table, work: Path, name: str) -> pa.Table | Path:
-    """``rows`` after an entity's rows for the snapshot (a table, or a Parquet file rewritten)."""
-    if current is None:
-        return rows
-    if isinstance(current, pa.Table):
-        return pa.concat_tables([current, _conform(rows, current.schema)])
-    schema = pq.ParquetFile(current).schema_arrow
-    rewritten = work / f"{name}.kept-{uuid.uuid4().hex[:8]}.parquet"
-    with pq.ParquetWriter(rewritten, schema, compression=SNAPSHOT_COMPRESSION) as writer:
-        for table in iter_parquet(current, STREAM_ROWS):
-            writer.write_table(table)
-        writer.write_table(_conform(rows, schema))
-    current.unlink()
-    return rewritten
+def _parse_utc(text: str) -> dt.datetime:
+    """A manifest's ``collected_at`` (``2026-12-07T07:12:40Z``) as an aware datetime."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 def _source_counts(value: pa.Table | Path) -> dict[str, int]:

@@ -182,9 +182,10 @@ def _checks(f: Field, o: ParseOptions, typed: str, is_list: bool,
 class Validated:
     table: pa.Table
     rejects: pa.Table
-    #: The keys of the rejected rows whose key fields read cleanly (the entity's key columns,
-    #: typed): rows the source still lists but could not be read this time.
-    rejected_keys: pa.Table | None = None
+    #: The rejected rows whose key fields read cleanly: rows the source still lists but could not
+    #: read whole this time. The entity's fields as typed (a field that failed is NULL or the
+    #: value it failed with) and ``__problems``, each problem's text starting with its field.
+    unread: pa.Table | None = None
 
 
 #: Prefix of the columns that hold a field's values put in canonical form (trimmed), and of
@@ -305,7 +306,7 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     good = (checked.filter(pc.invert(bad)) if any_bad else checked).drop_columns(["__problems"])
     rejects = _rejects(con, checked.filter(bad), source, entity.name, batch.origin) if any_bad \
         else REJECT_SCHEMA.empty_table()
-    rejected_keys = _rejected_keys(entity, checked.filter(bad), rejects) if any_bad else None
+    unread = _unread_rows(entity, checked.filter(bad), rejects) if any_bad else None
     rows = good.column("__row")
     good = good.drop_columns(["__row"]).append_column(
         SOURCE_COLUMN, pa.repeat(pa.scalar(source, pa.string()), good.num_rows))
@@ -321,20 +322,20 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     # One chunk per column: the Parquet writer's pages (where it gives up a dictionary) follow
     # the chunks, and DuckDB's chunks vary with its threads; the same rows must give the same file.
     return Validated(good.cast(schema).combine_chunks(), rejects.cast(REJECT_SCHEMA).combine_chunks(),
-                     rejected_keys)
+                     unread)
 
 
-def _rejected_keys(entity: Entity, bad: pa.Table, rejects: pa.Table) -> pa.Table | None:
-    """The typed keys of the rejected rows ``bad`` whose key fields had no problem (``rejects``
-    name each row's fields), or None when there are none."""
+def _unread_rows(entity: Entity, bad: pa.Table, rejects: pa.Table) -> pa.Table | None:
+    """The rejected rows ``bad`` whose key fields had no problem (``rejects`` name each row's
+    fields), as ``Validated.unread`` holds them, or None when there are none."""
     key_problem = pc.is_in(rejects.column("field"), value_set=pa.array(entity.key, pa.string()))
     unreadable = pc.unique(pc.filter(rejects.column("row"), key_problem))
     keep = pc.invert(pc.is_in(bad.column("__row"), value_set=unreadable.combine_chunks()
                               if isinstance(unreadable, pa.ChunkedArray) else unreadable))
     for k in entity.key:
         keep = pc.and_(keep, pc.is_valid(bad.column(k)))
-    keys = bad.filter(keep).select(list(entity.key))
-    return keys if keys.num_rows else None
+    rows = bad.filter(keep).select([f.name for f in entity.fields] + ["__problems"])
+    return rows if rows.num_rows else None
 
 
 def _in_batch_order(table: pa.Table) -> pa.Table:

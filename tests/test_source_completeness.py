@@ -324,11 +324,91 @@ def test_rows_the_export_lists_but_cannot_be_read_keep_their_previous_rows_not_f
     assert outcome.recorded.changes.get("resolved", 0) == 0
     assert open_findings(workspace) == baseline["open"]
     meta = outcome.collected.snapshot.manifest["sources"]["hr"]
-    assert meta["kept_rows"] == {"people": changed}
-    assert any(f"{changed} people row(s)" in w and baseline["snapshot"] in w for w in meta["warnings"])
     store = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    read_at = store.get(baseline["snapshot"]).manifest["sources"]["hr"]["collected_at"]
+    assert meta["kept_rows"] == {"people": {"rows": changed, "since": read_at}}
+    assert any(f"{changed} people row(s)" in w and read_at in w for w in meta["warnings"])
     assert pq.read_metadata(outcome.collected.snapshot.parquet("people")).num_rows == \
         store.get(baseline["snapshot"]).entities["people"]["rows"]
+
+
+def test_a_kept_row_takes_what_was_read_cleanly_now_and_only_the_unread_fields_from_before(
+        workspace, baseline):
+    """Review: an active person is now terminated, with a termination date in a format the source
+    does not read. Kept whole from the previous snapshot, the row said "active" and the lines
+    they hold looked clean; the row now says terminated (read cleanly) with the date as last
+    read (none), so cost.leaver-lines cannot age it: undecidable, not clean."""
+    import csv
+
+    path = workspace / "hr" / "people.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    lines = pq.read_table(SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+                          .get(baseline["snapshot"]).parquet("lines"), columns=["assigned_to", "status"])
+    holders = {h for h, st in zip(lines.column("assigned_to").to_pylist(),
+                                  lines.column("status").to_pylist(), strict=True) if st == "active"}
+    person = next(r for r in rows if r["status"] == "active" and r["id"] in holders
+                  and (r["kind"] or "person") == "person")
+
+    def leave(row: dict) -> bool:
+        if row["id"] != person["id"]:
+            return False
+        row.update(status="terminated", terminated_on="31/03/2025")
+        return True
+    assert _rewrite(path, leave) == 1
+    outcome = run(workspace)
+    assert outcome.status == "succeeded", outcome.error
+    people = pq.read_table(outcome.collected.snapshot.parquet("people")).to_pylist()
+    (kept,) = [p for p in people if p["id"] == person["id"]]
+    assert (kept["status"], kept["terminated_on"], kept["name"]) == ("terminated", None, person["name"])
+    leaver_run = next(o for o in outcome.evaluation.outcomes if o.policy_id == "cost.leaver-lines")
+    their_lines = {i for i, h in zip(pq.read_table(outcome.collected.snapshot.parquet("lines"))
+                                     .column("id").to_pylist(), pq.read_table(
+        outcome.collected.snapshot.parquet("lines")).column("assigned_to").to_pylist(), strict=True)
+        if h == person["id"]}
+    assert their_lines & set(leaver_run.undecidable.to_pylist())
+
+
+def test_kept_rows_older_than_the_source_s_max_age_are_left_out(workspace, baseline):
+    """Kept rows do not stay forever: once the values they keep were last read longer ago than
+    the source's max_age, they are left out (their findings then stay as they are, not
+    re-checked) and a warning says so."""
+    import datetime as dt
+
+    from dialtone.engine.collect import collect
+
+    config_path = workspace / "dialtone.yaml"
+    config_path.write_text(config_path.read_text(encoding="utf-8").replace(
+        "hr: {collector: csv, path: ./hr}", "hr: {collector: csv, path: ./hr, max_age: 2d}"),
+        encoding="utf-8")
+    assert "max_age: 2d" in config_path.read_text(encoding="utf-8")
+    changed = _rewrite(workspace / "hr" / "people.csv", _us_date("terminated_on"))
+    store = SnapshotStore(load_config(config_path).data_dir)
+    read_at = dt.datetime.strptime(store.get(baseline["snapshot"]).manifest["sources"]["hr"]
+                                   ["collected_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    soon = collect(load_config(config_path), now=read_at + dt.timedelta(days=1))
+    assert soon.snapshot.manifest["sources"]["hr"]["kept_rows"]["people"]["rows"] == changed
+    late = collect(load_config(config_path), now=read_at + dt.timedelta(days=3))
+    meta = late.snapshot.manifest["sources"]["hr"]
+    assert "kept_rows" not in meta
+    assert any("older than the source's max_age" in w for w in meta["warnings"])
+    assert pq.read_metadata(late.snapshot.parquet("people")).num_rows == \
+        store.get(baseline["snapshot"]).entities["people"]["rows"] - changed
+
+
+def test_an_entity_file_emptied_to_nothing_declares_no_lost_columns(tmp_path):
+    """Review: a header-only file (no rows) later written as an empty file is not a source that
+    lost its columns; there are no rows whose fields would read empty."""
+    from dialtone.engine.collect import collect
+
+    folder = tmp_path / "estate"
+    write_canonical_csv({"lines": ESTATE.tables["lines"].slice(0, 20),
+                         "legal_holds": ESTATE.tables["legal_holds"].slice(0, 0)}, folder)
+    config = tmp_path / "dialtone.yaml"
+    config.write_text("sources:\n  estate: {collector: csv, path: ./estate}\n", encoding="utf-8")
+    assert "legal_holds" in collect(load_config(config)).snapshot.manifest["sources"]["estate"]["columns"]
+    (folder / "legal_holds.csv").write_bytes(b"")
+    assert collect(load_config(config)).failures == {}
 
 
 def test_a_row_read_cleanly_again_replaces_the_kept_one_and_new_unreadable_rows_are_not_invented(
@@ -372,7 +452,7 @@ def test_unreadable_rows_of_a_streamed_entity_keep_their_previous_rows(workspace
     assert changed
     outcome = run(workspace)
     assert outcome.status == "succeeded", outcome.error
-    assert outcome.collected.snapshot.manifest["sources"]["estate"]["kept_rows"] == {"calls": changed}
+    assert outcome.collected.snapshot.manifest["sources"]["estate"]["kept_rows"]["calls"]["rows"] == changed
     assert outcome.recorded.changes.get("resolved", 0) == 0
     assert open_findings(workspace) == baseline["open"]
     store = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
