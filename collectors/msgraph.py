@@ -16,8 +16,9 @@ application permissions, admin-consented) and reads:
 - ``/users`` → **people** (with each user's manager, ``$expand=manager``), and each
   user's ``assignedLicenses`` → **licenses**
   (assigned on the earliest ``assignedPlans`` date of the SKU's plans, last
-  active on the later of the last successful sign-in and, for Teams licences,
-  the last Teams activity);
+  active on the last successful sign-in, or the later of it and the last Teams
+  activity for a SKU with Teams; a Teams-only SKU's Teams activity counts
+  without a sign-in, a suite's never alone);
 - ``/subscribedSkus`` → **subscriptions** (and the SKU names and service plans of
   the licences, which also tell resource accounts and rooms from people), renewing
   on the earliest term end of the SKU's commercial subscriptions
@@ -100,7 +101,8 @@ OPTIONAL_USER_FIELDS = {
     LEAVE_FIELD: ("it needs User-LifeCycleInfo.Read.All",
                   "people's terminated_on is empty and their status comes from accountEnabled alone"),
     SIGN_IN_FIELD: ("it needs Microsoft Entra ID P1 or P2 on the tenant and AuditLog.Read.All",
-                    "licences' last_active_on has no sign-in date"),
+                    "licences' last_active_on has no sign-in date, so only Teams-only licences have "
+                    "one (their Teams activity)"),
 }
 #: lastSuccessfulSignInDateTime exists since this day and is not backfilled; before it, the
 #: last sign-in *attempt* is the only date Graph has.
@@ -141,6 +143,17 @@ KIND_BY_SKU: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 #: Kinds whose disabled account means the human left; the others are disabled by design
 #: (resource accounts) or are no one's employment.
 HUMAN_KINDS = ("person", "guest")
+#: Service plans of Teams and its add-ons: Teams (TEAMS1, TEAMSPRO_…), Teams Phone, Calling Plans,
+#: Audio Conferencing and the other Skype-heritage voice plans (MCO…), and Teams Premium's own;
+#: and plans with no workload of their own (Exchange Foundation, the plumbing many SKUs carry).
+#: A SKU made of these alone is used through Teams alone, so the Teams activity report says
+#: whether its seat is used. Any other plan (Exchange, SharePoint, OneDrive, the Office apps,
+#: Intune, or one not named here) makes it a suite, whose use Teams activity cannot tell.
+TEAMS_PLAN_PREFIXES = ("TEAMS", "MCO")
+TEAMS_ONLY_PLANS = ("MICROSOFT_ECDN", "QUEUES_APP", "MESH_IMMERSIVE_FOR_TEAMS", "EXCHANGE_S_FOUNDATION")
+#: Teams Rooms SKUs: a room's account is used in Teams meetings alone, whatever plans its SKU
+#: carries for the device (Intune, Entra ID P1).
+TEAMS_ROOMS_SKUS = KIND_BY_SKU[1][1]
 #: Makers whose Android devices are all Teams devices - desk phones, Teams displays, Teams Rooms
 #: on Android bars, boards and touch consoles, and panels (Microsoft's certified lists for Teams
 #: phones, displays and Teams Rooms on Android): on Android, their devices are desk phones, not
@@ -244,6 +257,7 @@ class GraphCollector:
         self._managers_expanded = False   # whether Graph served the users with their managers
         self._sku_products: dict[str, str] = {}   # SKU part number → product, from /subscribedSkus
         self._sku_plans: dict[str, dict[str, str]] = {}   # skuId → {servicePlanId: servicePlanName}
+        self._teams_skus: dict[str, bool] = {}   # skuId of a SKU with Teams → whether Teams-only
         self.api: ApiClient | None = None
 
     # -- collect ------------------------------------------------------------------------------
@@ -329,10 +343,12 @@ class GraphCollector:
             if sku.get("skuId") and part:
                 names[str(sku["skuId"])] = part
                 self._sku_products[part] = self._product(part, sku.get("servicePlans"))
-                self._sku_plans[str(sku["skuId"])] = {
+                plans = self._sku_plans[str(sku["skuId"])] = {
                     str(p["servicePlanId"]): str(p.get("servicePlanName") or "")
                     for p in sku.get("servicePlans") or []
                     if isinstance(p, dict) and p.get("servicePlanId")}
+                if any(n.upper().startswith(TEAMS_PLAN_PREFIXES) for n in plans.values()):
+                    self._teams_skus[str(sku["skuId"])] = _teams_only(part, list(plans.values()))
             prepaid = sku.get("prepaidUnits")
             rows["id"].append(_text(sku.get("skuId")))
             rows["product"].append(self._sku_products.get(part or "", "microsoft365"))
@@ -501,6 +517,7 @@ class GraphCollector:
             if skus is None:
                 continue
             signed_in = _last_sign_in(user.get(SIGN_IN_FIELD))
+            teams_day = teams.get(graph_id.lower())
             held = [str(a["skuId"]) for a in assigned]
             for lic in assigned:
                 sku_id = str(lic["skuId"])
@@ -523,8 +540,7 @@ class GraphCollector:
                 licenses["currency"].append(self.currency)
                 licenses["assigned_on"].append(
                     self._assigned_on(sku_id, lic, held, user.get("assignedPlans")))
-                licenses["last_active_on"].append(_latest(
-                    signed_in, teams.get(graph_id.lower()) if product == "teams" else None))
+                licenses["last_active_on"].append(self._last_active(sku_id, signed_in, teams_day))
                 licenses["status"].append(lic_status)
                 licenses[ROW_COLUMN].append(n)
         unknown = _name_managers(people["manager_id"], person_of)
@@ -552,6 +568,20 @@ class GraphCollector:
         if unknown_skus:
             data.warnings.append(f"licence(s) of SKU id(s) {', '.join(sorted(unknown_skus))} that "
                                  "/subscribedSkus does not list: their sku is empty")
+
+    def _last_active(self, sku_id: str, signed_in: str | None, teams_day: str | None) -> str | None:
+        """A licence's last_active_on: the last sign-in, and Teams activity where it tells.
+
+        A Teams-only SKU (Teams Phone, a Calling Plan, Audio Conferencing, Teams Premium, a
+        Teams Rooms SKU) is used through Teams: its Teams activity is its use, with or without a
+        sign-in date. A suite with Teams (Microsoft 365 E3/E5, Office 365 E3) is used through
+        Outlook, SharePoint, OneDrive and the Office apps too: someone who only reads mail has an
+        old Teams date or none. Its Teams date may make a sign-in date later, never stand alone:
+        without a sign-in date (no Entra ID P1/P2, none recorded) its last use is unknown."""
+        teams_only = self._teams_skus.get(sku_id)
+        if teams_only is None or (not teams_only and signed_in is None):
+            return signed_in
+        return _latest(signed_in, teams_day)
 
     def _kind(self, user: dict, held: list[str], skus: dict[str, str] | None) -> str:
         """people.kind from the SKUs and service plans an account holds, then its userType."""
@@ -823,6 +853,14 @@ def _last_sign_in(activity: object) -> str | None:
                 for k in ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")]
     older = [a for a in attempts if a is not None and a.date() < SUCCESS_TRACKED_SINCE]
     return max(older).date().isoformat() if older else None
+
+
+def _teams_only(part: str | None, plans: list[str]) -> bool:
+    """Whether a SKU (part number, service plan names) is used through Teams alone."""
+    if (part or "").upper().startswith(TEAMS_ROOMS_SKUS):
+        return True
+    names = [n.upper() for n in plans]
+    return bool(names) and all(n.startswith(TEAMS_PLAN_PREFIXES) or n in TEAMS_ONLY_PLANS for n in names)
 
 
 def _name_managers(managers: list[str | None], person_of: dict[str, str | None]) -> int:

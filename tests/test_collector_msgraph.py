@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from dialtone.collectors.msgraph import GraphCollector, _device_kind
+from dialtone.collectors.msgraph import GraphCollector, _device_kind, _teams_only
 from dialtone.engine.collect import collect
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
@@ -341,11 +341,16 @@ def test_a_tenant_without_entra_p1_is_read_without_sign_in_dates(tmp_path, https
     assert [w for w in result.warnings if "signInActivity" in w] == [
         "m365: GET /users: Graph refused signInActivity "
         "(Authentication_RequestFromNonPremiumTenantOrB2CTenant; it needs Microsoft Entra ID P1 or P2 "
-        "on the tenant and AuditLog.Read.All): licences' last_active_on has no sign-in date"]
+        "on the tenant and AuditLog.Read.All): licences' last_active_on has no sign-in date, so only "
+        "Teams-only licences have one (their Teams activity)"]
     licenses = rows(result, "licenses")
-    # Teams licences keep their Teams activity; the others have no date of use at all.
-    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] == dt.date(2026, 6, 26)
-    assert licenses[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2026, 5, 20)
+    # A Teams-only licence (Teams Phone) keeps its Teams activity: Teams is all it is used for.
+    assert licenses[f"{ROSA}:{MCOEV}"]["last_active_on"] == dt.date(2026, 6, 26)
+    # E5 carries Exchange too: someone who lives in Outlook and never opens Teams has an old (or no)
+    # Teams date, so without a sign-in date the suite's last use is unknown, never the Teams date
+    # (cost.unused-licenses would claim a whole E5 seat of a daily Outlook user as unused).
+    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] is None
+    assert licenses[f"{TOM}:{E5}"]["last_active_on"] is None
     assert licenses[f"{MEI}:{EMS}"]["last_active_on"] is None
     assert licenses[f"{DESK}:{E5}"]["last_active_on"] is None
     # The leave date is still read, and so are the assignment dates.
@@ -418,6 +423,38 @@ def test_teams_activity_false_reads_no_report(tmp_path, httpserver, waits, secre
     result = run(tmp_path, graph, extra=NO_DEVICES + "    teams_activity: false\n")
     assert not [p for p, _ in graph.calls if p.startswith("reports/")] and not graph.downloads
     assert rows(result, "licenses")[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2023, 4, 30)
+
+
+@pytest.mark.parametrize(("part", "plans", "teams_only"), [
+    ("MCOEV", ["MCOEV"], True),                                          # Teams Phone Standard
+    ("MCOMEETADV", ["MCOMEETADV"], True),                                # Audio Conferencing
+    ("MCOTEAMS_ESSENTIALS", ["MCOEV", "MCOPSTN1", "TEAMS1"], True),      # Teams Phone with Calling Plan
+    ("Microsoft_Teams_Premium", ["TEAMSPRO_MGMT", "TEAMSPRO_CUST", "MCO_VIRTUAL_APPT", "MICROSOFT_ECDN",
+                                 "QUEUES_APP", "EXCHANGE_S_FOUNDATION"], True),
+    ("Microsoft_Teams_Rooms_Pro", ["TEAMS1", "MCOEV", "INTUNE_A", "AAD_PREMIUM"], True),   # a room's use
+    ("SPE_E5", ["TEAMS1", "MCOEV", "EXCHANGE_S_ENTERPRISE", "OFFICESUBSCRIPTION"], False),
+    ("ENTERPRISEPACK", ["TEAMS1", "MCOSTANDARD", "EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"], False),
+    ("Office_365_E3_(no_Teams)", ["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"], False),
+    ("TEAMS_ESSENTIALS_AAD", ["TEAMS1", "ONEDRIVE_BASIC_P2"], False),    # OneDrive use is no Teams use
+    ("SOME_NEW_SKU", ["TEAMS1", "NEW_PLAN_NOBODY_KNOWS"], False),        # unknown: not Teams-only
+    ("NO_PLANS", [], False),
+])
+def test_only_a_teams_only_sku_is_judged_by_teams_activity(part, plans, teams_only):
+    assert _teams_only(part, plans) is teams_only
+
+
+def test_a_suite_licence_without_a_sign_in_date_has_no_last_use(tmp_path, httpserver, waits, secret_env):
+    # Signed in, the suite takes the later of the sign-in and Teams; without a sign-in date (the
+    # account's record is empty) the Teams date alone is no last use of Exchange, SharePoint, Office.
+    data = copy.deepcopy(load_tenant())
+    rosa = data["users"][0]
+    rosa["signInActivity"] = {"lastSignInDateTime": None, "lastNonInteractiveSignInDateTime": None,
+                              "lastSuccessfulSignInDateTime": None}
+    graph = FakeGraph(httpserver, data=data)
+    licenses = rows(run(tmp_path, graph, extra=NO_DEVICES), "licenses")
+    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] is None
+    assert licenses[f"{ROSA}:{MCOEV}"]["last_active_on"] == dt.date(2026, 6, 26)
+    assert licenses[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2026, 5, 20)   # an old sign-in, then Teams
 
 
 def test_a_plan_two_licences_carry_dates_neither(tmp_path, httpserver, waits, secret_env):
