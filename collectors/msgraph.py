@@ -22,7 +22,8 @@ application permissions, admin-consented) and reads:
 - ``/subscribedSkus`` → **subscriptions** (and the SKU names and service plans of
   the licences, which also tell resource accounts and rooms from people), renewing
   on the earliest term end of the SKU's commercial subscriptions
-  (``/directory/subscriptions``);
+  (``/directory/subscriptions``), whose paid ones also tell the seats bought from
+  a trial's, which ``prepaidUnits.enabled`` counts with them;
 - ``/reports/getTeamsUserActivityUserDetail`` → each user's last Teams activity
   (a CSV behind a redirect to a pre-authenticated link);
 - Intune ``/deviceManagement/managedDevices`` → **devices**;
@@ -108,7 +109,7 @@ OPTIONAL_USER_FIELDS = {
 #: last sign-in *attempt* is the only date Graph has.
 SUCCESS_TRACKED_SINCE = dt.date(2023, 12, 1)
 SKU_FIELDS = ("skuId", "skuPartNumber", "prepaidUnits", "consumedUnits", "servicePlans")
-SUBSCRIPTION_FIELDS = ("skuId", "status", "isTrial", "nextLifecycleDateTime")
+SUBSCRIPTION_FIELDS = ("skuId", "status", "isTrial", "nextLifecycleDateTime", "totalLicenses")
 DEVICE_FIELDS = ("id", "serialNumber", "imei", "model", "manufacturer", "operatingSystem", "osVersion",
                  "userPrincipalName", "managedDeviceOwnerType", "complianceState", "isEncrypted",
                  "enrolledDateTime", "lastSyncDateTime", "phoneNumber", "managementAgent")
@@ -333,10 +334,13 @@ class GraphCollector:
     # -- subscriptions --------------------------------------------------------------------------
     def _skus(self, data: SourceData) -> dict[str, str]:
         origin = "GET /subscribedSkus"
-        renewals = self._renewals(data)
+        subscriptions = self._subscriptions(data)
+        renewals = _renewals(subscriptions or [])
         rows: dict[str, list] = {k: [] for k in ("id", "product", "sku", "prepaid_units", "consumed_units",
                                                   "unit_cost", "currency", "renews_on", ROW_COLUMN)}
         names: dict[str, str] = {}
+        unaccounted: list[str] = []     # SKUs whose enabled seats the subscriptions do not explain
+        unsaid: list[str] = []          # SKUs with an enabled subscription not saying trial or seats
         for n, sku in self._list("subscribedSkus", {"$select": ",".join(SKU_FIELDS)}, data, origin,
                                  "subscriptions"):
             part = _text(sku.get("skuPartNumber"))
@@ -347,44 +351,55 @@ class GraphCollector:
                     str(p["servicePlanId"]): str(p.get("servicePlanName") or "")
                     for p in sku.get("servicePlans") or []
                     if isinstance(p, dict) and p.get("servicePlanId")}
-                if any(n.upper().startswith(TEAMS_PLAN_PREFIXES) for n in plans.values()):
+                if any(name.upper().startswith(TEAMS_PLAN_PREFIXES) for name in plans.values()):
                     self._teams_skus[str(sku["skuId"])] = _teams_only(part, list(plans.values()))
             prepaid = sku.get("prepaidUnits")
+            enabled = prepaid.get("enabled") if isinstance(prepaid, dict) else None
+            bought = None
+            if subscriptions is not None and _count(enabled) is not None:
+                bought, in_subscriptions = _seats_bought(_text(sku.get("skuId")), subscriptions)
+                if in_subscriptions is None:
+                    unsaid.append(part or str(sku.get("skuId")))
+                elif in_subscriptions != enabled:
+                    unaccounted.append(f"{part or sku.get('skuId')} ({enabled} enabled, "
+                                       f"{in_subscriptions} in its enabled subscriptions)")
+                    bought = None
             rows["id"].append(_text(sku.get("skuId")))
             rows["product"].append(self._sku_products.get(part or "", "microsoft365"))
             rows["sku"].append(part)
-            rows["prepaid_units"].append(_text(prepaid.get("enabled")) if isinstance(prepaid, dict) else None)
+            rows["prepaid_units"].append(_text(bought))
             rows["consumed_units"].append(_text(sku.get("consumedUnits")))
             rows["unit_cost"].append(self._price(part))
             rows["currency"].append(self.currency)
             rows["renews_on"].append(renewals.get(str(sku.get("skuId"))))
             rows[ROW_COLUMN].append(n)
         data.batches.append(RawBatch("subscriptions", _table(rows), origin))
+        if unaccounted:
+            data.warnings.append(f"{origin}: the tenant's enabled subscriptions do not account for the "
+                                 f"enabled seats of {', '.join(unaccounted)}: the seats bought cannot be "
+                                 "told from a trial's, so prepaid_units is empty (unknown)")
+        if unsaid:
+            data.warnings.append(f"GET /directory/subscriptions: an enabled subscription of "
+                                 f"{', '.join(unsaid)} without isTrial or totalLicenses: the seats bought "
+                                 "cannot be told from a trial's, so prepaid_units is empty (unknown)")
         return names
 
-    def _renewals(self, data: SourceData) -> dict[str, str]:
-        """skuId → the UTC day its earliest paid, enabled commercial subscription ends its term
-        (``nextLifecycleDateTime``: it renews then, or lapses if not renewed); empty, with a
-        warning, when the app may not read the tenant's subscriptions."""
+    def _subscriptions(self, data: SourceData) -> list[dict] | None:
+        """The tenant's commercial subscriptions (``/directory/subscriptions``); None, with a
+        warning, when the app may not read them."""
         origin = "GET /directory/subscriptions"
-        ends: dict[str, dt.datetime] = {}
         try:
-            for _, sub in self._list("directory/subscriptions", {"$select": ",".join(SUBSCRIPTION_FIELDS)},
-                                     data, origin, "subscriptions"):
-                # A trial's date is when the trial ends, and a subscription in Warning or
-                # Suspended has already passed its term: neither is a renewal.
-                if str(sub.get("status") or "") != "Enabled" or sub.get("isTrial") is True:
-                    continue
-                sku_id, end = _text(sub.get("skuId")), _timestamp(_text(sub.get("nextLifecycleDateTime")))
-                if sku_id is not None and end is not None and (sku_id not in ends or end < ends[sku_id]):
-                    ends[sku_id] = end
+            return [sub for _, sub in self._list("directory/subscriptions",
+                                                 {"$select": ",".join(SUBSCRIPTION_FIELDS)},
+                                                 data, origin, "subscriptions")]
         except ApiError as exc:
             if exc.status != 403:
                 raise
             data.warnings.append(f"{origin}: Graph refused the tenant's subscriptions (it needs "
-                                 "Organization.Read.All): subscriptions' renews_on is empty")
-            return {}
-        return {sku: end.date().isoformat() for sku, end in ends.items()}
+                                 "Organization.Read.All): subscriptions' renews_on and prepaid_units are "
+                                 "empty (unknown: prepaidUnits.enabled counts trial seats with the seats "
+                                 "bought, and only the subscriptions tell them apart)")
+            return None
 
     def _product(self, part: str, plans: object) -> str:
         """The product a SKU is counted under: as configured, else teams when it carries Teams."""
@@ -853,6 +868,45 @@ def _last_sign_in(activity: object) -> str | None:
                 for k in ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")]
     older = [a for a in attempts if a is not None and a.date() < SUCCESS_TRACKED_SINCE]
     return max(older).date().isoformat() if older else None
+
+
+def _renewals(subscriptions: list[dict]) -> dict[str, str]:
+    """skuId → the UTC day its earliest paid, enabled commercial subscription ends its term
+    (``nextLifecycleDateTime``: it renews then, or lapses if not renewed)."""
+    ends: dict[str, dt.datetime] = {}
+    for sub in subscriptions:
+        # A trial's date is when the trial ends, and a subscription in Warning or Suspended has
+        # already passed its term: neither is a renewal.
+        if str(sub.get("status") or "") != "Enabled" or sub.get("isTrial") is not False:
+            continue
+        sku_id, end = _text(sub.get("skuId")), _timestamp(_text(sub.get("nextLifecycleDateTime")))
+        if sku_id is not None and end is not None and (sku_id not in ends or end < ends[sku_id]):
+            ends[sku_id] = end
+    return {sku: end.date().isoformat() for sku, end in ends.items()}
+
+
+def _seats_bought(sku_id: str | None, subscriptions: list[dict]) -> tuple[int | None, int | None]:
+    """A SKU's seats bought and all the seats of its enabled subscriptions, trials included.
+
+    prepaidUnits.enabled counts the seats of the SKU's enabled subscriptions, a free trial's
+    with the paid ones; the seats bought are the paid subscriptions' (``totalLicenses`` where
+    ``isTrial`` is false). Both are unknown (None) when an enabled subscription does not say
+    whether it is a trial or how many seats it holds."""
+    bought = total = 0
+    for sub in subscriptions:
+        if _text(sub.get("skuId")) != sku_id or str(sub.get("status") or "") != "Enabled":
+            continue
+        trial, seats = sub.get("isTrial"), _count(sub.get("totalLicenses"))
+        if not isinstance(trial, bool) or seats is None:
+            return None, None
+        total += seats
+        bought += 0 if trial else seats
+    return bought, total
+
+
+def _count(value: object) -> int | None:
+    """A JSON integer (not a boolean), or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _teams_only(part: str | None, plans: list[str]) -> bool:

@@ -377,10 +377,56 @@ def test_users_refused_outright_name_the_permission(tmp_path, httpserver, waits,
 def test_subscriptions_refused_leave_renewals_empty(tmp_path, httpserver, waits, secret_env):
     graph = FakeGraph(httpserver, deny=("directory/subscriptions",))
     result = run(tmp_path, graph, extra=NO_DEVICES)
-    assert all(s["renews_on"] is None for s in rows(result, "subscriptions").values())
+    subs = rows(result, "subscriptions").values()
+    assert all(s["renews_on"] is None for s in subs)
+    # prepaidUnits.enabled counts a trial's seats with the bought ones: without the subscriptions
+    # no one can tell them apart, so the seats bought are unknown, not the enabled count.
+    assert all(s["prepaid_units"] is None for s in subs)
+    assert all(s["consumed_units"] is not None for s in subs)
     assert any("GET /directory/subscriptions: Graph refused the tenant's subscriptions (it needs "
-               "Organization.Read.All)" in w for w in result.warnings)
+               "Organization.Read.All): subscriptions' renews_on and prepaid_units are empty" in w
+               for w in result.warnings)
     assert result.rows["subscriptions"] == 5
+
+
+def test_trial_seats_are_not_seats_bought(tmp_path, httpserver, waits, secret_env):
+    # 25 E5 seats enabled: 15 bought, and a 10-seat trial of the same SKU next to them.
+    data = copy.deepcopy(load_tenant())
+    data["directory/subscriptions"][1]["isTrial"] = True
+    graph = FakeGraph(httpserver, data=data)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    subs = rows(result, "subscriptions")
+    assert (subs[E5]["prepaid_units"], subs[E5]["consumed_units"], subs[E5]["renews_on"]) == (
+        15, 3, dt.date(2027, 1, 31))
+    assert "totalLicenses" in [q for p, q in graph.calls if p == "directory/subscriptions"][0]["$select"]
+
+
+def test_seats_bought_are_those_of_the_paid_enabled_subscriptions(tmp_path, httpserver, waits, secret_env):
+    result = run(tmp_path, FakeGraph(httpserver), extra=NO_DEVICES)
+    subs = rows(result, "subscriptions")
+    assert {k: v["prepaid_units"] for k, v in subs.items()} == {
+        E5: 25,               # two paid subscriptions, 15 + 10
+        MCOEV: 10,            # the lapsed (Warning) subscription's 5 seats are not enabled ones
+        EMS: 0,               # its 5 enabled seats are all a trial's: none bought
+        VIRTUAL_USER: 25,
+        ROOMS_PRO: None}      # 2 seats enabled, no subscription listed: bought or trial, unknown
+    assert ("m365: GET /subscribedSkus: the tenant's enabled subscriptions do not account for the "
+            "enabled seats of Microsoft_Teams_Rooms_Pro (2 enabled, 0 in its enabled subscriptions): the "
+            "seats bought cannot be told from a trial's, so prepaid_units is empty (unknown)"
+            in result.warnings)
+
+
+def test_a_subscription_that_does_not_say_whether_it_is_a_trial(tmp_path, httpserver, waits, secret_env):
+    data = copy.deepcopy(load_tenant())
+    del data["directory/subscriptions"][1]["isTrial"]            # an E5 subscription
+    data["directory/subscriptions"][3]["totalLicenses"] = None   # an MCOEV one
+    result = run(tmp_path, FakeGraph(httpserver, data=data), extra=NO_DEVICES)
+    subs = rows(result, "subscriptions")
+    assert (subs[E5]["prepaid_units"], subs[MCOEV]["prepaid_units"], subs[EMS]["prepaid_units"]) == (
+        None, None, 0)
+    assert "m365: GET /directory/subscriptions: an enabled subscription of SPE_E5, MCOEV without isTrial " \
+           "or totalLicenses: the seats bought cannot be told from a trial's, so prepaid_units is empty " \
+           "(unknown)" in result.warnings
 
 
 def test_the_teams_report_refused_leaves_sign_ins_alone(tmp_path, httpserver, waits, secret_env):
