@@ -259,6 +259,7 @@ class GraphCollector:
         self._sku_products: dict[str, str] = {}   # SKU part number → product, from /subscribedSkus
         self._sku_plans: dict[str, dict[str, str]] = {}   # skuId → {servicePlanId: servicePlanName}
         self._teams_skus: dict[str, bool] = {}   # skuId of a SKU with Teams → whether Teams-only
+        self._lapsed: set[str] = set()   # skuIds whose every seat is suspended or locked out: unbilled
         self.api: ApiClient | None = None
 
     # -- collect ------------------------------------------------------------------------------
@@ -355,6 +356,8 @@ class GraphCollector:
                     self._teams_skus[str(sku["skuId"])] = _teams_only(part, list(plans.values()))
             prepaid = sku.get("prepaidUnits")
             enabled = prepaid.get("enabled") if isinstance(prepaid, dict) else None
+            if _lapsed(prepaid):
+                self._lapsed.add(str(sku.get("skuId")))
             bought = None
             if subscriptions is not None and _count(enabled) is not None:
                 bought, in_subscriptions = _seats_bought(_text(sku.get("skuId")), subscriptions)
@@ -539,7 +542,7 @@ class GraphCollector:
                 part = skus.get(sku_id)
                 if part is None:
                     unknown_skus.add(sku_id)
-                elif part not in self.prices:
+                elif part not in self.prices and sku_id not in self._lapsed:
                     unpriced.add(part)
                 product = self._sku_products.get(part or "", "microsoft365")
                 if kind == "resource_account":
@@ -551,7 +554,9 @@ class GraphCollector:
                 licenses["sku"].append(part)
                 licenses["subscription_id"].append(sku_id)
                 licenses["assigned_to"].append(person)
-                licenses["monthly_cost"].append(self._price(part))
+                # A seat of a subscription that has lapsed (cancelled, or past its grace period)
+                # is billed no more: whoever still holds it, removing it saves nothing.
+                licenses["monthly_cost"].append("0" if sku_id in self._lapsed else self._price(part))
                 licenses["currency"].append(self.currency)
                 licenses["assigned_on"].append(
                     self._assigned_on(sku_id, lic, held, user.get("assignedPlans")))
@@ -902,6 +907,16 @@ def _seats_bought(sku_id: str | None, subscriptions: list[dict]) -> tuple[int | 
         total += seats
         bought += 0 if trial else seats
     return bought, total
+
+
+def _lapsed(prepaid: object) -> bool:
+    """Whether a SKU's prepaidUnits are all suspended or locked out: its subscriptions were
+    cancelled or ended past their grace period (Warning), so none of its seats is billed."""
+    if not isinstance(prepaid, dict):
+        return False
+    units = {k: _count(prepaid.get(k)) for k in ("enabled", "warning", "suspended", "lockedOut")}
+    return (units["enabled"] == 0 and units["warning"] == 0
+            and (units["suspended"] or 0) + (units["lockedOut"] or 0) > 0)
 
 
 def _count(value: object) -> int | None:

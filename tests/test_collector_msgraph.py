@@ -471,6 +471,23 @@ def test_teams_activity_false_reads_no_report(tmp_path, httpserver, waits, secre
     assert rows(result, "licenses")[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2023, 4, 30)
 
 
+def test_a_licence_left_on_a_lapsed_subscription_costs_nothing(tmp_path, httpserver, waits, secret_env):
+    # The tenant moved from EMS E5 to another SKU: the EMS subscription expired, its grace period
+    # passed (Suspended: every unit suspended, none enabled or in warning), and Mei still holds
+    # the licence. Microsoft bills a suspended subscription no more: her seat saves nothing.
+    data = copy.deepcopy(load_tenant())
+    data["subscribedSkus"][2].update(capabilityStatus="Suspended", prepaidUnits={
+        "enabled": 0, "suspended": 5, "warning": 0, "lockedOut": 0})
+    del data["directory/subscriptions"][4]                 # its trial subscription, gone
+    result = run(tmp_path, FakeGraph(httpserver, data=data), extra=NO_DEVICES,
+                 prices="{SPE_E5: 57.00, MCOEV: 8.00, EMSPREMIUM: 16.40}")
+    licenses = rows(result, "licenses")
+    assert (licenses[f"{MEI}:{EMS}"]["monthly_cost"], licenses[f"{MEI}:{EMS}"]["status"]) == (0.0, "active")
+    # Seats in their grace period (Warning) still work and are still the tenant's: priced.
+    assert licenses[f"{ROSA}:{MCOEV}"]["monthly_cost"] == 8.0
+    assert rows(result, "subscriptions")[EMS]["prepaid_units"] == 0
+
+
 @pytest.mark.parametrize(("part", "plans", "teams_only"), [
     ("MCOEV", ["MCOEV"], True),                                          # Teams Phone Standard
     ("MCOMEETADV", ["MCOMEETADV"], True),                                # Audio Conferencing
