@@ -16,12 +16,14 @@ application permissions, admin-consented) and reads:
 - ``/users`` → **people** (with each user's manager, ``$expand=manager``), and each
   user's ``assignedLicenses`` → **licenses**
   (assigned on the earliest ``assignedPlans`` date of the SKU's plans, last
-  active on the later of the last successful sign-in and, for Teams licences,
-  the last Teams activity);
+  active on the last successful sign-in, or the later of it and the last Teams
+  activity for a SKU with Teams; a Teams-only SKU's Teams activity counts
+  without a sign-in, a suite's never alone);
 - ``/subscribedSkus`` → **subscriptions** (and the SKU names and service plans of
   the licences, which also tell resource accounts and rooms from people), renewing
   on the earliest term end of the SKU's commercial subscriptions
-  (``/directory/subscriptions``);
+  (``/directory/subscriptions``), whose paid ones also tell the seats bought from
+  a trial's, which ``prepaidUnits.enabled`` counts with them;
 - ``/reports/getTeamsUserActivityUserDetail`` → each user's last Teams activity
   (a CSV behind a redirect to a pre-authenticated link);
 - Intune ``/deviceManagement/managedDevices`` → **devices**;
@@ -100,13 +102,14 @@ OPTIONAL_USER_FIELDS = {
     LEAVE_FIELD: ("it needs User-LifeCycleInfo.Read.All",
                   "people's terminated_on is empty and their status comes from accountEnabled alone"),
     SIGN_IN_FIELD: ("it needs Microsoft Entra ID P1 or P2 on the tenant and AuditLog.Read.All",
-                    "licences' last_active_on has no sign-in date"),
+                    "licences' last_active_on has no sign-in date, so only Teams-only licences have "
+                    "one (their Teams activity)"),
 }
 #: lastSuccessfulSignInDateTime exists since this day and is not backfilled; before it, the
 #: last sign-in *attempt* is the only date Graph has.
 SUCCESS_TRACKED_SINCE = dt.date(2023, 12, 1)
 SKU_FIELDS = ("skuId", "skuPartNumber", "prepaidUnits", "consumedUnits", "servicePlans")
-SUBSCRIPTION_FIELDS = ("skuId", "status", "isTrial", "nextLifecycleDateTime")
+SUBSCRIPTION_FIELDS = ("skuId", "status", "isTrial", "nextLifecycleDateTime", "totalLicenses")
 DEVICE_FIELDS = ("id", "serialNumber", "imei", "model", "manufacturer", "operatingSystem", "osVersion",
                  "userPrincipalName", "managedDeviceOwnerType", "complianceState", "isEncrypted",
                  "enrolledDateTime", "lastSyncDateTime", "phoneNumber", "managementAgent")
@@ -141,6 +144,17 @@ KIND_BY_SKU: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 #: Kinds whose disabled account means the human left; the others are disabled by design
 #: (resource accounts) or are no one's employment.
 HUMAN_KINDS = ("person", "guest")
+#: Service plans of Teams and its add-ons: Teams (TEAMS1, TEAMSPRO_…), Teams Phone, Calling Plans,
+#: Audio Conferencing and the other Skype-heritage voice plans (MCO…), and Teams Premium's own;
+#: and plans with no workload of their own (Exchange Foundation, the plumbing many SKUs carry).
+#: A SKU made of these alone is used through Teams alone, so the Teams activity report says
+#: whether its seat is used. Any other plan (Exchange, SharePoint, OneDrive, the Office apps,
+#: Intune, or one not named here) makes it a suite, whose use Teams activity cannot tell.
+TEAMS_PLAN_PREFIXES = ("TEAMS", "MCO")
+TEAMS_ONLY_PLANS = ("MICROSOFT_ECDN", "QUEUES_APP", "MESH_IMMERSIVE_FOR_TEAMS", "EXCHANGE_S_FOUNDATION")
+#: Teams Rooms SKUs: a room's account is used in Teams meetings alone, whatever plans its SKU
+#: carries for the device (Intune, Entra ID P1).
+TEAMS_ROOMS_SKUS = KIND_BY_SKU[1][1]
 #: Makers whose Android devices are all Teams devices - desk phones, Teams displays, Teams Rooms
 #: on Android bars, boards and touch consoles, and panels (Microsoft's certified lists for Teams
 #: phones, displays and Teams Rooms on Android): on Android, their devices are desk phones, not
@@ -244,6 +258,8 @@ class GraphCollector:
         self._managers_expanded = False   # whether Graph served the users with their managers
         self._sku_products: dict[str, str] = {}   # SKU part number → product, from /subscribedSkus
         self._sku_plans: dict[str, dict[str, str]] = {}   # skuId → {servicePlanId: servicePlanName}
+        self._teams_skus: dict[str, bool] = {}   # skuId of a SKU with Teams → whether Teams-only
+        self._lapsed: set[str] = set()   # skuIds whose every seat is suspended or locked out: unbilled
         self.api: ApiClient | None = None
 
     # -- collect ------------------------------------------------------------------------------
@@ -319,56 +335,74 @@ class GraphCollector:
     # -- subscriptions --------------------------------------------------------------------------
     def _skus(self, data: SourceData) -> dict[str, str]:
         origin = "GET /subscribedSkus"
-        renewals = self._renewals(data)
+        subscriptions = self._subscriptions(data)
+        renewals = _renewals(subscriptions or [])
         rows: dict[str, list] = {k: [] for k in ("id", "product", "sku", "prepaid_units", "consumed_units",
                                                   "unit_cost", "currency", "renews_on", ROW_COLUMN)}
         names: dict[str, str] = {}
+        unaccounted: list[str] = []     # SKUs whose enabled seats the subscriptions do not explain
+        unsaid: list[str] = []          # SKUs with an enabled subscription not saying trial or seats
         for n, sku in self._list("subscribedSkus", {"$select": ",".join(SKU_FIELDS)}, data, origin,
                                  "subscriptions"):
             part = _text(sku.get("skuPartNumber"))
             if sku.get("skuId") and part:
                 names[str(sku["skuId"])] = part
                 self._sku_products[part] = self._product(part, sku.get("servicePlans"))
-                self._sku_plans[str(sku["skuId"])] = {
+                plans = self._sku_plans[str(sku["skuId"])] = {
                     str(p["servicePlanId"]): str(p.get("servicePlanName") or "")
                     for p in sku.get("servicePlans") or []
                     if isinstance(p, dict) and p.get("servicePlanId")}
+                if any(name.upper().startswith(TEAMS_PLAN_PREFIXES) for name in plans.values()):
+                    self._teams_skus[str(sku["skuId"])] = _teams_only(part, list(plans.values()))
             prepaid = sku.get("prepaidUnits")
+            enabled = prepaid.get("enabled") if isinstance(prepaid, dict) else None
+            if _lapsed(prepaid):
+                self._lapsed.add(str(sku.get("skuId")))
+            bought = None
+            if subscriptions is not None and _count(enabled) is not None:
+                bought, in_subscriptions = _seats_bought(_text(sku.get("skuId")), subscriptions)
+                if in_subscriptions is None:
+                    unsaid.append(part or str(sku.get("skuId")))
+                elif in_subscriptions != enabled:
+                    unaccounted.append(f"{part or sku.get('skuId')} ({enabled} enabled, "
+                                       f"{in_subscriptions} in its enabled subscriptions)")
+                    bought = None
             rows["id"].append(_text(sku.get("skuId")))
             rows["product"].append(self._sku_products.get(part or "", "microsoft365"))
             rows["sku"].append(part)
-            rows["prepaid_units"].append(_text(prepaid.get("enabled")) if isinstance(prepaid, dict) else None)
+            rows["prepaid_units"].append(_text(bought))
             rows["consumed_units"].append(_text(sku.get("consumedUnits")))
             rows["unit_cost"].append(self._price(part))
             rows["currency"].append(self.currency)
             rows["renews_on"].append(renewals.get(str(sku.get("skuId"))))
             rows[ROW_COLUMN].append(n)
         data.batches.append(RawBatch("subscriptions", _table(rows), origin))
+        if unaccounted:
+            data.warnings.append(f"{origin}: the tenant's enabled subscriptions do not account for the "
+                                 f"enabled seats of {', '.join(unaccounted)}: the seats bought cannot be "
+                                 "told from a trial's, so prepaid_units is empty (unknown)")
+        if unsaid:
+            data.warnings.append(f"GET /directory/subscriptions: an enabled subscription of "
+                                 f"{', '.join(unsaid)} without isTrial or totalLicenses: the seats bought "
+                                 "cannot be told from a trial's, so prepaid_units is empty (unknown)")
         return names
 
-    def _renewals(self, data: SourceData) -> dict[str, str]:
-        """skuId → the UTC day its earliest paid, enabled commercial subscription ends its term
-        (``nextLifecycleDateTime``: it renews then, or lapses if not renewed); empty, with a
-        warning, when the app may not read the tenant's subscriptions."""
+    def _subscriptions(self, data: SourceData) -> list[dict] | None:
+        """The tenant's commercial subscriptions (``/directory/subscriptions``); None, with a
+        warning, when the app may not read them."""
         origin = "GET /directory/subscriptions"
-        ends: dict[str, dt.datetime] = {}
         try:
-            for _, sub in self._list("directory/subscriptions", {"$select": ",".join(SUBSCRIPTION_FIELDS)},
-                                     data, origin, "subscriptions"):
-                # A trial's date is when the trial ends, and a subscription in Warning or
-                # Suspended has already passed its term: neither is a renewal.
-                if str(sub.get("status") or "") != "Enabled" or sub.get("isTrial") is True:
-                    continue
-                sku_id, end = _text(sub.get("skuId")), _timestamp(_text(sub.get("nextLifecycleDateTime")))
-                if sku_id is not None and end is not None and (sku_id not in ends or end < ends[sku_id]):
-                    ends[sku_id] = end
+            return [sub for _, sub in self._list("directory/subscriptions",
+                                                 {"$select": ",".join(SUBSCRIPTION_FIELDS)},
+                                                 data, origin, "subscriptions")]
         except ApiError as exc:
             if exc.status != 403:
                 raise
             data.warnings.append(f"{origin}: Graph refused the tenant's subscriptions (it needs "
-                                 "Organization.Read.All): subscriptions' renews_on is empty")
-            return {}
-        return {sku: end.date().isoformat() for sku, end in ends.items()}
+                                 "Organization.Read.All): subscriptions' renews_on and prepaid_units are "
+                                 "empty (unknown: prepaidUnits.enabled counts trial seats with the seats "
+                                 "bought, and only the subscriptions tell them apart)")
+            return None
 
     def _product(self, part: str, plans: object) -> str:
         """The product a SKU is counted under: as configured, else teams when it carries Teams."""
@@ -501,13 +535,14 @@ class GraphCollector:
             if skus is None:
                 continue
             signed_in = _last_sign_in(user.get(SIGN_IN_FIELD))
+            teams_day = teams.get(graph_id.lower())
             held = [str(a["skuId"]) for a in assigned]
             for lic in assigned:
                 sku_id = str(lic["skuId"])
                 part = skus.get(sku_id)
                 if part is None:
                     unknown_skus.add(sku_id)
-                elif part not in self.prices:
+                elif part not in self.prices and sku_id not in self._lapsed:
                     unpriced.add(part)
                 product = self._sku_products.get(part or "", "microsoft365")
                 if kind == "resource_account":
@@ -519,12 +554,13 @@ class GraphCollector:
                 licenses["sku"].append(part)
                 licenses["subscription_id"].append(sku_id)
                 licenses["assigned_to"].append(person)
-                licenses["monthly_cost"].append(self._price(part))
+                # A seat of a subscription that has lapsed (cancelled, or past its grace period)
+                # is billed no more: whoever still holds it, removing it saves nothing.
+                licenses["monthly_cost"].append("0" if sku_id in self._lapsed else self._price(part))
                 licenses["currency"].append(self.currency)
                 licenses["assigned_on"].append(
                     self._assigned_on(sku_id, lic, held, user.get("assignedPlans")))
-                licenses["last_active_on"].append(_latest(
-                    signed_in, teams.get(graph_id.lower()) if product == "teams" else None))
+                licenses["last_active_on"].append(self._last_active(sku_id, signed_in, teams_day))
                 licenses["status"].append(lic_status)
                 licenses[ROW_COLUMN].append(n)
         unknown = _name_managers(people["manager_id"], person_of)
@@ -552,6 +588,20 @@ class GraphCollector:
         if unknown_skus:
             data.warnings.append(f"licence(s) of SKU id(s) {', '.join(sorted(unknown_skus))} that "
                                  "/subscribedSkus does not list: their sku is empty")
+
+    def _last_active(self, sku_id: str, signed_in: str | None, teams_day: str | None) -> str | None:
+        """A licence's last_active_on: the last sign-in, and Teams activity where it tells.
+
+        A Teams-only SKU (Teams Phone, a Calling Plan, Audio Conferencing, Teams Premium, a
+        Teams Rooms SKU) is used through Teams: its Teams activity is its use, with or without a
+        sign-in date. A suite with Teams (Microsoft 365 E3/E5, Office 365 E3) is used through
+        Outlook, SharePoint, OneDrive and the Office apps too: someone who only reads mail has an
+        old Teams date or none. Its Teams date may make a sign-in date later, never stand alone:
+        without a sign-in date (no Entra ID P1/P2, none recorded) its last use is unknown."""
+        teams_only = self._teams_skus.get(sku_id)
+        if teams_only is None or (not teams_only and signed_in is None):
+            return signed_in
+        return _latest(signed_in, teams_day)
 
     def _kind(self, user: dict, held: list[str], skus: dict[str, str] | None) -> str:
         """people.kind from the SKUs and service plans an account holds, then its userType."""
@@ -823,6 +873,63 @@ def _last_sign_in(activity: object) -> str | None:
                 for k in ("lastSignInDateTime", "lastNonInteractiveSignInDateTime")]
     older = [a for a in attempts if a is not None and a.date() < SUCCESS_TRACKED_SINCE]
     return max(older).date().isoformat() if older else None
+
+
+def _renewals(subscriptions: list[dict]) -> dict[str, str]:
+    """skuId → the UTC day its earliest paid, enabled commercial subscription ends its term
+    (``nextLifecycleDateTime``: it renews then, or lapses if not renewed)."""
+    ends: dict[str, dt.datetime] = {}
+    for sub in subscriptions:
+        # A trial's date is when the trial ends, and a subscription in Warning or Suspended has
+        # already passed its term: neither is a renewal.
+        if str(sub.get("status") or "") != "Enabled" or sub.get("isTrial") is not False:
+            continue
+        sku_id, end = _text(sub.get("skuId")), _timestamp(_text(sub.get("nextLifecycleDateTime")))
+        if sku_id is not None and end is not None and (sku_id not in ends or end < ends[sku_id]):
+            ends[sku_id] = end
+    return {sku: end.date().isoformat() for sku, end in ends.items()}
+
+
+def _seats_bought(sku_id: str | None, subscriptions: list[dict]) -> tuple[int | None, int | None]:
+    """A SKU's seats bought and all the seats of its enabled subscriptions, trials included.
+
+    prepaidUnits.enabled counts the seats of the SKU's enabled subscriptions, a free trial's
+    with the paid ones; the seats bought are the paid subscriptions' (``totalLicenses`` where
+    ``isTrial`` is false). Both are unknown (None) when an enabled subscription does not say
+    whether it is a trial or how many seats it holds."""
+    bought = total = 0
+    for sub in subscriptions:
+        if _text(sub.get("skuId")) != sku_id or str(sub.get("status") or "") != "Enabled":
+            continue
+        trial, seats = sub.get("isTrial"), _count(sub.get("totalLicenses"))
+        if not isinstance(trial, bool) or seats is None:
+            return None, None
+        total += seats
+        bought += 0 if trial else seats
+    return bought, total
+
+
+def _lapsed(prepaid: object) -> bool:
+    """Whether a SKU's prepaidUnits are all suspended or locked out: its subscriptions were
+    cancelled or ended past their grace period (Warning), so none of its seats is billed."""
+    if not isinstance(prepaid, dict):
+        return False
+    units = {k: _count(prepaid.get(k)) for k in ("enabled", "warning", "suspended", "lockedOut")}
+    return (units["enabled"] == 0 and units["warning"] == 0
+            and (units["suspended"] or 0) + (units["lockedOut"] or 0) > 0)
+
+
+def _count(value: object) -> int | None:
+    """A JSON integer (not a boolean), or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _teams_only(part: str | None, plans: list[str]) -> bool:
+    """Whether a SKU (part number, service plan names) is used through Teams alone."""
+    if (part or "").upper().startswith(TEAMS_ROOMS_SKUS):
+        return True
+    names = [n.upper() for n in plans]
+    return bool(names) and all(n.startswith(TEAMS_PLAN_PREFIXES) or n in TEAMS_ONLY_PLANS for n in names)
 
 
 def _name_managers(managers: list[str | None], person_of: dict[str, str | None]) -> int:

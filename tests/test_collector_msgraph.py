@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from dialtone.collectors.msgraph import GraphCollector, _device_kind
+from dialtone.collectors.msgraph import GraphCollector, _device_kind, _teams_only
 from dialtone.engine.collect import collect
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
@@ -341,11 +341,16 @@ def test_a_tenant_without_entra_p1_is_read_without_sign_in_dates(tmp_path, https
     assert [w for w in result.warnings if "signInActivity" in w] == [
         "m365: GET /users: Graph refused signInActivity "
         "(Authentication_RequestFromNonPremiumTenantOrB2CTenant; it needs Microsoft Entra ID P1 or P2 "
-        "on the tenant and AuditLog.Read.All): licences' last_active_on has no sign-in date"]
+        "on the tenant and AuditLog.Read.All): licences' last_active_on has no sign-in date, so only "
+        "Teams-only licences have one (their Teams activity)"]
     licenses = rows(result, "licenses")
-    # Teams licences keep their Teams activity; the others have no date of use at all.
-    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] == dt.date(2026, 6, 26)
-    assert licenses[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2026, 5, 20)
+    # A Teams-only licence (Teams Phone) keeps its Teams activity: Teams is all it is used for.
+    assert licenses[f"{ROSA}:{MCOEV}"]["last_active_on"] == dt.date(2026, 6, 26)
+    # E5 carries Exchange too: someone who lives in Outlook and never opens Teams has an old (or no)
+    # Teams date, so without a sign-in date the suite's last use is unknown, never the Teams date
+    # (cost.unused-licenses would claim a whole E5 seat of a daily Outlook user as unused).
+    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] is None
+    assert licenses[f"{TOM}:{E5}"]["last_active_on"] is None
     assert licenses[f"{MEI}:{EMS}"]["last_active_on"] is None
     assert licenses[f"{DESK}:{E5}"]["last_active_on"] is None
     # The leave date is still read, and so are the assignment dates.
@@ -372,10 +377,56 @@ def test_users_refused_outright_name_the_permission(tmp_path, httpserver, waits,
 def test_subscriptions_refused_leave_renewals_empty(tmp_path, httpserver, waits, secret_env):
     graph = FakeGraph(httpserver, deny=("directory/subscriptions",))
     result = run(tmp_path, graph, extra=NO_DEVICES)
-    assert all(s["renews_on"] is None for s in rows(result, "subscriptions").values())
+    subs = rows(result, "subscriptions").values()
+    assert all(s["renews_on"] is None for s in subs)
+    # prepaidUnits.enabled counts a trial's seats with the bought ones: without the subscriptions
+    # no one can tell them apart, so the seats bought are unknown, not the enabled count.
+    assert all(s["prepaid_units"] is None for s in subs)
+    assert all(s["consumed_units"] is not None for s in subs)
     assert any("GET /directory/subscriptions: Graph refused the tenant's subscriptions (it needs "
-               "Organization.Read.All)" in w for w in result.warnings)
+               "Organization.Read.All): subscriptions' renews_on and prepaid_units are empty" in w
+               for w in result.warnings)
     assert result.rows["subscriptions"] == 5
+
+
+def test_trial_seats_are_not_seats_bought(tmp_path, httpserver, waits, secret_env):
+    # 25 E5 seats enabled: 15 bought, and a 10-seat trial of the same SKU next to them.
+    data = copy.deepcopy(load_tenant())
+    data["directory/subscriptions"][1]["isTrial"] = True
+    graph = FakeGraph(httpserver, data=data)
+    result = run(tmp_path, graph, extra=NO_DEVICES)
+    subs = rows(result, "subscriptions")
+    assert (subs[E5]["prepaid_units"], subs[E5]["consumed_units"], subs[E5]["renews_on"]) == (
+        15, 3, dt.date(2027, 1, 31))
+    assert "totalLicenses" in [q for p, q in graph.calls if p == "directory/subscriptions"][0]["$select"]
+
+
+def test_seats_bought_are_those_of_the_paid_enabled_subscriptions(tmp_path, httpserver, waits, secret_env):
+    result = run(tmp_path, FakeGraph(httpserver), extra=NO_DEVICES)
+    subs = rows(result, "subscriptions")
+    assert {k: v["prepaid_units"] for k, v in subs.items()} == {
+        E5: 25,               # two paid subscriptions, 15 + 10
+        MCOEV: 10,            # the lapsed (Warning) subscription's 5 seats are not enabled ones
+        EMS: 0,               # its 5 enabled seats are all a trial's: none bought
+        VIRTUAL_USER: 25,
+        ROOMS_PRO: None}      # 2 seats enabled, no subscription listed: bought or trial, unknown
+    assert ("m365: GET /subscribedSkus: the tenant's enabled subscriptions do not account for the "
+            "enabled seats of Microsoft_Teams_Rooms_Pro (2 enabled, 0 in its enabled subscriptions): the "
+            "seats bought cannot be told from a trial's, so prepaid_units is empty (unknown)"
+            in result.warnings)
+
+
+def test_a_subscription_that_does_not_say_whether_it_is_a_trial(tmp_path, httpserver, waits, secret_env):
+    data = copy.deepcopy(load_tenant())
+    del data["directory/subscriptions"][1]["isTrial"]            # an E5 subscription
+    data["directory/subscriptions"][3]["totalLicenses"] = None   # an MCOEV one
+    result = run(tmp_path, FakeGraph(httpserver, data=data), extra=NO_DEVICES)
+    subs = rows(result, "subscriptions")
+    assert (subs[E5]["prepaid_units"], subs[MCOEV]["prepaid_units"], subs[EMS]["prepaid_units"]) == (
+        None, None, 0)
+    assert "m365: GET /directory/subscriptions: an enabled subscription of SPE_E5, MCOEV without isTrial " \
+           "or totalLicenses: the seats bought cannot be told from a trial's, so prepaid_units is empty " \
+           "(unknown)" in result.warnings
 
 
 def test_the_teams_report_refused_leaves_sign_ins_alone(tmp_path, httpserver, waits, secret_env):
@@ -418,6 +469,55 @@ def test_teams_activity_false_reads_no_report(tmp_path, httpserver, waits, secre
     result = run(tmp_path, graph, extra=NO_DEVICES + "    teams_activity: false\n")
     assert not [p for p, _ in graph.calls if p.startswith("reports/")] and not graph.downloads
     assert rows(result, "licenses")[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2023, 4, 30)
+
+
+def test_a_licence_left_on_a_lapsed_subscription_costs_nothing(tmp_path, httpserver, waits, secret_env):
+    # The tenant moved from EMS E5 to another SKU: the EMS subscription expired, its grace period
+    # passed (Suspended: every unit suspended, none enabled or in warning), and Mei still holds
+    # the licence. Microsoft bills a suspended subscription no more: her seat saves nothing.
+    data = copy.deepcopy(load_tenant())
+    data["subscribedSkus"][2].update(capabilityStatus="Suspended", prepaidUnits={
+        "enabled": 0, "suspended": 5, "warning": 0, "lockedOut": 0})
+    del data["directory/subscriptions"][4]                 # its trial subscription, gone
+    result = run(tmp_path, FakeGraph(httpserver, data=data), extra=NO_DEVICES,
+                 prices="{SPE_E5: 57.00, MCOEV: 8.00, EMSPREMIUM: 16.40}")
+    licenses = rows(result, "licenses")
+    assert (licenses[f"{MEI}:{EMS}"]["monthly_cost"], licenses[f"{MEI}:{EMS}"]["status"]) == (0.0, "active")
+    # Seats in their grace period (Warning) still work and are still the tenant's: priced.
+    assert licenses[f"{ROSA}:{MCOEV}"]["monthly_cost"] == 8.0
+    assert rows(result, "subscriptions")[EMS]["prepaid_units"] == 0
+
+
+@pytest.mark.parametrize(("part", "plans", "teams_only"), [
+    ("MCOEV", ["MCOEV"], True),                                          # Teams Phone Standard
+    ("MCOMEETADV", ["MCOMEETADV"], True),                                # Audio Conferencing
+    ("MCOTEAMS_ESSENTIALS", ["MCOEV", "MCOPSTN1", "TEAMS1"], True),      # Teams Phone with Calling Plan
+    ("Microsoft_Teams_Premium", ["TEAMSPRO_MGMT", "TEAMSPRO_CUST", "MCO_VIRTUAL_APPT", "MICROSOFT_ECDN",
+                                 "QUEUES_APP", "EXCHANGE_S_FOUNDATION"], True),
+    ("Microsoft_Teams_Rooms_Pro", ["TEAMS1", "MCOEV", "INTUNE_A", "AAD_PREMIUM"], True),   # a room's use
+    ("SPE_E5", ["TEAMS1", "MCOEV", "EXCHANGE_S_ENTERPRISE", "OFFICESUBSCRIPTION"], False),
+    ("ENTERPRISEPACK", ["TEAMS1", "MCOSTANDARD", "EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"], False),
+    ("Office_365_E3_(no_Teams)", ["EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"], False),
+    ("TEAMS_ESSENTIALS_AAD", ["TEAMS1", "ONEDRIVE_BASIC_P2"], False),    # OneDrive use is no Teams use
+    ("SOME_NEW_SKU", ["TEAMS1", "NEW_PLAN_NOBODY_KNOWS"], False),        # unknown: not Teams-only
+    ("NO_PLANS", [], False),
+])
+def test_only_a_teams_only_sku_is_judged_by_teams_activity(part, plans, teams_only):
+    assert _teams_only(part, plans) is teams_only
+
+
+def test_a_suite_licence_without_a_sign_in_date_has_no_last_use(tmp_path, httpserver, waits, secret_env):
+    # Signed in, the suite takes the later of the sign-in and Teams; without a sign-in date (the
+    # account's record is empty) the Teams date alone is no last use of Exchange, SharePoint, Office.
+    data = copy.deepcopy(load_tenant())
+    rosa = data["users"][0]
+    rosa["signInActivity"] = {"lastSignInDateTime": None, "lastNonInteractiveSignInDateTime": None,
+                              "lastSuccessfulSignInDateTime": None}
+    graph = FakeGraph(httpserver, data=data)
+    licenses = rows(run(tmp_path, graph, extra=NO_DEVICES), "licenses")
+    assert licenses[f"{ROSA}:{E5}"]["last_active_on"] is None
+    assert licenses[f"{ROSA}:{MCOEV}"]["last_active_on"] == dt.date(2026, 6, 26)
+    assert licenses[f"{TOM}:{E5}"]["last_active_on"] == dt.date(2026, 5, 20)   # an old sign-in, then Teams
 
 
 def test_a_plan_two_licences_carry_dates_neither(tmp_path, httpserver, waits, secret_env):
