@@ -372,6 +372,7 @@ class _Collect:
         read = 0
         valid: dict[str, int] = {}
         listed: dict[str, int] = {}     # rows read, valid or not
+        filled: dict[str, dict[str, int]] = {}   # values written per declared column
         unread: dict[str, list[pa.Table]] = {}
         started = time.perf_counter()
         try:
@@ -398,6 +399,10 @@ class _Collect:
                             unread.setdefault(entity.name, []).append(result.unread)
                         valid[entity.name] = valid.get(entity.name, 0) + result.table.num_rows
                         listed[entity.name] = listed.get(entity.name, 0) + table.num_rows
+                        counts = filled.setdefault(entity.name, {})
+                        for f in data.columns.get(entity.name, ()):
+                            if f in table.column_names:
+                                counts[f] = counts.get(f, 0) + _written(table.column(f))
                         read += table.num_rows
                         if progress:
                             progress(name, "reading", read)
@@ -410,9 +415,10 @@ class _Collect:
             if name in self.config.sources:   # the store's disputes have no band to keep
                 # An entity without rows now (an empty file, no header) declares no columns.
                 declared = {e: c for e, c in data.columns.items() if listed.get(e)}
+                meta["filled"] = {e: dict(sorted(c.items())) for e, c in sorted(filled.items()) if c}
                 meta.update(_check_band(name, valid, declared, meta["settings_fingerprint"],
                                         self.previous, self.config.sources[name].completeness,
-                                        name in self.accept_drop))
+                                        name in self.accept_drop, meta["filled"]))
         except (ConfigError, WorkingFileError, MemoryError):
             raise
         except Exception as exc:
@@ -696,16 +702,28 @@ def _require_key_columns(entity, table: pa.Table, origin: str) -> None:
             f" (found: {', '.join(present) or 'none'}); the source was not used")
 
 
+def _written(column: pa.ChunkedArray) -> int:
+    """How many cells of a raw column hold something (read or not: a value that failed its
+    check was still written)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pc.sum(pc.greater(pc.utf8_length(column), 0)).as_py() or 0
+    if pa.types.is_list(column.type):
+        return pc.sum(pc.greater(pc.list_value_length(column), 0)).as_py() or 0
+    return len(column) - column.null_count
+
+
 def _check_band(name: str, valid: dict[str, int], columns: dict[str, set[str]], fingerprint: str,
-                previous: Snapshot | None, rules: completeness.Completeness, accepted: bool) -> dict:
+                previous: Snapshot | None, rules: completeness.Completeness, accepted: bool,
+                filled: dict[str, dict[str, int]] | None = None) -> dict:
     """Fail the source when its row counts fall outside the band of the previous snapshot's, or
-    a column it delivered then is missing now (unless its settings changed since: a mapping
-    taken out of ``columns:`` is the user's choice); with ``accepted`` the drop passes and is
-    recorded in the manifest instead."""
+    a column it delivered then is missing or empty now (unless its settings changed since: a
+    mapping taken out of ``columns:`` is the user's choice); with ``accepted`` the drop passes
+    and is recorded in the manifest instead."""
     before = (previous.manifest["sources"].get(name) if previous is not None else None) or {}
     problems = completeness.check_counts(valid, before.get("rows") or None, rules)
     if before.get("settings_fingerprint") == fingerprint:
-        problems += completeness.check_columns(columns, before.get("columns"))
+        problems += completeness.check_columns(columns, before.get("columns"), filled,
+                                               before.get("filled"))
     if not problems:
         return {}
     if accepted:

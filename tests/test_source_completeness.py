@@ -221,6 +221,19 @@ def test_a_column_the_export_delivered_before_and_lost_is_a_failed_source(worksp
         "lines: the column(s) cost_center it delivered before are missing")
 
 
+def test_a_column_the_export_still_has_but_left_empty_is_a_failed_source(workspace, baseline):
+    """The export keeps the `cost_center` header but writes no value in it (a report whose field
+    was unmapped upstream): the same flood of orphan lines as a renamed column. A column that
+    held values before and is empty on every row now fails the source."""
+    changed = _rewrite(workspace / "estate" / "lines.csv",
+                       lambda row: bool(row["cost_center"]) and row.update(cost_center="") is None)
+    assert changed > 5
+    assert_nothing_resolved_and_rows_carried(
+        workspace, baseline, run(workspace),
+        f"lines: the column cost_center is empty on every row, where the previous snapshot had "
+        f"{changed:,} values")
+
+
 def test_a_mapping_the_user_takes_out_of_the_settings_is_no_lost_column(tmp_path):
     """The columns check compares an export with itself: a column the user stops mapping
     (``columns:`` edited, so the source's settings changed) passes; the same export losing

@@ -189,7 +189,8 @@ class Renderer:
         note = payload.get("note")
         trigger = payload.get("trigger")
         if row.kind == "ticket_close":
-            how = {"resolved": "no longer finds it (resolved)", "retired": "no longer evaluates its policy, or its changed rule no longer reports it",
+            how = {"resolved": "no longer finds it (resolved)",
+                   "retired": "no longer evaluates its policy, or its changed rule no longer reports it",
                    "excepted": "accepted the risk under an exception",
                    "status_changed": "closed it on review"}.get(trigger, "closed it")
             return "Closed by Dialtone", f"Dialtone {how}. Closing this ticket."
