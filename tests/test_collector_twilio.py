@@ -371,6 +371,29 @@ def test_a_pending_emergency_registration_is_pending_and_a_failed_one_a_failure(
                for w in result.warnings)
 
 
+def test_how_a_number_is_routed_sets_no_purpose_it_does_not_show(tmp_path, httpserver, monkeypatch,
+                                                                    waits):
+    """A DID on an Elastic SIP Trunk, a TwiML App's or a Studio Flow's number may be a person's
+    (a desk DID behind the PBX, a softphone, a forward): the routing gives no purpose, and
+    Twilio routes a 911 call from any of them by the number's own emergency address. A number
+    that cannot carry voice at all is no E911 line."""
+    created = "Fri, 07 Mar 2025 12:00:00 +0000"
+    trunk = number(pn(6), "+13125550106", created, trunk_sid="TK" + "1" * 32, voice_url=None)
+    app = number(pn(7), "+13125550107", created, voice_application_sid="AP" + "2" * 32, voice_url=None)
+    studio = number(pn(8), "+13125550108", created,
+                    voice_url=f"https://webhooks.twilio.com/v1/Accounts/{ACCOUNT}/Flows/FW{'3' * 32}")
+    sms_only = number(pn(9), "+13125550109", created, voice_url=None, sms_url="https://example.com/sms",
+                      capabilities={"voice": False, "sms": True, "mms": True, "fax": False})
+    FakeTwilio(httpserver, {**ALL, "IncomingPhoneNumbers": [trunk, app, studio, sms_only]})
+    setup(tmp_path, httpserver, monkeypatch)
+    result = run(tmp_path)
+    assert {r["id"]: r["purpose"] for r in rows(result, "lines")} == dict.fromkeys(
+        [pn(6), pn(7), pn(8), pn(9)])
+    findings, undecidable = e911_outcome(result)
+    assert set(findings) == {pn(6), pn(7), pn(8)} and not undecidable
+    assert "(purpose unknown): no E911 location registered" in findings[pn(6)]
+
+
 def test_the_call_log_of_the_last_days_becomes_calls_in_the_same_read_as_usage(
         tmp_path, httpserver, monkeypatch, twilio):
     setup(tmp_path, httpserver, monkeypatch, "    usage_months: 2\n    call_days: 60\n")
