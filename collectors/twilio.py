@@ -95,6 +95,24 @@ CALL_DIRECTIONS = {"inbound": "inbound", "trunking-originating": "inbound", "out
 DISPOSITIONS = {"completed": "answered", "no-answer": "no_answer"}
 
 
+#: The one ``emergency_address_status`` besides ``registered`` and ``unregistered`` that is
+#: decided: the registration was refused (its location is not validated). The others
+#: (``pending-registration``, ``pending-unregistration``, ``unregistration-failure`` and any
+#: state Twilio adds later) are under way or stuck: which address 911 calls carry is not
+#: known (validated unknown), never "registered" nor "none".
+FAILED_REGISTRATION = "registration-failure"
+
+
+@dataclass(frozen=True)
+class _Registration:
+    """A number's emergency address in a state other than registered or unregistered: one
+    location row per address and state (``AD…/pending-registration``), the address's own
+    row staying that of the numbers registered at it."""
+    address_sid: str | None     # the address named (none when unregistering cleared it)
+    state: str
+    row: int                    # the first number in that state, by position in the list
+
+
 @dataclass(frozen=True)
 class _Call:
     row: int                    # position in the Calls log as read (for rejects and the snapshot)
@@ -183,11 +201,14 @@ class TwilioCollector:
             numbers = self._read(api, data, "IncomingPhoneNumbers", "incoming_phone_numbers")
             toll_free = self._read(api, data, "IncomingPhoneNumbers/TollFree", "incoming_phone_numbers")
             addresses = self._read(api, data, "Addresses", "addresses")
-            lines = self.lines(numbers, {n.get("sid") for n in toll_free if isinstance(n, dict)}, data)
+            registrations: dict[str, _Registration] = {}
+            lines = self.lines(numbers, {n.get("sid") for n in toll_free if isinstance(n, dict)}, data,
+                               registrations)
             data.batches.append(RawBatch("lines", lines, "IncomingPhoneNumbers"))
-            wanted = {v for v in lines.column("e911_location_id").to_pylist() if v}
-            data.batches.append(RawBatch("e911_locations", self.locations(addresses, wanted, data),
-                                         "Addresses"))
+            wanted = {v for v in lines.column("e911_location_id").to_pylist() if v} - set(registrations)
+            located, unregistered = self.locations(addresses, wanted, registrations, data)
+            data.batches.append(RawBatch("e911_locations", located, "Addresses"))
+            data.batches.append(RawBatch("e911_locations", unregistered, "IncomingPhoneNumbers"))
             if self.usage_months or self.call_days:
                 # One read of the Calls log for both: from the earlier start, and up to the end
                 # of the usage window only when no call of the current month is wanted.
@@ -251,8 +272,11 @@ class TwilioCollector:
         return start, end
 
     # -- mapping -----------------------------------------------------------------------------
-    def lines(self, numbers: list, toll_free: set, data: SourceData) -> pa.Table:
-        """IncomingPhoneNumbers → line rows, as text."""
+    def lines(self, numbers: list, toll_free: set, data: SourceData,
+              registrations: dict[str, _Registration] | None = None) -> pa.Table:
+        """IncomingPhoneNumbers → line rows, as text; the numbers whose emergency address is
+        pending or stuck are added to ``registrations`` by the location id their line names."""
+        registrations = {} if registrations is None else registrations
         origin = "IncomingPhoneNumbers"
         rows, positions = [], []
         not_registered: dict[str, int] = {}
@@ -275,12 +299,20 @@ class TwilioCollector:
             state = text_or_none(number.get("emergency_address_status"))
             registered = state == "registered" or (
                 state is None and number.get("emergency_status") == "Active")
-            if emergency and not registered:
+            location = emergency if registered else None
+            if emergency and not registered or state not in (None, "registered", "unregistered"):
                 why = state or f"emergency_status {number.get('emergency_status')}"
                 not_registered[why] = not_registered.get(why, 0) + 1
+            sid = text_or_none(number.get("sid"))
+            if state not in (None, "registered", "unregistered") and (
+                    emergency or sid and state != FAILED_REGISTRATION):
+                # Pending, stuck or failed: the line names this registration's own location
+                # (a failure without an address is no registration: no location).
+                location = f"{emergency or sid}/{state}"
+                registrations.setdefault(location, _Registration(emergency, state, n))
             capabilities = number.get("capabilities")
             rows.append({
-                "id": text_or_none(number.get("sid")),
+                "id": sid,
                 "kind": kind,
                 "purpose": "fax" if number.get("voice_receive_mode") == "fax" else None,
                 "number": text_or_none(number.get("phone_number")),
@@ -292,7 +324,7 @@ class TwilioCollector:
                 "monthly_cost": None if price is None else text_value(price, False),
                 "currency": self.currency if price is not None else None,
                 "country": _country(text_or_none(number.get("phone_number"))),
-                "e911_location_id": emergency if registered else None,
+                "e911_location_id": location,
                 "features": sorted(k for k, v in capabilities.items() if v is True)
                 if isinstance(capabilities, dict) else None,
             })
@@ -303,24 +335,32 @@ class TwilioCollector:
         if not_registered:
             states = ", ".join(f"{k}: {v}" for k, v in sorted(not_registered.items()))
             data.warnings.append(f"{origin}: {sum(not_registered.values())} number(s) have an "
-                                 f"emergency address that is not registered ({states}); their "
-                                 "lines have no e911_location_id")
+                                 f"emergency address that is not registered ({states}); a pending "
+                                 "or stuck registration is a location of its own, not validated "
+                                 "yet (a failed one: not validated), the others have no "
+                                 "e911_location_id")
         columns = {c: pa.array([r[c] for r in rows], pa.string()) for c in LINE_COLUMNS}
         columns["features"] = pa.array([r["features"] for r in rows], pa.list_(pa.string()))
         columns[ROW_COLUMN] = pa.array(positions, pa.int64())
         return pa.table(columns)
 
-    def locations(self, addresses: list, wanted: set, data: SourceData) -> pa.Table:
-        """Emergency addresses (and any address a number registered for 911) → e911 locations."""
+    def locations(self, addresses: list, wanted: set, registrations: dict[str, _Registration],
+                  data: SourceData) -> tuple[pa.Table, pa.Table]:
+        """Emergency addresses (and any address a number registered for 911) → e911 locations;
+        and the pending or failed registrations' own locations (their address, with validated
+        unknown while pending, false once failed)."""
         origin = "Addresses"
         rows, positions = [], []
         found: set[str] = set()
+        by_sid: dict[str, dict] = {}
         for n, address in enumerate(addresses, start=1):
             if not isinstance(address, dict):
                 data.rejects.append(RawReject(origin, n, "", json.dumps(address)[:200],
                                               "expected a JSON object", "e911_locations"))
                 continue
             sid = text_or_none(address.get("sid"))
+            if sid is not None:
+                by_sid.setdefault(sid, address)
             emergency = address.get("emergency_enabled") is True
             if not emergency and sid not in wanted:
                 continue    # an address kept for regulatory reasons only, not for 911
@@ -328,12 +368,7 @@ class TwilioCollector:
             secondary = text_or_none(address.get("street_secondary"))
             rows.append({
                 "id": sid,
-                "address": text_or_none(address.get("street")),
-                "room": secondary,
-                "city": text_or_none(address.get("city")),
-                "region": text_or_none(address.get("region")),
-                "postal_code": text_or_none(address.get("postal_code")),
-                "country": text_or_none(address.get("iso_country")),
+                **_civic(address),
                 # Twilio validates an address against the emergency-services database before it
                 # enables it for emergency calling.
                 "validated": text_value(emergency, False),
@@ -342,14 +377,25 @@ class TwilioCollector:
                 "dispatchable": "true" if emergency and secondary else None,
             })
             positions.append(n)
-        missing = sorted(wanted - found)
+        pending, pending_rows = [], []
+        for location, reg in registrations.items():
+            pending.append({
+                "id": location,
+                **_civic(by_sid.get(reg.address_sid or "", {})),
+                # The number's registration with the emergency-services database: refused, or
+                # not done yet (or its removal not done): 911 calls may not carry this address.
+                "validated": "false" if reg.state == FAILED_REGISTRATION else None,
+                "dispatchable": None,
+            })
+            pending_rows.append(reg.row)
+        wanted = wanted | {r.address_sid for r in registrations.values() if r.address_sid}
+        missing = sorted(wanted - found - set(by_sid))
         if missing:
             data.warnings.append(f"{origin}: emergency address(es) {', '.join(missing[:5])}"
                                  f"{'…' if len(missing) > 5 else ''} registered on numbers but not "
                                  "listed")
-        columns = {c: pa.array([r[c] for r in rows], pa.string()) for c in LOCATION_COLUMNS}
-        columns[ROW_COLUMN] = pa.array(positions, pa.int64())
-        return pa.table(columns)
+        return _text_table(rows, positions, LOCATION_COLUMNS), _text_table(pending, pending_rows,
+                                                                            LOCATION_COLUMNS)
 
     def parse_calls(self, records: list, lines: pa.Table, data: SourceData, entity: str) -> list[_Call]:
         """The Calls log's records that are calls (child legs left out: their parent call is
@@ -487,6 +533,24 @@ class TwilioCollector:
         columns[ROW_COLUMN] = pa.array(range(1, len(rows) + 1), pa.int64())
         return pa.table(columns)
 
+
+
+def _civic(address: dict) -> dict:
+    """An Address's civic fields as e911_locations text fields (none for an empty dict)."""
+    return {
+        "address": text_or_none(address.get("street")),
+        "room": text_or_none(address.get("street_secondary")),
+        "city": text_or_none(address.get("city")),
+        "region": text_or_none(address.get("region")),
+        "postal_code": text_or_none(address.get("postal_code")),
+        "country": text_or_none(address.get("iso_country")),
+    }
+
+
+def _text_table(rows: list[dict], positions: list[int], names: tuple[str, ...]) -> pa.Table:
+    columns = {c: pa.array([r[c] for r in rows], pa.string()) for c in names}
+    columns[ROW_COLUMN] = pa.array(positions, pa.int64())
+    return pa.table(columns)
 
 
 def _country(number: str | None) -> str | None:

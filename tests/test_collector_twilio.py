@@ -19,6 +19,8 @@ from dialtone.engine.collect import collect
 from dialtone.engine.collector_api import check_settings, collectors
 from dialtone.engine.config import load_config
 from dialtone.engine.errors import CollectError, ConfigError
+from dialtone.engine.evaluation import evaluate
+from dialtone.engine.policy.loader import load_policies
 from dialtone.engine.yamlio import safe_load
 
 from .collectorkit import rejects, rows
@@ -270,7 +272,7 @@ def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatc
           "    number_prices: {did: 1.15, toll_free: 2.15}\n    currency: USD\n    usage_months: 2\n")
     result = run(tmp_path)
     assert result.rejects == 0
-    assert result.rows == {"e911_locations": 2, "lines": 5, "usage": 10}
+    assert result.rows == {"e911_locations": 3, "lines": 5, "usage": 10}
 
     lines = {r["id"]: r for r in rows(result, "lines")}
     main = lines[pn(1)]
@@ -280,14 +282,16 @@ def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatc
                     "features": ["mms", "sms", "voice"], "purpose": None, "country": "US"}
     assert (lines[pn(2)]["kind"], lines[pn(2)]["monthly_cost"], lines[pn(2)]["country"]) == (
         "toll_free", 2.15, "US")
-    assert lines[pn(3)]["e911_location_id"] is None            # registration still pending
+    # Registration still pending: its own location, validated unknown (see the E911 test below).
+    assert lines[pn(3)]["e911_location_id"] == f"{ad(2)}/pending-registration"
     assert (lines[pn(4)]["purpose"], lines[pn(4)]["features"]) == ("fax", ["fax", "voice"])
     assert lines[pn(5)]["activated_on"] == dt.date(2025, 12, 31)   # +0100 → the UTC date
     assert any("1 number(s) have an emergency address that is not registered "
                "(pending-registration: 1)" in w for w in result.warnings)
 
     locations = {r["id"]: r for r in rows(result, "e911_locations")}
-    assert set(locations) == {ad(1), ad(2)}                  # ad(3) is not an emergency address
+    # ad(3) is not an emergency address
+    assert set(locations) == {ad(1), ad(2), f"{ad(2)}/pending-registration"}
     assert locations[ad(1)] == {**locations[ad(1)], "address": "233 S Wacker Dr", "room": "Floor 3",
                                 "floor": None, "city": "Chicago", "region": "IL", "postal_code": "60606",
                                 "country": "US", "validated": True, "dispatchable": True}
@@ -317,6 +321,77 @@ def test_numbers_addresses_and_usage_end_to_end(tmp_path, httpserver, monkeypatc
     meta = result.snapshot.manifest["sources"]["twilio"]
     assert set(meta["inputs"]) == set(FakeTwilio.RESOURCES)
     assert AUTH_TOKEN not in json.dumps(result.snapshot.manifest)
+
+
+def e911_outcome(result, policy: str = "regulatory.e911-location-missing"):
+    """The built-in policy's findings {resource: reason} and undecidable resources on the
+    snapshot a collect wrote."""
+    loaded = load_policies([ROOT / "policies" / "regulatory" / f"{policy.split('.', 1)[1]}.yaml"])
+    (outcome,) = evaluate(result.snapshot, loaded, policy_ids=[policy]).outcomes
+    assert outcome.status in ("ok", "alarm"), outcome.error or outcome.skip_reason
+    return ({f["resource_id"]: f["reason"] for f in outcome.findings},
+            set(outcome.undecidable_sample(100)))
+
+
+def test_a_pending_emergency_registration_is_pending_and_a_failed_one_a_failure(
+        tmp_path, httpserver, monkeypatch, waits):
+    """A number whose emergency address is still being registered (or unregistered) is not a
+    number without one: the E911 policies cannot decide it yet. A registration Twilio reports
+    as failed is a finding that names the address. Neither state is the shared address's own:
+    other numbers may be registered at it."""
+    failed = number(pn(6), "+13125550106", "Fri, 07 Mar 2025 12:00:00 +0000", ad(1),
+                    "registration-failure")
+    leaving = number(pn(7), "+13125550107", "Fri, 07 Mar 2025 12:00:00 +0000", None,
+                     "pending-unregistration")
+    stuck = number(pn(8), "+13125550108", "Fri, 07 Mar 2025 12:00:00 +0000", ad(2),
+                   "unregistration-failure")
+    none = number(pn(9), "+13125550109", "Fri, 07 Mar 2025 12:00:00 +0000")
+    FakeTwilio(httpserver, {**ALL, "IncomingPhoneNumbers": [MAIN, PENDING_911, failed, leaving,
+                                                             stuck, none]})
+    setup(tmp_path, httpserver, monkeypatch)
+    result = run(tmp_path)
+    assert result.rejects == 0
+    findings, undecidable = e911_outcome(result)
+    assert undecidable == {pn(3), pn(7), pn(8)}
+    assert set(findings) == {pn(6), pn(9)}
+    assert "no E911 location registered" in findings[pn(9)]
+    assert f"E911 location {ad(1)}/registration-failure is not validated" in findings[pn(6)]
+    # The registered number and the address itself are as they were.
+    lines = {r["id"]: r for r in rows(result, "lines")}
+    assert lines[pn(1)]["e911_location_id"] == ad(1)
+    locations = {r["id"]: r for r in rows(result, "e911_locations")}
+    assert (locations[ad(1)]["validated"], locations[ad(1)]["dispatchable"]) == (True, True)
+    # The registration's row carries the address (the consent policy reads its state).
+    assert locations[f"{ad(1)}/registration-failure"] == {
+        **locations[f"{ad(1)}/registration-failure"], "address": "233 S Wacker Dr", "room": "Floor 3",
+        "city": "Chicago", "region": "IL", "country": "US", "validated": False, "dispatchable": None}
+    assert (locations[f"{ad(2)}/pending-registration"]["validated"],
+            locations[f"{ad(2)}/pending-registration"]["region"]) == (None, "IL")
+    assert any("emergency address that is not registered" in w and "pending-registration: 1" in w
+               for w in result.warnings)
+
+
+def test_how_a_number_is_routed_sets_no_purpose_it_does_not_show(tmp_path, httpserver, monkeypatch,
+                                                                    waits):
+    """A DID on an Elastic SIP Trunk, a TwiML App's or a Studio Flow's number may be a person's
+    (a desk DID behind the PBX, a softphone, a forward): the routing gives no purpose, and
+    Twilio routes a 911 call from any of them by the number's own emergency address. A number
+    that cannot carry voice at all is no E911 line."""
+    created = "Fri, 07 Mar 2025 12:00:00 +0000"
+    trunk = number(pn(6), "+13125550106", created, trunk_sid="TK" + "1" * 32, voice_url=None)
+    app = number(pn(7), "+13125550107", created, voice_application_sid="AP" + "2" * 32, voice_url=None)
+    studio = number(pn(8), "+13125550108", created,
+                    voice_url=f"https://webhooks.twilio.com/v1/Accounts/{ACCOUNT}/Flows/FW{'3' * 32}")
+    sms_only = number(pn(9), "+13125550109", created, voice_url=None, sms_url="https://example.com/sms",
+                      capabilities={"voice": False, "sms": True, "mms": True, "fax": False})
+    FakeTwilio(httpserver, {**ALL, "IncomingPhoneNumbers": [trunk, app, studio, sms_only]})
+    setup(tmp_path, httpserver, monkeypatch)
+    result = run(tmp_path)
+    assert {r["id"]: r["purpose"] for r in rows(result, "lines")} == dict.fromkeys(
+        [pn(6), pn(7), pn(8), pn(9)])
+    findings, undecidable = e911_outcome(result)
+    assert set(findings) == {pn(6), pn(7), pn(8)} and not undecidable
+    assert "(purpose unknown): no E911 location registered" in findings[pn(6)]
 
 
 def test_the_call_log_of_the_last_days_becomes_calls_in_the_same_read_as_usage(
@@ -394,7 +469,7 @@ def test_an_api_key_from_a_file_authenticates_and_usage_is_off_by_default(tmp_pa
     setup(tmp_path, httpserver, monkeypatch,
           auth=f"api_key_sid: {API_KEY}\n    api_key_secret_file: twilio-key")
     result = run(tmp_path)
-    assert result.rows == {"e911_locations": 2, "lines": 5}
+    assert result.rows == {"e911_locations": 3, "lines": 5}
     assert {r for r, _ in twilio.requests} == {"IncomingPhoneNumbers", "IncomingPhoneNumbers/TollFree",
                                                "Addresses"}
 
