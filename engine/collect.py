@@ -516,9 +516,8 @@ class _Collect:
             if entity_name in self.streams:
                 continue
             for table in self._kept(entity_name, self.final.get(entity_name)):
-                current = self.final.get(entity_name)
-                self.final[entity_name] = table if current is None else pa.concat_tables(
-                    [current, _conform(table, current.schema)])
+                self.final[entity_name] = _appended(self.final.get(entity_name), table, self.work,
+                                                    entity_name)
 
     def _kept(self, entity_name: str, now: pa.Table | Path | None,
               exclude: t.Collection[str] = ()) -> list[pa.Table]:
@@ -551,8 +550,9 @@ class _Collect:
                                                                  "since": since}
                 warning = (f"{kept.num_rows:,} {entity_name} row(s) it lists could not be read "
                            f"whole this time (see the rejects): the fields that could not be read "
-                           f"keep their values as last read ({since}), so nothing they showed "
-                           "looks fixed; those values are stale until the rejects are fixed")
+                           f"keep their values as last read (at the earliest {since}), so nothing "
+                           "they showed looks fixed, and a change in those very fields is not "
+                           "seen until the rejects are fixed")
             meta["warnings"] = [*meta.get("warnings", []), warning]
             self.warnings.append(f"{source}: {warning}")
         return out
@@ -723,7 +723,7 @@ def _check_band(name: str, valid: dict[str, int], columns: dict[str, set[str]], 
     problems = completeness.check_counts(valid, before.get("rows") or None, rules)
     if before.get("settings_fingerprint") == fingerprint:
         problems += completeness.check_columns(columns, before.get("columns"), filled,
-                                               before.get("filled"))
+                                               before.get("filled"), before.get("rows"))
     if not problems:
         return {}
     if accepted:
@@ -923,6 +923,24 @@ def _kept_rows(con, previous: Snapshot, entity, source: str, unread: pa.Table,
         if registered:
             con.unregister("read_now")
     return _conform(rows, schema)
+
+
+def _appended(current: pa.Table | Path | None, rows: pa.Table, work: Path,
+              name: str) -> pa.Table | Path:
+    """``rows`` after an entity's rows for the snapshot: a table, or a Parquet file (an entity
+    carried piece by piece from a large previous snapshot) rewritten with them."""
+    if current is None:
+        return rows
+    if isinstance(current, pa.Table):
+        return pa.concat_tables([current, _conform(rows, current.schema)])
+    schema = pq.ParquetFile(current).schema_arrow
+    rewritten = work / f"{name}.kept-{uuid.uuid4().hex[:8]}.parquet"
+    with pq.ParquetWriter(rewritten, schema, compression=SNAPSHOT_COMPRESSION) as writer:
+        for table in iter_parquet(current, STREAM_ROWS):
+            writer.write_table(table)
+        writer.write_table(_conform(rows, schema))
+    current.unlink()
+    return rewritten
 
 
 def _parse_utc(text: str) -> dt.datetime:

@@ -132,11 +132,13 @@ def check_counts(rows_now: dict[str, int], rows_before: dict[str, int] | None,
 
 def check_columns(columns_now: dict[str, set[str]], columns_before: dict[str, list[str]] | None,
                   filled_now: dict[str, dict[str, int]] | None = None,
-                  filled_before: dict[str, dict[str, int]] | None = None) -> list[str]:
+                  filled_before: dict[str, dict[str, int]] | None = None,
+                  rows_before: dict[str, int] | None = None) -> list[str]:
     """The columns a source's input declared in the previous snapshot (its CSV headers) and no
-    longer declares, or that held more than ``CHURN_ROWS`` values then and none now, for the
-    entities it delivers now: a renamed, dropped or emptied column leaves its field empty on
-    every row, which reads as "no cost centre" or "not cancelled" everywhere."""
+    longer declares, or that held a value on most rows then (and more than ``CHURN_ROWS``) and
+    none now, for the entities it delivers now: a renamed, dropped or emptied column leaves its
+    field empty on every row, which reads as "no cost centre" or "not cancelled" everywhere. A
+    column filled on few rows (a cancellation date) may empty because those rows left."""
     problems = []
     for entity, before in sorted((columns_before or {}).items()):
         if entity not in columns_now:
@@ -148,7 +150,8 @@ def check_columns(columns_now: dict[str, set[str]], columns_before: dict[str, li
         had = (filled_before or {}).get(entity, {})
         has = (filled_now or {}).get(entity, {})
         for name in sorted(columns_now[entity] & set(before)):
-            if had.get(name, 0) > CHURN_ROWS and not has.get(name, 0):
+            rows = (rows_before or {}).get(entity, 0)
+            if had.get(name, 0) > CHURN_ROWS and 2 * had[name] >= rows and not has.get(name, 0):
                 problems.append(f"{entity}: the column {name} is empty on every row, where the "
                                 f"previous snapshot had {had[name]:,} values")
     return problems

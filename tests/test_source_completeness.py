@@ -384,8 +384,7 @@ def test_a_kept_row_takes_what_was_read_cleanly_now_and_only_the_unread_fields_f
 
 def test_kept_rows_older_than_the_source_s_max_age_are_left_out(workspace, baseline):
     """Kept rows do not stay forever: once the values they keep were last read longer ago than
-    the source's max_age, they are left out (their findings then stay as they are, not
-    re-checked) and a warning says so."""
+    the source's max_age, they are left out of the snapshot and a warning says so."""
     import datetime as dt
 
     from dialtone.engine.collect import collect
@@ -407,6 +406,41 @@ def test_kept_rows_older_than_the_source_s_max_age_are_left_out(workspace, basel
     assert any("older than the source's max_age" in w for w in meta["warnings"])
     assert pq.read_metadata(late.snapshot.parquet("people")).num_rows == \
         store.get(baseline["snapshot"]).entities["people"]["rows"] - changed
+
+
+def test_kept_rows_join_an_entity_carried_piece_by_piece(workspace, baseline, monkeypatch):
+    """Review: with a source carried forward (here: only HR collected), an entity whose previous
+    rows are many is written to a file piece by piece; the kept rows are added to that file
+    (the collect crashed on it)."""
+    from dialtone.engine import collect as collect_module
+
+    monkeypatch.setattr(collect_module, "STREAM_ROWS", 10)
+    changed = _rewrite(workspace / "hr" / "people.csv", _us_date("terminated_on"))
+    result = collect_module.collect(load_config(workspace / "dialtone.yaml"), only=["hr"])
+    assert result.snapshot.manifest["sources"]["hr"]["kept_rows"]["people"]["rows"] == changed
+    store = SnapshotStore(load_config(workspace / "dialtone.yaml").data_dir)
+    assert pq.read_metadata(result.snapshot.parquet("people")).num_rows == \
+        store.get(baseline["snapshot"]).entities["people"]["rows"]
+
+
+def test_a_sparse_column_emptied_because_its_rows_left_is_no_lost_column(workspace, baseline):
+    """Review: the carrier stops listing its cancelled lines (fewer rows, within the band): the
+    cancellation date column is then empty on every row, and that is true, not a broken export.
+    Only a column filled on most rows before fails when it empties."""
+    import csv
+
+    path = workspace / "estate" / "lines.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = reader.fieldnames, list(reader)
+    kept = [r for r in rows if not r["cancelled_on"]]
+    assert 5 < len(rows) - len(kept) < 0.2 * len(rows)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows(kept)
+    outcome = run(workspace)
+    assert outcome.status == "succeeded", outcome.error
 
 
 def test_an_entity_file_emptied_to_nothing_declares_no_lost_columns(tmp_path):

@@ -259,13 +259,16 @@ def test_a_policy_removed_from_the_set_retires_its_findings(store, tmp_path):
     assert kinds(store, "L5") == ["opened", "retired"]
 
 
-def _run_with_rule(store, tmp_path, snap_id, found: dict, sql: str, params: dict | None = None):
-    """``run``, every policy's compiled query (and parameters) as given: a changed rule."""
+def _run_with_rule(store, tmp_path, snap_id, found: dict, sql: str, params: dict | None = None,
+                   text_hash: str | None = None):
+    """``run``, every policy's compiled query (and parameters, and the hash of its file's text)
+    as given: a changed rule, or a changed text."""
     snap = snapshot(tmp_path, snap_id, store.today())
     outs = []
     for pid in (ZERO, ORPHAN):
         out = outcome(pid, found.get(pid, []))
         out.sql, out.params = sql, params or {}
+        out.policy_hash = text_hash or out.policy_hash
         outs.append(out)
     return record_evaluation(store, evaluation(snap, outs), policy_set(ZERO, ORPHAN),
                              provenance=PROVENANCE)
@@ -288,7 +291,8 @@ def test_a_finding_a_changed_rule_no_longer_reports_is_retired_and_its_saving_no
         assert savings_by_state(conn)["realised"] == {}
         how = conn.execute(select(events.c.data).where(events.c.kind == "retired")).scalar()
     assert "rule changed" in how
-    fixed = _run_with_rule(store, tmp_path, "S3", {ZERO: ["L3"]}, "SELECT 2 /* v2 */")
+    fixed = _run_with_rule(store, tmp_path, "S3", {ZERO: ["L3"]}, "SELECT 2 /* v2 */",
+                           text_hash="sha256:" + "d" * 64)    # only the description changed
     assert (fixed.changes["resolved"], fixed.changes.get("retired", 0)) == (1, 0)
     assert statuses(store)["L2"] == "resolved"
     reparam = _run_with_rule(store, tmp_path, "S4", {}, "SELECT 2 /* v2 */", {"days": 120})
