@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.browserkit import LiveServer, assert_accessible, log_in
-from tests.webkit import PASSWORD, demo_workspace
+from tests.webkit import PASSWORD, demo_workspace, opened_by_first_evaluation
 
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
@@ -161,7 +161,7 @@ def test_the_posture_page_folds_requirements_per_framework_and_shows_one_evaluat
     expect(page).to_have_url(re.compile(r"status=open.*status=in_progress"))
 
 
-def test_the_evaluation_page_links_its_run_policies_and_findings(seen):
+def test_the_evaluation_page_links_its_run_policies_and_findings(seen, demo):
     from playwright.sync_api import expect
 
     page = seen.page
@@ -179,7 +179,7 @@ def test_the_evaluation_page_links_its_run_policies_and_findings(seen):
     page.get_by_role("link", name=re.compile(r"findings of cost.leaver-lines$")).click()
     expect(page).to_have_url(re.compile(r"/findings\?policy=cost.leaver-lines"))
     page.goto("/evaluations/1")
-    page.get_by_role("link", name="272 opened").click()
+    page.get_by_role("link", name=f"{opened_by_first_evaluation(demo.store)} opened").click()
     expect(page).to_have_url(re.compile(r"/findings\?opened_in=1"))
 
 

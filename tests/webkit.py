@@ -109,3 +109,15 @@ def login(client, username: str, password: str = PASSWORD):
     page = client.get("/login")
     return client.post("/login", data={"username": username, "password": password,
                                        "csrf_token": csrf(page.get_data(as_text=True))})
+
+
+def opened_by_first_evaluation(store) -> int:
+    """How many findings the demo's first evaluation opened: what its pages and counts must say
+    (it moves with the packs and the generator, so tests read it rather than pin it)."""
+    from sqlalchemy import func, select
+
+    from dialtone.engine.store.tables import findings
+
+    with store.read() as conn:
+        return conn.execute(select(func.count()).select_from(findings)
+                            .where(findings.c.first_seen_evaluation == 1)).scalar()
