@@ -63,7 +63,13 @@ from .snapshots import (
     new_scratch_dir,
 )
 from .sqltext import ident, literal
-from .validate import REJECT_SCHEMA, find_duplicates, reject_duplicates, validate_batch
+from .validate import (
+    REJECT_SCHEMA,
+    failed_fields_sql,
+    find_duplicates,
+    reject_duplicates,
+    validate_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -913,8 +919,8 @@ def _kept_rows(con, previous: Snapshot, entity, source: str, unread: pa.Table,
     try:
         rows = con.sql(
             f"SELECT {', '.join(fields)}, p.{SOURCE_COLUMN} FROM read_parquet({literal(str(path))}, "
-            f"file_row_number = true) p JOIN (SELECT *, list_transform(__problems, lambda x: "
-            f"split_part(x, chr(31), 1)) AS __failed FROM unread_rows "
+            f"file_row_number = true) p JOIN (SELECT *, {failed_fields_sql('__problems')} "
+            f"AS __failed FROM unread_rows "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY __n) = 1) u USING ({key})"
             f"{read_now} WHERE p.{SOURCE_COLUMN} = {literal(source)} ORDER BY p.file_row_number"
         ).to_arrow_table()

@@ -149,8 +149,8 @@ def check_columns(columns_now: dict[str, set[str]], columns_before: dict[str, li
                             "are missing")
         had = (filled_before or {}).get(entity, {})
         has = (filled_now or {}).get(entity, {})
+        rows = (rows_before or {}).get(entity, 0)
         for name in sorted(columns_now[entity] & set(before)):
-            rows = (rows_before or {}).get(entity, 0)
             if had.get(name, 0) > CHURN_ROWS and 2 * had[name] >= rows and not has.get(name, 0):
                 problems.append(f"{entity}: the column {name} is empty on every row, where the "
                                 f"previous snapshot had {had[name]:,} values")

@@ -304,9 +304,10 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
     bad = pc.greater(pc.list_value_length(checked.column("__problems")), 0)
     any_bad = pc.any(bad).as_py()
     good = (checked.filter(pc.invert(bad)) if any_bad else checked).drop_columns(["__problems"])
-    rejects = _rejects(con, checked.filter(bad), source, entity.name, batch.origin) if any_bad \
+    rejected = checked.filter(bad) if any_bad else None
+    rejects = _rejects(con, rejected, source, entity.name, batch.origin) if any_bad \
         else REJECT_SCHEMA.empty_table()
-    unread = _unread_rows(entity, checked.filter(bad), rejects) if any_bad else None
+    unread = _unread_rows(entity, rejected, rejects) if any_bad else None
     rows = good.column("__row")
     good = good.drop_columns(["__row"]).append_column(
         SOURCE_COLUMN, pa.repeat(pa.scalar(source, pa.string()), good.num_rows))
@@ -325,13 +326,18 @@ def validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity, batch: RawBat
                      unread)
 
 
+def failed_fields_sql(problems: str) -> str:
+    """SQL: the names of the fields that failed, from an ``unread`` row's ``__problems``
+    column (``problems``, an SQL expression)."""
+    return f"list_transform({problems}, lambda x: split_part(x, {literal(_SEP)}, 1))"
+
+
 def _unread_rows(entity: Entity, bad: pa.Table, rejects: pa.Table) -> pa.Table | None:
     """The rejected rows ``bad`` whose key fields had no problem (``rejects`` name each row's
     fields), as ``Validated.unread`` holds them, or None when there are none."""
     key_problem = pc.is_in(rejects.column("field"), value_set=pa.array(entity.key, pa.string()))
     unreadable = pc.unique(pc.filter(rejects.column("row"), key_problem))
-    keep = pc.invert(pc.is_in(bad.column("__row"), value_set=unreadable.combine_chunks()
-                              if isinstance(unreadable, pa.ChunkedArray) else unreadable))
+    keep = pc.invert(pc.is_in(bad.column("__row"), value_set=unreadable))
     for k in entity.key:
         keep = pc.and_(keep, pc.is_valid(bad.column(k)))
     rows = bad.filter(keep).select([f.name for f in entity.fields] + ["__problems"])
